@@ -1,0 +1,126 @@
+/* job.h - the job description, the run specification and the result row.
+ *
+ * One vocabulary for a job: (kind, parent, dataset, model, training settings,
+ * scheme and its parameters, attack and its parameters, seed). Its id and RNG
+ * seed derive from the canonical text of that tuple (job_identity), never
+ * from its position in the file or the rank that runs it. */
+#ifndef WM_JOB_H
+#define WM_JOB_H
+
+#include <stdint.h>
+
+#include "../workers/params.h"
+
+enum job_kind {
+	JOB_TRAIN,   /* clean (unmarked) model: scheme "none" */
+	JOB_EMBED,   /* marked model + key, verified */
+	JOB_ATTACK,  /* attacked copy of a trained/marked model, verified */
+	JOB_CONTROL, /* independently trained unmarked model, verified with the owner's key */
+};
+const char *job_kind_name(int kind);
+
+#define NAMELEN 32
+#define PATHLEN 1024
+#define MAXSEEDS 256
+#define MAXPLUG 32
+
+/* One plug-in entry of the job file with value lists per parameter. */
+struct plug_entry {
+	char name[NAMELEN];
+	int line, col;                 /* where the entry's name is */
+	int nkeys;
+	char key[PARAM_MAX][PARAM_KEYLEN];
+	int key_line[PARAM_MAX], key_col[PARAM_MAX];
+	int nvals[PARAM_MAX];
+	char **vals[PARAM_MAX];        /* canonical values after range expansion */
+};
+
+struct run_spec {
+	char path[PATHLEN];            /* job file */
+	char sha256[65];               /* of the job file's bytes */
+	char name[64];
+	char dataset[NAMELEN];         /* fashion | mnist | cifar10 */
+	char data_dir[PATHLEN];        /* "" = the dataset's default */
+	char model[NAMELEN];           /* mlp | lenet5 | cnn */
+	int epochs, batch;
+	char optimizer[16];            /* sgd | adam | rmsprop */
+	double lr, momentum, weight_decay;
+	int nseeds;
+	long seeds[MAXSEEDS];
+	uint64_t run_seed;             /* base of every job seed */
+	double alpha;
+	int controls;                  /* unmarked models per seed for empirical FPR */
+	int threads;                   /* OpenBLAS threads per rank */
+	int train_subset, test_subset; /* 0 = all */
+	double attacker_split;         /* fraction of the training set given to the attacker */
+	int nschemes, nattacks;
+	struct plug_entry schemes[MAXPLUG];
+	struct plug_entry attacks[MAXPLUG];
+};
+
+struct job {
+	char id[17];                   /* 16 hex chars of SHA-256(identity) */
+	int kind;
+	int parent;                    /* index into the job array, -1 = none */
+	long seed;                     /* the user's seed value */
+	uint64_t rng_seed;             /* seed_derive(run_seed, identity) */
+	char scheme[NAMELEN];
+	struct param_set sp;
+	char attack[NAMELEN];
+	struct param_set ap;
+	int control_index;             /* JOB_CONTROL: which control model */
+	double cost;                   /* estimated CPU seconds */
+	char identity[1024];
+};
+
+/* The canonical identity text of a job (see above); also sets id and rng_seed. */
+void job_finalise(struct job *j, const struct run_spec *rs);
+
+/* Result row: fixed, documented columns (README "results.csv"). Sent from
+ * workers to rank 0 as one fixed-size message. */
+struct result_row {
+	char job_id[17];
+	char parent_id[17];
+	char kind[12];
+	char dataset[NAMELEN];
+	char model[NAMELEN];
+	char scheme[NAMELEN];
+	char scheme_params[256];
+	char attack[NAMELEN];
+	char attack_params[256];
+	long seed;
+	char status[12];               /* ok | failed | skipped */
+	char message[400];
+	char metric_name[8];           /* ber | wm_acc */
+	double metric_before, metric;  /* NAN when not applicable */
+	double pvalue;
+	int detected;                  /* -1 when not applicable */
+	double capacity;
+	double acc_before, acc;        /* test accuracy before/after the attack */
+	double acc_clean;              /* test accuracy of the unmarked model of this seed */
+	int success;                   /* attack succeeded (-1 n/a) */
+	long queries;
+	double aux;
+	double train_s;                /* wall time of the job's main work */
+	int rank;
+	char host[64];
+	double wall_s;
+	long peak_rss_kb;
+};
+
+void result_row_init(struct result_row *r, const struct job *j, const struct run_spec *rs,
+		     const struct job *jobs);
+/* Writes the CSV header line / one row (with '\n') into buf; returns length. */
+int result_csv_header(char *buf, size_t len);
+int result_csv_row(const struct result_row *r, char *buf, size_t len);
+/* Parses one CSV line written by result_csv_row (for resume and report). */
+int result_csv_parse(const char *line, struct result_row *r);
+
+/* Job file: parse + validate (messages "file:line:col: what; expected ..."). */
+int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen);
+void jobfile_free(struct run_spec *rs);
+/* Expands the matrix into the job DAG; parents precede children. */
+int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err,
+		size_t errlen);
+
+#endif

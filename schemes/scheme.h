@@ -1,0 +1,95 @@
+/* scheme.h - the watermarking-scheme plug-in interface.
+ *
+ * A scheme is one file in schemes/ exporting one const struct wm_scheme,
+ * listed once in the registry (schemes/registry.c). It is handed a model,
+ * data, an RNG and its parameters; it never sees MPI. Its secret material is
+ * a struct npz (saved as KEY.npz next to the model) that is self-describing:
+ * arrays "scheme" and "params" (text) name the scheme and its parameters, so
+ * `wmbench verify --model M --key K` needs nothing else. */
+#ifndef WM_SCHEME_H
+#define WM_SCHEME_H
+
+#include "../workers/data.h"
+#include "../workers/npz.h"
+#include "../workers/nn.h"
+#include "../workers/params.h"
+#include "../workers/train.h"
+
+/* Training settings of a job (from the job file's run section). */
+struct train_settings {
+	int epochs, batch;
+	char optimizer[16];
+	double lr, momentum, weight_decay;
+};
+
+/* What a plug-in is handed: data, the split, training settings, an RNG. */
+struct wm_env {
+	const struct dataset *train, *test;
+	const uint32_t *owner_idx;
+	int n_owner;
+	const uint32_t *attacker_idx;
+	int n_attacker;
+	struct train_settings ts;
+	double alpha;       /* significance level of the decision */
+	struct rng *rng;    /* the job's RNG */
+};
+
+/* The prediction function through which black-box verification queries a
+ * model. Query-path attacks wrap it. probs is (n, nclass). */
+struct wm_query {
+	int (*predict)(struct wm_query *q, const float *x, int n, float *probs);
+	struct nn_model *model;
+	int nclass;
+	long queries;       /* samples queried so far */
+	void *ctx;          /* for wrappers */
+	struct wm_query *inner;
+};
+/* The plain query path: softmax of the model. */
+void wm_query_init(struct wm_query *q, struct nn_model *m);
+
+struct wm_verdict {
+	char metric_name[8]; /* "ber" (multi-bit) or "wm_acc" (trigger) */
+	double metric;
+	double pvalue;       /* under "never marked with this key" */
+	int detected;        /* pvalue < alpha (and scheme-specific conditions) */
+	double capacity;     /* bits or trigger-set size */
+	long queries;        /* black-box queries spent */
+	double aux;          /* scheme-specific (nullembed: acc_null), NAN if unused */
+};
+
+struct wm_scheme {
+	const char *name;
+	const char *summary;
+	const struct param_def *params; /* NULL-key-terminated table */
+	int black_box;                  /* verify uses only the query path */
+	/* Checks parameters against the model before any training: a message
+	 * naming the parameter, the value and the valid range. */
+	int (*check)(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen);
+	/* All secret material, derived from env->rng and the parameters. */
+	int (*keygen)(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+		      struct npz *key, char *err, size_t errlen);
+	/* Trains the (freshly initialised) model with the mark embedded. */
+	int (*embed)(const struct param_set *p, struct nn_model *m, const struct npz *key,
+		     const struct wm_env *env, char *err, size_t errlen);
+	/* Reads the mark back and decides. White-box schemes read m directly;
+	 * black-box ones use only q. */
+	int (*verify)(const struct npz *key, struct nn_model *m, struct wm_query *q,
+		      const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen);
+	/* Name of the marked layer (for attacks scoped to it), or NULL. */
+	const char *(*marked_layer)(const struct npz *key);
+};
+
+const struct wm_scheme *wm_scheme_find(const char *name);
+extern const struct wm_scheme *const wm_schemes[]; /* NULL-terminated */
+
+/* Shared statistics: P[Binomial(n, p) >= k]. */
+double binom_tail(int n, int k, double p);
+/* Trains with the env's settings and the given hooks (owner data). */
+int wm_train_owner(struct nn_model *m, const struct wm_env *env, const struct train_hooks *h,
+		   int extra_rows, char *err, size_t errlen);
+/* Stores the scheme name and canonical parameters in a key. */
+void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p);
+/* Parses the key's "params" text back into a set. */
+int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen);
+
+#endif

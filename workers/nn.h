@@ -1,0 +1,158 @@
+/* nn.h - the neural-network engine: layers, models, training, on OpenBLAS.
+ *
+ * Conventions (after llm.c): a layer is a pair of plain functions, forward and
+ * backward; backward ACCUMULATES into gradient buffers (+=). All parameters
+ * live in one block (m->params) and all gradients in another (m->grads), so
+ * zeroing is one memset and a checkpoint one write. Dimension letters:
+ * B batch, C input channels/features, OC output channels/features, H, W.
+ *
+ * Layouts. Parameters use PyTorch's layouts: dense weight (OC, C), conv
+ * weight (OC, C, K, K), biases (OC). Inputs to the model are (B, C, H, W).
+ * Inside the convolutional stack activations are kept channel-major,
+ * (C, B, H, W), so that a convolution is one sgemm over the whole batch; the
+ * flatten layer turns them back into (B, C*H*W) in PyTorch's (c, h, w) order.
+ * Dense-stack activations are (B, C). For 1-channel inputs the two layouts
+ * coincide.
+ *
+ * The engine knows nothing of watermarks. It offers hooks: extra gradient on
+ * any parameter (write into nn_grad()), extra gradient on any activation
+ * (add into m->dacts[i] after nn_zero_act_grads() and before nn_backward()),
+ * activation capture (m->acts[i] after nn_forward()), input gradients
+ * (m->want_dinput), freezing (layer->frozen) and re-initialisation. */
+#ifndef WM_NN_H
+#define WM_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_RELU, NN_FLATTEN, NN_DROPOUT };
+
+#define NN_NAMELEN 32
+#define NN_MAXLAYERS 32
+
+struct nn_layer {
+	enum nn_kind kind;
+	char name[NN_NAMELEN];     /* "fc1", "conv2", "relu3", ... */
+	int in_c, in_h, in_w;      /* per-sample input shape (dense: in_c features, h = w = 1) */
+	int out_c, out_h, out_w;   /* per-sample output shape */
+	int k, stride, pad;        /* conv / maxpool */
+	float p;                   /* dropout probability */
+	int chan_major;            /* activations of this layer's output are (C, B, H, W) */
+	size_t w_off, w_n;         /* weight view into params/grads (dense, conv) */
+	size_t b_off, b_n;         /* bias view */
+	int frozen;                /* optimiser leaves this layer's parameters unchanged */
+};
+
+struct nn_model {
+	char arch[NN_NAMELEN];     /* "mlp", "lenet5", "cnn" or "custom" */
+	char spec[512];            /* architecture text, see nn_build_spec() */
+	int in_c, in_h, in_w, nclass;
+	int nlayers;
+	struct nn_layer layers[NN_MAXLAYERS];
+	size_t nparams;
+	float *params;             /* (nparams) */
+	float *grads;              /* (nparams) */
+	/* Activation buffers, sized for max_b samples (allocated by nn_reserve). */
+	int max_b;
+	float *input;              /* copy of the last input, (B, C, H, W) */
+	float *acts[NN_MAXLAYERS]; /* output of layer i */
+	float *dacts[NN_MAXLAYERS];/* gradient w.r.t. output of layer i */
+	float *dinput;             /* gradient w.r.t. the input, (B, C, H, W) */
+	int want_dinput;           /* nn_backward() fills dinput */
+	int *pool_idx[NN_MAXLAYERS];    /* argmax positions for max-pool backward */
+	uint8_t *drop_mask[NN_MAXLAYERS];
+	float *col, *colbuf2;      /* im2col scratch */
+	size_t col_n;
+	int last_b;                /* batch size of the last forward */
+	int training;              /* last forward was in training mode */
+};
+
+/* Architecture text: "CxHxW|layer|layer|..." with layers
+ *   dense NAME OC | conv NAME OC K STRIDE PAD | maxpool K STRIDE | relu |
+ *   flatten | dropout P
+ * Named models: nn_arch_spec("mlp") etc. Returns NULL for an unknown name. */
+const char *nn_arch_spec(const char *arch);
+const char *nn_arch_list(void); /* "mlp, lenet5, cnn" */
+/* Builds a model from a spec; parameters zeroed. -1 with message on error. */
+int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen);
+/* Builds a named model for inputs of shape (c, h, w) with nclass outputs and
+ * initialises its parameters from rng (PyTorch's default: U(+-1/sqrt(fan_in))). */
+int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass,
+	      struct rng *r, char *err, size_t errlen);
+void nn_free(struct nn_model *m);
+/* Deep copy of parameters and structure (no activations). */
+void nn_copy(struct nn_model *dst, const struct nn_model *src);
+void nn_init_params(struct nn_model *m, struct rng *r);
+void nn_reinit_layer(struct nn_model *m, int layer, struct rng *r);
+/* Ensures activation buffers for batches of up to b samples. */
+void nn_reserve(struct nn_model *m, int b);
+
+int nn_find_layer(const struct nn_model *m, const char *name); /* -1 if absent */
+/* The layer that produces the logits' last trainable parameters. */
+int nn_last_param_layer(const struct nn_model *m);
+/* Named views: "fc1.weight", "fc1.bias". NULL if absent; *n gets the count. */
+float *nn_param(struct nn_model *m, const char *name, size_t *n);
+float *nn_grad(struct nn_model *m, const char *name, size_t *n);
+static inline int nn_has_params(const struct nn_layer *l)
+{
+	return l->kind == NN_DENSE || l->kind == NN_CONV;
+}
+static inline size_t nn_out_size(const struct nn_layer *l)
+{
+	return (size_t)l->out_c * l->out_h * l->out_w;
+}
+static inline size_t nn_in_size(const struct nn_model *m)
+{
+	return (size_t)m->in_c * m->in_h * m->in_w;
+}
+
+/* Forward pass over x (B, C, H, W). training != 0 enables dropout (masks
+ * drawn from r, which may be NULL when not training). Returns the logits,
+ * (B, nclass), which stay valid until the next forward. */
+float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r);
+/* Zeroes dacts (all layers) and dinput; call between forward and the loss. */
+void nn_zero_act_grads(struct nn_model *m);
+/* Softmax cross-entropy over the last logits: returns the mean loss and ADDS
+ * scale * d(mean loss)/d(logits) into dacts[last]. */
+double nn_loss_xent(struct nn_model *m, const int *y, double scale);
+/* Same with soft targets q (B, nclass) (each row sums to 1). */
+double nn_loss_soft(struct nn_model *m, const float *q, double scale);
+/* Backward pass from dacts[*]: ACCUMULATES parameter gradients into m->grads
+ * (frozen layers are skipped) and, if want_dinput, the input gradient. */
+void nn_backward(struct nn_model *m);
+void nn_zero_grads(struct nn_model *m);
+/* Softmax probabilities for x, evaluated in batches of up to 256. */
+void nn_predict_proba(struct nn_model *m, const float *x, int n, float *probs);
+int nn_argmax(const float *v, int n);
+
+/* Optimisers. */
+enum nn_opt_kind { OPT_SGD, OPT_ADAM, OPT_RMSPROP };
+struct nn_opt {
+	enum nn_opt_kind kind;
+	double lr, momentum, weight_decay;
+	int nesterov;
+	double beta1, beta2, eps;   /* adam; rmsprop uses beta2 as its decay (alpha) */
+	double grad_clip;           /* clip the global gradient norm (0 = off) */
+	/* step schedule: lr * gamma^(floor(epoch / step_epochs)) */
+	int step_epochs;
+	double gamma;
+	/* state */
+	float *m1, *m2;
+	size_t n;
+	long t;
+};
+/* Parses "sgd", "adam", "rmsprop"; sets the usual defaults. -1 if unknown. */
+int nn_opt_init(struct nn_opt *o, const char *kind, double lr, size_t nparams);
+void nn_opt_free(struct nn_opt *o);
+double nn_opt_lr(const struct nn_opt *o, int epoch);
+/* One update of every non-frozen parameter from m->grads. */
+void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch);
+
+/* Copies samples idx[0..B) of a uint8 dataset into x (B, C*H*W) scaled to
+ * [0,1] and their labels into y (y may be NULL). */
+void nn_fill_batch(const uint8_t *xs, const uint8_t *ys, size_t sample_size,
+		   const uint32_t *idx, int B, float *x, int *y);
+
+#endif

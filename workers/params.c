@@ -1,0 +1,161 @@
+/* params.c - parameter tables, validation and canonical text. */
+#include "params.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct param_def *find_def(const struct param_def *defs, const char *key)
+{
+	for (; defs && defs->key; defs++)
+		if (!strcmp(defs->key, key))
+			return defs;
+	return NULL;
+}
+
+void param_expect(const struct param_def *d, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+	fmt_double(lo, sizeof lo, d->min);
+	fmt_double(hi, sizeof hi, d->max);
+	switch (d->type) {
+	case PT_INT:
+		snprintf(buf, len, "an integer in [%s, %s]", lo, hi);
+		break;
+	case PT_DOUBLE:
+		snprintf(buf, len, "a number in [%s, %s]", lo, hi);
+		break;
+	case PT_STRING:
+		if (d->choices)
+			snprintf(buf, len, "one of %s", d->choices);
+		else
+			snprintf(buf, len, "a non-empty string");
+		break;
+	}
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+	while (*p) {
+		const char *e = strchr(p, '|');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && !strncmp(p, v, n))
+			return 1;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return 0;
+}
+
+int param_check(const char *owner, const struct param_def *defs, const char *key,
+		const char *val, char *canon, size_t canonlen, char *err, size_t errlen)
+{
+	const struct param_def *d = find_def(defs, key);
+	char exp[160];
+	if (!d) {
+		char known[400] = "";
+		for (const struct param_def *p = defs; p && p->key; p++) {
+			if (known[0])
+				strncat(known, ", ", sizeof known - strlen(known) - 1);
+			strncat(known, p->key, sizeof known - strlen(known) - 1);
+		}
+		return errf(err, errlen, "%s: unknown parameter '%s'; expected one of: %s", owner,
+			    key, known[0] ? known : "(this plug-in takes no parameters)");
+	}
+	param_expect(d, exp, sizeof exp);
+	if (d->type == PT_STRING) {
+		if (!val[0] || (d->choices && !in_choices(d->choices, val)))
+			return errf(err, errlen, "%s: parameter '%s' = '%s' is not valid; expected %s",
+				    owner, key, val, exp);
+		if (strlen(val) >= canonlen || strlen(val) >= PARAM_VALLEN)
+			return errf(err, errlen, "%s: parameter '%s' value is too long (max %d chars)",
+				    owner, key, PARAM_VALLEN - 1);
+		strlcopy(canon, val, canonlen);
+		return 0;
+	}
+	char *end;
+	errno = 0;
+	double v = strtod(val, &end);
+	if (end == val || *end || errno == ERANGE || !isfinite(v))
+		return errf(err, errlen, "%s: parameter '%s' = '%s' is not a number; expected %s",
+			    owner, key, val, exp);
+	if (d->type == PT_INT && v != floor(v))
+		return errf(err, errlen, "%s: parameter '%s' = '%s' is not an integer; expected %s",
+			    owner, key, val, exp);
+	if (v < d->min || v > d->max)
+		return errf(err, errlen, "%s: parameter '%s' = '%s' is out of range; expected %s",
+			    owner, key, val, exp);
+	if (d->type == PT_INT)
+		snprintf(canon, canonlen, "%lld", (long long)v);
+	else
+		fmt_double(canon, canonlen, v);
+	return 0;
+}
+
+int param_set_put(struct param_set *ps, const char *key, const char *val)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (!strcmp(ps->key[i], key)) {
+			strlcopy(ps->val[i], val, PARAM_VALLEN);
+			return 0;
+		}
+	if (ps->n >= PARAM_MAX)
+		return -1;
+	strlcopy(ps->key[ps->n], key, PARAM_KEYLEN);
+	strlcopy(ps->val[ps->n], val, PARAM_VALLEN);
+	ps->n++;
+	return 0;
+}
+
+void param_complete(struct param_set *ps, const struct param_def *defs)
+{
+	for (const struct param_def *d = defs; d && d->key; d++)
+		if (!param_get(ps, d->key))
+			param_set_put(ps, d->key, d->def);
+	/* insertion sort by key */
+	for (int i = 1; i < ps->n; i++)
+		for (int j = i; j > 0 && strcmp(ps->key[j - 1], ps->key[j]) > 0; j--) {
+			char tk[PARAM_KEYLEN], tv[PARAM_VALLEN];
+			memcpy(tk, ps->key[j], PARAM_KEYLEN);
+			memcpy(tv, ps->val[j], PARAM_VALLEN);
+			memcpy(ps->key[j], ps->key[j - 1], PARAM_KEYLEN);
+			memcpy(ps->val[j], ps->val[j - 1], PARAM_VALLEN);
+			memcpy(ps->key[j - 1], tk, PARAM_KEYLEN);
+			memcpy(ps->val[j - 1], tv, PARAM_VALLEN);
+		}
+}
+
+const char *param_get(const struct param_set *ps, const char *key)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (!strcmp(ps->key[i], key))
+			return ps->val[i];
+	return NULL;
+}
+
+double param_double(const struct param_set *ps, const char *key, double def)
+{
+	const char *v = param_get(ps, key);
+	return v ? strtod(v, NULL) : def;
+}
+
+long param_int(const struct param_set *ps, const char *key, long def)
+{
+	const char *v = param_get(ps, key);
+	return v ? (long)strtod(v, NULL) : def;
+}
+
+void param_format(const struct param_set *ps, char *buf, size_t len)
+{
+	size_t off = 0;
+	buf[0] = 0;
+	for (int i = 0; i < ps->n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? ";" : "", ps->key[i],
+					ps->val[i]);
+}

@@ -1,0 +1,49 @@
+/* params.h - named parameters of schemes and attacks.
+ *
+ * A plug-in declares its parameters in a table of struct param_def; a job
+ * carries concrete values in a struct param_set (strings, in canonical form).
+ * The job file parser checks every value against the table (type, range,
+ * choices) and reports file:line:column on error. */
+#ifndef WM_PARAMS_H
+#define WM_PARAMS_H
+
+#include <stddef.h>
+
+enum param_type { PT_INT, PT_DOUBLE, PT_STRING };
+
+struct param_def {
+	const char *key;
+	enum param_type type;
+	const char *def;      /* default value as text */
+	double min, max;      /* inclusive valid range for PT_INT / PT_DOUBLE */
+	const char *choices;  /* PT_STRING: "a|b|c", or NULL for free text */
+	const char *help;
+};
+
+#define PARAM_MAX 16
+#define PARAM_KEYLEN 32
+#define PARAM_VALLEN 96
+
+struct param_set {
+	int n;
+	char key[PARAM_MAX][PARAM_KEYLEN];
+	char val[PARAM_MAX][PARAM_VALLEN];
+};
+
+/* Checks and canonicalises one value: numbers are rewritten in their shortest
+ * round-trip form (so 1e-3 and 0.001 are equal). On error, writes
+ * "<owner>: parameter '<key>' = '<val>' <what>; expected <range/choices>". */
+int param_check(const char *owner, const struct param_def *defs, const char *key,
+		const char *val, char *canon, size_t canonlen, char *err, size_t errlen);
+/* Fills in defaults for keys not set and sorts keys, giving a canonical set. */
+void param_complete(struct param_set *ps, const struct param_def *defs);
+int param_set_put(struct param_set *ps, const char *key, const char *val);
+const char *param_get(const struct param_set *ps, const char *key); /* NULL if absent */
+double param_double(const struct param_set *ps, const char *key, double def);
+long param_int(const struct param_set *ps, const char *key, long def);
+/* "k1=v1,k2=v2" in key order; empty string for an empty set. */
+void param_format(const struct param_set *ps, char *buf, size_t len);
+/* The expected-range text of a definition, e.g. "an integer in [1, 4096]". */
+void param_expect(const struct param_def *d, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,30 @@
+/* util.h - small shared helpers: error buffers, timing, strings. */
+#ifndef WM_UTIL_H
+#define WM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Every fallible function returns 0 on success and -1 on error; on error it
+ * writes a complete, human-readable message into (err, errlen). */
+#define ERRBUF 512
+
+/* printf into an error buffer; always returns -1 so callers can
+ * `return errf(err, errlen, "...")`. */
+int errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+double now_seconds(void);          /* monotonic clock */
+long peak_rss_kb(void);            /* VmHWM of this process */
+void *xcalloc(size_t n, size_t sz); /* aborts on out-of-memory */
+void *xmalloc(size_t sz);
+char *xstrdup(const char *s);
+/* Shortest decimal text that reads back to the same double ("%.17g" trimmed). */
+void fmt_double(char *buf, size_t len, double v);
+/* Copies src into dst of size n, always NUL-terminated, truncating. */
+void strlcopy(char *dst, const char *src, size_t n);
+/* SHA-256 of a file as 64 hex chars + NUL; returns -1 and sets err on I/O error. */
+int sha256_file_hex(const char *path, char out[65], char *err, size_t errlen);
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif
