@@ -89,6 +89,13 @@ int wm_train_owner(struct nn_model *m, const struct wm_env *env, const struct tr
 		   int extra_rows, char *err, size_t errlen);
 /* Stores the scheme name and canonical parameters in a key. */
 void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p);
+/* The layer a scheme marks when its 'layer' parameter is "auto": the second
+ * layer with parameters (fc2 of mlp, conv2 of lenet5 and cnn). */
+const char *wm_default_layer(const struct nn_model *m);
+/* Resolves a 'layer' parameter to a layer index with parameters, or writes
+ * "<scheme>: parameter 'layer' = 'x' ...; expected one of ..." and returns -1. */
+int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_model *m, char *err,
+		     size_t errlen);
 /* Parses the key's "params" text back into a set. */
 int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen);
 

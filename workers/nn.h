@@ -63,7 +63,8 @@ struct nn_model {
 	int want_dinput;           /* nn_backward() fills dinput */
 	int *pool_idx[NN_MAXLAYERS];    /* argmax positions for max-pool backward */
 	uint8_t *drop_mask[NN_MAXLAYERS];
-	float *col, *colbuf2;      /* im2col scratch */
+	float *col, *dcol;         /* im2col scratch (shared by all conv layers) */
+	float *dinput_cm;          /* input gradient in layer 0's layout */
 	size_t col_n;
 	int last_b;                /* batch size of the last forward */
 	int training;              /* last forward was in training mode */

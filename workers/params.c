@@ -16,11 +16,20 @@ static const struct param_def *find_def(const struct param_def *defs, const char
 	return NULL;
 }
 
+/* whole numbers in full (10000, not 1e+04), others in shortest form */
+static void num_text(char *buf, size_t len, double v)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(buf, len, "%.0f", v);
+	else
+		fmt_double(buf, len, v);
+}
+
 void param_expect(const struct param_def *d, char *buf, size_t len)
 {
 	char lo[32], hi[32];
-	fmt_double(lo, sizeof lo, d->min);
-	fmt_double(hi, sizeof hi, d->max);
+	num_text(lo, sizeof lo, d->min);
+	num_text(hi, sizeof hi, d->max);
 	switch (d->type) {
 	case PT_INT:
 		snprintf(buf, len, "an integer in [%s, %s]", lo, hi);

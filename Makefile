@@ -1,0 +1,63 @@
+# wmbench - build, test, benchmark, install.
+# Flags come from pkg-config: Open MPI, OpenBLAS, libarchive, libyaml, zlib, libsodium.
+CC      := mpicc
+PKGS    := openblas libarchive yaml-0.1 zlib libsodium
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -march=x86-64-v2 $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+PREFIX  ?= /usr/local
+NP      ?= 2
+export OMPI_ALLOW_RUN_AS_ROOT := 1
+export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
+export OPENBLAS_NUM_THREADS := 1
+
+LIB_SRC := $(wildcard workers/*.c) $(wildcard schemes/*.c) $(wildcard attacks/*.c) \
+           $(wildcard reports/*.c) $(filter-out harness/main.c,$(wildcard harness/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
+TESTS   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
+BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
+
+.PHONY: all check unit e2e bench deps install clean repro robustness quick
+
+all: wmbench
+
+build/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+build/libwm.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+wmbench: build/harness/main.o build/libwm.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/tests/%: tests/%.c build/libwm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< build/libwm.a \
+		$(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
+check: wmbench $(TESTS)
+	@bash tests/run_all.sh $(TESTS)
+
+unit: $(TESTS)
+	@for t in $(TESTS); do $$t || exit 1; done
+
+bench: wmbench $(BENCHES)
+	@bash tests/bench.sh
+
+deps:
+	@bash tests/deps.sh
+
+quick: wmbench
+	./wmbench run jobs/quick.yaml && ./wmbench report runs/quick
+
+install: wmbench
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wmbench/jobs \
+		$(DESTDIR)$(PREFIX)/share/wmbench/reports
+	install -m 755 wmbench $(DESTDIR)$(PREFIX)/bin/wmbench
+	install -m 644 jobs/*.yaml $(DESTDIR)$(PREFIX)/share/wmbench/jobs/
+	install -m 644 reports/*.gp $(DESTDIR)$(PREFIX)/share/wmbench/reports/
+
+clean:
+	rm -rf build wmbench

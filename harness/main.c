@@ -1,0 +1,416 @@
+/* main.c - the wmbench command line: run, report, verify, list, slurm. */
+#include "../attacks/attack.h"
+#include "../reports/report.h"
+#include "../schemes/scheme.h"
+#include "../workers/model.h"
+#include "../workers/util.h"
+#include "coord.h"
+#include "version.h"
+
+#include <cblas.h>
+#include <getopt.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_main[] =
+	"usage: wmbench [--version] [--help] COMMAND [ARGS]\n"
+	"\n"
+	"Measures how well DNN watermarks survive attacks.\n"
+	"\n"
+	"commands:\n"
+	"  run JOBFILE        run (or resume) a job matrix; under mpirun, rank 0 coordinates\n"
+	"  report RUNDIR      summary.csv, gnuplot figures and report.md of a run\n"
+	"  verify             check a suspect model against an owner's key\n"
+	"  list [WHAT]        schemes, attacks and models, with their parameters\n"
+	"  slurm JOBFILE      print an sbatch script that runs a job file\n"
+	"\n"
+	"'wmbench COMMAND --help' describes each command.\n";
+
+static const char usage_run[] =
+	"usage: wmbench run [OPTIONS] JOBFILE\n"
+	"       mpirun -np N wmbench run [OPTIONS] JOBFILE\n"
+	"\n"
+	"Expands JOBFILE into train, embed, attack and control jobs and runs them.\n"
+	"Running the same command again resumes: finished jobs are skipped.\n"
+	"\n"
+	"  -o, --out DIR        run directory (default runs/<run name>)\n"
+	"  -n, --dry-run        print the expanded jobs, dependencies and estimates; run nothing\n"
+	"      --retry-failed   run again the jobs that failed\n"
+	"      --extend         accept a job file with added jobs; keep the finished ones\n"
+	"  -q, --quiet          print only errors and the summary line\n"
+	"      --synthetic SEC  replace every job by SEC seconds of CPU work (scheduler benchmark)\n"
+	"  -h, --help           this help\n"
+	"\n"
+	"exit status: 0 all jobs ok, 1 the run could not start, 3 some jobs failed or were skipped\n";
+
+static const char usage_report[] =
+	"usage: wmbench report [OPTIONS] RUNDIR\n"
+	"\n"
+	"Writes RUNDIR/report/: summary.csv, gnuplot figures (PDF, PNG, SVG), report.md.\n"
+	"\n"
+	"  --bundle      also write RUNDIR.tar.gz with CSVs, figures, scripts and data\n"
+	"  --latex       also write cairolatex figures\n"
+	"  -h, --help    this help\n";
+
+static const char usage_verify[] =
+	"usage: wmbench verify --model M.npz --key K.npz [OPTIONS]\n"
+	"\n"
+	"Checks a suspect model for the owner's watermark. Prints the metric, the\n"
+	"p-value and the decision. Black-box schemes use only the prediction path.\n"
+	"\n"
+	"  -m, --model FILE     the suspect model (.npz)\n"
+	"  -k, --key FILE       the owner's key (.npz, from the run's keys/ directory)\n"
+	"  -a, --alpha A        significance level (default 1e-3)\n"
+	"  -d, --dataset NAME   data the scheme reads key inputs from (default fashion)\n"
+	"      --data-dir DIR   where that dataset lives\n"
+	"  -h, --help           this help\n"
+	"\n"
+	"exit status: 0 the mark is detected, 1 it is not, 2 error\n";
+
+static const char usage_list[] =
+	"usage: wmbench list [schemes|attacks|models]\n"
+	"\n"
+	"Lists the plug-ins and every parameter with its default and valid range.\n";
+
+static const char usage_slurm[] =
+	"usage: wmbench slurm [OPTIONS] JOBFILE\n"
+	"\n"
+	"Prints an sbatch script that runs JOBFILE with mpirun inside the allocation,\n"
+	"requeues on preemption and resumes where it stopped.\n"
+	"\n"
+	"  -N, --nodes N        nodes (default 1)\n"
+	"  -t, --ntasks N       MPI ranks in total (default 2)\n"
+	"  -T, --time HH:MM:SS  time limit (default 01:00:00)\n"
+	"  -p, --partition P    partition (default: the cluster's default)\n"
+	"  -o, --out DIR        run directory (default runs/<run name>)\n"
+	"  -h, --help           this help\n";
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "out", required_argument, 0, 'o' },   { "dry-run", no_argument, 0, 'n' },
+		{ "retry-failed", no_argument, 0, 'r' }, { "extend", no_argument, 0, 'e' },
+		{ "quiet", no_argument, 0, 'q' },       { "synthetic", required_argument, 0, 's' },
+		{ "help", no_argument, 0, 'h' },        { 0 }
+	};
+	struct run_opts o = { 0 };
+	int c, rank = 0, size = 1, status;
+	while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			strlcopy(o.rundir, optarg, sizeof o.rundir);
+			break;
+		case 'n':
+			o.dry_run = 1;
+			break;
+		case 'r':
+			o.retry_failed = 1;
+			break;
+		case 'e':
+			o.extend = 1;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 's':
+			o.synthetic = 1;
+			o.synthetic_s = atof(optarg);
+			if (!(o.synthetic_s >= 0)) {
+				fprintf(stderr, "wmbench run: --synthetic '%s'; expected seconds >= 0\n", optarg);
+				return 1;
+			}
+			break;
+		case 'h':
+			fputs(usage_run, stdout);
+			return 0;
+		default:
+			fputs(usage_run, stderr);
+			return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "wmbench run: expected exactly one JOBFILE\n%s", usage_run);
+		return 1;
+	}
+	o.jobfile = argv[optind];
+	if (o.dry_run)
+		return coord_run(&o, 0, 1);
+	MPI_Init(NULL, NULL);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	status = coord_run(&o, rank, size);
+	MPI_Finalize();
+	return status;
+}
+
+static int cmd_report(int argc, char **argv)
+{
+	static const struct option opts[] = { { "bundle", no_argument, 0, 'b' },
+					       { "latex", no_argument, 0, 'l' },
+					       { "help", no_argument, 0, 'h' },
+					       { 0 } };
+	int c, flags = 0;
+	char err[ERRBUF];
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'b')
+			flags |= REPORT_BUNDLE;
+		else if (c == 'l')
+			flags |= REPORT_LATEX;
+		else if (c == 'h') {
+			fputs(usage_report, stdout);
+			return 0;
+		} else {
+			fputs(usage_report, stderr);
+			return 1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "wmbench report: expected exactly one RUNDIR\n%s", usage_report);
+		return 1;
+	}
+	if (report_run(argv[optind], flags, err, sizeof err)) {
+		fprintf(stderr, "error: %s\n", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "model", required_argument, 0, 'm' }, { "key", required_argument, 0, 'k' },
+		{ "alpha", required_argument, 0, 'a' }, { "dataset", required_argument, 0, 'd' },
+		{ "data-dir", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' },
+		{ 0 }
+	};
+	const char *model = NULL, *keyf = NULL, *dataset = "fashion", *dir = "";
+	double alpha = 1e-3;
+	char err[ERRBUF], scheme[NAMELEN];
+	int c;
+	while ((c = getopt_long(argc, argv, "m:k:a:d:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			model = optarg;
+			break;
+		case 'k':
+			keyf = optarg;
+			break;
+		case 'a': {
+			char *end;
+			alpha = strtod(optarg, &end);
+			if (*end || !(alpha > 0 && alpha < 1)) {
+				fprintf(stderr, "wmbench verify: --alpha '%s'; expected a number in (0, 1)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'd':
+			dataset = optarg;
+			break;
+		case 'D':
+			dir = optarg;
+			break;
+		case 'h':
+			fputs(usage_verify, stdout);
+			return 0;
+		default:
+			fputs(usage_verify, stderr);
+			return 2;
+		}
+	}
+	if (!model || !keyf || optind != argc) {
+		fprintf(stderr, "wmbench verify: expected --model FILE and --key FILE\n%s", usage_verify);
+		return 2;
+	}
+	struct nn_model m;
+	struct npz key;
+	struct dataset train, test;
+	const struct wm_scheme *s;
+	npz_init(&key);
+	if (model_load(&m, model, err, sizeof err)) {
+		fprintf(stderr, "error: %s\n", err);
+		return 2;
+	}
+	if (npz_read(&key, keyf, err, sizeof err) || npz_get_text(&key, "scheme", scheme, sizeof scheme)) {
+		fprintf(stderr, "error: %s\n", key.n ? "key has no 'scheme' array; expected a wmbench key file" : err);
+		return 2;
+	}
+	if (!(s = wm_scheme_find(scheme))) {
+		fprintf(stderr, "error: %s: unknown scheme '%s'; expected a key written by this wmbench\n",
+			keyf, scheme);
+		return 2;
+	}
+	if (data_load(dataset, dir, &train, &test, err, sizeof err)) {
+		fprintf(stderr, "error: %s\n", err);
+		return 2;
+	}
+	struct rng r;
+	rng_seed(&r, 0);
+	struct wm_env env = { .train = &train, .test = &test, .alpha = alpha, .rng = &r };
+	struct wm_query q;
+	struct wm_verdict v = { .aux = NAN };
+	wm_query_init(&q, &m);
+	if (s->verify(&key, &m, &q, &env, &v, err, sizeof err)) {
+		fprintf(stderr, "error: %s\n", err);
+		return 2;
+	}
+	printf("scheme: %s\n%s: %.6g\np-value: %.6g\nalpha: %g\nqueries: %ld\ndecision: %s\n", scheme,
+	       v.metric_name, v.metric, v.pvalue, alpha, q.queries,
+	       v.detected ? "DETECTED (watermark present)" : "not detected");
+	data_free(&train);
+	data_free(&test);
+	nn_free(&m);
+	npz_free(&key);
+	return v.detected ? 0 : 1;
+}
+
+static void list_params(const struct param_def *d)
+{
+	for (; d && d->key; d++) {
+		char exp[160];
+		param_expect(d, exp, sizeof exp);
+		printf("      %-14s default %-8s %s; %s\n", d->key, d->def, exp, d->help);
+	}
+}
+
+static int cmd_list(int argc, char **argv)
+{
+	const char *what = argc > 1 ? argv[1] : "all";
+	if (!strcmp(what, "--help") || !strcmp(what, "-h")) {
+		fputs(usage_list, stdout);
+		return 0;
+	}
+	int all = !strcmp(what, "all"), any = 0;
+	if (all || !strcmp(what, "schemes")) {
+		printf("schemes:\n");
+		for (int i = 0; wm_schemes[i]; i++) {
+			printf("  %-14s %s\n", wm_schemes[i]->name, wm_schemes[i]->summary);
+			list_params(wm_schemes[i]->params);
+		}
+		any = 1;
+	}
+	if (all || !strcmp(what, "attacks")) {
+		printf("attacks:\n");
+		for (int i = 0; atk_attacks[i]; i++) {
+			printf("  %-14s %s\n", atk_attacks[i]->name, atk_attacks[i]->summary);
+			list_params(atk_attacks[i]->params);
+		}
+		any = 1;
+	}
+	if (all || !strcmp(what, "models")) {
+		printf("models:\n");
+		const char *names[] = { "mlp", "lenet5", "cnn" };
+		for (int i = 0; i < 3; i++)
+			printf("  %-14s %s\n", names[i], nn_arch_spec(names[i]));
+		any = 1;
+	}
+	if (!any) {
+		fprintf(stderr, "wmbench list: unknown '%s'; expected schemes, attacks or models\n", what);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_slurm(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "nodes", required_argument, 0, 'N' },     { "ntasks", required_argument, 0, 't' },
+		{ "time", required_argument, 0, 'T' },      { "partition", required_argument, 0, 'p' },
+		{ "out", required_argument, 0, 'o' },       { "help", no_argument, 0, 'h' },
+		{ 0 }
+	};
+	int c, nodes = 1, ntasks = 2;
+	const char *tlimit = "01:00:00", *part = NULL, *out = NULL;
+	while ((c = getopt_long(argc, argv, "N:t:T:p:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'N':
+			nodes = atoi(optarg);
+			break;
+		case 't':
+			ntasks = atoi(optarg);
+			break;
+		case 'T':
+			tlimit = optarg;
+			break;
+		case 'p':
+			part = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(usage_slurm, stdout);
+			return 0;
+		default:
+			fputs(usage_slurm, stderr);
+			return 1;
+		}
+	}
+	if (optind != argc - 1 || nodes < 1 || ntasks < 1) {
+		fprintf(stderr, "wmbench slurm: expected one JOBFILE, --nodes >= 1 and --ntasks >= 1\n%s",
+			usage_slurm);
+		return 1;
+	}
+	struct run_spec rs;
+	char err[ERRBUF];
+	if (jobfile_load(argv[optind], &rs, err, sizeof err)) {
+		fprintf(stderr, "error: %s\n", err);
+		return 1;
+	}
+	char self[PATHLEN];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = 0;
+	printf("#!/bin/bash\n#SBATCH --job-name=wmbench-%s\n#SBATCH --nodes=%d\n#SBATCH --ntasks=%d\n"
+	       "#SBATCH --time=%s\n#SBATCH --requeue\n#SBATCH --signal=B:TERM@60\n"
+	       "#SBATCH --output=wmbench-%s-%%j.out\n",
+	       rs.name, nodes, ntasks, tlimit, rs.name);
+	if (part)
+		printf("#SBATCH --partition=%s\n", part);
+	printf("# Generated by wmbench %s. Resubmitting (or a requeue after preemption)\n"
+	       "# resumes: finished jobs are kept, jobs in flight are run again.\n"
+	       "set -u\nexport OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d\n"
+	       "if [ \"$(id -u)\" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi\n"
+	       "echo \"wmbench: restart count ${SLURM_RESTART_COUNT:-0}\"\n"
+	       "exec mpirun --oversubscribe -np \"$SLURM_NTASKS\" %s run%s%s %s\n",
+	       WMBENCH_VERSION, rs.threads, rs.threads, self[0] ? self : "wmbench", out ? " --out " : "",
+	       out ? out : "", rs.path);
+	jobfile_free(&rs);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return 1;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+		printf("wmbench %s\n", WMBENCH_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		fputs(usage_main, stdout);
+		return 0;
+	}
+	argc--;
+	argv++;
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc, argv);
+	if (!strcmp(cmd, "report"))
+		return cmd_report(argc, argv);
+	if (!strcmp(cmd, "verify"))
+		return cmd_verify(argc, argv);
+	if (!strcmp(cmd, "list"))
+		return cmd_list(argc, argv);
+	if (!strcmp(cmd, "slurm"))
+		return cmd_slurm(argc, argv);
+	fprintf(stderr, "wmbench: unknown command '%s'; expected run, report, verify, list or slurm\n%s",
+		cmd, usage_main);
+	return 1;
+}

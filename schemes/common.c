@@ -1,0 +1,106 @@
+/* common.c - what every scheme shares: statistics, owner training, key stamps,
+ * the plain query path. */
+#include "scheme.h"
+#include "../workers/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double binom_tail(int n, int k, double p)
+{
+	if (k <= 0)
+		return 1.0;
+	if (k > n)
+		return 0.0;
+	double s = 0, lp = log(p), lq = log1p(-p);
+	for (int i = k; i <= n; i++)
+		s += exp(lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq);
+	return s > 1.0 ? 1.0 : s;
+}
+
+int wm_train_owner(struct nn_model *m, const struct wm_env *env, const struct train_hooks *h,
+		   int extra_rows, char *err, size_t errlen)
+{
+	struct nn_opt opt;
+	struct train_cfg cfg = { .epochs = env->ts.epochs, .batch = env->ts.batch,
+				 .extra_rows = extra_rows };
+	if (nn_opt_init(&opt, env->ts.optimizer, env->ts.lr, m->nparams))
+		return errf(err, errlen, "unknown optimizer '%s'; expected sgd, adam or rmsprop",
+			    env->ts.optimizer);
+	opt.momentum = env->ts.momentum;
+	opt.weight_decay = env->ts.weight_decay;
+	int rc = nn_train(m, env->train, env->owner_idx, env->n_owner, &cfg, &opt, h, env->rng,
+			  NULL, err, errlen);
+	nn_opt_free(&opt);
+	return rc;
+}
+
+void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p)
+{
+	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)];
+	param_format(p, buf, sizeof buf);
+	npz_add_text(key, "scheme", scheme);
+	npz_add_text(key, "params", buf);
+}
+
+int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen)
+{
+	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)], *save = NULL, *tok;
+	memset(p, 0, sizeof *p);
+	if (npz_get_text(key, "params", buf, sizeof buf))
+		return errf(err, errlen, "key has no 'params' array; expected a wmbench key file");
+	for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			return errf(err, errlen, "key 'params' entry '%s' has no '='; expected key=value", tok);
+		*eq = 0;
+		param_set_put(p, tok, eq + 1);
+	}
+	return 0;
+}
+
+static int plain_predict(struct wm_query *q, const float *x, int n, float *probs)
+{
+	nn_predict_proba(q->model, x, n, probs);
+	q->queries += n;
+	return 0;
+}
+
+void wm_query_init(struct wm_query *q, struct nn_model *m)
+{
+	memset(q, 0, sizeof *q);
+	q->predict = plain_predict;
+	q->model = m;
+	q->nclass = m->nclass;
+}
+
+const char *wm_default_layer(const struct nn_model *m)
+{
+	int seen = 0;
+	for (int i = 0; i < m->nlayers; i++)
+		if (nn_has_params(&m->layers[i]) && ++seen == 2)
+			return m->layers[i].name;
+	return m->layers[nn_last_param_layer(m)].name;
+}
+
+int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_model *m, char *err,
+		     size_t errlen)
+{
+	char names[256] = "";
+	if (!strcmp(layer, "auto"))
+		layer = wm_default_layer(m);
+	int i = nn_find_layer(m, layer);
+	if (i >= 0 && nn_has_params(&m->layers[i]))
+		return i;
+	for (int k = 0; k < m->nlayers; k++)
+		if (nn_has_params(&m->layers[k])) {
+			if (names[0])
+				strncat(names, ", ", sizeof names - strlen(names) - 1);
+			strncat(names, m->layers[k].name, sizeof names - strlen(names) - 1);
+		}
+	errf(err, errlen, "%s: parameter 'layer' = '%s' is not a dense or conv layer of model '%s'; expected auto or one of %s",
+	     scheme, layer, m->arch, names);
+	return -1;
+}

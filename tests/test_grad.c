@@ -1,0 +1,972 @@
+/* test_grad.c - cmocka tests of the nn engine's gradients and optimisers.
+ *
+ * Central finite differences over tiny networks (every layer kind, strides,
+ * padding, overlapping pools, multi-channel inputs, dropout with a fixed
+ * mask, activation-gradient hooks) against nn_backward(), in float32 with a
+ * double-accumulated reference loss. Coordinates whose perturbation flips a
+ * ReLU or moves a max-pool argmax are skipped (the loss has a kink there).
+ * Also: soft-target loss, input gradients, frozen layers, re-initialisation,
+ * accumulation, and single-element optimiser updates against PyTorch's
+ * formulas (SGD with momentum/nesterov/weight decay, Adam, RMSprop). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn.h"
+#include "rng.h"
+#include "train.h"
+#include "util.h"
+
+#define FD_RTOL 2e-2   /* relative tolerance of one coordinate */
+#define FD_ATOL 5e-5   /* absolute floor (float32 loss noise / 2h) */
+#define FD_PICK 64     /* coordinates checked per tensor (all if fewer) */
+
+struct gcase {
+	struct nn_model m;
+	int B;
+	float *x;           /* (B, C, H, W) */
+	int *y;             /* (B) labels, used when q is NULL */
+	float *q;           /* (B, nclass) soft targets, or NULL */
+	int training;       /* forward in training mode (dropout on) */
+	uint64_t mask_seed; /* re-seeded before every forward: masks repeat */
+	int hook_layer;     /* >= 0: loss += sum(v * acts[hook_layer]) */
+	float *v;
+	float *ga;          /* analytic parameter gradients (nparams) */
+	float *gx;          /* analytic input gradient (B, C, H, W) */
+};
+
+struct fd_stats {
+	int checked, skipped, bad, loose_bad;
+	double max_num, max_err, diff2, a2, dot, n2;
+};
+
+static void gcase_init(struct gcase *g, const char *spec, uint64_t seed, int B, int training,
+		       int soft)
+{
+	char err[ERRBUF];
+	struct rng r;
+	size_t nx;
+
+	memset(g, 0, sizeof *g);
+	if (nn_build_spec(&g->m, "custom", spec, err, sizeof err))
+		fail_msg("nn_build_spec(%s): %s", spec, err);
+	rng_seed(&r, seed);
+	nn_init_params(&g->m, &r);
+	g->B = B;
+	g->training = training;
+	g->mask_seed = seed ^ 0x5eedULL;
+	g->hook_layer = -1;
+	nx = nn_in_size(&g->m) * (size_t)B;
+	g->x = xmalloc(nx * sizeof(float));
+	for (size_t i = 0; i < nx; i++)
+		g->x[i] = (float)(2 * rng_uniform(&r) - 1);
+	g->y = xmalloc((size_t)B * sizeof(int));
+	for (int b = 0; b < B; b++)
+		g->y[b] = (int)rng_below(&r, (uint32_t)g->m.nclass);
+	if (soft) {
+		int C = g->m.nclass;
+		g->q = xmalloc((size_t)B * C * sizeof(float));
+		for (int b = 0; b < B; b++) {
+			double s = 0;
+			for (int c = 0; c < C; c++)
+				s += g->q[b * C + c] = (float)(0.05 + rng_uniform(&r));
+			for (int c = 0; c < C; c++)
+				g->q[b * C + c] = (float)(g->q[b * C + c] / s);
+		}
+	}
+	g->ga = xmalloc(g->m.nparams * sizeof(float));
+	g->gx = xmalloc(nx * sizeof(float));
+}
+
+static void gcase_free(struct gcase *g)
+{
+	nn_free(&g->m);
+	free(g->x);
+	free(g->y);
+	free(g->q);
+	free(g->v);
+	free(g->ga);
+	free(g->gx);
+}
+
+/* Mean cross-entropy of logits z (B, C) in double: hard labels or soft q. */
+static double ref_loss(const struct gcase *g, const float *z)
+{
+	int C = g->m.nclass;
+	double L = 0;
+	for (int b = 0; b < g->B; b++) {
+		const float *zb = z + (size_t)b * C;
+		double mx = zb[0], s = 0;
+		for (int c = 1; c < C; c++)
+			mx = fmax(mx, zb[c]);
+		for (int c = 0; c < C; c++)
+			s += exp(zb[c] - mx);
+		double lse = mx + log(s);
+		if (g->q)
+			for (int c = 0; c < C; c++)
+				L += g->q[b * C + c] * (lse - zb[c]);
+		else
+			L += lse - zb[g->y[b]];
+	}
+	return L / g->B;
+}
+
+/* Hashes the piecewise-linear state: ReLU signs and max-pool argmaxes. */
+static uint64_t kink_sig(const struct nn_model *m)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		size_t n = nn_out_size(l) * (size_t)m->last_b;
+		if (l->kind == NN_RELU)
+			for (size_t k = 0; k < n; k++)
+				h = (h ^ (uint64_t)(m->acts[i][k] > 0)) * 1099511628211ULL;
+		else if (l->kind == NN_MAXPOOL)
+			for (size_t k = 0; k < n; k++)
+				h = (h ^ (uint64_t)(uint32_t)m->pool_idx[i][k]) * 1099511628211ULL;
+	}
+	return h;
+}
+
+static double hook_term(const struct gcase *g)
+{
+	double s = 0;
+	if (g->hook_layer < 0)
+		return 0;
+	size_t n = nn_out_size(&g->m.layers[g->hook_layer]) * (size_t)g->B;
+	for (size_t k = 0; k < n; k++)
+		s += (double)g->v[k] * g->m.acts[g->hook_layer][k];
+	return s;
+}
+
+static double model_loss(struct gcase *g, uint64_t *sig)
+{
+	struct rng dr;
+	rng_seed(&dr, g->mask_seed);
+	const float *z = nn_forward(&g->m, g->x, g->B, g->training, &dr);
+	if (sig)
+		*sig = kink_sig(&g->m);
+	return ref_loss(g, z) + hook_term(g);
+}
+
+/* The step protocol of nn.h; leaves the gradients in g->ga and g->gx. */
+static void analytic(struct gcase *g)
+{
+	struct nn_model *m = &g->m;
+	struct rng dr;
+	rng_seed(&dr, g->mask_seed);
+	m->want_dinput = 1;
+	const float *z = nn_forward(m, g->x, g->B, g->training, &dr);
+	double ref = ref_loss(g, z), L;
+	nn_zero_act_grads(m);
+	if (g->hook_layer >= 0) {
+		size_t n = nn_out_size(&m->layers[g->hook_layer]) * (size_t)g->B;
+		for (size_t k = 0; k < n; k++)
+			m->dacts[g->hook_layer][k] += g->v[k];
+	}
+	L = g->q ? nn_loss_soft(m, g->q, 1.0) : nn_loss_xent(m, g->y, 1.0);
+	if (fabs(L - ref) > 1e-5 * (1 + fabs(ref)))
+		fail_msg("engine loss %.9g, double reference %.9g", L, ref);
+	nn_zero_grads(m);
+	nn_backward(m);
+	memcpy(g->ga, m->grads, m->nparams * sizeof(float));
+	memcpy(g->gx, m->dinput, nn_in_size(m) * (size_t)g->B * sizeof(float));
+}
+
+static void fd_add(struct fd_stats *s, double a, double num)
+{
+	double err = fabs(a - num), tol = FD_RTOL * fmax(fabs(a), fabs(num)) + FD_ATOL;
+	s->checked++;
+	if (err > tol)
+		s->bad++;
+	if (err > 5 * tol)
+		s->loose_bad++;
+	s->max_num = fmax(s->max_num, fabs(num));
+	s->max_err = fmax(s->max_err, err);
+	s->diff2 += (a - num) * (a - num);
+	s->a2 += a * a;
+	s->n2 += num * num;
+	s->dot += a * num;
+}
+
+/* Checks up to FD_PICK coordinates of the tensor p (n values) whose analytic
+ * gradient is ga, with step h. */
+static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, double h,
+			 const char *what)
+{
+	struct fd_stats s = { 0 };
+	struct rng pick;
+	uint64_t sig0, sp, sm;
+	size_t nz = 0, npick = n < FD_PICK ? n : FD_PICK;
+	double amax = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		nz += ga[i] != 0;
+		amax = fmax(amax, fabs(ga[i]));
+	}
+	rng_seed(&pick, n * 7919 + 17);
+	model_loss(g, &sig0);
+	for (size_t k = 0; k < npick; k++) {
+		size_t i = n <= FD_PICK ? k : k * n / FD_PICK + rng_below(&pick, (uint32_t)(n / FD_PICK));
+		float p0 = p[i], pp = p0, pm = p0;
+		double lp = 0, lm = 0, hh = h;
+		/* shrink the step until it crosses no kink (at most 3 times) */
+		for (int t = 0; t < 4; t++, hh /= 5) {
+			pp = (float)(p0 + hh);
+			pm = (float)(p0 - hh);
+			p[i] = pp;
+			lp = model_loss(g, &sp);
+			p[i] = pm;
+			lm = model_loss(g, &sm);
+			p[i] = p0;
+			if (sp == sig0 && sm == sig0)
+				break;
+		}
+		if (sp != sig0 || sm != sig0) {
+			s.skipped++;
+			continue;
+		}
+		double num = (lp - lm) / ((double)pp - (double)pm);
+		if (fabs(ga[i] - num) > 5 * (FD_RTOL * fmax(fabs(ga[i]), fabs(num)) + FD_ATOL))
+			print_message("  %s[%zu]: analytic %.6g numeric %.6g\n", what, i, ga[i], num);
+		fd_add(&s, ga[i], num);
+	}
+	double relnorm = s.a2 > 0 ? sqrt(s.diff2 / s.a2) : INFINITY;
+	print_message("  %-12s n=%-4zu checked=%-3d skipped=%-2d bad=%d max|g|=%.3g max err=%.2g relnorm=%.2e\n",
+		      what, n, s.checked, s.skipped, s.bad, amax, s.max_err, relnorm);
+	/* genann's lesson: an all-zero gradient passes every comparison. */
+	if (amax < 1e-5 || nz * 20 < n * 3)
+		fail_msg("%s: gradient is (almost) all zero: %zu of %zu nonzero, max %.3g", what, nz, n,
+			 amax);
+	if (s.checked * 2 < (int)npick)
+		fail_msg("%s: %d of %zu coordinates skipped at kinks", what, s.skipped, npick);
+	if (s.max_num < 10 * FD_ATOL)
+		fail_msg("%s: numeric gradient too small to be a test (max %.3g)", what, s.max_num);
+	if (s.loose_bad || s.bad * 20 > s.checked || relnorm > 2e-2)
+		fail_msg("%s: %d of %d coordinates outside tolerance (%d far outside), relative norm error %.3g",
+			 what, s.bad, s.checked, s.loose_bad, relnorm);
+}
+
+/* Finite-difference check of every parameter tensor and of the input. */
+static void check_case(struct gcase *g, double h)
+{
+	struct nn_model *m = &g->m;
+	char what[NN_NAMELEN + 8];
+	analytic(g);
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		if (!nn_has_params(l))
+			continue;
+		snprintf(what, sizeof what, "%s.weight", l->name);
+		check_tensor(g, m->params + l->w_off, g->ga + l->w_off, l->w_n, h, what);
+		snprintf(what, sizeof what, "%s.bias", l->name);
+		check_tensor(g, m->params + l->b_off, g->ga + l->b_off, l->b_n, h, what);
+	}
+	check_tensor(g, g->x, g->gx, nn_in_size(m) * (size_t)g->B, h, "input");
+}
+
+static void run_spec(const char *spec, uint64_t seed, int training, int soft)
+{
+	struct gcase g;
+	print_message("%s%s%s\n", spec, training ? " (training)" : "", soft ? " (soft targets)" : "");
+	gcase_init(&g, spec, seed, 3, training, soft);
+	check_case(&g, 1e-2);
+	gcase_free(&g);
+}
+
+/* ---- finite-difference tests -------------------------------------------- */
+
+static void test_fd_conv_relu_pool(void **state)
+{
+	(void)state;
+	/* 7x7 pooled 2/2 leaves a ragged edge; C = 2 exercises the transposes */
+	run_spec("2x7x7|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense f1 5", 11, 0, 0);
+}
+
+static void test_fd_stride_pad(void **state)
+{
+	(void)state;
+	run_spec("3x8x8|conv c1 4 3 2 0|relu|conv c2 2 3 1 1|flatten|dense f 4", 12, 0, 0);
+	run_spec("1x9x9|conv c1 2 4 3 2|relu|conv c2 3 2 1 2|flatten|dense f 3", 23, 0, 0);
+}
+
+static void test_fd_overlapping_pool(void **state)
+{
+	(void)state;
+	run_spec("2x9x9|conv c1 3 3 1 0|maxpool 3 2|relu|maxpool 2 1|flatten|dense f 4", 14, 0, 0);
+}
+
+static void test_fd_pool_first(void **state)
+{
+	(void)state;
+	/* a parameter-free first layer on a multi-channel input */
+	run_spec("3x6x6|maxpool 2 2|conv c 2 2 1 0|relu|flatten|dense f 3", 15, 0, 0);
+}
+
+static void test_fd_dense_dropout(void **state)
+{
+	(void)state;
+	run_spec("1x6x6|flatten|dense a 7|relu|dropout 0.3|dense b 3", 16, 1, 0);
+	run_spec("1x6x6|flatten|dense a 7|relu|dropout 0.3|dense b 3", 16, 0, 0);
+	run_spec("5x1x1|dense a 6|relu|dense b 4", 17, 0, 0);
+}
+
+static void test_fd_dropout_chan_major(void **state)
+{
+	(void)state;
+	run_spec("2x6x6|conv c1 3 3 1 1|dropout 0.5|relu|maxpool 2 2|flatten|dropout 0.25|dense f 3",
+		 18, 1, 0);
+}
+
+static void test_fd_lenet_like(void **state)
+{
+	(void)state;
+	run_spec("2x12x12|conv conv1 4 5 1 2|relu|maxpool 2 2|conv conv2 5 3 1 0|relu|maxpool 2 2|"
+		 "flatten|dense fc1 9|relu|dense fc2 4",
+		 19, 0, 0);
+}
+
+static void test_fd_soft_targets(void **state)
+{
+	(void)state;
+	run_spec("2x5x5|conv c 3 3 1 1|relu|flatten|dense f 4", 20, 0, 1);
+	run_spec("1x6x6|flatten|dense a 7|relu|dropout 0.3|dense b 3", 21, 1, 1);
+}
+
+/* Extra gradient added into dacts of a middle (channel-major) layer is the
+ * gradient of loss + sum(v * act). */
+static void test_fd_activation_hook(void **state)
+{
+	static const char *spec = "2x6x6|conv c1 3 3 1 1|relu|conv c2 2 3 2 1|flatten|dense f 3";
+	struct gcase g;
+	struct rng r;
+	(void)state;
+	for (int hook = 0; hook < 4; hook += 2) {
+		gcase_init(&g, spec, 22 + hook, 3, 0, 0);
+		g.hook_layer = hook; /* conv c1 output, then conv c2 output */
+		size_t n = nn_out_size(&g.m.layers[hook]) * 3;
+		g.v = xmalloc(n * sizeof(float));
+		rng_seed(&r, 99);
+		for (size_t k = 0; k < n; k++)
+			g.v[k] = (float)(0.2 * (2 * rng_uniform(&r) - 1));
+		print_message("%s + hook on %s\n", spec, g.m.layers[hook].name);
+		check_case(&g, 1e-2);
+		gcase_free(&g);
+	}
+}
+
+/* ---- loss functions ------------------------------------------------------- */
+
+static void test_loss_dlogits(void **state)
+{
+	struct gcase g;
+	int C;
+	(void)state;
+	for (int soft = 0; soft < 2; soft++) {
+		gcase_init(&g, "4x1x1|dense d 5", 30 + soft, 3, 0, soft);
+		C = g.m.nclass;
+		const float *z = nn_forward(&g.m, g.x, g.B, 0, NULL);
+		double ref = ref_loss(&g, z);
+		nn_zero_act_grads(&g.m);
+		double L = soft ? nn_loss_soft(&g.m, g.q, 2.5) : nn_loss_xent(&g.m, g.y, 2.5);
+		assert_true(fabs(L - ref) < 1e-6 * (1 + ref)); /* scale does not scale the value */
+		/* and again: the gradient adds up */
+		L = soft ? nn_loss_soft(&g.m, g.q, 0.5) : nn_loss_xent(&g.m, g.y, 0.5);
+		assert_true(fabs(L - ref) < 1e-6 * (1 + ref));
+		for (int b = 0; b < g.B; b++) {
+			double mx = -INFINITY, s = 0;
+			for (int c = 0; c < C; c++)
+				mx = fmax(mx, z[b * C + c]);
+			for (int c = 0; c < C; c++)
+				s += exp(z[b * C + c] - mx);
+			for (int c = 0; c < C; c++) {
+				double p = exp(z[b * C + c] - mx) / s;
+				double t = soft ? g.q[b * C + c] : (c == g.y[b]);
+				double want = 3.0 * (p - t) / g.B;
+				double got = g.m.dacts[g.m.nlayers - 1][b * C + c];
+				if (fabs(got - want) > 1e-6)
+					fail_msg("dlogits[%d][%d] = %.9g; expected %.9g", b, c, got, want);
+			}
+		}
+		gcase_free(&g);
+	}
+}
+
+/* Soft targets equal to one-hot labels reproduce the hard loss exactly. */
+static void test_loss_soft_onehot(void **state)
+{
+	struct gcase g;
+	(void)state;
+	gcase_init(&g, "4x1x1|dense d 5", 33, 3, 0, 0);
+	float q[15] = { 0 };
+	for (int b = 0; b < 3; b++)
+		q[b * 5 + g.y[b]] = 1;
+	nn_forward(&g.m, g.x, 3, 0, NULL);
+	nn_zero_act_grads(&g.m);
+	double lh = nn_loss_xent(&g.m, g.y, 1.0);
+	float dh[15];
+	memcpy(dh, g.m.dacts[0], sizeof dh);
+	nn_zero_act_grads(&g.m);
+	double ls = nn_loss_soft(&g.m, q, 1.0);
+	assert_true(fabs(lh - ls) < 1e-12);
+	for (int k = 0; k < 15; k++)
+		assert_true(fabs(dh[k] - g.m.dacts[0][k]) < 1e-7);
+	gcase_free(&g);
+}
+
+/* ---- engine semantics ------------------------------------------------------ */
+
+static const char *sem_spec = "2x6x6|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense f1 6|relu|dense f2 3";
+
+static void step_grads(struct gcase *g, int zero_grads)
+{
+	struct nn_model *m = &g->m;
+	nn_forward(m, g->x, g->B, 0, NULL);
+	nn_zero_act_grads(m);
+	nn_loss_xent(m, g->y, 1.0);
+	if (zero_grads)
+		nn_zero_grads(m);
+	nn_backward(m);
+}
+
+static void test_accumulation(void **state)
+{
+	struct gcase g;
+	(void)state;
+	gcase_init(&g, sem_spec, 40, 3, 0, 0);
+	g.m.want_dinput = 1;
+	step_grads(&g, 1);
+	memcpy(g.ga, g.m.grads, g.m.nparams * sizeof(float));
+	memcpy(g.gx, g.m.dinput, nn_in_size(&g.m) * 3 * sizeof(float));
+	/* a second pass without nn_zero_grads() adds the same gradient again */
+	step_grads(&g, 0);
+	for (size_t i = 0; i < g.m.nparams; i++)
+		if (fabsf(g.m.grads[i] - 2 * g.ga[i]) > 1e-6f * (1 + fabsf(g.ga[i])))
+			fail_msg("grads[%zu] = %.9g after two passes; expected 2 * %.9g", i, g.m.grads[i],
+				 g.ga[i]);
+	/* the input gradient belongs to the last pass (zeroed with the act grads) */
+	for (size_t i = 0; i < nn_in_size(&g.m) * 3; i++)
+		assert_true(fabsf(g.m.dinput[i] - g.gx[i]) <= 1e-7f * (1 + fabsf(g.gx[i])));
+	/* nn_zero_grads() clears everything */
+	nn_zero_grads(&g.m);
+	for (size_t i = 0; i < g.m.nparams; i++)
+		assert_true(g.m.grads[i] == 0);
+	/* the same pass again gives the same gradient, bit for bit */
+	step_grads(&g, 1);
+	assert_memory_equal(g.m.grads, g.ga, g.m.nparams * sizeof(float));
+	gcase_free(&g);
+}
+
+static void test_frozen(void **state)
+{
+	struct gcase g;
+	struct nn_opt o;
+	(void)state;
+	gcase_init(&g, sem_spec, 41, 3, 0, 0);
+	struct nn_model *m = &g.m;
+	int c1 = nn_find_layer(m, "c1"), f1 = nn_find_layer(m, "f1"), f2 = nn_find_layer(m, "f2");
+	assert_true(c1 >= 0 && f1 >= 0 && f2 >= 0);
+	m->want_dinput = 1;
+	step_grads(&g, 1);
+	memcpy(g.ga, m->grads, m->nparams * sizeof(float));
+	memcpy(g.gx, m->dinput, nn_in_size(m) * 3 * sizeof(float));
+
+	/* a frozen middle layer gets no gradient but still passes it down */
+	m->layers[f1].frozen = 1;
+	memset(m->grads, 0, m->nparams * sizeof(float));
+	step_grads(&g, 0);
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		if (!nn_has_params(l))
+			continue;
+		size_t n = l->w_n + l->b_n;
+		if (l->frozen) {
+			for (size_t k = 0; k < n; k++)
+				assert_true(m->grads[l->w_off + k] == 0);
+		} else {
+			assert_memory_equal(m->grads + l->w_off, g.ga + l->w_off, n * sizeof(float));
+		}
+	}
+	assert_memory_equal(m->dinput, g.gx, nn_in_size(m) * 3 * sizeof(float));
+
+	/* a frozen first layer: the input gradient still flows */
+	m->layers[f1].frozen = 0;
+	m->layers[c1].frozen = 1;
+	step_grads(&g, 1);
+	for (size_t k = 0; k < m->layers[c1].w_n + m->layers[c1].b_n; k++)
+		assert_true(m->grads[m->layers[c1].w_off + k] == 0);
+	assert_memory_equal(m->dinput, g.gx, nn_in_size(m) * 3 * sizeof(float));
+
+	/* the optimiser leaves a frozen layer alone (even with gradients in it) */
+	float *before = xmalloc(m->nparams * sizeof(float));
+	memcpy(before, m->params, m->nparams * sizeof(float));
+	memcpy(m->grads, g.ga, m->nparams * sizeof(float));
+	assert_int_equal(nn_opt_init(&o, "adam", 1e-2, m->nparams), 0);
+	o.weight_decay = 0.1;
+	nn_opt_step(&o, m, 0);
+	const struct nn_layer *l = &m->layers[c1];
+	assert_memory_equal(m->params + l->w_off, before + l->w_off, (l->w_n + l->b_n) * sizeof(float));
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *li = &m->layers[i];
+		if (!nn_has_params(li) || li->frozen)
+			continue;
+		size_t changed = 0, n = li->w_n + li->b_n;
+		for (size_t k = 0; k < n; k++)
+			changed += m->params[li->w_off + k] != before[li->w_off + k];
+		if (changed * 10 < n * 9)
+			fail_msg("layer %s: only %zu of %zu parameters moved", li->name, changed, n);
+	}
+	nn_opt_free(&o);
+	free(before);
+	gcase_free(&g);
+}
+
+static void test_reinit_layer(void **state)
+{
+	struct gcase g;
+	struct rng r;
+	(void)state;
+	gcase_init(&g, sem_spec, 42, 3, 0, 0);
+	struct nn_model *m = &g.m;
+	float *before = xmalloc(m->nparams * sizeof(float));
+	rng_seed(&r, 4242);
+	for (int li = 0; li < m->nlayers; li++) {
+		const struct nn_layer *l = &m->layers[li];
+		memcpy(before, m->params, m->nparams * sizeof(float));
+		nn_reinit_layer(m, li, &r);
+		if (!nn_has_params(l)) {
+			assert_memory_equal(m->params, before, m->nparams * sizeof(float));
+			continue;
+		}
+		size_t lo = l->w_off, hi = l->b_off + l->b_n, changed = 0;
+		double bound = 1.0 / sqrt((double)(l->w_n / (size_t)l->out_c));
+		assert_memory_equal(m->params, before, lo * sizeof(float));
+		assert_memory_equal(m->params + hi, before + hi, (m->nparams - hi) * sizeof(float));
+		for (size_t k = lo; k < hi; k++) {
+			changed += m->params[k] != before[k];
+			assert_true(fabs(m->params[k]) <= bound * (1 + 1e-6));
+		}
+		if (changed + 1 < hi - lo)
+			fail_msg("layer %s: reinit changed %zu of %zu parameters", l->name, changed, hi - lo);
+	}
+	free(before);
+	gcase_free(&g);
+}
+
+/* nn_init_params: PyTorch's U(+-1/sqrt(fan_in)) for weights and biases. */
+static void test_init_distribution(void **state)
+{
+	struct nn_model m;
+	struct rng r;
+	char err[ERRBUF];
+	(void)state;
+	assert_int_equal(nn_build_spec(&m, "custom", "3x10x10|conv c 16 5 1 0|flatten|dense f 40", err,
+				       sizeof err), 0);
+	rng_seed(&r, 7);
+	nn_init_params(&m, &r);
+	for (int i = 0; i < m.nlayers; i++) {
+		const struct nn_layer *l = &m.layers[i];
+		if (!nn_has_params(l))
+			continue;
+		double bound = 1.0 / sqrt((double)(l->w_n / (size_t)l->out_c)), mx = 0, s = 0, s2 = 0;
+		for (size_t k = 0; k < l->w_n; k++) {
+			double v = m.params[l->w_off + k];
+			mx = fmax(mx, fabs(v));
+			s += v;
+			s2 += v * v;
+		}
+		double mean = s / l->w_n, var = s2 / l->w_n - mean * mean;
+		assert_true(mx <= bound && mx > 0.95 * bound);
+		assert_true(fabs(mean) < 0.1 * bound);
+		/* U(-b, b) has variance b^2 / 3 */
+		assert_true(fabs(var / (bound * bound / 3) - 1) < 0.1);
+		for (size_t k = 0; k < l->b_n; k++)
+			assert_true(fabs(m.params[l->b_off + k]) <= bound);
+	}
+	nn_free(&m);
+}
+
+/* Dropout: identity in eval mode, a scaled mask in training mode. */
+static void test_dropout_forward(void **state)
+{
+	struct nn_model a, b;
+	struct rng r;
+	char err[ERRBUF];
+	float x[200 * 10];
+	(void)state;
+	assert_int_equal(nn_build_spec(&a, "custom", "10x1x1|dense d 50|dropout 0.4|dense e 3", err,
+				       sizeof err), 0);
+	assert_int_equal(nn_build_spec(&b, "custom", "10x1x1|dense d 50|dense e 3", err, sizeof err),
+			 0);
+	rng_seed(&r, 3);
+	nn_init_params(&a, &r);
+	memcpy(b.params, a.params, a.nparams * sizeof(float));
+	for (int i = 0; i < 2000; i++)
+		x[i] = (float)rng_uniform(&r);
+	const float *za = nn_forward(&a, x, 200, 0, NULL);
+	const float *zb = nn_forward(&b, x, 200, 0, NULL);
+	assert_memory_equal(za, zb, 200 * 3 * sizeof(float));
+	nn_forward(&a, x, 200, 1, &r);
+	size_t kept = 0, n = 200 * 50;
+	for (size_t k = 0; k < n; k++) {
+		float in = a.acts[0][k], out = a.acts[1][k];
+		if (out != 0) {
+			kept++;
+			assert_true(fabsf(out - in / 0.6f) <= 1e-6f * fabsf(out));
+		}
+	}
+	assert_true(fabs((double)kept / n - 0.6) < 0.02);
+	nn_free(&a);
+	nn_free(&b);
+}
+
+/* Forward of a batch equals the forward of each sample alone (the
+ * channel-major batching must not mix samples). */
+static void test_batch_independence(void **state)
+{
+	struct gcase g;
+	(void)state;
+	gcase_init(&g, "3x8x8|conv c1 4 3 2 0|relu|conv c2 2 3 1 1|maxpool 2 1|flatten|dense f 4", 43,
+		   5, 0, 0);
+	struct nn_model *m = &g.m;
+	size_t d = nn_in_size(m);
+	float full[5 * 4];
+	memcpy(full, nn_forward(m, g.x, 5, 0, NULL), sizeof full);
+	for (int b = 0; b < 5; b++) {
+		const float *z = nn_forward(m, g.x + b * d, 1, 0, NULL);
+		for (int c = 0; c < 4; c++)
+			assert_true(fabsf(z[c] - full[b * 4 + c]) <= 1e-5f * (1 + fabsf(z[c])));
+	}
+	/* a direct evaluation of the first conv at one output position */
+	nn_forward(m, g.x, 5, 0, NULL);
+	const struct nn_layer *l = &m->layers[0];
+	for (int b = 0; b < 5; b++)
+		for (int oc = 0; oc < l->out_c; oc++) {
+			int oh = 1, ow = 2;
+			double s = m->params[l->b_off + oc];
+			for (int c = 0; c < l->in_c; c++)
+				for (int ki = 0; ki < 3; ki++)
+					for (int kj = 0; kj < 3; kj++)
+						s += (double)m->params[l->w_off + ((oc * l->in_c + c) * 3 + ki) * 3 + kj] *
+						     g.x[b * d + (c * 8 + oh * 2 + ki) * 8 + ow * 2 + kj];
+			/* conv output is channel-major (OC, B, OH, OW) */
+			float got = m->acts[0][((oc * 5 + b) * l->out_h + oh) * l->out_w + ow];
+			assert_true(fabs(got - s) < 1e-5);
+		}
+	gcase_free(&g);
+}
+
+/* ---- optimisers ------------------------------------------------------------- */
+
+/* PyTorch's update rules, in double, one element at a time. */
+struct ref_opt {
+	struct nn_opt o;
+	double m1[8], m2[8];
+	long t;
+};
+
+static void ref_step(struct ref_opt *r, double *p, const double *g0, int n, double lr)
+{
+	const struct nn_opt *o = &r->o;
+	double g[8], cs = 1;
+	r->t++;
+	if (o->grad_clip > 0) { /* torch.nn.utils.clip_grad_norm_ */
+		double ss = 0;
+		for (int i = 0; i < n; i++)
+			ss += g0[i] * g0[i];
+		cs = fmin(1.0, o->grad_clip / (sqrt(ss) + 1e-6));
+	}
+	for (int i = 0; i < n; i++)
+		g[i] = g0[i] * cs + o->weight_decay * p[i];
+	for (int i = 0; i < n; i++) {
+		switch (o->kind) {
+		case OPT_SGD: /* torch.optim.SGD, dampening 0 */
+			if (o->momentum != 0) {
+				r->m1[i] = r->t == 1 ? g[i] : o->momentum * r->m1[i] + g[i];
+				g[i] = o->nesterov ? g[i] + o->momentum * r->m1[i] : r->m1[i];
+			}
+			p[i] -= lr * g[i];
+			break;
+		case OPT_ADAM: { /* torch.optim.Adam, amsgrad off */
+			r->m1[i] = o->beta1 * r->m1[i] + (1 - o->beta1) * g[i];
+			r->m2[i] = o->beta2 * r->m2[i] + (1 - o->beta2) * g[i] * g[i];
+			double bc1 = 1 - pow(o->beta1, (double)r->t), bc2 = 1 - pow(o->beta2, (double)r->t);
+			double denom = sqrt(r->m2[i]) / sqrt(bc2) + o->eps;
+			p[i] -= lr / bc1 * r->m1[i] / denom;
+			break;
+		}
+		case OPT_RMSPROP: /* torch.optim.RMSprop, alpha = beta2, not centred */
+			r->m2[i] = o->beta2 * r->m2[i] + (1 - o->beta2) * g[i] * g[i];
+			p[i] -= lr * g[i] / (sqrt(r->m2[i]) + o->eps);
+			break;
+		}
+	}
+}
+
+struct opt_case {
+	const char *kind;
+	double lr, momentum, weight_decay, eps, grad_clip;
+	int nesterov;
+};
+
+static void run_opt_case(const struct opt_case *c)
+{
+	static const double grads[5][6] = {
+		{ 0.5, -0.25, 0.0, 1.5, -2.0, 0.125 },
+		{ 0.4, 0.3, -0.1, 1.0, -1.0, 0.0 },
+		{ -0.2, -0.25, 0.2, 0.5, 3.0, -0.5 },
+		{ 0.0, 0.0, 0.0, 0.0, 0.0, 0.0 },
+		{ 1e-3, -1e-4, 2.0, -0.75, 0.01, 0.25 },
+	};
+	struct nn_model m;
+	struct nn_opt o;
+	struct ref_opt r;
+	char err[ERRBUF];
+	double p[6] = { 0.3, -0.7, 1.2, 0.0, -0.05, 2.0 };
+
+	assert_int_equal(nn_build_spec(&m, "custom", "1x1x1|dense d 3", err, sizeof err), 0);
+	assert_int_equal(m.nparams, 6);
+	for (int i = 0; i < 6; i++)
+		m.params[i] = (float)p[i];
+	assert_int_equal(nn_opt_init(&o, c->kind, c->lr, m.nparams), 0);
+	o.momentum = c->momentum;
+	o.nesterov = c->nesterov;
+	o.weight_decay = c->weight_decay;
+	o.grad_clip = c->grad_clip;
+	if (c->eps > 0)
+		o.eps = c->eps;
+	memset(&r, 0, sizeof r);
+	r.o = o;
+	for (int s = 0; s < 5; s++) {
+		for (int i = 0; i < 6; i++)
+			m.grads[i] = (float)grads[s][i];
+		nn_opt_step(&o, &m, 0);
+		ref_step(&r, p, grads[s], 6, c->lr);
+		for (int i = 0; i < 6; i++)
+			if (fabs(m.params[i] - p[i]) > 2e-6 + 1e-5 * fabs(p[i]))
+				fail_msg("%s (mom %g nesterov %d wd %g eps %g clip %g) step %d param %d: %.9g; expected %.9g",
+					 c->kind, c->momentum, c->nesterov, c->weight_decay, o.eps, c->grad_clip,
+					 s + 1, i, m.params[i], p[i]);
+	}
+	nn_opt_free(&o);
+	nn_free(&m);
+}
+
+static void test_opt_sgd(void **state)
+{
+	static const struct opt_case cases[] = {
+		{ "sgd", 0.1, 0, 0, 0, 0, 0 },
+		{ "sgd", 0.1, 0.9, 0, 0, 0, 0 },
+		{ "sgd", 0.1, 0.9, 0, 0, 0, 1 },
+		{ "sgd", 0.05, 0, 0.1, 0, 0, 0 },
+		{ "sgd", 0.05, 0.8, 0.1, 0, 0, 1 },
+		{ "sgd", 0.1, 0.9, 0.01, 0, 1.0, 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_opt_case(&cases[i]);
+}
+
+static void test_opt_adam(void **state)
+{
+	static const struct opt_case cases[] = {
+		{ "adam", 1e-2, 0, 0, 0, 0, 0 },
+		{ "adam", 1e-2, 0, 0.1, 0, 0, 0 },
+		/* a large eps shows where eps enters (after bias correction) */
+		{ "adam", 1e-1, 0, 0, 0.3, 0, 0 },
+		{ "adam", 1e-2, 0, 0, 0.3, 0.5, 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_opt_case(&cases[i]);
+}
+
+static void test_opt_rmsprop(void **state)
+{
+	static const struct opt_case cases[] = {
+		{ "rmsprop", 1e-2, 0, 0, 0, 0, 0 },
+		{ "rmsprop", 1e-2, 0, 0.1, 0, 0, 0 },
+		{ "rmsprop", 1e-2, 0, 0, 0.3, 0, 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		run_opt_case(&cases[i]);
+}
+
+/* Hand-computed first steps: the numbers a reader can check on paper. */
+static void test_opt_by_hand(void **state)
+{
+	struct nn_model m;
+	struct nn_opt o;
+	char err[ERRBUF];
+	(void)state;
+	assert_int_equal(nn_build_spec(&m, "custom", "1x1x1|dense d 1", err, sizeof err), 0);
+
+	/* Adam: the first step moves every parameter by lr * sign(g) (eps aside) */
+	m.params[0] = 1.0f;
+	m.grads[0] = 0.37f;
+	assert_int_equal(nn_opt_init(&o, "adam", 0.01, 2), 0);
+	nn_opt_step(&o, &m, 0);
+	assert_true(fabs(m.params[0] - 0.99) < 1e-6);
+	/* step 2 with g = 0.37 again: m1/bc1 = 0.37, sqrt(m2/bc2) = 0.37 -> again lr */
+	nn_opt_step(&o, &m, 0);
+	assert_true(fabs(m.params[0] - 0.98) < 1e-6);
+	nn_opt_free(&o);
+
+	/* RMSprop: v = 0.01 g^2, p -= lr g / (0.1 |g|) = 10 lr sign(g) */
+	m.params[0] = 1.0f;
+	m.grads[0] = -2.0f;
+	assert_int_equal(nn_opt_init(&o, "rmsprop", 0.01, 2), 0);
+	assert_true(o.beta2 == 0.99);
+	nn_opt_step(&o, &m, 0);
+	assert_true(fabs(m.params[0] - 1.1) < 1e-6);
+	nn_opt_free(&o);
+
+	/* SGD, momentum 0.9, nesterov, wd 0.5: g' = 1 + 0.5 = 1.5, buf = 1.5,
+	 * update g' + 0.9 buf = 2.85; p = 1 - 0.1 * 2.85 = 0.715 */
+	m.params[0] = 1.0f;
+	m.grads[0] = 1.0f;
+	assert_int_equal(nn_opt_init(&o, "sgd", 0.1, 2), 0);
+	o.momentum = 0.9;
+	o.nesterov = 1;
+	o.weight_decay = 0.5;
+	nn_opt_step(&o, &m, 0);
+	assert_true(fabs(m.params[0] - 0.715) < 1e-6);
+	/* step 2, g = 1: g' = 1 + 0.5 * 0.715 = 1.3575, buf = 0.9 * 1.5 + 1.3575 = 2.7075,
+	 * update 1.3575 + 0.9 * 2.7075 = 3.79425; p = 0.715 - 0.379425 = 0.335575 */
+	nn_opt_step(&o, &m, 0);
+	assert_true(fabs(m.params[0] - 0.335575) < 1e-6);
+	nn_opt_free(&o);
+	nn_free(&m);
+}
+
+static void test_opt_init_and_schedule(void **state)
+{
+	struct nn_opt o;
+	(void)state;
+	assert_int_equal(nn_opt_init(&o, "lbfgs", 0.1, 4), -1);
+	assert_int_equal(nn_opt_init(&o, "adam", 0.1, 4), 0);
+	assert_true(o.kind == OPT_ADAM && o.beta1 == 0.9 && o.beta2 == 0.999 && o.eps == 1e-8);
+	assert_true(o.momentum == 0 && o.weight_decay == 0 && o.grad_clip == 0 && o.t == 0);
+	for (int i = 0; i < 4; i++)
+		assert_true(o.m1[i] == 0 && o.m2[i] == 0);
+	assert_true(nn_opt_lr(&o, 7) == 0.1); /* no schedule */
+	o.step_epochs = 3;
+	o.gamma = 0.5;
+	assert_true(fabs(nn_opt_lr(&o, 0) - 0.1) < 1e-15);
+	assert_true(fabs(nn_opt_lr(&o, 2) - 0.1) < 1e-15);
+	assert_true(fabs(nn_opt_lr(&o, 3) - 0.05) < 1e-15);
+	assert_true(fabs(nn_opt_lr(&o, 6) - 0.025) < 1e-15);
+	nn_opt_free(&o);
+
+	/* the schedule reaches the update */
+	struct nn_model m;
+	char err[ERRBUF];
+	assert_int_equal(nn_build_spec(&m, "custom", "1x1x1|dense d 1", err, sizeof err), 0);
+	assert_int_equal(nn_opt_init(&o, "sgd", 0.1, m.nparams), 0);
+	o.step_epochs = 2;
+	o.gamma = 0.1;
+	m.grads[0] = 1.0f;
+	nn_opt_step(&o, &m, 2); /* lr 0.01 */
+	assert_true(fabs(m.params[0] + 0.01) < 1e-7);
+	nn_opt_free(&o);
+	nn_free(&m);
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+static void tiny_dataset(struct dataset *d, int n, uint64_t seed)
+{
+	struct rng r;
+	memset(d, 0, sizeof *d);
+	strlcopy(d->name, "tiny", sizeof d->name);
+	d->n = n;
+	d->c = 1;
+	d->h = d->w = 2;
+	d->nclass = 2;
+	d->x = xmalloc((size_t)n * 4);
+	d->y = xmalloc((size_t)n);
+	rng_seed(&r, seed);
+	for (int i = 0; i < n; i++) {
+		for (int k = 0; k < 4; k++)
+			d->x[i * 4 + k] = (uint8_t)rng_below(&r, 256);
+		d->y[i] = d->x[i * 4] > d->x[i * 4 + 3];
+	}
+}
+
+static void test_train_learns(void **state)
+{
+	struct dataset d;
+	struct nn_model m;
+	struct nn_opt o;
+	struct rng r;
+	struct train_cfg cfg = { .epochs = 60, .batch = 16 };
+	char err[ERRBUF];
+	uint32_t idx[256];
+	double loss = -1;
+	(void)state;
+	tiny_dataset(&d, 256, 5);
+	for (int i = 0; i < 256; i++)
+		idx[i] = (uint32_t)i;
+	assert_int_equal(nn_build_spec(&m, "custom", "1x2x2|flatten|dense a 16|relu|dense b 2", err,
+				       sizeof err), 0);
+	rng_seed(&r, 6);
+	nn_init_params(&m, &r);
+	double acc0 = nn_accuracy(&m, &d, NULL, 0);
+	assert_int_equal(nn_opt_init(&o, "adam", 0.02, m.nparams), 0);
+	if (nn_train(&m, &d, idx, 256, &cfg, &o, NULL, &r, &loss, err, sizeof err))
+		fail_msg("nn_train: %s", err);
+	double acc = nn_accuracy(&m, &d, NULL, 0);
+	print_message("tiny task: accuracy %.3f -> %.3f, last loss %.4f\n", acc0, acc, loss);
+	assert_true(acc > 0.95);
+	assert_true(loss >= 0 && loss < 0.2);
+	nn_opt_free(&o);
+
+	/* a wild learning rate must be reported, not silently produce NaNs */
+	assert_int_equal(nn_opt_init(&o, "sgd", 1e38, m.nparams), 0);
+	cfg.epochs = 5;
+	int rc = nn_train(&m, &d, idx, 256, &cfg, &o, NULL, &r, &loss, err, sizeof err);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err, "diverged"));
+	nn_opt_free(&o);
+	nn_free(&m);
+	free(d.x);
+	free(d.y);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fd_conv_relu_pool),
+		cmocka_unit_test(test_fd_stride_pad),
+		cmocka_unit_test(test_fd_overlapping_pool),
+		cmocka_unit_test(test_fd_pool_first),
+		cmocka_unit_test(test_fd_dense_dropout),
+		cmocka_unit_test(test_fd_dropout_chan_major),
+		cmocka_unit_test(test_fd_lenet_like),
+		cmocka_unit_test(test_fd_soft_targets),
+		cmocka_unit_test(test_fd_activation_hook),
+		cmocka_unit_test(test_loss_dlogits),
+		cmocka_unit_test(test_loss_soft_onehot),
+		cmocka_unit_test(test_accumulation),
+		cmocka_unit_test(test_frozen),
+		cmocka_unit_test(test_reinit_layer),
+		cmocka_unit_test(test_init_distribution),
+		cmocka_unit_test(test_dropout_forward),
+		cmocka_unit_test(test_batch_independence),
+		cmocka_unit_test(test_opt_sgd),
+		cmocka_unit_test(test_opt_adam),
+		cmocka_unit_test(test_opt_rmsprop),
+		cmocka_unit_test(test_opt_by_hand),
+		cmocka_unit_test(test_opt_init_and_schedule),
+		cmocka_unit_test(test_train_learns),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,682 @@
+/* test_jobfile.c - the job file parser, the job matrix and the result CSV. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../harness/job.h"
+#include "../workers/params.h"
+#include "../workers/util.h"
+
+static char tmpdir[256];
+
+/* Writes text to tmpdir/name; the path goes into path. */
+static void write_file(const char *name, const char *text, char *path, size_t len)
+{
+	FILE *f;
+
+	snprintf(path, len, "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+	assert_int_equal(fclose(f), 0);
+}
+
+static void load_ok(const char *name, const char *text, struct run_spec *rs)
+{
+	char path[512], err[ERRBUF] = "";
+	int rc;
+
+	write_file(name, text, path, sizeof path);
+	rc = jobfile_load(path, rs, err, sizeof err);
+	if (rc)
+		fail_msg("jobfile_load(%s): %s", name, err);
+}
+
+static const struct plug_entry *entry(const struct plug_entry *e, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(e[i].name, name))
+			return &e[i];
+	return NULL;
+}
+
+static int key_index(const struct plug_entry *e, const char *key)
+{
+	for (int i = 0; i < e->nkeys; i++)
+		if (!strcmp(e->key[i], key))
+			return i;
+	return -1;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_jobfile.XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- defaults ---- */
+
+static void test_defaults(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	char path[512], err[ERRBUF], sha[65];
+	struct job *jobs;
+	int n;
+
+	(void)state;
+	load_ok("quick.run.yaml", "run:\n  threads: 1\n", rs);
+	assert_string_equal(rs->name, "quick.run");
+	assert_string_equal(rs->dataset, "fashion");
+	assert_string_equal(rs->model, "mlp");
+	assert_string_equal(rs->optimizer, "adam");
+	assert_string_equal(rs->data_dir, "");
+	assert_true(rs->lr == 1e-3);
+	assert_true(rs->momentum == 0.9);
+	assert_true(rs->weight_decay == 0);
+	assert_int_equal(rs->batch, 64);
+	assert_int_equal(rs->epochs, 5);
+	assert_true(rs->alpha == 1e-3);
+	assert_int_equal(rs->nseeds, 1);
+	assert_int_equal(rs->seeds[0], 1);
+	assert_int_equal(rs->run_seed, 0);
+	assert_int_equal(rs->controls, 0);
+	assert_int_equal(rs->threads, 1);
+	assert_int_equal(rs->train_subset, 0);
+	assert_int_equal(rs->test_subset, 0);
+	assert_true(rs->attacker_split == 1.0 / 3.0);
+	assert_int_equal(rs->nschemes, 1);
+	assert_string_equal(rs->schemes[0].name, "none");
+	assert_int_equal(rs->nattacks, 0);
+
+	snprintf(path, sizeof path, "%s/quick.run.yaml", tmpdir);
+	assert_int_equal(sha256_file_hex(path, sha, err, sizeof err), 0);
+	assert_string_equal(rs->sha256, sha);
+
+	assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(jobs[0].kind, JOB_TRAIN);
+	assert_int_equal(jobs[0].parent, -1);
+	assert_string_equal(jobs[0].identity,
+			    "kind=train;dataset=fashion;model=mlp;epochs=5;batch=64;opt=adam;lr=0.001;momentum=0.9;wd=0;train_subset=0;test_subset=0;split=0.3333333333333333;seed=1;scheme=none{};attack={};control=0");
+	assert_int_equal(strlen(jobs[0].id), 16);
+	assert_true(jobs[0].cost > 0);
+	free(jobs);
+	jobfile_free(rs);
+
+	/* cnn defaults, with one of them overridden */
+	load_ok("c.yaml", "run:\n  dataset: cifar10\n  model: cnn\n  lr: 0.1\n", rs);
+	assert_string_equal(rs->optimizer, "sgd");
+	assert_true(rs->lr == 0.1);
+	assert_true(rs->momentum == 0.9);
+	assert_true(rs->weight_decay == 5e-4);
+	assert_int_equal(rs->batch, 64);
+	assert_int_equal(rs->epochs, 20);
+	jobfile_free(rs);
+
+	/* lenet5, empty attacks, scheme with no parameters */
+	load_ok("l.yaml", "run:\n  model: lenet5\nschemes:\n  none:\nattacks:\n", rs);
+	assert_string_equal(rs->optimizer, "adam");
+	assert_int_equal(rs->epochs, 5);
+	assert_int_equal(rs->nschemes, 1);
+	assert_int_equal(rs->nattacks, 0);
+	jobfile_free(rs);
+
+	/* an empty run section */
+	load_ok("e.yaml", "run:\nschemes: {}\n", rs);
+	assert_string_equal(rs->name, "e");
+	assert_int_equal(rs->nschemes, 1);
+	jobfile_free(rs);
+	free(rs);
+}
+
+/* ---- values, lists and ranges ---- */
+
+static void test_ranges(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	const struct plug_entry *e;
+	int k;
+
+	(void)state;
+	load_ok("r.yaml",
+		"run:\n"
+		"  seeds: 1..3\n"
+		"schemes:\n"
+		"  uchida:\n"
+		"    bits: \"1..5\"\n"
+		"    lambda: 0:1:0.1\n"
+		"    layer: \"a:b\"\n"
+		"attacks:\n"
+		"  prune: {rate: \"0.1:0.9:0.2\", scope: [layer, global]}\n",
+		rs);
+	assert_int_equal(rs->nseeds, 3);
+	assert_int_equal(rs->seeds[0], 1);
+	assert_int_equal(rs->seeds[2], 3);
+
+	e = entry(rs->schemes, rs->nschemes, "uchida");
+	assert_non_null(e);
+	k = key_index(e, "bits");
+	assert_int_equal(e->nvals[k], 5);
+	assert_string_equal(e->vals[k][0], "1");
+	assert_string_equal(e->vals[k][4], "5");
+	k = key_index(e, "lambda");
+	assert_int_equal(e->nvals[k], 11);
+	assert_string_equal(e->vals[k][0], "0");
+	assert_string_equal(e->vals[k][3], "0.3");
+	assert_string_equal(e->vals[k][7], "0.7");
+	assert_string_equal(e->vals[k][10], "1");
+	k = key_index(e, "layer");   /* a string parameter: ':' is no range */
+	assert_int_equal(e->nvals[k], 1);
+	assert_string_equal(e->vals[k][0], "a:b");
+	assert_int_equal(e->line, 4);
+	assert_int_equal(e->col, 3);
+
+	e = entry(rs->attacks, rs->nattacks, "prune");
+	assert_non_null(e);
+	k = key_index(e, "rate");
+	assert_int_equal(e->nvals[k], 5);
+	assert_string_equal(e->vals[k][0], "0.1");
+	assert_string_equal(e->vals[k][1], "0.3");
+	assert_string_equal(e->vals[k][2], "0.5");
+	assert_string_equal(e->vals[k][3], "0.7");
+	assert_string_equal(e->vals[k][4], "0.9");
+	k = key_index(e, "scope");
+	assert_int_equal(e->nvals[k], 2);
+	jobfile_free(rs);
+
+	/* a stop off the grid is left out; lists mix values and ranges */
+	load_ok("r2.yaml",
+		"run:\n  seeds: [7, 3..4]\n"
+		"attacks:\n  prune:\n    rate: [0:0.25:0.1, 0.95]\n",
+		rs);
+	assert_int_equal(rs->nseeds, 3);
+	assert_int_equal(rs->seeds[0], 7);
+	assert_int_equal(rs->seeds[2], 4);
+	e = entry(rs->attacks, rs->nattacks, "prune");
+	k = key_index(e, "rate");
+	assert_int_equal(e->nvals[k], 4);
+	assert_string_equal(e->vals[k][2], "0.2");
+	assert_string_equal(e->vals[k][3], "0.95");
+	jobfile_free(rs);
+	free(rs);
+}
+
+static const struct job *find_kind(const struct job *jobs, int n, int kind)
+{
+	for (int i = 0; i < n; i++)
+		if (jobs[i].kind == kind)
+			return &jobs[i];
+	return NULL;
+}
+
+static void test_canonical_values(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	const struct job *a, *b;
+	struct job *ja, *jb;
+	char err[ERRBUF];
+	int na, nb;
+
+	(void)state;
+	load_ok("a.yaml", "schemes:\n  uchida: {lambda: 1e-3, bits: 0032}\n", rs);
+	assert_int_equal(jobs_expand(rs, &ja, &na, err, sizeof err), 0);
+	jobfile_free(rs);
+	load_ok("b.yaml", "run:\n  lr: 0.0010\nschemes:\n  uchida: {bits: 32, lambda: 0.001}\n", rs);
+	assert_int_equal(jobs_expand(rs, &jb, &nb, err, sizeof err), 0);
+	jobfile_free(rs);
+	assert_int_equal(na, 2);
+	assert_int_equal(nb, 2);
+	a = find_kind(ja, na, JOB_EMBED);
+	b = find_kind(jb, nb, JOB_EMBED);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_string_equal(a->identity, b->identity);
+	assert_string_equal(a->id, b->id);
+	assert_true(a->rng_seed == b->rng_seed);
+	assert_string_equal(param_get(&a->sp, "lambda"), "0.001");
+	assert_non_null(param_get(&a->sp, "layer")); /* default filled in */
+
+	/* a different run_seed changes the RNG seed, not the id */
+	load_ok("c.yaml", "run:\n  run_seed: 42\nschemes:\n  uchida: {bits: 32, lambda: 0.001}\n",
+		rs);
+	jobfile_free(rs);
+	assert_int_equal(rs->run_seed, 42);
+	{
+		struct job j = *a;
+
+		job_finalise(&j, rs);
+		assert_string_equal(j.id, a->id);
+		assert_true(j.rng_seed != a->rng_seed);
+	}
+	free(ja);
+	free(jb);
+	free(rs);
+}
+
+/* ---- the job matrix ---- */
+
+static const char matrix_a[] =
+	"run:\n"
+	"  name: t\n"
+	"  seeds: [1, 2]\n"
+	"  lr: 0.001\n"
+	"  epochs: 2\n"
+	"  controls: 2\n"
+	"schemes:\n"
+	"  none: {}\n"
+	"  uchida: {bits: [32, 64], lambda: 1e-2}\n"
+	"attacks:\n"
+	"  identity: {}\n"
+	"  prune: {rate: [0.1, 0.5], scope: layer}\n";
+
+/* The same matrix with every mapping in another order. */
+static const char matrix_b[] =
+	"attacks:\n"
+	"  prune:\n"
+	"    scope: layer\n"
+	"    rate: [0.5, 1e-1]\n"
+	"  identity:\n"
+	"schemes:\n"
+	"  uchida: {lambda: 0.01, bits: [64, 32]}\n"
+	"run:\n"
+	"  controls: 2\n"
+	"  epochs: 2\n"
+	"  seeds: 1..2\n"
+	"  lr: 1e-3\n"
+	"  name: other\n";
+
+static int cmp_id(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void test_matrix(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	int counts[4] = { 0 }, n, n2, nb;
+	struct job *jobs, *jobs2, *jobsb;
+	const char *ids[64], *idsb[64];
+	char err[ERRBUF];
+
+	(void)state;
+	load_ok("ma.yaml", matrix_a, rs);
+	assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+	/* 2 train + 4 embed + 6 models x 3 attacks + 4 embeds x 2 controls */
+	assert_int_equal(n, 2 + 4 + 18 + 8);
+	for (int i = 0; i < n; i++) {
+		const struct job *j = &jobs[i];
+		const struct job *p = j->parent >= 0 ? &jobs[j->parent] : NULL;
+
+		counts[j->kind]++;
+		assert_true(j->parent < i);
+		switch (j->kind) {
+		case JOB_TRAIN:
+			assert_null(p);
+			assert_string_equal(j->scheme, "none");
+			assert_int_equal(j->sp.n, 0);
+			break;
+		case JOB_EMBED:
+			assert_non_null(p);
+			assert_int_equal(p->kind, JOB_TRAIN);
+			assert_int_equal(p->seed, j->seed);
+			assert_string_equal(j->scheme, "uchida");
+			assert_string_equal(param_get(&j->sp, "lambda"), "0.01");
+			assert_non_null(param_get(&j->sp, "layer"));
+			break;
+		case JOB_ATTACK:
+			assert_non_null(p);
+			assert_true(p->kind == JOB_TRAIN || p->kind == JOB_EMBED);
+			assert_int_equal(p->seed, j->seed);
+			assert_string_equal(p->scheme, j->scheme);
+			assert_memory_equal(&p->sp, &j->sp, sizeof p->sp);
+			if (!strcmp(j->attack, "prune")) {
+				assert_int_equal(j->ap.n, 2);
+				assert_string_equal(param_get(&j->ap, "scope"), "layer");
+			} else {
+				assert_string_equal(j->attack, "identity");
+				assert_int_equal(j->ap.n, 0);
+			}
+			assert_true(j->cost < p->cost);
+			break;
+		case JOB_CONTROL:
+			assert_non_null(p);
+			assert_int_equal(p->kind, JOB_EMBED);
+			assert_true(j->control_index >= 1 && j->control_index <= 2);
+			break;
+		}
+		ids[i] = j->id;
+	}
+	assert_int_equal(counts[JOB_TRAIN], 2);
+	assert_int_equal(counts[JOB_EMBED], 4);
+	assert_int_equal(counts[JOB_ATTACK], 18);
+	assert_int_equal(counts[JOB_CONTROL], 8);
+	qsort(ids, (size_t)n, sizeof ids[0], cmp_id);
+	for (int i = 1; i < n; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	jobfile_free(rs);
+
+	/* a second load gives the same jobs in the same order */
+	load_ok("ma.yaml", matrix_a, rs);
+	assert_int_equal(jobs_expand(rs, &jobs2, &n2, err, sizeof err), 0);
+	assert_int_equal(n2, n);
+	for (int i = 0; i < n; i++) {
+		assert_string_equal(jobs[i].id, jobs2[i].id);
+		assert_true(jobs[i].rng_seed == jobs2[i].rng_seed);
+		assert_int_equal(jobs[i].parent, jobs2[i].parent);
+	}
+	jobfile_free(rs);
+
+	/* another key order: the same set of ids */
+	load_ok("mb.yaml", matrix_b, rs);
+	assert_int_equal(jobs_expand(rs, &jobsb, &nb, err, sizeof err), 0);
+	assert_int_equal(nb, n);
+	for (int i = 0; i < nb; i++)
+		idsb[i] = jobsb[i].id;
+	qsort(idsb, (size_t)nb, sizeof idsb[0], cmp_id);
+	for (int i = 0; i < n; i++)
+		assert_string_equal(ids[i], idsb[i]);
+	jobfile_free(rs);
+	free(jobs);
+	free(jobs2);
+	free(jobsb);
+	free(rs);
+}
+
+/* ---- errors ---- */
+
+struct err_case {
+	const char *text;
+	int line, col;        /* 0 = do not check the position */
+	const char *needle;   /* must appear in the message */
+};
+
+static const struct err_case err_cases[] = {
+	{ "run:\n  name: x\nbogus: 1\n", 3, 1, "unknown top-level key 'bogus'" },
+	{ "run:\n  epoch: 3\n", 2, 3, "unknown key 'epoch' in run; expected one of: name, dataset" },
+	{ "run:\n  epochs: abc\n", 2, 11,
+	  "run.epochs = 'abc' is not an integer; expected an integer in [1, 10000]" },
+	{ "run:\n  epochs: 0\n", 2, 11, "out of range" },
+	{ "run:\n  epochs: [1, 2]\n", 2, 11, "run.epochs is a list" },
+	{ "run:\n  lr: 0\n", 2, 7, "expected a number in (0, 10]" },
+	{ "run:\n  optimizer: adagrad\n", 2, 14, "expected one of sgd|adam|rmsprop" },
+	{ "run:\n  name: a/b\n", 2, 9, "run.name" },
+	{ "run:\n  run_seed: -1\n", 2, 13, "run.run_seed" },
+	{ "run: 3\n", 1, 6, "run is a scalar" },
+	{ "- 1\n", 1, 1, "the job file is a list" },
+	{ "schemes:\n  uchida: {}\n  foo: {}\n", 3, 3, "unknown scheme 'foo'; expected one of: " },
+	{ "attacks:\n  smash: {}\n", 2, 3, "unknown attack 'smash'; expected one of: " },
+	{ "schemes:\n  uchida: {bitz: 3}\n", 2, 12, "unknown parameter 'bitz'" },
+	{ "schemes:\n  none: {bits: 3}\n", 2, 10, "unknown parameter 'bits'" },
+	{ "schemes:\n  uchida: 5\n", 2, 11, "expected a mapping of its parameters" },
+	{ "attacks:\n  prune: {rate: 1.5}\n", 2, 17, "out of range; expected a number in [0, 1]" },
+	{ "attacks:\n  prune: {scope: all}\n", 2, 18, "expected one of layer|each|global" },
+	{ "attacks:\n  prune:\n    rate: \"0.1:0.5\"\n", 3, 11, "is not a valid range" },
+	{ "attacks:\n  prune:\n    rate: 0:1:0\n", 3, 11, "is not a valid range" },
+	{ "attacks:\n  prune:\n    rate: 1:0:0.1\n", 3, 11, "is not a valid range" },
+	{ "attacks:\n  prune:\n    rate: 0:1:x\n", 3, 11, "is not a valid range" },
+	{ "attacks:\n  prune:\n    rate: 0:0.5:1e-7\n", 3, 11, "values; expected at most 100000" },
+	{ "attacks:\n  prune:\n    rate: 0:0.5:0.1:2\n", 3, 11, "is not a valid range" },
+	{ "schemes:\n  uchida:\n    bits: 1..x\n", 3, 11, "is not a valid range" },
+	{ "schemes:\n  uchida:\n    bits: 1.5\n", 3, 11, "is not an integer" },
+	{ "schemes:\n  uchida:\n    bits: []\n", 3, 11, "empty list" },
+	{ "schemes:\n  uchida:\n    bits:\n", 0, 0, "has no value" },
+	{ "schemes:\n  uchida: {lambda: [1e-3, 0.001]}\n", 2, 27, "twice" },
+	{ "attacks:\n  prune: {rate: [0.1, 0.1:0.3:0.1]}\n", 2, 23, "twice" },
+	{ "run:\n  epochs: 2\n  epochs: 3\n", 3, 3, "duplicate key 'epochs' in run" },
+	{ "schemes:\n  uchida: {}\n  uchida: {}\n", 3, 3, "duplicate key 'uchida'" },
+	{ "attacks:\n  prune: {rate: 0.1, rate: 0.2}\n", 2, 22, "duplicate key 'rate'" },
+	{ "run: {}\nrun: {}\n", 2, 1, "duplicate key 'run'" },
+	{ "run:\n  epochs: 2\n   batch: 3\n", 3, 9, "YAML error" },
+	{ "run:\n  name: [x\n", 0, 0, "YAML error" },
+	{ "run: {}\n---\nrun: {}\n", 2, 1, "a second YAML document" },
+	{ "", 1, 1, "empty" },
+	{ "run:\n  dataset: cifar10\n  model: mlp\n", 3, 10, "expected model cnn for cifar10" },
+	{ "run:\n  dataset: cifar10\n", 2, 12, "expected model cnn for cifar10" },
+	{ "run:\n  model: cnn\n", 2, 10, "expected model mlp or lenet5 for fashion" },
+	{ "run:\n  seeds: 1..300\n", 2, 10, "expected at most 256 seeds" },
+	{ "run:\n  seeds: [1, 2, 1]\n", 2, 17, "twice" },
+	{ "run:\n  seeds: 3..1\n", 2, 10, "not a valid range" },
+};
+
+static void test_errors(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	char path[512], err[ERRBUF], where[600];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof err_cases / sizeof err_cases[0]; i++) {
+		const struct err_case *c = &err_cases[i];
+
+		write_file("bad.yaml", c->text, path, sizeof path);
+		err[0] = 0;
+		if (jobfile_load(path, rs, err, sizeof err) == 0)
+			fail_msg("case %zu accepted:\n%s", i, c->text);
+		if (c->line)
+			snprintf(where, sizeof where, "%s:%d:%d: ", path, c->line, c->col);
+		else
+			snprintf(where, sizeof where, "%s:", path);
+		if (strncmp(err, where, strlen(where)) || !strstr(err, c->needle) ||
+		    !strstr(err, "expected"))
+			fail_msg("case %zu: got '%s', want prefix '%s' and '%s'", i, err, where,
+				 c->needle);
+	}
+
+	/* one message in full */
+	write_file("bad.yaml", "run:\n  epochs: abc\n", path, sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);
+	snprintf(where, sizeof where,
+		 "%s:2:11: run.epochs = 'abc' is not an integer; expected an integer in [1, 10000]",
+		 path);
+	assert_string_equal(err, where);
+
+	/* the parameter message of params.c behind the position */
+	write_file("bad.yaml", "attacks:\n  prune: {rate: 1.5}\n", path, sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);
+	snprintf(where, sizeof where,
+		 "%s:2:17: prune: parameter 'rate' = '1.5' is out of range; expected a number in [0, 1]",
+		 path);
+	assert_string_equal(err, where);
+
+	snprintf(path, sizeof path, "%s/missing.yaml", tmpdir);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);
+	snprintf(where, sizeof where, "%s: cannot open: No such file or directory", path);
+	assert_string_equal(err, where);
+	jobfile_free(rs); /* harmless after a failed load */
+	free(rs);
+}
+
+/* ---- result rows ---- */
+
+static void assert_same_double(double a, double b)
+{
+	if (isnan(a)) {
+		assert_true(isnan(b));
+		return;
+	}
+	assert_memory_equal(&a, &b, sizeof a);
+}
+
+static void test_csv(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	struct result_row r, q;
+	char buf[8192], err[ERRBUF];
+	struct job *jobs;
+	int n, len, commas = 0;
+	const struct job *a = NULL;
+
+	(void)state;
+	assert_true(result_csv_header(buf, sizeof buf) > 0);
+	assert_string_equal(buf,
+			    "job_id,parent_id,kind,dataset,model,scheme,scheme_params,attack,attack_params,seed,status,message,metric_name,metric_before,metric,pvalue,detected,capacity,acc_before,acc,acc_clean,success,queries,aux,train_s,rank,host,wall_s,peak_rss_kb\n");
+	assert_int_equal(result_csv_parse(buf, &q), -1);
+	assert_int_equal(result_csv_header(buf, 10), -1);
+
+	load_ok("csv.yaml", matrix_a, rs);
+	assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+	for (int i = 0; i < n && !a; i++)
+		if (jobs[i].kind == JOB_ATTACK && jobs[i].sp.n && jobs[i].ap.n)
+			a = &jobs[i];
+	assert_non_null(a);
+	result_row_init(&r, a, rs, jobs);
+	assert_string_equal(r.job_id, a->id);
+	assert_string_equal(r.parent_id, jobs[a->parent].id);
+	assert_string_equal(r.kind, "attack");
+	assert_string_equal(r.scheme, "uchida");
+	/* every parameter of the plug-in, completed with defaults, in key order */
+	param_format(&a->sp, buf, sizeof buf);
+	assert_string_equal(r.scheme_params, buf);
+	assert_memory_equal(r.scheme_params, "bits=32;", 8);
+	assert_non_null(strstr(r.scheme_params, ";lambda=0.01;"));
+	assert_non_null(strstr(r.scheme_params, ";layer="));
+	assert_string_equal(r.attack, "prune");
+	assert_string_equal(r.attack_params, "rate=0.1;scope=layer");
+	assert_string_equal(r.status, "ok");
+	assert_true(isnan(r.metric) && isnan(r.pvalue) && isnan(r.acc));
+	assert_int_equal(r.detected, -1);
+	assert_int_equal(r.success, -1);
+	assert_int_equal(r.queries, 0);
+	assert_int_equal(r.rank, -1);
+
+	/* init-only row: NANs survive */
+	len = result_csv_row(&r, buf, sizeof buf);
+	assert_int_equal(len, (int)strlen(buf));
+	assert_int_equal(result_csv_parse(buf, &q), 0);
+	assert_memory_equal(q.job_id, r.job_id, sizeof r.job_id);
+	assert_true(isnan(q.metric) && isnan(q.aux) && isnan(q.wall_s));
+
+	strlcopy(r.message, "bad, \"quoted\"\nsecond line\r\nthird", sizeof r.message);
+	strlcopy(r.status, "failed", sizeof r.status);
+	strlcopy(r.metric_name, "ber", sizeof r.metric_name);
+	strlcopy(r.host, "node-1", sizeof r.host);
+	r.metric_before = 0.1;
+	r.metric = 1.0 / 3.0;
+	r.pvalue = 1e-300;
+	r.detected = 1;
+	r.capacity = 64;
+	r.acc_before = 0.9123456789012345;
+	r.acc = -0.0;
+	r.acc_clean = 123456789.123;
+	r.success = 0;
+	r.queries = 1234567890123L;
+	r.aux = NAN;
+	r.train_s = 5e-324;
+	r.rank = 7;
+	r.wall_s = 1.7976931348623157e308;
+	r.peak_rss_kb = 98765;
+	len = result_csv_row(&r, buf, sizeof buf);
+	assert_true(len > 0);
+	assert_int_equal(len, (int)strlen(buf));
+	assert_int_equal(buf[len - 1], '\n');
+	assert_null(memchr(buf, '\n', (size_t)len - 1));
+	assert_null(strchr(buf, '\r'));
+	assert_int_equal(result_csv_parse(buf, &q), 0);
+	assert_string_equal(q.message, "bad, \"quoted\" second line  third");
+	assert_string_equal(q.job_id, r.job_id);
+	assert_string_equal(q.parent_id, r.parent_id);
+	assert_string_equal(q.kind, r.kind);
+	assert_string_equal(q.dataset, r.dataset);
+	assert_string_equal(q.model, r.model);
+	assert_string_equal(q.scheme, r.scheme);
+	assert_string_equal(q.scheme_params, r.scheme_params);
+	assert_string_equal(q.attack, r.attack);
+	assert_string_equal(q.attack_params, r.attack_params);
+	assert_int_equal(q.seed, r.seed);
+	assert_string_equal(q.status, r.status);
+	assert_string_equal(q.metric_name, r.metric_name);
+	assert_same_double(q.metric_before, r.metric_before);
+	assert_same_double(q.metric, r.metric);
+	assert_same_double(q.pvalue, r.pvalue);
+	assert_int_equal(q.detected, r.detected);
+	assert_same_double(q.capacity, r.capacity);
+	assert_same_double(q.acc_before, r.acc_before);
+	assert_same_double(q.acc, r.acc);
+	assert_same_double(q.acc_clean, r.acc_clean);
+	assert_int_equal(q.success, r.success);
+	assert_int_equal(q.queries, r.queries);
+	assert_same_double(q.aux, r.aux);
+	assert_same_double(q.train_s, r.train_s);
+	assert_int_equal(q.rank, r.rank);
+	assert_string_equal(q.host, r.host);
+	assert_same_double(q.wall_s, r.wall_s);
+	assert_int_equal(q.peak_rss_kb, r.peak_rss_kb);
+
+	/* a row written again from the parsed one is identical */
+	{
+		char buf2[8192];
+
+		assert_int_equal(result_csv_row(&q, buf2, sizeof buf2), len);
+		assert_string_equal(buf, buf2);
+	}
+	/* the buffer too small: -1, never a partial row */
+	assert_int_equal(result_csv_row(&r, buf, 40), -1);
+	assert_int_equal(buf[0], 0);
+
+	/* malformed lines */
+	strlcopy(r.message, "plain", sizeof r.message);
+	len = result_csv_row(&r, buf, sizeof buf);
+	assert_int_equal(result_csv_parse(buf, &q), 0);
+	for (char *p = buf; *p; p++)
+		commas += *p == ',';
+	assert_int_equal(commas, 28);
+	{
+		char line[8192];
+		char *last = strrchr(buf, ',');
+
+		/* a field short */
+		memcpy(line, buf, (size_t)(last - buf));
+		strcpy(line + (last - buf), "\n");
+		assert_int_equal(result_csv_parse(line, &q), -1);
+		/* a field too many */
+		snprintf(line, sizeof line, "%.*s,1\n", len - 1, buf);
+		assert_int_equal(result_csv_parse(line, &q), -1);
+		/* an unterminated quote */
+		snprintf(line, sizeof line, "%s", buf);
+		strstr(line, "plain")[0] = '"';
+		assert_int_equal(result_csv_parse(line, &q), -1);
+		/* text after a closing quote */
+		snprintf(line, sizeof line, "%s", buf);
+		memcpy(strstr(line, "plain"), "\"a\"b", 4);
+		assert_int_equal(result_csv_parse(line, &q), -1);
+		/* a number that is not one */
+		snprintf(line, sizeof line, "%s", buf);
+		memcpy(strstr(line, ",98765"), ",9x765", 6);
+		assert_int_equal(result_csv_parse(line, &q), -1);
+	}
+	assert_int_equal(result_csv_parse("", &q), -1);
+	free(jobs);
+	jobfile_free(rs);
+	free(rs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_canonical_values),
+		cmocka_unit_test(test_matrix),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_csv),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,407 @@
+/* pipeline.c - running one job: train | embed | attack | control, then verify. */
+#include "pipeline.h"
+#include "../attacks/attack.h"
+#include "../schemes/scheme.h"
+#include "model.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void pipeline_init(struct pipeline *p, const struct run_spec *rs, const struct job *jobs, int njobs,
+		   const char *rundir, int rank)
+{
+	memset(p, 0, sizeof *p);
+	p->rs = rs;
+	p->jobs = jobs;
+	p->njobs = njobs;
+	strlcopy(p->rundir, rundir, sizeof p->rundir);
+	p->rank = rank;
+	p->cached_job = -1;
+	if (gethostname(p->host, sizeof p->host))
+		strcpy(p->host, "unknown");
+	p->host[sizeof p->host - 1] = 0;
+}
+
+void pipeline_free(struct pipeline *p)
+{
+	if (p->loaded) {
+		data_free(&p->train);
+		data_free(&p->test);
+	}
+	if (p->cached_job >= 0)
+		nn_free(&p->cached);
+	p->loaded = 0;
+	p->cached_job = -1;
+}
+
+int pipeline_load_data(struct pipeline *p, char *err, size_t errlen)
+{
+	const struct run_spec *rs = p->rs;
+	if (p->loaded)
+		return 0;
+	if (data_load(rs->dataset, rs->data_dir, &p->train, &p->test, err, errlen))
+		return -1;
+	if (rs->train_subset > 0 && rs->train_subset < p->train.n)
+		data_truncate(&p->train, rs->train_subset);
+	if (rs->test_subset > 0 && rs->test_subset < p->test.n)
+		data_truncate(&p->test, rs->test_subset);
+	p->loaded = 1;
+	return 0;
+}
+
+void pipeline_model_path(const struct pipeline *p, const struct job *j, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/models/%s.npz", p->rundir, j->id);
+}
+
+void pipeline_key_path(const struct pipeline *p, const struct job *j, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/keys/%s.npz", p->rundir, j->id);
+}
+
+static void settings(const struct run_spec *rs, struct train_settings *ts)
+{
+	ts->epochs = rs->epochs;
+	ts->batch = rs->batch;
+	strlcopy(ts->optimizer, rs->optimizer, sizeof ts->optimizer);
+	ts->lr = rs->lr;
+	ts->momentum = rs->momentum;
+	ts->weight_decay = rs->weight_decay;
+}
+
+/* Everything a job needs: split, env, RNG. */
+struct job_ctx {
+	struct rng rng;
+	uint32_t *owner, *attacker;
+	int n_owner, n_attacker;
+	struct wm_env env;
+};
+
+static void job_ctx_init(struct pipeline *p, const struct job *j, struct job_ctx *c)
+{
+	char ident[256];
+	memset(c, 0, sizeof *c);
+	rng_seed(&c->rng, j->rng_seed);
+	snprintf(ident, sizeof ident, "split;dataset=%s;n=%d;seed=%ld", p->rs->dataset, p->train.n,
+		 j->seed);
+	data_split(p->train.n, seed_derive(p->rs->run_seed, ident), p->rs->attacker_split, &c->owner,
+		   &c->n_owner, &c->attacker, &c->n_attacker);
+	c->env.train = &p->train;
+	c->env.test = &p->test;
+	c->env.owner_idx = c->owner;
+	c->env.n_owner = c->n_owner;
+	c->env.attacker_idx = c->attacker;
+	c->env.n_attacker = c->n_attacker;
+	settings(p->rs, &c->env.ts);
+	c->env.alpha = p->rs->alpha;
+	c->env.rng = &c->rng;
+}
+
+static void job_ctx_free(struct job_ctx *c)
+{
+	free(c->owner);
+	free(c->attacker);
+}
+
+/* Keeps a copy of m as this rank's in-memory model for job j. */
+static void cache_model(struct pipeline *p, int j, const struct nn_model *m)
+{
+	if (p->cached_job >= 0)
+		nn_free(&p->cached);
+	nn_copy(&p->cached, m);
+	p->cached_job = j;
+}
+
+/* Gets job j's model: from memory if this rank holds it, else from the run directory. */
+static int get_model(struct pipeline *p, int j, struct nn_model *m, char *err, size_t errlen)
+{
+	char path[PATHLEN + 64];
+	if (p->cached_job == j) {
+		nn_copy(m, &p->cached);
+		return 0;
+	}
+	pipeline_model_path(p, &p->jobs[j], path, sizeof path);
+	if (model_load(m, path, err, errlen))
+		return -1;
+	cache_model(p, j, m);
+	return 0;
+}
+
+static int fresh_model(struct pipeline *p, struct rng *r, struct nn_model *m, char *err, size_t errlen)
+{
+	return nn_create(m, p->rs->model, p->train.c, p->train.h, p->train.w, p->train.nclass, r, err,
+			 errlen);
+}
+
+static void put_verdict(struct result_row *row, const struct wm_verdict *v)
+{
+	strlcopy(row->metric_name, v->metric_name, sizeof row->metric_name);
+	row->metric = v->metric;
+	row->pvalue = v->pvalue;
+	row->detected = v->metric_name[0] ? v->detected : -1;
+	row->capacity = v->capacity;
+	row->queries = v->queries;
+	row->aux = v->aux;
+}
+
+static int verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
+		  struct wm_query *q, struct job_ctx *c, struct wm_verdict *v, char *err, size_t errlen)
+{
+	struct wm_query plain;
+	memset(v, 0, sizeof *v);
+	v->aux = NAN;
+	if (!q) {
+		wm_query_init(&plain, m);
+		q = &plain;
+	}
+	long q0 = q->queries;
+	int rc = s->verify(key, m, q, &c->env, v, err, errlen);
+	v->queries = q->queries - q0;
+	return rc;
+}
+
+static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+		     char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji];
+	const struct wm_scheme *s = wm_scheme_find(j->scheme);
+	struct nn_model m;
+	struct npz key;
+	char path[PATHLEN + 64];
+	int rc = -1;
+
+	npz_init(&key);
+	if (fresh_model(p, &c->rng, &m, err, errlen))
+		return -1;
+	double t0 = now_seconds();
+	if (s->keygen(&j->sp, &m, &c->env, &key, err, errlen) ||
+	    s->embed(&j->sp, &m, &key, &c->env, err, errlen))
+		goto out;
+	row->train_s = now_seconds() - t0;
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	if (j->kind == JOB_EMBED) {
+		struct wm_verdict v;
+		if (verify(s, &key, &m, NULL, c, &v, err, errlen))
+			goto out;
+		put_verdict(row, &v);
+		pipeline_key_path(p, j, path, sizeof path);
+		if (npz_write(&key, path, err, errlen))
+			goto out;
+	}
+	pipeline_model_path(p, j, path, sizeof path);
+	if (model_save(&m, path, err, errlen))
+		goto out;
+	cache_model(p, ji, &m);
+	rc = 0;
+out:
+	nn_free(&m);
+	npz_free(&key);
+	return rc;
+}
+
+/* Loads the key of model job mj (NULL scheme for the clean model). */
+static int load_key(struct pipeline *p, int mj, const struct wm_scheme **s, struct npz *key,
+		    char *err, size_t errlen)
+{
+	char path[PATHLEN + 64];
+	const struct job *j = &p->jobs[mj];
+	*s = wm_scheme_find(j->scheme);
+	if (j->kind != JOB_EMBED) {
+		*s = NULL;
+		return 0;
+	}
+	pipeline_key_path(p, j, path, sizeof path);
+	return npz_read(key, path, err, errlen);
+}
+
+static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+		      char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji];
+	const struct atk_attack *a = atk_find(j->attack);
+	const struct wm_scheme *s;
+	struct nn_model m;
+	struct npz key;
+	struct wm_verdict v;
+	struct wm_query plain, outer;
+	struct rng qrng;
+	int rc = -1, k;
+	uint32_t *sub = NULL;
+
+	npz_init(&key);
+	if (get_model(p, j->parent, &m, err, errlen))
+		return -1;
+	if (load_key(p, j->parent, &s, &key, err, errlen))
+		goto out;
+	row->acc_before = nn_accuracy(&m, &p->test, NULL, 0);
+	if (s) {
+		if (verify(s, &key, &m, NULL, c, &v, err, errlen))
+			goto out;
+		row->metric_before = v.metric;
+	}
+	/* the attacker's data: a seeded fraction of the attacker's part */
+	double frac = param_double(&j->ap, "attacker_data", 1.0);
+	k = (int)llround(frac * c->n_attacker);
+	sub = xmalloc((size_t)(c->n_attacker ? c->n_attacker : 1) * sizeof *sub);
+	memcpy(sub, c->attacker, (size_t)c->n_attacker * sizeof *sub);
+	rng_shuffle_u32(&c->rng, sub, (size_t)c->n_attacker);
+	struct wm_env aenv = c->env;
+	aenv.owner_idx = sub; /* a scheme called by the attacker trains on the attacker's data */
+	aenv.n_owner = k;
+	struct atk_env env = {
+		.train = &p->train,
+		.attacker_idx = sub,
+		.n_attacker = k,
+		.marked_layer = s && s->marked_layer ? s->marked_layer(&key) : NULL,
+		.scheme = s,
+		.scheme_params = &p->jobs[j->parent].sp,
+		.wm = &aenv,
+		.rng = &c->rng,
+	};
+	settings(p->rs, &env.ts);
+	double t0 = now_seconds();
+	wm_query_init(&plain, &m);
+	struct wm_query *q = &plain;
+	if (a->query_path) {
+		rng_seed(&qrng, seed_derive(j->rng_seed, "query-path"));
+		memset(&outer, 0, sizeof outer);
+		if (a->wrap(&j->ap, &outer, &plain, &qrng, err, errlen))
+			goto out;
+		q = &outer;
+	} else if (a->apply(&j->ap, &m, &env, err, errlen)) {
+		goto out;
+	}
+	row->train_s = now_seconds() - t0;
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	if (s) {
+		if (verify(s, &key, &m, q, c, &v, err, errlen))
+			goto out;
+		put_verdict(row, &v);
+		row->success = !v.detected && row->acc_before - row->acc < 0.05;
+	}
+	rc = 0;
+out:
+	free(sub);
+	nn_free(&m);
+	npz_free(&key);
+	return rc;
+}
+
+static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+		       char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji], *emb = &p->jobs[j->parent];
+	const struct wm_scheme *s, *none = wm_scheme_find("none");
+	char ident[1200], path[PATHLEN + 128], hex[65];
+	struct nn_model m;
+	struct npz key, nokey;
+	struct wm_verdict v;
+	struct rng r;
+	int rc = -1;
+
+	npz_init(&key);
+	npz_init(&nokey);
+	if (load_key(p, j->parent, &s, &key, err, errlen))
+		goto out_key;
+	/* The control model depends only on (clean training, seed, index), so every
+	 * scheme of a seed is verified on the same controls; it is cached by that
+	 * identity and written atomically. */
+	snprintf(ident, sizeof ident, "%s;control=%d", p->jobs[emb->parent].identity, j->control_index);
+	sha256_hex(ident, strlen(ident), hex);
+	hex[16] = 0;
+	snprintf(path, sizeof path, "%s/models/control-%s.npz", p->rundir, hex);
+	if (access(path, R_OK) || model_load(&m, path, err, errlen)) {
+		rng_seed(&r, seed_derive(p->rs->run_seed, ident));
+		struct wm_env env = c->env;
+		env.rng = &r;
+		if (fresh_model(p, &r, &m, err, errlen))
+			goto out_key;
+		double t0 = now_seconds();
+		if (none->embed(&j->sp, &m, &nokey, &env, err, errlen) || model_save(&m, path, err, errlen))
+			goto out;
+		row->train_s = now_seconds() - t0;
+	}
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	if (verify(s, &key, &m, NULL, c, &v, err, errlen))
+		goto out;
+	put_verdict(row, &v);
+	rc = 0;
+out:
+	nn_free(&m);
+out_key:
+	npz_free(&key);
+	npz_free(&nokey);
+	return rc;
+}
+
+void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
+{
+	const struct job *j = &p->jobs[ji];
+	char err[ERRBUF] = "";
+	struct job_ctx c;
+	double t0 = now_seconds();
+	int rc;
+
+	result_row_init(row, j, p->rs, p->jobs);
+	row->rank = p->rank;
+	strlcopy(row->host, p->host, sizeof row->host);
+	if (pipeline_load_data(p, err, sizeof err)) {
+		rc = -1;
+		goto done;
+	}
+	job_ctx_init(p, j, &c);
+	switch (j->kind) {
+	case JOB_TRAIN:
+	case JOB_EMBED:
+		rc = run_train(p, ji, &c, row, err, sizeof err);
+		break;
+	case JOB_ATTACK:
+		rc = run_attack(p, ji, &c, row, err, sizeof err);
+		break;
+	case JOB_CONTROL:
+		rc = run_control(p, ji, &c, row, err, sizeof err);
+		break;
+	default:
+		rc = errf(err, sizeof err, "unknown job kind %d", j->kind);
+	}
+	job_ctx_free(&c);
+done:
+	if (rc) {
+		strlcopy(row->status, "failed", sizeof row->status);
+		strlcopy(row->message, err, sizeof row->message);
+	}
+	row->wall_s = now_seconds() - t0;
+	row->peak_rss_kb = peak_rss_kb();
+}
+
+int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njobs, char *err,
+		      size_t errlen)
+{
+	struct nn_model m;
+	const char *spec = nn_arch_spec(rs->model);
+	if (!spec)
+		return errf(err, errlen, "%s: run.model = '%s' is unknown; expected one of %s", rs->path,
+			    rs->model, nn_arch_list());
+	if (nn_build_spec(&m, rs->model, spec, err, errlen))
+		return -1;
+	int rc = 0;
+	for (int i = 0; i < njobs && !rc; i++) {
+		const struct job *j = &jobs[i];
+		char sub[ERRBUF];
+		if (j->kind == JOB_EMBED) {
+			const struct wm_scheme *s = wm_scheme_find(j->scheme);
+			if (s->check(&j->sp, &m, sub, sizeof sub))
+				rc = errf(err, errlen, "%s: %s", rs->path, sub);
+		} else if (j->kind == JOB_ATTACK) {
+			const struct atk_attack *a = atk_find(j->attack);
+			if (a->check(&j->ap, sub, sizeof sub))
+				rc = errf(err, errlen, "%s: %s", rs->path, sub);
+		}
+	}
+	nn_free(&m);
+	return rc;
+}
