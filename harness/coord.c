@@ -650,7 +650,9 @@ int coord_run(const struct run_opts *o, int rank, int size)
 
 	if (rank == 0) {
 		char sub[PATHLEN + 16], saved[PATHLEN + 32];
-		go = !mkdir_p(rundir, err, sizeof err);
+		if (!o->synthetic)
+			go = !pipeline_load_data(&p, err, sizeof err);
+		go = go && !mkdir_p(rundir, err, sizeof err);
 		snprintf(sub, sizeof sub, "%s/models", rundir);
 		go = go && !mkdir_p(sub, err, sizeof err);
 		snprintf(sub, sizeof sub, "%s/keys", rundir);
@@ -663,8 +665,6 @@ int coord_run(const struct run_opts *o, int rank, int size)
 				go = !errf(err, sizeof err, "%s: cannot copy the job file into the run directory",
 					   saved);
 		}
-		if (go && !o->synthetic)
-			go = !pipeline_load_data(&p, err, sizeof err);
 		go = go && !write_run_json(rundir, &rs, size, start, NULL, njobs, NULL, err, sizeof err);
 		remove_stale_tmp(rundir);
 		if (!go)

@@ -214,7 +214,9 @@ static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, d
 	rng_seed(&pick, n * 7919 + 17);
 	model_loss(g, &sig0);
 	for (size_t k = 0; k < npick; k++) {
-		size_t i = n <= FD_PICK ? k : k * n / FD_PICK + rng_below(&pick, (uint32_t)(n / FD_PICK));
+		size_t i = k;
+		if (n > FD_PICK) /* one from each of FD_PICK equal slices */
+			i = k * n / FD_PICK + rng_below(&pick, (uint32_t)(n / FD_PICK));
 		float p0 = p[i], pp = p0, pm = p0;
 		double lp = 0, lm = 0, hh = h;
 		/* shrink the step until it crosses no kink (at most 3 times) */
@@ -239,7 +241,8 @@ static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, d
 		fd_add(&s, ga[i], num);
 	}
 	double relnorm = s.a2 > 0 ? sqrt(s.diff2 / s.a2) : INFINITY;
-	print_message("  %-12s n=%-4zu checked=%-3d skipped=%-2d bad=%d max|g|=%.3g max err=%.2g relnorm=%.2e\n",
+	print_message("  %-12s n=%-4zu checked=%-3d skipped=%-2d bad=%d max|g|=%.3g "
+		      "max err=%.2g relnorm=%.2e\n",
 		      what, n, s.checked, s.skipped, s.bad, amax, s.max_err, relnorm);
 	/* genann's lesson: an all-zero gradient passes every comparison. */
 	if (amax < 1e-5 || nz * 20 < n * 3)
@@ -250,7 +253,8 @@ static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, d
 	if (s.max_num < 10 * FD_ATOL)
 		fail_msg("%s: numeric gradient too small to be a test (max %.3g)", what, s.max_num);
 	if (s.loose_bad || s.bad * 20 > s.checked || relnorm > 2e-2)
-		fail_msg("%s: %d of %d coordinates outside tolerance (%d far outside), relative norm error %.3g",
+		fail_msg("%s: %d of %d coordinates outside tolerance (%d far outside), "
+			 "relative norm error %.3g",
 			 what, s.bad, s.checked, s.loose_bad, relnorm);
 }
 
@@ -423,7 +427,8 @@ static void test_loss_soft_onehot(void **state)
 
 /* ---- engine semantics ------------------------------------------------------ */
 
-static const char *sem_spec = "2x6x6|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense f1 6|relu|dense f2 3";
+static const char *sem_spec =
+	"2x6x6|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense f1 6|relu|dense f2 3";
 
 static void step_grads(struct gcase *g, int zero_grads)
 {
@@ -653,14 +658,124 @@ static void test_batch_independence(void **state)
 			double s = m->params[l->b_off + oc];
 			for (int c = 0; c < l->in_c; c++)
 				for (int ki = 0; ki < 3; ki++)
-					for (int kj = 0; kj < 3; kj++)
-						s += (double)m->params[l->w_off + ((oc * l->in_c + c) * 3 + ki) * 3 + kj] *
-						     g.x[b * d + (c * 8 + oh * 2 + ki) * 8 + ow * 2 + kj];
+					for (int kj = 0; kj < 3; kj++) {
+						size_t wi = ((size_t)(oc * l->in_c + c) * 3 + ki) * 3 + kj;
+						size_t xi = b * d + (c * 8 + oh * 2 + ki) * 8 + ow * 2 + kj;
+						s += (double)m->params[l->w_off + wi] * g.x[xi];
+					}
 			/* conv output is channel-major (OC, B, OH, OW) */
 			float got = m->acts[0][((oc * 5 + b) * l->out_h + oh) * l->out_w + ow];
 			assert_true(fabs(got - s) < 1e-5);
 		}
 	gcase_free(&g);
+}
+
+/* ---- architecture specs -------------------------------------------------- */
+
+static void test_spec_validation(void **state)
+{
+	static const char *bad[] = {
+		"1x4x4|maxpool 5 2|flatten|dense f 2",      /* window larger than the input */
+		"1x2x2|conv c 1 3 2 0|flatten|dense f 2",   /* kernel larger than the padded input */
+		"1x4x4|conv c 1 3 1 0|dense f 2",           /* dense on a spatial input */
+		"1x4x4|flatten|dense a 3|conv c 1 1 1 0|flatten|dense f 2",
+		"1x4x4|flatten|dense a 3|relu",             /* does not end with dense */
+		"1x4x4|flatten|dense a 3|dense a 2",        /* duplicate name */
+		"1x4x4|flatten|dropout 1.0|dense f 2",
+		"1x4x4|flatten|softmax|dense f 2",
+		"1x4x4|flatten|dense f 0",
+		"1x4x4|conv c 2 3 0 0|flatten|dense f 2",   /* stride 0 */
+		"4x4|flatten|dense f 2",
+		"",
+	};
+	struct nn_model m;
+	char err[ERRBUF];
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		err[0] = 0;
+		if (!nn_build_spec(&m, "custom", bad[i], err, sizeof err)) {
+			nn_free(&m);
+			fail_msg("spec '%s' accepted; expected an error", bad[i]);
+		}
+		if (strlen(err) < 20 || !strstr(err, "architecture"))
+			fail_msg("spec '%s': unhelpful message '%s'", bad[i], err);
+	}
+	/* the named architectures and their parameter counts (as in PyTorch) */
+	static const struct {
+		const char *arch;
+		int c, h, w;
+		size_t nparams;
+	} named[] = { { "mlp", 1, 28, 28, 669706 }, { "lenet5", 1, 28, 28, 61706 },
+		      { "cnn", 3, 32, 32, 1116970 } };
+	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
+		assert_non_null(nn_arch_spec(named[i].arch));
+		assert_int_equal(nn_build_spec(&m, named[i].arch, nn_arch_spec(named[i].arch), err,
+					       sizeof err), 0);
+		assert_int_equal(m.nparams, named[i].nparams);
+		assert_int_equal(m.in_c, named[i].c);
+		assert_int_equal(m.in_h, named[i].h);
+		assert_int_equal(m.in_w, named[i].w);
+		assert_int_equal(m.nclass, 10);
+		assert_int_equal(nn_last_param_layer(&m), m.nlayers - 1);
+		nn_free(&m);
+	}
+	assert_null(nn_arch_spec("resnet"));
+	struct rng r;
+	rng_seed(&r, 1);
+	assert_int_equal(nn_create(&m, "lenet5", 3, 32, 32, 10, &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "lenet5"));
+	assert_int_equal(nn_create(&m, "resnet", 3, 32, 32, 10, &r, err, sizeof err), -1);
+	assert_non_null(strstr(err, "resnet"));
+	/* named views */
+	assert_int_equal(nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err), 0);
+	size_t n = 0;
+	int conv2 = nn_find_layer(&m, "conv2");
+	assert_int_equal(conv2, 3);
+	assert_true(nn_param(&m, "conv2.weight", &n) == m.params + m.layers[conv2].w_off);
+	assert_int_equal(n, 16 * 6 * 5 * 5);
+	assert_true(nn_grad(&m, "fc3.bias", &n) == m.grads + m.nparams - 10);
+	assert_int_equal(n, 10);
+	assert_null(nn_param(&m, "fc3.gamma", &n));
+	assert_null(nn_param(&m, "fc9.weight", &n));
+	assert_null(nn_param(&m, "fc3", &n));
+	nn_free(&m);
+}
+
+/* A max-pool placed after a layer whose output is not channel-major (a
+ * first relu, a dense layer) must be rejected or computed correctly: each
+ * spec must give the logits of an equivalent spec (ReLU and max-pool commute;
+ * a 1x1 pool is the identity). */
+static void test_pool_after_flat_layer(void **state)
+{
+	static const char *pairs[][2] = {
+		{ "2x4x4|relu|maxpool 2 2|flatten|dense f 3",
+		  "2x4x4|maxpool 2 2|relu|flatten|dense f 3" },
+		{ "4x1x1|dense a 4|maxpool 1 1|flatten|dense f 3", "4x1x1|dense a 4|flatten|dense f 3" },
+	};
+	struct nn_model a, b;
+	struct rng r;
+	char err[ERRBUF];
+	float x[3 * 32], za[9];
+	(void)state;
+	for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+		assert_int_equal(nn_build_spec(&b, "custom", pairs[p][1], err, sizeof err), 0);
+		rng_seed(&r, 77);
+		nn_init_params(&b, &r);
+		for (int i = 0; i < 96; i++)
+			x[i] = (float)(2 * rng_uniform(&r) - 1);
+		if (nn_build_spec(&a, "custom", pairs[p][0], err, sizeof err) == 0) {
+			assert_int_equal(a.nparams, b.nparams);
+			memcpy(a.params, b.params, b.nparams * sizeof(float));
+			memcpy(za, nn_forward(&a, x, 3, 0, NULL), sizeof za);
+			const float *zb = nn_forward(&b, x, 3, 0, NULL);
+			for (int k = 0; k < 9; k++)
+				if (fabsf(za[k] - zb[k]) > 1e-6f)
+					fail_msg("'%s' gives logit[%d] %.7g but '%s' gives %.7g (layout mix-up)",
+						 pairs[p][0], k, za[k], pairs[p][1], zb[k]);
+			nn_free(&a);
+		}
+		nn_free(&b);
+	}
 }
 
 /* ---- optimisers ------------------------------------------------------------- */
@@ -697,7 +812,8 @@ static void ref_step(struct ref_opt *r, double *p, const double *g0, int n, doub
 		case OPT_ADAM: { /* torch.optim.Adam, amsgrad off */
 			r->m1[i] = o->beta1 * r->m1[i] + (1 - o->beta1) * g[i];
 			r->m2[i] = o->beta2 * r->m2[i] + (1 - o->beta2) * g[i] * g[i];
-			double bc1 = 1 - pow(o->beta1, (double)r->t), bc2 = 1 - pow(o->beta2, (double)r->t);
+			double bc1 = 1 - pow(o->beta1, (double)r->t);
+			double bc2 = 1 - pow(o->beta2, (double)r->t);
 			double denom = sqrt(r->m2[i]) / sqrt(bc2) + o->eps;
 			p[i] -= lr / bc1 * r->m1[i] / denom;
 			break;
@@ -751,9 +867,10 @@ static void run_opt_case(const struct opt_case *c)
 		ref_step(&r, p, grads[s], 6, c->lr);
 		for (int i = 0; i < 6; i++)
 			if (fabs(m.params[i] - p[i]) > 2e-6 + 1e-5 * fabs(p[i]))
-				fail_msg("%s (mom %g nesterov %d wd %g eps %g clip %g) step %d param %d: %.9g; expected %.9g",
-					 c->kind, c->momentum, c->nesterov, c->weight_decay, o.eps, c->grad_clip,
-					 s + 1, i, m.params[i], p[i]);
+				fail_msg("%s (mom %g nesterov %d wd %g eps %g clip %g) step %d "
+					 "param %d: %.9g; expected %.9g",
+					 c->kind, c->momentum, c->nesterov, c->weight_decay, o.eps,
+					 c->grad_clip, s + 1, i, m.params[i], p[i]);
 	}
 	nn_opt_free(&o);
 	nn_free(&m);
@@ -961,6 +1078,8 @@ int main(void)
 		cmocka_unit_test(test_init_distribution),
 		cmocka_unit_test(test_dropout_forward),
 		cmocka_unit_test(test_batch_independence),
+		cmocka_unit_test(test_spec_validation),
+		cmocka_unit_test(test_pool_after_flat_layer),
 		cmocka_unit_test(test_opt_sgd),
 		cmocka_unit_test(test_opt_adam),
 		cmocka_unit_test(test_opt_rmsprop),

@@ -86,8 +86,8 @@ def text(s):
     return np.frombuffer(s.encode(), np.uint8)
 
 
-def tiny(path):
-    torch.manual_seed(1234)
+def tiny_case(seed):
+    torch.manual_seed(seed)
     model, (c, h, w), nclass = module_from_spec(TINY_SPEC)
     model.eval()
     x = torch.randn(4, c, h, w, dtype=torch.float32)
@@ -114,9 +114,23 @@ def tiny(path):
         arrays[k] = v.numpy().astype(np.float32)
     for k, p in m64.named_parameters():
         arrays["grad." + k] = p.grad.numpy().astype(np.float32)
+    return arrays
+
+
+def tiny(path):
+    # A tiny random net easily has a layer of dead ReLUs, and then most
+    # gradients are zero and compare equal trivially: take the first seed
+    # whose every gradient is mostly nonzero.
+    for seed in range(1234, 1334):
+        arrays = tiny_case(seed)
+        grads = [v for k, v in arrays.items() if k.startswith("grad.")]
+        if all(np.count_nonzero(g) >= 0.5 * g.size for g in grads):
+            break
+    else:
+        raise SystemExit("torch_ref.py: no seed gives mostly nonzero gradients")
     np.savez(path, **arrays)
-    print(f"{path}: loss {loss.item():.6f}, params "
-          f"{sorted(k for k in arrays if k.endswith(('.weight', '.bias')) and not k.startswith('grad.'))}")
+    print(f"{path}: seed {seed}, loss {arrays['loss'][0]:.6f}, min nonzero fraction "
+          f"{min(np.count_nonzero(g) / g.size for g in grads):.2f}")
 
 
 def lenet5(path):

@@ -84,6 +84,10 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 	} else if (!strcmp(kind, "maxpool")) {
 		if (sscanf(tok, "%*s %d %d", &b, &s) != 2 || b < 1 || s < 1)
 			return errf(err, errlen, "architecture: '%s'; expected 'maxpool K STRIDE'", tok);
+		if (!*cm && m->nlayers > 0)
+			return errf(err, errlen,
+				    "architecture: '%s' after a flat layer; expected it first or after conv or maxpool",
+				    tok);
 		l->kind = NN_MAXPOOL;
 		l->k = b;
 		l->stride = s;
@@ -110,7 +114,7 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 			    "architecture: unknown layer '%s'; expected dense, conv, maxpool, relu, flatten or dropout",
 			    kind);
 	}
-	if (l->out_h < 1 || l->out_w < 1)
+	if (l->out_h < 1 || l->out_w < 1 || *h + 2 * l->pad < l->k || *w + 2 * l->pad < l->k)
 		return errf(err, errlen, "architecture: '%s' leaves no output for a %dx%d input", tok, *h, *w);
 	if (name[0])
 		strlcopy(l->name, name, NN_NAMELEN);
@@ -150,6 +154,8 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 			return -1;
 	if (!m->nlayers || m->layers[m->nlayers - 1].kind != NN_DENSE)
 		return errf(err, errlen, "architecture: '%s' must end with a dense layer", spec);
+	if (c > NN_MAXCLASS)
+		return errf(err, errlen, "architecture: %d classes; expected at most %d", c, NN_MAXCLASS);
 	m->nclass = c;
 	size_t off = 0;
 	for (int i = 0; i < m->nlayers; i++) {
@@ -641,7 +647,7 @@ double nn_loss_xent(struct nn_model *m, const int *y, double scale)
 {
 	int B = m->last_b, C = m->nclass;
 	const float *z = m->acts[m->nlayers - 1];
-	float *dz = m->dacts[m->nlayers - 1], p[1024];
+	float *dz = m->dacts[m->nlayers - 1], p[NN_MAXCLASS];
 	double loss = 0;
 	for (int b = 0; b < B; b++) {
 		softmax_row(z + (size_t)b * C, p, C);
@@ -657,7 +663,7 @@ double nn_loss_soft(struct nn_model *m, const float *q, double scale)
 {
 	int B = m->last_b, C = m->nclass;
 	const float *z = m->acts[m->nlayers - 1];
-	float *dz = m->dacts[m->nlayers - 1], p[1024];
+	float *dz = m->dacts[m->nlayers - 1], p[NN_MAXCLASS];
 	double loss = 0;
 	for (int b = 0; b < B; b++) {
 		const float *qb = q + (size_t)b * C;

@@ -31,6 +31,7 @@ enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_RELU, NN_FLATTEN, NN_DROPOUT };
 
 #define NN_NAMELEN 32
 #define NN_MAXLAYERS 32
+#define NN_MAXCLASS 1024
 
 struct nn_layer {
 	enum nn_kind kind;

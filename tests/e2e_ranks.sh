@@ -1,0 +1,28 @@
+#!/bin/bash
+# jobs/ci.yaml gives the same rows on 1 and 2 ranks (placement/timing aside),
+# and the model files are bit-identical.
+. tests/lib.sh
+$WM run -q -o "$TMP/r1" jobs/ci.yaml >"$TMP/out1" 2>&1
+check "ci.yaml on 1 process exits 0" test $? -eq 0
+$MPIRUN -np 2 $WM run -q -o "$TMP/r2" jobs/ci.yaml >"$TMP/out2" 2>&1
+check "ci.yaml under mpirun -np 2 exits 0" test $? -eq 0
+n1=$(($(wc -l <"$TMP/r1/results.csv") - 1))
+check "one row per job ($n1 rows, 16 jobs)" test "$n1" -eq 16
+rows "$TMP/r1/results.csv" >"$TMP/a"
+rows "$TMP/r2/results.csv" >"$TMP/b"
+check "rows on 1 and 2 ranks are identical" cmp -s "$TMP/a" "$TMP/b"
+check "every row is ok" test "$(grep -c ',ok,' "$TMP/r1/results.csv")" -eq 16
+same=1
+for f in "$TMP"/r1/models/*.npz; do
+	cmp -s "$f" "$TMP/r2/models/$(basename "$f")" || same=0
+done
+check "model files are bit-identical on 1 and 2 ranks" test $same -eq 1
+check "rank 1 ran the jobs under mpirun" grep -q ',1,' "$TMP/r2/results.csv"
+check "uchida embeds are detected with BER 0" \
+	python3 -c "
+import csv,sys
+r=[x for x in csv.DictReader(open('$TMP/r1/results.csv')) if x['kind']=='embed']
+sys.exit(not (len(r)==2 and all(float(x['metric'])==0 and x['detected']=='1' for x in r)))"
+check "run.json records the job file hash and the ranks" \
+	grep -q "\"ranks\": 2" "$TMP/r2/run.json"
+finish

@@ -1,0 +1,28 @@
+# Shared helpers for the whole-program tests: TAP-like "ok"/"not ok" lines.
+export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+WM=${WM:-./wmbench}
+MPIRUN="mpirun --oversubscribe"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+nfail=0
+ok() { echo "ok - $*"; }
+notok() { echo "not ok - $*"; nfail=$((nfail + 1)); }
+check() { # check "description" command...
+	local d=$1
+	shift
+	if "$@"; then ok "$d"; else notok "$d"; fi
+}
+# rows of a results.csv sorted by job id, without placement and timing columns
+rows() {
+	python3 - "$1" <<'PY'
+import csv, sys
+rows = {}
+for r in csv.DictReader(open(sys.argv[1])):
+    for k in ("rank", "host", "wall_s", "peak_rss_kb", "train_s"):
+        r.pop(k)
+    rows[r["job_id"]] = r  # the last row of a job wins
+for k in sorted(rows):
+    print(",".join(rows[k].values()))
+PY
+}
+finish() { exit $((nfail > 0)); }

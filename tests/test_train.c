@@ -1,0 +1,160 @@
+/* test_train.c - training on real Fashion-MNIST: accuracy, determinism,
+ * freezing, the optimiser's NaN guard. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "nn.h"
+#include "train.h"
+#include "util.h"
+
+static struct dataset train, test;
+
+static int setup(void **state)
+{
+	char err[ERRBUF];
+	(void)state;
+	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	data_free(&train);
+	data_free(&test);
+	return 0;
+}
+
+static double train_model(struct nn_model *m, const char *arch, uint64_t seed, int n, int epochs)
+{
+	struct rng r;
+	struct nn_opt opt;
+	char err[ERRBUF];
+	uint32_t *idx = malloc((size_t)n * sizeof *idx);
+	struct train_cfg cfg = { .epochs = epochs, .batch = 64 };
+	for (int i = 0; i < n; i++)
+		idx[i] = (uint32_t)i;
+	rng_seed(&r, seed);
+	assert_int_equal(nn_create(m, arch, 1, 28, 28, 10, &r, err, sizeof err), 0);
+	assert_int_equal(nn_opt_init(&opt, "adam", 1e-3, m->nparams), 0);
+	int rc = nn_train(m, &train, idx, n, &cfg, &opt, NULL, &r, NULL, err, sizeof err);
+	if (rc)
+		fprintf(stderr, "%s\n", err);
+	assert_int_equal(rc, 0);
+	nn_opt_free(&opt);
+	free(idx);
+	return nn_accuracy(m, &test, NULL, 0);
+}
+
+/* The bar: mlp reaches 85 % test accuracy within 2 epochs. */
+static void test_mlp_two_epochs(void **state)
+{
+	struct nn_model m;
+	(void)state;
+	double t0 = now_seconds();
+	double acc = train_model(&m, "mlp", 1, train.n, 2);
+	printf("mlp, 2 epochs, 60000 samples: test accuracy %.4f (%.1f s)\n", acc, now_seconds() - t0);
+	assert_true(acc >= 0.85);
+	nn_free(&m);
+}
+
+static void test_lenet5_learns(void **state)
+{
+	struct nn_model m;
+	(void)state;
+	double acc = train_model(&m, "lenet5", 2, 10000, 2);
+	printf("lenet5, 2 epochs, 10000 samples: test accuracy %.4f\n", acc);
+	assert_true(acc >= 0.72);
+	nn_free(&m);
+}
+
+/* The same seed gives bit-identical weights; another seed does not. */
+static void test_deterministic(void **state)
+{
+	struct nn_model a, b, c;
+	(void)state;
+	train_model(&a, "lenet5", 7, 3000, 1);
+	train_model(&b, "lenet5", 7, 3000, 1);
+	train_model(&c, "lenet5", 8, 3000, 1);
+	assert_int_equal(a.nparams, b.nparams);
+	assert_memory_equal(a.params, b.params, a.nparams * sizeof(float));
+	assert_true(memcmp(a.params, c.params, a.nparams * sizeof(float)) != 0);
+	nn_free(&a);
+	nn_free(&b);
+	nn_free(&c);
+}
+
+/* Frozen layers do not move; the others do. */
+static void test_freeze(void **state)
+{
+	struct nn_model m;
+	struct rng r;
+	struct nn_opt opt;
+	char err[ERRBUF];
+	uint32_t idx[512];
+	struct train_cfg cfg = { .epochs = 1, .batch = 64 };
+	(void)state;
+	for (int i = 0; i < 512; i++)
+		idx[i] = (uint32_t)i;
+	rng_seed(&r, 3);
+	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
+	float *before = malloc(m.nparams * sizeof(float));
+	memcpy(before, m.params, m.nparams * sizeof(float));
+	int last = nn_last_param_layer(&m);
+	for (int i = 0; i < m.nlayers; i++)
+		m.layers[i].frozen = i != last;
+	nn_opt_init(&opt, "sgd", 0.1, m.nparams);
+	opt.momentum = 0.9;
+	assert_int_equal(nn_train(&m, &train, idx, 512, &cfg, &opt, NULL, &r, NULL, err, sizeof err), 0);
+	const struct nn_layer *l = &m.layers[last];
+	assert_memory_equal(m.params, before, l->w_off * sizeof(float));
+	assert_true(memcmp(m.params + l->w_off, before + l->w_off, l->w_n * sizeof(float)) != 0);
+	nn_opt_free(&opt);
+	free(before);
+	nn_free(&m);
+}
+
+/* A diverging run stops with a message instead of producing NaN weights. */
+static void test_divergence_reported(void **state)
+{
+	struct nn_model m;
+	struct rng r;
+	struct nn_opt opt;
+	char err[ERRBUF] = "";
+	uint32_t idx[1024];
+	struct train_cfg cfg = { .epochs = 1, .batch = 64 };
+	(void)state;
+	for (int i = 0; i < 1024; i++)
+		idx[i] = (uint32_t)i;
+	rng_seed(&r, 4);
+	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
+	nn_opt_init(&opt, "sgd", 1e6, m.nparams);
+	assert_int_equal(nn_train(&m, &train, idx, 1024, &cfg, &opt, NULL, &r, NULL, err, sizeof err), -1);
+	assert_non_null(strstr(err, "diverged"));
+	nn_opt_free(&opt);
+	nn_free(&m);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mlp_two_epochs),
+		cmocka_unit_test(test_lenet5_learns),
+		cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_freeze),
+		cmocka_unit_test(test_divergence_reported),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
