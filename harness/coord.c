@@ -43,6 +43,7 @@ struct sched {
 	const struct run_spec *rs;
 	int quiet;
 	double t0;
+	double work_s;          /* sum of the jobs' own work time (train_s) */
 };
 
 static int heap_less(const struct sched *s, int a, int b)
@@ -151,6 +152,7 @@ static void finish(struct sched *s, int j, struct result_row *r)
 {
 	int ok = !strcmp(r->status, "ok");
 	s->acc[j] = r->acc;
+	s->work_s += r->train_s;
 	write_row(s, r, j);
 	s->state[j] = ok ? ST_OK : ST_FAILED;
 	s->remaining--;
@@ -596,18 +598,23 @@ static void sleep_us(long us)
 	nanosleep(&ts, NULL);
 }
 
+/* A job of fixed CPU work and no training, for scheduler benchmarks: `units`
+ * times 2.5e8 dependent multiply-adds (about `units` seconds on a 3 GHz core),
+ * so two jobs sharing one core take twice as long. */
 static void run_synthetic(const struct job *j, struct result_row *row, const struct run_spec *rs,
-			  const struct job *jobs, double secs)
+			  const struct job *jobs, double units)
 {
-	/* burns CPU for `secs` seconds: a job with no training, for scheduler benchmarks */
 	result_row_init(row, j, rs, jobs);
 	double t0 = now_seconds();
-	volatile double x = 0;
-	while (now_seconds() - t0 < secs)
-		for (int i = 0; i < 1000; i++)
-			x += i * 1e-9;
+	volatile double sink;
+	double x = 1.0;
+	long n = (long)(units * 2.5e8);
+	for (long i = 0; i < n; i++)
+		x = x * 0.9999999 + 1e-9;
+	sink = x;
+	(void)sink;
 	row->acc = 0;
-	row->wall_s = now_seconds() - t0;
+	row->train_s = row->wall_s = now_seconds() - t0;
 }
 
 int coord_run(const struct run_opts *o, int rank, int size)
@@ -759,6 +766,13 @@ int coord_run(const struct run_opts *o, int rank, int size)
 			free(held);
 			free(running);
 			free(idle);
+		}
+		if (o->synthetic) {
+			double total = now_seconds() - s.t0;
+			int ran = s.nok + s.nfailed - done;
+			printf("sched: %d jobs on %d worker(s) in %.3f s; fsync %.3f s; %.1f us per job beyond fsync and the work\n",
+			       ran, size > 1 ? size - 1 : 1, total, s.jl.fsync_s,
+			       ran ? 1e6 * (total - s.jl.fsync_s - s.work_s / (size > 1 ? size - 1 : 1)) / ran : 0);
 		}
 		char end[32];
 		iso_time(end, sizeof end);

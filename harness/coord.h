@@ -23,6 +23,7 @@ int coord_run(const struct run_opts *o, int rank, int size);
 /* The run's journal, results.csv: rows appended by one write + fsync each. */
 struct journal {
 	int fd;
+	double fsync_s;        /* time spent in fsync (benchmarks report it apart) */
 	char path[PATHLEN + 32];
 };
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen);

@@ -14,6 +14,7 @@ int journal_open(struct journal *jl, const char *rundir, char *err, size_t errle
 {
 	struct stat st;
 	snprintf(jl->path, sizeof jl->path, "%s/results.csv", rundir);
+	jl->fsync_s = 0;
 	jl->fd = open(jl->path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (jl->fd < 0)
 		return errf(err, errlen, "%s: cannot open for appending: %s", jl->path, strerror(errno));
@@ -36,7 +37,10 @@ int journal_append(struct journal *jl, const struct result_row *r, char *err, si
 	if (w != n)
 		return errf(err, errlen, "%s: short write of job %s: %s", jl->path, r->job_id,
 			    w < 0 ? strerror(errno) : "disk full?");
-	if (fsync(jl->fd))
+	double t0 = now_seconds();
+	int bad = fsync(jl->fd);
+	jl->fsync_s += now_seconds() - t0;
+	if (bad)
 		return errf(err, errlen, "%s: fsync failed: %s", jl->path, strerror(errno));
 	return 0;
 }

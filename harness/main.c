@@ -42,7 +42,8 @@ static const char usage_run[] =
 	"      --retry-failed   run again the jobs that failed\n"
 	"      --extend         accept a job file with added jobs; keep the finished ones\n"
 	"  -q, --quiet          print only errors and the summary line\n"
-	"      --synthetic SEC  replace every job by SEC seconds of CPU work (scheduler benchmark)\n"
+	"      --synthetic U    replace every job by U units of fixed CPU work, about U seconds\n"
+	"                       on a 3 GHz core (scheduler benchmark)\n"
 	"  -h, --help           this help\n"
 	"\n"
 	"exit status: 0 all jobs ok, 1 the run could not start, 3 some jobs failed or were skipped\n";

@@ -606,9 +606,17 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			if (training && l->p > 0) {
 				float keep = 1.0f - l->p, sc = 1.0f / keep;
 				uint8_t *mask = m->drop_mask[i];
-				for (size_t k = 0; k < n; k++) {
-					mask[k] = rng_uniform(r) < keep;
+				/* two 32-bit uniforms per 64-bit draw */
+				uint32_t thr = (uint32_t)(keep * 4294967296.0 > 4294967295.0 ?
+								  4294967295.0 : keep * 4294967296.0);
+				for (size_t k = 0; k < n; k += 2) {
+					uint64_t u = rng_u64(r);
+					mask[k] = (uint32_t)u < thr;
 					out[k] = mask[k] ? in[k] * sc : 0;
+					if (k + 1 < n) {
+						mask[k + 1] = (uint32_t)(u >> 32) < thr;
+						out[k + 1] = mask[k + 1] ? in[k + 1] * sc : 0;
+					}
 				}
 			} else {
 				memcpy(out, in, n * sizeof(float));
@@ -679,12 +687,17 @@ double nn_loss_soft(struct nn_model *m, const float *q, double scale)
 
 void nn_backward(struct nn_model *m)
 {
-	int B = m->last_b;
+	int B = m->last_b, first = 0;
+	/* below the first layer with parameters, gradients are only needed for dinput */
+	while (first < m->nlayers && !nn_has_params(&m->layers[first]))
+		first++;
 	for (int i = m->nlayers - 1; i >= 0; i--) {
 		const struct nn_layer *l = &m->layers[i];
 		const float *in = i ? m->acts[i - 1] : m->input;
 		int in_cm = i ? m->layers[i - 1].chan_major : l->chan_major;
-		float *din = i ? m->dacts[i - 1] : (m->want_dinput ? m->dinput_cm : NULL);
+		float *din = i ? m->dacts[i - 1] : m->dinput_cm;
+		if (i <= first && !m->want_dinput)
+			din = NULL;
 		const float *dout = m->dacts[i];
 		size_t n = nn_out_size(l) * B;
 		if (!din && !nn_has_params(l))
