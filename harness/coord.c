@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,36 @@ struct sched {
 	int quiet;
 	double t0;
 	double work_s;          /* sum of the jobs' own work time (train_s) */
+	int total, done0;       /* jobs in the run; finished before this process started */
+	int live;               /* stderr is a terminal: one live progress line */
+	double last_progress;
 };
+
+static volatile sig_atomic_t got_term;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+/* Progress on stderr: a live line on a terminal, a plain line every 30 s
+ * (and at the end) in a log such as SLURM's. */
+static void progress(struct sched *s, int force)
+{
+	double now = now_seconds(), el = now - s->t0;
+	int fin = s->total - s->remaining, here = fin - s->done0;
+	if (!force && !s->live && now - s->last_progress < 30)
+		return;
+	if (!force && s->live && now - s->last_progress < 0.2)
+		return;
+	s->last_progress = now;
+	double rate = el > 0 ? here / el : 0, eta = rate > 0 ? s->remaining / rate : 0;
+	fprintf(stderr, "%s[wmbench] %d/%d jobs done, %d failed, %d skipped, %.2f jobs/min, ETA %02d:%02d:%02d%s",
+		s->live ? "\r\033[K" : "", fin, s->total, s->nfailed, s->nskipped, 60 * rate,
+		(int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60, s->live ? "" : "\n");
+	fflush(stderr);
+}
 
 static int heap_less(const struct sched *s, int a, int b)
 {
@@ -160,12 +190,15 @@ static void finish(struct sched *s, int j, struct result_row *r)
 		s->nok++;
 	else
 		s->nfailed++;
+	if (!s->quiet && s->live)
+		fprintf(stderr, "\r\033[K");
 	if (!s->quiet)
 		printf("[%7.1fs] %-7s %s %-6s %s%s%s %s%s%s  %s\n", now_seconds() - s->t0, r->status, r->job_id,
 		       r->kind, r->scheme, r->scheme_params[0] ? "{" : "", r->scheme_params,
 		       r->scheme_params[0] ? "} " : "", r->attack, r->attack_params[0] ? "{...}" : "",
 		       ok ? "" : r->message);
 	fflush(stdout);
+	progress(s, 0);
 	if (!ok) {
 		skip_descendants(s, j, "failed");
 		return;
@@ -705,9 +738,15 @@ int coord_run(const struct run_opts *o, int rank, int size)
 		if (!o->quiet)
 			printf("wmbench: %d jobs, %d already finished, %d ranks; run directory %s\n", njobs,
 			       done, size, rundir);
+		s.total = njobs;
+		s.done0 = done;
+		s.live = isatty(2) && !o->quiet;
+		s.last_progress = now_seconds();
+		signal(SIGTERM, on_term);
+		signal(SIGINT, on_term);
 		seed_ready(&s);
 		if (size == 1) {
-			while (s.remaining > 0) {
+			while (s.remaining > 0 && !got_term) {
 				int j = next_job(&s, p.cached_job);
 				if (j < 0)
 					break; /* nothing runnable: cannot happen in a DAG */
@@ -724,7 +763,7 @@ int coord_run(const struct run_opts *o, int rank, int size)
 			long nap = 20;
 			for (int w = 0; w < size; w++)
 				held[w] = running[w] = -1;
-			while (active > 0) {
+			while (active > 0 && !got_term) {
 				int flag = 0;
 				MPI_Status st;
 				MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st);
@@ -773,6 +812,19 @@ int coord_run(const struct run_opts *o, int rank, int size)
 			printf("sched: %d jobs on %d worker(s) in %.3f s; fsync %.3f s; %.1f us per job beyond fsync and the work\n",
 			       ran, size > 1 ? size - 1 : 1, total, s.jl.fsync_s,
 			       ran ? 1e6 * (total - s.jl.fsync_s - s.work_s / (size > 1 ? size - 1 : 1)) / ran : 0);
+		}
+		progress(&s, 1);
+		if (s.live)
+			fputc('\n', stderr);
+		if (got_term) {
+			/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
+			 * already on disk; the jobs in flight are redone by the next run. */
+			journal_close(&s.jl);
+			fprintf(stderr, "wmbench: interrupted; %d jobs finished, %d to go; run the same command again to resume\n",
+				s.total - s.remaining, s.remaining);
+			write_run_json(rundir, &rs, size, start, NULL, njobs, &s, err, sizeof err);
+			fflush(NULL);
+			_exit(143);
 		}
 		char end[32];
 		iso_time(end, sizeof end);

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -80,15 +81,16 @@ static const char usage_list[] =
 static const char usage_slurm[] =
 	"usage: wmbench slurm [OPTIONS] JOBFILE\n"
 	"\n"
-	"Prints an sbatch script that runs JOBFILE with mpirun inside the allocation,\n"
-	"requeues on preemption and resumes where it stopped.\n"
+	"Prints a ready sbatch script that runs JOBFILE with srun --mpi=pmix. SLURM\n"
+	"sends SIGTERM 60 s before the time limit (--signal), the run flushes and\n"
+	"exits; --requeue makes a requeued (or resubmitted) job resume where it stopped.\n"
 	"\n"
-	"  -N, --nodes N        nodes (default 1)\n"
-	"  -t, --ntasks N       MPI ranks in total (default 2)\n"
-	"  -T, --time HH:MM:SS  time limit (default 01:00:00)\n"
-	"  -p, --partition P    partition (default: the cluster's default)\n"
-	"  -o, --out DIR        run directory (default runs/<run name>)\n"
-	"  -h, --help           this help\n";
+	"  -N, --nodes N              nodes (default 1)\n"
+	"  -n, --ntasks-per-node M    MPI ranks per node (default 2; rank 0 coordinates)\n"
+	"  -t, --time HH:MM[:SS]      time limit (default 01:00:00)\n"
+	"  -p, --partition P          partition (default: the cluster's default)\n"
+	"  -o, --out DIR              run directory (default runs/<run name>)\n"
+	"  -h, --help                 this help\n";
 
 static int cmd_run(int argc, char **argv)
 {
@@ -317,26 +319,48 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
+static int valid_time(const char *t)
+{
+	int h, m, sec, n = 0;
+	if (sscanf(t, "%d:%d:%d%n", &h, &m, &sec, &n) == 3 && !t[n])
+		return h >= 0 && m >= 0 && m < 60 && sec >= 0 && sec < 60;
+	n = 0;
+	return sscanf(t, "%d:%d%n", &h, &m, &n) == 2 && !t[n] && h >= 0 && m >= 0 && m < 60;
+}
+
 static int cmd_slurm(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "nodes", required_argument, 0, 'N' },     { "ntasks", required_argument, 0, 't' },
-		{ "time", required_argument, 0, 'T' },      { "partition", required_argument, 0, 'p' },
-		{ "out", required_argument, 0, 'o' },       { "help", no_argument, 0, 'h' },
+		{ "nodes", required_argument, 0, 'N' },	 { "ntasks-per-node", required_argument, 0, 'n' },
+		{ "time", required_argument, 0, 't' },	 { "partition", required_argument, 0, 'p' },
+		{ "out", required_argument, 0, 'o' },	 { "help", no_argument, 0, 'h' },
 		{ 0 }
 	};
-	int c, nodes = 1, ntasks = 2;
+	int c, nodes = 1, per = 2;
 	const char *tlimit = "01:00:00", *part = NULL, *out = NULL;
-	while ((c = getopt_long(argc, argv, "N:t:T:p:o:h", opts, NULL)) != -1) {
+	char *end;
+	while ((c = getopt_long(argc, argv, "N:n:t:p:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'N':
-			nodes = atoi(optarg);
+			nodes = (int)strtol(optarg, &end, 10);
+			if (*end || nodes < 1) {
+				fprintf(stderr, "wmbench slurm: --nodes '%s'; expected an integer >= 1\n", optarg);
+				return 1;
+			}
+			break;
+		case 'n':
+			per = (int)strtol(optarg, &end, 10);
+			if (*end || per < 1) {
+				fprintf(stderr, "wmbench slurm: --ntasks-per-node '%s'; expected an integer >= 1\n", optarg);
+				return 1;
+			}
 			break;
 		case 't':
-			ntasks = atoi(optarg);
-			break;
-		case 'T':
 			tlimit = optarg;
+			if (!valid_time(tlimit)) {
+				fprintf(stderr, "wmbench slurm: --time '%s'; expected HH:MM or HH:MM:SS\n", optarg);
+				return 1;
+			}
 			break;
 		case 'p':
 			part = optarg;
@@ -352,34 +376,52 @@ static int cmd_slurm(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optind != argc - 1 || nodes < 1 || ntasks < 1) {
-		fprintf(stderr, "wmbench slurm: expected one JOBFILE, --nodes >= 1 and --ntasks >= 1\n%s",
-			usage_slurm);
+	if (optind != argc - 1) {
+		fprintf(stderr, "wmbench slurm: expected exactly one JOBFILE\n%s", usage_slurm);
 		return 1;
 	}
 	struct run_spec rs;
-	char err[ERRBUF];
+	char err[ERRBUF], self[PATHLEN], cwd[PATHLEN], job[PATHLEN], dir[2 * PATHLEN + 16];
 	if (jobfile_load(argv[optind], &rs, err, sizeof err)) {
 		fprintf(stderr, "error: %s\n", err);
 		return 1;
 	}
-	char self[PATHLEN];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 	self[n > 0 ? n : 0] = 0;
-	printf("#!/bin/bash\n#SBATCH --job-name=wmbench-%s\n#SBATCH --nodes=%d\n#SBATCH --ntasks=%d\n"
-	       "#SBATCH --time=%s\n#SBATCH --requeue\n#SBATCH --signal=B:TERM@60\n"
+	if (!getcwd(cwd, sizeof cwd) || !realpath(argv[optind], job)) {
+		fprintf(stderr, "error: cannot resolve the paths of %s\n", argv[optind]);
+		jobfile_free(&rs);
+		return 1;
+	}
+	if (out)
+		snprintf(dir, sizeof dir, "%s%s%s", out[0] == '/' ? "" : cwd, out[0] == '/' ? "" : "/", out);
+	else
+		snprintf(dir, sizeof dir, "%s/runs/%s", cwd, rs.name);
+	printf("#!/bin/bash\n"
+	       "#SBATCH --job-name=wmbench-%s\n"
+	       "#SBATCH --nodes=%d\n"
+	       "#SBATCH --ntasks-per-node=%d\n"
+	       "#SBATCH --time=%s\n"
+	       "#SBATCH --requeue\n"
+	       "#SBATCH --signal=TERM@60\n"
+	       "#SBATCH --open-mode=append\n"
+	       "#SBATCH --chdir=%s\n"
 	       "#SBATCH --output=wmbench-%s-%%j.out\n",
-	       rs.name, nodes, ntasks, tlimit, rs.name);
+	       rs.name, nodes, per, tlimit, cwd, rs.name);
 	if (part)
 		printf("#SBATCH --partition=%s\n", part);
-	printf("# Generated by wmbench %s. Resubmitting (or a requeue after preemption)\n"
-	       "# resumes: finished jobs are kept, jobs in flight are run again.\n"
-	       "set -u\nexport OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d\n"
-	       "if [ \"$(id -u)\" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi\n"
-	       "echo \"wmbench: restart count ${SLURM_RESTART_COUNT:-0}\"\n"
-	       "exec mpirun --oversubscribe -np \"$SLURM_NTASKS\" %s run%s%s %s\n",
-	       WMBENCH_VERSION, rs.threads, rs.threads, self[0] ? self : "wmbench", out ? " --out " : "",
-	       out ? out : "", rs.path);
+	printf("# Generated by wmbench %s for %s.\n"
+	       "# Rank 0 coordinates, the other ranks train. At the time limit SLURM sends\n"
+	       "# SIGTERM 60 s early: finished rows are on disk, jobs in flight are redone.\n"
+	       "# A requeued or resubmitted job resumes where it stopped.\n"
+	       "export OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d\n"
+	       "echo \"wmbench: SLURM job $SLURM_JOB_ID, restart count ${SLURM_RESTART_COUNT:-0}\"\n"
+	       "srun --mpi=pmix %s run --out %s %s\n"
+	       "status=$?\n"
+	       "# 0: every job ok; 3: finished with failed jobs (see results.csv)\n"
+	       "[ $status -eq 3 ] && exit 0\n"
+	       "exit $status\n",
+	       WMBENCH_VERSION, rs.path, rs.threads, rs.threads, self[0] ? self : "wmbench", dir, job);
 	jobfile_free(&rs);
 	return 0;
 }
