@@ -2,7 +2,7 @@
 # Flags come from pkg-config: Open MPI, OpenBLAS, libarchive, libyaml, zlib, libsodium.
 CC      := mpicc
 PKGS    := openblas libarchive yaml-0.1 zlib libsodium
-CFLAGS  ?= -O2 -g
+CFLAGS  ?= -O3 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -march=x86-64-v2 $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 PREFIX  ?= /usr/local

@@ -21,6 +21,9 @@ struct atk_env {
 	const struct param_set *scheme_params;
 	struct wm_env *wm;            /* env for calling scheme functions with the attacker's data */
 	struct rng *rng;
+	/* Filled by piracy with the verdict of the pirate's own key, if not NULL
+	 * (the pipeline allocates it, then reports it in aux and message). */
+	struct wm_verdict *pirate;
 };
 
 struct atk_attack {

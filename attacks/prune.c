@@ -1,7 +1,7 @@
 /* prune.c - magnitude pruning without retraining. Zeroes exactly
  * round(rate * n) weights of the scope, the smallest in |w| (ties broken by
  * position, so the result is deterministic). Biases are left alone. */
-#include "attack.h"
+#include "common.h"
 #include "../workers/util.h"
 
 #include <math.h>
@@ -17,8 +17,7 @@ static const struct param_def prune_params[] = {
 
 static int prune_check(const struct param_set *p, char *err, size_t errlen)
 {
-	(void)p, (void)err, (void)errlen; /* ranges are enforced by the table */
-	return 0;
+	return atk_check_table("prune", prune_params, p, err, errlen);
 }
 
 static const float *sort_base;

@@ -322,7 +322,7 @@ static int add_seed(struct ctx *c, const struct run_key *k, const yaml_node_t *n
 static int parse_seed_scalar(struct ctx *c, const struct run_key *k, const yaml_node_t *n,
 			     const char *expect)
 {
-	const char *s, *dots;
+	const char *s = NULL, *dots;
 	long long a, b;
 
 	if (scalar_text(c, n, "run.seeds value", expect, &s))
@@ -382,7 +382,7 @@ static int parse_run_value(struct ctx *c, const struct run_key *k, const yaml_no
 {
 	char *field = (char *)c->rs + k->off;
 	char expect[200];
-	const char *s;
+	const char *s = NULL;
 	char what[64];
 	long long iv;
 	double dv;
@@ -622,7 +622,7 @@ static int expand_scalar(struct ctx *c, struct vlist *l, const char *owner,
 			 const yaml_node_t *n)
 {
 	char expect[160], what[96];
-	const char *s;
+	const char *s = NULL;
 
 	param_expect(d, expect, sizeof expect);
 	snprintf(what, sizeof what, "%s.%s", owner, d->key);

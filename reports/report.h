@@ -9,7 +9,21 @@ enum { REPORT_BUNDLE = 1, REPORT_LATEX = 2 };
 /* Reads RUNDIR/results.csv (and run.json) and writes RUNDIR/report/:
  * summary.csv, the gnuplot scripts and data files, the figures (PDF, PNG,
  * SVG; cairolatex with REPORT_LATEX), report.md and report.html. With
- * REPORT_BUNDLE, also RUNDIR.tar.gz. Returns 0, or -1 with a message. */
+ * REPORT_BUNDLE, also RUNDIR.tar.gz. Returns 0, or -1 with a message.
+ * The gnuplot templates are looked up in $WMBENCH_REPORTS, then next to the
+ * executable (reports/, ../share/wmbench/reports/), then under /usr/local
+ * and /usr. */
 int report_run(const char *rundir, int flags, char *err, size_t errlen);
+
+/* The statistics behind the report (exposed for the tests). */
+/* Regularised incomplete beta I_x(a, b) and its inverse in x (bisection). */
+double report_beta_inc(double a, double b, double x);
+double report_beta_quantile(double p, double a, double b);
+/* Exact (Clopper-Pearson) two-sided 95% interval of a binomial proportion x/n. */
+void report_clopper_pearson(int x, int n, double *lo, double *hi);
+/* The 97.5% quantile of Student's t with df degrees of freedom. */
+double report_t975(int df);
+/* Smallest k with P[Bin(n, 1/2) >= k] < alpha, or -1 if there is none. */
+int report_binom_threshold(int n, double alpha);
 
 #endif

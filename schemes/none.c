@@ -20,7 +20,7 @@ static int none_keygen(const struct param_set *p, const struct nn_model *m, cons
 	return 0;
 }
 
-static int none_embed(const struct param_set *p, struct nn_model *m, const struct npz *key,
+static int none_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
 		      const struct wm_env *env, char *err, size_t errlen)
 {
 	(void)p, (void)key;

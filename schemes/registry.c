@@ -4,10 +4,18 @@
 #include <string.h>
 
 extern const struct wm_scheme wm_none, wm_uchida;
+extern const struct wm_scheme wm_adi, wm_nullembed;
+extern const struct wm_scheme wm_deepsigns, wm_deepsigns_bb;
+extern const struct wm_scheme wm_gradsigns;
 
 const struct wm_scheme *const wm_schemes[] = {
 	&wm_none,
 	&wm_uchida,
+	&wm_adi,
+	&wm_nullembed,
+	&wm_deepsigns,
+	&wm_deepsigns_bb,
+	&wm_gradsigns,
 	NULL,
 };
 

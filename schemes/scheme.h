@@ -43,6 +43,9 @@ struct wm_query {
 	long queries;       /* samples queried so far */
 	void *ctx;          /* for wrappers */
 	struct wm_query *inner;
+	/* Frees what a wrapper allocated in ctx (NULL if nothing); the one who
+	 * installed the wrapper calls it once when done querying. */
+	void (*release)(struct wm_query *q);
 };
 /* The plain query path: softmax of the model. */
 void wm_query_init(struct wm_query *q, struct nn_model *m);
@@ -68,8 +71,11 @@ struct wm_scheme {
 	/* All secret material, derived from env->rng and the parameters. */
 	int (*keygen)(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
 		      struct npz *key, char *err, size_t errlen);
-	/* Trains the (freshly initialised) model with the mark embedded. */
-	int (*embed)(const struct param_set *p, struct nn_model *m, const struct npz *key,
+	/* Trains the (freshly initialised) model with the mark embedded. It may
+	 * add to the key material that only exists after training (deepsigns-bb
+	 * keeps the candidates that the marked model learned and the unmarked
+	 * one did not); the pipeline writes the key after embed returns. */
+	int (*embed)(const struct param_set *p, struct nn_model *m, struct npz *key,
 		     const struct wm_env *env, char *err, size_t errlen);
 	/* Reads the mark back and decides. White-box schemes read m directly;
 	 * black-box ones use only q. */

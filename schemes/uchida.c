@@ -165,7 +165,7 @@ static int uchida_setup(struct uchida *u, const struct npz *key, const struct nn
 	return 0;
 }
 
-static int uchida_embed(const struct param_set *p, struct nn_model *m, const struct npz *key,
+static int uchida_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
 			const struct wm_env *env, char *err, size_t errlen)
 {
 	struct uchida u = { 0 };

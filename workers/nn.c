@@ -404,6 +404,15 @@ static void col2im(const struct nn_layer *l, int B, const float *col, float *din
 							continue;
 						const float *src = row + ((size_t)b * OH + oh) * OW;
 						float *dst = plane + (size_t)ih * W;
+						if (S == 1) {
+							/* iw = ow - P + kj over the valid ow range */
+							int lo = P - kj > 0 ? P - kj : 0;
+							int hi = W + P - kj < OW ? W + P - kj : OW;
+							float *d = dst - P + kj;
+							for (int ow = lo; ow < hi; ow++)
+								d[ow] += src[ow];
+							continue;
+						}
 						for (int ow = 0; ow < OW; ow++) {
 							int iw = ow * S - P + kj;
 							if (iw >= 0 && iw < W)
@@ -715,8 +724,7 @@ void nn_backward(struct nn_model *m)
 		case NN_RELU: {
 			const float *out = m->acts[i];
 			for (size_t k = 0; k < n; k++)
-				if (out[k] > 0)
-					din[k] += dout[k];
+				din[k] += out[k] > 0 ? dout[k] : 0.0f;
 			break;
 		}
 		case NN_FLATTEN:

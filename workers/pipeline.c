@@ -226,8 +226,8 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	const struct wm_scheme *s;
 	struct nn_model m;
 	struct npz key;
-	struct wm_verdict v;
-	struct wm_query plain, outer;
+	struct wm_verdict v, pirate;
+	struct wm_query plain, outer = { 0 };
 	struct rng qrng;
 	int rc = -1, k;
 	uint32_t *sub = NULL;
@@ -261,7 +261,10 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		.scheme_params = &p->jobs[j->parent].sp,
 		.wm = &aenv,
 		.rng = &c->rng,
+		.pirate = &pirate,
 	};
+	memset(&pirate, 0, sizeof pirate);
+	pirate.aux = NAN;
 	settings(p->rs, &env.ts);
 	double t0 = now_seconds();
 	wm_query_init(&plain, &m);
@@ -283,8 +286,18 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		put_verdict(row, &v);
 		row->success = !v.detected && row->acc_before - row->acc < 0.05;
 	}
+	if (pirate.metric_name[0]) { /* piracy: the pirate's own key on the result */
+		int o = snprintf(row->message, sizeof row->message, "pirate %s=%.4g, p=%.3g, detected=%d",
+				 pirate.metric_name, pirate.metric, pirate.pvalue, pirate.detected);
+		if (!isnan(pirate.aux) && o > 0 && (size_t)o < sizeof row->message)
+			snprintf(row->message + o, sizeof row->message - (size_t)o,
+				 ", pirate aux=%.4g, owner aux=%.4g", pirate.aux, row->aux);
+		row->aux = pirate.metric;
+	}
 	rc = 0;
 out:
+	if (outer.release)
+		outer.release(&outer);
 	free(sub);
 	nn_free(&m);
 	npz_free(&key);

@@ -1,0 +1,132 @@
+/* chain.c - several model-modification attacks applied in order.
+ *
+ * steps: "name:key=value,key=value|name|..." - attacks separated by '|' (or
+ * '+', easier to write in YAML), each optionally followed by ':' and its
+ * parameters separated by ','; unset parameters take the attack's defaults.
+ * Example: "prune:rate=0.5,scope=each|finetune:mode=ftal,epochs=1".
+ * Every step is checked against its attack's table and check() before any
+ * work. Not allowed in a step: query-path attacks (v1), chain itself, and
+ * attacker_data (set it on the chain: all steps share the attacker's data). */
+#include "common.h"
+#include "../workers/util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CHAIN_MAX 8
+
+static const struct param_def chain_params[] = {
+	{ "steps", PT_STRING, "", 0, 0, NULL,
+	  "attacks in order: 'name:key=value,key=value|name|...' ('+' also separates steps)" },
+	ATK_PARAM_ATTACKER_DATA,
+	{ 0 }
+};
+
+static const char chain_form[] =
+	"attacks separated by '|' or '+', each 'name' or 'name:key=value,key=value' (e.g. prune:rate=0.5,scope=each|finetune:mode=ftal,epochs=1)";
+
+struct chain_step {
+	const struct atk_attack *a;
+	struct param_set ps;
+};
+
+static void known(char *buf, size_t len)
+{
+	buf[0] = 0;
+	for (int i = 0; atk_attacks[i]; i++) {
+		const struct atk_attack *a = atk_attacks[i];
+		if (a->query_path || !strcmp(a->name, "chain"))
+			continue;
+		if (buf[0])
+			strncat(buf, ", ", len - strlen(buf) - 1);
+		strncat(buf, a->name, len - strlen(buf) - 1);
+	}
+}
+
+/* Parses and checks steps into st[CHAIN_MAX]; returns the count or -1. */
+static int chain_parse(const char *steps, struct chain_step *st, char *err, size_t errlen)
+{
+	char buf[PARAM_VALLEN], names[400], sub[ERRBUF], canon[PARAM_VALLEN];
+	char *save = NULL, *tok;
+	int n = 0;
+
+	if (!steps || !steps[0] || strspn(steps, " |+") == strlen(steps))
+		return errf(err, errlen, "chain: parameter 'steps' = '%s' is empty; expected %s",
+			    steps ? steps : "", chain_form);
+	strlcopy(buf, steps, sizeof buf);
+	for (tok = strtok_r(buf, "|+", &save); tok; tok = strtok_r(NULL, "|+", &save)) {
+		char *args = strchr(tok, ':'), *s2 = NULL, *kv;
+		while (*tok == ' ')
+			tok++;
+		if (args)
+			*args++ = 0;
+		for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; e--)
+			e[-1] = 0;
+		if (n == CHAIN_MAX)
+			return errf(err, errlen, "chain: parameter 'steps' = '%s' has more than %d steps; expected at most %d",
+				    steps, CHAIN_MAX, CHAIN_MAX);
+		const struct atk_attack *a = atk_find(tok);
+		if (!a || a->query_path || !strcmp(tok, "chain")) {
+			known(names, sizeof names);
+			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d '%s' is %s; expected one of %s",
+				    steps, n + 1, tok,
+				    !a ? "not a known attack" :
+				    a->query_path ? "a query-path attack (not supported in a chain)" :
+						    "a chain (chains do not nest)",
+				    names);
+		}
+		st[n].a = a;
+		memset(&st[n].ps, 0, sizeof st[n].ps);
+		for (kv = args ? strtok_r(args, ",", &s2) : NULL; kv; kv = strtok_r(NULL, ",", &s2)) {
+			char *eq = strchr(kv, '=');
+			if (!eq || eq == kv)
+				return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d has the item '%s'; expected %s",
+					    steps, n + 1, kv, chain_form);
+			*eq = 0;
+			if (!strcmp(kv, "attacker_data"))
+				return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d sets attacker_data; expected attacker_data on the chain itself (all steps share the attacker's data)",
+					    steps, n + 1);
+			if (param_check(a->name, a->params, kv, eq + 1, canon, sizeof canon, sub,
+					sizeof sub))
+				return errf(err, errlen, "chain: step %d: %s", n + 1, sub);
+			if (param_set_put(&st[n].ps, kv, canon))
+				return errf(err, errlen, "chain: step %d '%s' has more than %d parameters; expected at most %d",
+					    n + 1, a->name, PARAM_MAX, PARAM_MAX);
+		}
+		param_complete(&st[n].ps, a->params);
+		if (a->check(&st[n].ps, sub, sizeof sub))
+			return errf(err, errlen, "chain: step %d: %s", n + 1, sub);
+		n++;
+	}
+	return n;
+}
+
+static int chain_check(const struct param_set *p, char *err, size_t errlen)
+{
+	struct chain_step st[CHAIN_MAX];
+	if (chain_parse(param_get(p, "steps"), st, err, errlen) < 0)
+		return -1;
+	return atk_check_table("chain", chain_params, p, err, errlen);
+}
+
+static int chain_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
+		       char *err, size_t errlen)
+{
+	struct chain_step st[CHAIN_MAX];
+	char sub[ERRBUF];
+	int n = chain_parse(param_get(p, "steps"), st, err, errlen);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (st[i].a->apply(&st[i].ps, m, env, sub, sizeof sub))
+			return errf(err, errlen, "chain: step %d (%s): %s", i + 1, st[i].a->name, sub);
+	return 0;
+}
+
+const struct atk_attack atk_chain = {
+	.name = "chain",
+	.summary = "apply a list of model-modification attacks in order",
+	.params = chain_params,
+	.check = chain_check,
+	.apply = chain_apply,
+};

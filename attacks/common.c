@@ -1,0 +1,325 @@
+/* common.c - what the attack plug-ins share (see common.h). */
+#include "common.h"
+#include "../workers/util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int atk_check_table(const char *name, const struct param_def *defs, const struct param_set *p,
+		    char *err, size_t errlen)
+{
+	char canon[PARAM_VALLEN];
+	for (int i = 0; i < p->n; i++)
+		if (param_check(name, defs, p->key[i], p->val[i], canon, sizeof canon, err, errlen))
+			return -1;
+	return 0;
+}
+
+void atk_train_params(const struct param_set *p, struct atk_train *t)
+{
+	const char *o = param_get(p, "optimizer");
+	t->epochs = (int)param_int(p, "epochs", t->epochs);
+	t->batch = (int)param_int(p, "batch", t->batch);
+	t->lr = param_double(p, "lr", t->lr);
+	if (o)
+		strlcopy(t->optimizer, o, sizeof t->optimizer);
+}
+
+static int opt_for(const struct atk_train *t, size_t nparams, struct nn_opt *opt, char *err,
+		   size_t errlen)
+{
+	if (nn_opt_init(opt, t->optimizer, t->lr, nparams))
+		return errf(err, errlen, "%s: parameter 'optimizer' = '%s' is not valid; expected one of adam|sgd|rmsprop",
+			    t->name, t->optimizer);
+	if (opt->kind == OPT_SGD)
+		opt->momentum = 0.9;
+	return 0;
+}
+
+static int no_data(const char *name, char *err, size_t errlen)
+{
+	return errf(err, errlen, "%s: the attacker has no training samples; expected attacker_split > 0 and attacker_data > 0 for an attack that trains",
+		    name);
+}
+
+int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
+		 const struct train_hooks *h, char *err, size_t errlen)
+{
+	struct train_cfg cfg = { .epochs = t->epochs, .batch = t->batch,
+				 .label_smooth = t->label_smooth };
+	struct nn_opt opt;
+	char sub[ERRBUF];
+	int rc;
+
+	if (t->epochs <= 0)
+		return 0;
+	if (env->n_attacker <= 0)
+		return no_data(t->name, err, errlen);
+	if (opt_for(t, m->nparams, &opt, err, errlen))
+		return -1;
+	rc = nn_train(m, env->train, env->attacker_idx, env->n_attacker, &cfg, &opt, h, env->rng,
+		      NULL, sub, sizeof sub);
+	if (rc)
+		errf(err, errlen, "%s: %s", t->name, sub);
+	nn_opt_free(&opt);
+	return rc;
+}
+
+float *atk_logits(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n)
+{
+	size_t D = (size_t)d->c * d->h * d->w;
+	int C = m->nclass, bs = 256;
+	float *z = xmalloc((size_t)(n ? n : 1) * C * sizeof(float));
+	float *x = xmalloc((size_t)bs * D * sizeof(float));
+	for (int s = 0; s < n; s += bs) {
+		int B = n - s < bs ? n - s : bs;
+		nn_fill_batch(d->x, d->y, D, idx + s, B, x, NULL);
+		const float *out = nn_forward(m, x, B, 0, NULL);
+		memcpy(z + (size_t)s * C, out, (size_t)B * C * sizeof(float));
+	}
+	free(x);
+	return z;
+}
+
+int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_t *idx, int n,
+		      const float *q, double T, const struct atk_train *t, struct rng *r,
+		      char *err, size_t errlen)
+{
+	size_t D = (size_t)d->c * d->h * d->w;
+	int C = s->nclass, bs = t->batch, rc = 0;
+	struct nn_opt opt;
+
+	if (n <= 0)
+		return no_data(t->name, err, errlen);
+	if (opt_for(t, s->nparams, &opt, err, errlen))
+		return -1;
+	uint32_t *perm = xmalloc((size_t)n * sizeof *perm);
+	uint32_t *sidx = xmalloc((size_t)bs * sizeof *sidx);
+	float *x = xmalloc((size_t)bs * D * sizeof(float));
+	double *p = xmalloc((size_t)C * sizeof(double));
+	for (int i = 0; i < n; i++)
+		perm[i] = (uint32_t)i;
+	nn_reserve(s, bs);
+	for (int e = 0; e < t->epochs; e++) {
+		rng_shuffle_u32(r, perm, (size_t)n);
+		for (int s0 = 0, nb = 0; s0 < n; s0 += bs, nb++) {
+			int B = n - s0 < bs ? n - s0 : bs;
+			double loss = 0;
+			for (int b = 0; b < B; b++)
+				sidx[b] = idx[perm[s0 + b]];
+			nn_fill_batch(d->x, d->y, D, sidx, B, x, NULL);
+			const float *z = nn_forward(s, x, B, 1, r);
+			float *dz = s->dacts[s->nlayers - 1];
+			nn_zero_act_grads(s);
+			for (int b = 0; b < B; b++) {
+				const float *zb = z + (size_t)b * C;
+				const float *qb = q + (size_t)perm[s0 + b] * C;
+				double mx = zb[0], sum = 0;
+				for (int c = 1; c < C; c++)
+					mx = zb[c] > mx ? zb[c] : mx;
+				for (int c = 0; c < C; c++)
+					sum += p[c] = exp((zb[c] - mx) / T);
+				for (int c = 0; c < C; c++) {
+					p[c] /= sum;
+					if (qb[c] > 0)
+						loss -= T * T * qb[c] * log(fmax(p[c], 1e-30));
+					dz[(size_t)b * C + c] += (float)(T * (p[c] - qb[c]) / B);
+				}
+			}
+			loss /= B;
+			if (!isfinite(loss)) {
+				rc = errf(err, errlen,
+					  "%s: training the student diverged: loss is %g at epoch %d, batch %d; expected a finite loss (lower lr)",
+					  t->name, loss, e + 1, nb + 1);
+				goto out;
+			}
+			nn_zero_grads(s);
+			nn_backward(s);
+			nn_opt_step(&opt, s, e);
+		}
+	}
+	for (size_t i = 0; i < s->nparams; i++)
+		if (!isfinite(s->params[i])) {
+			rc = errf(err, errlen, "%s: training the student diverged: a parameter became %g; expected finite weights (lower lr)",
+				  t->name, s->params[i]);
+			break;
+		}
+out:
+	nn_opt_free(&opt);
+	free(perm);
+	free(sidx);
+	free(x);
+	free(p);
+	return rc;
+}
+
+int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
+{
+	if (!v || !strcmp(v, "same") || nn_arch_spec(v))
+		return 0;
+	return errf(err, errlen, "%s: parameter 'student' = '%s' is not a known model; expected same or one of %s",
+		    name, v, nn_arch_list());
+}
+
+int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
+		const struct atk_env *env, double T, int hard, char *err, size_t errlen)
+{
+	const char *arch = param_get(p, "student");
+	struct atk_train t = { .name = name, .epochs = 5, .batch = 64, .lr = 1e-3,
+			       .optimizer = "adam" };
+	struct nn_model s;
+	char sub[ERRBUF];
+	int n = env->n_attacker, C = m->nclass, rc;
+
+	atk_train_params(p, &t);
+	if (n <= 0)
+		return no_data(name, err, errlen);
+	if (!arch || !strcmp(arch, "same")) {
+		if (nn_build_spec(&s, m->arch, m->spec, sub, sizeof sub))
+			return errf(err, errlen, "%s: building the student: %s", name, sub);
+		nn_init_params(&s, env->rng);
+	} else if (nn_create(&s, arch, m->in_c, m->in_h, m->in_w, C, env->rng, sub, sizeof sub)) {
+		return errf(err, errlen, "%s: parameter 'student' = '%s' does not fit the teacher: %s",
+			    name, arch, sub);
+	}
+	float *q = atk_logits(m, env->train, env->attacker_idx, n);
+	for (int i = 0; i < n; i++) {
+		float *qi = q + (size_t)i * C;
+		if (hard) {
+			int k = nn_argmax(qi, C);
+			for (int c = 0; c < C; c++)
+				qi[c] = c == k;
+			continue;
+		}
+		double mx = qi[0], sum = 0;
+		for (int c = 1; c < C; c++)
+			mx = qi[c] > mx ? qi[c] : mx;
+		for (int c = 0; c < C; c++)
+			sum += qi[c] = (float)exp((qi[c] - mx) / T);
+		for (int c = 0; c < C; c++)
+			qi[c] = (float)(qi[c] / sum);
+	}
+	rc = atk_train_student(&s, env->train, env->attacker_idx, n, q, hard ? 1.0 : T, &t,
+			       env->rng, err, errlen);
+	free(q);
+	if (rc) {
+		nn_free(&s);
+		return -1;
+	}
+	nn_free(m);
+	*m = s;
+	return 0;
+}
+
+/* Applies "k=v k=v ..." (whitespace-separated) to sp, checking each against
+ * defs; with defs NULL only the syntax is checked. */
+static int apply_overrides(const char *name, const char *scheme, const struct param_def *defs,
+			   const char *v, struct param_set *sp, char *err, size_t errlen)
+{
+	char buf[PARAM_VALLEN], owner[96], canon[PARAM_VALLEN], *save = NULL, *tok;
+	static const char form[] = "'same' or scheme parameters 'key=value key=value ...'";
+
+	strlcopy(buf, v, sizeof buf);
+	snprintf(owner, sizeof owner, "%s (scheme_params for %s)", name, scheme);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok || !eq[1])
+			return errf(err, errlen, "%s: parameter 'scheme_params' = '%s' has the item '%s'; expected %s",
+				    name, v, tok, form);
+		*eq = 0;
+		if (!defs)
+			continue;
+		if (param_check(owner, defs, tok, eq + 1, canon, sizeof canon, err, errlen))
+			return -1;
+		param_set_put(sp, tok, canon);
+	}
+	return 0;
+}
+
+int atk_check_scheme_params(const char *name, const char *v, char *err, size_t errlen)
+{
+	if (!v || !strcmp(v, "same"))
+		return 0;
+	return apply_overrides(name, "", NULL, v, NULL, err, errlen);
+}
+
+int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *m,
+		  const struct atk_env *env, struct npz *key, struct param_set *sp,
+		  char *err, size_t errlen)
+{
+	const struct wm_scheme *s = env->scheme;
+	const char *ov = param_get(p, "scheme_params");
+	char sub[ERRBUF];
+	double lr = param_double(p, "lr", 0);
+	struct rng ar;
+
+	if (!s || !strcmp(s->name, "none") || !env->wm)
+		return 1;
+	memset(sp, 0, sizeof *sp);
+	if (env->scheme_params)
+		*sp = *env->scheme_params;
+	if (ov && strcmp(ov, "same") && apply_overrides(name, s->name, s->params, ov, sp, err, errlen))
+		return -1;
+	param_complete(sp, s->params);
+	if (s->check(sp, m, sub, sizeof sub))
+		return errf(err, errlen, "%s: %s", name, sub);
+	struct wm_env w = *env->wm;
+	if (w.n_owner <= 0)
+		return no_data(name, err, errlen);
+	/* the pirate's own key: a stream of its own, derived from the job's RNG */
+	rng_seed(&ar, seed_derive(rng_u64(env->rng), "attacker key"));
+	w.rng = &ar;
+	w.ts.epochs = (int)param_int(p, "epochs", 2);
+	if (lr > 0)
+		w.ts.lr = lr;
+	if (s->keygen(sp, m, &w, key, sub, sizeof sub) || s->embed(sp, m, key, &w, sub, sizeof sub))
+		return errf(err, errlen, "%s: embedding the attacker's own %s mark: %s", name, s->name,
+			    sub);
+	return 0;
+}
+
+static void wrap_release(struct wm_query *q)
+{
+	struct atk_qctx *c = q->ctx;
+	if (c) {
+		free(c->buf);
+		free(c);
+	}
+	q->ctx = NULL;
+	q->release = NULL;
+}
+
+struct atk_qctx *atk_wrap_init(struct wm_query *outer, struct wm_query *inner, struct rng *r,
+			       int (*predict)(struct wm_query *, const float *, int, float *))
+{
+	struct atk_qctx *c = xcalloc(1, sizeof *c);
+	if (r)
+		c->rng = *r;
+	else
+		rng_seed(&c->rng, 0);
+	outer->predict = predict;
+	outer->model = inner->model;
+	outer->nclass = inner->nclass;
+	outer->queries = 0;
+	outer->ctx = c;
+	outer->inner = inner;
+	outer->release = wrap_release;
+	return c;
+}
+
+float *atk_wrap_buf(struct atk_qctx *c, size_t n)
+{
+	if (n > c->buf_n) {
+		free(c->buf);
+		c->buf = xmalloc(n * sizeof(float));
+		c->buf_n = n;
+	}
+	return c->buf;
+}
+
+size_t atk_wrap_dim(const struct wm_query *q)
+{
+	return nn_in_size(q->model);
+}

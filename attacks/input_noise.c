@@ -1,0 +1,42 @@
+/* input_noise.c - query-path attack: every query's inputs get Gaussian noise,
+ * x + sigma * N(0, 1) per value (inputs are in [0, 1]; no clamping). The
+ * model is untouched; the noise comes from the wrapper's own stream. */
+#include "common.h"
+
+static const struct param_def input_noise_params[] = {
+	{ "sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "standard deviation of the input noise" },
+	{ 0 }
+};
+
+static int input_noise_check(const struct param_set *p, char *err, size_t errlen)
+{
+	return atk_check_table("input_noise", input_noise_params, p, err, errlen);
+}
+
+static int input_noise_predict(struct wm_query *q, const float *x, int n, float *probs)
+{
+	struct atk_qctx *c = q->ctx;
+	size_t len = (size_t)n * atk_wrap_dim(q);
+	float *xx = atk_wrap_buf(c, len);
+	for (size_t i = 0; i < len; i++)
+		xx[i] = x[i] + (float)(c->a * rng_normal(&c->rng));
+	q->queries += n;
+	return q->inner->predict(q->inner, xx, n, probs);
+}
+
+static int input_noise_wrap(const struct param_set *p, struct wm_query *outer,
+			    struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	atk_wrap_init(outer, inner, r, input_noise_predict)->a = param_double(p, "sigma", 0.1);
+	return 0;
+}
+
+const struct atk_attack atk_input_noise = {
+	.name = "input_noise",
+	.summary = "query path: Gaussian noise on every query",
+	.params = input_noise_params,
+	.query_path = 1,
+	.check = input_noise_check,
+	.wrap = input_noise_wrap,
+};

@@ -1,0 +1,45 @@
+/* overwrite.c - the attacker embeds a second mark of the same scheme with its
+ * own key, by fine-tuning the marked model on the attacker's data: the
+ * scheme's keygen draws the attacker's key from an RNG of its own (derived
+ * from the job's RNG, never the owner's key) and the scheme's embed trains
+ * the marked model in place from its current weights for `epochs` epochs,
+ * with the run's optimiser and batch size and learning rate `lr` (0 = the
+ * run's). The scheme's parameters are the owner's (public), or overridden by
+ * scheme_params ("bits=32 lambda=0.1"). For the clean model and scheme none
+ * there is nothing to overwrite with and the attack changes nothing. */
+#include "common.h"
+
+static const struct param_def overwrite_params[] = {
+	{ "epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the attacker's embedding" },
+	{ "lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the attacker's embedding; 0 = the run's" },
+	{ "scheme_params", PT_STRING, "same", 0, 0, NULL,
+	  "'same' (the owner's scheme parameters) or overrides 'key=value key=value'" },
+	ATK_PARAM_ATTACKER_DATA,
+	{ 0 }
+};
+
+static int overwrite_check(const struct param_set *p, char *err, size_t errlen)
+{
+	if (atk_check_table("overwrite", overwrite_params, p, err, errlen))
+		return -1;
+	return atk_check_scheme_params("overwrite", param_get(p, "scheme_params"), err, errlen);
+}
+
+static int overwrite_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
+			   char *err, size_t errlen)
+{
+	struct npz key;
+	struct param_set sp;
+	npz_init(&key);
+	int rc = atk_embed_own("overwrite", p, m, env, &key, &sp, err, errlen);
+	npz_free(&key);
+	return rc < 0 ? -1 : 0;
+}
+
+const struct atk_attack atk_overwrite = {
+	.name = "overwrite",
+	.summary = "embed a second mark of the same scheme with the attacker's own key",
+	.params = overwrite_params,
+	.check = overwrite_check,
+	.apply = overwrite_apply,
+};

@@ -1,0 +1,67 @@
+/* piracy.c - ambiguity attack by embedding (the nullembed paper's central
+ * test): like overwrite, the attacker embeds its own mark of the same scheme
+ * into the marked model by fine-tuning on its data, and then verifies its
+ * own key on the result. The pirate's verdict goes to env->pirate (the
+ * pipeline reports its metric in the row's aux column and the whole verdict
+ * in message); the owner's verdict and the accuracy after are the row's
+ * usual columns. The attack succeeds as piracy when the pirate's key is
+ * detected while accuracy holds. Clean model and scheme none: no change, no
+ * pirate verdict. */
+#include "common.h"
+#include "../workers/util.h"
+
+#include <math.h>
+#include <string.h>
+
+static const struct param_def piracy_params[] = {
+	{ "epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the pirate's embedding" },
+	{ "lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the pirate's embedding; 0 = the run's" },
+	{ "scheme_params", PT_STRING, "same", 0, 0, NULL,
+	  "'same' (the owner's scheme parameters) or overrides 'key=value key=value'" },
+	ATK_PARAM_ATTACKER_DATA,
+	{ 0 }
+};
+
+static int piracy_check(const struct param_set *p, char *err, size_t errlen)
+{
+	if (atk_check_table("piracy", piracy_params, p, err, errlen))
+		return -1;
+	return atk_check_scheme_params("piracy", param_get(p, "scheme_params"), err, errlen);
+}
+
+static int piracy_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
+			char *err, size_t errlen)
+{
+	struct npz key;
+	struct param_set sp;
+	struct wm_verdict v;
+	struct wm_query q;
+	char sub[ERRBUF];
+	int rc;
+
+	npz_init(&key);
+	rc = atk_embed_own("piracy", p, m, env, &key, &sp, err, errlen);
+	if (rc) {
+		npz_free(&key);
+		return rc < 0 ? -1 : 0;
+	}
+	memset(&v, 0, sizeof v);
+	v.aux = NAN;
+	wm_query_init(&q, m);
+	rc = env->scheme->verify(&key, m, &q, env->wm, &v, sub, sizeof sub);
+	if (rc)
+		errf(err, errlen, "piracy: verifying the pirate's key: %s", sub);
+	v.queries = q.queries;
+	if (!rc && env->pirate)
+		*env->pirate = v;
+	npz_free(&key);
+	return rc;
+}
+
+const struct atk_attack atk_piracy = {
+	.name = "piracy",
+	.summary = "embed the pirate's own mark and report both the owner's and the pirate's verdicts",
+	.params = piracy_params,
+	.check = piracy_check,
+	.apply = piracy_apply,
+};

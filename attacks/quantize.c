@@ -1,0 +1,85 @@
+/* quantize.c - uniform symmetric k-bit quantisation of every weight tensor,
+ * optionally fine-tuned on the attacker's data and quantised again.
+ *
+ * For k >= 2: scale = max|w| / (2^(k-1) - 1), w <- round(w / scale) * scale
+ * (round half away from zero), so a tensor holds at most 2^k - 1 values.
+ * For k = 1: w <- mean|w| * (w >= 0 ? 1 : -1), two values. Weights of dense
+ * and conv layers are quantised; biases are kept in float (as is usual for
+ * weight quantisation, and like prune). A tensor of zeros stays zero. With
+ * epochs > 0 the model is quantised, fine-tuned in float, and quantised
+ * again, so the result is always k-bit. */
+#include "common.h"
+#include "../workers/util.h"
+
+#include <math.h>
+
+static const struct param_def quantize_params[] = {
+	{ "bits", PT_INT, "8", 1, 16, NULL, "bits per weight" },
+	{ "epochs", PT_INT, "0", 0, 1000, NULL, "fine-tuning epochs after quantising (then quantised again)" },
+	ATK_PARAM_LR("0.001"),
+	ATK_PARAM_BATCH,
+	ATK_PARAM_OPTIMIZER,
+	ATK_PARAM_ATTACKER_DATA,
+	{ 0 }
+};
+
+static int quantize_check(const struct param_set *p, char *err, size_t errlen)
+{
+	return atk_check_table("quantize", quantize_params, p, err, errlen);
+}
+
+static void quantize_tensor(float *w, size_t n, int bits)
+{
+	double mx = 0, mean = 0;
+	for (size_t i = 0; i < n; i++) {
+		double a = fabs(w[i]);
+		mx = a > mx ? a : mx;
+		mean += a;
+	}
+	if (mx == 0 || n == 0)
+		return;
+	if (bits == 1) {
+		float v = (float)(mean / (double)n);
+		for (size_t i = 0; i < n; i++)
+			w[i] = w[i] >= 0 ? v : -v;
+		return;
+	}
+	double levels = ldexp(1.0, bits - 1) - 1, scale = mx / levels;
+	for (size_t i = 0; i < n; i++) {
+		double q = round(w[i] / scale);
+		q = q > levels ? levels : (q < -levels ? -levels : q);
+		w[i] = (float)(q * scale);
+	}
+}
+
+static void quantize_model(struct nn_model *m, int bits)
+{
+	for (int i = 0; i < m->nlayers; i++)
+		if (nn_has_params(&m->layers[i]))
+			quantize_tensor(m->params + m->layers[i].w_off, m->layers[i].w_n, bits);
+}
+
+static int quantize_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
+			  char *err, size_t errlen)
+{
+	struct atk_train t = { .name = "quantize", .epochs = 0, .batch = 64, .lr = 1e-3,
+			       .optimizer = "adam" };
+	int bits = (int)param_int(p, "bits", 8);
+
+	atk_train_params(p, &t);
+	quantize_model(m, bits);
+	if (t.epochs > 0) {
+		if (atk_fit(m, env, &t, NULL, err, errlen))
+			return -1;
+		quantize_model(m, bits);
+	}
+	return 0;
+}
+
+const struct atk_attack atk_quantize = {
+	.name = "quantize",
+	.summary = "uniform symmetric k-bit weight quantisation, optionally fine-tuned",
+	.params = quantize_params,
+	.check = quantize_check,
+	.apply = quantize_apply,
+};

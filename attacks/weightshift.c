@@ -1,0 +1,75 @@
+/* weightshift.c - weight shifting (after the robustness SoK, Lukas et al.,
+ * IEEE S&P 2022): every output unit's weights are shifted by lambda times
+ * their mean, noise is added, and the model is fine-tuned on the attacker's
+ * data.
+ *
+ * The precise rule is ours (from ATTACKS.md's one-line description; the
+ * SoK's own formula was not checked): for every dense and conv layer and
+ * every output unit o (a dense weight row W[o, :], a conv filter
+ * W[o, :, :, :]) with mean mu_o over its fan-in: W[o, i] <- W[o, i] - lambda * mu_o (so the row's mean becomes
+ * (1 - lambda) * mu_o; lambda = 1.5 flips and halves it), then every weight
+ * tensor gets w <- w + sigma * std(w) * N(0, 1), std of the shifted tensor.
+ * Biases are left alone. Then all layers are fine-tuned for `epochs`. */
+#include "common.h"
+
+#include <math.h>
+
+static const struct param_def weightshift_params[] = {
+	{ "lambda", PT_DOUBLE, "1.5", -100, 100, NULL, "shift, in units of each output unit's mean weight" },
+	{ "sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "noise, in units of each tensor's standard deviation" },
+	{ "epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after shifting" },
+	ATK_PARAM_LR("0.001"),
+	ATK_PARAM_BATCH,
+	ATK_PARAM_OPTIMIZER,
+	ATK_PARAM_ATTACKER_DATA,
+	{ 0 }
+};
+
+static int weightshift_check(const struct param_set *p, char *err, size_t errlen)
+{
+	return atk_check_table("weightshift", weightshift_params, p, err, errlen);
+}
+
+static int weightshift_apply(const struct param_set *p, struct nn_model *m,
+			     const struct atk_env *env, char *err, size_t errlen)
+{
+	struct atk_train t = { .name = "weightshift", .epochs = 2, .batch = 64, .lr = 1e-3,
+			       .optimizer = "adam" };
+	double lambda = param_double(p, "lambda", 1.5), sigma = param_double(p, "sigma", 0.1);
+
+	atk_train_params(p, &t);
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		if (!nn_has_params(l) || !l->w_n)
+			continue;
+		float *W = m->params + l->w_off;
+		size_t M = l->w_n / (size_t)l->out_c;
+		double s = 0, s2 = 0;
+		for (int o = 0; o < l->out_c; o++) {
+			float *row = W + (size_t)o * M;
+			double mu = 0;
+			for (size_t k = 0; k < M; k++)
+				mu += row[k];
+			mu /= (double)M;
+			for (size_t k = 0; k < M; k++)
+				row[k] -= (float)(lambda * mu);
+		}
+		for (size_t k = 0; k < l->w_n; k++) {
+			s += W[k];
+			s2 += (double)W[k] * W[k];
+		}
+		double mean = s / l->w_n, var = s2 / l->w_n - mean * mean;
+		double sd = sigma * sqrt(var > 0 ? var : 0);
+		for (size_t k = 0; k < l->w_n; k++)
+			W[k] += (float)(sd * rng_normal(env->rng));
+	}
+	return atk_fit(m, env, &t, NULL, err, errlen);
+}
+
+const struct atk_attack atk_weightshift = {
+	.name = "weightshift",
+	.summary = "shift every unit's weights by lambda times their mean, add noise, fine-tune",
+	.params = weightshift_params,
+	.check = weightshift_check,
+	.apply = weightshift_apply,
+};

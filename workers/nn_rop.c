@@ -1,0 +1,427 @@
+/* nn_rop.c - exact double back-propagation (R-operator) and its mixed finite
+ * difference, on top of the engine in nn.c (see nn_rop.h).
+ *
+ * Notation for layer i: a = its input (acts[i-1], or the input in layer 0's
+ * layout), o = its output (acts[i]), d = dL/do (dacts[i]); Ra, Ro, Rd their
+ * tangents along u. Layouts are the engine's: dense-stack (B, C), conv-stack
+ * channel-major (C, B, H, W), the model input transposed to (C, B, H, W) when
+ * layer 0 is channel-major and C > 1.
+ *
+ * R-forward (tangent of the forward pass; biases drop out):
+ *   dense  Ro = Ra W^T            conv   Ro = W . im2col(Ra)
+ *   relu   Ro = Ra [o > 0]         maxpool Ro = Ra at the stored argmax
+ *   flatten, dropout (evaluation mode: identity): the forward's linear map.
+ * Logits z_b, p_b = softmax(z_b): d_b = (p_b - e_y) / B, so
+ *   Rd_b = (diag(p_b) - p_b p_b^T) Rz_b / B.
+ * R-backward, from the top (W does not depend on e; the ReLU mask and the
+ * argmax are piecewise constant, so their tangents vanish a.e.):
+ *   Rdin = J^T Rd (the ordinary backward applied to Rd),
+ *   dense  R{dW} = Rd^T a + d^T Ra,                 R{db} = sum_b Rd_b
+ *   conv   R{dW} = Rd . im2col(a)^T + d . im2col(Ra)^T, R{db} = sum Rd. */
+#include "nn_rop.h"
+#include "util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void nn_rop_init(struct nn_rop *r)
+{
+	memset(r, 0, sizeof *r);
+}
+
+void nn_rop_free(struct nn_rop *r)
+{
+	free(r->dx);
+	free(r->dx_cm);
+	free(r->rx);
+	free(r->col);
+	free(r->dcol);
+	for (int i = 0; i < NN_MAXLAYERS; i++) {
+		free(r->ra[i]);
+		free(r->rd[i]);
+	}
+	memset(r, 0, sizeof *r);
+}
+
+static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
+{
+	size_t in_n = nn_in_size(m), col_n = 0;
+	if (B <= r->max_b && r->nlayers == m->nlayers && r->in_n == in_n &&
+	    r->nparams == m->nparams)
+		return;
+	nn_rop_free(r);
+	r->max_b = B;
+	r->nlayers = m->nlayers;
+	r->in_n = in_n;
+	r->nparams = m->nparams;
+	r->dx = xmalloc(in_n * B * sizeof(float));
+	r->dx_cm = xmalloc(in_n * B * sizeof(float));
+	r->rx = xmalloc(in_n * B * sizeof(float));
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		size_t n = nn_out_size(l) * B;
+		r->ra[i] = xmalloc(n * sizeof(float));
+		r->rd[i] = xmalloc(n * sizeof(float));
+		if (l->kind == NN_CONV) {
+			size_t cn = (size_t)l->in_c * l->k * l->k * l->out_h * l->out_w * B;
+			if (cn > col_n)
+				col_n = cn;
+		}
+	}
+	r->col_n = col_n;
+	if (col_n) {
+		r->col = xmalloc(col_n * sizeof(float));
+		r->dcol = xmalloc(col_n * sizeof(float));
+	}
+}
+
+/* ---- layer maps (the engine's, re-implemented: nn.c keeps them static) ---- */
+
+/* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
+static void im2col(const struct nn_layer *l, int B, const float *in, float *col)
+{
+	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
+	int OH = l->out_h, OW = l->out_w;
+	size_t np = (size_t)B * OH * OW;
+	for (int c = 0; c < l->in_c; c++)
+		for (int ki = 0; ki < K; ki++)
+			for (int kj = 0; kj < K; kj++) {
+				float *row = col + ((size_t)(c * K + ki) * K + kj) * np;
+				for (int b = 0; b < B; b++) {
+					const float *plane = in + ((size_t)c * B + b) * H * W;
+					for (int oh = 0; oh < OH; oh++) {
+						int ih = oh * S - P + ki;
+						float *dst = row + ((size_t)b * OH + oh) * OW;
+						if (ih < 0 || ih >= H) {
+							memset(dst, 0, (size_t)OW * sizeof(float));
+							continue;
+						}
+						const float *src = plane + (size_t)ih * W;
+						/* valid ow: 0 <= ow * S - P + kj < W */
+						int lo = 0, hi = OW;
+						while (lo < OW && lo * S - P + kj < 0)
+							lo++;
+						while (hi > lo && (hi - 1) * S - P + kj >= W)
+							hi--;
+						for (int ow = 0; ow < lo; ow++)
+							dst[ow] = 0;
+						if (S == 1)
+							memcpy(dst + lo, src + lo - P + kj,
+							       (size_t)(hi - lo) * sizeof(float));
+						else
+							for (int ow = lo; ow < hi; ow++)
+								dst[ow] = src[ow * S - P + kj];
+						for (int ow = hi; ow < OW; ow++)
+							dst[ow] = 0;
+					}
+				}
+			}
+}
+
+/* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
+static void col2im(const struct nn_layer *l, int B, const float *col, float *din)
+{
+	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
+	int OH = l->out_h, OW = l->out_w;
+	size_t np = (size_t)B * OH * OW;
+	for (int c = 0; c < l->in_c; c++)
+		for (int ki = 0; ki < K; ki++)
+			for (int kj = 0; kj < K; kj++) {
+				const float *row = col + ((size_t)(c * K + ki) * K + kj) * np;
+				for (int b = 0; b < B; b++) {
+					float *plane = din + ((size_t)c * B + b) * H * W;
+					for (int oh = 0; oh < OH; oh++) {
+						int ih = oh * S - P + ki;
+						if (ih < 0 || ih >= H)
+							continue;
+						const float *src = row + ((size_t)b * OH + oh) * OW;
+						float *dst = plane + (size_t)ih * W;
+						for (int ow = 0; ow < OW; ow++) {
+							int iw = ow * S - P + kj;
+							if (iw >= 0 && iw < W)
+								dst[iw] += src[ow];
+						}
+					}
+				}
+			}
+}
+
+/* (B, C, S) <-> (C, B, S) */
+static void to_chan_major(const float *x, float *y, int B, int C, size_t S)
+{
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < C; c++)
+			memcpy(y + ((size_t)c * B + b) * S, x + ((size_t)b * C + c) * S, S * sizeof(float));
+}
+
+static void from_chan_major(const float *y, float *x, int B, int C, size_t S)
+{
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < C; c++)
+			memcpy(x + ((size_t)b * C + c) * S, y + ((size_t)c * B + b) * S, S * sizeof(float));
+}
+
+/* Is the input of layer i channel-major? (the engine's rule) */
+static int in_chan_major(const struct nn_model *m, int i)
+{
+	return i ? m->layers[i - 1].chan_major : m->layers[0].chan_major;
+}
+
+/* Ro = J_i Ra: the linear part of layer i's forward at the stored point. */
+static void tangent_forward(struct nn_rop *r, struct nn_model *m, int i, int B, const float *ra,
+			    float *ro)
+{
+	const struct nn_layer *l = &m->layers[i];
+	const float *w = m->params + l->w_off, *o = m->acts[i];
+	size_t n = nn_out_size(l) * B;
+	switch (l->kind) {
+	case NN_DENSE: /* ro (B, OC) = ra (B, C) . W^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, l->out_c, l->in_c, 1.0f, ra,
+			    l->in_c, w, l->in_c, 0.0f, ro, l->out_c);
+		break;
+	case NN_CONV: { /* ro (OC, B*OH*OW) = W (OC, CKK) . im2col(ra) */
+		int ckk = l->in_c * l->k * l->k;
+		size_t np = (size_t)B * l->out_h * l->out_w;
+		im2col(l, B, ra, r->col);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w,
+			    ckk, r->col, (int)np, 0.0f, ro, (int)np);
+		break;
+	}
+	case NN_MAXPOOL: {
+		size_t planes = (size_t)l->in_c * B, po = (size_t)l->out_h * l->out_w;
+		size_t pi = (size_t)l->in_h * l->in_w;
+		const int *idx = m->pool_idx[i];
+		for (size_t p = 0; p < planes; p++)
+			for (size_t k = 0; k < po; k++)
+				ro[p * po + k] = ra[p * pi + (size_t)idx[p * po + k]];
+		break;
+	}
+	case NN_RELU:
+		for (size_t k = 0; k < n; k++)
+			ro[k] = o[k] > 0 ? ra[k] : 0;
+		break;
+	case NN_FLATTEN: {
+		size_t s = (size_t)l->in_h * l->in_w, on = nn_out_size(l);
+		if (!in_chan_major(m, i) || l->in_c == 1) {
+			memcpy(ro, ra, n * sizeof(float));
+			break;
+		}
+		for (int c = 0; c < l->in_c; c++)
+			for (int b = 0; b < B; b++)
+				memcpy(ro + (size_t)b * on + c * s, ra + ((size_t)c * B + b) * s,
+				       s * sizeof(float));
+		break;
+	}
+	case NN_DROPOUT: /* evaluation mode */
+		memcpy(ro, ra, n * sizeof(float));
+		break;
+	}
+}
+
+/* din += J_i^T dout: layer i's ordinary backward without parameter
+ * gradients, at the stored point (evaluation mode). */
+static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, const float *dout,
+			  float *din)
+{
+	const struct nn_layer *l = &m->layers[i];
+	const float *w = m->params + l->w_off, *o = m->acts[i];
+	size_t n = nn_out_size(l) * B;
+	switch (l->kind) {
+	case NN_DENSE: /* din (B, C) += dout (B, OC) . W */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f, dout,
+			    l->out_c, w, l->in_c, 1.0f, din, l->in_c);
+		break;
+	case NN_CONV: {
+		int ckk = l->in_c * l->k * l->k;
+		size_t np = (size_t)B * l->out_h * l->out_w;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f, w,
+			    ckk, dout, (int)np, 0.0f, r->dcol, (int)np);
+		col2im(l, B, r->dcol, din);
+		break;
+	}
+	case NN_MAXPOOL: {
+		size_t planes = (size_t)l->in_c * B, po = (size_t)l->out_h * l->out_w;
+		size_t pi = (size_t)l->in_h * l->in_w;
+		const int *idx = m->pool_idx[i];
+		for (size_t p = 0; p < planes; p++)
+			for (size_t k = 0; k < po; k++)
+				din[p * pi + (size_t)idx[p * po + k]] += dout[p * po + k];
+		break;
+	}
+	case NN_RELU:
+		for (size_t k = 0; k < n; k++)
+			if (o[k] > 0)
+				din[k] += dout[k];
+		break;
+	case NN_FLATTEN: {
+		size_t s = (size_t)l->in_h * l->in_w, on = nn_out_size(l);
+		if (!in_chan_major(m, i) || l->in_c == 1) {
+			for (size_t k = 0; k < n; k++)
+				din[k] += dout[k];
+			break;
+		}
+		for (int c = 0; c < l->in_c; c++)
+			for (int b = 0; b < B; b++) {
+				float *dd = din + ((size_t)c * B + b) * s;
+				const float *g = dout + (size_t)b * on + c * s;
+				for (size_t k = 0; k < s; k++)
+					dd[k] += g[k];
+			}
+		break;
+	}
+	case NN_DROPOUT:
+		for (size_t k = 0; k < n; k++)
+			din[k] += dout[k];
+		break;
+	}
+}
+
+/* g += scale * (Rd^T a + d^T Ra) for layer i's weight, scale * sum Rd for
+ * its bias. */
+static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, const float *a,
+			  const float *ra, const float *d, const float *rd, float scale, float *g)
+{
+	const struct nn_layer *l = &m->layers[i];
+	float *dw = g + l->w_off, *db = g + l->b_off;
+	if (l->kind == NN_DENSE) {
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale, rd,
+			    l->out_c, a, l->in_c, 1.0f, dw, l->in_c);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale, d,
+			    l->out_c, ra, l->in_c, 1.0f, dw, l->in_c);
+		for (int o = 0; o < l->out_c; o++) {
+			double s = 0;
+			for (int b = 0; b < B; b++)
+				s += rd[(size_t)b * l->out_c + o];
+			db[o] += (float)(scale * s);
+		}
+		return;
+	}
+	int ckk = l->in_c * l->k * l->k;
+	size_t np = (size_t)B * l->out_h * l->out_w;
+	im2col(l, B, a, r->col);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale, rd,
+		    (int)np, r->col, (int)np, 1.0f, dw, ckk);
+	im2col(l, B, ra, r->col);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale, d,
+		    (int)np, r->col, (int)np, 1.0f, dw, ckk);
+	for (int o = 0; o < l->out_c; o++) {
+		const float *p = rd + (size_t)o * np;
+		double s = 0;
+		for (size_t k = 0; k < np; k++)
+			s += p[k];
+		db[o] += (float)(scale * s);
+	}
+}
+
+/* ---- the passes ----------------------------------------------------------- */
+
+double nn_rop_prepare(struct nn_rop *r, struct nn_model *m, const float *x, const int *y, int B)
+{
+	size_t S = (size_t)m->in_h * m->in_w;
+	rop_reserve(r, m, B);
+	nn_forward(m, x, B, 0, NULL);
+	nn_zero_act_grads(m);
+	double loss = nn_loss_xent(m, y, 1.0);
+	memset(r->dx_cm, 0, r->in_n * B * sizeof(float));
+	for (int i = m->nlayers - 1; i >= 0; i--)
+		backward_data(r, m, i, B, m->dacts[i], i ? m->dacts[i - 1] : r->dx_cm);
+	if (m->layers[0].chan_major && m->in_c > 1)
+		from_chan_major(r->dx_cm, r->dx, B, m->in_c, S);
+	else
+		memcpy(r->dx, r->dx_cm, r->in_n * B * sizeof(float));
+	r->B = B;
+	return loss;
+}
+
+void nn_rop_apply(struct nn_rop *r, struct nn_model *m, const float *u, double scale,
+		  float *out_grads)
+{
+	int B = r->B, L = m->nlayers, C = m->nclass, first = 0;
+	size_t S = (size_t)m->in_h * m->in_w;
+	float sc = (float)scale;
+	if (B <= 0)
+		return;
+	/* R-forward */
+	if (m->layers[0].chan_major && m->in_c > 1)
+		to_chan_major(u, r->rx, B, m->in_c, S);
+	else
+		memcpy(r->rx, u, r->in_n * B * sizeof(float));
+	for (int i = 0; i < L; i++)
+		tangent_forward(r, m, i, B, i ? r->ra[i - 1] : r->rx, r->ra[i]);
+	/* tangent of d(mean CE)/dz: (diag(p) - p p^T) Rz / B */
+	{
+		const float *z = m->acts[L - 1], *rz = r->ra[L - 1];
+		float *rdz = r->rd[L - 1];
+		double p[NN_MAXCLASS];
+		for (int b = 0; b < B; b++) {
+			const float *zb = z + (size_t)b * C, *rzb = rz + (size_t)b * C;
+			double mx = zb[0], s = 0, pr = 0;
+			for (int c = 1; c < C; c++)
+				if (zb[c] > mx)
+					mx = zb[c];
+			for (int c = 0; c < C; c++)
+				s += p[c] = exp(zb[c] - mx);
+			for (int c = 0; c < C; c++) {
+				p[c] /= s;
+				pr += p[c] * rzb[c];
+			}
+			for (int c = 0; c < C; c++)
+				rdz[(size_t)b * C + c] = (float)(p[c] * (rzb[c] - pr) / B);
+		}
+	}
+	/* R-backward, down to the first layer with parameters */
+	while (first < L && !nn_has_params(&m->layers[first]))
+		first++;
+	for (int i = 0; i < L - 1; i++)
+		memset(r->rd[i], 0, nn_out_size(&m->layers[i]) * B * sizeof(float));
+	for (int i = L - 1; i >= first; i--) {
+		const struct nn_layer *l = &m->layers[i];
+		if (nn_has_params(l) && !l->frozen)
+			tangent_param(r, m, i, B, i ? m->acts[i - 1] : m->input,
+				      i ? r->ra[i - 1] : r->rx, m->dacts[i], r->rd[i], sc, out_grads);
+		if (i > first)
+			backward_data(r, m, i, B, r->rd[i], r->rd[i - 1]);
+	}
+}
+
+void nn_rop_param_grad(struct nn_rop *r, struct nn_model *m, const float *x, const int *y, int B,
+		       const float *u, double scale, float *out_grads)
+{
+	nn_rop_prepare(r, m, x, y, B);
+	nn_rop_apply(r, m, u, scale, out_grads);
+}
+
+void nn_fd_param_grad(struct nn_model *m, const float *x, const int *y, int B, const float *u,
+		      double eps, double scale, float *out_grads)
+{
+	size_t n = nn_in_size(m) * (size_t)B, P = m->nparams;
+	float *xp = xmalloc(n * sizeof(float)), *saved = xmalloc(P * sizeof(float));
+	float *gp = xmalloc(P * sizeof(float));
+	int want = m->want_dinput;
+	memcpy(saved, m->grads, P * sizeof(float));
+	m->want_dinput = 0;
+	for (int side = 0; side < 2; side++) {
+		float e = (float)(side ? -eps : eps);
+		for (size_t k = 0; k < n; k++)
+			xp[k] = x[k] + e * u[k];
+		nn_forward(m, xp, B, 0, NULL);
+		nn_zero_act_grads(m);
+		nn_loss_xent(m, y, 1.0);
+		nn_zero_grads(m);
+		nn_backward(m);
+		if (!side)
+			memcpy(gp, m->grads, P * sizeof(float));
+	}
+	double f = scale / (2 * eps);
+	for (size_t k = 0; k < P; k++)
+		gp[k] = (float)(f * ((double)gp[k] - m->grads[k]));
+	memcpy(m->grads, saved, P * sizeof(float));
+	for (size_t k = 0; k < P; k++) /* out_grads may be m->grads */
+		out_grads[k] += gp[k];
+	m->want_dinput = want;
+	free(xp);
+	free(saved);
+	free(gp);
+}
