@@ -361,6 +361,8 @@ static int write_run_json(const char *rundir, const struct run_spec *rs, int siz
 	json_str(f, rs->path);
 	fprintf(f, ",\n  \"job_file_sha256\": \"%s\",\n  \"name\": ", rs->sha256);
 	json_str(f, rs->name);
+	fprintf(f, ",\n  \"alpha\": %.17g,\n  \"run_seed\": %llu", rs->alpha,
+		(unsigned long long)rs->run_seed);
 	fprintf(f, ",\n  \"jobs\": %d,\n  \"ranks\": %d,\n  \"openblas_threads_per_rank\": %d,\n",
 		njobs, size, rs->threads);
 	fprintf(f, "  \"start\": \"%s\",\n  \"end\": %s%s%s,\n", start, end ? "\"" : "",

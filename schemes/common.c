@@ -3,6 +3,7 @@
 #include "scheme.h"
 #include "../workers/util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +15,19 @@ double binom_tail(int n, int k, double p)
 		return 1.0;
 	if (k > n)
 		return 0.0;
-	double s = 0, lp = log(p), lq = log1p(-p);
+	/* log-sum-exp over the tail; tails below DBL_MIN are reported as DBL_MIN
+	 * (about 2.2e-308) rather than as an exact 0 */
+	double lp = log(p), lq = log1p(-p), mx = -INFINITY, s = 0;
+	for (int i = k; i <= n; i++) {
+		double t = lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq;
+		mx = t > mx ? t : mx;
+	}
 	for (int i = k; i <= n; i++)
-		s += exp(lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq);
-	return s > 1.0 ? 1.0 : s;
+		s += exp(lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq - mx);
+	double r = exp(mx + log(s));
+	if (r > 1.0)
+		r = 1.0;
+	return r < DBL_MIN ? DBL_MIN : r;
 }
 
 int wm_train_owner(struct nn_model *m, const struct wm_env *env, const struct train_hooks *h,

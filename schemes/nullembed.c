@@ -52,9 +52,9 @@ static const struct param_def ne_params[] = {
 	{ "stamp", PT_STRING, "2026-01-01", 0, 0, NULL, "timestamp signed into the verifier string" },
 	{ "n", PT_INT, "6", 1, NE_MAXN, NULL, "side of the n x n bit pattern" },
 	{ "lambda", PT_DOUBLE, "2000", 0, 1e6, NULL, "filter magnitude, in (0, 1e6]" },
-	{ "null_frac", PT_DOUBLE, "0.1", 0, 1, NULL, "null-filtered copies per batch, as a fraction of it" },
+	{ "null_frac", PT_DOUBLE, "0.25", 0, 1, NULL, "null-filtered copies per batch, as a fraction of it" },
 	{ "true_frac", PT_DOUBLE, "0.03", 0.001, 1, NULL, "true-filtered copies per batch, as a fraction of it" },
-	{ "clip", PT_DOUBLE, "0", 0, 1e9, NULL, "global gradient-norm clip during embedding (0 = off)" },
+	{ "clip", PT_DOUBLE, "1", 0, 1e9, NULL, "global gradient-norm clip during embedding (0 = off)" },
 	{ "mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
 	  "only scratch: null embedding is built in at initial training" },
 	{ "nverify", PT_INT, "1000", 1, 1000000, NULL, "test samples used by verify" },
@@ -296,12 +296,12 @@ static int ne_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	if (!valid)
 		return errf(err, errlen, "nullembed: the key's signature or derived pattern does not check; expected a key written by wmbench keygen");
 	s.D = nn_in_size(m);
-	s.knull = (int)lround(param_double(p, "null_frac", 0.1) * env->ts.batch);
+	s.knull = (int)lround(param_double(p, "null_frac", 0.25) * env->ts.batch);
 	s.ktrue = (int)lround(param_double(p, "true_frac", 0.03) * env->ts.batch);
 	if (s.ktrue < 1)
 		s.ktrue = 1;
 	struct train_hooks h = { .ctx = &s, .mix = ne_mix_rows };
-	if (ne_train(m, env, &h, s.knull + s.ktrue, param_double(p, "clip", 0), sub, sizeof sub))
+	if (ne_train(m, env, &h, s.knull + s.ktrue, param_double(p, "clip", 1), sub, sizeof sub))
 		return errf(err, errlen, "nullembed (lambda %g): %s", s.k.lambda, sub);
 	return 0;
 }

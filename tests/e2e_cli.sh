@@ -82,6 +82,8 @@ $WM verify --model "$TMP/trunc.npz" --key "$TMP/r/keys/$emb.npz" 2>"$TMP/v4"
 check "verify: a truncated model exits 2 with a message" sh -c "[ $? -eq 2 ] && grep -q trunc.npz $TMP/v4"
 
 # slurm script
-$WM slurm --ntasks 4 jobs/ci.yaml >"$TMP/s.sh"
-check "slurm prints an sbatch script" sh -c "grep -q '^#SBATCH --ntasks=4' $TMP/s.sh && grep -q 'mpirun' $TMP/s.sh && bash -n $TMP/s.sh"
+$WM slurm --ntasks-per-node 4 --time 02:00 jobs/ci.yaml >"$TMP/s.sh"
+check "slurm prints an sbatch script" sh -c "grep -q '^#SBATCH --ntasks-per-node=4' $TMP/s.sh && grep -q 'srun --mpi=pmix' $TMP/s.sh && grep -q -- '--signal=TERM@60' $TMP/s.sh && bash -n $TMP/s.sh"
+$WM slurm --time 9h jobs/ci.yaml >/dev/null 2>"$TMP/s.err"
+check "slurm rejects a bad --time with what it expected" grep -q "expected HH:MM" "$TMP/s.err"
 finish

@@ -668,7 +668,7 @@ double nn_loss_xent(struct nn_model *m, const int *y, double scale)
 	double loss = 0;
 	for (int b = 0; b < B; b++) {
 		softmax_row(z + (size_t)b * C, p, C);
-		loss -= log(fmax(p[y[b]], 1e-30));
+		loss -= log(isnan(p[y[b]]) ? p[y[b]] : fmax(p[y[b]], 1e-30));
 		p[y[b]] -= 1.0f;
 		for (int c = 0; c < C; c++)
 			dz[(size_t)b * C + c] += (float)(scale * p[c] / B);
@@ -687,7 +687,7 @@ double nn_loss_soft(struct nn_model *m, const float *q, double scale)
 		softmax_row(z + (size_t)b * C, p, C);
 		for (int c = 0; c < C; c++) {
 			if (qb[c] > 0)
-				loss -= qb[c] * log(fmax(p[c], 1e-30));
+				loss -= qb[c] * log(isnan(p[c]) ? p[c] : fmax(p[c], 1e-30));
 			dz[(size_t)b * C + c] += (float)(scale * (p[c] - qb[c]) / B);
 		}
 	}

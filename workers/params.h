@@ -41,7 +41,7 @@ int param_set_put(struct param_set *ps, const char *key, const char *val);
 const char *param_get(const struct param_set *ps, const char *key); /* NULL if absent */
 double param_double(const struct param_set *ps, const char *key, double def);
 long param_int(const struct param_set *ps, const char *key, long def);
-/* "k1=v1,k2=v2" in key order; empty string for an empty set. */
+/* "k1=v1;k2=v2" in key order; empty string for an empty set. */
 void param_format(const struct param_set *ps, char *buf, size_t len);
 /* The expected-range text of a definition, e.g. "an integer in [1, 4096]". */
 void param_expect(const struct param_def *d, char *buf, size_t len);
