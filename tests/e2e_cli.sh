@@ -86,4 +86,17 @@ $WM slurm --ntasks-per-node 4 --time 02:00 jobs/ci.yaml >"$TMP/s.sh"
 check "slurm prints an sbatch script" sh -c "grep -q '^#SBATCH --ntasks-per-node=4' $TMP/s.sh && grep -q 'srun --mpi=pmix' $TMP/s.sh && grep -q -- '--signal=TERM@60' $TMP/s.sh && bash -n $TMP/s.sh"
 $WM slurm --time 9h jobs/ci.yaml >/dev/null 2>"$TMP/s.err"
 check "slurm rejects a bad --time with what it expected" grep -q "expected HH:MM" "$TMP/s.err"
+# a capacity failure is reported in the row, not hidden (uchida: T = 3M on lenet5 conv2, M = 150)
+cat >"$TMP/cap.yaml" <<'Y'
+run:
+  model: lenet5
+  epochs: 2
+  train_subset: 6000
+  test_subset: 1000
+schemes:
+  uchida: {bits: 450, layer: conv2, lambda: 0.1}
+Y
+$WM run -q -o "$TMP/cap" "$TMP/cap.yaml" >/dev/null 2>&1
+check "uchida at T = 3M: the embed row says the embedding is incomplete" \
+	grep -q ',embed,.*embedding incomplete: BER 0\.[1-9]' "$TMP/cap/results.csv"
 finish
