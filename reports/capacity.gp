@@ -13,7 +13,7 @@ T(i) = pick(lt_title[i], lt_title_pdf[i], lt_title_tex[i])
 do for [fmt in formats] {
 	eval term_cmd(fmt)
 	set output out_name(fmt)
-	lm = left_margin(ytic_w + 1)
+	lm = left_margin(ytic_w + 3)
 	rm = 0.97
 	kh = key_h(nlines, rm - lm)
 	set multiplot layout 2,1 title pick(fig_title, fig_title_pdf, fig_title_tex) \

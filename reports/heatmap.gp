@@ -16,7 +16,7 @@ do for [fmt in formats] {
 	# the colour box only where there is room; the cells print the rates
 	box = (fmt eq 'png' || fmt eq 'svg')
 	set lmargin at screen clamp(glyph_w(RW(fmt) + 2), 0.1, 0.45)
-	set rmargin at screen 1 - (box ? glyph_w(14) : glyph_w(1))
+	set rmargin at screen 1 - (box ? glyph_w(22) : glyph_w(1))
 	# column names are rotated by 30 degrees
 	set bmargin at screen clamp(glyph_w(CW(fmt) + 2) * 0.5 * aspect(fmt) + line_h(2), 0.12, 0.5)
 	set tmargin at screen 1 - line_h(2.2)

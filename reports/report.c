@@ -435,6 +435,25 @@ static void ppretty(const char *ps, char *out, size_t len)
 	out[o] = 0;
 }
 
+/* The items of ps whose key has another value in at least one of the n
+ * strings others[] (parameters of the same plug-in): what tells it apart. */
+static void pvarying(const char *ps, const char *const *others, int n, char *out, size_t len)
+{
+	char k[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3], w[PARAM_VALLEN * 3], t[LABELLEN];
+
+	out[0] = 0;
+	for (int p = 0; p < MAXKEYS && pitem(ps, p, k, sizeof k, v, sizeof v); p++) {
+		int differs = 0;
+
+		for (int j = 0; j < n && !differs; j++)
+			differs = pget(others[j], k, w, sizeof w) || strcmp(w, v);
+		if (differs) {
+			snprintf(t, sizeof t, "%s%.100s=%.300s", out[0] ? ";" : "", k, v);
+			cat(out, len, t);
+		}
+	}
+}
+
 /* Orders parameter strings item by item, numbers by value. */
 static int pcmp(const char *a, const char *b)
 {
@@ -1669,7 +1688,16 @@ static void lineset_finish(struct lineset *ls)
 		}
 		clean_text(l->rep->scheme, l->label, sizeof l->label);
 		if (sp_varies && l->rep->scheme_params[0]) {
-			ppretty(l->rep->scheme_params, t, sizeof t);
+			const char **o = xmalloc((size_t)ls->n * sizeof *o);
+			char d[LABELLEN];
+			int no = 0;
+
+			for (int j = 0; j < ls->n; j++)
+				if (!strcmp(ls->l[j].rep->scheme, l->rep->scheme))
+					o[no++] = ls->l[j].rep->scheme_params;
+			pvarying(l->rep->scheme_params, o, no, d, sizeof d);
+			free(o);
+			ppretty(d, t, sizeof t);
 			cat(l->label, sizeof l->label, " (");
 			cat(l->label, sizeof l->label, t);
 			cat(l->label, sizeof l->label, ")");
@@ -2242,9 +2270,19 @@ static int fig_capacity(struct report *R, char *err, size_t errlen)
 		struct line *l = &keep.l[i];
 		char t[LABELLEN];
 
+		const char **o = xmalloc((size_t)keep.n * sizeof *o);
+		char d[LABELLEN];
+		int no = 0;
+
+		/* only the other parameters that tell this scheme's lines apart */
+		for (int j = 0; j < keep.n; j++)
+			if (!strcmp(keep.l[j].rep->scheme, l->rep->scheme))
+				o[no++] = keep.l[j].rest;
+		pvarying(l->rest, o, no, d, sizeof d);
+		free(o);
 		clean_text(l->rep->scheme, l->label, sizeof l->label);
-		if (l->rest[0]) {
-			ppretty(l->rest, t, sizeof t);
+		if (d[0]) {
+			ppretty(d, t, sizeof t);
 			cat(l->label, sizeof l->label, " (");
 			cat(l->label, sizeof l->label, t);
 			cat(l->label, sizeof l->label, ")");
@@ -2361,7 +2399,16 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 				     strcmp(rows[j].rep->scheme_params, rows[i].rep->scheme_params);
 		clean_text(rows[i].rep->scheme, rows[i].label, LABELLEN);
 		if (sp_varies && rows[i].rep->scheme_params[0]) {
-			ppretty(rows[i].rep->scheme_params, t, sizeof t);
+			const char **o = xmalloc((size_t)nr * sizeof *o);
+			char d[LABELLEN];
+			int no = 0;
+
+			for (int j = 0; j < nr; j++)
+				if (!strcmp(rows[j].rep->scheme, rows[i].rep->scheme))
+					o[no++] = rows[j].rep->scheme_params;
+			pvarying(rows[i].rep->scheme_params, o, no, d, sizeof d);
+			free(o);
+			ppretty(d, t, sizeof t);
 			cat(rows[i].label, LABELLEN, " (");
 			cat(rows[i].label, LABELLEN, t);
 			cat(rows[i].label, LABELLEN, ")");

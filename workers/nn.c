@@ -216,14 +216,15 @@ static void free_acts(struct nn_model *m)
 	free(m->input);
 	free(m->dinput);
 	free(m->dinput_cm);
-	free(m->col);
 	free(m->dcol);
-	m->input = m->dinput = m->dinput_cm = m->col = m->dcol = NULL;
+	m->input = m->dinput = m->dinput_cm = m->dcol = NULL;
 	for (int i = 0; i < NN_MAXLAYERS; i++) {
 		free(m->acts[i]);
 		free(m->dacts[i]);
 		free(m->pool_idx[i]);
 		free(m->drop_mask[i]);
+		free(m->cols[i]);
+		m->cols[i] = NULL;
 		m->acts[i] = m->dacts[i] = NULL;
 		m->pool_idx[i] = NULL;
 		m->drop_mask[i] = NULL;
@@ -278,15 +279,14 @@ void nn_reserve(struct nn_model *m, int b)
 			m->drop_mask[i] = xmalloc(n);
 		if (l->kind == NN_CONV) {
 			size_t cn = (size_t)l->in_c * l->k * l->k * l->out_h * l->out_w * b;
+			m->cols[i] = xmalloc(cn * sizeof(float));
 			if (cn > col_n)
 				col_n = cn;
 		}
 	}
 	m->col_n = col_n;
-	if (col_n) {
-		m->col = xmalloc(col_n * sizeof(float));
+	if (col_n)
 		m->dcol = xmalloc(col_n * sizeof(float));
-	}
 }
 
 int nn_find_layer(const struct nn_model *m, const char *name)
@@ -341,6 +341,37 @@ float *nn_grad(struct nn_model *m, const char *name, size_t *n)
 }
 
 /* ---- layers ------------------------------------------------------------- */
+
+/* Sum of n floats: eight float lanes (vectorised) per block of 1024, blocks
+ * added in double, so long sums keep their precision. */
+static float sum_f(const float *d, size_t n)
+{
+	double s = 0;
+	for (size_t i0 = 0; i0 < n; i0 += 1024) {
+		size_t e = i0 + 1024 < n ? i0 + 1024 : n, i = i0;
+		float a[8] = { 0 };
+		for (; i + 8 <= e; i += 8)
+			for (int k = 0; k < 8; k++)
+				a[k] += d[i + k];
+		for (; i < e; i++)
+			a[0] += d[i];
+		s += (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+	}
+	return (float)s;
+}
+
+static void add_row(float *restrict d, const float *restrict src, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] += src[i];
+}
+
+static void relu_backward(float *restrict din, const float *restrict out,
+			  const float *restrict dout, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		din[k] += out[k] > 0 ? dout[k] : 0.0f;
+}
 
 /* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
 static void im2col(const struct nn_layer *l, int B, const float *in, float *col)
@@ -408,9 +439,8 @@ static void col2im(const struct nn_layer *l, int B, const float *col, float *din
 							/* iw = ow - P + kj over the valid ow range */
 							int lo = P - kj > 0 ? P - kj : 0;
 							int hi = W + P - kj < OW ? W + P - kj : OW;
-							float *d = dst - P + kj;
-							for (int ow = lo; ow < hi; ow++)
-								d[ow] += src[ow];
+							if (hi > lo)
+								add_row(dst - P + kj + lo, src + lo, hi - lo);
 							continue;
 						}
 						for (int ow = 0; ow < OW; ow++) {
@@ -430,14 +460,15 @@ static void conv_forward(struct nn_model *m, const struct nn_layer *l, int B, co
 	int ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
-	im2col(l, B, in, m->col);
+	float *col = m->cols[l - m->layers];
+	im2col(l, B, in, col);
 	for (int oc = 0; oc < l->out_c; oc++) {
 		float *o = out + (size_t)oc * np, bv = bias[oc];
 		for (size_t i = 0; i < np; i++)
 			o[i] = bv;
 	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w, ckk,
-		    m->col, (int)np, 1.0f, out, (int)np);
+		    col, (int)np, 1.0f, out, (int)np);
 }
 
 static void conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
@@ -448,16 +479,12 @@ static void conv_backward(struct nn_model *m, const struct nn_layer *l, int B, c
 	const float *w = m->params + l->w_off;
 	if (!l->frozen) {
 		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
-		im2col(l, B, in, m->col);
+		/* the columns of the last forward (same batch, same input) */
+		(void)in;
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, 1.0f, dout,
-			    (int)np, m->col, (int)np, 1.0f, dw, ckk);
-		for (int oc = 0; oc < l->out_c; oc++) {
-			const float *d = dout + (size_t)oc * np;
-			double s = 0;
-			for (size_t i = 0; i < np; i++)
-				s += d[i];
-			db[oc] += (float)s;
-		}
+			    (int)np, m->cols[l - m->layers], (int)np, 1.0f, dw, ckk);
+		for (int oc = 0; oc < l->out_c; oc++)
+			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	}
 	if (din) {
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f, w, ckk,
@@ -500,6 +527,36 @@ static void maxpool_forward(const struct nn_layer *l, int B, const float *in, fl
 {
 	int K = l->k, S = l->stride, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
 	size_t planes = (size_t)l->in_c * B;
+	if (K == 2 && S == 2) {
+		/* the common case, without the inner loops */
+		for (size_t p = 0; p < planes; p++) {
+			const float *ip = in + p * H * W;
+			float *op = out + p * OH * OW;
+			int *xp = idx + p * OH * OW;
+			for (int oh = 0; oh < OH; oh++) {
+				const float *r0 = ip + 2 * oh * W, *r1 = r0 + W;
+				for (int ow = 0; ow < OW; ow++) {
+					int q = 2 * ow, b = 2 * oh * W + q;
+					float v = r0[q];
+					if (r0[q + 1] > v) {
+						v = r0[q + 1];
+						b = 2 * oh * W + q + 1;
+					}
+					if (r1[q] > v) {
+						v = r1[q];
+						b = (2 * oh + 1) * W + q;
+					}
+					if (r1[q + 1] > v) {
+						v = r1[q + 1];
+						b = (2 * oh + 1) * W + q + 1;
+					}
+					op[oh * OW + ow] = v;
+					xp[oh * OW + ow] = b;
+				}
+			}
+		}
+		return;
+	}
 	for (size_t p = 0; p < planes; p++) {
 		const float *ip = in + p * H * W;
 		float *op = out + p * OH * OW;
@@ -721,12 +778,9 @@ void nn_backward(struct nn_model *m)
 		case NN_MAXPOOL:
 			maxpool_backward(l, B, dout, m->pool_idx[i], din);
 			break;
-		case NN_RELU: {
-			const float *out = m->acts[i];
-			for (size_t k = 0; k < n; k++)
-				din[k] += out[k] > 0 ? dout[k] : 0.0f;
+		case NN_RELU:
+			relu_backward(din, m->acts[i], dout, n);
 			break;
-		}
 		case NN_FLATTEN:
 			flatten_backward(l, B, in_cm, dout, din);
 			break;

@@ -64,7 +64,8 @@ struct nn_model {
 	int want_dinput;           /* nn_backward() fills dinput */
 	int *pool_idx[NN_MAXLAYERS];    /* argmax positions for max-pool backward */
 	uint8_t *drop_mask[NN_MAXLAYERS];
-	float *col, *dcol;         /* im2col scratch (shared by all conv layers) */
+	float *cols[NN_MAXLAYERS]; /* im2col of each conv layer's last forward (reused by backward) */
+	float *dcol;               /* col2im scratch (shared by all conv layers) */
 	float *dinput_cm;          /* input gradient in layer 0's layout */
 	size_t col_n;
 	int last_b;                /* batch size of the last forward */
