@@ -17,7 +17,7 @@ LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
 TESTS   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 
-.PHONY: all check unit e2e bench deps install clean repro robustness quick
+.PHONY: all check unit bench deps install clean repro robustness quick
 
 all: wmbench
 
@@ -54,6 +54,21 @@ quick: deps
 	@$(MAKE) --no-print-directory wmbench
 	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run jobs/quick.yaml; test $$? -ne 1
 	./wmbench report runs/quick
+
+# Longer runs, not part of CI; their tables go to docs/.
+robustness: deps
+	@$(MAKE) --no-print-directory wmbench
+	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/robustness.yaml; test $$? -ne 1
+	./wmbench report runs/robustness
+	python3 reports/tables.py robustness runs/robustness > docs/robustness.md
+
+PAPERS := $(wildcard jobs/papers/*.yaml)
+repro: deps
+	@$(MAKE) --no-print-directory wmbench
+	for f in $(PAPERS); do mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q $$f; \
+		test $$? -ne 1 || exit 1; done
+	python3 reports/tables.py repro $(foreach f,$(PAPERS),runs/paper-$(subst _,-,$(basename $(notdir $(f))))) \
+		> docs/reproduction.md
 
 install: wmbench
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wmbench/jobs \

@@ -64,4 +64,53 @@ sleep 0.3
 $WM run -q -o "$TMP/full" jobs/ci.yaml >"$TMP/l.out" 2>&1
 check "a locked run directory is refused" grep -q "another wmbench run is writing" "$TMP/l.out"
 wait
+# 6. kill -9 of one rank (not mpirun): the run stops, the same command resumes
+$MPIRUN -np 3 $WM run -q -o "$TMP/r" jobs/ci.yaml >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+	n=$(cat "$TMP/r/results.csv" 2>/dev/null | wc -l)
+	[ "$n" -ge 4 ] && break
+	sleep 0.05
+done
+victim=$(pgrep -f "wmbench run -q -o $TMP/r" | grep -v "^$pid\$" | tail -1)
+kill -9 "$victim" 2>/dev/null
+wait $pid 2>/dev/null
+pkill -9 -f "wmbench run -q -o $TMP/r" 2>/dev/null
+sleep 0.3
+n=$(($(wc -l <"$TMP/r/results.csv") - 1))
+check "kill -9 of one rank stopped the run part-way ($n of 16)" test "$n" -lt 16
+$MPIRUN -np 3 $WM run -q -o "$TMP/r" jobs/ci.yaml >/dev/null 2>&1
+rows "$TMP/r/results.csv" >"$TMP/r.rows"
+check "after kill -9 of a rank, the resumed rows equal an uninterrupted run" cmp -s "$TMP/full.rows" "$TMP/r.rows"
+
+# 7. SIGTERM (SLURM's time limit): rank 0 flushes and exits, the rerun resumes
+$WM run -o "$TMP/s" jobs/ci.yaml >/dev/null 2>"$TMP/s.err" &
+pid=$!
+for _ in $(seq 1 600); do
+	n=$(cat "$TMP/s/results.csv" 2>/dev/null | wc -l)
+	[ "$n" -ge 4 ] && break
+	sleep 0.05
+done
+kill -TERM $pid
+wait $pid
+rc=$?
+check "SIGTERM ends the run with status 143" test $rc -eq 143
+check "SIGTERM says how to resume" grep -q "interrupted;.*run the same command again to resume" "$TMP/s.err"
+$WM run -q -o "$TMP/s" jobs/ci.yaml >/dev/null 2>&1
+rows "$TMP/s/results.csv" >"$TMP/s.rows"
+check "after SIGTERM, the resumed rows equal an uninterrupted run" cmp -s "$TMP/full.rows" "$TMP/s.rows"
+check "progress lines report jobs done of total on stderr" grep -q "^\[wmbench\] [0-9]*/16 jobs done" "$TMP/s.err"
+
+# 8. --retry-failed runs again only the jobs that failed
+sed 's/  identity: {}/  identity: {}\n  distill: {student: cnn, epochs: 1}/' jobs/ci.yaml >"$TMP/fail.yaml"
+$WM run -q -o "$TMP/f" "$TMP/fail.yaml" >/dev/null 2>&1
+rc=$?
+nf=$(grep -c ',failed,' "$TMP/f/results.csv")
+check "a job that fails late is a failed row and the run goes on (exit 3, $nf failed)" test $rc -eq 3 -a "$nf" -eq 4
+check "the failed row says why" grep -q ',failed,.*cnn' "$TMP/f/results.csv"
+before=$(($(wc -l <"$TMP/f/results.csv") - 1))
+$WM run -q -o "$TMP/f" "$TMP/fail.yaml" >/dev/null 2>&1
+check "resuming without --retry-failed runs nothing" test "$(($(wc -l <"$TMP/f/results.csv") - 1))" -eq "$before"
+$WM run -q --retry-failed -o "$TMP/f" "$TMP/fail.yaml" >/dev/null 2>&1
+check "--retry-failed runs exactly the failed jobs again" test "$(($(wc -l <"$TMP/f/results.csv") - 1))" -eq $((before + nf))
 finish
