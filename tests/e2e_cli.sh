@@ -99,4 +99,22 @@ Y
 $WM run -q -o "$TMP/cap" "$TMP/cap.yaml" >/dev/null 2>&1
 check "uchida at T = 3M: the embed row says the embedding is incomplete" \
 	grep -q ',embed,.*embedding incomplete: BER 0\.[1-9]' "$TMP/cap/results.csv"
+# distilling into another architecture: white-box verification cannot read it -> not detected
+cat >"$TMP/dist.yaml" <<'Y'
+run:
+  model: lenet5
+  epochs: 1
+  train_subset: 4000
+  test_subset: 500
+schemes:
+  uchida: {}
+attacks:
+  distill: {student: mlp, epochs: 1}
+Y
+$WM run -q -o "$TMP/dist" "$TMP/dist.yaml" >/dev/null 2>&1
+check "a white-box mark distilled into another architecture is 'not detected', not a failure" \
+	python3 -c "
+import csv,sys
+r=[x for x in csv.DictReader(open('$TMP/dist/results.csv')) if x['kind']=='attack' and x['scheme']=='uchida']
+sys.exit(not (len(r)==1 and r[0]['status']=='ok' and r[0]['detected']=='0' and 'not the marked lenet5' in r[0]['message']))"
 finish

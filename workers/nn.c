@@ -374,7 +374,7 @@ static void relu_backward(float *restrict din, const float *restrict out,
 }
 
 /* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
-static void im2col(const struct nn_layer *l, int B, const float *in, float *col)
+void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
 {
 	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
 	int OH = l->out_h, OW = l->out_w;
@@ -418,7 +418,7 @@ static void im2col(const struct nn_layer *l, int B, const float *in, float *col)
 }
 
 /* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
-static void col2im(const struct nn_layer *l, int B, const float *col, float *din)
+void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din)
 {
 	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
 	int OH = l->out_h, OW = l->out_w;
@@ -461,7 +461,7 @@ static void conv_forward(struct nn_model *m, const struct nn_layer *l, int B, co
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
 	float *col = m->cols[l - m->layers];
-	im2col(l, B, in, col);
+	nn_im2col(l, B, in, col);
 	for (int oc = 0; oc < l->out_c; oc++) {
 		float *o = out + (size_t)oc * np, bv = bias[oc];
 		for (size_t i = 0; i < np; i++)
@@ -489,7 +489,7 @@ static void conv_backward(struct nn_model *m, const struct nn_layer *l, int B, c
 	if (din) {
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f, w, ckk,
 			    dout, (int)np, 0.0f, m->dcol, (int)np);
-		col2im(l, B, m->dcol, din);
+		nn_col2im(l, B, m->dcol, din);
 	}
 }
 

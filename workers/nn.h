@@ -130,6 +130,11 @@ void nn_zero_grads(struct nn_model *m);
 void nn_predict_proba(struct nn_model *m, const float *x, int n, float *probs);
 int nn_argmax(const float *v, int n);
 
+/* Convolution as GEMM: in (C, B, H, W) -> col (C*K*K, B*OH*OW) for a conv
+ * layer l, and col accumulated (+=) back into din (C, B, H, W). */
+void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col);
+void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din);
+
 /* Optimisers. */
 enum nn_opt_kind { OPT_SGD, OPT_ADAM, OPT_RMSPROP };
 struct nn_opt {

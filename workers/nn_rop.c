@@ -77,76 +77,6 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 	}
 }
 
-/* ---- layer maps (the engine's, re-implemented: nn.c keeps them static) ---- */
-
-/* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
-static void im2col(const struct nn_layer *l, int B, const float *in, float *col)
-{
-	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
-	int OH = l->out_h, OW = l->out_w;
-	size_t np = (size_t)B * OH * OW;
-	for (int c = 0; c < l->in_c; c++)
-		for (int ki = 0; ki < K; ki++)
-			for (int kj = 0; kj < K; kj++) {
-				float *row = col + ((size_t)(c * K + ki) * K + kj) * np;
-				for (int b = 0; b < B; b++) {
-					const float *plane = in + ((size_t)c * B + b) * H * W;
-					for (int oh = 0; oh < OH; oh++) {
-						int ih = oh * S - P + ki;
-						float *dst = row + ((size_t)b * OH + oh) * OW;
-						if (ih < 0 || ih >= H) {
-							memset(dst, 0, (size_t)OW * sizeof(float));
-							continue;
-						}
-						const float *src = plane + (size_t)ih * W;
-						/* valid ow: 0 <= ow * S - P + kj < W */
-						int lo = 0, hi = OW;
-						while (lo < OW && lo * S - P + kj < 0)
-							lo++;
-						while (hi > lo && (hi - 1) * S - P + kj >= W)
-							hi--;
-						for (int ow = 0; ow < lo; ow++)
-							dst[ow] = 0;
-						if (S == 1)
-							memcpy(dst + lo, src + lo - P + kj,
-							       (size_t)(hi - lo) * sizeof(float));
-						else
-							for (int ow = lo; ow < hi; ow++)
-								dst[ow] = src[ow * S - P + kj];
-						for (int ow = hi; ow < OW; ow++)
-							dst[ow] = 0;
-					}
-				}
-			}
-}
-
-/* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
-static void col2im(const struct nn_layer *l, int B, const float *col, float *din)
-{
-	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
-	int OH = l->out_h, OW = l->out_w;
-	size_t np = (size_t)B * OH * OW;
-	for (int c = 0; c < l->in_c; c++)
-		for (int ki = 0; ki < K; ki++)
-			for (int kj = 0; kj < K; kj++) {
-				const float *row = col + ((size_t)(c * K + ki) * K + kj) * np;
-				for (int b = 0; b < B; b++) {
-					float *plane = din + ((size_t)c * B + b) * H * W;
-					for (int oh = 0; oh < OH; oh++) {
-						int ih = oh * S - P + ki;
-						if (ih < 0 || ih >= H)
-							continue;
-						const float *src = row + ((size_t)b * OH + oh) * OW;
-						float *dst = plane + (size_t)ih * W;
-						for (int ow = 0; ow < OW; ow++) {
-							int iw = ow * S - P + kj;
-							if (iw >= 0 && iw < W)
-								dst[iw] += src[ow];
-						}
-					}
-				}
-			}
-}
 
 /* (B, C, S) <-> (C, B, S) */
 static void to_chan_major(const float *x, float *y, int B, int C, size_t S)
@@ -184,7 +114,7 @@ static void tangent_forward(struct nn_rop *r, struct nn_model *m, int i, int B, 
 	case NN_CONV: { /* ro (OC, B*OH*OW) = W (OC, CKK) . im2col(ra) */
 		int ckk = l->in_c * l->k * l->k;
 		size_t np = (size_t)B * l->out_h * l->out_w;
-		im2col(l, B, ra, r->col);
+		nn_im2col(l, B, ra, r->col);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w,
 			    ckk, r->col, (int)np, 0.0f, ro, (int)np);
 		break;
@@ -238,7 +168,7 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
 		size_t np = (size_t)B * l->out_h * l->out_w;
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f, w,
 			    ckk, dout, (int)np, 0.0f, r->dcol, (int)np);
-		col2im(l, B, r->dcol, din);
+		nn_col2im(l, B, r->dcol, din);
 		break;
 	}
 	case NN_MAXPOOL: {
@@ -300,10 +230,10 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 	}
 	int ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
-	im2col(l, B, a, r->col);
+	nn_im2col(l, B, a, r->col);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale, rd,
 		    (int)np, r->col, (int)np, 1.0f, dw, ckk);
-	im2col(l, B, ra, r->col);
+	nn_im2col(l, B, ra, r->col);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale, d,
 		    (int)np, r->col, (int)np, 1.0f, dw, ckk);
 	for (int o = 0; o < l->out_c; o++) {

@@ -255,6 +255,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	struct rng qrng;
 	int rc = -1, k;
 	uint32_t *sub = NULL;
+	char parent_spec[sizeof m.spec];
 
 	npz_init(&key);
 	if (get_model(p, j->parent, &m, err, errlen))
@@ -262,6 +263,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	if (load_key(p, j->parent, &s, &key, err, errlen))
 		goto out;
 	row->acc_before = nn_accuracy(&m, &p->test, NULL, 0);
+	strlcopy(parent_spec, m.spec, sizeof parent_spec);
 	if (s) {
 		if (verify(s, &key, &m, NULL, c, &v, err, errlen))
 			goto out;
@@ -304,7 +306,22 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	}
 	row->train_s = now_seconds() - t0;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
-	if (s) {
+	if (s && !s->black_box && strcmp(m.spec, parent_spec)) {
+		/* a student of another architecture: the owner's white-box check has
+		 * no layer to read, so the mark is not detected */
+		char name[sizeof v.metric_name];
+		strlcopy(name, v.metric_name, sizeof name); /* from the check before the attack */
+		memset(&v, 0, sizeof v);
+		strlcopy(v.metric_name, name, sizeof v.metric_name);
+		v.metric = NAN;
+		v.pvalue = 1.0;
+		v.aux = NAN;
+		put_verdict(row, &v);
+		row->success = row->acc_before - row->acc < 0.05;
+		snprintf(row->message, sizeof row->message,
+			 "the attacked model is a %s, not the marked %s: white-box verification has nothing to read, so not detected",
+			 m.arch, p->rs->model);
+	} else if (s) {
 		if (verify(s, &key, &m, q, c, &v, err, errlen))
 			goto out;
 		put_verdict(row, &v);
