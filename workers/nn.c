@@ -360,17 +360,27 @@ static float sum_f(const float *d, size_t n)
 	return (float)s;
 }
 
-static void add_row(float *restrict d, const float *restrict src, int n)
+/* short rows: an inline loop beats a call to memcpy */
+static inline void copy_row(float *restrict d, const float *restrict src, int n)
+{
+	for (int i = 0; i < n; i++)
+		d[i] = src[i];
+}
+
+__attribute__((noinline)) static void add_row(float *restrict d, const float *restrict src, int n)
 {
 	for (int i = 0; i < n; i++)
 		d[i] += src[i];
 }
 
-static void relu_backward(float *restrict din, const float *restrict out,
+__attribute__((noinline)) static void relu_backward(float *restrict din, const float *restrict out,
 			  const float *restrict dout, size_t n)
 {
-	for (size_t k = 0; k < n; k++)
-		din[k] += out[k] > 0 ? dout[k] : 0.0f;
+	/* both loads unconditional, so the compiler can vectorise the select */
+	for (size_t k = 0; k < n; k++) {
+		float g = dout[k];
+		din[k] += out[k] > 0 ? g : 0.0f;
+	}
 }
 
 /* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
@@ -389,7 +399,8 @@ void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
 						int ih = oh * S - P + ki;
 						float *dst = row + ((size_t)b * OH + oh) * OW;
 						if (ih < 0 || ih >= H) {
-							memset(dst, 0, (size_t)OW * sizeof(float));
+							for (int ow = 0; ow < OW; ow++)
+								dst[ow] = 0;
 							continue;
 						}
 						const float *src = plane + (size_t)ih * W;
@@ -402,8 +413,7 @@ void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
 							for (int ow = 0; ow < lo && ow < OW; ow++)
 								dst[ow] = 0;
 							if (hi > lo)
-								memcpy(dst + lo, src + lo - P + kj,
-								       (size_t)(hi - lo) * sizeof(float));
+								copy_row(dst + lo, src + lo - P + kj, hi - lo);
 							for (int ow = hi > lo ? hi : lo; ow < OW; ow++)
 								dst[ow] = 0;
 						} else {
