@@ -4,7 +4,7 @@
 set -eu
 PKGS="make gcc pkg-config openmpi-bin libopenmpi-dev libopenblas-dev libarchive-dev
 libyaml-dev libcmocka-dev zlib1g-dev libsodium-dev gnuplot-nox poppler-utils
-dataset-fashion-mnist python3-numpy slurmctld slurmd slurm-client munge"
+dataset-fashion-mnist python3-numpy python3-pandas slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
