@@ -75,6 +75,8 @@ install: wmbench
 		$(DESTDIR)$(PREFIX)/share/wmbench/reports
 	install -m 755 wmbench $(DESTDIR)$(PREFIX)/bin/wmbench
 	install -m 644 jobs/*.yaml $(DESTDIR)$(PREFIX)/share/wmbench/jobs/
+	for d in papers bench slurm; do install -d $(DESTDIR)$(PREFIX)/share/wmbench/jobs/$$d && \
+		install -m 644 jobs/$$d/* $(DESTDIR)$(PREFIX)/share/wmbench/jobs/$$d/; done
 	install -m 644 reports/*.gp $(DESTDIR)$(PREFIX)/share/wmbench/reports/
 
 clean:

@@ -26,4 +26,11 @@ assert abs(u - r[(r.scheme == 'uchida') & (r.attack == 'identity')].acc.mean()) 
 else
 	echo "skip - pandas check: python3-pandas is not installed"
 fi
+# an installed binary finds its gnuplot templates under PREFIX/share/wmbench
+make --no-print-directory install PREFIX="$TMP/inst" >/dev/null 2>&1
+check "make install puts the binary, job files and templates under PREFIX" sh -c \
+	"[ -x $TMP/inst/bin/wmbench ] && [ -s $TMP/inst/share/wmbench/jobs/quick.yaml ] && [ -s $TMP/inst/share/wmbench/jobs/papers/uchida_pruning.yaml ] && [ -s $TMP/inst/share/wmbench/reports/robustness.gp ]"
+rm -rf "$TMP/ci/report"
+(cd / && "$TMP/inst/bin/wmbench" report "$TMP/ci" >/dev/null 2>&1)
+check "the installed binary draws the figures from another directory" test -s "$TMP/ci/report/tradeoff.png"
 finish
