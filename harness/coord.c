@@ -512,6 +512,8 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		    (s->state[j->parent] == ST_OK || s->state[j->parent] == ST_PENDING))
 			s->state[i] = ST_PENDING;
 	}
+	/* children come after their parents, so one backward sweep reaches every
+	 * model that a pending job still needs */
 	for (int i = s->n - 1; i >= 0; i--) {
 		const struct job *j = &s->jobs[i];
 		if (s->state[i] != ST_PENDING || j->parent < 0)
@@ -520,11 +522,8 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		char path[PATHLEN + 64];
 		pipeline_model_path(p, &s->jobs[pj], path, sizeof path);
 		if (s->state[pj] == ST_OK && access(path, R_OK))
-			s->state[pj] = ST_PENDING;
-		if (s->state[pj] == ST_PENDING && pj < i)
-			continue;
+			s->state[pj] = ST_PENDING; /* finished, but its model file is gone: redo */
 	}
-	/* re-propagate: a redone parent makes its children pending again is implied */
 	int done = 0;
 	for (int i = 0; i < s->n; i++) {
 		int st = s->state[i];
