@@ -3,7 +3,7 @@
 CC      := mpicc
 PKGS    := openblas libarchive yaml-0.1 zlib libsodium
 CFLAGS  ?= -O3 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -march=x86-64-v2 $(shell pkg-config --cflags $(PKGS))
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -march=x86-64-v2 -fno-math-errno $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 PREFIX  ?= /usr/local
 QUICK_NP ?= 3
@@ -21,7 +21,7 @@ BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 
 all: wmbench
 
-build/%.o: %.c $(wildcard */*.h)
+build/%.o: %.c $(wildcard */*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

@@ -360,13 +360,6 @@ static float sum_f(const float *d, size_t n)
 	return (float)s;
 }
 
-/* short rows: an inline loop beats a call to memcpy */
-static inline void copy_row(float *restrict d, const float *restrict src, int n)
-{
-	for (int i = 0; i < n; i++)
-		d[i] = src[i];
-}
-
 __attribute__((noinline)) static void add_row(float *restrict d, const float *restrict src, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -413,7 +406,7 @@ void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
 							for (int ow = 0; ow < lo && ow < OW; ow++)
 								dst[ow] = 0;
 							if (hi > lo)
-								copy_row(dst + lo, src + lo - P + kj, hi - lo);
+								memcpy(dst + lo, src + lo - P + kj, (size_t)(hi - lo) * sizeof(float));
 							for (int ow = hi > lo ? hi : lo; ow < OW; ow++)
 								dst[ow] = 0;
 						} else {
@@ -881,6 +874,53 @@ double nn_opt_lr(const struct nn_opt *o, int epoch)
 	return o->lr * pow(o->gamma, epoch / o->step_epochs);
 }
 
+/* The update loops: branch-free and restrict-qualified so they vectorise. */
+static void sgd_plain(float *restrict p, const float *restrict g, size_t n, float lr, float cs,
+		      float wd)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] -= lr * (g[i] * cs + wd * p[i]);
+}
+
+static void sgd_momentum(float *restrict p, const float *restrict g, float *restrict m1, size_t n,
+			 float lr, float cs, float wd, float mom, int nesterov)
+{
+	if (nesterov) {
+		for (size_t i = 0; i < n; i++) {
+			float gi = g[i] * cs + wd * p[i];
+			m1[i] = mom * m1[i] + gi;
+			p[i] -= lr * (gi + mom * m1[i]);
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			m1[i] = mom * m1[i] + g[i] * cs + wd * p[i];
+			p[i] -= lr * m1[i];
+		}
+	}
+}
+
+static void adam_update(float *restrict p, const float *restrict g, float *restrict m1,
+			float *restrict m2, size_t n, float a, float e, float cs, float wd, float b1,
+			float b2)
+{
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * cs + wd * p[i];
+		m1[i] = b1 * m1[i] + (1 - b1) * gi;
+		m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+		p[i] -= a * m1[i] / (sqrtf(m2[i]) + e);
+	}
+}
+
+static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict m2, size_t n,
+			   float lr, float eps, float cs, float wd, float b2)
+{
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * cs + wd * p[i];
+		m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+		p[i] -= lr * gi / (sqrtf(m2[i]) + eps);
+	}
+}
+
 static void opt_range(struct nn_opt *o, float *p, const float *g, float *m1, float *m2, size_t n,
 		      float lr, float cs, double bc1, double bc2)
 {
@@ -888,31 +928,17 @@ static void opt_range(struct nn_opt *o, float *p, const float *g, float *m1, flo
 	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
 	switch (o->kind) {
 	case OPT_SGD:
-		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] * cs + wd * p[i];
-			if (mom != 0) {
-				m1[i] = mom * m1[i] + gi;
-				gi = o->nesterov ? gi + mom * m1[i] : m1[i];
-			}
-			p[i] -= lr * gi;
-		}
+		if (mom != 0)
+			sgd_momentum(p, g, m1, n, lr, cs, wd, mom, o->nesterov);
+		else
+			sgd_plain(p, g, n, lr, cs, wd);
 		break;
-	case OPT_ADAM: {
-		float a = (float)(lr * sqrt(bc2) / bc1), e = (float)(eps * sqrt(bc2));
-		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] * cs + wd * p[i];
-			m1[i] = b1 * m1[i] + (1 - b1) * gi;
-			m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
-			p[i] -= a * m1[i] / (sqrtf(m2[i]) + e);
-		}
+	case OPT_ADAM:
+		adam_update(p, g, m1, m2, n, (float)(lr * sqrt(bc2) / bc1), (float)(eps * sqrt(bc2)), cs,
+			    wd, b1, b2);
 		break;
-	}
 	case OPT_RMSPROP:
-		for (size_t i = 0; i < n; i++) {
-			float gi = g[i] * cs + wd * p[i];
-			m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
-			p[i] -= lr * gi / (sqrtf(m2[i]) + eps);
-		}
+		rmsprop_update(p, g, m2, n, lr, eps, cs, wd, b2);
 		break;
 	}
 }
