@@ -519,10 +519,15 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		if (s->state[i] != ST_PENDING || j->parent < 0)
 			continue;
 		int pj = j->parent;
-		char path[PATHLEN + 64];
-		pipeline_model_path(p, &s->jobs[pj], path, sizeof path);
-		if (s->state[pj] == ST_OK && access(path, R_OK))
-			s->state[pj] = ST_PENDING; /* finished, but its model file is gone: redo */
+		char model[PATHLEN + 64], key[PATHLEN + 64];
+		/* an attack reads its parent's model (and key, for a marked model); a
+		 * control reads the key; an embed reads nothing of its parent */
+		int need_model = j->kind == JOB_ATTACK;
+		int need_key = s->jobs[pj].kind == JOB_EMBED && (j->kind == JOB_ATTACK || j->kind == JOB_CONTROL);
+		pipeline_model_path(p, &s->jobs[pj], model, sizeof model);
+		pipeline_key_path(p, &s->jobs[pj], key, sizeof key);
+		if (s->state[pj] == ST_OK && ((need_model && access(model, R_OK)) || (need_key && access(key, R_OK))))
+			s->state[pj] = ST_PENDING; /* finished, but a file it left is gone: redo */
 	}
 	int done = 0;
 	for (int i = 0; i < s->n; i++) {
@@ -707,7 +712,8 @@ int coord_run(const struct run_opts *o, int rank, int size)
 					   saved);
 		}
 		go = go && !write_run_json(rundir, &rs, size, start, NULL, njobs, NULL, err, sizeof err);
-		remove_stale_tmp(rundir);
+		if (go)
+			remove_stale_tmp(rundir); /* only with the lock held */
 		if (!go)
 			fprintf(stderr, "error: %s\n", err);
 	}
@@ -720,14 +726,12 @@ int coord_run(const struct run_opts *o, int rank, int size)
 		sched_build(&s, jobs, njobs, &rs);
 		s.quiet = o->quiet;
 		s.t0 = now_seconds();
-		if (journal_open(&s.jl, rundir, err, sizeof err)) {
-			fprintf(stderr, "error: %s\n", err);
-			go = 0;
-		}
-		int done = go ? apply_journal(&s, rundir, o, &p, err, sizeof err) : -1;
+		/* read first (a torn tail, even a torn header, is cut), then append */
+		int done = apply_journal(&s, rundir, o, &p, err, sizeof err);
+		if (done >= 0 && journal_open(&s.jl, rundir, err, sizeof err))
+			done = -1;
 		if (done < 0) {
-			if (go)
-				fprintf(stderr, "error: %s\n", err);
+			fprintf(stderr, "error: %s\n", err);
 			/* tell the workers to stop */
 			for (int w = 1; w < size; w++) {
 				int stop = -1;

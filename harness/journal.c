@@ -33,10 +33,16 @@ int journal_append(struct journal *jl, const struct result_row *r, char *err, si
 	int n = result_csv_row(r, line, sizeof line);
 	if (n <= 0 || n >= (int)sizeof line || line[n - 1] != '\n')
 		return errf(err, errlen, "%s: row for job %s does not fit in one line", jl->path, r->job_id);
+	off_t end = lseek(jl->fd, 0, SEEK_END);
 	ssize_t w = write(jl->fd, line, (size_t)n);
-	if (w != n)
+	if (w != n) {
+		int e = errno;
+		/* never leave a fragment that later rows would be appended to */
+		if (end >= 0 && ftruncate(jl->fd, end))
+			e = errno;
 		return errf(err, errlen, "%s: short write of job %s: %s", jl->path, r->job_id,
-			    w < 0 ? strerror(errno) : "disk full?");
+			    w < 0 ? strerror(e) : "disk full?");
+	}
 	double t0 = now_seconds();
 	int bad = fsync(jl->fd);
 	jl->fsync_s += now_seconds() - t0;

@@ -192,7 +192,7 @@ static int cmd_verify(int argc, char **argv)
 	};
 	const char *model = NULL, *keyf = NULL, *dataset = "fashion", *dir = "";
 	double alpha = 1e-3;
-	char err[ERRBUF], scheme[NAMELEN];
+	char err[ERRBUF] = "", scheme[NAMELEN];
 	int c;
 	while ((c = getopt_long(argc, argv, "m:k:a:d:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -239,8 +239,13 @@ static int cmd_verify(int argc, char **argv)
 		fprintf(stderr, "error: %s\n", err);
 		return 2;
 	}
-	if (npz_read(&key, keyf, err, sizeof err) || npz_get_text(&key, "scheme", scheme, sizeof scheme)) {
-		fprintf(stderr, "error: %s\n", key.n ? "key has no 'scheme' array; expected a wmbench key file" : err);
+	if (npz_read(&key, keyf, err, sizeof err)) {
+		fprintf(stderr, "error: %s\n", err);
+		return 2;
+	}
+	if (npz_get_text(&key, "scheme", scheme, sizeof scheme)) {
+		fprintf(stderr, "error: %s: no 'scheme' array; expected a key file from a wmbench run's keys/\n",
+			keyf);
 		return 2;
 	}
 	if (!(s = wm_scheme_find(scheme))) {
@@ -322,6 +327,25 @@ static int cmd_list(int argc, char **argv)
 	return 0;
 }
 
+/* Single-quotes s for the shell ('it'\''s'). */
+static void shell_quote(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+	if (len < 3)
+		return;
+	out[o++] = '\'';
+	for (; *s && o + 6 < len; s++) {
+		if (*s == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o++] = '\'';
+	out[o] = 0;
+}
+
 static int valid_time(const char *t)
 {
 	int h, m, sec, n = 0;
@@ -384,7 +408,8 @@ static int cmd_slurm(int argc, char **argv)
 		return 1;
 	}
 	struct run_spec rs;
-	char err[ERRBUF], self[PATHLEN], cwd[PATHLEN], job[PATHLEN], dir[2 * PATHLEN + 16];
+	char err[ERRBUF], self[PATH_MAX], cwd[PATH_MAX], job[PATH_MAX], dir[2 * PATH_MAX + 16];
+	char q_self[4 * PATH_MAX], q_job[4 * PATH_MAX], q_dir[8 * PATH_MAX + 64];
 	if (jobfile_load(argv[optind], &rs, err, sizeof err)) {
 		fprintf(stderr, "error: %s\n", err);
 		return 1;
@@ -400,6 +425,15 @@ static int cmd_slurm(int argc, char **argv)
 		snprintf(dir, sizeof dir, "%s%s%s", out[0] == '/' ? "" : cwd, out[0] == '/' ? "" : "/", out);
 	else
 		snprintf(dir, sizeof dir, "%s/runs/%s", cwd, rs.name);
+	if (strpbrk(cwd, " \t\n'\"")) {
+		fprintf(stderr, "error: the working directory '%s' holds whitespace or quotes, which #SBATCH --chdir cannot carry; expected a plain path\n",
+			cwd);
+		jobfile_free(&rs);
+		return 1;
+	}
+	shell_quote(self[0] ? self : "wmbench", q_self, sizeof q_self);
+	shell_quote(dir, q_dir, sizeof q_dir);
+	shell_quote(job, q_job, sizeof q_job);
 	printf("#!/bin/bash\n"
 	       "#SBATCH --job-name=wmbench-%s\n"
 	       "#SBATCH --nodes=%d\n"
@@ -424,7 +458,7 @@ static int cmd_slurm(int argc, char **argv)
 	       "# 0: every job ok; 3: finished with failed jobs (see results.csv)\n"
 	       "[ $status -eq 3 ] && exit 0\n"
 	       "exit $status\n",
-	       WMBENCH_VERSION, rs.path, rs.threads, rs.threads, self[0] ? self : "wmbench", dir, job);
+	       WMBENCH_VERSION, rs.path, rs.threads, rs.threads, q_self, q_dir, q_job);
 	jobfile_free(&rs);
 	return 0;
 }

@@ -47,6 +47,15 @@ check "a run whose model file and attack rows are gone resumes" test $? -eq 0
 rows "$TMP/d/results.csv" >"$TMP/d.rows"
 check "rows after redoing a lost model equal an uninterrupted run" cmp -s "$TMP/full.rows" "$TMP/d.rows"
 
+# 3b. a lost key (model still there) also makes its embed run again
+cp -r "$TMP/full" "$TMP/kk"
+rm "$TMP/kk/keys/$emb.npz"
+grep -v "^[0-9a-f]*,$emb," "$TMP/full/results.csv" >"$TMP/kk/results.csv"
+$WM run -q -o "$TMP/kk" jobs/ci.yaml >/dev/null 2>&1
+check "a run whose key file is gone resumes" test $? -eq 0
+rows "$TMP/kk/results.csv" >"$TMP/kk.rows"
+check "rows after redoing a lost key equal an uninterrupted run" cmp -s "$TMP/full.rows" "$TMP/kk.rows"
+
 # 4. a changed job file is refused, --extend adds the new jobs
 sed 's/rate: \[0.3, 0.9\]/rate: [0.3, 0.6, 0.9]/' jobs/ci.yaml >"$TMP/ci2.yaml"
 cp -r "$TMP/full" "$TMP/e"

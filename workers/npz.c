@@ -246,9 +246,12 @@ int npz_write(const struct npz *z, const char *path, char *err, size_t errlen)
 	struct archive *ar = NULL;
 	int fd, ret = -1;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+	/* mkstemp: unique even for ranks on different hosts with the same pid */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp))
 		return errf(err, errlen, "%s: path is too long; expected at most %zu bytes", path, sizeof(tmp) - 32);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = mkstemp(tmp);
+	if (fd >= 0)
+		fchmod(fd, 0644);
 	if (fd < 0)
 		return errf(err, errlen, "%s: cannot create temporary file %s: %s; expected a writable directory",
 			    path, tmp, strerror(errno));
