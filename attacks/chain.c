@@ -46,7 +46,7 @@ static void known(char *buf, size_t len)
 /* Parses and checks steps into st[CHAIN_MAX]; returns the count or -1. */
 static int chain_parse(const char *steps, struct chain_step *st, char *err, size_t errlen)
 {
-	char buf[PARAM_VALLEN], names[400], sub[ERRBUF], canon[PARAM_VALLEN];
+	char buf[PARAM_VALLEN], names[400], sub[ERRBUF];
 	char *save = NULL, *tok;
 	int n = 0;
 
@@ -55,7 +55,7 @@ static int chain_parse(const char *steps, struct chain_step *st, char *err, size
 			    steps ? steps : "", chain_form);
 	strlcopy(buf, steps, sizeof buf);
 	for (tok = strtok_r(buf, "|+", &save); tok; tok = strtok_r(NULL, "|+", &save)) {
-		char *args = strchr(tok, ':'), *s2 = NULL, *kv;
+		char *args = strchr(tok, ':');
 		while (*tok == ' ')
 			tok++;
 		if (args)
@@ -77,22 +77,12 @@ static int chain_parse(const char *steps, struct chain_step *st, char *err, size
 		}
 		st[n].a = a;
 		memset(&st[n].ps, 0, sizeof st[n].ps);
-		for (kv = args ? strtok_r(args, ",", &s2) : NULL; kv; kv = strtok_r(NULL, ",", &s2)) {
-			char *eq = strchr(kv, '=');
-			if (!eq || eq == kv)
-				return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d has the item '%s'; expected %s",
-					    steps, n + 1, kv, chain_form);
-			*eq = 0;
-			if (!strcmp(kv, "attacker_data"))
-				return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d sets attacker_data; expected attacker_data on the chain itself (all steps share the attacker's data)",
-					    steps, n + 1);
-			if (param_check(a->name, a->params, kv, eq + 1, canon, sizeof canon, sub,
-					sizeof sub))
-				return errf(err, errlen, "chain: step %d: %s", n + 1, sub);
-			if (param_set_put(&st[n].ps, kv, canon))
-				return errf(err, errlen, "chain: step %d '%s' has more than %d parameters; expected at most %d",
-					    n + 1, a->name, PARAM_MAX, PARAM_MAX);
-		}
+		if (args && param_parse(&st[n].ps, args, ",", a->name, a->params, sub, sizeof sub))
+			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d: %s", steps,
+				    n + 1, sub);
+		if (param_get(&st[n].ps, "attacker_data"))
+			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d sets attacker_data; expected attacker_data on the chain itself (all steps share the attacker's data)",
+				    steps, n + 1);
 		param_complete(&st[n].ps, a->params);
 		if (a->check(&st[n].ps, sub, sizeof sub))
 			return errf(err, errlen, "chain: step %d: %s", n + 1, sub);

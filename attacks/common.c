@@ -218,24 +218,11 @@ int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
 static int apply_overrides(const char *name, const char *scheme, const struct param_def *defs,
 			   const char *v, struct param_set *sp, char *err, size_t errlen)
 {
-	char buf[PARAM_VALLEN], owner[96], canon[PARAM_VALLEN], *save = NULL, *tok;
-	static const char form[] = "'same' or scheme parameters 'key=value key=value ...'";
-
-	strlcopy(buf, v, sizeof buf);
-	snprintf(owner, sizeof owner, "%s (scheme_params for %s)", name, scheme);
-	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-		char *eq = strchr(tok, '=');
-		if (!eq || eq == tok || !eq[1])
-			return errf(err, errlen, "%s: parameter 'scheme_params' = '%s' has the item '%s'; expected %s",
-				    name, v, tok, form);
-		*eq = 0;
-		if (!defs)
-			continue;
-		if (param_check(owner, defs, tok, eq + 1, canon, sizeof canon, err, errlen))
-			return -1;
-		param_set_put(sp, tok, canon);
-	}
-	return 0;
+	char owner[160];
+	struct param_set scratch = { 0 };
+	snprintf(owner, sizeof owner, "%s: parameter 'scheme_params' = '%s'%s%s", name, v,
+		 scheme[0] ? " for " : "", scheme);
+	return param_parse(sp ? sp : &scratch, v, " \t", owner, defs, err, errlen);
 }
 
 int atk_check_scheme_params(const char *name, const char *v, char *err, size_t errlen)

@@ -57,18 +57,11 @@ void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p
 
 int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen)
 {
-	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)], *save = NULL, *tok;
+	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)];
 	memset(p, 0, sizeof *p);
 	if (npz_get_text(key, "params", buf, sizeof buf))
 		return errf(err, errlen, "key has no 'params' array; expected a wmbench key file");
-	for (tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
-		char *eq = strchr(tok, '=');
-		if (!eq)
-			return errf(err, errlen, "key 'params' entry '%s' has no '='; expected key=value", tok);
-		*eq = 0;
-		param_set_put(p, tok, eq + 1);
-	}
-	return 0;
+	return param_parse(p, buf, ";", "key 'params'", NULL, err, errlen);
 }
 
 static int plain_predict(struct wm_query *q, const float *x, int n, float *probs)

@@ -50,15 +50,10 @@ static void env_init(struct wm_env *env, struct rng *r)
 
 static void params(const struct wm_scheme *s, struct param_set *ps, const char *kv)
 {
-	char buf[256], *save = NULL, *tok;
+	char e[ERRBUF];
 	memset(ps, 0, sizeof *ps);
-	strlcopy(buf, kv ? kv : "", sizeof buf);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-		assert_non_null(eq);
-		*eq = 0;
-		assert_int_equal(param_set_put(ps, tok, eq + 1), 0);
-	}
+	if (param_parse(ps, kv ? kv : "", ",", s->name, NULL, e, sizeof e))
+		fail_msg("%s", e);
 	param_complete(ps, s->params);
 }
 

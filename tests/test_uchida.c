@@ -64,15 +64,9 @@ static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epoch
 
 static void params(struct param_set *p, const char *kv)
 {
-	char buf[256], *save = NULL;
 	memset(p, 0, sizeof *p);
-	strlcopy(buf, kv, sizeof buf);
-	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(t, '=');
-		assert_non_null(eq);
-		*eq = 0;
-		param_set_put(p, t, eq + 1);
-	}
+	if (param_parse(p, kv, ",", "test", NULL, err, sizeof err))
+		fail_msg("%s", err);
 	param_complete(p, uchida->params);
 }
 

@@ -168,3 +168,33 @@ void param_format(const struct param_set *ps, char *buf, size_t len)
 		off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? ";" : "", ps->key[i],
 					ps->val[i]);
 }
+
+int param_parse(struct param_set *ps, const char *text, const char *seps, const char *owner,
+		const struct param_def *defs, char *err, size_t errlen)
+{
+	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)], canon[PARAM_VALLEN], *save = NULL;
+	if (strlen(text) >= sizeof buf)
+		return errf(err, errlen, "%s: parameter list '%.60s...' is too long; expected at most %zu characters",
+			    owner, text, sizeof buf - 1);
+	strlcopy(buf, text, sizeof buf);
+	for (char *tok = strtok_r(buf, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
+		char *eq = strchr(tok, '=');
+		if (!eq || eq == tok || !eq[1])
+			return errf(err, errlen, "%s: item '%s' is not key=value; expected key=value items", owner,
+				    tok);
+		*eq = 0;
+		const char *val = eq + 1;
+		if (defs) {
+			if (param_check(owner, defs, tok, val, canon, sizeof canon, err, errlen))
+				return -1;
+			val = canon;
+		}
+		if (strlen(tok) >= PARAM_KEYLEN || strlen(val) >= PARAM_VALLEN)
+			return errf(err, errlen, "%s: item '%s' is too long; expected keys under %d and values under %d characters",
+				    owner, tok, PARAM_KEYLEN, PARAM_VALLEN);
+		if (param_set_put(ps, tok, val))
+			return errf(err, errlen, "%s: more than %d parameters; expected at most %d", owner,
+				    PARAM_MAX, PARAM_MAX);
+	}
+	return 0;
+}

@@ -35,6 +35,12 @@ struct param_set {
  * "<owner>: parameter '<key>' = '<val>' <what>; expected <range/choices>". */
 int param_check(const char *owner, const struct param_def *defs, const char *key,
 		const char *val, char *canon, size_t canonlen, char *err, size_t errlen);
+/* Adds the items of a "k=v<sep>k=v..." list (separators: any char of seps) to
+ * ps. With defs, each value is checked and canonicalised by param_check (owner
+ * names the plug-in in messages); without, only the syntax is checked. On
+ * error: "<owner>: item '<item>' ...; expected key=value ...". */
+int param_parse(struct param_set *ps, const char *text, const char *seps, const char *owner,
+		const struct param_def *defs, char *err, size_t errlen);
 /* Fills in defaults for keys not set and sorts keys, giving a canonical set. */
 void param_complete(struct param_set *ps, const struct param_def *defs);
 int param_set_put(struct param_set *ps, const char *key, const char *val);
