@@ -21,6 +21,7 @@ void pipeline_init(struct pipeline *p, const struct run_spec *rs, const struct j
 	strlcopy(p->rundir, rundir, sizeof p->rundir);
 	p->rank = rank;
 	p->cached_job = -1;
+	p->before_job = -1;
 	if (gethostname(p->host, sizeof p->host))
 		strcpy(p->host, "unknown");
 	p->host[sizeof p->host - 1] = 0;
@@ -262,13 +263,28 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		return -1;
 	if (load_key(p, j->parent, &s, &key, err, errlen))
 		goto out;
-	row->acc_before = nn_accuracy(&m, &p->test, NULL, 0);
 	strlcopy(parent_spec, m.spec, sizeof parent_spec);
-	if (s) {
-		if (verify(s, &key, &m, NULL, c, &v, err, errlen))
-			goto out;
-		row->metric_before = v.metric;
+	if (p->before_job != j->parent) {
+		/* on a scratch RNG, so that whether it was cached cannot change the
+		 * attack's random stream */
+		struct job_ctx bc = *c;
+		rng_seed(&bc.rng, 0);
+		bc.env.rng = &bc.rng;
+		p->before_acc = nn_accuracy(&m, &p->test, NULL, 0);
+		p->before_metric = NAN;
+		p->before_metric_name[0] = 0;
+		if (s) {
+			if (verify(s, &key, &m, NULL, &bc, &v, err, errlen))
+				goto out;
+			p->before_metric = v.metric;
+			strlcopy(p->before_metric_name, v.metric_name, sizeof p->before_metric_name);
+		}
+		p->before_job = j->parent;
 	}
+	row->acc_before = p->before_acc;
+	row->metric_before = p->before_metric;
+	memset(&v, 0, sizeof v);
+	strlcopy(v.metric_name, p->before_metric_name, sizeof v.metric_name);
 	/* the attacker's data: a seeded fraction of the attacker's part */
 	double frac = param_double(&j->ap, "attacker_data", 1.0);
 	k = (int)llround(frac * c->n_attacker);

@@ -20,6 +20,11 @@ struct pipeline {
 	/* the model this rank holds in memory (the last model it produced or loaded) */
 	int cached_job;
 	struct nn_model cached;
+	/* the "before" numbers of the last parent attacked on this rank (every
+	 * attack on one parent shares them) */
+	int before_job;
+	double before_acc, before_metric;
+	char before_metric_name[8];
 };
 
 void pipeline_init(struct pipeline *p, const struct run_spec *rs, const struct job *jobs, int njobs,
