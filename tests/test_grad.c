@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv_direct.h"
 #include "nn.h"
 #include "rng.h"
 #include "train.h"
@@ -634,6 +635,112 @@ static void test_dropout_forward(void **state)
 
 /* Forward of a batch equals the forward of each sample alone (the
  * channel-major batching must not mix samples). */
+/* ---- direct convolution kernels (conv_direct.c) against im2col + sgemm ---- */
+
+static void test_fd_direct_conv(void **state)
+{
+	(void)state;
+	if (!cd_cpu_ok())
+		skip(); /* no AVX2/FMA: the engine never takes the direct path here */
+	nn_conv_mode = NN_CONV_DIRECT;
+	run_spec("1x9x9|conv c1 3 5 1 2|relu|maxpool 2 2|flatten|dense f 4", 31, 0, 0);
+	run_spec("2x7x8|conv c1 4 3 1 1|relu|conv c2 3 3 1 0|flatten|dense f 3", 32, 0, 0);
+	run_spec("3x9x9|conv c1 7 7 1 3|relu|maxpool 2 2|flatten|dense f 3", 33, 0, 0);
+	nn_conv_mode = NN_CONV_AUTO;
+}
+
+/* forward, loss and backward of one model in mode md; returns the logits */
+static void run_mode(struct nn_model *m, enum nn_conv_mode md, const float *x, const int *y, int B,
+		     float *logits, float *grads, float *dinput)
+{
+	nn_conv_mode = md;
+	m->want_dinput = 1;
+	memcpy(logits, nn_forward(m, x, B, 0, NULL), sizeof(float) * B * m->nclass);
+	nn_zero_act_grads(m);
+	nn_loss_xent(m, y, 1.0);
+	nn_zero_grads(m);
+	nn_backward(m);
+	memcpy(grads, m->grads, sizeof(float) * m->nparams);
+	memcpy(dinput, m->dinput, sizeof(float) * B * nn_in_size(m));
+	nn_conv_mode = NN_CONV_AUTO;
+}
+
+static void assert_near(const char *what, const float *a, const float *b, size_t n, double rtol)
+{
+	double mx = 0, worst = 0;
+	for (size_t i = 0; i < n; i++)
+		mx = fmax(mx, fabs(b[i]));
+	for (size_t i = 0; i < n; i++)
+		worst = fmax(worst, fabs(a[i] - b[i]));
+	if (!(worst <= rtol * mx + 1e-30))
+		fail_msg("%s: direct and gemm differ by %g (max |value| %g)", what, worst, mx);
+}
+
+static void test_direct_matches_gemm(void **state)
+{
+	(void)state;
+	if (!cd_cpu_ok())
+		skip();
+	static const char *specs[] = {
+		NULL, /* lenet5 itself */
+		"6x14x14|conv c 16 5 1 0|relu|flatten|dense f 10",
+		"3x12x11|conv c 7 3 1 1|relu|conv d 13 5 1 2|flatten|dense f 5",
+		"2x9x10|conv c 5 7 1 3|maxpool 2 2|flatten|dense f 3",
+		"1x30x17|conv c 2 5 1 0|flatten|dense f 3",
+	};
+	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+		struct nn_model m;
+		struct rng r;
+		char err[ERRBUF];
+		rng_seed(&r, 40 + s);
+		if (specs[s] ? nn_build_spec(&m, "custom", specs[s], err, sizeof err) :
+			       nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err))
+			fail_msg("%s", err);
+		nn_init_params(&m, &r);
+		for (int bi = 0; bi < 2; bi++) { /* a full batch, then a smaller one */
+			int B = bi ? 5 : 64, y[64];
+			size_t nx = (size_t)B * nn_in_size(&m);
+			float *x = malloc(nx * sizeof(float));
+			for (size_t i = 0; i < nx; i++)
+				x[i] = (float)rng_uniform(&r);
+			for (int b = 0; b < B; b++)
+				y[b] = (int)(rng_u64(&r) % (uint64_t)m.nclass);
+			size_t nl = (size_t)B * m.nclass;
+			float *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+			float *g1 = malloc(m.nparams * 4), *g2 = malloc(m.nparams * 4);
+			float *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
+			run_mode(&m, NN_CONV_GEMM, x, y, B, l1, g1, d1);
+			assert_int_equal(m.conv_direct[0], 0);
+			run_mode(&m, NN_CONV_DIRECT, x, y, B, l2, g2, d2);
+			assert_int_equal(m.conv_direct[0], 1);
+			print_message("%s B=%d: direct path agrees\n", specs[s] ? specs[s] : "lenet5", B);
+			assert_near("logits", l2, l1, nl, 1e-5);
+			assert_near("input gradient", d2, d1, nx, 1e-5);
+			for (int i = 0; i < m.nlayers; i++) {
+				const struct nn_layer *l = &m.layers[i];
+				if (!nn_has_params(l))
+					continue;
+				assert_near(l->name, g2 + l->w_off, g1 + l->w_off, l->w_n, 1e-5);
+				assert_near(l->name, g2 + l->b_off, g1 + l->b_off, l->b_n, 1e-5);
+			}
+			free(x), free(l1), free(l2), free(g1), free(g2), free(d1), free(d2);
+		}
+		nn_free(&m);
+	}
+	/* the default picks the direct kernels for lenet5's conv1 only */
+	struct nn_model m;
+	struct rng r;
+	char err[ERRBUF];
+	float x[2 * 784];
+	rng_seed(&r, 1);
+	assert_int_equal(nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err), 0);
+	memset(x, 0, sizeof x);
+	nn_forward(&m, x, 2, 0, NULL);
+	assert_int_equal(m.conv_direct[0], 1);
+	assert_int_equal(m.conv_direct[3], 0);
+	nn_free(&m);
+}
+
 static void test_batch_independence(void **state)
 {
 	struct gcase g;
@@ -1077,6 +1184,8 @@ int main(void)
 		cmocka_unit_test(test_reinit_layer),
 		cmocka_unit_test(test_init_distribution),
 		cmocka_unit_test(test_dropout_forward),
+		cmocka_unit_test(test_fd_direct_conv),
+		cmocka_unit_test(test_direct_matches_gemm),
 		cmocka_unit_test(test_batch_independence),
 		cmocka_unit_test(test_spec_validation),
 		cmocka_unit_test(test_pool_after_flat_layer),

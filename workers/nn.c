@@ -1,5 +1,6 @@
 /* nn.c - layers, models and optimisers on OpenBLAS (see nn.h for layouts). */
 #include "nn.h"
+#include "conv_direct.h"
 #include "util.h"
 
 #include <cblas.h>
@@ -224,7 +225,9 @@ static void free_acts(struct nn_model *m)
 		free(m->pool_idx[i]);
 		free(m->drop_mask[i]);
 		free(m->cols[i]);
-		m->cols[i] = NULL;
+		free(m->cpad[i]);
+		free(m->cscratch[i]);
+		m->cols[i] = m->cpad[i] = m->cscratch[i] = NULL;
 		m->acts[i] = m->dacts[i] = NULL;
 		m->pool_idx[i] = NULL;
 		m->drop_mask[i] = NULL;
@@ -277,9 +280,8 @@ void nn_reserve(struct nn_model *m, int b)
 			m->pool_idx[i] = xmalloc(n * sizeof(int));
 		if (l->kind == NN_DROPOUT)
 			m->drop_mask[i] = xmalloc(n);
-		if (l->kind == NN_CONV) {
+		if (l->kind == NN_CONV) { /* cols[i] is allocated by the first GEMM forward */
 			size_t cn = (size_t)l->in_c * l->k * l->k * l->out_h * l->out_w * b;
-			m->cols[i] = xmalloc(cn * sizeof(float));
 			if (cn > col_n)
 				col_n = cn;
 		}
@@ -360,12 +362,6 @@ static float sum_f(const float *d, size_t n)
 	return (float)s;
 }
 
-__attribute__((noinline)) static void add_row(float *restrict d, const float *restrict src, int n)
-{
-	for (int i = 0; i < n; i++)
-		d[i] += src[i];
-}
-
 __attribute__((noinline)) static void relu_backward(float *restrict din, const float *restrict out,
 			  const float *restrict dout, size_t n)
 {
@@ -376,99 +372,202 @@ __attribute__((noinline)) static void relu_backward(float *restrict din, const f
 	}
 }
 
+/* The row loops of im2col and col2im copy or add a few floats each (10 for
+ * lenet5's conv2); GCC would turn them into memcpy calls, which cost more
+ * than the copy. */
+#define NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
 /* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
-void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
+NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const float *in,
+				       float *col)
+{
+	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
+	int Wp = W + 2 * P;
+	size_t np = (size_t)B * OH * OW;
+	/* with padding, each plane is first copied into a zero-bordered one */
+	float *pad = P ? xcalloc((size_t)(H + 2 * P) * Wp, sizeof(float)) : NULL;
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			const float *src = in + ((size_t)c * B + b) * H * W;
+			int ws = W;
+			if (P) {
+				for (int h = 0; h < H; h++)
+					for (int w = 0; w < W; w++)
+						pad[(h + P) * Wp + P + w] = src[h * W + w];
+				src = pad;
+				ws = Wp;
+			}
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					float *restrict dst = col + ((size_t)(c * K + ki) * K + kj) * np +
+							      (size_t)b * OH * OW;
+					for (int oh = 0; oh < OH; oh++) {
+						const float *restrict r = src + (oh + ki) * ws + kj;
+						for (int ow = 0; ow < OW; ow++)
+							dst[oh * OW + ow] = r[ow];
+					}
+				}
+		}
+	free(pad);
+}
+
+NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
 {
 	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
 	int OH = l->out_h, OW = l->out_w;
 	size_t np = (size_t)B * OH * OW;
+	if (S == 1) {
+		im2col_s1(l, B, in, col);
+		return;
+	}
 	for (int c = 0; c < l->in_c; c++)
-		for (int ki = 0; ki < K; ki++)
-			for (int kj = 0; kj < K; kj++) {
-				float *row = col + ((size_t)(c * K + ki) * K + kj) * np;
-				for (int b = 0; b < B; b++) {
-					const float *plane = in + ((size_t)c * B + b) * H * W;
-					for (int oh = 0; oh < OH; oh++) {
+		for (int b = 0; b < B; b++) {
+			const float *plane = in + ((size_t)c * B + b) * H * W;
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					float *restrict dst = col + ((size_t)(c * K + ki) * K + kj) * np +
+							      (size_t)b * OH * OW;
+					/* outputs ow in [lo, hi) read inside the row: iw = ow*S - P + kj */
+					int lo = 0, hi = OW;
+					while (lo < OW && lo * S - P + kj < 0)
+						lo++;
+					while (hi > lo && (hi - 1) * S - P + kj >= W)
+						hi--;
+					for (int oh = 0; oh < OH; oh++, dst += OW) {
 						int ih = oh * S - P + ki;
-						float *dst = row + ((size_t)b * OH + oh) * OW;
 						if (ih < 0 || ih >= H) {
 							for (int ow = 0; ow < OW; ow++)
 								dst[ow] = 0;
 							continue;
 						}
-						const float *src = plane + (size_t)ih * W;
-						if (S == 1) {
-							int lo = P - kj, hi = W + P - kj; /* valid ow range [lo, hi) */
-							if (lo < 0)
-								lo = 0;
-							if (hi > OW)
-								hi = OW;
-							for (int ow = 0; ow < lo && ow < OW; ow++)
-								dst[ow] = 0;
-							if (hi > lo)
-								memcpy(dst + lo, src + lo - P + kj, (size_t)(hi - lo) * sizeof(float));
-							for (int ow = hi > lo ? hi : lo; ow < OW; ow++)
-								dst[ow] = 0;
-						} else {
-							for (int ow = 0; ow < OW; ow++) {
-								int iw = ow * S - P + kj;
-								dst[ow] = (iw < 0 || iw >= W) ? 0 : src[iw];
-							}
-						}
+						const float *restrict src = plane + (size_t)ih * W - P + kj;
+						for (int ow = 0; ow < lo; ow++)
+							dst[ow] = 0;
+						if (S == 1)
+							for (int ow = lo; ow < hi; ow++)
+								dst[ow] = src[ow];
+						else
+							for (int ow = lo; ow < hi; ow++)
+								dst[ow] = src[ow * S];
+						for (int ow = hi; ow < OW; ow++)
+							dst[ow] = 0;
 					}
 				}
-			}
+		}
 }
 
 /* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
-void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din)
+NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const float *col,
+				       float *din)
+{
+	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
+	int Wp = W + 2 * P;
+	size_t np = (size_t)B * OH * OW;
+	/* with padding, each plane is summed in a bordered one, then its interior added */
+	float *pad = P ? xmalloc((size_t)(H + 2 * P) * Wp * sizeof(float)) : NULL;
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			float *plane = din + ((size_t)c * B + b) * H * W, *dst = plane;
+			int ws = W;
+			if (P) {
+				memset(pad, 0, (size_t)(H + 2 * P) * Wp * sizeof(float));
+				dst = pad;
+				ws = Wp;
+			}
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					const float *restrict src = col + ((size_t)(c * K + ki) * K + kj) * np +
+								    (size_t)b * OH * OW;
+					for (int oh = 0; oh < OH; oh++) {
+						float *restrict d = dst + (oh + ki) * ws + kj;
+						for (int ow = 0; ow < OW; ow++)
+							d[ow] += src[oh * OW + ow];
+					}
+				}
+			if (P)
+				for (int h = 0; h < H; h++)
+					for (int w = 0; w < W; w++)
+						plane[h * W + w] += pad[(h + P) * Wp + P + w];
+		}
+	free(pad);
+}
+
+NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din)
 {
 	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
 	int OH = l->out_h, OW = l->out_w;
 	size_t np = (size_t)B * OH * OW;
+	if (S == 1) {
+		col2im_s1(l, B, col, din);
+		return;
+	}
 	for (int c = 0; c < l->in_c; c++)
-		for (int ki = 0; ki < K; ki++)
-			for (int kj = 0; kj < K; kj++) {
-				const float *row = col + ((size_t)(c * K + ki) * K + kj) * np;
-				for (int b = 0; b < B; b++) {
-					float *plane = din + ((size_t)c * B + b) * H * W;
-					for (int oh = 0; oh < OH; oh++) {
+		for (int b = 0; b < B; b++) {
+			float *plane = din + ((size_t)c * B + b) * H * W;
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					const float *restrict src = col + ((size_t)(c * K + ki) * K + kj) * np +
+								    (size_t)b * OH * OW;
+					int lo = 0, hi = OW;
+					while (lo < OW && lo * S - P + kj < 0)
+						lo++;
+					while (hi > lo && (hi - 1) * S - P + kj >= W)
+						hi--;
+					for (int oh = 0; oh < OH; oh++, src += OW) {
 						int ih = oh * S - P + ki;
 						if (ih < 0 || ih >= H)
 							continue;
-						const float *src = row + ((size_t)b * OH + oh) * OW;
-						float *dst = plane + (size_t)ih * W;
-						if (S == 1) {
-							/* iw = ow - P + kj over the valid ow range */
-							int lo = P - kj > 0 ? P - kj : 0;
-							int hi = W + P - kj < OW ? W + P - kj : OW;
-							if (hi > lo)
-								add_row(dst - P + kj + lo, src + lo, hi - lo);
-							continue;
-						}
-						for (int ow = 0; ow < OW; ow++) {
-							int iw = ow * S - P + kj;
-							if (iw >= 0 && iw < W)
-								dst[iw] += src[ow];
-						}
+						float *restrict dst = plane + (size_t)ih * W - P + kj;
+						if (S == 1)
+							for (int ow = lo; ow < hi; ow++)
+								dst[ow] += src[ow];
+						else
+							for (int ow = lo; ow < hi; ow++)
+								dst[ow * S] += src[ow];
 					}
 				}
-			}
+		}
+}
+
+enum nn_conv_mode nn_conv_mode = NN_CONV_AUTO;
+
+static int use_direct(const struct nn_layer *l)
+{
+	static int cpu = -1;
+	if (nn_conv_mode == NN_CONV_GEMM)
+		return 0;
+	if (cpu < 0)
+		cpu = cd_cpu_ok();
+	if (!cpu)
+		return 0;
+	return nn_conv_mode == NN_CONV_DIRECT ? cd_layer_ok(l) : cd_layer_pays(l);
 }
 
 /* out (OC, B, OH, OW) = W (OC, C*K*K) . col + bias */
 static void conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
 			 float *out)
 {
-	int ckk = l->in_c * l->k * l->k;
+	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
-	float *col = m->cols[l - m->layers];
+	m->conv_direct[i] = (unsigned char)use_direct(l);
+	if (m->conv_direct[i]) {
+		if (!m->cpad[i]) {
+			m->cpad[i] = cd_alloc_pad(l, m->max_b);
+			m->cscratch[i] = cd_alloc_scratch(l);
+		}
+		cd_pad_input(l, B, m->max_b, in, m->cpad[i]);
+		cd_forward(l, B, m->max_b, m->cpad[i], w, bias, out, m->cscratch[i]);
+		return;
+	}
+	if (!m->cols[i])
+		m->cols[i] = xmalloc((size_t)ckk * l->out_h * l->out_w * m->max_b * sizeof(float));
+	float *col = m->cols[i];
 	nn_im2col(l, B, in, col);
 	for (int oc = 0; oc < l->out_c; oc++) {
 		float *o = out + (size_t)oc * np, bv = bias[oc];
-		for (size_t i = 0; i < np; i++)
-			o[i] = bv;
+		for (size_t k = 0; k < np; k++)
+			o[k] = bv;
 	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w, ckk,
 		    col, (int)np, 1.0f, out, (int)np);
@@ -477,15 +576,17 @@ static void conv_forward(struct nn_model *m, const struct nn_layer *l, int B, co
 static void conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
 			  const float *dout, float *din)
 {
-	int ckk = l->in_c * l->k * l->k;
+	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off;
+	(void)in; /* the last forward kept what backward needs: its columns or padded input */
 	if (!l->frozen) {
 		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
-		/* the columns of the last forward (same batch, same input) */
-		(void)in;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, 1.0f, dout,
-			    (int)np, m->cols[l - m->layers], (int)np, 1.0f, dw, ckk);
+		if (m->conv_direct[i])
+			cd_weight_grad(l, B, m->max_b, m->cpad[i], dout, dw, m->cscratch[i]);
+		else
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np,
+				    1.0f, dout, (int)np, m->cols[i], (int)np, 1.0f, dw, ckk);
 		for (int oc = 0; oc < l->out_c; oc++)
 			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	}

@@ -67,6 +67,11 @@ struct nn_model {
 	float *cols[NN_MAXLAYERS]; /* im2col of each conv layer's last forward (reused by backward) */
 	float *dcol;               /* col2im scratch (shared by all conv layers) */
 	float *dinput_cm;          /* input gradient in layer 0's layout */
+	/* Direct convolution (conv_direct.h): padded input and scratch of each
+	 * layer run that way, and which path the last forward took. */
+	float *cpad[NN_MAXLAYERS];
+	float *cscratch[NN_MAXLAYERS];
+	unsigned char conv_direct[NN_MAXLAYERS];
 	size_t col_n;
 	int last_b;                /* batch size of the last forward */
 	int training;              /* last forward was in training mode */
@@ -129,6 +134,13 @@ void nn_zero_grads(struct nn_model *m);
 /* Softmax probabilities for x, evaluated in batches of up to 256. */
 void nn_predict_proba(struct nn_model *m, const float *x, int n, float *probs);
 int nn_argmax(const float *v, int n);
+
+/* How convolutions run: AUTO (the default) uses the direct kernels of
+ * conv_direct.h where the CPU has them and the layer gains (few taps, wide
+ * rows) and im2col + sgemm elsewhere; GEMM always uses im2col + sgemm; DIRECT
+ * uses the direct kernels wherever they apply (tests compare the paths). */
+enum nn_conv_mode { NN_CONV_AUTO, NN_CONV_GEMM, NN_CONV_DIRECT };
+extern enum nn_conv_mode nn_conv_mode;
 
 /* Convolution as GEMM: in (C, B, H, W) -> col (C*K*K, B*OH*OW) for a conv
  * layer l, and col accumulated (+=) back into din (C, B, H, W). */
