@@ -646,6 +646,9 @@ static void test_fd_direct_conv(void **state)
 	run_spec("1x9x9|conv c1 3 5 1 2|relu|maxpool 2 2|flatten|dense f 4", 31, 0, 0);
 	run_spec("2x7x8|conv c1 4 3 1 1|relu|conv c2 3 3 1 0|flatten|dense f 3", 32, 0, 0);
 	run_spec("3x9x9|conv c1 7 7 1 3|relu|maxpool 2 2|flatten|dense f 3", 33, 0, 0);
+	/* 8 and 16 output channels: the channel-vectorised kernel */
+	run_spec("2x7x8|conv c1 8 3 1 1|relu|conv c2 16 5 1 1|flatten|dense f 3", 34, 0, 0);
+	run_spec("3x8x8|conv c1 24 7 1 2|relu|maxpool 2 2|flatten|dense f 3", 35, 0, 0);
 	nn_conv_mode = NN_CONV_AUTO;
 }
 
@@ -687,6 +690,8 @@ static void test_direct_matches_gemm(void **state)
 		"3x12x11|conv c 7 3 1 1|relu|conv d 13 5 1 2|flatten|dense f 5",
 		"2x9x10|conv c 5 7 1 3|maxpool 2 2|flatten|dense f 3",
 		"1x30x17|conv c 2 5 1 0|flatten|dense f 3",
+		"3x12x11|conv c 8 3 1 1|relu|conv d 24 5 1 2|flatten|dense f 5",
+		"2x9x10|conv c 16 7 1 3|maxpool 2 2|conv d 32 3 1 0|flatten|dense f 3",
 	};
 	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
 		struct nn_model m;
@@ -712,8 +717,9 @@ static void test_direct_matches_gemm(void **state)
 			run_mode(&m, NN_CONV_GEMM, x, y, B, l1, g1, d1);
 			assert_int_equal(m.conv_direct[0], 0);
 			run_mode(&m, NN_CONV_DIRECT, x, y, B, l2, g2, d2);
-			assert_int_equal(m.conv_direct[0], 1);
-			print_message("%s B=%d: direct path agrees\n", specs[s] ? specs[s] : "lenet5", B);
+			assert_true(m.conv_direct[0] == CD_PLANE || m.conv_direct[0] == CD_CHAN);
+			print_message("%s B=%d: direct path (kernel %d) agrees\n",
+				      specs[s] ? specs[s] : "lenet5", B, m.conv_direct[0]);
 			assert_near("logits", l2, l1, nl, 1e-5);
 			assert_near("input gradient", d2, d1, nx, 1e-5);
 			for (int i = 0; i < m.nlayers; i++) {
@@ -727,7 +733,7 @@ static void test_direct_matches_gemm(void **state)
 		}
 		nn_free(&m);
 	}
-	/* the default picks the direct kernels for lenet5's conv1 only */
+	/* the default: lenet5's conv1 by output positions, conv2 by channels */
 	struct nn_model m;
 	struct rng r;
 	char err[ERRBUF];
@@ -736,8 +742,8 @@ static void test_direct_matches_gemm(void **state)
 	assert_int_equal(nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	memset(x, 0, sizeof x);
 	nn_forward(&m, x, 2, 0, NULL);
-	assert_int_equal(m.conv_direct[0], 1);
-	assert_int_equal(m.conv_direct[3], 0);
+	assert_int_equal(m.conv_direct[0], CD_PLANE);
+	assert_int_equal(m.conv_direct[3], CD_CHAN);
 	nn_free(&m);
 }
 

@@ -41,15 +41,23 @@ int cd_cpu_ok(void)
 #endif
 }
 
-int cd_layer_ok(const struct nn_layer *l)
+static int kernel_ok(const struct nn_layer *l)
 {
 	return l->kind == NN_CONV && l->stride == 1 && (l->k == 3 || l->k == 5 || l->k == 7) &&
 	       l->out_h > 0 && l->out_w > 0;
 }
 
-int cd_layer_pays(const struct nn_layer *l)
+int cd_choose(const struct nn_layer *l, int force)
 {
-	return cd_layer_ok(l) && l->in_c * l->k * l->k <= 75 && l->out_w >= 16;
+	if (!kernel_ok(l))
+		return CD_NONE;
+	int taps = l->in_c * l->k * l->k, plane_pays = taps <= 75 && l->out_w >= 16;
+	int chan_ok = l->out_c % 8 == 0;
+	if (plane_pays)
+		return CD_PLANE;
+	if (chan_ok && (force || taps <= CD_CHAN_MAX_TAPS))
+		return CD_CHAN;
+	return force ? CD_PLANE : CD_NONE;
 }
 
 static size_t pad_plane(const struct nn_layer *l)
@@ -62,20 +70,33 @@ float *cd_alloc_pad(const struct nn_layer *l, int max_b)
 	return xcalloc((size_t)l->in_c * max_b * pad_plane(l) + CD_SLACK, sizeof(float));
 }
 
-/* scratch: weight-gradient accumulators (nblk * C * K * 2K vectors of 8),
- * then OC + 1 gradient planes of plane_np floats (the last one stays zero);
- * the forward pass uses the first OCB * plane_np floats. */
+static int oc_pad(const struct nn_layer *l);
+
+/* CD_PLANE scratch: weight-gradient accumulators (nblk * C * K * 2K vectors
+ * of 8), then OC + 1 gradient planes of plane_np floats (the last one stays
+ * zero); the forward pass uses the first OCB * plane_np floats.
+ * CD_CHAN scratch: forward wt (CKK, OCp), bt (OCp), rowt (OW + CV_NW, OCp);
+ * weight gradient acc (CKK * OCp) then gt (OH*OW, OCp). */
 static size_t acc_floats(const struct nn_layer *l)
 {
 	return (size_t)((l->out_c + 1) / 2) * l->in_c * l->k * 2 * l->k * 8;
 }
 
-float *cd_alloc_scratch(const struct nn_layer *l)
+float *cd_alloc_scratch(const struct nn_layer *l, int kind)
 {
-	size_t np = (size_t)plane_np(l);
-	size_t n = acc_floats(l) + (size_t)(l->out_c + 1) * np;
-	if (n < OCB * np)
-		n = OCB * np;
+	size_t n;
+	if (kind == CD_PLANE) {
+		size_t np = (size_t)plane_np(l);
+		n = acc_floats(l) + (size_t)(l->out_c + 1) * np;
+		if (n < OCB * np)
+			n = OCB * np;
+	} else {
+		size_t ocp = (size_t)oc_pad(l), ckk = (size_t)l->in_c * l->k * l->k;
+		size_t fwd = ckk * ocp + ocp + (size_t)(l->out_w + 8) * ocp;
+		n = ckk * ocp + (size_t)l->out_h * l->out_w * ocp;
+		if (n < fwd)
+			n = fwd;
+	}
 	size_t bytes = (n * sizeof(float) + 31) / 32 * 32;
 	float *s = aligned_alloc(32, bytes);
 	if (!s) {
@@ -225,27 +246,189 @@ AVX2 static void cd_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 						((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 				}
 }
+
+/* ---- channel-vectorised kernels (cv_*) ----------------------------------
+ * For layers with many output channels and short rows (lenet5's conv2: 16
+ * channels, rows of 10) the lanes run over 16 output channels instead, and a
+ * block covers CV_NW neighbouring outputs of one row: 2 * CV_NW accumulators,
+ * each tap loading two weight vectors and CV_NW input scalars. Weights and
+ * output gradients are first transposed to (tap, channel) and (position,
+ * channel), channels padded with zeros to a multiple of 16. */
+#define CV_NW 5
+
+static int oc_pad(const struct nn_layer *l)
+{
+	return (l->out_c + 15) / 16 * 16;
+}
+
+/* weights (OC, CKK) -> wt (CKK, OCp), bias -> bt (OCp) */
+static void cv_transpose_w(const struct nn_layer *l, const float *w, const float *bias, float *wt,
+			   float *bt)
+{
+	int ckk = l->in_c * l->k * l->k, OC = l->out_c, OCp = oc_pad(l);
+	memset(wt, 0, sizeof(float) * ckk * OCp);
+	memset(bt, 0, sizeof(float) * OCp);
+	for (int oc = 0; oc < OC; oc++) {
+		for (int q = 0; q < ckk; q++)
+			wt[(size_t)q * OCp + oc] = w[(size_t)oc * ckk + q];
+		bt[oc] = bias ? bias[oc] : 0;
+	}
+}
+
+AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, const float *pad,
+				 const float *w, const float *bias, float *out, float *scratch)
+{
+	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w, OCp = oc_pad(l);
+	int Hp = l->in_h + 2 * l->pad, Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
+	size_t plane = pad_plane(l);
+	float *wt = scratch, *bt = wt + (size_t)ckk * OCp, *rowt = bt + OCp; /* rowt: (OW+CV_NW, OCp) */
+	cv_transpose_w(l, w, bias, wt, bt);
+	for (int b = 0; b < B; b++)
+		for (int oh = 0; oh < OH; oh++) {
+			for (int og = 0; og < OCp; og += 16) {
+				__m256 b0 = _mm256_loadu_ps(bt + og), b1 = _mm256_loadu_ps(bt + og + 8);
+				for (int ow0 = 0; ow0 < OW; ow0 += CV_NW) {
+					__m256 a0[CV_NW], a1[CV_NW];
+					for (int j = 0; j < CV_NW; j++) {
+						a0[j] = b0;
+						a1[j] = b1;
+					}
+					for (int c = 0; c < C; c++)
+						for (int ki = 0; ki < K; ki++) {
+							const float *xr = pad + ((size_t)c * max_b + b) * plane +
+									  (size_t)(oh + ki) * Wp + ow0;
+							const float *wq = wt + (size_t)((c * K + ki) * K) * OCp + og;
+							for (int kj = 0; kj < K; kj++) {
+								__m256 w0 = _mm256_loadu_ps(wq + (size_t)kj * OCp);
+								__m256 w1 = _mm256_loadu_ps(wq + (size_t)kj * OCp + 8);
+								for (int j = 0; j < CV_NW; j++) {
+									__m256 xv = _mm256_broadcast_ss(xr + kj + j);
+									a0[j] = _mm256_fmadd_ps(w0, xv, a0[j]);
+									a1[j] = _mm256_fmadd_ps(w1, xv, a1[j]);
+								}
+							}
+						}
+					/* outputs past the row end were computed from the next row; not kept */
+					for (int j = 0; j < CV_NW; j++) {
+						_mm256_storeu_ps(rowt + (size_t)(ow0 + j) * OCp + og, a0[j]);
+						_mm256_storeu_ps(rowt + (size_t)(ow0 + j) * OCp + og + 8, a1[j]);
+					}
+				}
+			}
+			for (int oc = 0; oc < OC; oc++) {
+				float *dst = out + (((size_t)oc * B + b) * OH + oh) * OW;
+				for (int ow = 0; ow < OW; ow++)
+					dst[ow] = rowt[(size_t)ow * OCp + oc];
+			}
+		}
+	(void)Hp;
+}
+
+/* accumulators of taps (c, ki, 0..K-1) for 16 channels over one sample's
+ * positions: g is (OH*OW, OCp) at channel group og, x the padded plane. The
+ * accumulators are named variables, not an array: with an array GCC 12 keeps
+ * a copy of each in memory and stores it on every iteration. */
+#define CV_TAP(kj)                                                                               \
+	if (kj < K) {                                                                            \
+		__m256 xv = _mm256_broadcast_ss(xr + ow + kj);                                   \
+		a0_##kj = _mm256_fmadd_ps(g0, xv, a0_##kj);                                      \
+		a1_##kj = _mm256_fmadd_ps(g1, xv, a1_##kj);                                      \
+	}
+#define CV_LOAD(kj)                                                                              \
+	__m256 a0_##kj = _mm256_setzero_ps(), a1_##kj = a0_##kj;                                 \
+	if (kj < K) {                                                                            \
+		a0_##kj = _mm256_load_ps(accf + kj * 16);                                        \
+		a1_##kj = _mm256_load_ps(accf + kj * 16 + 8);                                    \
+	}
+#define CV_STORE(kj)                                                                             \
+	if (kj < K) {                                                                            \
+		_mm256_store_ps(accf + kj * 16, a0_##kj);                                        \
+		_mm256_store_ps(accf + kj * 16 + 8, a1_##kj);                                    \
+	}
+#define CV_DW_BLOCK(KK)                                                                          \
+	AVX2 static void cv_dw_block##KK(int OH, int OW, int Wp, int OCp, const float *x,          \
+					 const float *g, float *accf)                               \
+	{                                                                                        \
+		enum { K = KK };                                                                 \
+		CV_LOAD(0) CV_LOAD(1) CV_LOAD(2) CV_LOAD(3) CV_LOAD(4) CV_LOAD(5) CV_LOAD(6)     \
+		for (int oh = 0; oh < OH; oh++) {                                                \
+			const float *xr = x + (size_t)oh * Wp;                                   \
+			const float *gr = g + (size_t)oh * OW * OCp;                             \
+			for (int ow = 0; ow < OW; ow++) {                                        \
+				__m256 g0 = _mm256_loadu_ps(gr + (size_t)ow * OCp);              \
+				__m256 g1 = _mm256_loadu_ps(gr + (size_t)ow * OCp + 8);          \
+				CV_TAP(0) CV_TAP(1) CV_TAP(2) CV_TAP(3) CV_TAP(4) CV_TAP(5)      \
+				CV_TAP(6)                                                        \
+			}                                                                        \
+		}                                                                                \
+		CV_STORE(0) CV_STORE(1) CV_STORE(2) CV_STORE(3) CV_STORE(4) CV_STORE(5)          \
+		CV_STORE(6)                                                                      \
+	}
+CV_DW_BLOCK(3)
+CV_DW_BLOCK(5)
+CV_DW_BLOCK(7)
+
+AVX2 static void cv_weight_grad_avx2(const struct nn_layer *l, int B, int max_b, const float *pad,
+				     const float *dout, float *dw, float *scratch)
+{
+	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w, OCp = oc_pad(l);
+	int Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
+	size_t plane = pad_plane(l), S = (size_t)OH * OW;
+	float *acc = scratch;                    /* (OCp/16, CKK, 16) */
+	float *gt = acc + (size_t)ckk * OCp;     /* (S, OCp) */
+	memset(acc, 0, sizeof(float) * ckk * OCp);
+	memset(gt, 0, sizeof(float) * S * OCp);
+	for (int b = 0; b < B; b++) {
+		for (int oc = 0; oc < OC; oc++) {
+			const float *src = dout + ((size_t)oc * B + b) * S;
+			for (size_t p = 0; p < S; p++)
+				gt[p * OCp + oc] = src[p];
+		}
+		for (int og = 0; og < OCp; og += 16)
+			for (int c = 0; c < C; c++)
+				for (int ki = 0; ki < K; ki++) {
+					const float *x = pad + ((size_t)c * max_b + b) * plane + (size_t)ki * Wp;
+					float *a = acc + ((size_t)(og / 16) * ckk + (c * K + ki) * K) * 16;
+					if (K == 3)
+						cv_dw_block3(OH, OW, Wp, OCp, x, gt + og, a);
+					else if (K == 5)
+						cv_dw_block5(OH, OW, Wp, OCp, x, gt + og, a);
+					else
+						cv_dw_block7(OH, OW, Wp, OCp, x, gt + og, a);
+				}
+	}
+	for (int oc = 0; oc < OC; oc++)
+		for (int q = 0; q < ckk; q++)
+			dw[(size_t)oc * ckk + q] += acc[((size_t)(oc / 16) * ckk + q) * 16 + oc % 16];
+}
 #endif
 
-void cd_forward(const struct nn_layer *l, int B, int max_b, const float *pad, const float *w,
-		const float *bias, float *out, float *scratch)
+void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
+		const float *w, const float *bias, float *out, float *scratch)
 {
 #if CD_X86
-	cd_forward_avx2(l, B, max_b, pad, w, bias, out, scratch);
+	if (kind == CD_CHAN)
+		cv_forward_avx2(l, B, max_b, pad, w, bias, out, scratch);
+	else
+		cd_forward_avx2(l, B, max_b, pad, w, bias, out, scratch);
 #else
-	(void)l, (void)B, (void)max_b, (void)pad, (void)w, (void)bias, (void)out, (void)scratch;
+	(void)l, (void)kind, (void)B, (void)max_b, (void)pad, (void)w, (void)bias, (void)out;
+	(void)scratch;
 	fprintf(stderr, "wmbench: conv_direct: no kernels for this CPU\n");
 	abort();
 #endif
 }
 
-void cd_weight_grad(const struct nn_layer *l, int B, int max_b, const float *pad,
+void cd_weight_grad(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
 		    const float *dout, float *dw, float *scratch)
 {
 #if CD_X86
-	cd_weight_grad_avx2(l, B, max_b, pad, dout, dw, scratch);
+	if (kind == CD_CHAN)
+		cv_weight_grad_avx2(l, B, max_b, pad, dout, dw, scratch);
+	else
+		cd_weight_grad_avx2(l, B, max_b, pad, dout, dw, scratch);
 #else
-	(void)l, (void)B, (void)max_b, (void)pad, (void)dout, (void)dw, (void)scratch;
+	(void)l, (void)kind, (void)B, (void)max_b, (void)pad, (void)dout, (void)dw, (void)scratch;
 	fprintf(stderr, "wmbench: conv_direct: no kernels for this CPU\n");
 	abort();
 #endif

@@ -1,11 +1,12 @@
-/* conv_direct.h - direct (im2col-free) kernels for stride-1 convolutions with
- * few input taps, such as lenet5's conv1 (1 channel, 5x5: 25 taps per output).
+/* conv_direct.h - direct (im2col-free) kernels for stride-1 convolutions such
+ * as lenet5's conv1 (1 channel, 5x5: 25 taps per output) and conv2.
  *
  * For such layers a GEMM is a poor fit: the im2col matrix is 25 times the
  * input, and OpenBLAS spends more time packing than multiplying (M = 6 output
- * channels, K = 25 taps, or K = B*28*28 for the weight gradient). These kernels
- * read a zero-padded copy of the input instead and keep their accumulators in
- * AVX2 registers. They compute the forward pass and the weight gradient; the
+ * channels, K = 25 taps, or K = B*28*28 for the weight gradient); lenet5's
+ * conv2 (16 channels, rows of 10) is not much better off. These kernels read a
+ * zero-padded copy of the input instead and keep their accumulators in AVX2
+ * registers. They compute the forward pass and the weight gradient; the
  * input gradient, when asked for, still goes through sgemm and col2im.
  *
  * They run only on CPUs with AVX2 and FMA (checked at run time); elsewhere the
@@ -27,26 +28,37 @@
 
 /* 1 if this CPU can run the kernels (AVX2 and FMA). */
 int cd_cpu_ok(void);
-/* 1 if the kernels handle layer l (a conv with stride 1, kernel 3, 5 or 7),
- * ignoring the CPU. */
-int cd_layer_ok(const struct nn_layer *l);
-/* 1 if layer l is worth running directly: few taps (C*K*K <= 75), rows of
- * at least 16 outputs. */
-int cd_layer_pays(const struct nn_layer *l);
+
+/* The kernels: CD_PLANE runs eight neighbouring outputs of one channel per
+ * vector (for few input taps and long rows, like lenet5's conv1); CD_CHAN
+ * runs sixteen output channels per pair of vectors (for output channels in
+ * multiples of 8, like lenet5's conv2). */
+enum { CD_NONE, CD_PLANE, CD_CHAN };
+/* Above this many taps (C*K*K) sgemm is as fast as CD_CHAN. Measured per
+ * layer (forward + backward, batch 64, one thread): cnn's conv2 (288 taps)
+ * 77 ms with sgemm, 68 ms direct; conv3 (288) 28 ms and 30 ms; conv4 (576)
+ * 56 ms and 59 ms. */
+#define CD_CHAN_MAX_TAPS 300
+
+/* Which kernel layer l should use: CD_NONE unless it is a conv with stride 1
+ * and a 3, 5 or 7 kernel. Without force, only where the kernel beats im2col
+ * and sgemm (measured: see README, Benchmarks); with force, wherever one
+ * applies (the tests use this to compare the paths). */
+int cd_choose(const struct nn_layer *l, int force);
 
 /* Zeroed padded-input buffer for batches of up to max_b (free with free()). */
 float *cd_alloc_pad(const struct nn_layer *l, int max_b);
-/* Floats of scratch that cd_forward and cd_weight_grad need (32-byte aligned
- * buffer, from cd_alloc_scratch). */
-float *cd_alloc_scratch(const struct nn_layer *l);
+/* Scratch for cd_forward and cd_weight_grad with kernel kind (32-byte
+ * aligned; free with free()). */
+float *cd_alloc_scratch(const struct nn_layer *l, int kind);
 /* Copies in (C, B, H, W) into the padded buffer's interior. */
 void cd_pad_input(const struct nn_layer *l, int B, int max_b, const float *in, float *pad);
 /* out (OC, B, OH, OW) = bias + W * padded input. */
-void cd_forward(const struct nn_layer *l, int B, int max_b, const float *pad, const float *w,
-		const float *bias, float *out, float *scratch);
+void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
+		const float *w, const float *bias, float *out, float *scratch);
 /* dw (OC, C, K, K) += sum over the batch of dout (OC, B, OH, OW) times the
  * padded input (the bias gradient is left to the caller). */
-void cd_weight_grad(const struct nn_layer *l, int B, int max_b, const float *pad,
+void cd_weight_grad(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
 		    const float *dout, float *dw, float *scratch);
 
 #endif

@@ -531,16 +531,17 @@ NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col
 
 enum nn_conv_mode nn_conv_mode = NN_CONV_AUTO;
 
+/* CD_NONE (im2col + sgemm) or the direct kernel to run layer l with */
 static int use_direct(const struct nn_layer *l)
 {
 	static int cpu = -1;
 	if (nn_conv_mode == NN_CONV_GEMM)
-		return 0;
+		return CD_NONE;
 	if (cpu < 0)
 		cpu = cd_cpu_ok();
 	if (!cpu)
-		return 0;
-	return nn_conv_mode == NN_CONV_DIRECT ? cd_layer_ok(l) : cd_layer_pays(l);
+		return CD_NONE;
+	return cd_choose(l, nn_conv_mode == NN_CONV_DIRECT);
 }
 
 /* out (OC, B, OH, OW) = W (OC, C*K*K) . col + bias */
@@ -550,16 +551,22 @@ static void conv_forward(struct nn_model *m, const struct nn_layer *l, int B, co
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
-	m->conv_direct[i] = (unsigned char)use_direct(l);
-	if (m->conv_direct[i]) {
-		if (!m->cpad[i]) {
+	int kind = use_direct(l);
+	if (kind) {
+		if (!m->cpad[i])
 			m->cpad[i] = cd_alloc_pad(l, m->max_b);
-			m->cscratch[i] = cd_alloc_scratch(l);
+		if (m->cscratch[i] && m->conv_direct[i] != kind) {
+			free(m->cscratch[i]);
+			m->cscratch[i] = NULL;
 		}
+		if (!m->cscratch[i])
+			m->cscratch[i] = cd_alloc_scratch(l, kind);
+		m->conv_direct[i] = (unsigned char)kind;
 		cd_pad_input(l, B, m->max_b, in, m->cpad[i]);
-		cd_forward(l, B, m->max_b, m->cpad[i], w, bias, out, m->cscratch[i]);
+		cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, m->cscratch[i]);
 		return;
 	}
+	m->conv_direct[i] = CD_NONE;
 	if (!m->cols[i])
 		m->cols[i] = xmalloc((size_t)ckk * l->out_h * l->out_w * m->max_b * sizeof(float));
 	float *col = m->cols[i];
@@ -583,7 +590,8 @@ static void conv_backward(struct nn_model *m, const struct nn_layer *l, int B, c
 	if (!l->frozen) {
 		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
 		if (m->conv_direct[i])
-			cd_weight_grad(l, B, m->max_b, m->cpad[i], dout, dw, m->cscratch[i]);
+			cd_weight_grad(l, m->conv_direct[i], B, m->max_b, m->cpad[i], dout, dw,
+				       m->cscratch[i]);
 		else
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np,
 				    1.0f, dout, (int)np, m->cols[i], (int)np, 1.0f, dw, ckk);

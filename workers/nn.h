@@ -71,7 +71,7 @@ struct nn_model {
 	 * layer run that way, and which path the last forward took. */
 	float *cpad[NN_MAXLAYERS];
 	float *cscratch[NN_MAXLAYERS];
-	unsigned char conv_direct[NN_MAXLAYERS];
+	unsigned char conv_direct[NN_MAXLAYERS]; /* CD_NONE, CD_PLANE or CD_CHAN */
 	size_t col_n;
 	int last_b;                /* batch size of the last forward */
 	int training;              /* last forward was in training mode */
