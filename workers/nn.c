@@ -377,7 +377,20 @@ __attribute__((noinline)) static void relu_backward(float *restrict din, const f
  * than the copy. */
 #define NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 
-/* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
+/* The outputs ow in [lo, hi) whose tap kj falls inside the input row
+ * (iw = ow * stride - pad + kj in [0, W)). */
+static void inside_row(const struct nn_layer *l, int kj, int *lo, int *hi)
+{
+	int S = l->stride, P = l->pad, W = l->in_w;
+	*lo = 0;
+	*hi = l->out_w;
+	while (*lo < l->out_w && *lo * S - P + kj < 0)
+		(*lo)++;
+	while (*hi > *lo && (*hi - 1) * S - P + kj >= W)
+		(*hi)--;
+}
+
+/* Stride 1: in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
 NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const float *in,
 				       float *col)
 {
@@ -411,6 +424,7 @@ NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const flo
 	free(pad);
 }
 
+/* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
 NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
 {
 	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
@@ -427,12 +441,8 @@ NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in,
 				for (int kj = 0; kj < K; kj++) {
 					float *restrict dst = col + ((size_t)(c * K + ki) * K + kj) * np +
 							      (size_t)b * OH * OW;
-					/* outputs ow in [lo, hi) read inside the row: iw = ow*S - P + kj */
-					int lo = 0, hi = OW;
-					while (lo < OW && lo * S - P + kj < 0)
-						lo++;
-					while (hi > lo && (hi - 1) * S - P + kj >= W)
-						hi--;
+					int lo, hi;
+					inside_row(l, kj, &lo, &hi);
 					for (int oh = 0; oh < OH; oh++, dst += OW) {
 						int ih = oh * S - P + ki;
 						if (ih < 0 || ih >= H) {
@@ -443,12 +453,8 @@ NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in,
 						const float *restrict src = plane + (size_t)ih * W - P + kj;
 						for (int ow = 0; ow < lo; ow++)
 							dst[ow] = 0;
-						if (S == 1)
-							for (int ow = lo; ow < hi; ow++)
-								dst[ow] = src[ow];
-						else
-							for (int ow = lo; ow < hi; ow++)
-								dst[ow] = src[ow * S];
+						for (int ow = lo; ow < hi; ow++)
+							dst[ow] = src[ow * S];
 						for (int ow = hi; ow < OW; ow++)
 							dst[ow] = 0;
 					}
@@ -508,22 +514,15 @@ NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col
 				for (int kj = 0; kj < K; kj++) {
 					const float *restrict src = col + ((size_t)(c * K + ki) * K + kj) * np +
 								    (size_t)b * OH * OW;
-					int lo = 0, hi = OW;
-					while (lo < OW && lo * S - P + kj < 0)
-						lo++;
-					while (hi > lo && (hi - 1) * S - P + kj >= W)
-						hi--;
+					int lo, hi;
+					inside_row(l, kj, &lo, &hi);
 					for (int oh = 0; oh < OH; oh++, src += OW) {
 						int ih = oh * S - P + ki;
 						if (ih < 0 || ih >= H)
 							continue;
 						float *restrict dst = plane + (size_t)ih * W - P + kj;
-						if (S == 1)
-							for (int ow = lo; ow < hi; ow++)
-								dst[ow] += src[ow];
-						else
-							for (int ow = lo; ow < hi; ow++)
-								dst[ow * S] += src[ow];
+						for (int ow = lo; ow < hi; ow++)
+							dst[ow * S] += src[ow];
 					}
 				}
 		}
