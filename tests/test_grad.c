@@ -733,6 +733,31 @@ static void test_direct_matches_gemm(void **state)
 		}
 		nn_free(&m);
 	}
+	/* An Inf left in the padded input by an earlier, larger batch must not
+	 * reach the weight gradient of a smaller one (0 * Inf = NaN). */
+	{
+		struct nn_model m;
+		struct rng r;
+		char err[ERRBUF];
+		float x[8 * 30 * 17], l1[8 * 3], l2[8 * 3], d1[8 * 30 * 17], d2[8 * 30 * 17];
+		int y[8] = { 0, 1, 2, 0, 1, 2, 0, 1 };
+		rng_seed(&r, 77);
+		assert_int_equal(nn_build_spec(&m, "custom", "1x30x17|conv c 2 5 1 0|flatten|dense f 3",
+					       err, sizeof err), 0);
+		nn_init_params(&m, &r);
+		float *g1 = malloc(m.nparams * 4), *g2 = malloc(m.nparams * 4);
+		for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
+			x[i] = i >= 5 * 30 * 17 ? INFINITY : (float)rng_uniform(&r);
+		run_mode(&m, NN_CONV_DIRECT, x, y, 8, l1, g1, d1);
+		run_mode(&m, NN_CONV_GEMM, x, y, 5, l1, g1, d1);
+		run_mode(&m, NN_CONV_DIRECT, x, y, 5, l2, g2, d2);
+		assert_int_equal(m.conv_direct[0], CD_PLANE);
+		for (size_t i = 0; i < m.nparams; i++)
+			assert_true(isfinite(g2[i]));
+		assert_near("grads after an Inf batch", g2, g1, m.nparams, 1e-5);
+		free(g1), free(g2);
+		nn_free(&m);
+	}
 	/* the default: lenet5's conv1 by output positions, conv2 by channels */
 	struct nn_model m;
 	struct rng r;

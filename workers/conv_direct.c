@@ -111,18 +111,26 @@ void cd_pad_input(const struct nn_layer *l, int B, int max_b, const float *in, f
 {
 	int P = l->pad, H = l->in_h, W = l->in_w, Wp = W + 2 * P;
 	size_t plane = pad_plane(l);
-	for (int c = 0; c < l->in_c; c++)
+	for (int c = 0; c < l->in_c; c++) {
 		for (int b = 0; b < B; b++) {
 			float *dst = pad + ((size_t)c * max_b + b) * plane + (size_t)P * Wp + P;
 			const float *src = in + ((size_t)c * B + b) * H * W;
 			for (int h = 0; h < H; h++)
 				memcpy(dst + (size_t)h * Wp, src + (size_t)h * W, (size_t)W * sizeof(float));
 		}
+		/* The kernels read up to 21 floats past a plane's end (lanes whose
+		 * outputs are thrown away or whose gradient is 0). Past the batch's last
+		 * plane that is an unused slot holding an earlier, larger batch; zero its
+		 * start, so that an Inf or NaN left there cannot become 0 * Inf = NaN. */
+		if (B < max_b)
+			memset(pad + ((size_t)c * max_b + B) * plane, 0,
+			       (plane < 32 ? plane : 32) * sizeof(float));
+	}
 }
 
 #if CD_X86
 /* 16 positions x OCB channels: a0/a1 hold positions p0..p0+7 and p0+8..p0+15 */
-AVX2 static void fwd_plane(const struct nn_layer *l, const float *x, int xstride, const float *w,
+AVX2 static void fwd_plane(const struct nn_layer *l, const float *x, size_t xstride, const float *w,
 			   const float *bias, int oc0, int noc, float *fo, int np)
 {
 	int K = l->k, C = l->in_c, Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
@@ -162,7 +170,7 @@ AVX2 static void cd_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 	for (int b = 0; b < B; b++)
 		for (int oc0 = 0; oc0 < OC; oc0 += OCB) {
 			int noc = OC - oc0 < OCB ? OC - oc0 : OCB;
-			fwd_plane(l, pad + (size_t)b * plane, (int)xstride, w, bias, oc0, noc, fo, np);
+			fwd_plane(l, pad + (size_t)b * plane, xstride, w, bias, oc0, noc, fo, np);
 			for (int o = 0; o < noc; o++) {
 				float *dst = out + ((size_t)(oc0 + o) * B + b) * OH * OW;
 				const float *src = fo + (size_t)o * np;

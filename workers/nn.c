@@ -450,11 +450,11 @@ NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in,
 								dst[ow] = 0;
 							continue;
 						}
-						const float *restrict src = plane + (size_t)ih * W - P + kj;
+						const float *restrict src = plane + (size_t)ih * W;
 						for (int ow = 0; ow < lo; ow++)
 							dst[ow] = 0;
 						for (int ow = lo; ow < hi; ow++)
-							dst[ow] = src[ow * S];
+							dst[ow] = src[ow * S - P + kj];
 						for (int ow = hi; ow < OW; ow++)
 							dst[ow] = 0;
 					}
@@ -520,9 +520,9 @@ NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col
 						int ih = oh * S - P + ki;
 						if (ih < 0 || ih >= H)
 							continue;
-						float *restrict dst = plane + (size_t)ih * W - P + kj;
+						float *restrict dst = plane + (size_t)ih * W;
 						for (int ow = lo; ow < hi; ow++)
-							dst[ow * S] += src[ow];
+							dst[ow * S - P + kj] += src[ow];
 					}
 				}
 		}
