@@ -287,7 +287,7 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 				 const float *w, const float *bias, float *out, float *scratch)
 {
 	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w, OCp = oc_pad(l);
-	int Hp = l->in_h + 2 * l->pad, Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
+	int Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
 	size_t plane = pad_plane(l);
 	float *wt = scratch, *bt = wt + (size_t)ckk * OCp, *rowt = bt + OCp; /* rowt: (OW+CV_NW, OCp) */
 	cv_transpose_w(l, w, bias, wt, bt);
@@ -329,7 +329,6 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 					dst[ow] = rowt[(size_t)ow * OCp + oc];
 			}
 		}
-	(void)Hp;
 }
 
 /* accumulators of taps (c, ki, 0..K-1) for 16 channels over one sample's
