@@ -8,15 +8,17 @@
 #   lt_pt[], lt_dt[], with _pdf and _tex twins.
 # Data: block i-1 is line i; columns: bits, BER mean, BER sd,
 #   accuracy cost mean (points), its sd, seeds.
-T(i) = pick(lt_title[i], lt_title_pdf[i], lt_title_tex[i])
+T(i) = key_title(lt_title[i], lt_title_pdf[i], lt_title_tex[i], rm - lm)
 
 do for [fmt in formats] {
-	eval term_cmd(fmt)
-	set output out_name(fmt)
 	lm = left_margin(ytic_w + 3)
 	rm = 0.97
+	eval grow_canvas(key_grow(nlines, rm - lm))
+	eval term_cmd(fmt)
+	set output out_name(fmt)
 	kh = key_h(nlines, rm - lm)
-	set multiplot layout 2,1 title pick(fig_title, fig_title_pdf, fig_title_tex) \
+	ph = (1 - line_h(2.2) - kh - line_h(3) - line_h(1.6)) / 2
+	set multiplot layout 2,1 title title_cut(fig_title, fig_title_pdf, fig_title_tex) \
 		margins lm, rm, kh + line_h(3), 1 - line_h(2.2) spacing 0.1, line_h(1.6)
 	set grid back lc rgb '#dddddd' lw 0.5
 	set border 3 back
@@ -25,11 +27,11 @@ do for [fmt in formats] {
 	eval set_xtics
 	set offsets graph 0.03, graph 0.03, 0, 0
 
-	set key at screen (lm + rm) / 2, screen 0 center bottom horizontal Left reverse \
+	set key at screen 0.5, screen 0 center bottom horizontal Left reverse \
 		maxcols key_cols(nlines, rm - lm) samplen 2.5 spacing 1.15 width key_adj(rm - lm)
 	set format x ''
 	unset xlabel
-	set ylabel pick('BER after embedding', 'BER', 'BER')
+	set ylabel ylabel_cut('BER after embedding', 'BER', 'BER', ph)
 	set yrange [ber_min:ber_max]
 	set ytics ber_step
 	plot for [i=1:nlines] datafile index (i - 1) using 1:2:3 with yerrorlines \
@@ -37,8 +39,8 @@ do for [fmt in formats] {
 
 	unset key
 	set format x '% h'
-	set xlabel tx('watermark capacity (bits)', 'watermark capacity (bits)')
-	set ylabel tx('accuracy cost (points)', 'accuracy cost (points)')
+	set xlabel cut(tx('watermark capacity (bits)', 'watermark capacity (bits)'), rm - lm)
+	set ylabel ylabel_cut('accuracy cost (points)', 'accuracy cost (points)', 'accuracy cost (points)', ph)
 	set yrange [cost_min:cost_max]
 	set ytics cost_step
 	set xzeroaxis lc rgb '#777777' lw 1

@@ -9,32 +9,70 @@
 set encoding utf8
 pdf_font = 8
 png_font = 13
+# Liberation Sans (fonts-liberation2, which make deps installs) has the
+# metrics of Arial and Helvetica. Where fontconfig lacks it, another sans
+# font stands in; the layout below is measured from whatever font is drawn.
+font_name = 'Liberation Sans'
 
 term_cmd(f) = (f eq 'pdf') ? \
-	sprintf("set terminal pdfcairo noenhanced color fontscale 1 size %.2fin,%.2fin font 'Helvetica,%g' linewidth 1", pdf_w, pdf_h, pdf_font) : \
+	sprintf("set terminal pdfcairo noenhanced color fontscale 1 size %.2fin,%.2fin font '%s,%g' linewidth 1", pdf_w, pdf_h, font_name, pdf_font) : \
 	(f eq 'png') ? \
-	sprintf("set terminal pngcairo noenhanced color size %d,%d font 'Helvetica,%g' linewidth 1.5", png_w, png_h, png_font) : \
+	sprintf("set terminal pngcairo noenhanced color size %d,%d font '%s,%g' linewidth 1.5", png_w, png_h, font_name, png_font) : \
 	(f eq 'svg') ? \
-	sprintf("set terminal svg noenhanced size %d,%d font 'Helvetica,%g' linewidth 1.5 background '#ffffff'", png_w, png_h, png_font) : \
+	sprintf("set terminal svg noenhanced size %d,%d font '%s,%g' linewidth 1.5 background '#ffffff'", png_w, png_h, font_name, png_font) : \
 	sprintf("set terminal cairolatex pdf input color size %.2fin,%.2fin", pdf_w, pdf_h)
 # The output file; cairolatex writes NAME_latex.tex and its graphics NAME_latex.pdf.
 out_name(f) = (f eq 'tex') ? name . '_latex.tex' : name . '.' . f
 # A text in the current format: LaTeX-escaped for cairolatex.
 tx(s, s_tex) = (fmt eq 'tex') ? s_tex : s
-# gnuplot's own estimates of a character's width and a line's height (they
-# decide key columns and row spacing), as fractions of the canvas.
-hchar(f) = (f eq 'png') ? 0.770 * png_font / png_w : (f eq 'svg') ? 0.700 * png_font / png_w : \
-	(f eq 'pdf') ? 0.744 * pdf_font / (pdf_w * 72) : 5.62 / (pdf_w * 72)
-vchar(f) = (f eq 'png') ? 1.335 * png_font / png_h : (f eq 'svg') ? 1.50 * png_font / png_h : \
-	(f eq 'pdf') ? 1.338 * pdf_font / (pdf_h * 72) : 10.28 / (pdf_h * 72)
+# gnuplot's character cell (the width of a digit and the height of a line of
+# the font actually used). gnuplot sizes keys and automatic margins with it;
+# it is measured here by drawing an empty plot in each format, so the layout
+# follows the font that fontconfig supplies. Kept in absolute units (inches
+# for the PDF, pixels for PNG and SVG), since a figure may grow its canvas.
+# cairolatex text is set by LaTeX later; gnuplot's cell for it is measured
+# on the figure's own .tex file (drawn again afterwards), and its drawn width
+# taken as that of a 9 pt font.
+pdf_h0 = pdf_h
+png_h0 = png_h
+array cell_w[4]
+array cell_h[4]
+fmt_i(f) = (f eq 'pdf') ? 1 : (f eq 'png') ? 2 : (f eq 'svg') ? 3 : 4
+canvas_w(f) = (f eq 'pdf' || f eq 'tex') ? pdf_w : png_w
+canvas_h(f) = (f eq 'pdf' || f eq 'tex') ? pdf_h : png_h
+do for [f in 'pdf png svg' . (strstrt(formats, 'tex') > 0 ? ' tex' : '')] {
+	eval term_cmd(f)
+	set output (f eq 'tex') ? out_name(f) : '/dev/null'
+	unset key
+	plot [0:1][0:1] 0.5 notitle
+	set output
+	cell_w[fmt_i(f)] = 1.0 * GPVAL_TERM_HCHAR / GPVAL_TERM_XSIZE * canvas_w(f)
+	cell_h[fmt_i(f)] = 1.0 * GPVAL_TERM_VCHAR / GPVAL_TERM_YSIZE * canvas_h(f)
+}
+set key
+cell_w_abs(f) = cell_w[fmt_i(f)]
+cell_h_abs(f) = cell_h[fmt_i(f)]
+# The cell as fractions of the canvas.
+hchar(f) = cell_w_abs(f) / canvas_w(f)
+vchar(f) = cell_h_abs(f) / canvas_h(f)
+# Makes the canvas (of format fmt) taller by n lines of text than the
+# height the report chose, for a key of many rows.
+grow_canvas(n) = sprintf('pdf_h = %.4f; png_h = %d', \
+	pdf_h0 + ((fmt eq 'pdf' || fmt eq 'tex') ? n * cell_h_abs(fmt) : 0), \
+	png_h0 + ((fmt eq 'png' || fmt eq 'svg') ? int(n * cell_h_abs(fmt) + 0.5) : 0))
 text_w(n) = n * hchar(fmt)
 line_h(n) = n * vchar(fmt)
-# Width of n characters as actually drawn (tic label margins); LaTeX: 9pt.
-glyph_w(n) = (fmt eq 'png' || fmt eq 'svg') ? n * 0.64 * png_font / png_w : \
-	n * 0.66 * ((fmt eq 'pdf') ? pdf_font : 9) / (pdf_w * 72)
+# Width of n characters as drawn (tic labels, row names): a digit's width
+# each, which bounds the average of the lower-case and mixed texts of the
+# figures; LaTeX: a 9 pt font.
+glyph_w(n) = (fmt eq 'tex') ? n * 0.66 * 9 / (pdf_w * 72) : n * hchar(fmt)
 # Markers: the PDF is viewed at its printed size, the bitmaps on a screen.
 psz(f) = (f eq 'png' || f eq 'svg') ? 1.0 : 0.55
 clamp(v, lo, hi) = v < lo ? lo : v > hi ? hi : v
+max2(a, b) = a > b ? a : b
+# Names beside an axis (heatmap rows, cost bars) take at most this much of
+# the canvas width; longer ones are cut.
+name_room = 0.45
 # Canvas width over height.
 aspect(f) = (f eq 'png' || f eq 'svg') ? 1.0 * png_w / png_h : pdf_w / pdf_h
 # Left margin for y tic labels of n characters and a rotated y label.
@@ -45,14 +83,52 @@ left_margin(n) = clamp(glyph_w(n) + line_h(2.6) / aspect(fmt), 0.08, 0.3)
 pick(s, s_pdf, s_tex) = (fmt eq 'tex') ? s_tex : (fmt eq 'pdf') ? s_pdf : s
 kw_shown(f) = (f eq 'png' || f eq 'svg') ? key_w : key_w_pdf
 kw_est(f) = (f eq 'tex') ? key_w_tex : kw_shown(f)
-# A horizontal key below a plot area of width pw (fraction of the canvas):
-# the width adjustment that makes an entry fit (drawn glyphs are narrower
-# than gnuplot's estimate, LaTeX markup is not drawn at all), the columns,
-# rows and height of nent entries.
-key_adj(pw) = clamp(floor(pw / hchar(fmt)) - kw_est(fmt) - 7.5, \
-	-(kw_est(fmt) - kw_shown(fmt)) - 0.25 * kw_shown(fmt), 1)
-key_cols(nent, pw) = clamp(int(pw / text_w(kw_est(fmt) + key_adj(pw) + 7.5)), 1, nent)
+# The drawn width of a text in digit widths (gnuplot's cell), from the
+# widths of its characters relative to a digit: the larger of Liberation
+# Sans's and DejaVu Sans's (the installed font and a bare Debian's fallback),
+# so it bounds both. Other characters count as a digit, non-ASCII ones as 1.6.
+cw_narrow = "ijl.,:;'|!"
+cw_half = "ftr()[]{}- /"
+cw_wide = "=+<>~*"
+cw_caps = "ABCDEFGHIJKLNOPQRSTUVXYZ"
+cw(c) = strstrt(cw_narrow, c) > 0 ? 0.45 : strstrt(cw_half, c) > 0 ? 0.65 : \
+	c eq 'm' ? 1.55 : c eq 'w' ? 1.3 : strstrt('MW%@', c) > 0 ? 1.7 : \
+	strstrt(cw_wide, c) > 0 ? 1.35 : strstrt(cw_caps, c) > 0 ? 1.3 : \
+	strstrt(cw_ascii, c) > 0 ? 1.0 : 1.6
+cw_ascii = "\"#$&?0123456789^_abcdefghknopqsuvxyz\\"
+text_cells(s) = strlen(s) == 0 ? 0 : cw(s[1:1]) + text_cells(s[2:])
+# Characters of s that fit in a width of b cells.
+fit_chars(s, b) = (strlen(s) == 0 || cw(s[1:1]) > b) ? 0 : 1 + fit_chars(s[2:], b - cw(s[1:1]))
+# A text cut to a width w (fraction of the canvas), ending in an ellipsis;
+# LaTeX source is never cut (its markup is not drawn, and a cut could split
+# it).
+cut(s, w) = (fmt eq 'tex' || text_cells(s) <= w / hchar(fmt)) ? s : \
+	s[1:fit_chars(s, w / hchar(fmt) - 1.6)] . '…'
+# A title or axis label across the canvas (or the height, for a y label).
+title_cut(s, s_pdf, s_tex) = cut(pick(s, s_pdf, s_tex), 0.96)
+# A rotated y label along a plot area ph high (fraction of the canvas height).
+ylabel_cut(s, s_pdf, s_tex, ph) = cut(pick(s, s_pdf, s_tex), ph / aspect(fmt))
+# A horizontal key centred on the canvas below a plot area of width pw
+# (fraction of the canvas). gnuplot makes each column (title + 4.5 + sample
+# 2.5) cells wide plus a tic, fits as many columns as the plot area holds,
+# and warns when not even one fits. An entry longer than that is shrunk with
+# a negative 'width' (the text then reaches past the plot area, not past the
+# canvas), and one too long for the canvas is cut (key_title). cairolatex
+# shrinks by the LaTeX markup, which is never drawn. key_cols and key_rows
+# are gnuplot's own, with a cell to spare for the tic, so the space kept
+# below the plot holds the whole key.
+key_fit(pw) = floor((0.48 + pw / 2) / hchar(fmt)) - 8.5
+key_title(s, s_pdf, s_tex, pw) = (fmt eq 'tex') ? s_tex : \
+	(strlen(pick(s, s_pdf, s_tex)) <= key_fit(pw) ? pick(s, s_pdf, s_tex) : \
+	 pick(s, s_pdf, s_tex)[1:key_fit(pw) - 1] . '…')
+kw_drawn(pw) = (fmt eq 'tex') ? kw_shown(fmt) : (kw_est(fmt) < key_fit(pw) ? kw_est(fmt) : key_fit(pw))
+kw_gp(pw) = (fmt eq 'tex') ? kw_est(fmt) : kw_drawn(pw)
+key_adj(pw) = (kw_drawn(pw) - kw_gp(pw)) + \
+	(floor(pw / hchar(fmt)) - kw_drawn(pw) - 6.5 < 0 ? floor(pw / hchar(fmt)) - kw_drawn(pw) - 6.5 : 0)
+key_cols(nent, pw) = clamp(int(pw / text_w(kw_gp(pw) + key_adj(pw) + 8.5)), 1, nent)
 key_rows(nent, pw) = int(ceil(1.0 * nent / key_cols(nent, pw)))
 key_h(nent, pw) = line_h(key_rows(nent, pw) * 1.15 + 0.5)
+# The lines a key needs beyond the two rows that the report's canvas keeps.
+key_grow(nent, pw) = (key_rows(nent, pw) > 2) ? (key_rows(nent, pw) - 2) * 1.15 : 0
 # Explicit tics at the positions in a string of numbers ('' = automatic).
 set_xtics = "if (words(xtics_vals) > 0) { set xtics (real(word(xtics_vals, 1))); do for [xi=2:words(xtics_vals)] { set xtics add (real(word(xtics_vals, xi))) } } else { set xtics autofreq }"

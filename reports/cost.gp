@@ -8,7 +8,7 @@
 #   bar_label[], bar_color[], with _pdf and _tex twins.
 # Data: block i-1 is bar i; columns: row (from 0), accuracy cost mean
 #   (points), its sd, time ratio mean, its sd, seeds.
-B(i) = pick(bar_label[i], bar_label_pdf[i], bar_label_tex[i])
+B(i) = cut(pick(bar_label[i], bar_label_pdf[i], bar_label_tex[i]), name_room - text_w(3))
 BW(f) = (f eq 'png' || f eq 'svg') ? bar_w : bar_w_pdf
 h = 0.35
 
@@ -17,9 +17,12 @@ do for [fmt in formats] {
 	set output out_name(fmt)
 	# side by side on a screen; stacked at column width
 	stacked = !(fmt eq 'png' || fmt eq 'svg')
-	lm = clamp(glyph_w(BW(fmt) + 3), 0.1, 0.45)
+	bar_cells = 0
+	do for [i=1:nbars] { bar_cells = max2(bar_cells, text_cells(B(i))) }
+	lm = (fmt eq 'tex') ? clamp(glyph_w(BW(fmt) + 3), 0.1, name_room) : \
+		clamp(text_w(bar_cells + 3), 0.1, name_room)
 	set multiplot layout (stacked ? 2 : 1), (!stacked && strlen(time_bars) > 0 ? 2 : 1) \
-		title pick(fig_title, fig_title_pdf, fig_title_tex) \
+		title title_cut(fig_title, fig_title_pdf, fig_title_tex) \
 		margins lm, 0.97, line_h(3.8), 1 - line_h(2.2) spacing 0.04, line_h(4)
 	set grid x back lc rgb '#dddddd' lw 0.5
 	set border 3 back
@@ -32,7 +35,7 @@ do for [fmt in formats] {
 	set yzeroaxis lt -1 lw 1
 	set xrange [cost_min:cost_max]
 	set xtics cost_step
-	set xlabel tx('accuracy cost (points)', 'accuracy cost (points)')
+	set xlabel cut(tx('accuracy cost (points)', 'accuracy cost (points)'), 0.97 - lm)
 	plot for [i=1:nbars] datafile index (i - 1) using 2:1:(0):2:($1 - h):($1 + h) \
 		with boxxyerror lc rgb bar_color[i], \
 	     for [i=1:nbars] datafile index (i - 1) using 2:1:3 with xerrorbars \
@@ -43,7 +46,7 @@ do for [fmt in formats] {
 			set ytics (' ' 0)
 			do for [i=2:nbars] { set ytics add (' ' i - 1) }
 		}
-		set xlabel tx('training time (x clean training)', 'training time ($\times$ clean training)')
+		set xlabel cut(tx('training time (x clean training)', 'training time ($\times$ clean training)'), stacked ? 0.97 - lm : (0.97 - lm) / 2)
 		set arrow 1 from first 1, graph 0 to first 1, graph 1 nohead back lc rgb '#777777' dt (6, 4)
 		set xrange [0:time_max]
 		set xtics 0, time_step

@@ -5,8 +5,12 @@
 # Needs: fig_title, ncols, nrows, col_w, col_w_pdf, row_w, row_w_pdf (longest
 #   labels in characters), col_label[], row_label[], with _pdf and _tex twins.
 # Data: column index, row index (from 0), success rate, seeds.
-C(i) = pick(col_label[i], col_label_pdf[i], col_label_tex[i])
-R(i) = pick(row_label[i], row_label_pdf[i], row_label_tex[i])
+# Row names cut to the room beside the cells; column names, slanted by 30
+# degrees, cut to the room below the cells and left of their column.
+R(i) = cut(pick(row_label[i], row_label_pdf[i], row_label_tex[i]), name_room - text_w(2))
+C(i) = cut(pick(col_label[i], col_label_pdf[i], col_label_tex[i]), \
+	(lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(pi / 6) - text_w(1) < (0.5 - line_h(2)) / (0.5 * aspect(fmt)) - text_w(2) ? \
+	(lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(pi / 6) - text_w(1) : (0.5 - line_h(2)) / (0.5 * aspect(fmt)) - text_w(2))
 CW(f) = (f eq 'png' || f eq 'svg') ? col_w : col_w_pdf
 RW(f) = (f eq 'png' || f eq 'svg') ? row_w : row_w_pdf
 
@@ -15,13 +19,25 @@ do for [fmt in formats] {
 	set output out_name(fmt)
 	# the colour box only where there is room; the cells print the rates
 	box = (fmt eq 'png' || fmt eq 'svg')
-	set lmargin at screen clamp(glyph_w(RW(fmt) + 2), 0.1, 0.45)
-	set rmargin at screen 1 - (box ? glyph_w(22) : glyph_w(1))
+	row_cells = 0
+	col_cells = 0
+	do for [i=1:nrows] { row_cells = max2(row_cells, text_cells(R(i))) }
+	lmx = (fmt eq 'tex') ? clamp(glyph_w(RW(fmt) + 2), 0.1, name_room) : \
+		clamp(text_w(row_cells + 2), 0.1, name_room)
+	rmx = 1 - (box ? glyph_w(22) : glyph_w(1))
+	set lmargin at screen lmx
+	set rmargin at screen rmx
+	# the rates ('0.00') in a font that fits the cells: one size smaller
+	# than the text, or smaller still where the cells are narrow
+	cell_font = (box ? png_font : pdf_font) * \
+		clamp((rmx - lmx) / ncols / text_cells('0.00 ') / hchar(fmt), 0.4, 0.9)
 	# column names are rotated by 30 degrees
-	set bmargin at screen clamp(glyph_w(CW(fmt) + 2) * 0.5 * aspect(fmt) + line_h(2), 0.12, 0.5)
+	do for [i=1:ncols] { col_cells = max2(col_cells, text_cells(C(i))) }
+	set bmargin at screen clamp(((fmt eq 'tex') ? glyph_w(CW(fmt) + 2) : text_w(col_cells + 2)) \
+		* 0.5 * aspect(fmt) + line_h(2), 0.12, 0.5)
 	set tmargin at screen 1 - line_h(2.2)
 	# the title centred on the canvas, not over the cells
-	set multiplot title pick(fig_title, fig_title_pdf, fig_title_tex)
+	set multiplot title title_cut(fig_title, fig_title_pdf, fig_title_tex)
 	set border 0
 	set tics scale 0
 	set xrange [-0.5:ncols - 0.5]
@@ -46,7 +62,7 @@ do for [fmt in formats] {
 	plot datafile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 border lc rgb '#ffffff' \
 		fc palette, \
 	     '' using 1:2:(sprintf('%.2f', $3)):($3 < 0.5 ? 0xffffff : 0x000000) \
-		with labels tc rgb variable font sprintf(',%g', box ? png_font - 1 : pdf_font - 1)
+		with labels tc rgb variable font sprintf(',%.2f', cell_font)
 	unset multiplot
 	set output
 }

@@ -10,7 +10,7 @@
 #   with _pdf and _tex twins of the texts for cairolatex.
 # Data: block i-1 is line i; columns: attack parameter, metric mean, metric sd,
 #   test accuracy mean (%), its sd (%), seeds.
-T(i) = pick(lt_title[i], lt_title_pdf[i], lt_title_tex[i])
+T(i) = key_title(lt_title[i], lt_title_pdf[i], lt_title_tex[i], rm - lm)
 in_list(i, list) = strstrt(' ' . list . ' ', sprintf(' %d ', i)) > 0
 thr_lines = ''
 do for [i=1:nlines] { if (lt_thr[i] == lt_thr[i]) { thr_lines = thr_lines . sprintf(' %d', i) } }
@@ -20,12 +20,14 @@ do for [i=1:nlines] { if (!in_list(i, metric_lines)) { plain_lines = plain_lines
 nent = nlines + words(thr_key)
 
 do for [fmt in formats] {
-	eval term_cmd(fmt)
-	set output out_name(fmt)
 	lm = left_margin(ytic_w + 1)
 	rm = 0.97
+	eval grow_canvas(key_grow(nent, rm - lm))
+	eval term_cmd(fmt)
+	set output out_name(fmt)
 	kh = key_h(nent, rm - lm)
-	set multiplot layout 2,1 title pick(fig_title, fig_title_pdf, fig_title_tex) \
+	ph = (1 - line_h(2.2) - kh - line_h(3) - line_h(1.6)) / 2
+	set multiplot layout 2,1 title title_cut(fig_title, fig_title_pdf, fig_title_tex) \
 		margins lm, rm, kh + line_h(3), 1 - line_h(2.2) spacing 0.1, line_h(1.6)
 	set grid back lc rgb '#dddddd' lw 0.5
 	set border 3 back
@@ -35,11 +37,11 @@ do for [fmt in formats] {
 	set offsets graph 0.03, graph 0.03, 0, 0
 
 	# top: the watermark metric; it draws the key for both panels, below them
-	set key at screen (lm + rm) / 2, screen 0 center bottom horizontal Left reverse \
+	set key at screen 0.5, screen 0 center bottom horizontal Left reverse \
 		maxcols key_cols(nent, rm - lm) samplen 2.5 spacing 1.15 width key_adj(rm - lm)
 	set format x ''
 	unset xlabel
-	set ylabel pick(ylabel, ylabel_pdf, ylabel_tex)
+	set ylabel ylabel_cut(ylabel, ylabel_pdf, ylabel_tex, ph)
 	set yrange [m_min:m_max]
 	set ytics m_step
 	unset arrow
@@ -54,14 +56,14 @@ do for [fmt in formats] {
 	     for [s in plain_lines] keyentry with linespoints lc rgb lt_color[int(s)] \
 		dt lt_dt[int(s)] pt lt_pt[int(s)] ps 0.8 * psz(fmt) lw 1.5 title T(int(s)), \
 	     for [s in thr_key] keyentry with lines lc rgb '#000000' dt (6, 4) lw 1 \
-		title pick(thr_title, thr_title_pdf, thr_title_tex)
+		title key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm)
 	unset arrow
 
 	# bottom: test accuracy after the attack
 	unset key
 	set format x '% h'
-	set xlabel pick(xlabel, xlabel_pdf, xlabel_tex)
-	set ylabel tx('test accuracy (%)', 'test accuracy (\%)')
+	set xlabel cut(pick(xlabel, xlabel_pdf, xlabel_tex), rm - lm)
+	set ylabel ylabel_cut('test accuracy (%)', 'test accuracy (%)', 'test accuracy (\%)', ph)
 	set yrange [acc_min:acc_max]
 	set ytics acc_step
 	plot for [s in acc_lines] datafile index (int(s) - 1) using 1:4:5 \

@@ -7,29 +7,31 @@
 #   nlines, key_w, key_w_pdf, key_w_tex, lt_title[], lt_title_pdf[],
 #   lt_color[], lt_pt[], with _pdf and _tex twins.
 # Data: block i-1 is line i; columns: accuracy lost (points), retained, seeds.
-T(i) = pick(lt_title[i], lt_title_pdf[i], lt_title_tex[i])
+T(i) = key_title(lt_title[i], lt_title_pdf[i], lt_title_tex[i], rm - lm)
 lost_max = 5
 nent = nlines + 1
 
 do for [fmt in formats] {
-	eval term_cmd(fmt)
-	set output out_name(fmt)
 	lm = left_margin(5)
 	rm = 0.97
+	eval grow_canvas(key_grow(nent, rm - lm))
+	eval term_cmd(fmt)
+	set output out_name(fmt)
 	kh = key_h(nent, rm - lm)
 	set lmargin at screen lm
 	set rmargin at screen rm
 	set bmargin at screen kh + line_h(3)
 	set tmargin at screen 1 - line_h(2.2)
-	set title pick(fig_title, fig_title_pdf, fig_title_tex)
+	# the title is centred on the plot area
+	set title cut(pick(fig_title, fig_title_pdf, fig_title_tex), 2 * (0.98 - (lm + rm) / 2))
 	set grid back lc rgb '#dddddd' lw 0.5
 	set border 3 back
 	set tics nomirror out scale 0.6
 	set xrange [xmin:xmax]
 	set yrange [ymin:ymax]
-	set xlabel tx('test accuracy lost (percentage points)', 'test accuracy lost (percentage points)')
-	set ylabel pick(ylabel, ylabel_pdf, ylabel_tex)
-	set key at screen (lm + rm) / 2, screen 0 center bottom horizontal Left reverse \
+	set xlabel cut(tx('test accuracy lost (percentage points)', 'test accuracy lost (percentage points)'), rm - lm)
+	set ylabel ylabel_cut(ylabel, ylabel_pdf, ylabel_tex, 1 - line_h(5.2) - kh)
+	set key at screen 0.5, screen 0 center bottom horizontal Left reverse \
 		maxcols key_cols(nent, rm - lm) samplen 2.5 spacing 1.15 width key_adj(rm - lm)
 	unset object
 	unset label
@@ -46,6 +48,6 @@ do for [fmt in formats] {
 		lc rgb '#777777' dt (6, 4) lw 1
 	plot for [i=1:nlines] datafile index (i - 1) using 1:2 with points \
 		lc rgb lt_color[i] pt lt_pt[i] ps 1.1 * psz(fmt) title T(i), \
-	     keyentry with lines lc rgb '#777777' dt (6, 4) lw 1 title pick(thr_note, thr_note_pdf, thr_note_tex)
+	     keyentry with lines lc rgb '#777777' dt (6, 4) lw 1 title key_title(thr_note, thr_note_pdf, thr_note_tex, rm - lm)
 	set output
 }

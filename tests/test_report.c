@@ -38,6 +38,7 @@
 
 static char tmpdir[256], rundir[512], repdir[600];
 static char origdir[1024];
+static char testdir[1100]; /* tests/, for layout_check.py */
 static int nid;
 
 /* ---------------------------------------------------------------- fixture -- */
@@ -411,6 +412,15 @@ static int group_setup(void **state)
 			snprintf(reports, sizeof reports, "%s/%s/../reports", origdir, src);
 		setenv("WMBENCH_REPORTS", reports, 1);
 	}
+	snprintf(src, sizeof src, "%s", __FILE__);
+	if (strrchr(src, '/'))
+		*strrchr(src, '/') = 0;
+	else
+		strcpy(src, ".");
+	if (src[0] == '/')
+		snprintf(testdir, sizeof testdir, "%s", src);
+	else
+		snprintf(testdir, sizeof testdir, "%s/%s", origdir, src);
 	strcpy(tmpdir, "/tmp/wmreport.XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return -1;
@@ -758,6 +768,70 @@ static void test_bundle(void **state)
 	no_pwned(tmpdir);
 }
 
+/* The text of every PDF figure lies on its page and no two horizontal words
+ * overlap (tests/layout_check.py, from pdftotext -bbox), and gnuplot printed
+ * no warning: once with the fonts that make deps installs (Liberation Sans),
+ * once with a fontconfig that offers only DejaVu, as on a bare Debian 12. */
+static void check_layout(const char *dir, const char *fonts)
+{
+	char pdfs[4096] = "", path[800];
+	size_t n = 0;
+
+	for (int i = 0; i < NFIG; i++) {
+		snprintf(path, sizeof path, "%s.log", figures[i]);
+		if (exists(dir, path)) {
+			char full[1000], *log;
+
+			snprintf(full, sizeof full, "%s/%s", dir, path);
+			log = slurp(full, NULL);
+			fail_msg("%s: gnuplot warned (%s): %s", full, fonts, log ? log : "");
+		}
+		n += (size_t)snprintf(pdfs + n, sizeof pdfs - n, " '%s/%s.pdf'", dir, figures[i]);
+		assert_true(n < sizeof pdfs);
+	}
+	if (run("/usr/bin/python3 '%s/layout_check.py'%s", testdir, pdfs))
+		fail_msg("figure text off the page or overlapping with %s (lines above)", fonts);
+}
+
+static void test_layout(void **state)
+{
+	char conf[700], dir[700], path[800], err[ERRBUF];
+	FILE *f;
+
+	(void)state;
+	if (run("fc-match -f '%%{family}' 'Liberation Sans' | grep -q 'Liberation Sans'"))
+		fail_msg("fontconfig has no Liberation Sans: install fonts-liberation2 (make deps)");
+	check_layout(repdir, "Liberation Sans");
+
+	/* only DejaVu, with Debian's rules for aliases and fallbacks */
+	snprintf(conf, sizeof conf, "%s/fonts-dejavu.conf", tmpdir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"fonts.dtd\">\n"
+		   "<fontconfig>\n  <dir>/usr/share/fonts/truetype/dejavu</dir>\n"
+		   "  <cachedir>%s/fc-cache</cachedir>\n"
+		   "  <include ignore_missing=\"yes\">/etc/fonts/conf.d</include>\n</fontconfig>\n",
+		tmpdir);
+	assert_int_equal(fclose(f), 0);
+	setenv("FONTCONFIG_FILE", conf, 1);
+	if (run("fc-match -f '%%{family}' 'Liberation Sans' | grep -q 'DejaVu Sans'")) {
+		unsetenv("FONTCONFIG_FILE");
+		fail_msg("%s: expected fontconfig to offer DejaVu Sans only", conf);
+	}
+	snprintf(dir, sizeof dir, "%s/run_dejavu", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	write_fixture(dir);
+	snprintf(path, sizeof path, "%s/run.json", dir);
+	write_text(path, "{\n  \"wmbench_version\": \"0.1.0\",\n  \"name\": \"dejavu\"\n}\n");
+	if (report_run(dir, REPORT_LATEX, err, sizeof err)) {
+		unsetenv("FONTCONFIG_FILE");
+		fail_msg("report_run with DejaVu only: %s", err);
+	}
+	unsetenv("FONTCONFIG_FILE");
+	snprintf(path, sizeof path, "%s/report", dir);
+	check_layout(path, "DejaVu only");
+}
+
 static void test_errors(void **state)
 {
 	char err[ERRBUF], dir[700], path[800], hdr[1024], buf[4096], *oldpath;
@@ -826,7 +900,8 @@ int main(void)
 		cmocka_unit_test(test_stats),     cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_controls),  cmocka_unit_test(test_figures),
 		cmocka_unit_test(test_injection), cmocka_unit_test(test_docs),
-		cmocka_unit_test(test_bundle),    cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_bundle),    cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
