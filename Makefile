@@ -21,9 +21,10 @@ BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 
 all: wmbench
 
-build/%.o: %.c $(wildcard */*.h) Makefile
+# -MMD -MP: each object depends on the headers it includes (build/*.d).
+build/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 build/libwm.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -31,10 +32,12 @@ build/libwm.a: $(LIB_OBJ)
 wmbench: build/harness/main.o build/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/tests/%: tests/%.c build/libwm.a
+build/tests/%: tests/%.c build/libwm.a Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< build/libwm.a \
-		$(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) -MMD -MP -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< \
+		build/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+-include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d)
 
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps
