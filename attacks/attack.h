@@ -15,11 +15,11 @@ struct atk_env {
 	const struct dataset *train;
 	const uint32_t *attacker_idx; /* already cut to the attacker_data fraction */
 	int n_attacker;
-	struct train_settings ts;     /* the run's training settings */
-	const char *marked_layer;     /* from the scheme, or NULL */
+	struct train_settings ts;	/* the run's training settings */
+	const char *marked_layer;	/* from the scheme, or NULL */
 	const struct wm_scheme *scheme; /* the scheme under attack (for overwrite) */
 	const struct param_set *scheme_params;
-	struct wm_env *wm;            /* env for calling scheme functions with the attacker's data */
+	struct wm_env *wm; /* env for calling scheme functions with the attacker's data */
 	struct rng *rng;
 	/* Filled by piracy with the verdict of the pirate's own key, if not NULL
 	 * (the pipeline allocates it, then reports it in aux and message). */
@@ -30,7 +30,7 @@ struct atk_attack {
 	const char *name;
 	const char *summary;
 	const struct param_def *params;
-	int query_path;               /* wraps the query path instead of the model */
+	int query_path; /* wraps the query path instead of the model */
 	/* Checks parameters before any work (message names attack, parameter, range). */
 	int (*check)(const struct param_set *p, char *err, size_t errlen);
 	/* Model-modification: changes m in place. */

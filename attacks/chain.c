@@ -16,14 +16,14 @@
 #define CHAIN_MAX 8
 
 static const struct param_def chain_params[] = {
-	{ "steps", PT_STRING, "", 0, 0, NULL,
-	  "attacks in order: 'name:key=value,key=value|name|...' ('+' also separates steps)" },
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"steps", PT_STRING, "", 0, 0, NULL,
+     "attacks in order: 'name:key=value,key=value|name|...' ('+' also separates steps)"},
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static const char chain_form[] =
-	"attacks separated by '|' or '+', each 'name' or 'name:key=value,key=value' (e.g. prune:rate=0.5,scope=each|finetune:mode=ftal,epochs=1)";
+    "attacks separated by '|' or '+', each 'name' or 'name:key=value,key=value' (e.g. "
+    "prune:rate=0.5,scope=each|finetune:mode=ftal,epochs=1)";
 
 struct chain_step {
 	const struct atk_attack *a;
@@ -63,25 +63,33 @@ static int chain_parse(const char *steps, struct chain_step *st, char *err, size
 		for (char *e = tok + strlen(tok); e > tok && e[-1] == ' '; e--)
 			e[-1] = 0;
 		if (n == CHAIN_MAX)
-			return errf(err, errlen, "chain: parameter 'steps' = '%s' has more than %d steps; expected at most %d",
+			return errf(err, errlen,
+				    "chain: parameter 'steps' = '%s' has more than %d steps; "
+				    "expected at most %d",
 				    steps, CHAIN_MAX, CHAIN_MAX);
 		const struct atk_attack *a = atk_find(tok);
 		if (!a || a->query_path || !strcmp(tok, "chain")) {
 			known(names, sizeof names);
-			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d '%s' is %s; expected one of %s",
+			return errf(err, errlen,
+				    "chain: parameter 'steps' = '%s': step %d '%s' is %s; expected "
+				    "one of %s",
 				    steps, n + 1, tok,
-				    !a ? "not a known attack" :
-				    a->query_path ? "a query-path attack (not supported in a chain)" :
-						    "a chain (chains do not nest)",
+				    !a ? "not a known attack"
+				    : a->query_path
+					? "a query-path attack (not supported in a chain)"
+					: "a chain (chains do not nest)",
 				    names);
 		}
 		st[n].a = a;
 		memset(&st[n].ps, 0, sizeof st[n].ps);
 		if (args && param_parse(&st[n].ps, args, ",", a->name, a->params, sub, sizeof sub))
-			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d: %s", steps,
-				    n + 1, sub);
+			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d: %s",
+				    steps, n + 1, sub);
 		if (param_get(&st[n].ps, "attacker_data"))
-			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d sets attacker_data; expected attacker_data on the chain itself (all steps share the attacker's data)",
+			return errf(err, errlen,
+				    "chain: parameter 'steps' = '%s': step %d sets attacker_data; "
+				    "expected attacker_data on the chain itself (all steps share "
+				    "the attacker's data)",
 				    steps, n + 1);
 		param_complete(&st[n].ps, a->params);
 		if (a->check(&st[n].ps, sub, sizeof sub))
@@ -109,14 +117,15 @@ static int chain_apply(const struct param_set *p, struct nn_model *m, const stru
 		return -1;
 	for (int i = 0; i < n; i++)
 		if (st[i].a->apply(&st[i].ps, m, env, sub, sizeof sub))
-			return errf(err, errlen, "chain: step %d (%s): %s", i + 1, st[i].a->name, sub);
+			return errf(err, errlen, "chain: step %d (%s): %s", i + 1, st[i].a->name,
+				    sub);
 	return 0;
 }
 
 const struct atk_attack atk_chain = {
-	.name = "chain",
-	.summary = "apply a list of model-modification attacks in order",
-	.params = chain_params,
-	.check = chain_check,
-	.apply = chain_apply,
+    .name = "chain",
+    .summary = "apply a list of model-modification attacks in order",
+    .params = chain_params,
+    .check = chain_check,
+    .apply = chain_apply,
 };

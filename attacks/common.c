@@ -31,7 +31,9 @@ static int opt_for(const struct atk_train *t, size_t nparams, struct nn_opt *opt
 		   size_t errlen)
 {
 	if (nn_opt_init(opt, t->optimizer, t->lr, nparams))
-		return errf(err, errlen, "%s: parameter 'optimizer' = '%s' is not valid; expected one of adam|sgd|rmsprop",
+		return errf(err, errlen,
+			    "%s: parameter 'optimizer' = '%s' is not valid; expected one of "
+			    "adam|sgd|rmsprop",
 			    t->name, t->optimizer);
 	if (opt->kind == OPT_SGD)
 		opt->momentum = 0.9;
@@ -40,15 +42,17 @@ static int opt_for(const struct atk_train *t, size_t nparams, struct nn_opt *opt
 
 static int no_data(const char *name, char *err, size_t errlen)
 {
-	return errf(err, errlen, "%s: the attacker has no training samples; expected attacker_split > 0 and attacker_data > 0 for an attack that trains",
+	return errf(err, errlen,
+		    "%s: the attacker has no training samples; expected attacker_split > 0 and "
+		    "attacker_data > 0 for an attack that trains",
 		    name);
 }
 
 int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
-		 const struct train_hooks *h, char *err, size_t errlen)
+	    const struct train_hooks *h, char *err, size_t errlen)
 {
-	struct train_cfg cfg = { .epochs = t->epochs, .batch = t->batch,
-				 .label_smooth = t->label_smooth };
+	struct train_cfg cfg = {
+	    .epochs = t->epochs, .batch = t->batch, .label_smooth = t->label_smooth};
 	struct nn_opt opt;
 	char sub[ERRBUF];
 	int rc;
@@ -84,8 +88,8 @@ float *atk_logits(struct nn_model *m, const struct dataset *d, const uint32_t *i
 }
 
 int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_t *idx, int n,
-		      const float *q, double T, const struct atk_train *t, struct rng *r,
-		      char *err, size_t errlen)
+		      const float *q, double T, const struct atk_train *t, struct rng *r, char *err,
+		      size_t errlen)
 {
 	size_t D = (size_t)d->c * d->h * d->w;
 	int C = s->nclass, bs = t->batch, rc = 0;
@@ -131,7 +135,8 @@ int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_
 			loss /= B;
 			if (!isfinite(loss)) {
 				rc = errf(err, errlen,
-					  "%s: training the student diverged: loss is %g at epoch %d, batch %d; expected a finite loss (lower lr)",
+					  "%s: training the student diverged: loss is %g at epoch "
+					  "%d, batch %d; expected a finite loss (lower lr)",
 					  t->name, loss, e + 1, nb + 1);
 				goto out;
 			}
@@ -142,7 +147,9 @@ int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_
 	}
 	for (size_t i = 0; i < s->nparams; i++)
 		if (!isfinite(s->params[i])) {
-			rc = errf(err, errlen, "%s: training the student diverged: a parameter became %g; expected finite weights (lower lr)",
+			rc = errf(err, errlen,
+				  "%s: training the student diverged: a parameter became %g; "
+				  "expected finite weights (lower lr)",
 				  t->name, s->params[i]);
 			break;
 		}
@@ -159,16 +166,18 @@ int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
 {
 	if (!v || !strcmp(v, "same") || nn_arch_spec(v))
 		return 0;
-	return errf(err, errlen, "%s: parameter 'student' = '%s' is not a known model; expected same or one of %s",
-		    name, v, nn_arch_list());
+	return errf(
+	    err, errlen,
+	    "%s: parameter 'student' = '%s' is not a known model; expected same or one of %s", name,
+	    v, nn_arch_list());
 }
 
 int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
 		const struct atk_env *env, double T, int hard, char *err, size_t errlen)
 {
 	const char *arch = param_get(p, "student");
-	struct atk_train t = { .name = name, .epochs = 5, .batch = 64, .lr = 1e-3,
-			       .optimizer = "adam" };
+	struct atk_train t = {
+	    .name = name, .epochs = 5, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
 	struct nn_model s;
 	char sub[ERRBUF];
 	int n = env->n_attacker, C = m->nclass, rc;
@@ -181,8 +190,9 @@ int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
 			return errf(err, errlen, "%s: building the student: %s", name, sub);
 		nn_init_params(&s, env->rng);
 	} else if (nn_create(&s, arch, m->in_c, m->in_h, m->in_w, C, env->rng, sub, sizeof sub)) {
-		return errf(err, errlen, "%s: parameter 'student' = '%s' does not fit the teacher: %s",
-			    name, arch, sub);
+		return errf(err, errlen,
+			    "%s: parameter 'student' = '%s' does not fit the teacher: %s", name,
+			    arch, sub);
 	}
 	float *q = atk_logits(m, env->train, env->attacker_idx, n);
 	for (int i = 0; i < n; i++) {
@@ -219,7 +229,7 @@ static int apply_overrides(const char *name, const char *scheme, const struct pa
 			   const char *v, struct param_set *sp, char *err, size_t errlen)
 {
 	char owner[160];
-	struct param_set scratch = { 0 };
+	struct param_set scratch = {0};
 	snprintf(owner, sizeof owner, "%s: parameter 'scheme_params' = '%s'%s%s", name, v,
 		 scheme[0] ? " for " : "", scheme);
 	return param_parse(sp ? sp : &scratch, v, " \t", owner, defs, err, errlen);
@@ -233,8 +243,8 @@ int atk_check_scheme_params(const char *name, const char *v, char *err, size_t e
 }
 
 int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *m,
-		  const struct atk_env *env, struct npz *key, struct param_set *sp,
-		  char *err, size_t errlen)
+		  const struct atk_env *env, struct npz *key, struct param_set *sp, char *err,
+		  size_t errlen)
 {
 	const struct wm_scheme *s = env->scheme;
 	const char *ov = param_get(p, "scheme_params");
@@ -247,7 +257,8 @@ int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *
 	memset(sp, 0, sizeof *sp);
 	if (env->scheme_params)
 		*sp = *env->scheme_params;
-	if (ov && strcmp(ov, "same") && apply_overrides(name, s->name, s->params, ov, sp, err, errlen))
+	if (ov && strcmp(ov, "same") &&
+	    apply_overrides(name, s->name, s->params, ov, sp, err, errlen))
 		return -1;
 	param_complete(sp, s->params);
 	if (s->check(sp, m, sub, sizeof sub))
@@ -262,8 +273,8 @@ int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *
 	if (lr > 0)
 		w.ts.lr = lr;
 	if (s->keygen(sp, m, &w, key, sub, sizeof sub) || s->embed(sp, m, key, &w, sub, sizeof sub))
-		return errf(err, errlen, "%s: embedding the attacker's own %s mark: %s", name, s->name,
-			    sub);
+		return errf(err, errlen, "%s: embedding the attacker's own %s mark: %s", name,
+			    s->name, sub);
 	return 0;
 }
 

@@ -9,16 +9,24 @@
 /* Parameter-table rows shared by the attacks that train. The pipeline reads
  * attacker_data itself (a fraction of the attacker's part of the training
  * set); every attack that trains must list it. */
-#define ATK_PARAM_ATTACKER_DATA                                                        \
-	{ "attacker_data", PT_DOUBLE, "1", 0, 1, NULL,                                 \
-	  "fraction of the attacker's part of the training set the attacker uses" }
-#define ATK_PARAM_LR(def)                                                              \
-	{ "lr", PT_DOUBLE, def, 1e-9, 10, NULL, "learning rate of the attacker's training" }
-#define ATK_PARAM_BATCH                                                                \
-	{ "batch", PT_INT, "64", 1, 4096, NULL, "mini-batch size of the attacker's training" }
-#define ATK_PARAM_OPTIMIZER                                                            \
-	{ "optimizer", PT_STRING, "adam", 0, 0, "adam|sgd|rmsprop",                    \
-	  "optimiser of the attacker's training (sgd uses momentum 0.9)" }
+#define ATK_PARAM_ATTACKER_DATA                                                                    \
+	{                                                                                          \
+		"attacker_data", PT_DOUBLE, "1", 0, 1, NULL,                                       \
+		    "fraction of the attacker's part of the training set the attacker uses"        \
+	}
+#define ATK_PARAM_LR(def)                                                                          \
+	{                                                                                          \
+		"lr", PT_DOUBLE, def, 1e-9, 10, NULL, "learning rate of the attacker's training"   \
+	}
+#define ATK_PARAM_BATCH                                                                            \
+	{                                                                                          \
+		"batch", PT_INT, "64", 1, 4096, NULL, "mini-batch size of the attacker's training" \
+	}
+#define ATK_PARAM_OPTIMIZER                                                                        \
+	{                                                                                          \
+		"optimizer", PT_STRING, "adam", 0, 0, "adam|sgd|rmsprop",                          \
+		    "optimiser of the attacker's training (sgd uses momentum 0.9)"                 \
+	}
 
 /* Checks every value of p against the table defs with param_check, so that a
  * set built by hand (tests, chain steps) gets the job parser's messages.
@@ -28,7 +36,7 @@ int atk_check_table(const char *name, const struct param_def *defs, const struct
 
 /* How an attack trains on the attacker's data. */
 struct atk_train {
-	const char *name;    /* the attack, for messages */
+	const char *name; /* the attack, for messages */
 	int epochs, batch;
 	double lr;
 	char optimizer[16];
@@ -41,15 +49,15 @@ void atk_train_params(const struct param_set *p, struct atk_train *t);
  * task loss (plus hooks h, may be NULL), shuffling with env->rng. Zero epochs
  * do nothing. Returns -1 with a message (no attacker data, divergence). */
 int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
-		 const struct train_hooks *h, char *err, size_t errlen);
+	    const struct train_hooks *h, char *err, size_t errlen);
 
 /* Trains student s on targets q (n, nclass), row i belonging to sample
  * idx[i] of d, with the distillation loss T^2 * CE(q, softmax(z_s / T)),
  * whose logit gradient is T * (softmax(z_s / T) - q) / B. With T = 1 and
  * one-hot q this is plain cross-entropy. */
 int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_t *idx, int n,
-		      const float *q, double T, const struct atk_train *t, struct rng *r,
-		      char *err, size_t errlen);
+		      const float *q, double T, const struct atk_train *t, struct rng *r, char *err,
+		      size_t errlen);
 /* Teacher logits (n, nclass) on samples idx[0..n) of d, evaluation mode.
  * The caller frees. */
 float *atk_logits(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n);
@@ -75,17 +83,17 @@ int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
  * scheme parameters used, *sp, filled; key is the caller's to npz_free),
  * -1 on error. */
 int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *m,
-		  const struct atk_env *env, struct npz *key, struct param_set *sp,
-		  char *err, size_t errlen);
+		  const struct atk_env *env, struct npz *key, struct param_set *sp, char *err,
+		  size_t errlen);
 /* Checks the syntax of a scheme_params value ("same" or "k=v k=v ..."). */
 int atk_check_scheme_params(const char *name, const char *v, char *err, size_t errlen);
 
 /* Query-path wrappers: the state a wrapper keeps in outer->ctx. */
 struct atk_qctx {
-	double a, b;        /* parameters (sigma, lo/hi, ...) */
-	int k;              /* integer parameter (bits, decimals) */
-	struct rng rng;     /* the wrapper's own stream (copied from the job's) */
-	float *buf;         /* scratch for transformed inputs */
+	double a, b;	/* parameters (sigma, lo/hi, ...) */
+	int k;		/* integer parameter (bits, decimals) */
+	struct rng rng; /* the wrapper's own stream (copied from the job's) */
+	float *buf;	/* scratch for transformed inputs */
 	size_t buf_n;
 };
 /* Installs predict as outer's function around inner with a fresh context

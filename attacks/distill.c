@@ -11,15 +11,14 @@
 #include "common.h"
 
 static const struct param_def distill_params[] = {
-	{ "T", PT_DOUBLE, "3", 0.01, 100, NULL, "temperature of the soft labels" },
-	{ "epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training" },
-	{ "student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn" },
-	ATK_PARAM_LR("0.001"),
-	ATK_PARAM_BATCH,
-	ATK_PARAM_OPTIMIZER,
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"T", PT_DOUBLE, "3", 0.01, 100, NULL, "temperature of the soft labels"},
+    {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training"},
+    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn"},
+    ATK_PARAM_LR("0.001"),
+    ATK_PARAM_BATCH,
+    ATK_PARAM_OPTIMIZER,
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int distill_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -35,9 +34,9 @@ static int distill_apply(const struct param_set *p, struct nn_model *m, const st
 }
 
 const struct atk_attack atk_distill = {
-	.name = "distill",
-	.summary = "train a fresh student on the marked model's soft labels (temperature T)",
-	.params = distill_params,
-	.check = distill_check,
-	.apply = distill_apply,
+    .name = "distill",
+    .summary = "train a fresh student on the marked model's soft labels (temperature T)",
+    .params = distill_params,
+    .check = distill_check,
+    .apply = distill_apply,
 };

@@ -18,14 +18,13 @@
 #include <string.h>
 
 static const struct param_def fineprune_params[] = {
-	{ "ratio", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of the last hidden layer's units removed" },
-	{ "epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after pruning" },
-	ATK_PARAM_LR("0.001"),
-	ATK_PARAM_BATCH,
-	ATK_PARAM_OPTIMIZER,
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"ratio", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of the last hidden layer's units removed"},
+    {"epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after pruning"},
+    ATK_PARAM_LR("0.001"),
+    ATK_PARAM_BATCH,
+    ATK_PARAM_OPTIMIZER,
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int fineprune_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -51,8 +50,8 @@ static void mean_activity(struct nn_model *m, int ai, const struct atk_env *env,
 		for (int b = 0; b < B; b++)
 			for (int c = 0; c < OC; c++) {
 				/* (C, B, H, W) inside the conv stack, else (B, C*H*W) */
-				const float *v = a->chan_major ? o + ((size_t)c * B + b) * HW :
-								 o + ((size_t)b * OC + c) * HW;
+				const float *v = a->chan_major ? o + ((size_t)c * B + b) * HW
+							       : o + ((size_t)b * OC + c) * HW;
 				for (size_t k = 0; k < HW; k++)
 					act[c] += v[k];
 			}
@@ -75,8 +74,8 @@ static int by_activity(const void *pa, const void *pb)
 static int fineprune_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
 			   char *err, size_t errlen)
 {
-	struct atk_train t = { .name = "fineprune", .epochs = 2, .batch = 64, .lr = 1e-3,
-			       .optimizer = "adam" };
+	struct atk_train t = {
+	    .name = "fineprune", .epochs = 2, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
 	int last = nn_last_param_layer(m), hid = -1, ai;
 
 	atk_train_params(p, &t);
@@ -84,10 +83,14 @@ static int fineprune_apply(const struct param_set *p, struct nn_model *m, const 
 		if (nn_has_params(&m->layers[i]))
 			hid = i;
 	if (hid < 0)
-		return errf(err, errlen, "fineprune: model '%s' has no hidden layer with parameters; expected a model with at least two dense/conv layers",
+		return errf(err, errlen,
+			    "fineprune: model '%s' has no hidden layer with parameters; expected a "
+			    "model with at least two dense/conv layers",
 			    m->arch);
 	if (env->n_attacker <= 0)
-		return errf(err, errlen, "fineprune: the attacker has no samples to measure activity on; expected attacker_split > 0 and attacker_data > 0");
+		return errf(err, errlen,
+			    "fineprune: the attacker has no samples to measure activity on; "
+			    "expected attacker_split > 0 and attacker_data > 0");
 	ai = hid;
 	for (int i = hid + 1; i < last; i++)
 		if (m->layers[i].kind == NN_RELU) {
@@ -98,7 +101,9 @@ static int fineprune_apply(const struct param_set *p, struct nn_model *m, const 
 	int OC = h->out_c;
 	size_t Min = h->w_n / (size_t)OC, Mout = nx->w_n / (size_t)nx->out_c;
 	if (Mout % (size_t)OC)
-		return errf(err, errlen, "fineprune: layer '%s' takes %zu inputs, not a multiple of the %d units of '%s'; expected consecutive layers",
+		return errf(err, errlen,
+			    "fineprune: layer '%s' takes %zu inputs, not a multiple of the %d "
+			    "units of '%s'; expected consecutive layers",
 			    nx->name, Mout, OC, h->name);
 	size_t G = Mout / (size_t)OC; /* inputs of the next layer per unit (H*W after flatten) */
 	double *act = xmalloc((size_t)OC * sizeof *act);
@@ -125,9 +130,10 @@ static int fineprune_apply(const struct param_set *p, struct nn_model *m, const 
 }
 
 const struct atk_attack atk_fineprune = {
-	.name = "fineprune",
-	.summary = "remove the least active units of the last hidden layer, then fine-tune (Liu et al. 2018)",
-	.params = fineprune_params,
-	.check = fineprune_check,
-	.apply = fineprune_apply,
+    .name = "fineprune",
+    .summary =
+	"remove the least active units of the last hidden layer, then fine-tune (Liu et al. 2018)",
+    .params = fineprune_params,
+    .check = fineprune_check,
+    .apply = fineprune_apply,
 };

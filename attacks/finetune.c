@@ -12,15 +12,14 @@
 #include <string.h>
 
 static const struct param_def finetune_params[] = {
-	{ "mode", PT_STRING, "ftal", 0, 0, "ftll|ftal|rtll|rtal",
-	  "train last layer / all layers, optionally re-initialising the last layer first" },
-	{ "epochs", PT_INT, "0", 0, 1000, NULL, "epochs; 0 = the mode's default (5; rtll 10)" },
-	ATK_PARAM_LR("0.001"),
-	ATK_PARAM_BATCH,
-	ATK_PARAM_OPTIMIZER,
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"mode", PT_STRING, "ftal", 0, 0, "ftll|ftal|rtll|rtal",
+     "train last layer / all layers, optionally re-initialising the last layer first"},
+    {"epochs", PT_INT, "0", 0, 1000, NULL, "epochs; 0 = the mode's default (5; rtll 10)"},
+    ATK_PARAM_LR("0.001"),
+    ATK_PARAM_BATCH,
+    ATK_PARAM_OPTIMIZER,
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int finetune_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -31,8 +30,8 @@ static int finetune_apply(const struct param_set *p, struct nn_model *m, const s
 			  char *err, size_t errlen)
 {
 	const char *mode = param_get(p, "mode");
-	struct atk_train t = { .name = "finetune", .epochs = 0, .batch = 64, .lr = 1e-3,
-			       .optimizer = "adam" };
+	struct atk_train t = {
+	    .name = "finetune", .epochs = 0, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
 	int last = nn_last_param_layer(m), frozen[NN_MAXLAYERS], rc;
 
 	if (!mode)
@@ -43,7 +42,8 @@ static int finetune_apply(const struct param_set *p, struct nn_model *m, const s
 	if (t.epochs == 0)
 		t.epochs = !strcmp(mode, "rtll") ? 10 : 5;
 	if (last < 0)
-		return errf(err, errlen, "finetune: model '%s' has no layer with parameters", m->arch);
+		return errf(err, errlen, "finetune: model '%s' has no layer with parameters",
+			    m->arch);
 	if (reinit)
 		nn_reinit_layer(m, last, env->rng);
 	for (int i = 0; i < m->nlayers; i++) {
@@ -58,9 +58,9 @@ static int finetune_apply(const struct param_set *p, struct nn_model *m, const s
 }
 
 const struct atk_attack atk_finetune = {
-	.name = "finetune",
-	.summary = "fine-tune on attacker data: ftll, ftal, rtll, rtal (Adi et al. 2018)",
-	.params = finetune_params,
-	.check = finetune_check,
-	.apply = finetune_apply,
+    .name = "finetune",
+    .summary = "fine-tune on attacker data: ftll, ftal, rtll, rtal (Adi et al. 2018)",
+    .params = finetune_params,
+    .check = finetune_check,
+    .apply = finetune_apply,
 };

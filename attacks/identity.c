@@ -1,7 +1,7 @@
 /* identity.c - the null attack: changes nothing (the "before" row, tests). */
 #include "attack.h"
 
-static const struct param_def identity_params[] = { { 0 } };
+static const struct param_def identity_params[] = {{0}};
 
 static int identity_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -17,9 +17,9 @@ static int identity_apply(const struct param_set *p, struct nn_model *m, const s
 }
 
 const struct atk_attack atk_identity = {
-	.name = "identity",
-	.summary = "null attack: the model is left unchanged",
-	.params = identity_params,
-	.check = identity_check,
-	.apply = identity_apply,
+    .name = "identity",
+    .summary = "null attack: the model is left unchanged",
+    .params = identity_params,
+    .check = identity_check,
+    .apply = identity_apply,
 };

@@ -5,10 +5,9 @@
 #include "../workers/util.h"
 
 static const struct param_def input_clip_params[] = {
-	{ "lo", PT_DOUBLE, "0", -1e6, 1e6, NULL, "lower end of the allowed input range" },
-	{ "hi", PT_DOUBLE, "1", -1e6, 1e6, NULL, "upper end of the allowed input range" },
-	{ 0 }
-};
+    {"lo", PT_DOUBLE, "0", -1e6, 1e6, NULL, "lower end of the allowed input range"},
+    {"hi", PT_DOUBLE, "1", -1e6, 1e6, NULL, "upper end of the allowed input range"},
+    {0}};
 
 static int input_clip_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -16,8 +15,10 @@ static int input_clip_check(const struct param_set *p, char *err, size_t errlen)
 		return -1;
 	double lo = param_double(p, "lo", 0), hi = param_double(p, "hi", 1);
 	if (lo > hi)
-		return errf(err, errlen, "input_clip: parameter 'hi' = '%s' is below lo = '%s'; expected lo <= hi",
-			    param_get(p, "hi"), param_get(p, "lo"));
+		return errf(
+		    err, errlen,
+		    "input_clip: parameter 'hi' = '%s' is below lo = '%s'; expected lo <= hi",
+		    param_get(p, "hi"), param_get(p, "lo"));
 	return 0;
 }
 
@@ -43,10 +44,10 @@ static int input_clip_wrap(const struct param_set *p, struct wm_query *outer,
 }
 
 const struct atk_attack atk_input_clip = {
-	.name = "input_clip",
-	.summary = "query path: clamp every query to the valid input range",
-	.params = input_clip_params,
-	.query_path = 1,
-	.check = input_clip_check,
-	.wrap = input_clip_wrap,
+    .name = "input_clip",
+    .summary = "query path: clamp every query to the valid input range",
+    .params = input_clip_params,
+    .query_path = 1,
+    .check = input_clip_check,
+    .wrap = input_clip_wrap,
 };

@@ -4,9 +4,7 @@
 #include "common.h"
 
 static const struct param_def input_noise_params[] = {
-	{ "sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "standard deviation of the input noise" },
-	{ 0 }
-};
+    {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "standard deviation of the input noise"}, {0}};
 
 static int input_noise_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -33,10 +31,10 @@ static int input_noise_wrap(const struct param_set *p, struct wm_query *outer,
 }
 
 const struct atk_attack atk_input_noise = {
-	.name = "input_noise",
-	.summary = "query path: Gaussian noise on every query",
-	.params = input_noise_params,
-	.query_path = 1,
-	.check = input_noise_check,
-	.wrap = input_noise_wrap,
+    .name = "input_noise",
+    .summary = "query path: Gaussian noise on every query",
+    .params = input_noise_params,
+    .query_path = 1,
+    .check = input_noise_check,
+    .wrap = input_noise_wrap,
 };

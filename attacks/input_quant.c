@@ -6,9 +6,7 @@
 #include <math.h>
 
 static const struct param_def input_quant_params[] = {
-	{ "bits", PT_INT, "4", 1, 16, NULL, "bits per input value" },
-	{ 0 }
-};
+    {"bits", PT_INT, "4", 1, 16, NULL, "bits per input value"}, {0}};
 
 static int input_quant_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -38,10 +36,10 @@ static int input_quant_wrap(const struct param_set *p, struct wm_query *outer,
 }
 
 const struct atk_attack atk_input_quant = {
-	.name = "input_quant",
-	.summary = "query path: reduce the bit depth of every query",
-	.params = input_quant_params,
-	.query_path = 1,
-	.check = input_quant_check,
-	.wrap = input_quant_wrap,
+    .name = "input_quant",
+    .summary = "query path: reduce the bit depth of every query",
+    .params = input_quant_params,
+    .query_path = 1,
+    .check = input_quant_check,
+    .wrap = input_quant_wrap,
 };

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-static const struct param_def label_only_params[] = { { 0 } };
+static const struct param_def label_only_params[] = {{0}};
 
 static int label_only_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -35,10 +35,10 @@ static int label_only_wrap(const struct param_set *p, struct wm_query *outer,
 }
 
 const struct atk_attack atk_label_only = {
-	.name = "label_only",
-	.summary = "query path: return only the top-1 label",
-	.params = label_only_params,
-	.query_path = 1,
-	.check = label_only_check,
-	.wrap = label_only_wrap,
+    .name = "label_only",
+    .summary = "query path: return only the top-1 label",
+    .params = label_only_params,
+    .query_path = 1,
+    .check = label_only_check,
+    .wrap = label_only_wrap,
 };

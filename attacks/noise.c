@@ -7,9 +7,9 @@
 #include <math.h>
 
 static const struct param_def noise_params[] = {
-	{ "sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "noise level, in units of each tensor's standard deviation" },
-	{ 0 }
-};
+    {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL,
+     "noise level, in units of each tensor's standard deviation"},
+    {0}};
 
 static int noise_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -40,9 +40,9 @@ static int noise_apply(const struct param_set *p, struct nn_model *m, const stru
 }
 
 const struct atk_attack atk_noise = {
-	.name = "noise",
-	.summary = "Gaussian weight noise scaled by each tensor's standard deviation",
-	.params = noise_params,
-	.check = noise_check,
-	.apply = noise_apply,
+    .name = "noise",
+    .summary = "Gaussian weight noise scaled by each tensor's standard deviation",
+    .params = noise_params,
+    .check = noise_check,
+    .apply = noise_apply,
 };

@@ -10,13 +10,12 @@
 #include "common.h"
 
 static const struct param_def overwrite_params[] = {
-	{ "epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the attacker's embedding" },
-	{ "lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the attacker's embedding; 0 = the run's" },
-	{ "scheme_params", PT_STRING, "same", 0, 0, NULL,
-	  "'same' (the owner's scheme parameters) or overrides 'key=value key=value'" },
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the attacker's embedding"},
+    {"lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the attacker's embedding; 0 = the run's"},
+    {"scheme_params", PT_STRING, "same", 0, 0, NULL,
+     "'same' (the owner's scheme parameters) or overrides 'key=value key=value'"},
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int overwrite_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -37,9 +36,9 @@ static int overwrite_apply(const struct param_set *p, struct nn_model *m, const 
 }
 
 const struct atk_attack atk_overwrite = {
-	.name = "overwrite",
-	.summary = "embed a second mark of the same scheme with the attacker's own key",
-	.params = overwrite_params,
-	.check = overwrite_check,
-	.apply = overwrite_apply,
+    .name = "overwrite",
+    .summary = "embed a second mark of the same scheme with the attacker's own key",
+    .params = overwrite_params,
+    .check = overwrite_check,
+    .apply = overwrite_apply,
 };

@@ -14,13 +14,12 @@
 #include <string.h>
 
 static const struct param_def piracy_params[] = {
-	{ "epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the pirate's embedding" },
-	{ "lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the pirate's embedding; 0 = the run's" },
-	{ "scheme_params", PT_STRING, "same", 0, 0, NULL,
-	  "'same' (the owner's scheme parameters) or overrides 'key=value key=value'" },
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the pirate's embedding"},
+    {"lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the pirate's embedding; 0 = the run's"},
+    {"scheme_params", PT_STRING, "same", 0, 0, NULL,
+     "'same' (the owner's scheme parameters) or overrides 'key=value key=value'"},
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int piracy_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -59,9 +58,9 @@ static int piracy_apply(const struct param_set *p, struct nn_model *m, const str
 }
 
 const struct atk_attack atk_piracy = {
-	.name = "piracy",
-	.summary = "embed the pirate's own mark and report both the owner's and the pirate's verdicts",
-	.params = piracy_params,
-	.check = piracy_check,
-	.apply = piracy_apply,
+    .name = "piracy",
+    .summary = "embed the pirate's own mark and report both the owner's and the pirate's verdicts",
+    .params = piracy_params,
+    .check = piracy_check,
+    .apply = piracy_apply,
 };

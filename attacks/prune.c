@@ -9,11 +9,10 @@
 #include <string.h>
 
 static const struct param_def prune_params[] = {
-	{ "rate", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of weights zeroed" },
-	{ "scope", PT_STRING, "layer", 0, 0, "layer|each|global",
-	  "the marked layer, every layer at the same rate, or one global threshold" },
-	{ 0 }
-};
+    {"rate", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of weights zeroed"},
+    {"scope", PT_STRING, "layer", 0, 0, "layer|each|global",
+     "the marked layer, every layer at the same rate, or one global threshold"},
+    {0}};
 
 static int prune_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -54,12 +53,14 @@ static int prune_apply(const struct param_set *p, struct nn_model *m, const stru
 		const char *name = env->marked_layer ? env->marked_layer : wm_default_layer(m);
 		int li = nn_find_layer(m, name);
 		if (li < 0)
-			return errf(err, errlen, "prune: marked layer '%s' is not in the model", name);
+			return errf(err, errlen, "prune: marked layer '%s' is not in the model",
+				    name);
 		prune_vector(m->params + m->layers[li].w_off, m->layers[li].w_n, rate);
 	} else if (!strcmp(scope, "each")) {
 		for (int i = 0; i < m->nlayers; i++)
 			if (nn_has_params(&m->layers[i]))
-				prune_vector(m->params + m->layers[i].w_off, m->layers[i].w_n, rate);
+				prune_vector(m->params + m->layers[i].w_off, m->layers[i].w_n,
+					     rate);
 	} else {
 		/* global: gather all weights, prune, scatter back */
 		size_t n = 0, off = 0;
@@ -69,14 +70,16 @@ static int prune_apply(const struct param_set *p, struct nn_model *m, const stru
 		float *all = xmalloc(n * sizeof(float));
 		for (int i = 0; i < m->nlayers; i++)
 			if (nn_has_params(&m->layers[i])) {
-				memcpy(all + off, m->params + m->layers[i].w_off, m->layers[i].w_n * sizeof(float));
+				memcpy(all + off, m->params + m->layers[i].w_off,
+				       m->layers[i].w_n * sizeof(float));
 				off += m->layers[i].w_n;
 			}
 		prune_vector(all, n, rate);
 		off = 0;
 		for (int i = 0; i < m->nlayers; i++)
 			if (nn_has_params(&m->layers[i])) {
-				memcpy(m->params + m->layers[i].w_off, all + off, m->layers[i].w_n * sizeof(float));
+				memcpy(m->params + m->layers[i].w_off, all + off,
+				       m->layers[i].w_n * sizeof(float));
 				off += m->layers[i].w_n;
 			}
 		free(all);
@@ -85,9 +88,9 @@ static int prune_apply(const struct param_set *p, struct nn_model *m, const stru
 }
 
 const struct atk_attack atk_prune = {
-	.name = "prune",
-	.summary = "magnitude pruning, no retraining (scope: marked layer, each layer, global)",
-	.params = prune_params,
-	.check = prune_check,
-	.apply = prune_apply,
+    .name = "prune",
+    .summary = "magnitude pruning, no retraining (scope: marked layer, each layer, global)",
+    .params = prune_params,
+    .check = prune_check,
+    .apply = prune_apply,
 };

@@ -14,14 +14,14 @@
 #include <math.h>
 
 static const struct param_def quantize_params[] = {
-	{ "bits", PT_INT, "8", 1, 16, NULL, "bits per weight" },
-	{ "epochs", PT_INT, "0", 0, 1000, NULL, "fine-tuning epochs after quantising (then quantised again)" },
-	ATK_PARAM_LR("0.001"),
-	ATK_PARAM_BATCH,
-	ATK_PARAM_OPTIMIZER,
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"bits", PT_INT, "8", 1, 16, NULL, "bits per weight"},
+    {"epochs", PT_INT, "0", 0, 1000, NULL,
+     "fine-tuning epochs after quantising (then quantised again)"},
+    ATK_PARAM_LR("0.001"),
+    ATK_PARAM_BATCH,
+    ATK_PARAM_OPTIMIZER,
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int quantize_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -62,8 +62,8 @@ static void quantize_model(struct nn_model *m, int bits)
 static int quantize_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
 			  char *err, size_t errlen)
 {
-	struct atk_train t = { .name = "quantize", .epochs = 0, .batch = 64, .lr = 1e-3,
-			       .optimizer = "adam" };
+	struct atk_train t = {
+	    .name = "quantize", .epochs = 0, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
 	int bits = (int)param_int(p, "bits", 8);
 
 	atk_train_params(p, &t);
@@ -77,9 +77,9 @@ static int quantize_apply(const struct param_set *p, struct nn_model *m, const s
 }
 
 const struct atk_attack atk_quantize = {
-	.name = "quantize",
-	.summary = "uniform symmetric k-bit weight quantisation, optionally fine-tuned",
-	.params = quantize_params,
-	.check = quantize_check,
-	.apply = quantize_apply,
+    .name = "quantize",
+    .summary = "uniform symmetric k-bit weight quantisation, optionally fine-tuned",
+    .params = quantize_params,
+    .check = quantize_check,
+    .apply = quantize_apply,
 };

@@ -6,14 +6,13 @@
 #include "common.h"
 
 static const struct param_def retrain_params[] = {
-	{ "epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training" },
-	{ "student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn" },
-	ATK_PARAM_LR("0.001"),
-	ATK_PARAM_BATCH,
-	ATK_PARAM_OPTIMIZER,
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training"},
+    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn"},
+    ATK_PARAM_LR("0.001"),
+    ATK_PARAM_BATCH,
+    ATK_PARAM_OPTIMIZER,
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int retrain_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -29,9 +28,9 @@ static int retrain_apply(const struct param_set *p, struct nn_model *m, const st
 }
 
 const struct atk_attack atk_retrain = {
-	.name = "retrain",
-	.summary = "train a fresh student on the marked model's hard labels",
-	.params = retrain_params,
-	.check = retrain_check,
-	.apply = retrain_apply,
+    .name = "retrain",
+    .summary = "train a fresh student on the marked model's hard labels",
+    .params = retrain_params,
+    .check = retrain_check,
+    .apply = retrain_apply,
 };

@@ -4,9 +4,9 @@
 #include "common.h"
 
 static const struct param_def score_noise_params[] = {
-	{ "sigma", PT_DOUBLE, "0.05", 0, 10, NULL, "standard deviation of the noise on each probability" },
-	{ 0 }
-};
+    {"sigma", PT_DOUBLE, "0.05", 0, 10, NULL,
+     "standard deviation of the noise on each probability"},
+    {0}};
 
 static int score_noise_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -43,10 +43,10 @@ static int score_noise_wrap(const struct param_set *p, struct wm_query *outer,
 }
 
 const struct atk_attack atk_score_noise = {
-	.name = "score_noise",
-	.summary = "query path: perturb the returned probabilities and renormalise",
-	.params = score_noise_params,
-	.query_path = 1,
-	.check = score_noise_check,
-	.wrap = score_noise_wrap,
+    .name = "score_noise",
+    .summary = "query path: perturb the returned probabilities and renormalise",
+    .params = score_noise_params,
+    .query_path = 1,
+    .check = score_noise_check,
+    .wrap = score_noise_wrap,
 };

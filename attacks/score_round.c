@@ -5,9 +5,7 @@
 #include <math.h>
 
 static const struct param_def score_round_params[] = {
-	{ "decimals", PT_INT, "1", 0, 6, NULL, "decimal places kept of each probability" },
-	{ 0 }
-};
+    {"decimals", PT_INT, "1", 0, 6, NULL, "decimal places kept of each probability"}, {0}};
 
 static int score_round_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -36,10 +34,10 @@ static int score_round_wrap(const struct param_set *p, struct wm_query *outer,
 }
 
 const struct atk_attack atk_score_round = {
-	.name = "score_round",
-	.summary = "query path: round the returned probabilities",
-	.params = score_round_params,
-	.query_path = 1,
-	.check = score_round_check,
-	.wrap = score_round_wrap,
+    .name = "score_round",
+    .summary = "query path: round the returned probabilities",
+    .params = score_round_params,
+    .query_path = 1,
+    .check = score_round_check,
+    .wrap = score_round_wrap,
 };

@@ -6,24 +6,25 @@
  * The precise rule is ours (from ATTACKS.md's one-line description; the
  * SoK's own formula was not checked): for every dense and conv layer and
  * every output unit o (a dense weight row W[o, :], a conv filter
- * W[o, :, :, :]) with mean mu_o over its fan-in: W[o, i] <- W[o, i] - lambda * mu_o (so the row's mean becomes
- * (1 - lambda) * mu_o; lambda = 1.5 flips and halves it), then every weight
- * tensor gets w <- w + sigma * std(w) * N(0, 1), std of the shifted tensor.
- * Biases are left alone. Then all layers are fine-tuned for `epochs`. */
+ * W[o, :, :, :]) with mean mu_o over its fan-in: W[o, i] <- W[o, i] - lambda * mu_o (so the row's
+ * mean becomes (1 - lambda) * mu_o; lambda = 1.5 flips and halves it), then every weight tensor
+ * gets w <- w + sigma * std(w) * N(0, 1), std of the shifted tensor. Biases are left alone. Then
+ * all layers are fine-tuned for `epochs`. */
 #include "common.h"
 
 #include <math.h>
 
 static const struct param_def weightshift_params[] = {
-	{ "lambda", PT_DOUBLE, "1.5", -100, 100, NULL, "shift, in units of each output unit's mean weight" },
-	{ "sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "noise, in units of each tensor's standard deviation" },
-	{ "epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after shifting" },
-	ATK_PARAM_LR("0.001"),
-	ATK_PARAM_BATCH,
-	ATK_PARAM_OPTIMIZER,
-	ATK_PARAM_ATTACKER_DATA,
-	{ 0 }
-};
+    {"lambda", PT_DOUBLE, "1.5", -100, 100, NULL,
+     "shift, in units of each output unit's mean weight"},
+    {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL,
+     "noise, in units of each tensor's standard deviation"},
+    {"epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after shifting"},
+    ATK_PARAM_LR("0.001"),
+    ATK_PARAM_BATCH,
+    ATK_PARAM_OPTIMIZER,
+    ATK_PARAM_ATTACKER_DATA,
+    {0}};
 
 static int weightshift_check(const struct param_set *p, char *err, size_t errlen)
 {
@@ -33,8 +34,8 @@ static int weightshift_check(const struct param_set *p, char *err, size_t errlen
 static int weightshift_apply(const struct param_set *p, struct nn_model *m,
 			     const struct atk_env *env, char *err, size_t errlen)
 {
-	struct atk_train t = { .name = "weightshift", .epochs = 2, .batch = 64, .lr = 1e-3,
-			       .optimizer = "adam" };
+	struct atk_train t = {
+	    .name = "weightshift", .epochs = 2, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
 	double lambda = param_double(p, "lambda", 1.5), sigma = param_double(p, "sigma", 0.1);
 
 	atk_train_params(p, &t);
@@ -67,9 +68,9 @@ static int weightshift_apply(const struct param_set *p, struct nn_model *m,
 }
 
 const struct atk_attack atk_weightshift = {
-	.name = "weightshift",
-	.summary = "shift every unit's weights by lambda times their mean, add noise, fine-tune",
-	.params = weightshift_params,
-	.check = weightshift_check,
-	.apply = weightshift_apply,
+    .name = "weightshift",
+    .summary = "shift every unit's weights by lambda times their mean, add noise, fine-tune",
+    .params = weightshift_params,
+    .check = weightshift_check,
+    .apply = weightshift_apply,
 };

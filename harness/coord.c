@@ -35,18 +35,18 @@ struct sched {
 	int n;
 	int *state;
 	int *child_off, *child; /* CSR lists of children */
-	double *acc;            /* test accuracy from each job's row */
+	double *acc;		/* test accuracy from each job's row */
 	/* ready jobs: a max-heap by cost */
 	int *heap, nheap;
-	int remaining;          /* jobs not yet finished (ok/failed/skipped) */
+	int remaining; /* jobs not yet finished (ok/failed/skipped) */
 	int nok, nfailed, nskipped;
 	struct journal jl;
 	const struct run_spec *rs;
 	int quiet;
 	double t0;
-	double work_s;          /* sum of the jobs' own work time (train_s) */
-	int total, done0;       /* jobs in the run; finished before this process started */
-	int live;               /* stderr is a terminal: one live progress line */
+	double work_s;	  /* sum of the jobs' own work time (train_s) */
+	int total, done0; /* jobs in the run; finished before this process started */
+	int live;	  /* stderr is a terminal: one live progress line */
 	double last_progress;
 };
 
@@ -70,7 +70,9 @@ static void progress(struct sched *s, int force)
 		return;
 	s->last_progress = now;
 	double rate = el > 0 ? here / el : 0, eta = rate > 0 ? s->remaining / rate : 0;
-	fprintf(stderr, "%s[wmbench] %d/%d jobs done, %d failed, %d skipped, %.2f jobs/min, ETA %02d:%02d:%02d%s",
+	fprintf(stderr,
+		"%s[wmbench] %d/%d jobs done, %d failed, %d skipped, %.2f jobs/min, ETA "
+		"%02d:%02d:%02d%s",
 		s->live ? "\r\033[K" : "", fin, s->total, s->nfailed, s->nskipped, 60 * rate,
 		(int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60, s->live ? "" : "\n");
 	fflush(stderr);
@@ -193,10 +195,10 @@ static void finish(struct sched *s, int j, struct result_row *r)
 	if (!s->quiet && s->live)
 		fprintf(stderr, "\r\033[K");
 	if (!s->quiet)
-		printf("[%7.1fs] %-7s %s %-6s %s%s%s %s%s%s  %s\n", now_seconds() - s->t0, r->status, r->job_id,
-		       r->kind, r->scheme, r->scheme_params[0] ? "{" : "", r->scheme_params,
-		       r->scheme_params[0] ? "} " : "", r->attack, r->attack_params[0] ? "{...}" : "",
-		       ok ? "" : r->message);
+		printf("[%7.1fs] %-7s %s %-6s %s%s%s %s%s%s  %s\n", now_seconds() - s->t0,
+		       r->status, r->job_id, r->kind, r->scheme, r->scheme_params[0] ? "{" : "",
+		       r->scheme_params, r->scheme_params[0] ? "} " : "", r->attack,
+		       r->attack_params[0] ? "{...}" : "", ok ? "" : r->message);
 	fflush(stdout);
 	progress(s, 0);
 	if (!ok) {
@@ -292,7 +294,8 @@ static int mkdir_p(const char *path, char *err, size_t errlen)
 		if (*p == '/') {
 			*p = 0;
 			if (mkdir(tmp, 0755) && errno != EEXIST)
-				return errf(err, errlen, "%s: cannot create directory: %s", tmp, strerror(errno));
+				return errf(err, errlen, "%s: cannot create directory: %s", tmp,
+					    strerror(errno));
 			*p = '/';
 		}
 	if (mkdir(tmp, 0755) && errno != EEXIST)
@@ -343,8 +346,9 @@ static void iso_time(char *buf, size_t len)
 }
 
 /* run.json: provenance. Written at start and rewritten (atomically) at the end. */
-static int write_run_json(const char *rundir, const struct run_spec *rs, int size, const char *start,
-			  const char *end, int njobs, const struct sched *s, char *err, size_t errlen)
+static int write_run_json(const char *rundir, const struct run_spec *rs, int size,
+			  const char *start, const char *end, int njobs, const struct sched *s,
+			  char *err, size_t errlen)
 {
 	char path[PATHLEN + 32], tmp[PATHLEN + 48], mpiv[MPI_MAX_LIBRARY_VERSION_STRING], cpu[256];
 	char files[8][1024];
@@ -368,8 +372,8 @@ static int write_run_json(const char *rundir, const struct run_spec *rs, int siz
 	fprintf(f, "  \"start\": \"%s\",\n  \"end\": %s%s%s,\n", start, end ? "\"" : "",
 		end ? end : "null", end ? "\"" : "");
 	if (s)
-		fprintf(f, "  \"ok\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n", s->nok, s->nfailed,
-			s->nskipped);
+		fprintf(f, "  \"ok\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n", s->nok,
+			s->nfailed, s->nskipped);
 	fprintf(f, "  \"libraries\": {\n    \"mpi\": ");
 	json_str(f, mpiv);
 	fprintf(f, ",\n    \"openblas\": ");
@@ -444,8 +448,11 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 	snprintf(saved, sizeof saved, "%s/jobfile.yaml", rundir);
 	if (access(saved, R_OK))
 		return 0;
-	if (jobfile_load(saved, &old, e2, sizeof e2) || jobs_expand(&old, &ojobs, &on, e2, sizeof e2))
-		return errf(err, errlen, "%s: the saved job file of this run no longer loads (%s); expected a run directory written by this wmbench",
+	if (jobfile_load(saved, &old, e2, sizeof e2) ||
+	    jobs_expand(&old, &ojobs, &on, e2, sizeof e2))
+		return errf(err, errlen,
+			    "%s: the saved job file of this run no longer loads (%s); expected a "
+			    "run directory written by this wmbench",
 			    saved, e2);
 	if (!strcmp(old.sha256, rs->sha256)) {
 		free(ojobs);
@@ -457,8 +464,8 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 	id_index_build(&xn, jobs, n);
 	for (int i = 0; i < n; i++)
 		if (id_index_find(&xo, ojobs, jobs[i].id) < 0 && added++ == 0)
-			snprintf(first_added, sizeof first_added, "%s %s %s", job_kind_name(jobs[i].kind),
-				 jobs[i].scheme, jobs[i].attack);
+			snprintf(first_added, sizeof first_added, "%s %s %s",
+				 job_kind_name(jobs[i].kind), jobs[i].scheme, jobs[i].attack);
 	for (int i = 0; i < on; i++)
 		if (id_index_find(&xn, jobs, ojobs[i].id) < 0 && removed++ == 0)
 			snprintf(first_removed, sizeof first_removed, "%s %s %s",
@@ -472,11 +479,12 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 	if (o->extend && !removed)
 		return 0;
 	return errf(err, errlen,
-		    "%s: the job file changed since this run began (%s): %d job(s) added%s%s%s, %d removed%s%s%s; expected the same job file to resume%s",
+		    "%s: the job file changed since this run began (%s): %d job(s) added%s%s%s, %d "
+		    "removed%s%s%s; expected the same job file to resume%s",
 		    rs->path, saved, added, added ? " (first: " : "", first_added, added ? ")" : "",
 		    removed, removed ? " (first: " : "", first_removed, removed ? ")" : "",
-		    removed ? " (start a new run directory to drop jobs)" :
-			      ", or --extend to add the new jobs and keep the finished ones");
+		    removed ? " (start a new run directory to drop jobs)"
+			    : ", or --extend to add the new jobs and keep the finished ones");
 }
 
 /* Marks jobs finished in the journal; returns the number of rows applied. */
@@ -523,10 +531,12 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		/* an attack reads its parent's model (and key, for a marked model); a
 		 * control reads the key; an embed reads nothing of its parent */
 		int need_model = j->kind == JOB_ATTACK;
-		int need_key = s->jobs[pj].kind == JOB_EMBED && (j->kind == JOB_ATTACK || j->kind == JOB_CONTROL);
+		int need_key = s->jobs[pj].kind == JOB_EMBED &&
+			       (j->kind == JOB_ATTACK || j->kind == JOB_CONTROL);
 		pipeline_model_path(p, &s->jobs[pj], model, sizeof model);
 		pipeline_key_path(p, &s->jobs[pj], key, sizeof key);
-		if (s->state[pj] == ST_OK && ((need_model && access(model, R_OK)) || (need_key && access(key, R_OK))))
+		if (s->state[pj] == ST_OK &&
+		    ((need_model && access(model, R_OK)) || (need_key && access(key, R_OK))))
 			s->state[pj] = ST_PENDING; /* finished, but a file it left is gone: redo */
 	}
 	int done = 0;
@@ -566,7 +576,7 @@ static void seed_ready(struct sched *s)
 /* Removes leftovers of writes interrupted before their rename ("X.npz.tmp.PID"). */
 static void remove_stale_tmp(const char *rundir)
 {
-	static const char *const subs[] = { "models", "keys", NULL };
+	static const char *const subs[] = {"models", "keys", NULL};
 	for (int i = 0; subs[i]; i++) {
 		char dir[PATHLEN + 16], path[PATHLEN + 300];
 		snprintf(dir, sizeof dir, "%s/%s", rundir, subs[i]);
@@ -595,24 +605,27 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 	}
 	printf("# %d jobs from %s (run '%s', dataset %s, model %s)\n", n, rs->path, rs->name,
 	       rs->dataset, rs->model);
-	printf("# %-16s %-7s %-16s %5s  %-40s %-40s %9s\n", "job", "kind", "parent", "seed", "scheme",
-	       "attack", "est_cpu_s");
+	printf("# %-16s %-7s %-16s %5s  %-40s %-40s %9s\n", "job", "kind", "parent", "seed",
+	       "scheme", "attack", "est_cpu_s");
 	for (int i = 0; i < n; i++) {
 		const struct job *j = &jobs[i];
 		char sp[300], ap[300], s1[400], a1[400];
 		param_format(&j->sp, sp, sizeof sp);
 		param_format(&j->ap, ap, sizeof ap);
-		snprintf(s1, sizeof s1, "%s%s%s%s", j->scheme, sp[0] ? "{" : "", sp, sp[0] ? "}" : "");
-		snprintf(a1, sizeof a1, "%s%s%s%s", j->attack[0] ? j->attack : "-", ap[0] ? "{" : "", ap,
-			 ap[0] ? "}" : "");
-		printf("  %-16s %-7s %-16s %5ld  %-40s %-40s %9.1f\n", j->id, job_kind_name(j->kind),
-		       j->parent >= 0 ? jobs[j->parent].id : "-", j->seed, s1, a1, j->cost);
+		snprintf(s1, sizeof s1, "%s%s%s%s", j->scheme, sp[0] ? "{" : "", sp,
+			 sp[0] ? "}" : "");
+		snprintf(a1, sizeof a1, "%s%s%s%s", j->attack[0] ? j->attack : "-",
+			 ap[0] ? "{" : "", ap, ap[0] ? "}" : "");
+		printf("  %-16s %-7s %-16s %5ld  %-40s %-40s %9.1f\n", j->id,
+		       job_kind_name(j->kind), j->parent >= 0 ? jobs[j->parent].id : "-", j->seed,
+		       s1, a1, j->cost);
 		cpu += j->cost;
 		if (j->kind == JOB_TRAIN || j->kind == JOB_EMBED)
 			disk += (double)model_bytes;
 	}
-	printf("# estimated CPU time: %.0f s (%.2f h); estimated disk: %.1f MB of models and keys\n", cpu,
-	       cpu / 3600, disk / 1e6);
+	printf(
+	    "# estimated CPU time: %.0f s (%.2f h); estimated disk: %.1f MB of models and keys\n",
+	    cpu, cpu / 3600, disk / 1e6);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -623,17 +636,19 @@ static int lock_rundir(const char *rundir, char *err, size_t errlen)
 	snprintf(path, sizeof path, "%s/.lock", rundir);
 	int fd = open(path, O_RDWR | O_CREAT, 0644);
 	if (fd < 0)
-		return errf(err, errlen, "%s: cannot create the lock file: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: cannot create the lock file: %s", path,
+			    strerror(errno));
 	if (flock(fd, LOCK_EX | LOCK_NB))
 		return errf(err, errlen,
-			    "%s: another wmbench run is writing to this run directory; expected it to finish first (or use --out for another directory)",
+			    "%s: another wmbench run is writing to this run directory; expected it "
+			    "to finish first (or use --out for another directory)",
 			    rundir);
 	return fd; /* held until the process exits */
 }
 
 static void sleep_us(long us)
 {
-	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
 	nanosleep(&ts, NULL);
 }
 
@@ -708,10 +723,12 @@ int coord_run(const struct run_opts *o, int rank, int size)
 		if (go) {
 			snprintf(saved, sizeof saved, "%s/jobfile.yaml", rundir);
 			if (copy_file(rs.path, saved))
-				go = !errf(err, sizeof err, "%s: cannot copy the job file into the run directory",
+				go = !errf(err, sizeof err,
+					   "%s: cannot copy the job file into the run directory",
 					   saved);
 		}
-		go = go && !write_run_json(rundir, &rs, size, start, NULL, njobs, NULL, err, sizeof err);
+		go = go &&
+		     !write_run_json(rundir, &rs, size, start, NULL, njobs, NULL, err, sizeof err);
 		if (go)
 			remove_stale_tmp(rundir); /* only with the lock held */
 		if (!go)
@@ -741,8 +758,9 @@ int coord_run(const struct run_opts *o, int rank, int size)
 			goto out;
 		}
 		if (!o->quiet)
-			printf("wmbench: %d jobs, %d already finished, %d ranks; run directory %s\n", njobs,
-			       done, size, rundir);
+			printf(
+			    "wmbench: %d jobs, %d already finished, %d ranks; run directory %s\n",
+			    njobs, done, size, rundir);
 		s.total = njobs;
 		s.done0 = done;
 		s.live = isatty(2) && !o->quiet;
@@ -763,8 +781,10 @@ int coord_run(const struct run_opts *o, int rank, int size)
 				finish(&s, j, &row);
 			}
 		} else {
-			int *held = xmalloc((size_t)size * sizeof(int)), *running = xmalloc((size_t)size * sizeof(int));
-			int *idle = xmalloc((size_t)size * sizeof(int)), nidle = 0, active = size - 1;
+			int *held = xmalloc((size_t)size * sizeof(int)),
+			    *running = xmalloc((size_t)size * sizeof(int));
+			int *idle = xmalloc((size_t)size * sizeof(int)), nidle = 0,
+			    active = size - 1;
 			long nap = 20;
 			for (int w = 0; w < size; w++)
 				held[w] = running[w] = -1;
@@ -775,8 +795,8 @@ int coord_run(const struct run_opts *o, int rank, int size)
 				if (flag) {
 					struct result_row row;
 					int w = st.MPI_SOURCE;
-					MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT, MPI_COMM_WORLD,
-						 MPI_STATUS_IGNORE);
+					MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT,
+						 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 					if (running[w] >= 0) {
 						finish(&s, running[w], &row);
 						if (jobs[running[w]].kind != JOB_ATTACK &&
@@ -791,7 +811,8 @@ int coord_run(const struct run_opts *o, int rank, int size)
 				}
 				/* hand out work to idle workers */
 				while (nidle > 0) {
-					int w = idle[nidle - 1], j = s.remaining > 0 ? next_job(&s, held[w]) : -1;
+					int w = idle[nidle - 1],
+					    j = s.remaining > 0 ? next_job(&s, held[w]) : -1;
 					if (j < 0 && s.remaining > 0)
 						break; /* wait for running jobs to release more */
 					nidle--;
@@ -814,9 +835,14 @@ int coord_run(const struct run_opts *o, int rank, int size)
 		if (o->synthetic) {
 			double total = now_seconds() - s.t0;
 			int ran = s.nok + s.nfailed - done;
-			printf("sched: %d jobs on %d worker(s) in %.3f s; fsync %.3f s; %.1f us per job beyond fsync and the work\n",
+			printf("sched: %d jobs on %d worker(s) in %.3f s; fsync %.3f s; %.1f us "
+			       "per job beyond fsync and the work\n",
 			       ran, size > 1 ? size - 1 : 1, total, s.jl.fsync_s,
-			       ran ? 1e6 * (total - s.jl.fsync_s - s.work_s / (size > 1 ? size - 1 : 1)) / ran : 0);
+			       ran ? 1e6 *
+					 (total - s.jl.fsync_s -
+					  s.work_s / (size > 1 ? size - 1 : 1)) /
+					 ran
+				   : 0);
 		}
 		progress(&s, 1);
 		if (s.live)
@@ -825,7 +851,9 @@ int coord_run(const struct run_opts *o, int rank, int size)
 			/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
 			 * already on disk; the jobs in flight are redone by the next run. */
 			journal_close(&s.jl);
-			fprintf(stderr, "wmbench: interrupted; %d jobs finished, %d to go; run the same command again to resume\n",
+			fprintf(stderr,
+				"wmbench: interrupted; %d jobs finished, %d to go; run the same "
+				"command again to resume\n",
 				s.total - s.remaining, s.remaining);
 			write_run_json(rundir, &rs, size, start, NULL, njobs, &s, err, sizeof err);
 			fflush(NULL);
@@ -836,8 +864,8 @@ int coord_run(const struct run_opts *o, int rank, int size)
 		write_run_json(rundir, &rs, size, start, end, njobs, &s, err, sizeof err);
 		journal_close(&s.jl);
 		if (!o->quiet)
-			printf("wmbench: %d ok, %d failed, %d skipped; results in %s/results.csv\n", s.nok,
-			       s.nfailed, s.nskipped, rundir);
+			printf("wmbench: %d ok, %d failed, %d skipped; results in %s/results.csv\n",
+			       s.nok, s.nfailed, s.nskipped, rundir);
 		status = (s.nfailed || s.nskipped) ? 3 : 0;
 		sched_free(&s);
 	} else {

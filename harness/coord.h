@@ -6,13 +6,13 @@
 
 struct run_opts {
 	const char *jobfile;
-	char rundir[PATHLEN];   /* "" = runs/<name> */
+	char rundir[PATHLEN]; /* "" = runs/<name> */
 	int dry_run;
 	int retry_failed;
 	int extend;
 	int quiet;
-	int synthetic;          /* benchmark: jobs sleep/spin instead of training */
-	double synthetic_s;     /* seconds of CPU per synthetic job */
+	int synthetic;	    /* benchmark: jobs sleep/spin instead of training */
+	double synthetic_s; /* seconds of CPU per synthetic job */
 };
 
 /* Runs (or resumes) a job file. Called on every rank after MPI_Init (size 1
@@ -23,7 +23,7 @@ int coord_run(const struct run_opts *o, int rank, int size);
 /* The run's journal, results.csv: rows appended by one write + fsync each. */
 struct journal {
 	int fd;
-	double fsync_s;        /* time spent in fsync (benchmarks report it apart) */
+	double fsync_s; /* time spent in fsync (benchmarks report it apart) */
 	char path[PATHLEN + 32];
 };
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen);

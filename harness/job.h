@@ -19,57 +19,57 @@ enum job_kind {
 };
 const char *job_kind_name(int kind);
 
-#define NAMELEN 32
-#define PATHLEN 1024
+#define NAMELEN	 32
+#define PATHLEN	 1024
 #define MAXSEEDS 256
-#define MAXPLUG 32
+#define MAXPLUG	 32
 
 /* One plug-in entry of the job file with value lists per parameter. */
 struct plug_entry {
 	char name[NAMELEN];
-	int line, col;                 /* where the entry's name is */
+	int line, col; /* where the entry's name is */
 	int nkeys;
 	char key[PARAM_MAX][PARAM_KEYLEN];
 	int key_line[PARAM_MAX], key_col[PARAM_MAX];
 	int nvals[PARAM_MAX];
-	char **vals[PARAM_MAX];        /* canonical values after range expansion */
+	char **vals[PARAM_MAX]; /* canonical values after range expansion */
 };
 
 struct run_spec {
-	char path[PATHLEN];            /* job file */
-	char sha256[65];               /* of the job file's bytes */
+	char path[PATHLEN]; /* job file */
+	char sha256[65];    /* of the job file's bytes */
 	char name[64];
-	char dataset[NAMELEN];         /* fashion | mnist | cifar10 */
-	char data_dir[PATHLEN];        /* "" = the dataset's default */
-	char model[NAMELEN];           /* mlp | lenet5 | cnn */
+	char dataset[NAMELEN];	/* fashion | mnist | cifar10 */
+	char data_dir[PATHLEN]; /* "" = the dataset's default */
+	char model[NAMELEN];	/* mlp | lenet5 | cnn */
 	int epochs, batch;
-	char optimizer[16];            /* sgd | adam | rmsprop */
+	char optimizer[16]; /* sgd | adam | rmsprop */
 	double lr, momentum, weight_decay;
 	int nseeds;
 	long seeds[MAXSEEDS];
-	uint64_t run_seed;             /* base of every job seed */
+	uint64_t run_seed; /* base of every job seed */
 	double alpha;
-	int controls;                  /* unmarked models per seed for empirical FPR */
-	int threads;                   /* OpenBLAS threads per rank */
+	int controls;		       /* unmarked models per seed for empirical FPR */
+	int threads;		       /* OpenBLAS threads per rank */
 	int train_subset, test_subset; /* 0 = all */
-	double attacker_split;         /* fraction of the training set given to the attacker */
+	double attacker_split;	       /* fraction of the training set given to the attacker */
 	int nschemes, nattacks;
 	struct plug_entry schemes[MAXPLUG];
 	struct plug_entry attacks[MAXPLUG];
 };
 
 struct job {
-	char id[17];                   /* 16 hex chars of SHA-256(identity) */
+	char id[17]; /* 16 hex chars of SHA-256(identity) */
 	int kind;
-	int parent;                    /* index into the job array, -1 = none */
-	long seed;                     /* the user's seed value */
-	uint64_t rng_seed;             /* seed_derive(run_seed, identity) */
+	int parent;	   /* index into the job array, -1 = none */
+	long seed;	   /* the user's seed value */
+	uint64_t rng_seed; /* seed_derive(run_seed, identity) */
 	char scheme[NAMELEN];
 	struct param_set sp;
 	char attack[NAMELEN];
 	struct param_set ap;
-	int control_index;             /* JOB_CONTROL: which control model */
-	double cost;                   /* estimated CPU seconds */
+	int control_index; /* JOB_CONTROL: which control model */
+	double cost;	   /* estimated CPU seconds */
 	char identity[1024];
 };
 
@@ -89,19 +89,19 @@ struct result_row {
 	char attack[NAMELEN];
 	char attack_params[256];
 	long seed;
-	char status[12];               /* ok | failed | skipped */
+	char status[12]; /* ok | failed | skipped */
 	char message[400];
-	char metric_name[8];           /* ber | wm_acc */
-	double metric_before, metric;  /* NAN when not applicable */
+	char metric_name[8];	      /* ber | wm_acc */
+	double metric_before, metric; /* NAN when not applicable */
 	double pvalue;
-	int detected;                  /* -1 when not applicable */
+	int detected; /* -1 when not applicable */
 	double capacity;
-	double acc_before, acc;        /* test accuracy before/after the attack */
-	double acc_clean;              /* test accuracy of the unmarked model of this seed */
-	int success;                   /* attack succeeded (-1 n/a) */
+	double acc_before, acc; /* test accuracy before/after the attack */
+	double acc_clean;	/* test accuracy of the unmarked model of this seed */
+	int success;		/* attack succeeded (-1 n/a) */
 	long queries;
 	double aux;
-	double train_s;                /* wall time of the job's main work */
+	double train_s; /* wall time of the job's main work */
 	int rank;
 	char host[64];
 	double wall_s;
@@ -120,7 +120,6 @@ int result_csv_parse(const char *line, struct result_row *r);
 int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen);
 void jobfile_free(struct run_spec *rs);
 /* Expands the matrix into the job DAG; parents precede children. */
-int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err,
-		size_t errlen);
+int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen);
 
 #endif

@@ -20,9 +20,9 @@
 #include <string.h>
 #include <yaml.h>
 
-#define MAX_FILE_BYTES (4L << 20)  /* a job file is small; refuse anything huge */
-#define MAX_RANGE_VALUES 100000    /* values one parameter may expand to */
-#define MAX_JOBS 100000            /* jobs one run may expand to */
+#define MAX_FILE_BYTES	 (4L << 20) /* a job file is small; refuse anything huge */
+#define MAX_RANGE_VALUES 100000	    /* values one parameter may expand to */
+#define MAX_JOBS	 100000	    /* jobs one run may expand to */
 
 const char *job_kind_name(int kind)
 {
@@ -126,14 +126,15 @@ static int check_keys(struct ctx *c, const yaml_node_t *m, const char *where)
 			return node_err(c, k, "%s has %s as a key; expected a plain name", where,
 					k ? node_kind(k) : "nothing");
 		if (strlen(scalar(k)) != k->data.scalar.length)
-			return node_err(c, k, "key in %s contains a NUL byte; expected a plain name",
-					where);
+			return node_err(
+			    c, k, "key in %s contains a NUL byte; expected a plain name", where);
 		for (q = m->data.mapping.pairs.start; q < p; q++) {
 			yaml_node_t *k0 = get_node(c, q->key);
 
 			if (k0 && k0->type == YAML_SCALAR_NODE && !strcmp(scalar(k0), scalar(k)))
 				return node_err(c, k,
-						"duplicate key '%s' in %s (first at line %d, column %d); expected each key once",
+						"duplicate key '%s' in %s (first at line %d, "
+						"column %d); expected each key once",
 						scalar(k), where, node_line(k0), node_col(k0));
 		}
 	}
@@ -141,8 +142,8 @@ static int check_keys(struct ctx *c, const yaml_node_t *m, const char *where)
 }
 
 /* The scalar text of a value node, or an error naming `what`. */
-static int scalar_text(struct ctx *c, const yaml_node_t *n, const char *what,
-		       const char *expect, const char **out)
+static int scalar_text(struct ctx *c, const yaml_node_t *n, const char *what, const char *expect,
+		       const char **out)
 {
 	if (!n || n->type != YAML_SCALAR_NODE)
 		return node_err(c, n, "%s is %s; expected %s", what, n ? node_kind(n) : "nothing",
@@ -191,33 +192,33 @@ struct run_key {
 	const char *key;
 	enum rk_type type;
 	double min, max;
-	int lo_open, hi_open;   /* RK_DOUBLE: exclusive bounds */
-	const char *choices;    /* RK_CHOICE */
+	int lo_open, hi_open; /* RK_DOUBLE: exclusive bounds */
+	const char *choices;  /* RK_CHOICE */
 	size_t off, size;
 };
 
 #define RS_FIELD(f) offsetof(struct run_spec, f), sizeof(((struct run_spec *)0)->f)
 
 static const struct run_key run_keys[] = {
-	{ "name", RK_STRING, 0, 0, 0, 0, NULL, RS_FIELD(name) },
-	{ "dataset", RK_CHOICE, 0, 0, 0, 0, "fashion|mnist|cifar10", RS_FIELD(dataset) },
-	{ "data_dir", RK_STRING, 0, 0, 0, 0, NULL, RS_FIELD(data_dir) },
-	{ "model", RK_CHOICE, 0, 0, 0, 0, "mlp|lenet5|cnn", RS_FIELD(model) },
-	{ "epochs", RK_INT, 1, 10000, 0, 0, NULL, RS_FIELD(epochs) },
-	{ "batch", RK_INT, 1, 65536, 0, 0, NULL, RS_FIELD(batch) },
-	{ "optimizer", RK_CHOICE, 0, 0, 0, 0, "sgd|adam|rmsprop", RS_FIELD(optimizer) },
-	{ "lr", RK_DOUBLE, 0, 10, 1, 0, NULL, RS_FIELD(lr) },
-	{ "momentum", RK_DOUBLE, 0, 1, 0, 1, NULL, RS_FIELD(momentum) },
-	{ "weight_decay", RK_DOUBLE, 0, 1, 0, 0, NULL, RS_FIELD(weight_decay) },
-	{ "seeds", RK_SEEDS, 0, 2147483647, 0, 0, NULL, RS_FIELD(seeds) },
-	{ "run_seed", RK_U64, 0, 0, 0, 0, NULL, RS_FIELD(run_seed) },
-	{ "alpha", RK_DOUBLE, 0, 1, 1, 1, NULL, RS_FIELD(alpha) },
-	{ "controls", RK_INT, 0, 1000, 0, 0, NULL, RS_FIELD(controls) },
-	{ "threads", RK_INT, 1, 1024, 0, 0, NULL, RS_FIELD(threads) },
-	{ "train_subset", RK_INT, 0, 100000000, 0, 0, NULL, RS_FIELD(train_subset) },
-	{ "test_subset", RK_INT, 0, 100000000, 0, 0, NULL, RS_FIELD(test_subset) },
-	{ "attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, RS_FIELD(attacker_split) },
-	{ NULL, 0, 0, 0, 0, 0, NULL, 0, 0 },
+    {"name", RK_STRING, 0, 0, 0, 0, NULL, RS_FIELD(name)},
+    {"dataset", RK_CHOICE, 0, 0, 0, 0, "fashion|mnist|cifar10", RS_FIELD(dataset)},
+    {"data_dir", RK_STRING, 0, 0, 0, 0, NULL, RS_FIELD(data_dir)},
+    {"model", RK_CHOICE, 0, 0, 0, 0, "mlp|lenet5|cnn", RS_FIELD(model)},
+    {"epochs", RK_INT, 1, 10000, 0, 0, NULL, RS_FIELD(epochs)},
+    {"batch", RK_INT, 1, 65536, 0, 0, NULL, RS_FIELD(batch)},
+    {"optimizer", RK_CHOICE, 0, 0, 0, 0, "sgd|adam|rmsprop", RS_FIELD(optimizer)},
+    {"lr", RK_DOUBLE, 0, 10, 1, 0, NULL, RS_FIELD(lr)},
+    {"momentum", RK_DOUBLE, 0, 1, 0, 1, NULL, RS_FIELD(momentum)},
+    {"weight_decay", RK_DOUBLE, 0, 1, 0, 0, NULL, RS_FIELD(weight_decay)},
+    {"seeds", RK_SEEDS, 0, 2147483647, 0, 0, NULL, RS_FIELD(seeds)},
+    {"run_seed", RK_U64, 0, 0, 0, 0, NULL, RS_FIELD(run_seed)},
+    {"alpha", RK_DOUBLE, 0, 1, 1, 1, NULL, RS_FIELD(alpha)},
+    {"controls", RK_INT, 0, 1000, 0, 0, NULL, RS_FIELD(controls)},
+    {"threads", RK_INT, 1, 1024, 0, 0, NULL, RS_FIELD(threads)},
+    {"train_subset", RK_INT, 0, 100000000, 0, 0, NULL, RS_FIELD(train_subset)},
+    {"test_subset", RK_INT, 0, 100000000, 0, 0, NULL, RS_FIELD(test_subset)},
+    {"attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, RS_FIELD(attacker_split)},
+    {NULL, 0, 0, 0, 0, 0, NULL, 0, 0},
 };
 
 /* A range bound for messages: integral values in full ("10000", not the
@@ -259,9 +260,10 @@ static void run_key_expect(const struct run_key *k, char *buf, size_t len)
 		snprintf(buf, len, "an integer in [0, 18446744073709551615]");
 		break;
 	case RK_SEEDS:
-		snprintf(buf, len,
-			 "an integer in [%s, %s], a list of them, or a range 'a..b' (at most %d seeds)",
-			 lo, hi, MAXSEEDS);
+		snprintf(
+		    buf, len,
+		    "an integer in [%s, %s], a list of them, or a range 'a..b' (at most %d seeds)",
+		    lo, hi, MAXSEEDS);
 		break;
 	}
 }
@@ -300,8 +302,8 @@ static int name_ok(const char *s)
 }
 
 /* Adds one seed value (text) at node n. */
-static int add_seed(struct ctx *c, const struct run_key *k, const yaml_node_t *n,
-		    long long v, const char *expect)
+static int add_seed(struct ctx *c, const struct run_key *k, const yaml_node_t *n, long long v,
+		    const char *expect)
 {
 	struct run_spec *rs = c->rs;
 
@@ -310,8 +312,8 @@ static int add_seed(struct ctx *c, const struct run_key *k, const yaml_node_t *n
 				expect);
 	for (int i = 0; i < rs->nseeds; i++)
 		if (rs->seeds[i] == v)
-			return node_err(c, n, "run.seeds lists seed %lld twice; expected distinct seeds",
-					v);
+			return node_err(
+			    c, n, "run.seeds lists seed %lld twice; expected distinct seeds", v);
 	if (rs->nseeds >= MAXSEEDS)
 		return node_err(c, n, "run.seeds has more than %d seeds; expected at most %d seeds",
 				MAXSEEDS, MAXSEEDS);
@@ -330,8 +332,8 @@ static int parse_seed_scalar(struct ctx *c, const struct run_key *k, const yaml_
 	dots = strstr(s, "..");
 	if (!dots) {
 		if (parse_ll(s, &a))
-			return node_err(c, n, "run.seeds value '%s' is not an integer; expected %s", s,
-					expect);
+			return node_err(c, n, "run.seeds value '%s' is not an integer; expected %s",
+					s, expect);
 		return add_seed(c, k, n, a, expect);
 	}
 	{
@@ -344,13 +346,14 @@ static int parse_seed_scalar(struct ctx *c, const struct run_key *k, const yaml_
 		lo[l] = 0;
 		if (parse_ll(lo, &a) || parse_ll(dots + 2, &b) || a > b)
 			return node_err(c, n,
-					"run.seeds = '%s' is not a valid range; expected 'a..b' with integers a <= b",
+					"run.seeds = '%s' is not a valid range; expected 'a..b' "
+					"with integers a <= b",
 					s);
 	}
 	if (b - a + 1 > MAXSEEDS - c->rs->nseeds)
-		return node_err(c, n,
-				"run.seeds = '%s' gives more than %d seeds; expected at most %d seeds",
-				s, MAXSEEDS, MAXSEEDS);
+		return node_err(
+		    c, n, "run.seeds = '%s' gives more than %d seeds; expected at most %d seeds", s,
+		    MAXSEEDS, MAXSEEDS);
 	for (long long v = a; v <= b; v++)
 		if (add_seed(c, k, n, v, expect))
 			return -1;
@@ -398,12 +401,14 @@ static int parse_run_value(struct ctx *c, const struct run_key *k, const yaml_no
 	switch (k->type) {
 	case RK_STRING:
 		if (!s[0] || strlen(s) >= k->size || (!strcmp(k->key, "name") && !name_ok(s)))
-			return node_err(c, v, "%s = '%s' is not valid; expected %s", what, s, expect);
+			return node_err(c, v, "%s = '%s' is not valid; expected %s", what, s,
+					expect);
 		strlcopy(field, s, k->size);
 		break;
 	case RK_CHOICE:
 		if (!in_choices(k->choices, s))
-			return node_err(c, v, "%s = '%s' is not valid; expected %s", what, s, expect);
+			return node_err(c, v, "%s = '%s' is not valid; expected %s", what, s,
+					expect);
 		strlcopy(field, s, k->size);
 		break;
 	case RK_INT:
@@ -417,7 +422,8 @@ static int parse_run_value(struct ctx *c, const struct run_key *k, const yaml_no
 		break;
 	case RK_DOUBLE:
 		if (parse_num(s, &dv))
-			return node_err(c, v, "%s = '%s' is not a number; expected %s", what, s, expect);
+			return node_err(c, v, "%s = '%s' is not a number; expected %s", what, s,
+					expect);
 		if (dv < k->min || dv > k->max || (k->lo_open && dv == k->min) ||
 		    (k->hi_open && dv == k->max))
 			return node_err(c, v, "%s = '%s' is out of range; expected %s", what, s,
@@ -429,7 +435,8 @@ static int parse_run_value(struct ctx *c, const struct run_key *k, const yaml_no
 		unsigned long long u;
 
 		if (s[0] < '0' || s[0] > '9')
-			return node_err(c, v, "%s = '%s' is not a non-negative integer; expected %s",
+			return node_err(c, v,
+					"%s = '%s' is not a non-negative integer; expected %s",
 					what, s, expect);
 		errno = 0;
 		u = strtoull(s, &end, 10);
@@ -453,10 +460,10 @@ struct model_defaults {
 };
 
 static const struct model_defaults model_defaults[] = {
-	{ "mlp", "adam", 1e-3, 0.9, 0, 64, 5 },
-	{ "lenet5", "adam", 1e-3, 0.9, 0, 64, 5 },
-	{ "cnn", "sgd", 0.01, 0.9, 5e-4, 64, 20 },
-	{ NULL, NULL, 0, 0, 0, 0, 0 },
+    {"mlp", "adam", 1e-3, 0.9, 0, 64, 5},
+    {"lenet5", "adam", 1e-3, 0.9, 0, 64, 5},
+    {"cnn", "sgd", 0.01, 0.9, 5e-4, 64, 20},
+    {NULL, NULL, 0, 0, 0, 0, 0},
 };
 
 static void default_name(const char *path, char *name, size_t len)
@@ -490,7 +497,7 @@ static int run_key_index(const char *key)
 static int parse_run(struct ctx *c, const yaml_node_t *m)
 {
 	enum { NRK = sizeof run_keys / sizeof run_keys[0] };
-	const yaml_node_t *set[NRK] = { NULL };
+	const yaml_node_t *set[NRK] = {NULL};
 	struct run_spec *rs = c->rs;
 	const struct model_defaults *md;
 	yaml_node_pair_t *p;
@@ -498,7 +505,8 @@ static int parse_run(struct ctx *c, const yaml_node_t *m)
 	if (!m || is_null(m))
 		goto defaults;
 	if (m->type != YAML_MAPPING_NODE)
-		return node_err(c, m, "run is %s; expected a mapping of run settings", node_kind(m));
+		return node_err(c, m, "run is %s; expected a mapping of run settings",
+				node_kind(m));
 	if (check_keys(c, m, "run"))
 		return -1;
 	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
@@ -557,13 +565,17 @@ defaults:
 		if (!at)
 			at = set[run_key_index("dataset")];
 		if (cifar && !cnn)
-			return node_err(c, at,
-					"model '%s' cannot be used with dataset 'cifar10' (the model takes 1x28x28 inputs, cifar10 has 3x32x32); expected model cnn for cifar10",
-					rs->model);
+			return node_err(
+			    c, at,
+			    "model '%s' cannot be used with dataset 'cifar10' (the model takes "
+			    "1x28x28 inputs, cifar10 has 3x32x32); expected model cnn for cifar10",
+			    rs->model);
 		if (!cifar && cnn)
-			return node_err(c, at,
-					"model 'cnn' cannot be used with dataset '%s' (the model takes 3x32x32 inputs, %s has 1x28x28); expected model mlp or lenet5 for %s",
-					rs->dataset, rs->dataset, rs->dataset);
+			return node_err(
+			    c, at,
+			    "model 'cnn' cannot be used with dataset '%s' (the model takes 3x32x32 "
+			    "inputs, %s has 1x28x28); expected model mlp or lenet5 for %s",
+			    rs->dataset, rs->dataset, rs->dataset);
 	}
 	return 0;
 }
@@ -596,7 +608,8 @@ static int vlist_add(struct ctx *c, struct vlist *l, const char *owner,
 	for (int i = 0; i < l->n; i++)
 		if (!strcmp(l->v[i], canon))
 			return node_err(c, at,
-					"%s.%s lists the value '%s' twice (as written: '%s'); expected distinct values",
+					"%s.%s lists the value '%s' twice (as written: '%s'); "
+					"expected distinct values",
 					owner, key, canon, val);
 	if (l->n >= MAX_RANGE_VALUES)
 		return node_err(c, at, "%s.%s has more than %d values; expected at most %d", owner,
@@ -613,8 +626,8 @@ static int vlist_add(struct ctx *c, struct vlist *l, const char *owner,
 	return 0;
 }
 
-static const char range_expect[] =
-	"'start:stop:step' with finite numbers, step > 0 and start <= stop, or 'a..b' with integers a <= b";
+static const char range_expect[] = "'start:stop:step' with finite numbers, step > 0 and start <= "
+				   "stop, or 'a..b' with integers a <= b";
 
 /* One scalar: a single value or, for numeric parameters, a range. */
 static int expand_scalar(struct ctx *c, struct vlist *l, const char *owner,
@@ -641,8 +654,8 @@ static int expand_scalar(struct ctx *c, struct vlist *l, const char *owner,
 		int on_grid, nf = 0;
 
 		if (strlen(s) >= sizeof buf)
-			return node_err(c, n, "%s = '%.40s...' is not a valid range; expected %s", what,
-					s, range_expect);
+			return node_err(c, n, "%s = '%.40s...' is not a valid range; expected %s",
+					what, s, range_expect);
 		strlcopy(buf, s, sizeof buf);
 		for (q = buf, f[nf++] = buf; *q; q++)
 			if (*q == ':') {
@@ -655,11 +668,12 @@ static int expand_scalar(struct ctx *c, struct vlist *l, const char *owner,
 			}
 		if (nf != 3 || parse_num(f[0], &a) || parse_num(f[1], &b) || parse_num(f[2], &st) ||
 		    !(st > 0) || a > b)
-			return node_err(c, n, "%s = '%s' is not a valid range; expected %s", what, s,
-					range_expect);
+			return node_err(c, n, "%s = '%s' is not a valid range; expected %s", what,
+					s, range_expect);
 		k = (b - a) / st;
 		if (!isfinite(k) || k >= MAX_RANGE_VALUES)
-			return node_err(c, n, "%s = '%s' has more than %d values; expected at most %d",
+			return node_err(c, n,
+					"%s = '%s' has more than %d values; expected at most %d",
 					what, s, MAX_RANGE_VALUES, MAX_RANGE_VALUES);
 		r = round(k);
 		on_grid = fabs(k - r) <= 1e-9 * fmax(1.0, fabs(k));
@@ -686,10 +700,11 @@ static int expand_scalar(struct ctx *c, struct vlist *l, const char *owner,
 		memcpy(lo, s, len);
 		lo[len] = 0;
 		if (parse_ll(lo, &a) || parse_ll(dots + 2, &b) || a > b)
-			return node_err(c, n, "%s = '%s' is not a valid range; expected %s", what, s,
-					range_expect);
+			return node_err(c, n, "%s = '%s' is not a valid range; expected %s", what,
+					s, range_expect);
 		if (b - a >= MAX_RANGE_VALUES)
-			return node_err(c, n, "%s = '%s' has more than %d values; expected at most %d",
+			return node_err(c, n,
+					"%s = '%s' has more than %d values; expected at most %d",
 					what, s, MAX_RANGE_VALUES, MAX_RANGE_VALUES);
 		for (long long v = a; v <= b; v++) {
 			char num[32];
@@ -720,9 +735,9 @@ static int parse_entry_params(struct ctx *c, struct plug_entry *e, const struct 
 	if (is_null(m))
 		return 0;
 	if (m->type != YAML_MAPPING_NODE)
-		return node_err(c, m,
-				"%s is followed by %s; expected a mapping of its parameters (or nothing)",
-				e->name, node_kind(m));
+		return node_err(
+		    c, m, "%s is followed by %s; expected a mapping of its parameters (or nothing)",
+		    e->name, node_kind(m));
 	snprintf(where, sizeof where, "the parameters of %s", e->name);
 	if (check_keys(c, m, where))
 		return -1;
@@ -730,7 +745,7 @@ static int parse_entry_params(struct ctx *c, struct plug_entry *e, const struct 
 		yaml_node_t *k = get_node(c, p->key);
 		yaml_node_t *v = get_node(c, p->value);
 		const struct param_def *d = find_def(defs, scalar(k));
-		struct vlist l = { 0, 0, NULL };
+		struct vlist l = {0, 0, NULL};
 		int i = e->nkeys;
 
 		if (!d) {
@@ -750,11 +765,12 @@ static int parse_entry_params(struct ctx *c, struct plug_entry *e, const struct 
 				char expect[160];
 
 				param_expect(d, expect, sizeof expect);
-				return node_err(c, v,
-						"%s.%s is an empty list; expected at least one value, %s",
-						e->name, d->key, expect);
+				return node_err(
+				    c, v, "%s.%s is an empty list; expected at least one value, %s",
+				    e->name, d->key, expect);
 			}
-			for (it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++)
+			for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+			     it++)
 				if (expand_scalar(c, &l, e->name, defs, d, get_node(c, *it))) {
 					vlist_free(&l);
 					return -1;
@@ -824,7 +840,8 @@ static int parse_plugins(struct ctx *c, const yaml_node_t *m, int attacks)
 	if (is_null(m))
 		return 0;
 	if (m->type != YAML_MAPPING_NODE)
-		return node_err(c, m, "%s is %s; expected a mapping of %s names to their parameters",
+		return node_err(c, m,
+				"%s is %s; expected a mapping of %s names to their parameters",
 				section, node_kind(m), attacks ? "attack" : "scheme");
 	if (check_keys(c, m, section))
 		return -1;
@@ -894,15 +911,15 @@ static int yaml_err(const char *path, const yaml_parser_t *ps, char *err, size_t
 	const char *problem = ps->problem ? ps->problem : "invalid YAML";
 
 	if (ps->context)
-		return errf(err, errlen, "%s:%d:%d: YAML error: %s %s (line %d, column %d); expected valid YAML",
+		return errf(err, errlen,
+			    "%s:%d:%d: YAML error: %s %s (line %d, column %d); expected valid YAML",
 			    path, (int)mk->line + 1, (int)mk->column + 1, problem, ps->context,
 			    (int)ps->context_mark.line + 1, (int)ps->context_mark.column + 1);
 	return errf(err, errlen, "%s:%d:%d: YAML error: %s; expected valid YAML", path,
 		    (int)mk->line + 1, (int)mk->column + 1, problem);
 }
 
-static int read_file(const char *path, unsigned char **buf, size_t *len, char *err,
-		     size_t errlen)
+static int read_file(const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "rb");
 	size_t cap = 4096, n = 0;
@@ -918,8 +935,10 @@ static int read_file(const char *path, unsigned char **buf, size_t *len, char *e
 			if (cap >= (size_t)MAX_FILE_BYTES) {
 				fclose(f);
 				free(b);
-				return errf(err, errlen, "%s: file is larger than %ld bytes; expected a small job file",
-					    path, MAX_FILE_BYTES);
+				return errf(
+				    err, errlen,
+				    "%s: file is larger than %ld bytes; expected a small job file",
+				    path, MAX_FILE_BYTES);
 			}
 			cap *= 2;
 			b = realloc(b, cap);
@@ -953,7 +972,7 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	int have_parser = 0, have_doc = 0, rc = -1;
-	struct ctx c = { path, &doc, rs, err, errlen };
+	struct ctx c = {path, &doc, rs, err, errlen};
 	const yaml_node_t *root, *run = NULL, *schemes = NULL, *attacks = NULL;
 	yaml_node_pair_t *p;
 
@@ -977,7 +996,9 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 	have_doc = 1;
 	root = yaml_document_get_root_node(&doc);
 	if (!root) {
-		errf(err, errlen, "%s:1:1: the job file is empty; expected a mapping with keys run, schemes, attacks",
+		errf(err, errlen,
+		     "%s:1:1: the job file is empty; expected a mapping with keys run, schemes, "
+		     "attacks",
 		     path);
 		goto out;
 	}
@@ -989,14 +1010,15 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 		int l = (int)extra.start_mark.line + 1, col = (int)extra.start_mark.column + 1;
 
 		yaml_document_delete(&extra);
-		errf(err, errlen, "%s:%d:%d: a second YAML document; expected a single document", path,
-		     l, col);
+		errf(err, errlen, "%s:%d:%d: a second YAML document; expected a single document",
+		     path, l, col);
 		goto out;
 	}
 	yaml_document_delete(&extra);
 
 	if (root->type != YAML_MAPPING_NODE) {
-		node_err(&c, root, "the job file is %s; expected a mapping with keys run, schemes, attacks",
+		node_err(&c, root,
+			 "the job file is %s; expected a mapping with keys run, schemes, attacks",
 			 node_kind(root));
 		goto out;
 	}
@@ -1013,8 +1035,10 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 		} else if (!strcmp(scalar(k), "attacks")) {
 			attacks = v;
 		} else {
-			node_err(&c, k, "unknown top-level key '%s'; expected one of: run, schemes, attacks",
-				 scalar(k));
+			node_err(
+			    &c, k,
+			    "unknown top-level key '%s'; expected one of: run, schemes, attacks",
+			    scalar(k));
 			goto out;
 		}
 	}
@@ -1082,11 +1106,13 @@ void job_finalise(struct job *j, const struct run_spec *rs)
 	fmt_double(split, sizeof split, rs->attacker_split);
 	param_format(&j->sp, sp, sizeof sp);
 	param_format(&j->ap, ap, sizeof ap);
-	snprintf(text, sizeof text,
-		 "kind=%s;dataset=%s;model=%s;epochs=%d;batch=%d;opt=%s;lr=%s;momentum=%s;wd=%s;train_subset=%d;test_subset=%d;split=%s;seed=%ld;scheme=%s{%s};attack=%s{%s};control=%d",
-		 job_kind_name(j->kind), rs->dataset, rs->model, rs->epochs, rs->batch,
-		 rs->optimizer, lr, mom, wd, rs->train_subset, rs->test_subset, split, j->seed,
-		 j->scheme, sp, j->attack, ap, j->control_index);
+	snprintf(
+	    text, sizeof text,
+	    "kind=%s;dataset=%s;model=%s;epochs=%d;batch=%d;opt=%s;lr=%s;momentum=%s;wd=%s;train_"
+	    "subset=%d;test_subset=%d;split=%s;seed=%ld;scheme=%s{%s};attack=%s{%s};control=%d",
+	    job_kind_name(j->kind), rs->dataset, rs->model, rs->epochs, rs->batch, rs->optimizer,
+	    lr, mom, wd, rs->train_subset, rs->test_subset, split, j->seed, j->scheme, sp,
+	    j->attack, ap, j->control_index);
 	/* The id and seed hash the whole text even if the stored copy is cut. */
 	strlcopy(j->identity, text, sizeof j->identity);
 	sha256_hex(text, strlen(text), hex);
@@ -1122,14 +1148,15 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 	}
 	if (total > MAX_JOBS)
 		return errf(err, errlen,
-			    "%s: the %s expand to %.0f parameter combinations; expected at most %d in all (shorten the value lists)",
+			    "%s: the %s expand to %.0f parameter combinations; expected at most %d "
+			    "in all (shorten the value lists)",
 			    rs->path, attacks ? "attacks" : "schemes", total, MAX_JOBS);
 	cs = xcalloc(total > 0 ? (size_t)total : 1, sizeof *cs);
 	for (int i = 0; i < n; i++) {
 		const struct plug_entry *e = &es[i];
 		const struct param_def *defs;
 		const struct atk_attack *a = NULL;
-		int idx[PARAM_MAX] = { 0 };
+		int idx[PARAM_MAX] = {0};
 
 		if (attacks) {
 			a = atk_find(e->name);
@@ -1142,13 +1169,16 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 			defs = s ? s->params : NULL;
 			if (!s) {
 				free(cs);
-				return errf(err, errlen, "%s:%d:%d: unknown scheme '%s'; expected a registered scheme",
-					    rs->path, e->line, e->col, e->name);
+				return errf(
+				    err, errlen,
+				    "%s:%d:%d: unknown scheme '%s'; expected a registered scheme",
+				    rs->path, e->line, e->col, e->name);
 			}
 		}
 		if (attacks && !a) {
 			free(cs);
-			return errf(err, errlen, "%s:%d:%d: unknown attack '%s'; expected a registered attack",
+			return errf(err, errlen,
+				    "%s:%d:%d: unknown attack '%s'; expected a registered attack",
 				    rs->path, e->line, e->col, e->name);
 		}
 		for (;;) {
@@ -1165,8 +1195,8 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 
 				if (a->check(&c->ps, msg, sizeof msg)) {
 					free(cs);
-					return errf(err, errlen, "%s:%d:%d: %s", rs->path, e->line, e->col,
-						    msg);
+					return errf(err, errlen, "%s:%d:%d: %s", rs->path, e->line,
+						    e->col, msg);
 				}
 			}
 			for (p = e->nkeys - 1; p >= 0; p--) {
@@ -1209,8 +1239,7 @@ static struct job *new_job(struct job *jobs, int *n, int kind, int parent, long 
 	return j;
 }
 
-int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err,
-		size_t errlen)
+int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
 {
 	struct combo *sc = NULL, *ac = NULL;
 	int nsc = 0, nac = 0, n = 0, rc = -1;
@@ -1224,11 +1253,12 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		goto out;
 	if (combos(rs, rs->attacks, rs->nattacks, 1, &ac, &nac, err, errlen))
 		goto out;
-	total = (double)rs->nseeds * (1 + nsc) * (1 + nac) +
-		(double)rs->nseeds * nsc * rs->controls;
+	total =
+	    (double)rs->nseeds * (1 + nsc) * (1 + nac) + (double)rs->nseeds * nsc * rs->controls;
 	if (total > MAX_JOBS) {
 		errf(err, errlen,
-		     "%s: the job matrix expands to %.0f jobs; expected at most %d (fewer seeds, schemes, attacks or values)",
+		     "%s: the job matrix expands to %.0f jobs; expected at most %d (fewer seeds, "
+		     "schemes, attacks or values)",
 		     rs->path, total, MAX_JOBS);
 		goto out;
 	}

@@ -17,12 +17,14 @@ int journal_open(struct journal *jl, const char *rundir, char *err, size_t errle
 	jl->fsync_s = 0;
 	jl->fd = open(jl->path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (jl->fd < 0)
-		return errf(err, errlen, "%s: cannot open for appending: %s", jl->path, strerror(errno));
+		return errf(err, errlen, "%s: cannot open for appending: %s", jl->path,
+			    strerror(errno));
 	if (fstat(jl->fd, &st) == 0 && st.st_size == 0) {
 		char head[1024];
 		int n = result_csv_header(head, sizeof head);
 		if (write(jl->fd, head, (size_t)n) != n || fsync(jl->fd))
-			return errf(err, errlen, "%s: cannot write the header: %s", jl->path, strerror(errno));
+			return errf(err, errlen, "%s: cannot write the header: %s", jl->path,
+				    strerror(errno));
 	}
 	return 0;
 }
@@ -32,7 +34,8 @@ int journal_append(struct journal *jl, const struct result_row *r, char *err, si
 	char line[4096];
 	int n = result_csv_row(r, line, sizeof line);
 	if (n <= 0 || n >= (int)sizeof line || line[n - 1] != '\n')
-		return errf(err, errlen, "%s: row for job %s does not fit in one line", jl->path, r->job_id);
+		return errf(err, errlen, "%s: row for job %s does not fit in one line", jl->path,
+			    r->job_id);
 	off_t end = lseek(jl->fd, 0, SEEK_END);
 	ssize_t w = write(jl->fd, line, (size_t)n);
 	if (w != n) {
@@ -80,7 +83,8 @@ int journal_read(const char *rundir, struct result_row **rows, int *n, char *err
 		keep--;
 	if (keep < len && truncate(path, (off_t)keep)) {
 		free(buf);
-		return errf(err, errlen, "%s: cannot drop the torn last line: %s", path, strerror(errno));
+		return errf(err, errlen, "%s: cannot drop the torn last line: %s", path,
+			    strerror(errno));
 	}
 	buf[keep] = 0;
 	int cap = 64, lineno = 0;
@@ -97,8 +101,10 @@ int journal_read(const char *rundir, struct result_row **rows, int *n, char *err
 			free(buf);
 			free(*rows);
 			*rows = NULL;
-			return errf(err, errlen, "%s:%d: malformed row; expected %s columns as written by wmbench",
-				    path, lineno, "the documented");
+			return errf(
+			    err, errlen,
+			    "%s:%d: malformed row; expected %s columns as written by wmbench", path,
+			    lineno, "the documented");
 		}
 		(*n)++;
 	}

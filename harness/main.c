@@ -18,89 +18,88 @@
 #include <unistd.h>
 
 static const char usage_main[] =
-	"usage: wmbench [--version] [--help] COMMAND [ARGS]\n"
-	"\n"
-	"Measures how well DNN watermarks survive attacks.\n"
-	"\n"
-	"commands:\n"
-	"  run JOBFILE        run (or resume) a job matrix; under mpirun, rank 0 coordinates\n"
-	"  report RUNDIR      summary.csv, gnuplot figures and report.md of a run\n"
-	"  verify             check a suspect model against an owner's key\n"
-	"  list [WHAT]        schemes, attacks and models, with their parameters\n"
-	"  slurm JOBFILE      print an sbatch script that runs a job file\n"
-	"\n"
-	"'wmbench COMMAND --help' describes each command.\n";
+    "usage: wmbench [--version] [--help] COMMAND [ARGS]\n"
+    "\n"
+    "Measures how well DNN watermarks survive attacks.\n"
+    "\n"
+    "commands:\n"
+    "  run JOBFILE        run (or resume) a job matrix; under mpirun, rank 0 coordinates\n"
+    "  report RUNDIR      summary.csv, gnuplot figures and report.md of a run\n"
+    "  verify             check a suspect model against an owner's key\n"
+    "  list [WHAT]        schemes, attacks and models, with their parameters\n"
+    "  slurm JOBFILE      print an sbatch script that runs a job file\n"
+    "\n"
+    "'wmbench COMMAND --help' describes each command.\n";
 
 static const char usage_run[] =
-	"usage: wmbench run [OPTIONS] JOBFILE\n"
-	"       mpirun -np N wmbench run [OPTIONS] JOBFILE\n"
-	"\n"
-	"Expands JOBFILE into train, embed, attack and control jobs and runs them.\n"
-	"Running the same command again resumes: finished jobs are skipped.\n"
-	"\n"
-	"  -o, --out DIR        run directory (default runs/<run name>)\n"
-	"  -n, --dry-run        print the expanded jobs, dependencies and estimates; run nothing\n"
-	"      --retry-failed   run again the jobs that failed\n"
-	"      --extend         accept a job file with added jobs; keep the finished ones\n"
-	"  -q, --quiet          print only errors and the summary line\n"
-	"      --synthetic U    replace every job by U units of fixed CPU work, about U seconds\n"
-	"                       on a 3 GHz core (scheduler benchmark)\n"
-	"  -h, --help           this help\n"
-	"\n"
-	"exit status: 0 all jobs ok, 1 the run could not start, 3 some jobs failed or were skipped\n";
+    "usage: wmbench run [OPTIONS] JOBFILE\n"
+    "       mpirun -np N wmbench run [OPTIONS] JOBFILE\n"
+    "\n"
+    "Expands JOBFILE into train, embed, attack and control jobs and runs them.\n"
+    "Running the same command again resumes: finished jobs are skipped.\n"
+    "\n"
+    "  -o, --out DIR        run directory (default runs/<run name>)\n"
+    "  -n, --dry-run        print the expanded jobs, dependencies and estimates; run nothing\n"
+    "      --retry-failed   run again the jobs that failed\n"
+    "      --extend         accept a job file with added jobs; keep the finished ones\n"
+    "  -q, --quiet          print only errors and the summary line\n"
+    "      --synthetic U    replace every job by U units of fixed CPU work, about U seconds\n"
+    "                       on a 3 GHz core (scheduler benchmark)\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "exit status: 0 all jobs ok, 1 the run could not start, 3 some jobs failed or were skipped\n";
 
 static const char usage_report[] =
-	"usage: wmbench report [OPTIONS] RUNDIR\n"
-	"\n"
-	"Writes RUNDIR/report/: summary.csv, gnuplot figures (PDF, PNG, SVG), report.md.\n"
-	"\n"
-	"  --bundle      also write RUNDIR.tar.gz with CSVs, figures, scripts and data\n"
-	"  --latex       also write cairolatex figures\n"
-	"  -h, --help    this help\n";
+    "usage: wmbench report [OPTIONS] RUNDIR\n"
+    "\n"
+    "Writes RUNDIR/report/: summary.csv, gnuplot figures (PDF, PNG, SVG), report.md.\n"
+    "\n"
+    "  --bundle      also write RUNDIR.tar.gz with CSVs, figures, scripts and data\n"
+    "  --latex       also write cairolatex figures\n"
+    "  -h, --help    this help\n";
 
 static const char usage_verify[] =
-	"usage: wmbench verify --model M.npz --key K.npz [OPTIONS]\n"
-	"\n"
-	"Checks a suspect model for the owner's watermark. Prints the metric, the\n"
-	"p-value and the decision. Black-box schemes use only the prediction path.\n"
-	"\n"
-	"  -m, --model FILE     the suspect model (.npz)\n"
-	"  -k, --key FILE       the owner's key (.npz, from the run's keys/ directory)\n"
-	"  -a, --alpha A        significance level (default 1e-3)\n"
-	"  -d, --dataset NAME   data the scheme reads key inputs from (default fashion)\n"
-	"      --data-dir DIR   where that dataset lives\n"
-	"  -h, --help           this help\n"
-	"\n"
-	"exit status: 0 the mark is detected, 1 it is not, 2 error\n";
+    "usage: wmbench verify --model M.npz --key K.npz [OPTIONS]\n"
+    "\n"
+    "Checks a suspect model for the owner's watermark. Prints the metric, the\n"
+    "p-value and the decision. Black-box schemes use only the prediction path.\n"
+    "\n"
+    "  -m, --model FILE     the suspect model (.npz)\n"
+    "  -k, --key FILE       the owner's key (.npz, from the run's keys/ directory)\n"
+    "  -a, --alpha A        significance level (default 1e-3)\n"
+    "  -d, --dataset NAME   data the scheme reads key inputs from (default fashion)\n"
+    "      --data-dir DIR   where that dataset lives\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "exit status: 0 the mark is detected, 1 it is not, 2 error\n";
 
 static const char usage_list[] =
-	"usage: wmbench list [schemes|attacks|models]\n"
-	"\n"
-	"Lists the plug-ins and every parameter with its default and valid range.\n";
+    "usage: wmbench list [schemes|attacks|models]\n"
+    "\n"
+    "Lists the plug-ins and every parameter with its default and valid range.\n";
 
 static const char usage_slurm[] =
-	"usage: wmbench slurm [OPTIONS] JOBFILE\n"
-	"\n"
-	"Prints a ready sbatch script that runs JOBFILE with srun --mpi=pmix. SLURM\n"
-	"sends SIGTERM 60 s before the time limit (--signal), the run flushes and\n"
-	"exits; --requeue makes a requeued (or resubmitted) job resume where it stopped.\n"
-	"\n"
-	"  -N, --nodes N              nodes (default 1)\n"
-	"  -n, --ntasks-per-node M    MPI ranks per node (default 2; rank 0 coordinates)\n"
-	"  -t, --time HH:MM[:SS]      time limit (default 01:00:00)\n"
-	"  -p, --partition P          partition (default: the cluster's default)\n"
-	"  -o, --out DIR              run directory (default runs/<run name>)\n"
-	"  -h, --help                 this help\n";
+    "usage: wmbench slurm [OPTIONS] JOBFILE\n"
+    "\n"
+    "Prints a ready sbatch script that runs JOBFILE with srun --mpi=pmix. SLURM\n"
+    "sends SIGTERM 60 s before the time limit (--signal), the run flushes and\n"
+    "exits; --requeue makes a requeued (or resubmitted) job resume where it stopped.\n"
+    "\n"
+    "  -N, --nodes N              nodes (default 1)\n"
+    "  -n, --ntasks-per-node M    MPI ranks per node (default 2; rank 0 coordinates)\n"
+    "  -t, --time HH:MM[:SS]      time limit (default 01:00:00)\n"
+    "  -p, --partition P          partition (default: the cluster's default)\n"
+    "  -o, --out DIR              run directory (default runs/<run name>)\n"
+    "  -h, --help                 this help\n";
 
 static int cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "out", required_argument, 0, 'o' },   { "dry-run", no_argument, 0, 'n' },
-		{ "retry-failed", no_argument, 0, 'r' }, { "extend", no_argument, 0, 'e' },
-		{ "quiet", no_argument, 0, 'q' },       { "synthetic", required_argument, 0, 's' },
-		{ "help", no_argument, 0, 'h' },        { 0 }
-	};
-	struct run_opts o = { 0 };
+	    {"out", required_argument, 0, 'o'},	   {"dry-run", no_argument, 0, 'n'},
+	    {"retry-failed", no_argument, 0, 'r'}, {"extend", no_argument, 0, 'e'},
+	    {"quiet", no_argument, 0, 'q'},	   {"synthetic", required_argument, 0, 's'},
+	    {"help", no_argument, 0, 'h'},	   {0}};
+	struct run_opts o = {0};
 	int c, rank = 0, size = 1, status;
 	while ((c = getopt_long(argc, argv, "o:nqh", opts, NULL)) != -1) {
 		switch (c) {
@@ -123,7 +122,9 @@ static int cmd_run(int argc, char **argv)
 			o.synthetic = 1;
 			o.synthetic_s = atof(optarg);
 			if (!(o.synthetic_s >= 0)) {
-				fprintf(stderr, "wmbench run: --synthetic '%s'; expected seconds >= 0\n", optarg);
+				fprintf(stderr,
+					"wmbench run: --synthetic '%s'; expected seconds >= 0\n",
+					optarg);
 				return 1;
 			}
 			break;
@@ -152,10 +153,10 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_report(int argc, char **argv)
 {
-	static const struct option opts[] = { { "bundle", no_argument, 0, 'b' },
-					       { "latex", no_argument, 0, 'l' },
-					       { "help", no_argument, 0, 'h' },
-					       { 0 } };
+	static const struct option opts[] = {{"bundle", no_argument, 0, 'b'},
+					     {"latex", no_argument, 0, 'l'},
+					     {"help", no_argument, 0, 'h'},
+					     {0}};
 	int c, flags = 0;
 	char err[ERRBUF];
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -184,12 +185,13 @@ static int cmd_report(int argc, char **argv)
 
 static int cmd_verify(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, 0, 'm' }, { "key", required_argument, 0, 'k' },
-		{ "alpha", required_argument, 0, 'a' }, { "dataset", required_argument, 0, 'd' },
-		{ "data-dir", required_argument, 0, 'D' }, { "help", no_argument, 0, 'h' },
-		{ 0 }
-	};
+	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+					     {"key", required_argument, 0, 'k'},
+					     {"alpha", required_argument, 0, 'a'},
+					     {"dataset", required_argument, 0, 'd'},
+					     {"data-dir", required_argument, 0, 'D'},
+					     {"help", no_argument, 0, 'h'},
+					     {0}};
 	const char *model = NULL, *keyf = NULL, *dataset = "fashion", *dir = "";
 	double alpha = 1e-3;
 	char err[ERRBUF] = "", scheme[NAMELEN];
@@ -206,8 +208,10 @@ static int cmd_verify(int argc, char **argv)
 			char *end;
 			alpha = strtod(optarg, &end);
 			if (*end || !(alpha > 0 && alpha < 1)) {
-				fprintf(stderr, "wmbench verify: --alpha '%s'; expected a number in (0, 1)\n",
-					optarg);
+				fprintf(
+				    stderr,
+				    "wmbench verify: --alpha '%s'; expected a number in (0, 1)\n",
+				    optarg);
 				return 2;
 			}
 			break;
@@ -227,7 +231,8 @@ static int cmd_verify(int argc, char **argv)
 		}
 	}
 	if (!model || !keyf || optind != argc) {
-		fprintf(stderr, "wmbench verify: expected --model FILE and --key FILE\n%s", usage_verify);
+		fprintf(stderr, "wmbench verify: expected --model FILE and --key FILE\n%s",
+			usage_verify);
 		return 2;
 	}
 	struct nn_model m;
@@ -244,12 +249,15 @@ static int cmd_verify(int argc, char **argv)
 		return 2;
 	}
 	if (npz_get_text(&key, "scheme", scheme, sizeof scheme)) {
-		fprintf(stderr, "error: %s: no 'scheme' array; expected a key file from a wmbench run's keys/\n",
+		fprintf(stderr,
+			"error: %s: no 'scheme' array; expected a key file from a wmbench run's "
+			"keys/\n",
 			keyf);
 		return 2;
 	}
 	if (!(s = wm_scheme_find(scheme))) {
-		fprintf(stderr, "error: %s: unknown scheme '%s'; expected a key written by this wmbench\n",
+		fprintf(stderr,
+			"error: %s: unknown scheme '%s'; expected a key written by this wmbench\n",
 			keyf, scheme);
 		return 2;
 	}
@@ -259,20 +267,20 @@ static int cmd_verify(int argc, char **argv)
 	}
 	struct rng r;
 	rng_seed(&r, 0);
-	struct wm_env env = { .train = &train, .test = &test, .alpha = alpha, .rng = &r };
+	struct wm_env env = {.train = &train, .test = &test, .alpha = alpha, .rng = &r};
 	struct wm_query q;
-	struct wm_verdict v = { .aux = NAN };
+	struct wm_verdict v = {.aux = NAN};
 	wm_query_init(&q, &m);
 	if (s->verify(&key, &m, &q, &env, &v, err, sizeof err)) {
 		fprintf(stderr, "error: %s\n", err);
 		return 2;
 	}
-	printf("scheme: %s\n%s: %.6g\np-value: %.6g\nalpha: %g\nqueries: %ld\n", scheme, v.metric_name,
-	       v.metric, v.pvalue, alpha, q.queries);
+	printf("scheme: %s\n%s: %.6g\np-value: %.6g\nalpha: %g\nqueries: %ld\n", scheme,
+	       v.metric_name, v.metric, v.pvalue, alpha, q.queries);
 	if (!isnan(v.aux))
-		printf("aux: %.6g%s\n", v.aux, !strcmp(scheme, "nullembed") ? " (accuracy on null-filtered inputs)" : "");
-	printf("decision: %s\n",
-	       v.detected ? "DETECTED (watermark present)" : "not detected");
+		printf("aux: %.6g%s\n", v.aux,
+		       !strcmp(scheme, "nullembed") ? " (accuracy on null-filtered inputs)" : "");
+	printf("decision: %s\n", v.detected ? "DETECTED (watermark present)" : "not detected");
 	data_free(&train);
 	data_free(&test);
 	nn_free(&m);
@@ -315,13 +323,14 @@ static int cmd_list(int argc, char **argv)
 	}
 	if (all || !strcmp(what, "models")) {
 		printf("models:\n");
-		const char *names[] = { "mlp", "lenet5", "cnn" };
+		const char *names[] = {"mlp", "lenet5", "cnn"};
 		for (int i = 0; i < 3; i++)
 			printf("  %-14s %s\n", names[i], nn_arch_spec(names[i]));
 		any = 1;
 	}
 	if (!any) {
-		fprintf(stderr, "wmbench list: unknown '%s'; expected schemes, attacks or models\n", what);
+		fprintf(stderr, "wmbench list: unknown '%s'; expected schemes, attacks or models\n",
+			what);
 		return 1;
 	}
 	return 0;
@@ -357,12 +366,13 @@ static int valid_time(const char *t)
 
 static int cmd_slurm(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "nodes", required_argument, 0, 'N' },	 { "ntasks-per-node", required_argument, 0, 'n' },
-		{ "time", required_argument, 0, 't' },	 { "partition", required_argument, 0, 'p' },
-		{ "out", required_argument, 0, 'o' },	 { "help", no_argument, 0, 'h' },
-		{ 0 }
-	};
+	static const struct option opts[] = {{"nodes", required_argument, 0, 'N'},
+					     {"ntasks-per-node", required_argument, 0, 'n'},
+					     {"time", required_argument, 0, 't'},
+					     {"partition", required_argument, 0, 'p'},
+					     {"out", required_argument, 0, 'o'},
+					     {"help", no_argument, 0, 'h'},
+					     {0}};
 	int c, nodes = 1, per = 2;
 	const char *tlimit = "01:00:00", *part = NULL, *out = NULL;
 	char *end;
@@ -371,21 +381,28 @@ static int cmd_slurm(int argc, char **argv)
 		case 'N':
 			nodes = (int)strtol(optarg, &end, 10);
 			if (*end || nodes < 1) {
-				fprintf(stderr, "wmbench slurm: --nodes '%s'; expected an integer >= 1\n", optarg);
+				fprintf(stderr,
+					"wmbench slurm: --nodes '%s'; expected an integer >= 1\n",
+					optarg);
 				return 1;
 			}
 			break;
 		case 'n':
 			per = (int)strtol(optarg, &end, 10);
 			if (*end || per < 1) {
-				fprintf(stderr, "wmbench slurm: --ntasks-per-node '%s'; expected an integer >= 1\n", optarg);
+				fprintf(stderr,
+					"wmbench slurm: --ntasks-per-node '%s'; expected an "
+					"integer >= 1\n",
+					optarg);
 				return 1;
 			}
 			break;
 		case 't':
 			tlimit = optarg;
 			if (!valid_time(tlimit)) {
-				fprintf(stderr, "wmbench slurm: --time '%s'; expected HH:MM or HH:MM:SS\n", optarg);
+				fprintf(stderr,
+					"wmbench slurm: --time '%s'; expected HH:MM or HH:MM:SS\n",
+					optarg);
 				return 1;
 			}
 			break;
@@ -422,11 +439,14 @@ static int cmd_slurm(int argc, char **argv)
 		return 1;
 	}
 	if (out)
-		snprintf(dir, sizeof dir, "%s%s%s", out[0] == '/' ? "" : cwd, out[0] == '/' ? "" : "/", out);
+		snprintf(dir, sizeof dir, "%s%s%s", out[0] == '/' ? "" : cwd,
+			 out[0] == '/' ? "" : "/", out);
 	else
 		snprintf(dir, sizeof dir, "%s/runs/%s", cwd, rs.name);
 	if (strpbrk(cwd, " \t\n'\"")) {
-		fprintf(stderr, "error: the working directory '%s' holds whitespace or quotes, which #SBATCH --chdir cannot carry; expected a plain path\n",
+		fprintf(stderr,
+			"error: the working directory '%s' holds whitespace or quotes, which "
+			"#SBATCH --chdir cannot carry; expected a plain path\n",
 			cwd);
 		jobfile_free(&rs);
 		return 1;
@@ -447,18 +467,19 @@ static int cmd_slurm(int argc, char **argv)
 	       rs.name, nodes, per, tlimit, cwd, rs.name);
 	if (part)
 		printf("#SBATCH --partition=%s\n", part);
-	printf("# Generated by wmbench %s for %s.\n"
-	       "# Rank 0 coordinates, the other ranks train. At the time limit SLURM sends\n"
-	       "# SIGTERM 60 s early: finished rows are on disk, jobs in flight are redone.\n"
-	       "# A requeued or resubmitted job resumes where it stopped.\n"
-	       "export OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d\n"
-	       "echo \"wmbench: SLURM job $SLURM_JOB_ID, restart count ${SLURM_RESTART_COUNT:-0}\"\n"
-	       "srun --mpi=pmix %s run --out %s %s\n"
-	       "status=$?\n"
-	       "# 0: every job ok; 3: finished with failed jobs (see results.csv)\n"
-	       "[ $status -eq 3 ] && exit 0\n"
-	       "exit $status\n",
-	       WMBENCH_VERSION, rs.path, rs.threads, rs.threads, q_self, q_dir, q_job);
+	printf(
+	    "# Generated by wmbench %s for %s.\n"
+	    "# Rank 0 coordinates, the other ranks train. At the time limit SLURM sends\n"
+	    "# SIGTERM 60 s early: finished rows are on disk, jobs in flight are redone.\n"
+	    "# A requeued or resubmitted job resumes where it stopped.\n"
+	    "export OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d\n"
+	    "echo \"wmbench: SLURM job $SLURM_JOB_ID, restart count ${SLURM_RESTART_COUNT:-0}\"\n"
+	    "srun --mpi=pmix %s run --out %s %s\n"
+	    "status=$?\n"
+	    "# 0: every job ok; 3: finished with failed jobs (see results.csv)\n"
+	    "[ $status -eq 3 ] && exit 0\n"
+	    "exit $status\n",
+	    WMBENCH_VERSION, rs.path, rs.threads, rs.threads, q_self, q_dir, q_job);
 	jobfile_free(&rs);
 	return 0;
 }
@@ -490,7 +511,8 @@ int main(int argc, char **argv)
 		return cmd_list(argc, argv);
 	if (!strcmp(cmd, "slurm"))
 		return cmd_slurm(argc, argv);
-	fprintf(stderr, "wmbench: unknown command '%s'; expected run, report, verify, list or slurm\n%s",
+	fprintf(stderr,
+		"wmbench: unknown command '%s'; expected run, report, verify, list or slurm\n%s",
 		cmd, usage_main);
 	return 1;
 }

@@ -23,38 +23,22 @@ struct col {
 	size_t off, size;
 };
 
-#define COL(t, f) { #f, t, offsetof(struct result_row, f), sizeof(((struct result_row *)0)->f) }
+#define COL(t, f)                                                                                  \
+	{                                                                                          \
+#f, t, offsetof(struct result_row, f), sizeof(((struct result_row *)0)->f)         \
+	}
 
 static const struct col cols[] = {
-	COL(C_STR, job_id),
-	COL(C_STR, parent_id),
-	COL(C_STR, kind),
-	COL(C_STR, dataset),
-	COL(C_STR, model),
-	COL(C_STR, scheme),
-	COL(C_STR, scheme_params),
-	COL(C_STR, attack),
-	COL(C_STR, attack_params),
-	COL(C_LONG, seed),
-	COL(C_STR, status),
-	COL(C_STR, message),
-	COL(C_STR, metric_name),
-	COL(C_DBL, metric_before),
-	COL(C_DBL, metric),
-	COL(C_DBL, pvalue),
-	COL(C_INT, detected),
-	COL(C_DBL, capacity),
-	COL(C_DBL, acc_before),
-	COL(C_DBL, acc),
-	COL(C_DBL, acc_clean),
-	COL(C_INT, success),
-	COL(C_LONG, queries),
-	COL(C_DBL, aux),
-	COL(C_DBL, train_s),
-	COL(C_INT, rank),
-	COL(C_STR, host),
-	COL(C_DBL, wall_s),
-	COL(C_LONG, peak_rss_kb),
+    COL(C_STR, job_id),	       COL(C_STR, parent_id),	  COL(C_STR, kind),
+    COL(C_STR, dataset),       COL(C_STR, model),	  COL(C_STR, scheme),
+    COL(C_STR, scheme_params), COL(C_STR, attack),	  COL(C_STR, attack_params),
+    COL(C_LONG, seed),	       COL(C_STR, status),	  COL(C_STR, message),
+    COL(C_STR, metric_name),   COL(C_DBL, metric_before), COL(C_DBL, metric),
+    COL(C_DBL, pvalue),	       COL(C_INT, detected),	  COL(C_DBL, capacity),
+    COL(C_DBL, acc_before),    COL(C_DBL, acc),		  COL(C_DBL, acc_clean),
+    COL(C_INT, success),       COL(C_LONG, queries),	  COL(C_DBL, aux),
+    COL(C_DBL, train_s),       COL(C_INT, rank),	  COL(C_STR, host),
+    COL(C_DBL, wall_s),	       COL(C_LONG, peak_rss_kb),
 };
 
 #define NCOLS ((int)(sizeof cols / sizeof cols[0]))
@@ -151,7 +135,7 @@ static int finish(struct out *o)
 
 int result_csv_header(char *buf, size_t len)
 {
-	struct out o = { buf, len, 0, 0 };
+	struct out o = {buf, len, 0, 0};
 
 	for (int i = 0; i < NCOLS; i++) {
 		if (i)
@@ -163,7 +147,7 @@ int result_csv_header(char *buf, size_t len)
 
 int result_csv_row(const struct result_row *r, char *buf, size_t len)
 {
-	struct out o = { buf, len, 0, 0 };
+	struct out o = {buf, len, 0, 0};
 	const char *base = (const char *)r;
 	char num[64];
 

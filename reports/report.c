@@ -39,14 +39,14 @@
 
 extern char **environ;
 
-#define LABELLEN 768          /* scheme + params + attack params, cleaned */
-#define REPDIRLEN (PATHLEN + 16) /* RUNDIR/report */
-#define FILELEN (PATHLEN + 200) /* a path inside RUNDIR/report */
-#define MAXFIGS 64
-#define MAXKEYS 32
+#define LABELLEN      768	      /* scheme + params + attack params, cleaned */
+#define REPDIRLEN     (PATHLEN + 16)  /* RUNDIR/report */
+#define FILELEN	      (PATHLEN + 200) /* a path inside RUNDIR/report */
+#define MAXFIGS	      64
+#define MAXKEYS	      32
 #define DEFAULT_ALPHA 1e-3
-#define LOST_MAX 0.05         /* accuracy loss below which an attack may succeed */
-#define MAXTEXT (1 << 20)     /* run.json, templates */
+#define LOST_MAX      0.05	/* accuracy loss below which an attack may succeed */
+#define MAXTEXT	      (1 << 20) /* run.json, templates */
 
 /* ---------------------------------------------------------------- stats -- */
 
@@ -304,11 +304,11 @@ static int text_width(const char *s)
 }
 
 /* Cuts a UTF-8 text to at most maxw characters, ending it with an ellipsis. */
-#define KEY_MAX 56            /* characters of a key entry: PNG, SVG */
-#define KEY_MAX_PDF 30        /* the same in the single-column PDF */
-#define TIC_MAX 40            /* characters of a tic label: PNG, SVG */
-#define TIC_MAX_PDF 20        /* the same in the PDF */
-#define TITLE_MAX_PDF 46      /* characters of a title or axis label in the PDF */
+#define KEY_MAX	      56 /* characters of a key entry: PNG, SVG */
+#define KEY_MAX_PDF   30 /* the same in the single-column PDF */
+#define TIC_MAX	      40 /* characters of a tic label: PNG, SVG */
+#define TIC_MAX_PDF   20 /* the same in the PDF */
+#define TITLE_MAX_PDF 46 /* characters of a title or axis label in the PDF */
 static void shorten(char *s, size_t len, int maxw)
 {
 	int n = 0;
@@ -482,14 +482,14 @@ static int pcmp(const char *a, const char *b)
 }
 
 static const char *const scheme_order[] = {
-	"none", "uchida", "deepsigns", "deepsigns-bb", "adi", "nullembed", "gradsigns",
+    "none", "uchida", "deepsigns", "deepsigns-bb", "adi", "nullembed", "gradsigns",
 };
 /* Okabe-Ito; black for the unmarked baseline, yellow left out (unreadable
  * as a line on white), grey for schemes not in the list. */
 static const char *const scheme_color[] = {
-	"#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7",
+    "#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7",
 };
-static const int scheme_pt[] = { 5, 7, 9, 11, 13, 15, 3 }; /* filled shapes, star */
+static const int scheme_pt[] = {5, 7, 9, 11, 13, 15, 3}; /* filled shapes, star */
 #define NSCHEMES ((int)(sizeof scheme_order / sizeof scheme_order[0]))
 
 static int scheme_rank(const char *s)
@@ -528,7 +528,7 @@ static void style_of(const char *scheme, int variant, struct style *st)
 
 static int kind_rank(const char *k)
 {
-	static const char *const kinds[] = { "train", "embed", "attack", "control" };
+	static const char *const kinds[] = {"train", "embed", "attack", "control"};
 
 	for (int i = 0; i < 4; i++)
 		if (!strcmp(k, kinds[i]))
@@ -545,7 +545,9 @@ static void safe_name(const char *s, char *out, size_t len)
 		char ch = *s;
 
 		out[o++] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-				   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ? ch : '_';
+				   (ch >= '0' && ch <= '9') || ch == '-' || ch == '_'
+			       ? ch
+			       : '_';
 	}
 	if (!o && len > 1)
 		out[o++] = 'x';
@@ -556,16 +558,16 @@ static void safe_name(const char *s, char *out, size_t len)
 
 enum { M_METRIC, M_PVALUE, M_DETECTED, M_ACC, M_DROP, M_SUCCESS, M_WALL, NMET };
 static const char *const met_name[NMET] = {
-	"metric", "pvalue", "detected", "acc", "acc_drop", "success", "wall_s",
+    "metric", "pvalue", "detected", "acc", "acc_drop", "success", "wall_s",
 };
 
 struct group {
 	const struct result_row *rep; /* kind, scheme, params, attack from here */
 	char metric_name[8];
 	int n, n_failed, n_skipped;
-	int *ok, cap;                 /* rows with status ok (n of them) */
-	double capacity;              /* bits, NAN if none */
-	double emp_thr;               /* controls: empirical threshold */
+	int *ok, cap;	 /* rows with status ok (n of them) */
+	double capacity; /* bits, NAN if none */
+	double emp_thr;	 /* controls: empirical threshold */
 	struct mstat st[NMET];
 };
 
@@ -587,7 +589,7 @@ struct report {
 	char results_sha[65];
 	struct group *g;
 	int ng;
-	char *json;                   /* run.json, NULL if absent */
+	char *json; /* run.json, NULL if absent */
 	char name[256];
 	double alpha;
 	int alpha_from_run;
@@ -595,9 +597,9 @@ struct report {
 	char *common;
 	struct fig fig[MAXFIGS];
 	int nfig;
-	char warn[1024];              /* gnuplot warnings, kept in .log files */
+	char warn[1024]; /* gnuplot warnings, kept in .log files */
 	int has_controls;
-	double tradeoff_thr_spread;   /* several thresholds in the trade-off plot */
+	double tradeoff_thr_spread; /* several thresholds in the trade-off plot */
 };
 
 static double row_value(const struct result_row *r, int m)
@@ -640,7 +642,8 @@ static int file_error(FILE *f, const char *path, char *err, size_t errlen)
 	int bad = ferror(f);
 
 	if (fclose(f) || bad)
-		return errf(err, errlen, "%s: cannot write: %s", path, strerror(errno ? errno : EIO));
+		return errf(err, errlen, "%s: cannot write: %s", path,
+			    strerror(errno ? errno : EIO));
 	return 0;
 }
 
@@ -661,7 +664,8 @@ static int read_text(const char *path, char **out, size_t *outlen, char *err, si
 			if (cap >= MAXTEXT) {
 				free(buf);
 				fclose(f);
-				return errf(err, errlen, "%s: larger than %d bytes; expected a small text file",
+				return errf(err, errlen,
+					    "%s: larger than %d bytes; expected a small text file",
 					    path, MAXTEXT);
 			}
 			cap *= 2;
@@ -675,7 +679,8 @@ static int read_text(const char *path, char **out, size_t *outlen, char *err, si
 	if (ferror(f)) {
 		free(buf);
 		fclose(f);
-		return errf(err, errlen, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
+		return errf(err, errlen, "%s: cannot read: %s", path,
+			    strerror(errno ? errno : EIO));
 	}
 	fclose(f);
 	buf[n] = 0;
@@ -743,9 +748,10 @@ static int load_results(struct report *R, char *err, size_t errlen)
 	snprintf(path, sizeof path, "%s/results.csv", R->rundir);
 	f = fopen(path, "r");
 	if (!f)
-		return errf(err, errlen,
-			    "%s: cannot open: %s; expected a run directory written by 'wmbench run'",
-			    path, strerror(errno));
+		return errf(
+		    err, errlen,
+		    "%s: cannot open: %s; expected a run directory written by 'wmbench run'", path,
+		    strerror(errno));
 	if (result_csv_header(hdr, sizeof hdr) < 0) {
 		errf(err, errlen, "results.csv header does not fit %zu bytes", sizeof hdr);
 		goto out;
@@ -764,7 +770,8 @@ static int load_results(struct report *R, char *err, size_t errlen)
 			chomp(line);
 			if (strcmp(line, hdr)) {
 				errf(err, errlen,
-				     "%s:%d: unexpected header; expected the %d columns written by this version of 'wmbench run' (%.60s...)",
+				     "%s:%d: unexpected header; expected the %d columns written by "
+				     "this version of 'wmbench run' (%.60s...)",
 				     path, lineno, ncols, hdr);
 				goto out;
 			}
@@ -776,7 +783,8 @@ static int load_results(struct report *R, char *err, size_t errlen)
 				R->truncated_line = lineno;
 				continue;
 			}
-			errf(err, errlen, "%s:%d: malformed row; expected %d columns", path, lineno, ncols);
+			errf(err, errlen, "%s:%d: malformed row; expected %d columns", path, lineno,
+			     ncols);
 			goto out;
 		}
 		if (R->nrows == rcap) {
@@ -884,11 +892,21 @@ static const char *json_str(const char *p, char *out, size_t len)
 		}
 		p++;
 		switch (*p) {
-		case 'b': cp = '\b'; break;
-		case 'f': cp = '\f'; break;
-		case 'n': cp = '\n'; break;
-		case 'r': cp = '\r'; break;
-		case 't': cp = '\t'; break;
+		case 'b':
+			cp = '\b';
+			break;
+		case 'f':
+			cp = '\f';
+			break;
+		case 'n':
+			cp = '\n';
+			break;
+		case 'r':
+			cp = '\r';
+			break;
+		case 't':
+			cp = '\t';
+			break;
 		case 'u':
 			if (hex4(p + 1, &cp))
 				return NULL;
@@ -1025,8 +1043,9 @@ static int group_cmp(const void *x, const void *y)
 	int c;
 
 	if ((c = kind_rank(a->kind) - kind_rank(b->kind)) || (c = strcmp(a->kind, b->kind)) ||
-	    (c = scheme_cmp(a->scheme, b->scheme)) || (c = pcmp(a->scheme_params, b->scheme_params)) ||
-	    (c = strcmp(a->attack, b->attack)) || (c = pcmp(a->attack_params, b->attack_params)))
+	    (c = scheme_cmp(a->scheme, b->scheme)) ||
+	    (c = pcmp(a->scheme_params, b->scheme_params)) || (c = strcmp(a->attack, b->attack)) ||
+	    (c = pcmp(a->attack_params, b->attack_params)))
 		return c;
 	return 0;
 }
@@ -1203,7 +1222,8 @@ static int write_controls(struct report *R, char *err, size_t errlen)
 	f = fopen(path, "w");
 	if (!f)
 		return errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-	fputs("scheme,scheme_params,metric_name,n,false_positives,fpr,fpr_ci95_low,fpr_ci95_high,threshold_quantile,empirical_threshold\n",
+	fputs("scheme,scheme_params,metric_name,n,false_positives,fpr,fpr_ci95_low,fpr_ci95_high,"
+	      "threshold_quantile,empirical_threshold\n",
 	      f);
 	for (int k = 0; k < R->ng; k++) {
 		const struct group *g = &R->g[k];
@@ -1273,7 +1293,7 @@ static void tex_escape(const char *s, char *out, size_t len)
 	out[0] = 0;
 	for (const char *p = t; *p; p++) {
 		const char *rep;
-		char one[2] = { *p, 0 };
+		char one[2] = {*p, 0};
 
 		if (!strncmp(p, "\xe2\x80\xa6", 3)) {
 			cat(out, len, "\\ldots{}");
@@ -1281,21 +1301,50 @@ static void tex_escape(const char *s, char *out, size_t len)
 			continue;
 		}
 		switch (*p) {
-		case '\\': rep = "\\textbackslash{}"; break;
-		case '{': rep = "\\{"; break;
-		case '}': rep = "\\}"; break;
-		case '$': rep = "\\$"; break;
-		case '&': rep = "\\&"; break;
-		case '#': rep = "\\#"; break;
-		case '%': rep = "\\%"; break;
-		case '_': rep = "\\_"; break;
-		case '^': rep = "\\^{}"; break;
-		case '~': rep = "\\~{}"; break;
-		case '<': rep = "\\textless{}"; break;
-		case '>': rep = "\\textgreater{}"; break;
-		case '|': rep = "\\textbar{}"; break;
-		case '"': rep = "{\\ttfamily\\char34}"; break;
-		default: rep = one;
+		case '\\':
+			rep = "\\textbackslash{}";
+			break;
+		case '{':
+			rep = "\\{";
+			break;
+		case '}':
+			rep = "\\}";
+			break;
+		case '$':
+			rep = "\\$";
+			break;
+		case '&':
+			rep = "\\&";
+			break;
+		case '#':
+			rep = "\\#";
+			break;
+		case '%':
+			rep = "\\%";
+			break;
+		case '_':
+			rep = "\\_";
+			break;
+		case '^':
+			rep = "\\^{}";
+			break;
+		case '~':
+			rep = "\\~{}";
+			break;
+		case '<':
+			rep = "\\textless{}";
+			break;
+		case '>':
+			rep = "\\textgreater{}";
+			break;
+		case '|':
+			rep = "\\textbar{}";
+			break;
+		case '"':
+			rep = "{\\ttfamily\\char34}";
+			break;
+		default:
+			rep = one;
 		}
 		if (strlen(out) + strlen(rep) + 1 >= len)
 			break;
@@ -1479,7 +1528,7 @@ static void log_tail(const char *path, char *out, size_t len)
 static int run_gnuplot(struct report *R, const char *stem, char *err, size_t errlen)
 {
 	char script[96], logname[96], logpath[FILELEN], why[256];
-	char *argv[] = { "gnuplot", "-d", script, NULL };
+	char *argv[] = {"gnuplot", "-d", script, NULL};
 	posix_spawn_file_actions_t fa;
 	struct stat st;
 	pid_t pid;
@@ -1505,20 +1554,23 @@ static int run_gnuplot(struct report *R, const char *stem, char *err, size_t err
 	posix_spawn_file_actions_destroy(&fa);
 	if (e)
 		return errf(err, errlen,
-			    "%s/%s: cannot run gnuplot: %s; install gnuplot-nox (apt-get install gnuplot-nox)",
+			    "%s/%s: cannot run gnuplot: %s; install gnuplot-nox (apt-get install "
+			    "gnuplot-nox)",
 			    R->repdir, script, strerror(e));
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return errf(err, errlen, "%s/%s: waiting for gnuplot: %s", R->repdir, script,
-				    strerror(errno));
+			return errf(err, errlen, "%s/%s: waiting for gnuplot: %s", R->repdir,
+				    script, strerror(errno));
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-		return errf(err, errlen,
-			    "%s/%s: cannot run gnuplot; install gnuplot-nox (apt-get install gnuplot-nox)",
-			    R->repdir, script);
+		return errf(
+		    err, errlen,
+		    "%s/%s: cannot run gnuplot; install gnuplot-nox (apt-get install gnuplot-nox)",
+		    R->repdir, script);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		log_tail(logpath, why, sizeof why);
 		return errf(err, errlen,
-			    "%s/%s: gnuplot failed: %s (log in %s); expected gnuplot 5.2 or newer with the cairo terminals, install gnuplot-nox",
+			    "%s/%s: gnuplot failed: %s (log in %s); expected gnuplot 5.2 or newer "
+			    "with the cairo terminals, install gnuplot-nox",
 			    R->repdir, script, why, logname);
 	}
 	if (!stat(logpath, &st) && st.st_size == 0) {
@@ -1539,8 +1591,8 @@ static int gp_end(struct report *R, struct gp *gp, struct fig *fg, char *err, si
 
 	rc = read_template(R, gp->tpl, &tpl, err, errlen);
 	if (!rc) {
-		fprintf(gp->s, "\n# ---- common.gp ----\n%s\n# ---- %s ----\n%s", R->common, gp->tpl,
-			tpl);
+		fprintf(gp->s, "\n# ---- common.gp ----\n%s\n# ---- %s ----\n%s", R->common,
+			gp->tpl, tpl);
 		free(tpl);
 	} else {
 		fclose(gp->s);
@@ -1588,7 +1640,10 @@ static int find_templates(struct report *R, char *err, size_t errlen)
 		}
 	}
 	return errf(err, errlen,
-		    "gnuplot templates (common.gp) not found in $WMBENCH_REPORTS, next to the wmbench executable (reports/, ../share/wmbench/reports/), /usr/local/share/wmbench/reports or /usr/share/wmbench/reports; expected the reports/*.gp files of wmbench ('make install' copies them)");
+		    "gnuplot templates (common.gp) not found in $WMBENCH_REPORTS, next to the "
+		    "wmbench executable (reports/, ../share/wmbench/reports/), "
+		    "/usr/local/share/wmbench/reports or /usr/share/wmbench/reports; expected the "
+		    "reports/*.gp files of wmbench ('make install' copies them)");
 }
 
 /* ---------------------------------------------------------------- lines -- */
@@ -1599,7 +1654,7 @@ struct line {
 	const struct result_row *rep;
 	char rest[LABELLEN];
 	int *g, ng, cap;
-	double *x;                    /* x of each group */
+	double *x; /* x of each group */
 	int variant;
 	double thr;
 	char label[LABELLEN];
@@ -1683,7 +1738,8 @@ static void lineset_finish(struct lineset *ls)
 		for (int j = 0; j < ls->n; j++) {
 			if (strcmp(ls->l[j].rep->scheme, l->rep->scheme))
 				continue;
-			sp_varies |= strcmp(ls->l[j].rep->scheme_params, l->rep->scheme_params) != 0;
+			sp_varies |=
+			    strcmp(ls->l[j].rep->scheme_params, l->rep->scheme_params) != 0;
 			l->variant += j < i;
 		}
 		clean_text(l->rep->scheme, l->label, sizeof l->label);
@@ -1725,20 +1781,20 @@ static void lineset_free(struct lineset *ls)
  * (at least minw, the width of another key entry). */
 static void gp_lines(FILE *f, const struct lineset *ls, int minw)
 {
-	struct widths w = { minw, minw, minw };
+	struct widths w = {minw, minw, minw};
 	int n = ls->n;
 
 	fprintf(f, "nlines = %d\n", n);
 	gp_decl(f, "lt_title", n);
-	fprintf(f, "array lt_color[%d]\narray lt_pt[%d]\narray lt_dt[%d]\narray lt_thr[%d]\n", n, n, n,
-		n);
+	fprintf(f, "array lt_color[%d]\narray lt_pt[%d]\narray lt_dt[%d]\narray lt_thr[%d]\n", n, n,
+		n, n);
 	for (int i = 0; i < n; i++) {
 		const struct line *l = &ls->l[i];
 		char v[32];
 
 		gp_label(f, "lt_title", i + 1, l->label, KEY_MAX, KEY_MAX_PDF, &w);
-		fprintf(f, "lt_color[%d] = '%s'\nlt_pt[%d] = %d\nlt_dt[%d] = %d\n", i + 1, l->st.color,
-			i + 1, l->st.pt, i + 1, l->st.dt);
+		fprintf(f, "lt_color[%d] = '%s'\nlt_pt[%d] = %d\nlt_dt[%d] = %d\n", i + 1,
+			l->st.color, i + 1, l->st.pt, i + 1, l->st.dt);
 		snprintf(v, sizeof v, "lt_thr[%d]", i + 1);
 		gp_num(f, v, l->thr);
 	}
@@ -1770,7 +1826,7 @@ static void xtics_list(FILE *f, const struct lineset *ls)
 /* A round tic step giving at most about six intervals over span. */
 static double nice_step(double span)
 {
-	static const double m[] = { 1, 2, 2.5, 5, 10 };
+	static const double m[] = {1, 2, 2.5, 5, 10};
 	double raw = span > 0 && isfinite(span) ? span / 6 : 0.2;
 	double mag = pow(10, floor(log10(raw)));
 
@@ -1811,7 +1867,8 @@ static int gp_axis(FILE *f, const char *name, double lo, double hi, int from_zer
 		if ((int)strlen(t) > w)
 			w = (int)strlen(t);
 	}
-	fprintf(f, "%s_min = %.10g\n%s_max = %.10g\n%s_step = %.10g\n", name, lo, name, hi, name, step);
+	fprintf(f, "%s_min = %.10g\n%s_max = %.10g\n%s_step = %.10g\n", name, lo, name, hi, name,
+		step);
 	return w;
 }
 
@@ -1848,7 +1905,8 @@ static int attack_keys(const struct report *R, const int *gi, int ng, char keys[
 	int nk = 0;
 
 	for (int a = 0; a < ng; a++)
-		for (int i = 0; pitem(R->g[gi[a]].rep->attack_params, i, k, sizeof k, v, sizeof v); i++) {
+		for (int i = 0; pitem(R->g[gi[a]].rep->attack_params, i, k, sizeof k, v, sizeof v);
+		     i++) {
 			int seen = 0;
 
 			if (!k[0] || strlen(k) >= PARAM_KEYLEN)
@@ -1903,7 +1961,7 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 	char stem[96], title[LABELLEN], what[LABELLEN], xlabel[LABELLEN], fixed[LABELLEN] = "";
 	char keys[MAXKEYS][PARAM_KEYLEN], v[PARAM_VALLEN * 3], rest[LABELLEN], t[LABELLEN];
 	const char *help = param_help(attack, sweep);
-	struct lineset ls = { 0 };
+	struct lineset ls = {0};
 	double xmin = INFINITY, xmax = -INFINITY, ymax = !strcmp(mn, "ber") ? 0.5 : 1.0;
 	double amin = INFINITY, amax = -INFINITY;
 	int nk, has_thr, tw, aw, rc = -1;
@@ -1932,11 +1990,14 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 		snprintf(t, sizeof t, "%s%.31s=%.300s", fixed[0] ? ", " : "", keys[k], v);
 		cat(fixed, sizeof fixed, t);
 	}
-	snprintf(stem, sizeof stem, "robustness_%.40s%s%.10s", attack, split ? "_" : "", split ? mn : "");
-	snprintf(title, sizeof title, "Robustness to %s%s%.600s%s", attack, fixed[0] ? " (" : "", fixed,
-		 fixed[0] ? ")" : "");
+	snprintf(stem, sizeof stem, "robustness_%.40s%s%.10s", attack, split ? "_" : "",
+		 split ? mn : "");
+	snprintf(title, sizeof title, "Robustness to %s%s%.600s%s", attack, fixed[0] ? " (" : "",
+		 fixed, fixed[0] ? ")" : "");
 	snprintf(what, sizeof what,
-		 "Top: %s after the attack; bottom: test accuracy after the attack; against the %s parameter %s. Mean and sd over seeds; dashed lines: the detection threshold of each scheme.",
+		 "Top: %s after the attack; bottom: test accuracy after the attack; against the %s "
+		 "parameter %s. Mean and sd over seeds; dashed lines: the detection threshold of "
+		 "each scheme.",
 		 metric_label(mn), attack, sweep);
 	fg = fig_add(R, stem, title, what);
 	if (!fg) {
@@ -2050,7 +2111,8 @@ static int fig_robustness(struct report *R, char *err, size_t errlen)
 		snprintf(stem, sizeof stem, "robustness_%.40s", attack);
 		snprintf(title, sizeof title, "Robustness to %s", attack);
 		if (!sweep) {
-			snprintf(why, sizeof why, "no numeric parameter of attack %s varies across its jobs",
+			snprintf(why, sizeof why,
+				 "no numeric parameter of attack %s varies across its jobs",
 				 attack);
 			fig_skip(R, stem, title, why);
 			continue;
@@ -2071,22 +2133,24 @@ static int fig_robustness(struct report *R, char *err, size_t errlen)
 		}
 		if (nber + nacc + nother == 0) {
 			snprintf(why, sizeof why,
-				 "attack %s has no verified watermark (only unmarked models)", attack);
+				 "attack %s has no verified watermark (only unmarked models)",
+				 attack);
 			fig_skip(R, stem, title, why);
 			continue;
 		}
 		if (nber)
-			rc = robustness_one(R, attack, gi, ng, sweep, "ber", nber + nacc + nother > 1,
-					    err, errlen);
+			rc = robustness_one(R, attack, gi, ng, sweep, "ber",
+					    nber + nacc + nother > 1, err, errlen);
 		if (!rc && nacc)
 			rc = robustness_one(R, attack, gi, ng, sweep, "wm_acc",
 					    nber + nacc + nother > 1, err, errlen);
 		if (!rc && nother)
-			rc = robustness_one(R, attack, gi, ng, sweep, other, nber + nacc + nother > 1,
-					    err, errlen);
+			rc = robustness_one(R, attack, gi, ng, sweep, other,
+					    nber + nacc + nother > 1, err, errlen);
 	}
 	if (!any)
-		fig_skip(R, "robustness", "Robustness curves", "the run has no successful attack jobs");
+		fig_skip(R, "robustness", "Robustness curves",
+			 "the run has no successful attack jobs");
 	free(gi);
 	return rc;
 }
@@ -2096,7 +2160,7 @@ static int fig_robustness(struct report *R, char *err, size_t errlen)
 static int fig_tradeoff(struct report *R, char *err, size_t errlen)
 {
 	static const char title[] = "Accuracy lost vs. watermark retained";
-	struct lineset ls = { 0 };
+	struct lineset ls = {0};
 	double xmin = 0, xmax = 100 * LOST_MAX + 1, ymin = 0, thr = INFINITY, thr_max = -INFINITY;
 	int nber = 0, nacc = 0, rc = -1;
 	struct fig *fg;
@@ -2121,7 +2185,9 @@ static int fig_tradeoff(struct report *R, char *err, size_t errlen)
 	}
 	lineset_finish(&ls);
 	fg = fig_add(R, "tradeoff", title,
-		     "Each point is one attack setting (mean over seeds). Shaded: the attack succeeds (under 5 points of accuracy lost and the watermark below the detection threshold; the lowest threshold of the plotted schemes).");
+		     "Each point is one attack setting (mean over seeds). Shaded: the attack "
+		     "succeeds (under 5 points of accuracy lost and the watermark below the "
+		     "detection threshold; the lowest threshold of the plotted schemes).");
 	if (!fg) {
 		rc = 0;
 		goto out;
@@ -2160,11 +2226,15 @@ static int fig_tradeoff(struct report *R, char *err, size_t errlen)
 		double pad = 0.04 * (xmax - xmin);
 
 		gp_text(gp.s, "fig_title", title);
-		gp_text2(gp.s, "ylabel", nber && !nacc ? "watermark retained (1 - BER)" :
-			 !nber ? "watermark accuracy" : "watermark retained (1 - BER, or accuracy)",
-			 nber && !nacc ? "1 - BER" : !nber ? "watermark accuracy" : "1 - BER or accuracy");
-		const char *note = isfinite(thr) ? "5 points lost / detection threshold" :
-			"5 points of accuracy lost";
+		gp_text2(gp.s, "ylabel",
+			 nber && !nacc ? "watermark retained (1 - BER)"
+			 : !nber       ? "watermark accuracy"
+				       : "watermark retained (1 - BER, or accuracy)",
+			 nber && !nacc ? "1 - BER"
+			 : !nber       ? "watermark accuracy"
+				       : "1 - BER or accuracy");
+		const char *note = isfinite(thr) ? "5 points lost / detection threshold"
+						 : "5 points of accuracy lost";
 
 		gp_text(gp.s, "thr_note", note);
 		gp_num(gp.s, "xmin", xmin - pad);
@@ -2197,7 +2267,8 @@ static void capacity_rest(const struct report *R, const struct group *g0, char *
 			char w[PARAM_VALLEN * 3];
 			double x;
 
-			if (strcmp(g->rep->kind, "embed") || strcmp(g->rep->scheme, g0->rep->scheme) ||
+			if (strcmp(g->rep->kind, "embed") ||
+			    strcmp(g->rep->scheme, g0->rep->scheme) ||
 			    strcmp(g->metric_name, "ber") || !g->n)
 				continue;
 			any = 1;
@@ -2214,7 +2285,7 @@ static void capacity_rest(const struct report *R, const struct group *g0, char *
 static int fig_capacity(struct report *R, char *err, size_t errlen)
 {
 	static const char title[] = "Capacity: BER and accuracy cost";
-	struct lineset ls = { 0 }, keep = { 0 };
+	struct lineset ls = {0}, keep = {0};
 	double xmin = INFINITY, xmax = 0, ber_max = 0.01, cmin = 0, cmax = 0;
 	int tw, cw;
 	int rc = -1;
@@ -2288,14 +2359,16 @@ static int fig_capacity(struct report *R, char *err, size_t errlen)
 			cat(l->label, sizeof l->label, ")");
 		}
 	}
-	fg = fig_add(R, "capacity", title,
-		     "BER right after embedding (top) and test accuracy lost against the clean model of the same seed (bottom), against the number of embedded bits; mean and sd over seeds.");
+	fg = fig_add(
+	    R, "capacity", title,
+	    "BER right after embedding (top) and test accuracy lost against the clean model of the "
+	    "same seed (bottom), against the number of embedded bits; mean and sd over seeds.");
 	if (!fg) {
 		rc = 0;
 		goto out;
 	}
-	if (gp_begin(R, &gp, fg, "capacity.gp", 3.5, 3.3 + 0.13 * keep.n, 800, 620 + 22 * keep.n, err,
-		     errlen))
+	if (gp_begin(R, &gp, fg, "capacity.gp", 3.5, 3.3 + 0.13 * keep.n, 800, 620 + 22 * keep.n,
+		     err, errlen))
 		goto out;
 	for (int i = 0; i < keep.n; i++) {
 		struct line *l = &keep.l[i];
@@ -2348,7 +2421,7 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 	static const char title[] = "Attack success rate";
 	struct axis_item *rows = xcalloc((size_t)R->ng + 1, sizeof *rows);
 	struct axis_item *cols = xcalloc((size_t)R->ng + 1, sizeof *cols);
-	struct widths cw = { 0, 0, 0 }, rw = { 0, 0, 0 };
+	struct widths cw = {0, 0, 0}, rw = {0, 0, 0};
 	int nr = 0, nc = 0, rc = -1;
 	struct fig *fg;
 	struct gp gp;
@@ -2371,7 +2444,8 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 			cols[nc++].rep = r;
 	}
 	if (!nr) {
-		fig_skip(R, "success_heatmap", title, "no attack job on a marked model succeeded in running");
+		fig_skip(R, "success_heatmap", title,
+			 "no attack job on a marked model succeeded in running");
 		rc = 0;
 		goto out;
 	}
@@ -2417,21 +2491,24 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 	for (int i = 0; i < nc; i++) {
 		const struct result_row *r = cols[i].rep;
 		char k[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3], t[LABELLEN];
-		int same[MAXKEYS] = { 0 };
+		int same[MAXKEYS] = {0};
 		char shown[LABELLEN] = "";
 
 		/* show only the attack parameters that differ between its columns */
-		for (int p = 0; p < MAXKEYS && pitem(r->attack_params, p, k, sizeof k, v, sizeof v); p++) {
+		for (int p = 0; p < MAXKEYS && pitem(r->attack_params, p, k, sizeof k, v, sizeof v);
+		     p++) {
 			same[p] = 1;
 			for (int j = 0; j < nc && same[p]; j++) {
 				char w[PARAM_VALLEN * 3];
 
 				if (strcmp(cols[j].rep->attack, r->attack))
 					continue;
-				same[p] = !pget(cols[j].rep->attack_params, k, w, sizeof w) && !strcmp(w, v);
+				same[p] = !pget(cols[j].rep->attack_params, k, w, sizeof w) &&
+					  !strcmp(w, v);
 			}
 			if (!same[p]) {
-				snprintf(t, sizeof t, "%s%.100s=%.300s", shown[0] ? ", " : "", k, v);
+				snprintf(t, sizeof t, "%s%.100s=%.300s", shown[0] ? ", " : "", k,
+					 v);
 				cat(shown, sizeof shown, t);
 			}
 		}
@@ -2442,8 +2519,10 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 			cat(cols[i].label, LABELLEN, t);
 		}
 	}
-	fg = fig_add(R, "success_heatmap", title,
-		     "Fraction of seeds in which the attack kept test accuracy within 5 points and the watermark was not detected, per scheme (rows) and attack setting (columns).");
+	fg = fig_add(
+	    R, "success_heatmap", title,
+	    "Fraction of seeds in which the attack kept test accuracy within 5 points and the "
+	    "watermark was not detected, per scheme (rows) and attack setting (columns).");
 	if (!fg) {
 		rc = 0;
 		goto out;
@@ -2472,8 +2551,7 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 		fprintf(gp.d, " %d\n", g->st[M_SUCCESS].n);
 	}
 	gp_text2(gp.s, "fig_title",
-		 "Attack success rate (under 5 points lost, watermark not detected)",
-		 title);
+		 "Attack success rate (under 5 points lost, watermark not detected)", title);
 	fprintf(gp.s, "ncols = %d\nnrows = %d\n", nc, nr);
 	gp_decl(gp.s, "col_label", nc);
 	gp_decl(gp.s, "row_label", nr);
@@ -2481,8 +2559,8 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 		gp_label(gp.s, "col_label", i + 1, cols[i].label, TIC_MAX, TIC_MAX_PDF, &cw);
 	for (int i = 0; i < nr; i++)
 		gp_label(gp.s, "row_label", i + 1, rows[i].label, TIC_MAX, TIC_MAX_PDF, &rw);
-	fprintf(gp.s, "col_w = %d\ncol_w_pdf = %d\nrow_w = %d\nrow_w_pdf = %d\n", cw.w, cw.w_pdf, rw.w,
-		rw.w_pdf);
+	fprintf(gp.s, "col_w = %d\ncol_w_pdf = %d\nrow_w = %d\nrow_w_pdf = %d\n", cw.w, cw.w_pdf,
+		rw.w, rw.w_pdf);
 	rc = gp_end(R, &gp, fg, err, errlen);
 out:
 	free(rows);
@@ -2520,10 +2598,10 @@ static double time_ratio(const struct report *R, const struct result_row *e)
 static int fig_cost(struct report *R, char *err, size_t errlen)
 {
 	static const char title[] = "Cost of embedding";
-	struct lineset ls = { 0 };
+	struct lineset ls = {0};
 	char tl[4096] = "", t[32];
 	double *v = xcalloc((size_t)R->nrows + 1, sizeof *v);
-	struct widths bw = { 0, 0, 0 };
+	struct widths bw = {0, 0, 0};
 	double cmin = 0, cmax = 0, tmax = 1;
 	int rc = -1;
 	struct fig *fg;
@@ -2537,14 +2615,17 @@ static int fig_cost(struct report *R, char *err, size_t errlen)
 		line_add(line_get(&ls, g->rep, ""), k, 0);
 	}
 	if (!ls.n) {
-		fig_skip(R, "embedding_cost", title,
-			 "no embed job has the test accuracy of both the marked and the clean model");
+		fig_skip(
+		    R, "embedding_cost", title,
+		    "no embed job has the test accuracy of both the marked and the clean model");
 		rc = 0;
 		goto out;
 	}
 	lineset_finish(&ls);
 	fg = fig_add(R, "embedding_cost", title,
-		     "Test accuracy lost by embedding, against the clean model of the same seed (left), and training time relative to clean training of the same seed (right); mean and sd over seeds.");
+		     "Test accuracy lost by embedding, against the clean model of the same seed "
+		     "(left), and training time relative to clean training of the same seed "
+		     "(right); mean and sd over seeds.");
 	if (!fg) {
 		rc = 0;
 		goto out;
@@ -2623,12 +2704,23 @@ static void html_text(FILE *f, const char *s)
 	clean_text(s, t, sizeof t);
 	for (const char *p = t; *p; p++) {
 		switch (*p) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default: fputc(*p, f);
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		case '\'':
+			fputs("&#39;", f);
+			break;
+		default:
+			fputc(*p, f);
 		}
 	}
 }
@@ -2720,15 +2812,15 @@ static void d_para(struct doc *d, const char *s)
 static void d_provenance(struct report *R, struct doc *d)
 {
 	static const char *const keys[][2] = {
-		{ "wmbench_version", "wmbench version of the run" },
-		{ "job_file", "job file" },
-		{ "job_file_sha256", "job file SHA-256" },
-		{ "ranks", "MPI ranks" },
-		{ "jobs", "jobs" },
-		{ "start", "start" },
-		{ "end", "end" },
-		{ "cpu", "CPU" },
-		{ "dataset", "dataset" },
+	    {"wmbench_version", "wmbench version of the run"},
+	    {"job_file", "job file"},
+	    {"job_file_sha256", "job file SHA-256"},
+	    {"ranks", "MPI ranks"},
+	    {"jobs", "jobs"},
+	    {"start", "start"},
+	    {"end", "end"},
+	    {"cpu", "CPU"},
+	    {"dataset", "dataset"},
 	};
 	char v[512], t[512];
 
@@ -2738,7 +2830,8 @@ static void d_provenance(struct report *R, struct doc *d)
 		if (R->json && !json_get(R->json, keys[i][0], v, sizeof v))
 			d_kv(d, keys[i][1], v);
 	snprintf(t, sizeof t,
-		 "%d jobs (%d ok, %d failed, %d skipped); %d rows read, %d superseded by a later row of the same job",
+		 "%d jobs (%d ok, %d failed, %d skipped); %d rows read, %d superseded by a later "
+		 "row of the same job",
 		 R->nrows, R->nok, R->nfailed, R->nskipped, R->nlines_read, R->nsuperseded);
 	d_kv(d, "results.csv", t);
 	d_kv(d, "results.csv SHA-256", R->results_sha);
@@ -2750,7 +2843,8 @@ static void d_provenance(struct report *R, struct doc *d)
 	fputs("\n", d->md);
 	if (R->truncated_line) {
 		snprintf(t, sizeof t,
-			 "Note: line %d of results.csv is an incomplete last row (the run was interrupted while writing it) and was left out.",
+			 "Note: line %d of results.csv is an incomplete last row (the run was "
+			 "interrupted while writing it) and was left out.",
 			 R->truncated_line);
 		d_para(d, t);
 	}
@@ -2806,15 +2900,20 @@ static void d_figures(struct report *R, struct doc *d)
 		md_text(d->md, fg->title);
 		fprintf(d->md, "](%s.png)\n\n", st);
 		md_text(d->md, fg->what);
-		fprintf(d->md, " Files: [PDF](%s.pdf), [SVG](%s.svg), [gnuplot script](%s.gp), [data](%s.dat)%s%s%s.\n\n",
+		fprintf(d->md,
+			" Files: [PDF](%s.pdf), [SVG](%s.svg), [gnuplot script](%s.gp), "
+			"[data](%s.dat)%s%s%s.\n\n",
 			st, st, st, st, R->flags & REPORT_LATEX ? ", [LaTeX](" : "",
-			R->flags & REPORT_LATEX ? st : "", R->flags & REPORT_LATEX ? "_latex.tex)" : "");
+			R->flags & REPORT_LATEX ? st : "",
+			R->flags & REPORT_LATEX ? "_latex.tex)" : "");
 		fprintf(d->html, "<figure><img src=\"%s.png\" alt=\"", st);
 		html_text(d->html, fg->title);
 		fputs("\"><figcaption>", d->html);
 		html_text(d->html, fg->what);
 		fprintf(d->html,
-			" Files: <a href=\"%s.pdf\">PDF</a>, <a href=\"%s.svg\">SVG</a>, <a href=\"%s.gp\">gnuplot script</a>, <a href=\"%s.dat\">data</a>%s%s%s.</figcaption></figure>\n",
+			" Files: <a href=\"%s.pdf\">PDF</a>, <a href=\"%s.svg\">SVG</a>, <a "
+			"href=\"%s.gp\">gnuplot script</a>, <a "
+			"href=\"%s.dat\">data</a>%s%s%s.</figcaption></figure>\n",
 			st, st, st, st, R->flags & REPORT_LATEX ? ", <a href=\"" : "",
 			R->flags & REPORT_LATEX ? st : "",
 			R->flags & REPORT_LATEX ? "_latex.tex\">LaTeX</a>" : "");
@@ -2841,20 +2940,33 @@ static void d_figures(struct report *R, struct doc *d)
 static void d_summary(struct report *R, struct doc *d)
 {
 	static const char *const head[] = {
-		"kind", "scheme", "scheme params", "attack", "attack params", "n", "failed",
-		"metric", "mean \xc2\xb1 sd", "p-value", "detected", "accuracy (%)",
-		"accuracy lost (points)", "attack success",
+	    "kind",
+	    "scheme",
+	    "scheme params",
+	    "attack",
+	    "attack params",
+	    "n",
+	    "failed",
+	    "metric",
+	    "mean \xc2\xb1 sd",
+	    "p-value",
+	    "detected",
+	    "accuracy (%)",
+	    "accuracy lost (points)",
+	    "attack success",
 	};
 	enum { NH = sizeof head / sizeof head[0] };
 
 	d_heading(d, 2, "Summary");
-	d_para(d, "Mean \xc2\xb1 sample sd over seeds of the jobs that ran (summary.csv adds 95% confidence half-widths and wall times). Accuracy lost: before minus after the attack, or clean minus marked model for embedding.");
+	d_para(d, "Mean \xc2\xb1 sample sd over seeds of the jobs that ran (summary.csv adds 95% "
+		  "confidence half-widths and wall times). Accuracy lost: before minus after the "
+		  "attack, or clean minus marked model for embedding.");
 	fputs("<table>\n", d->html);
 	d_row(d, head, NH, 5, 1);
 	for (int k = 0; k < R->ng; k++) {
 		const struct group *g = &R->g[k];
-		char n[16], nf[16], m[96], pv[32], det[32], acc[96], drop[96], suc[32], sp[LABELLEN],
-			ap[LABELLEN];
+		char n[16], nf[16], m[96], pv[32], det[32], acc[96], drop[96], suc[32],
+		    sp[LABELLEN], ap[LABELLEN];
 		const char *cell[NH];
 
 		snprintf(n, sizeof n, "%d", g->n);
@@ -2890,17 +3002,27 @@ static void d_summary(struct report *R, struct doc *d)
 static void d_controls(struct report *R, struct doc *d)
 {
 	static const char *const head[] = {
-		"scheme", "scheme params", "metric", "controls", "false positives", "FPR",
-		"FPR 95% CI (Clopper-Pearson)", "empirical threshold",
+	    "scheme",
+	    "scheme params",
+	    "metric",
+	    "controls",
+	    "false positives",
+	    "FPR",
+	    "FPR 95% CI (Clopper-Pearson)",
+	    "empirical threshold",
 	};
 	enum { NH = sizeof head / sizeof head[0] };
 
 	d_heading(d, 2, "Controls: false-positive rate");
 	if (!R->has_controls) {
-		d_para(d, "The run has no control jobs (unmarked models verified with the owner's key).");
+		d_para(
+		    d,
+		    "The run has no control jobs (unmarked models verified with the owner's key).");
 		return;
 	}
-	d_para(d, "Unmarked control models verified with the owner's key: every detection is a false positive. Empirical threshold: the 5% quantile of the control BER (detect below it) or the 95% quantile of an accuracy-type metric (detect above it).");
+	d_para(d, "Unmarked control models verified with the owner's key: every detection is a "
+		  "false positive. Empirical threshold: the 5% quantile of the control BER (detect "
+		  "below it) or the 95% quantile of an accuracy-type metric (detect above it).");
 	fputs("<table>\n", d->html);
 	d_row(d, head, NH, 3, 1);
 	for (int k = 0; k < R->ng; k++) {
@@ -2951,10 +3073,12 @@ static int write_docs(struct report *R, char *err, size_t errlen)
 		return errf(err, errlen, "%s: cannot write: %s", htpath, strerror(errno));
 	}
 	snprintf(t, sizeof t, "wmbench report: %s", R->name);
-	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", d.html);
+	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
+	      d.html);
 	html_text(d.html, t);
 	fputs("</title>\n<style>\n"
-	      "body{font-family:Helvetica,Arial,sans-serif;max-width:72em;margin:2em auto;padding:0 1em;color:#222}\n"
+	      "body{font-family:Helvetica,Arial,sans-serif;max-width:72em;margin:2em "
+	      "auto;padding:0 1em;color:#222}\n"
 	      "table{border-collapse:collapse;font-size:90%}\n"
 	      "th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left}\n"
 	      "td.n{text-align:right}\n"
@@ -3058,7 +3182,8 @@ static int bundle(struct report *R, char *err, size_t errlen)
 	base = strrchr(abs, '/');
 	base = base ? base + 1 : abs;
 	if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
-		return errf(err, errlen, "%s: cannot bundle the root directory; expected a run directory",
+		return errf(err, errlen,
+			    "%s: cannot bundle the root directory; expected a run directory",
 			    R->rundir);
 	snprintf(tarpath, sizeof tarpath, "%s.tar.gz", abs);
 	snprintf(tmp, sizeof tmp, "%s.tmp", tarpath);
@@ -3123,7 +3248,7 @@ out:
 static int clean_report_dir(struct report *R, char *err, size_t errlen)
 {
 	static const char *const ext[] = {
-		".gp", ".dat", ".pdf", ".png", ".svg", ".tex", ".log", ".csv", ".md", ".html",
+	    ".gp", ".dat", ".pdf", ".png", ".svg", ".tex", ".log", ".csv", ".md", ".html",
 	};
 	DIR *dir = opendir(R->repdir);
 	struct dirent *de;
@@ -3143,7 +3268,8 @@ static int clean_report_dir(struct report *R, char *err, size_t errlen)
 				continue;
 			snprintf(path, sizeof path, "%s/%s", R->repdir, de->d_name);
 			if (!lstat(path, &st) && S_ISREG(st.st_mode) && unlink(path)) {
-				rc = errf(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
+				rc = errf(err, errlen, "%s: cannot remove: %s", path,
+					  strerror(errno));
 				goto out;
 			}
 		}
@@ -3162,7 +3288,8 @@ int report_run(const char *rundir, int flags, char *err, size_t errlen)
 	R->rundir = rundir;
 	R->flags = flags;
 	if (!rundir || !*rundir) {
-		errf(err, errlen, "no run directory given; expected a directory written by 'wmbench run'");
+		errf(err, errlen,
+		     "no run directory given; expected a directory written by 'wmbench run'");
 		goto out;
 	}
 	if (strlen(rundir) >= PATHLEN) {
@@ -3189,8 +3316,7 @@ int report_run(const char *rundir, int flags, char *err, size_t errlen)
 	if (write_summary(R, err, errlen) || write_controls(R, err, errlen))
 		goto out;
 	if (fig_robustness(R, err, errlen) || fig_tradeoff(R, err, errlen) ||
-	    fig_capacity(R, err, errlen) || fig_heatmap(R, err, errlen) ||
-	    fig_cost(R, err, errlen))
+	    fig_capacity(R, err, errlen) || fig_heatmap(R, err, errlen) || fig_cost(R, err, errlen))
 		goto out;
 	if (write_docs(R, err, errlen))
 		goto out;

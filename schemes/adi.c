@@ -28,18 +28,17 @@
 #include <string.h>
 
 static const struct param_def adi_params[] = {
-	{ "size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)" },
-	{ "source", PT_STRING, "abstract", 0, 0, "abstract|noise|mnist|fashion|cifar10",
-	  "trigger images: procedural abstract images, uniform noise, or another dataset's test split" },
-	{ "source_dir", PT_STRING, "default", 0, 0, NULL,
-	  "directory of the source dataset (default = its standard location)" },
-	{ "per_batch", PT_INT, "2", 1, 100, NULL,
-	  "trigger images per 100 training samples in every batch (at least one per batch)" },
-	{ "mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
-	  "scratch: train on D plus T; finetune: train on D, then fine-tune on D plus T" },
-	{ "ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs of mode finetune" },
-	{ 0 }
-};
+    {"size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)"},
+    {"source", PT_STRING, "abstract", 0, 0, "abstract|noise|mnist|fashion|cifar10",
+     "trigger images: procedural abstract images, uniform noise, or another dataset's test split"},
+    {"source_dir", PT_STRING, "default", 0, 0, NULL,
+     "directory of the source dataset (default = its standard location)"},
+    {"per_batch", PT_INT, "2", 1, 100, NULL,
+     "trigger images per 100 training samples in every batch (at least one per batch)"},
+    {"mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
+     "scratch: train on D plus T; finetune: train on D, then fine-tune on D plus T"},
+    {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs of mode finetune"},
+    {0}};
 
 /* Every value against the table (the job file does this too; check() must
  * stand on its own for callers that build a param_set by hand). */
@@ -49,7 +48,8 @@ static int adi_check(const struct param_set *p, const struct nn_model *m, char *
 	(void)m;
 	for (const struct param_def *d = adi_params; d->key; d++) {
 		const char *v = param_get(p, d->key);
-		if (v && param_check("adi", adi_params, d->key, v, canon, sizeof canon, err, errlen))
+		if (v &&
+		    param_check("adi", adi_params, d->key, v, canon, sizeof canon, err, errlen))
 			return -1;
 	}
 	return 0;
@@ -105,7 +105,8 @@ static void abstract_image(struct rng *r, int C, int H, int W, float *img)
 				double fx = gx - b;
 				double top = (1 - fx) * grid[a][b] + fx * grid[a][b + 1];
 				double bot = (1 - fx) * grid[a + 1][b] + fx * grid[a + 1][b + 1];
-				img[c * HW + (size_t)i * W + j] = (float)((1 - fy) * top + fy * bot);
+				img[c * HW + (size_t)i * W + j] =
+				    (float)((1 - fy) * top + fy * bot);
 			}
 		}
 	}
@@ -121,7 +122,7 @@ static void abstract_image(struct rng *r, int C, int H, int W, float *img)
 				for (int j = 0; j < W; j++) {
 					double d2 = (i - cy) * (i - cy) + (j - cx) * (j - cx);
 					img[c * HW + (size_t)i * W + j] +=
-						(float)(sign * col[c] * exp(-d2 / (2 * s * s)));
+					    (float)(sign * col[c] * exp(-d2 / (2 * s * s)));
 				}
 	}
 	/* thick strokes: quadratic Bezier curves painted with discs */
@@ -164,11 +165,13 @@ static int dataset_images(const char *source, const char *dir, const struct nn_m
 
 	if (data_load(source, strcmp(dir, "default") ? dir : "", &tr, &te, sub, sizeof sub))
 		return errf(err, errlen,
-			    "adi: parameter 'source' = '%s' needs that dataset: %s; expected source_dir naming its directory, or source abstract or noise",
+			    "adi: parameter 'source' = '%s' needs that dataset: %s; expected "
+			    "source_dir naming its directory, or source abstract or noise",
 			    source, sub);
 	if (te.c != m->in_c || te.h != m->in_h || te.w != m->in_w) {
 		errf(err, errlen,
-		     "adi: parameter 'source' = '%s' has %dx%dx%d images but the model takes %dx%dx%d; expected a dataset of the same shape, or source abstract or noise",
+		     "adi: parameter 'source' = '%s' has %dx%dx%d images but the model takes "
+		     "%dx%dx%d; expected a dataset of the same shape, or source abstract or noise",
 		     source, te.c, te.h, te.w, m->in_c, m->in_h, m->in_w);
 		goto out;
 	}
@@ -178,7 +181,8 @@ static int dataset_images(const char *source, const char *dir, const struct nn_m
 	    (rt && rt->n <= te.n && (size_t)rt->c * rt->h * rt->w == D &&
 	     !memcmp(rt->x, te.x, (size_t)rt->n * D))) {
 		errf(err, errlen,
-		     "adi: parameter 'source' = '%s' is the run's own dataset; expected another dataset, or source abstract or noise",
+		     "adi: parameter 'source' = '%s' is the run's own dataset; expected another "
+		     "dataset, or source abstract or noise",
 		     source);
 		goto out;
 	}
@@ -221,7 +225,7 @@ static int adi_keygen(const struct param_set *p, const struct nn_model *m, const
 	}
 	for (int t = 0; t < T; t++)
 		y[t] = (int32_t)rng_below(env->rng, (uint32_t)m->nclass);
-	int64_t xs[4] = { T, C, H, W }, ys = T;
+	int64_t xs[4] = {T, C, H, W}, ys = T;
 	npz_add(key, "adi.x", NPZ_F32, 4, xs, x);
 	npz_add(key, "adi.y", NPZ_I32, 1, &ys, y);
 	wm_key_stamp(key, "adi", p);
@@ -248,18 +252,23 @@ static int adi_load(struct adi_set *s, const struct npz *key, int C, int H, int 
 	memset(s, 0, sizeof *s);
 	if (!x || !y || x->dtype != NPZ_F32 || y->dtype != NPZ_I32 || x->ndim != 4 ||
 	    y->ndim != 1 || x->shape[0] != y->shape[0] || x->shape[0] < 1)
-		return errf(err, errlen, "adi: key lacks adi.x (float32, T x C x H x W) or adi.y (int32, T); expected a key written by wmbench");
+		return errf(err, errlen,
+			    "adi: key lacks adi.x (float32, T x C x H x W) or adi.y (int32, T); "
+			    "expected a key written by wmbench");
 	if (x->shape[1] != C || x->shape[2] != H || x->shape[3] != W)
-		return errf(err, errlen, "adi: key triggers are %lldx%lldx%lld but the model takes %dx%dx%d; expected a key for this model",
-			    (long long)x->shape[1], (long long)x->shape[2], (long long)x->shape[3], C,
-			    H, W);
+		return errf(err, errlen,
+			    "adi: key triggers are %lldx%lldx%lld but the model takes %dx%dx%d; "
+			    "expected a key for this model",
+			    (long long)x->shape[1], (long long)x->shape[2], (long long)x->shape[3],
+			    C, H, W);
 	s->x = x->data;
 	s->y = y->data;
 	s->T = (int)x->shape[0];
 	s->D = (size_t)C * H * W;
 	for (int t = 0; t < s->T; t++)
 		if (s->y[t] < 0 || s->y[t] >= nclass)
-			return errf(err, errlen, "adi: key trigger %d has label %d; expected a class in [0, %d]",
+			return errf(err, errlen,
+				    "adi: key trigger %d has label %d; expected a class in [0, %d]",
 				    t, s->y[t], nclass - 1);
 	return 0;
 }
@@ -289,7 +298,7 @@ static int adi_embed(const struct param_set *p, struct nn_model *m, struct npz *
 	s.k = (int)lround((double)per * env->ts.batch / 100.0);
 	if (s.k < 1)
 		s.k = 1;
-	struct train_hooks h = { .ctx = &s, .mix = adi_mix };
+	struct train_hooks h = {.ctx = &s, .mix = adi_mix};
 	if (mode && !strcmp(mode, "finetune")) {
 		struct wm_env ft = *env;
 		if (wm_train_owner(m, env, NULL, 0, err, errlen))
@@ -311,18 +320,23 @@ static int adi_verify(const struct npz *key, struct nn_model *m, struct wm_query
 	(void)m;
 
 	if (!x || x->ndim != 4)
-		return errf(err, errlen, "adi: key lacks adi.x (float32, T x C x H x W); expected a key written by wmbench");
+		return errf(err, errlen,
+			    "adi: key lacks adi.x (float32, T x C x H x W); expected a key written "
+			    "by wmbench");
 	if (adi_load(&s, key, (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], C, err, errlen))
 		return -1;
 	if (env->test && (size_t)env->test->c * env->test->h * env->test->w != s.D)
-		return errf(err, errlen, "adi: key triggers have %zu values but the data has %dx%dx%d; expected a key for this dataset",
+		return errf(err, errlen,
+			    "adi: key triggers have %zu values but the data has %dx%dx%d; expected "
+			    "a key for this dataset",
 			    s.D, env->test->c, env->test->h, env->test->w);
 	float *probs = xmalloc((size_t)chunk * C * sizeof(float));
 	for (int t0 = 0; t0 < s.T; t0 += chunk) {
 		int n = s.T - t0 < chunk ? s.T - t0 : chunk;
 		if (q->predict(q, s.x + (size_t)t0 * s.D, n, probs)) {
 			free(probs);
-			return errf(err, errlen, "adi: the prediction path failed on triggers %d..%d", t0,
+			return errf(err, errlen,
+				    "adi: the prediction path failed on triggers %d..%d", t0,
 				    t0 + n - 1);
 		}
 		for (int i = 0; i < n; i++)
@@ -338,12 +352,13 @@ static int adi_verify(const struct npz *key, struct nn_model *m, struct wm_query
 }
 
 const struct wm_scheme wm_adi = {
-	.name = "adi",
-	.summary = "black-box zero-bit trigger set of abstract images (Adi et al., USENIX Security 2018)",
-	.params = adi_params,
-	.black_box = 1,
-	.check = adi_check,
-	.keygen = adi_keygen,
-	.embed = adi_embed,
-	.verify = adi_verify,
+    .name = "adi",
+    .summary =
+	"black-box zero-bit trigger set of abstract images (Adi et al., USENIX Security 2018)",
+    .params = adi_params,
+    .black_box = 1,
+    .check = adi_check,
+    .keygen = adi_keygen,
+    .embed = adi_embed,
+    .verify = adi_verify,
 };

@@ -19,11 +19,13 @@ double binom_tail(int n, int k, double p)
 	 * (about 2.2e-308) rather than as an exact 0 */
 	double lp = log(p), lq = log1p(-p), mx = -INFINITY, s = 0;
 	for (int i = k; i <= n; i++) {
-		double t = lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq;
+		double t =
+		    lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq;
 		mx = t > mx ? t : mx;
 	}
 	for (int i = k; i <= n; i++)
-		s += exp(lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp + (n - i) * lq - mx);
+		s += exp(lgamma(n + 1.0) - lgamma(i + 1.0) - lgamma(n - i + 1.0) + i * lp +
+			 (n - i) * lq - mx);
 	double r = exp(mx + log(s));
 	if (r > 1.0)
 		r = 1.0;
@@ -34,8 +36,8 @@ int wm_train_owner(struct nn_model *m, const struct wm_env *env, const struct tr
 		   int extra_rows, char *err, size_t errlen)
 {
 	struct nn_opt opt;
-	struct train_cfg cfg = { .epochs = env->ts.epochs, .batch = env->ts.batch,
-				 .extra_rows = extra_rows };
+	struct train_cfg cfg = {
+	    .epochs = env->ts.epochs, .batch = env->ts.batch, .extra_rows = extra_rows};
 	if (nn_opt_init(&opt, env->ts.optimizer, env->ts.lr, m->nparams))
 		return errf(err, errlen, "unknown optimizer '%s'; expected sgd, adam or rmsprop",
 			    env->ts.optimizer);
@@ -103,7 +105,9 @@ int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_mode
 				strncat(names, ", ", sizeof names - strlen(names) - 1);
 			strncat(names, m->layers[k].name, sizeof names - strlen(names) - 1);
 		}
-	errf(err, errlen, "%s: parameter 'layer' = '%s' is not a dense or conv layer of model '%s'; expected auto or one of %s",
+	errf(err, errlen,
+	     "%s: parameter 'layer' = '%s' is not a dense or conv layer of model '%s'; expected "
+	     "auto or one of %s",
 	     scheme, layer, m->arch, names);
 	return -1;
 }

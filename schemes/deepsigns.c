@@ -53,17 +53,17 @@
 #include <string.h>
 
 static const struct param_def ds_params[] = {
-	{ "bits", PT_INT, "32", 1, 4096, NULL, "number of embedded bits N" },
-	{ "target", PT_INT, "0", 0, 1023, NULL, "target class whose mean activation carries the bits" },
-	{ "layer", PT_STRING, "auto", 0, 0, NULL,
-	  "dense/conv layer whose ReLU output is marked (auto = last hidden dense layer)" },
-	{ "gamma1", PT_DOUBLE, "0.05", 0, 1e3, NULL,
-	  "weight of the pull (batch mean), push and norm terms (paper 0.01 with a summed pull)" },
-	{ "gamma2", PT_DOUBLE, "10", 0, 1e4, NULL, "weight of the bit (BCE) term on the centre (paper 0.01)" },
-	{ "nkeys", PT_INT, "100", 1, 100000, NULL, "target-class training images used to extract" },
-	{ "mu_lr", PT_DOUBLE, "0.01", 1e-8, 10, NULL, "Adam learning rate of the class centres" },
-	{ 0 }
-};
+    {"bits", PT_INT, "32", 1, 4096, NULL, "number of embedded bits N"},
+    {"target", PT_INT, "0", 0, 1023, NULL, "target class whose mean activation carries the bits"},
+    {"layer", PT_STRING, "auto", 0, 0, NULL,
+     "dense/conv layer whose ReLU output is marked (auto = last hidden dense layer)"},
+    {"gamma1", PT_DOUBLE, "0.05", 0, 1e3, NULL,
+     "weight of the pull (batch mean), push and norm terms (paper 0.01 with a summed pull)"},
+    {"gamma2", PT_DOUBLE, "10", 0, 1e4, NULL,
+     "weight of the bit (BCE) term on the centre (paper 0.01)"},
+    {"nkeys", PT_INT, "100", 1, 100000, NULL, "target-class training images used to extract"},
+    {"mu_lr", PT_DOUBLE, "0.01", 1e-8, 10, NULL, "Adam learning rate of the class centres"},
+    {0}};
 
 /* Resolves the 'layer' parameter: *pl gets the dense/conv layer, *al the ReLU
  * right after it whose output is marked. -1 with a message naming the
@@ -85,11 +85,13 @@ static int ds_resolve(const char *layer, const struct nn_model *m, int *pl, int 
 	}
 	if (found < 0 && !strcmp(layer, "auto"))
 		return errf(err, errlen,
-			    "deepsigns: parameter 'layer' = 'auto' finds no hidden dense layer followed by a ReLU in model '%s'; expected one of %s",
+			    "deepsigns: parameter 'layer' = 'auto' finds no hidden dense layer "
+			    "followed by a ReLU in model '%s'; expected one of %s",
 			    m->arch, names[0] ? names : "(none: this model has no hidden layer)");
 	if (found < 0)
 		return errf(err, errlen,
-			    "deepsigns: parameter 'layer' = '%s' is not a hidden dense or conv layer followed by a ReLU in model '%s'; expected auto or one of %s",
+			    "deepsigns: parameter 'layer' = '%s' is not a hidden dense or conv "
+			    "layer followed by a ReLU in model '%s'; expected auto or one of %s",
 			    layer, m->arch, names[0] ? names : "(none)");
 	*pl = found;
 	*al = found + 1;
@@ -108,10 +110,13 @@ static int ds_check(const struct param_set *p, const struct nn_model *m, char *e
 	long target = param_int(p, "target", 0), bits = param_int(p, "bits", 32);
 	if (target < 0 || target >= m->nclass)
 		return errf(err, errlen,
-			    "deepsigns: parameter 'target' = %ld is not a class of model '%s'; expected an integer in [0, %d]",
+			    "deepsigns: parameter 'target' = %ld is not a class of model '%s'; "
+			    "expected an integer in [0, %d]",
 			    target, m->arch, m->nclass - 1);
 	if (bits < 1 || bits > 4096)
-		return errf(err, errlen, "deepsigns: parameter 'bits' = %ld is out of range; expected an integer in [1, 4096]",
+		return errf(err, errlen,
+			    "deepsigns: parameter 'bits' = %ld is out of range; expected an "
+			    "integer in [1, 4096]",
 			    bits);
 	return ds_resolve(ds_layer_param(p), m, &pl, &al, err, errlen);
 }
@@ -137,7 +142,8 @@ static int ds_keygen(const struct param_set *p, const struct nn_model *m, const 
 	if (n < nkeys) {
 		free(cand);
 		return errf(err, errlen,
-			    "deepsigns: parameter 'nkeys' = %d is more than the %d owner training images of target class %d; expected an integer in [1, %d]",
+			    "deepsigns: parameter 'nkeys' = %d is more than the %d owner training "
+			    "images of target class %d; expected an integer in [1, %d]",
 			    nkeys, n, T, n);
 	}
 	float *A = xmalloc((size_t)M * N * sizeof(float));
@@ -151,7 +157,7 @@ static int ds_keygen(const struct param_set *p, const struct nn_model *m, const 
 	qsort(cand, (size_t)nkeys, sizeof *cand, cmp_u32);
 	for (int i = 0; i < nkeys; i++)
 		idx[i] = (int32_t)cand[i];
-	int64_t as[2] = { M, N }, bs = N, ks = nkeys, one = 1;
+	int64_t as[2] = {M, N}, bs = N, ks = nkeys, one = 1;
 	int32_t t32 = T;
 	npz_add(key, "deepsigns.A", NPZ_F32, 2, as, A);
 	npz_add(key, "deepsigns.b", NPZ_U8, 1, &bs, b);
@@ -168,16 +174,16 @@ static int ds_keygen(const struct param_set *p, const struct nn_model *m, const 
 
 /* What the hooks and the extractor share, read from a key. */
 struct ds {
-	int pl, al;        /* marked dense/conv layer, its ReLU */
-	int M, N, T, C;    /* features, bits, target class, classes */
+	int pl, al;	/* marked dense/conv layer, its ReLU */
+	int M, N, T, C; /* features, bits, target class, classes */
 	int nkeys;
-	const float *A;    /* (M, N) */
-	const uint8_t *b;  /* (N) */
+	const float *A;	  /* (M, N) */
+	const uint8_t *b; /* (N) */
 	const int32_t *key_idx;
 	/* embedding only */
 	double g1, g2, lr;
-	double *mu, *gmu;  /* (C, M) centres and their gradient */
-	double *m1, *m2;   /* Adam moments of mu */
+	double *mu, *gmu; /* (C, M) centres and their gradient */
+	double *m1, *m2;  /* Adam moments of mu */
 	long t;
 	int *near, *count; /* (C) nearest other centre, samples per class in the batch */
 };
@@ -193,7 +199,10 @@ static int ds_setup(struct ds *d, const struct npz *key, const struct nn_model *
 	if (!A || !b || !k || !t || A->dtype != NPZ_F32 || A->ndim != 2 || b->dtype != NPZ_U8 ||
 	    k->dtype != NPZ_I32 || t->dtype != NPZ_I32 || t->count != 1 ||
 	    npz_get_text(key, "layer", layer, sizeof layer))
-		return errf(err, errlen, "deepsigns: key lacks deepsigns.A (float32, M x N), deepsigns.b (uint8), deepsigns.key_idx (int32), deepsigns.target (int32) or layer; expected a key written by wmbench");
+		return errf(err, errlen,
+			    "deepsigns: key lacks deepsigns.A (float32, M x N), deepsigns.b "
+			    "(uint8), deepsigns.key_idx (int32), deepsigns.target (int32) or "
+			    "layer; expected a key written by wmbench");
 	if (ds_resolve(layer, m, &d->pl, &d->al, err, errlen))
 		return -1;
 	d->M = (int)nn_out_size(&m->layers[d->al]);
@@ -203,10 +212,13 @@ static int ds_setup(struct ds *d, const struct npz *key, const struct nn_model *
 	d->nkeys = (int)k->count;
 	if (A->shape[0] != d->M || (int64_t)b->count != d->N)
 		return errf(err, errlen,
-			    "deepsigns: key A is %lld x %lld with %zu bits, but layer '%s' has M = %d features; expected a key for this model",
+			    "deepsigns: key A is %lld x %lld with %zu bits, but layer '%s' has M = "
+			    "%d features; expected a key for this model",
 			    (long long)A->shape[0], (long long)A->shape[1], b->count, layer, d->M);
 	if (d->T < 0 || d->T >= d->C || d->nkeys < 1)
-		return errf(err, errlen, "deepsigns: key target class %d or its %d key images do not fit model '%s' with %d classes; expected a key for this model",
+		return errf(err, errlen,
+			    "deepsigns: key target class %d or its %d key images do not fit model "
+			    "'%s' with %d classes; expected a key for this model",
 			    d->T, d->nkeys, m->arch, d->C);
 	d->A = A->data;
 	d->b = b->data;
@@ -354,7 +366,7 @@ static int ds_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	d.count = xmalloc((size_t)d.C * sizeof(int));
 	for (size_t k = 0; k < n; k++)
 		d.mu[k] = rng_uniform(env->rng);
-	struct train_hooks h = { .ctx = &d, .pre_backward = ds_pre_backward };
+	struct train_hooks h = {.ctx = &d, .pre_backward = ds_pre_backward};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
 	free(d.mu);
 	free(d.gmu);
@@ -374,13 +386,17 @@ static int ds_mean_act(const struct ds *d, struct nn_model *m, const struct data
 	uint32_t ib[256];
 	float *x;
 	if (D != nn_in_size(m))
-		return errf(err, errlen, "deepsigns: training data has %zu values per image but model '%s' takes %zu; expected the dataset the model was marked on",
+		return errf(err, errlen,
+			    "deepsigns: training data has %zu values per image but model '%s' "
+			    "takes %zu; expected the dataset the model was marked on",
 			    D, m->arch, nn_in_size(m));
 	for (int i = 0; i < d->nkeys; i++) {
 		int32_t k = d->key_idx[i];
 		if (k < 0 || k >= tr->n || tr->y[k] != d->T)
 			return errf(err, errlen,
-				    "deepsigns: key image %d (training index %d) is not an image of class %d in the %d-image training set '%s'; expected the dataset the model was marked on",
+				    "deepsigns: key image %d (training index %d) is not an image "
+				    "of class %d in the %d-image training set '%s'; expected the "
+				    "dataset the model was marked on",
 				    i, k, d->T, tr->n, tr->name);
 	}
 	x = xmalloc(256 * D * sizeof(float));
@@ -439,12 +455,13 @@ static const char *ds_marked_layer(const struct npz *key)
 }
 
 const struct wm_scheme wm_deepsigns = {
-	.name = "deepsigns",
-	.summary = "white-box multi-bit mark in a hidden layer's class-mean activation (Rouhani et al., ASPLOS 2019)",
-	.params = ds_params,
-	.check = ds_check,
-	.keygen = ds_keygen,
-	.embed = ds_embed,
-	.verify = ds_verify,
-	.marked_layer = ds_marked_layer,
+    .name = "deepsigns",
+    .summary = "white-box multi-bit mark in a hidden layer's class-mean activation (Rouhani et "
+	       "al., ASPLOS 2019)",
+    .params = ds_params,
+    .check = ds_check,
+    .keygen = ds_keygen,
+    .embed = ds_embed,
+    .verify = ds_verify,
+    .marked_layer = ds_marked_layer,
 };

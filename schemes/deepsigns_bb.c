@@ -33,13 +33,12 @@
 #define BB_MAX_POOL 100000
 
 static const struct param_def bb_params[] = {
-	{ "K", PT_INT, "20", 1, 10000, NULL, "number of key images kept (trigger-set size)" },
-	{ "pool", PT_INT, "40", 1, 1000, NULL, "candidates drawn per key image (pool * K in all)" },
-	{ "ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs on data plus candidates" },
-	{ "ft_lr", PT_DOUBLE, "0.0008", 1e-8, 10, NULL, "fine-tuning SGD learning rate" },
-	{ "ft_momentum", PT_DOUBLE, "0.9", 0, 0.999, NULL, "fine-tuning SGD momentum" },
-	{ 0 }
-};
+    {"K", PT_INT, "20", 1, 10000, NULL, "number of key images kept (trigger-set size)"},
+    {"pool", PT_INT, "40", 1, 1000, NULL, "candidates drawn per key image (pool * K in all)"},
+    {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs on data plus candidates"},
+    {"ft_lr", PT_DOUBLE, "0.0008", 1e-8, 10, NULL, "fine-tuning SGD learning rate"},
+    {"ft_momentum", PT_DOUBLE, "0.9", 0, 0.999, NULL, "fine-tuning SGD momentum"},
+    {0}};
 
 /* theta = min{i : P[Binomial(K, 1 - 1/C) <= i] > alpha}: the smallest number
  * of mismatches on K keys that an unmarked model reaches with probability
@@ -61,16 +60,23 @@ static int bb_check(const struct param_set *p, const struct nn_model *m, char *e
 {
 	long K = param_int(p, "K", 20), pool = param_int(p, "pool", 40);
 	if (m->nclass < 2)
-		return errf(err, errlen, "deepsigns-bb: model '%s' has %d class; expected at least 2",
-			    m->arch, m->nclass);
+		return errf(err, errlen,
+			    "deepsigns-bb: model '%s' has %d class; expected at least 2", m->arch,
+			    m->nclass);
 	if (K < 1 || K > 10000)
-		return errf(err, errlen, "deepsigns-bb: parameter 'K' = %ld is out of range; expected an integer in [1, 10000]",
+		return errf(err, errlen,
+			    "deepsigns-bb: parameter 'K' = %ld is out of range; expected an "
+			    "integer in [1, 10000]",
 			    K);
 	if (pool < 1 || pool > 1000)
-		return errf(err, errlen, "deepsigns-bb: parameter 'pool' = %ld is out of range; expected an integer in [1, 1000]",
+		return errf(err, errlen,
+			    "deepsigns-bb: parameter 'pool' = %ld is out of range; expected an "
+			    "integer in [1, 1000]",
 			    pool);
 	if (K * pool > BB_MAX_POOL)
-		return errf(err, errlen, "deepsigns-bb: parameters 'K' = %ld and 'pool' = %ld ask for %ld candidates; expected K * pool <= %d",
+		return errf(err, errlen,
+			    "deepsigns-bb: parameters 'K' = %ld and 'pool' = %ld ask for %ld "
+			    "candidates; expected K * pool <= %d",
 			    K, pool, K * pool, BB_MAX_POOL);
 	return 0;
 }
@@ -119,13 +125,18 @@ static int bb_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	size_t D = nn_in_size(m);
 	int rc = -1, nsel = 0, n = env->n_owner + P;
 	struct nn_opt opt;
-	struct train_cfg cfg = { .epochs = (int)param_int(p, "ft_epochs", 2), .batch = env->ts.batch };
+	struct train_cfg cfg = {.epochs = (int)param_int(p, "ft_epochs", 2),
+				.batch = env->ts.batch};
 	struct dataset all;
 
 	if (!sa || sa->dtype != NPZ_I64 || sa->count != 1)
-		return errf(err, errlen, "deepsigns-bb: key lacks deepsigns_bb.seed (int64); expected a key written by deepsigns-bb keygen");
+		return errf(err, errlen,
+			    "deepsigns-bb: key lacks deepsigns_bb.seed (int64); expected a key "
+			    "written by deepsigns-bb keygen");
 	if ((size_t)tr->c * tr->h * tr->w != D || tr->nclass != C)
-		return errf(err, errlen, "deepsigns-bb: training data is %dx%dx%d with %d classes but model '%s' takes %zu values and %d classes; expected matching data",
+		return errf(err, errlen,
+			    "deepsigns-bb: training data is %dx%dx%d with %d classes but model "
+			    "'%s' takes %zu values and %d classes; expected matching data",
 			    tr->c, tr->h, tr->w, tr->nclass, m->arch, D, C);
 	/* 1. the unmarked model */
 	if (wm_train_owner(m, env, NULL, 0, err, errlen))
@@ -141,7 +152,7 @@ static int bb_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	uint8_t *cx = all.x + (size_t)env->n_owner * D;
 	float *xf = xmalloc((size_t)P * D * sizeof(float));
 	uint32_t *idx = xmalloc((size_t)n * sizeof *idx);
-	bb_candidates((uint64_t)*(const int64_t *)sa->data, P, D, C, cx, cy);
+	bb_candidates((uint64_t) * (const int64_t *)sa->data, P, D, C, cx, cy);
 	for (size_t k = 0; k < (size_t)P * D; k++)
 		xf[k] = cx[k] / 255.0f;
 	bb_predict(m, xf, P, pred0);
@@ -176,7 +187,9 @@ static int bb_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	}
 	if (nsel < K) {
 		rc = errf(err, errlen,
-			  "deepsigns-bb: only %d of %d candidates (%d misclassified by the unmarked model) were learned by fine-tuning; expected at least K = %d (raise ft_epochs, ft_lr or pool, or lower K)",
+			  "deepsigns-bb: only %d of %d candidates (%d misclassified by the "
+			  "unmarked model) were learned by fine-tuning; expected at least K = %d "
+			  "(raise ft_epochs, ft_lr or pool, or lower K)",
 			  nsel, P, unlearned, K);
 	} else {
 		float *kx = xmalloc((size_t)K * D * sizeof(float));
@@ -185,7 +198,7 @@ static int bb_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 			ky[k] = cy[sel[k]];
 			ki[k] = sel[k];
 		}
-		int64_t xs[4] = { K, m->in_c, m->in_h, m->in_w }, ks = K;
+		int64_t xs[4] = {K, m->in_c, m->in_h, m->in_w}, ks = K;
 		npz_add(key, "deepsigns_bb.x", NPZ_F32, 4, xs, kx);
 		npz_add(key, "deepsigns_bb.y", NPZ_I32, 1, &ks, ky);
 		npz_add(key, "deepsigns_bb.pool_idx", NPZ_I32, 1, &ks, ki);
@@ -209,22 +222,30 @@ out:
 static int bb_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
 		     const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
-	const struct npz_array *xa = npz_get(key, "deepsigns_bb.x"), *ya = npz_get(key, "deepsigns_bb.y");
+	const struct npz_array *xa = npz_get(key, "deepsigns_bb.x"),
+			       *ya = npz_get(key, "deepsigns_bb.y");
 	int C = q->nclass, matches = 0;
 	(void)m;
 	if (!xa || !ya || xa->dtype != NPZ_F32 || xa->ndim != 4 || ya->dtype != NPZ_I32 ||
 	    (int64_t)ya->count != xa->shape[0] || xa->shape[0] < 1)
-		return errf(err, errlen, "deepsigns-bb: key lacks deepsigns_bb.x (float32, K x C x H x W) or deepsigns_bb.y (int32, K); expected a key completed by deepsigns-bb embed");
+		return errf(
+		    err, errlen,
+		    "deepsigns-bb: key lacks deepsigns_bb.x (float32, K x C x H x W) or "
+		    "deepsigns_bb.y (int32, K); expected a key completed by deepsigns-bb embed");
 	int K = (int)xa->shape[0];
 	const int32_t *y = ya->data;
 	if (C < 2)
-		return errf(err, errlen, "deepsigns-bb: the query path returns %d class; expected at least 2", C);
+		return errf(err, errlen,
+			    "deepsigns-bb: the query path returns %d class; expected at least 2",
+			    C);
 	if (q->model && (xa->shape[1] != q->model->in_c || xa->shape[2] != q->model->in_h ||
 			 xa->shape[3] != q->model->in_w))
-		return errf(err, errlen, "deepsigns-bb: key images are %lldx%lldx%lld but the model takes %dx%dx%d; expected a key for this model",
+		return errf(err, errlen,
+			    "deepsigns-bb: key images are %lldx%lldx%lld but the model takes "
+			    "%dx%dx%d; expected a key for this model",
 			    (long long)xa->shape[1], (long long)xa->shape[2],
-			    (long long)xa->shape[3],
-			    q->model->in_c, q->model->in_h, q->model->in_w);
+			    (long long)xa->shape[3], q->model->in_c, q->model->in_h,
+			    q->model->in_w);
 	float *probs = xmalloc((size_t)K * C * sizeof(float));
 	if (q->predict(q, xa->data, K, probs)) {
 		free(probs);
@@ -242,12 +263,12 @@ static int bb_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 }
 
 const struct wm_scheme wm_deepsigns_bb = {
-	.name = "deepsigns-bb",
-	.summary = "black-box zero-bit noise-key mark, binomial theta (Rouhani et al., ASPLOS 2019)",
-	.params = bb_params,
-	.black_box = 1,
-	.check = bb_check,
-	.keygen = bb_keygen,
-	.embed = bb_embed,
-	.verify = bb_verify,
+    .name = "deepsigns-bb",
+    .summary = "black-box zero-bit noise-key mark, binomial theta (Rouhani et al., ASPLOS 2019)",
+    .params = bb_params,
+    .black_box = 1,
+    .check = bb_check,
+    .keygen = bb_keygen,
+    .embed = bb_embed,
+    .verify = bb_verify,
 };

@@ -65,44 +65,45 @@
 #include <string.h>
 
 static const struct param_def gs_params[] = {
-	{ "bits", PT_INT, "32", 1, 1024, NULL, "signature length N" },
-	{ "carriers", PT_INT, "64", 1, 1 << 24, NULL,
-	  "carrier nodes |S|: input positions the signature is read from (at most C*H*W)" },
-	{ "lambda", PT_DOUBLE, "0.3", 0, 1e3, NULL, "weight of the signature loss" },
-	{ "target", PT_INT, "0", 0, 1023, NULL, "class whose samples carry the signature" },
-	{ "per_batch", PT_INT, "10", 0, 100, NULL,
-	  "target-class images mixed into every 100 training samples" },
-	{ "verify", PT_STRING, "blackbox", 0, 0, "blackbox|whitebox",
-	  "blackbox: through the prediction path only; whitebox: exact input gradients" },
-	{ "wb_draws", PT_INT, "20", 1, 10000, NULL, "white-box verification: number of draws" },
-	{ "wb_samples", PT_INT, "50", 1, 100000, NULL,
-	  "white-box verification: target-class test images per draw" },
-	{ "bb_samples", PT_INT, "50", 1, 100000, NULL,
-	  "black-box verification: target-class test images queried" },
-	{ "bb_eps", PT_DOUBLE, "0.01", 1e-6, 0.5, NULL,
-	  "black-box verification: central-difference step in pixel units ([0, 1] scale)" },
-	{ "dbp", PT_STRING, "exact", 0, 0, "exact|fd",
-	  "d/dtheta of the input gradient: exact (R-operator) or fd (mixed central difference)" },
-	{ "fd_eps", PT_DOUBLE, "0.001", 1e-8, 1, NULL, "step of dbp=fd, in pixel units" },
-	{ 0 }
-};
+    {"bits", PT_INT, "32", 1, 1024, NULL, "signature length N"},
+    {"carriers", PT_INT, "64", 1, 1 << 24, NULL,
+     "carrier nodes |S|: input positions the signature is read from (at most C*H*W)"},
+    {"lambda", PT_DOUBLE, "0.3", 0, 1e3, NULL, "weight of the signature loss"},
+    {"target", PT_INT, "0", 0, 1023, NULL, "class whose samples carry the signature"},
+    {"per_batch", PT_INT, "10", 0, 100, NULL,
+     "target-class images mixed into every 100 training samples"},
+    {"verify", PT_STRING, "blackbox", 0, 0, "blackbox|whitebox",
+     "blackbox: through the prediction path only; whitebox: exact input gradients"},
+    {"wb_draws", PT_INT, "20", 1, 10000, NULL, "white-box verification: number of draws"},
+    {"wb_samples", PT_INT, "50", 1, 100000, NULL,
+     "white-box verification: target-class test images per draw"},
+    {"bb_samples", PT_INT, "50", 1, 100000, NULL,
+     "black-box verification: target-class test images queried"},
+    {"bb_eps", PT_DOUBLE, "0.01", 1e-6, 0.5, NULL,
+     "black-box verification: central-difference step in pixel units ([0, 1] scale)"},
+    {"dbp", PT_STRING, "exact", 0, 0, "exact|fd",
+     "d/dtheta of the input gradient: exact (R-operator) or fd (mixed central difference)"},
+    {"fd_eps", PT_DOUBLE, "0.001", 1e-8, 1, NULL, "step of dbp=fd, in pixel units"},
+    {0}};
 
 static int gs_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
 {
 	char canon[PARAM_VALLEN];
 	for (int i = 0; i < p->n; i++)
-		if (param_check("gradsigns", gs_params, p->key[i], p->val[i], canon, sizeof canon, err,
-				errlen))
+		if (param_check("gradsigns", gs_params, p->key[i], p->val[i], canon, sizeof canon,
+				err, errlen))
 			return -1;
 	long S = param_int(p, "carriers", 64), T = param_int(p, "target", 0);
 	long D = (long)nn_in_size(m);
 	if (S > D)
 		return errf(err, errlen,
-			    "gradsigns: parameter 'carriers' = %ld is more than the %ld input positions of model '%s' (%dx%dx%d); expected an integer in [1, %ld]",
+			    "gradsigns: parameter 'carriers' = %ld is more than the %ld input "
+			    "positions of model '%s' (%dx%dx%d); expected an integer in [1, %ld]",
 			    S, D, m->arch, m->in_c, m->in_h, m->in_w, D);
 	if (T >= m->nclass)
 		return errf(err, errlen,
-			    "gradsigns: parameter 'target' = %ld is not a class of model '%s'; expected an integer in [0, %d]",
+			    "gradsigns: parameter 'target' = %ld is not a class of model '%s'; "
+			    "expected an integer in [0, %d]",
 			    T, m->arch, m->nclass - 1);
 	return 0;
 }
@@ -132,7 +133,7 @@ static int gs_keygen(const struct param_set *p, const struct nn_model *m, const 
 	for (size_t k = 0; k < (size_t)N * nS; k++)
 		K[k] = (float)(2 * rng_uniform(env->rng) - 1);
 	int64_t vseed = (int64_t)rng_u64(env->rng);
-	int64_t bs = N, ss = nS, ks[2] = { N, nS }, one = 1;
+	int64_t bs = N, ss = nS, ks[2] = {N, nS}, one = 1;
 	npz_add(key, "gradsigns.b", NPZ_U8, 1, &bs, b);
 	npz_add(key, "gradsigns.S", NPZ_I32, 1, &ss, S);
 	npz_add(key, "gradsigns.K", NPZ_F32, 2, ks, K);
@@ -149,38 +150,42 @@ static int gs_keygen(const struct param_set *p, const struct nn_model *m, const 
 /* What the hooks, the loss and the extractors share. */
 struct gs {
 	int N, nS, T, D, C;
-	const uint8_t *b;   /* (N) */
-	const int32_t *S;   /* (nS) */
-	const float *K;     /* (N, nS) */
+	const uint8_t *b; /* (N) */
+	const int32_t *S; /* (nS) */
+	const float *K;	  /* (N, nS) */
 	uint64_t vseed;
 	struct param_set p; /* the key's parameters */
 	double lambda;
-	int fd;             /* dbp=fd */
+	int fd; /* dbp=fd */
 	double fd_eps;
 	/* embedding */
 	const struct dataset *tr;
 	int per100;
-	uint32_t *cand;     /* owner images of class T, cycled */
+	uint32_t *cand; /* owner images of class T, cycled */
 	int ncand, next;
 	struct nn_rop rop;
-	int cap;            /* rows the buffers below hold */
-	float *xc, *u;      /* (cap, D) carriers, direction */
-	int *yc;            /* (cap) */
-	double *gbar, *v;   /* (nS) */
+	int cap;	  /* rows the buffers below hold */
+	float *xc, *u;	  /* (cap, D) carriers, direction */
+	int *yc;	  /* (cap) */
+	double *gbar, *v; /* (nS) */
 };
 
 /* Reads the key for a model with D inputs and C classes. */
 static int gs_setup(struct gs *g, const struct npz *key, int D, int C, char *err, size_t errlen)
 {
 	const struct npz_array *b = npz_get(key, "gradsigns.b"), *S = npz_get(key, "gradsigns.S");
-	const struct npz_array *K = npz_get(key, "gradsigns.K"), *T = npz_get(key, "gradsigns.target");
+	const struct npz_array *K = npz_get(key, "gradsigns.K"),
+			       *T = npz_get(key, "gradsigns.target");
 	const struct npz_array *vs = npz_get(key, "gradsigns.vseed");
 	memset(g, 0, sizeof *g);
 	nn_rop_init(&g->rop);
 	if (!b || !S || !K || !T || !vs || b->dtype != NPZ_U8 || S->dtype != NPZ_I32 ||
 	    K->dtype != NPZ_F32 || K->ndim != 2 || T->dtype != NPZ_I32 || T->count != 1 ||
 	    vs->dtype != NPZ_I64 || vs->count != 1)
-		return errf(err, errlen, "gradsigns: key lacks gradsigns.b (uint8), gradsigns.S (int32), gradsigns.K (float32, N x |S|), gradsigns.target (int32) or gradsigns.vseed (int64); expected a key written by wmbench");
+		return errf(err, errlen,
+			    "gradsigns: key lacks gradsigns.b (uint8), gradsigns.S (int32), "
+			    "gradsigns.K (float32, N x |S|), gradsigns.target (int32) or "
+			    "gradsigns.vseed (int64); expected a key written by wmbench");
 	if (wm_key_params(key, &g->p, err, errlen))
 		return -1;
 	param_complete(&g->p, gs_params);
@@ -192,16 +197,22 @@ static int gs_setup(struct gs *g, const struct npz *key, int D, int C, char *err
 	g->b = b->data;
 	g->S = S->data;
 	g->K = K->data;
-	g->vseed = (uint64_t)*(const int64_t *)vs->data;
+	g->vseed = (uint64_t) * (const int64_t *)vs->data;
 	if (K->shape[0] != g->N || K->shape[1] != g->nS || g->N < 1 || g->nS < 1)
-		return errf(err, errlen, "gradsigns: key K is %lld x %lld for %d bits and %d carrier nodes; expected N x |S|",
+		return errf(err, errlen,
+			    "gradsigns: key K is %lld x %lld for %d bits and %d carrier nodes; "
+			    "expected N x |S|",
 			    (long long)K->shape[0], (long long)K->shape[1], g->N, g->nS);
 	if (g->T < 0 || g->T >= g->C)
-		return errf(err, errlen, "gradsigns: key target class %d is not one of the model's %d classes; expected a key for this model",
+		return errf(err, errlen,
+			    "gradsigns: key target class %d is not one of the model's %d classes; "
+			    "expected a key for this model",
 			    g->T, g->C);
 	for (int s = 0; s < g->nS; s++)
 		if (g->S[s] < 0 || g->S[s] >= g->D)
-			return errf(err, errlen, "gradsigns: key carrier node %d is input position %d, outside the model's %d inputs; expected a key for this model",
+			return errf(err, errlen,
+				    "gradsigns: key carrier node %d is input position %d, outside "
+				    "the model's %d inputs; expected a key for this model",
 				    s, g->S[s], g->D);
 	g->lambda = param_double(&g->p, "lambda", 0.3);
 	g->fd = !strcmp(param_get(&g->p, "dbp"), "fd");
@@ -364,7 +375,9 @@ static int gs_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	if (gs_setup(&g, key, (int)nn_in_size(m), m->nclass, err, errlen))
 		goto out;
 	if ((size_t)env->train->c * env->train->h * env->train->w != (size_t)g.D) {
-		errf(err, errlen, "gradsigns: the training data has %d x %d x %d values per image but model '%s' takes %d; expected matching data",
+		errf(err, errlen,
+		     "gradsigns: the training data has %d x %d x %d values per image but model "
+		     "'%s' takes %d; expected matching data",
 		     env->train->c, env->train->h, env->train->w, m->arch, g.D);
 		goto out;
 	}
@@ -373,14 +386,16 @@ static int gs_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 		if (env->train->y[env->owner_idx[i]] == g.T)
 			g.cand[g.ncand++] = env->owner_idx[i];
 	if (!g.ncand && g.per100 > 0) {
-		errf(err, errlen, "gradsigns: the owner's %d training images hold no image of target class %d; expected a target class present in the data",
+		errf(err, errlen,
+		     "gradsigns: the owner's %d training images hold no image of target class %d; "
+		     "expected a target class present in the data",
 		     env->n_owner, g.T);
 		goto out;
 	}
 	g.tr = env->train;
 	g.next = g.ncand; /* the first mix shuffles */
 	extra = (int)llround(g.per100 * env->ts.batch / 100.0);
-	struct train_hooks h = { .ctx = &g, .post_backward = gs_post_backward };
+	struct train_hooks h = {.ctx = &g, .post_backward = gs_post_backward};
 	if (g.per100 > 0)
 		h.mix = gs_mix;
 	rc = wm_train_owner(m, env, &h, extra, err, errlen);
@@ -418,7 +433,8 @@ static double xent_probs(const float *p, int C, int y)
 static void gs_whitebox(struct gs *g, struct nn_model *m, const struct dataset *te, uint32_t *cand,
 			int ncand, struct rng *r, double *ber, int *correct)
 {
-	int draws = (int)param_int(&g->p, "wb_draws", 20), n = (int)param_int(&g->p, "wb_samples", 50);
+	int draws = (int)param_int(&g->p, "wb_draws", 20),
+	    n = (int)param_int(&g->p, "wb_samples", 50);
 	double *mean = xcalloc((size_t)g->nS, sizeof(double)), acc = 0;
 	if (n > ncand)
 		n = ncand;
@@ -439,7 +455,8 @@ static void gs_whitebox(struct gs *g, struct nn_model *m, const struct dataset *
 
 /* Black-box: g_bar from central differences of the loss through q only. */
 static int gs_blackbox(struct gs *g, struct wm_query *q, const struct dataset *te, uint32_t *cand,
-		       int ncand, struct rng *r, double *ber, int *correct, char *err, size_t errlen)
+		       int ncand, struct rng *r, double *ber, int *correct, char *err,
+		       size_t errlen)
 {
 	int n = (int)param_int(&g->p, "bb_samples", 50), nS = g->nS, C = q->nclass, rc = 0;
 	double eps = param_double(&g->p, "bb_eps", 0.01);
@@ -468,7 +485,9 @@ static int gs_blackbox(struct gs *g, struct wm_query *q, const struct dataset *t
 			xm[g->S[s]] = (float)low;
 		}
 		if (q->predict(q, X, 2 * nS, P)) {
-			rc = errf(err, errlen, "gradsigns: the prediction path failed on %d queries; expected probabilities",
+			rc = errf(err, errlen,
+				  "gradsigns: the prediction path failed on %d queries; expected "
+				  "probabilities",
 				  2 * nS);
 			goto out;
 		}
@@ -504,13 +523,17 @@ static int gs_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 	param_complete(&kp, gs_params);
 	int white = !strcmp(param_get(&kp, "verify"), "whitebox");
 	if (!te)
-		return errf(err, errlen, "gradsigns: verification needs the test set; expected target-class test images");
+		return errf(err, errlen,
+			    "gradsigns: verification needs the test set; expected target-class "
+			    "test images");
 	/* black-box: the model's shape from the data and the query path only */
 	int D = white ? (int)nn_in_size(m) : te->c * te->h * te->w;
 	if (gs_setup(&g, key, D, white ? m->nclass : q->nclass, err, errlen))
 		goto out;
 	if (te->c * te->h * te->w != D) {
-		errf(err, errlen, "gradsigns: the test images have %d x %d x %d values but the model takes %d; expected the dataset the model was marked on",
+		errf(err, errlen,
+		     "gradsigns: the test images have %d x %d x %d values but the model takes %d; "
+		     "expected the dataset the model was marked on",
 		     te->c, te->h, te->w, D);
 		goto out;
 	}
@@ -519,7 +542,9 @@ static int gs_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 		if (te->y[i] == g.T)
 			cand[ncand++] = (uint32_t)i;
 	if (!ncand) {
-		errf(err, errlen, "gradsigns: the %d-image test set '%s' has no image of target class %d; expected test images of that class",
+		errf(err, errlen,
+		     "gradsigns: the %d-image test set '%s' has no image of target class %d; "
+		     "expected test images of that class",
 		     te->n, te->name, g.T);
 		goto out;
 	}
@@ -545,13 +570,14 @@ out:
 }
 
 const struct wm_scheme wm_gradsigns = {
-	.name = "gradsigns",
-	.summary = "multi-bit signature in the input gradients of a target class, black-box verifiable (Aramoon et al., MLSys 2021)",
-	.params = gs_params,
-	/* with the default verify=blackbox; verify=whitebox reads the model */
-	.black_box = 1,
-	.check = gs_check,
-	.keygen = gs_keygen,
-	.embed = gs_embed,
-	.verify = gs_verify,
+    .name = "gradsigns",
+    .summary = "multi-bit signature in the input gradients of a target class, black-box verifiable "
+	       "(Aramoon et al., MLSys 2021)",
+    .params = gs_params,
+    /* with the default verify=blackbox; verify=whitebox reads the model */
+    .black_box = 1,
+    .check = gs_check,
+    .keygen = gs_keygen,
+    .embed = gs_embed,
+    .verify = gs_verify,
 };

@@ -4,7 +4,7 @@
 #include <math.h>
 #include <string.h>
 
-static const struct param_def none_params[] = { { 0 } };
+static const struct param_def none_params[] = {{0}};
 
 static int none_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
 {
@@ -12,8 +12,8 @@ static int none_check(const struct param_set *p, const struct nn_model *m, char 
 	return 0;
 }
 
-static int none_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
-		       struct npz *key, char *err, size_t errlen)
+static int none_keygen(const struct param_set *p, const struct nn_model *m,
+		       const struct wm_env *env, struct npz *key, char *err, size_t errlen)
 {
 	(void)m, (void)env, (void)err, (void)errlen;
 	wm_key_stamp(key, "none", p);
@@ -40,11 +40,11 @@ static int none_verify(const struct npz *key, struct nn_model *m, struct wm_quer
 }
 
 const struct wm_scheme wm_none = {
-	.name = "none",
-	.summary = "unmarked control: normal training, nothing embedded",
-	.params = none_params,
-	.check = none_check,
-	.keygen = none_keygen,
-	.embed = none_embed,
-	.verify = none_verify,
+    .name = "none",
+    .summary = "unmarked control: normal training, nothing embedded",
+    .params = none_params,
+    .check = none_check,
+    .keygen = none_keygen,
+    .embed = none_embed,
+    .verify = none_verify,
 };

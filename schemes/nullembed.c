@@ -48,20 +48,21 @@
 #define NE_MAXN 64
 
 static const struct param_def ne_params[] = {
-	{ "owner", PT_STRING, "owner", 0, 0, NULL, "owner identity signed into the verifier string" },
-	{ "stamp", PT_STRING, "2026-01-01", 0, 0, NULL, "timestamp signed into the verifier string" },
-	{ "n", PT_INT, "6", 1, NE_MAXN, NULL, "side of the n x n bit pattern" },
-	{ "lambda", PT_DOUBLE, "2000", 0, 1e6, NULL, "filter magnitude, in (0, 1e6]" },
-	{ "null_frac", PT_DOUBLE, "0.25", 0, 1, NULL, "null-filtered copies per batch, as a fraction of it" },
-	{ "true_frac", PT_DOUBLE, "0.03", 0.001, 1, NULL, "true-filtered copies per batch, as a fraction of it" },
-	{ "clip", PT_DOUBLE, "1", 0, 1e9, NULL, "global gradient-norm clip during embedding (0 = off)" },
-	{ "mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
-	  "only scratch: null embedding is built in at initial training" },
-	{ "nverify", PT_INT, "1000", 1, 1000000, NULL, "test samples used by verify" },
-	{ "null_ratio", PT_DOUBLE, "0.8", 0, 1, NULL,
-	  "least acc_null / acc_clean (same samples) for a detection" },
-	{ 0 }
-};
+    {"owner", PT_STRING, "owner", 0, 0, NULL, "owner identity signed into the verifier string"},
+    {"stamp", PT_STRING, "2026-01-01", 0, 0, NULL, "timestamp signed into the verifier string"},
+    {"n", PT_INT, "6", 1, NE_MAXN, NULL, "side of the n x n bit pattern"},
+    {"lambda", PT_DOUBLE, "2000", 0, 1e6, NULL, "filter magnitude, in (0, 1e6]"},
+    {"null_frac", PT_DOUBLE, "0.25", 0, 1, NULL,
+     "null-filtered copies per batch, as a fraction of it"},
+    {"true_frac", PT_DOUBLE, "0.03", 0.001, 1, NULL,
+     "true-filtered copies per batch, as a fraction of it"},
+    {"clip", PT_DOUBLE, "1", 0, 1e9, NULL, "global gradient-norm clip during embedding (0 = off)"},
+    {"mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
+     "only scratch: null embedding is built in at initial training"},
+    {"nverify", PT_INT, "1000", 1, 1000000, NULL, "test samples used by verify"},
+    {"null_ratio", PT_DOUBLE, "0.8", 0, 1, NULL,
+     "least acc_null / acc_clean (same samples) for a detection"},
+    {0}};
 
 /* The material derived from a signature. */
 struct ne_mark {
@@ -78,28 +79,38 @@ static int ne_check(const struct param_set *p, const struct nn_model *m, char *e
 	int side = m->in_h < m->in_w ? m->in_h : m->in_w;
 
 	if ((v = param_get(p, "mode")) && !strcmp(v, "finetune"))
-		return errf(err, errlen, "nullembed: parameter 'mode' = 'finetune' is not supported: null embedding can only be built in at initial training; expected scratch");
+		return errf(err, errlen,
+			    "nullembed: parameter 'mode' = 'finetune' is not supported: null "
+			    "embedding can only be built in at initial training; expected scratch");
 	if ((v = param_get(p, "lambda"))) {
 		char *end;
 		double l = strtod(v, &end);
 		if (end == v || *end)
-			return errf(err, errlen, "nullembed: parameter 'lambda' = '%s' is not a number; expected a number in (0, 1000000]",
+			return errf(err, errlen,
+				    "nullembed: parameter 'lambda' = '%s' is not a number; "
+				    "expected a number in (0, 1000000]",
 				    v);
 		if (!(l > 0 && l <= 1e6))
-			return errf(err, errlen, "nullembed: parameter 'lambda' = '%s' is out of range; expected a number in (0, 1000000]",
+			return errf(err, errlen,
+				    "nullembed: parameter 'lambda' = '%s' is out of range; "
+				    "expected a number in (0, 1000000]",
 				    v);
 	}
 	for (const struct param_def *d = ne_params; d->key; d++)
-		if ((v = param_get(p, d->key)) &&
-		    param_check("nullembed", ne_params, d->key, v, canon, sizeof canon, err, errlen))
+		if ((v = param_get(p, d->key)) && param_check("nullembed", ne_params, d->key, v,
+							      canon, sizeof canon, err, errlen))
 			return -1;
 	if ((v = param_get(p, "n")) && param_int(p, "n", 6) > side)
-		return errf(err, errlen, "nullembed: parameter 'n' = '%s' is larger than the model's %dx%d input; expected an integer in [1, %d]",
+		return errf(err, errlen,
+			    "nullembed: parameter 'n' = '%s' is larger than the model's %dx%d "
+			    "input; expected an integer in [1, %d]",
 			    v, m->in_h, m->in_w, side < NE_MAXN ? side : NE_MAXN);
-	const char *txt[2] = { "owner", "stamp" };
+	const char *txt[2] = {"owner", "stamp"};
 	for (int i = 0; i < 2; i++)
 		if ((v = param_get(p, txt[i])) && strchr(v, ';'))
-			return errf(err, errlen, "nullembed: parameter '%s' = '%s' contains ';'; expected text without ';' (it separates owner and stamp)",
+			return errf(err, errlen,
+				    "nullembed: parameter '%s' = '%s' contains ';'; expected text "
+				    "without ';' (it separates owner and stamp)",
 				    txt[i], v);
 	return 0;
 }
@@ -155,7 +166,8 @@ static void ne_filter(const struct ne_mark *k, float *x, int B, int sign)
 	for (int b = 0; b < B; b++)
 		for (int c = 0; c < k->C; c++)
 			for (int i = 0; i < k->n; i++) {
-				float *row = x + b * D + c * HW + (size_t)(k->row + i) * k->W + k->col;
+				float *row =
+				    x + b * D + c * HW + (size_t)(k->row + i) * k->W + k->col;
 				for (int j = 0; j < k->n; j++)
 					row[j] = k->bits[i * k->n + j] ? hi : -hi;
 			}
@@ -165,16 +177,20 @@ static int ne_keygen(const struct param_set *p, const struct nn_model *m, const 
 		     struct npz *key, char *err, size_t errlen)
 {
 	uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
-		sk[crypto_sign_SECRETKEYBYTES], sig[crypto_sign_BYTES];
+	    sk[crypto_sign_SECRETKEYBYTES], sig[crypto_sign_BYTES];
 	char v[2 * PARAM_VALLEN + 2];
 	const char *owner = param_get(p, "owner"), *stamp = param_get(p, "stamp");
 	int n = (int)param_int(p, "n", 6);
 	struct ne_mark k;
 
 	if (sodium_init() < 0)
-		return errf(err, errlen, "nullembed: libsodium failed to initialise; expected a working libsodium");
+		return errf(
+		    err, errlen,
+		    "nullembed: libsodium failed to initialise; expected a working libsodium");
 	if (n < 1 || n > m->in_h || n > m->in_w || n > NE_MAXN)
-		return errf(err, errlen, "nullembed: parameter 'n' = %d does not fit the model's %dx%d input; expected an integer in [1, %d]",
+		return errf(err, errlen,
+			    "nullembed: parameter 'n' = %d does not fit the model's %dx%d input; "
+			    "expected an integer in [1, %d]",
 			    n, m->in_h, m->in_w, m->in_h < m->in_w ? m->in_h : m->in_w);
 	snprintf(v, sizeof v, "%s;%s", owner ? owner : "owner", stamp ? stamp : "2026-01-01");
 	for (int i = 0; i < 4; i++) {
@@ -186,10 +202,11 @@ static int ne_keygen(const struct param_set *p, const struct nn_model *m, const 
 	crypto_sign_detached(sig, NULL, (const uint8_t *)v, strlen(v), sk);
 	sodium_memzero(sk, sizeof sk);
 	sodium_memzero(seed, sizeof seed);
-	ne_derive(sig, n, m->in_c, m->in_h, m->in_w, m->nclass, param_double(p, "lambda", 2000), &k);
+	ne_derive(sig, n, m->in_c, m->in_h, m->in_w, m->nclass, param_double(p, "lambda", 2000),
+		  &k);
 
-	int64_t spk = sizeof pk, ssig = sizeof sig, spat[2] = { n, n }, s2 = 2, s1 = 1;
-	int32_t pos[2] = { k.row, k.col }, tgt = k.target, ni = n;
+	int64_t spk = sizeof pk, ssig = sizeof sig, spat[2] = {n, n}, s2 = 2, s1 = 1;
+	int32_t pos[2] = {k.row, k.col}, tgt = k.target, ni = n;
 	npz_add(key, "nullembed.pk", NPZ_U8, 1, &spk, pk);
 	npz_add(key, "nullembed.sig", NPZ_U8, 1, &ssig, sig);
 	npz_add_text(key, "nullembed.v", v);
@@ -208,7 +225,8 @@ static int ne_keygen(const struct param_set *p, const struct nn_model *m, const 
 static int ne_load(const struct npz *key, int C, int H, int W, int nclass, struct ne_mark *k,
 		   int *valid, char *err, size_t errlen)
 {
-	const struct npz_array *pk = npz_get(key, "nullembed.pk"), *sig = npz_get(key, "nullembed.sig"),
+	const struct npz_array *pk = npz_get(key, "nullembed.pk"),
+			       *sig = npz_get(key, "nullembed.sig"),
 			       *pat = npz_get(key, "nullembed.pattern"),
 			       *pos = npz_get(key, "nullembed.pos"),
 			       *tgt = npz_get(key, "nullembed.target"),
@@ -222,19 +240,26 @@ static int ne_load(const struct npz *key, int C, int H, int W, int nclass, struc
 	    pat->shape[0] != pat->shape[1] || pos->dtype != NPZ_I32 || pos->count != 2 ||
 	    tgt->dtype != NPZ_I32 || tgt->count != 1 || lam->dtype != NPZ_F64 || lam->count != 1 ||
 	    npz_get_text(key, "nullembed.v", v, sizeof v) || wm_key_params(key, &ps, err, errlen))
-		return errf(err, errlen, "nullembed: key lacks nullembed.pk, .sig, .v, .pattern, .pos, .target or .lambda; expected a key written by wmbench");
+		return errf(err, errlen,
+			    "nullembed: key lacks nullembed.pk, .sig, .v, .pattern, .pos, .target "
+			    "or .lambda; expected a key written by wmbench");
 	int n = (int)pat->shape[0];
 	const int32_t *ps2 = pos->data;
 	double lambda = *(const double *)lam->data;
 	if (n < 1 || n > NE_MAXN || n > H || n > W)
-		return errf(err, errlen, "nullembed: key pattern is %dx%d but the data is %dx%d; expected a key for this dataset",
+		return errf(err, errlen,
+			    "nullembed: key pattern is %dx%d but the data is %dx%d; expected a key "
+			    "for this dataset",
 			    n, n, H, W);
 	if (sodium_init() < 0)
-		return errf(err, errlen, "nullembed: libsodium failed to initialise; expected a working libsodium");
+		return errf(
+		    err, errlen,
+		    "nullembed: libsodium failed to initialise; expected a working libsodium");
 	ne_derive(sig->data, n, C, H, W, nclass, lambda, k);
 	const char *owner = param_get(&ps, "owner"), *stamp = param_get(&ps, "stamp");
 	snprintf(expect, sizeof expect, "%s;%s", owner ? owner : "", stamp ? stamp : "");
-	int sig_ok = !crypto_sign_verify_detached(sig->data, (const uint8_t *)v, strlen(v), pk->data);
+	int sig_ok =
+	    !crypto_sign_verify_detached(sig->data, (const uint8_t *)v, strlen(v), pk->data);
 	*valid = sig_ok && !strcmp(v, expect) && k->row == ps2[0] && k->col == ps2[1] &&
 		 k->target == *(const int32_t *)tgt->data &&
 		 !memcmp(k->bits, pat->data, (size_t)n * n);
@@ -270,8 +295,8 @@ static int ne_train(struct nn_model *m, const struct wm_env *env, const struct t
 		    int extra_rows, double clip, char *err, size_t errlen)
 {
 	struct nn_opt opt;
-	struct train_cfg cfg = { .epochs = env->ts.epochs, .batch = env->ts.batch,
-				 .extra_rows = extra_rows };
+	struct train_cfg cfg = {
+	    .epochs = env->ts.epochs, .batch = env->ts.batch, .extra_rows = extra_rows};
 	if (nn_opt_init(&opt, env->ts.optimizer, env->ts.lr, m->nparams))
 		return errf(err, errlen, "unknown optimizer '%s'; expected sgd, adam or rmsprop",
 			    env->ts.optimizer);
@@ -294,13 +319,15 @@ static int ne_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 	if (ne_load(key, m->in_c, m->in_h, m->in_w, m->nclass, &s.k, &valid, err, errlen))
 		return -1;
 	if (!valid)
-		return errf(err, errlen, "nullembed: the key's signature or derived pattern does not check; expected a key written by wmbench keygen");
+		return errf(err, errlen,
+			    "nullembed: the key's signature or derived pattern does not check; "
+			    "expected a key written by wmbench keygen");
 	s.D = nn_in_size(m);
 	s.knull = (int)lround(param_double(p, "null_frac", 0.25) * env->ts.batch);
 	s.ktrue = (int)lround(param_double(p, "true_frac", 0.03) * env->ts.batch);
 	if (s.ktrue < 1)
 		s.ktrue = 1;
-	struct train_hooks h = { .ctx = &s, .mix = ne_mix_rows };
+	struct train_hooks h = {.ctx = &s, .mix = ne_mix_rows};
 	if (ne_train(m, env, &h, s.knull + s.ktrue, param_double(p, "clip", 1), sub, sizeof sub))
 		return errf(err, errlen, "nullembed (lambda %g): %s", s.k.lambda, sub);
 	return 0;
@@ -318,7 +345,8 @@ static int ne_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 	(void)m;
 
 	if (!d || d->n < 1)
-		return errf(err, errlen, "nullembed: verify needs held-out data; expected a test set");
+		return errf(err, errlen,
+			    "nullembed: verify needs held-out data; expected a test set");
 	if (ne_load(key, d->c, d->h, d->w, C, &k, &valid, err, errlen) ||
 	    wm_key_params(key, &ps, err, errlen))
 		return -1;
@@ -368,7 +396,8 @@ static int ne_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 	rc = 0;
 	goto out;
 fail:
-	errf(err, errlen, "nullembed: the prediction path failed; expected probabilities for every query");
+	errf(err, errlen,
+	     "nullembed: the prediction path failed; expected probabilities for every query");
 out:
 	free(x);
 	free(xt);
@@ -378,12 +407,13 @@ out:
 }
 
 const struct wm_scheme wm_nullembed = {
-	.name = "nullembed",
-	.summary = "black-box piracy-resistant null embedding, signed pattern (Li et al., arXiv 1910.01226)",
-	.params = ne_params,
-	.black_box = 1,
-	.check = ne_check,
-	.keygen = ne_keygen,
-	.embed = ne_embed,
-	.verify = ne_verify,
+    .name = "nullembed",
+    .summary =
+	"black-box piracy-resistant null embedding, signed pattern (Li et al., arXiv 1910.01226)",
+    .params = ne_params,
+    .black_box = 1,
+    .check = ne_check,
+    .keygen = ne_keygen,
+    .embed = ne_embed,
+    .verify = ne_verify,
 };

@@ -9,14 +9,8 @@ extern const struct wm_scheme wm_deepsigns, wm_deepsigns_bb;
 extern const struct wm_scheme wm_gradsigns;
 
 const struct wm_scheme *const wm_schemes[] = {
-	&wm_none,
-	&wm_uchida,
-	&wm_adi,
-	&wm_nullembed,
-	&wm_deepsigns,
-	&wm_deepsigns_bb,
-	&wm_gradsigns,
-	NULL,
+    &wm_none,	   &wm_uchida,	     &wm_adi,	    &wm_nullembed,
+    &wm_deepsigns, &wm_deepsigns_bb, &wm_gradsigns, NULL,
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name)

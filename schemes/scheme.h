@@ -30,8 +30,8 @@ struct wm_env {
 	const uint32_t *attacker_idx;
 	int n_attacker;
 	struct train_settings ts;
-	double alpha;       /* significance level of the decision */
-	struct rng *rng;    /* the job's RNG */
+	double alpha;	 /* significance level of the decision */
+	struct rng *rng; /* the job's RNG */
 };
 
 /* The prediction function through which black-box verification queries a
@@ -40,8 +40,8 @@ struct wm_query {
 	int (*predict)(struct wm_query *q, const float *x, int n, float *probs);
 	struct nn_model *model;
 	int nclass;
-	long queries;       /* samples queried so far */
-	void *ctx;          /* for wrappers */
+	long queries; /* samples queried so far */
+	void *ctx;    /* for wrappers */
 	struct wm_query *inner;
 	/* Frees what a wrapper allocated in ctx (NULL if nothing); the one who
 	 * installed the wrapper calls it once when done querying. */
@@ -53,18 +53,18 @@ void wm_query_init(struct wm_query *q, struct nn_model *m);
 struct wm_verdict {
 	char metric_name[8]; /* "ber" (multi-bit) or "wm_acc" (trigger) */
 	double metric;
-	double pvalue;       /* under "never marked with this key" */
-	int detected;        /* pvalue < alpha (and scheme-specific conditions) */
-	double capacity;     /* bits or trigger-set size */
-	long queries;        /* black-box queries spent */
-	double aux;          /* scheme-specific (nullembed: acc_null), NAN if unused */
+	double pvalue;	 /* under "never marked with this key" */
+	int detected;	 /* pvalue < alpha (and scheme-specific conditions) */
+	double capacity; /* bits or trigger-set size */
+	long queries;	 /* black-box queries spent */
+	double aux;	 /* scheme-specific (nullembed: acc_null), NAN if unused */
 };
 
 struct wm_scheme {
 	const char *name;
 	const char *summary;
 	const struct param_def *params; /* NULL-key-terminated table */
-	int black_box;                  /* verify uses only the query path */
+	int black_box;			/* verify uses only the query path */
 	/* Checks parameters against the model before any training: a message
 	 * naming the parameter, the value and the valid range. */
 	int (*check)(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen);

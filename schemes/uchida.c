@@ -16,12 +16,11 @@
 #include <string.h>
 
 static const struct param_def uchida_params[] = {
-	{ "bits", PT_INT, "64", 1, 1 << 20, NULL, "number of embedded bits T" },
-	{ "lambda", PT_DOUBLE, "0.01", 0, 1e6, NULL, "strength of the regulariser" },
-	{ "layer", PT_STRING, "auto", 0, 0, NULL, "marked dense/conv layer (auto = fc2 / conv2)" },
-	{ "keytype", PT_STRING, "random", 0, 0, "random|direct|diff", "embedding matrix X" },
-	{ 0 }
-};
+    {"bits", PT_INT, "64", 1, 1 << 20, NULL, "number of embedded bits T"},
+    {"lambda", PT_DOUBLE, "0.01", 0, 1e6, NULL, "strength of the regulariser"},
+    {"layer", PT_STRING, "auto", 0, 0, NULL, "marked dense/conv layer (auto = fc2 / conv2)"},
+    {"keytype", PT_STRING, "random", 0, 0, "random|direct|diff", "embedding matrix X"},
+    {0}};
 
 struct uchida {
 	int layer, T, M, OC;
@@ -31,7 +30,8 @@ struct uchida {
 	float *gw;
 };
 
-static int uchida_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
+static int uchida_check(const struct param_set *p, const struct nn_model *m, char *err,
+			size_t errlen)
 {
 	int li = wm_resolve_layer("uchida", param_get(p, "layer"), m, err, errlen);
 	if (li < 0)
@@ -41,20 +41,23 @@ static int uchida_check(const struct param_set *p, const struct nn_model *m, cha
 	const char *kt = param_get(p, "keytype");
 	if (T > all)
 		return errf(err, errlen,
-			    "uchida: parameter 'bits' = %ld is more than layer '%s' holds (%ld weights); expected an integer in [1, %ld]",
+			    "uchida: parameter 'bits' = %ld is more than layer '%s' holds (%ld "
+			    "weights); expected an integer in [1, %ld]",
 			    T, l->name, all, all);
 	if (!strcmp(kt, "direct") && T > M)
 		return errf(err, errlen,
-			    "uchida: parameter 'bits' = %ld with keytype direct needs one weight per bit, but layer '%s' has M = %ld; expected an integer in [1, %ld]",
+			    "uchida: parameter 'bits' = %ld with keytype direct needs one weight "
+			    "per bit, but layer '%s' has M = %ld; expected an integer in [1, %ld]",
 			    T, l->name, M, M);
 	if (!strcmp(kt, "diff") && M < 2)
-		return errf(err, errlen, "uchida: keytype diff needs M >= 2 weights; layer '%s' has %ld",
+		return errf(err, errlen,
+			    "uchida: keytype diff needs M >= 2 weights; layer '%s' has %ld",
 			    l->name, M);
 	return 0;
 }
 
-static int uchida_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
-			 struct npz *key, char *err, size_t errlen)
+static int uchida_keygen(const struct param_set *p, const struct nn_model *m,
+			 const struct wm_env *env, struct npz *key, char *err, size_t errlen)
 {
 	int li = wm_resolve_layer("uchida", param_get(p, "layer"), m, err, errlen);
 	if (li < 0)
@@ -87,7 +90,7 @@ static int uchida_keygen(const struct param_set *p, const struct nn_model *m, co
 	}
 	for (int t = 0; t < T; t++)
 		b[t] = (uint8_t)(rng_u64(env->rng) >> 63);
-	int64_t xs[2] = { T, M }, bs = T;
+	int64_t xs[2] = {T, M}, bs = T;
 	npz_add(key, "uchida.X", NPZ_F32, 2, xs, X);
 	npz_add(key, "uchida.b", NPZ_U8, 1, &bs, b);
 	npz_add_text(key, "layer", l->name);
@@ -113,7 +116,8 @@ static void mean_weight(const struct nn_model *m, int li, double *w)
 		w[j] /= OC;
 }
 
-static double uchida_post_backward(void *ctx, struct nn_model *m, const float *x, const int *y, int B)
+static double uchida_post_backward(void *ctx, struct nn_model *m, const float *x, const int *y,
+				   int B)
 {
 	struct uchida *u = ctx;
 	const struct nn_layer *l = &m->layers[u->layer];
@@ -141,24 +145,29 @@ static double uchida_post_backward(void *ctx, struct nn_model *m, const float *x
 	return u->lambda * loss;
 }
 
-static int uchida_setup(struct uchida *u, const struct npz *key, const struct nn_model *m, char *err,
-			size_t errlen)
+static int uchida_setup(struct uchida *u, const struct npz *key, const struct nn_model *m,
+			char *err, size_t errlen)
 {
 	char layer[NN_NAMELEN];
 	const struct npz_array *X = npz_get(key, "uchida.X"), *b = npz_get(key, "uchida.b");
 	if (!X || !b || X->dtype != NPZ_F32 || b->dtype != NPZ_U8 || X->ndim != 2 ||
 	    npz_get_text(key, "layer", layer, sizeof layer))
-		return errf(err, errlen, "uchida: key lacks uchida.X (float32, T x M), uchida.b (uint8) or layer; expected a key written by wmbench");
+		return errf(err, errlen,
+			    "uchida: key lacks uchida.X (float32, T x M), uchida.b (uint8) or "
+			    "layer; expected a key written by wmbench");
 	u->layer = nn_find_layer(m, layer);
 	if (u->layer < 0 || !nn_has_params(&m->layers[u->layer]))
-		return errf(err, errlen, "uchida: the key marks layer '%s', which model '%s' does not have",
+		return errf(err, errlen,
+			    "uchida: the key marks layer '%s', which model '%s' does not have",
 			    layer, m->arch);
 	const struct nn_layer *l = &m->layers[u->layer];
 	u->OC = l->out_c;
 	u->M = (int)(l->w_n / l->out_c);
 	u->T = (int)X->shape[0];
 	if (X->shape[1] != u->M || (int64_t)b->count != u->T)
-		return errf(err, errlen, "uchida: key X is %lld x %lld but layer '%s' has M = %d; expected a key for this model",
+		return errf(err, errlen,
+			    "uchida: key X is %lld x %lld but layer '%s' has M = %d; expected a "
+			    "key for this model",
 			    (long long)X->shape[0], (long long)X->shape[1], layer, u->M);
 	u->X = X->data;
 	u->b = b->data;
@@ -168,12 +177,12 @@ static int uchida_setup(struct uchida *u, const struct npz *key, const struct nn
 static int uchida_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
 			const struct wm_env *env, char *err, size_t errlen)
 {
-	struct uchida u = { 0 };
+	struct uchida u = {0};
 	if (uchida_setup(&u, key, m, err, errlen))
 		return -1;
 	u.lambda = param_double(p, "lambda", 0.01);
 	u.gw = xmalloc((size_t)u.M * sizeof(float));
-	struct train_hooks h = { .ctx = &u, .post_backward = uchida_post_backward };
+	struct train_hooks h = {.ctx = &u, .post_backward = uchida_post_backward};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
 	free(u.gw);
 	return rc;
@@ -182,7 +191,7 @@ static int uchida_embed(const struct param_set *p, struct nn_model *m, struct np
 static int uchida_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
 			 const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
-	struct uchida u = { 0 };
+	struct uchida u = {0};
 	(void)q;
 	if (uchida_setup(&u, key, m, err, errlen))
 		return -1;
@@ -214,12 +223,12 @@ static const char *uchida_marked_layer(const struct npz *key)
 }
 
 const struct wm_scheme wm_uchida = {
-	.name = "uchida",
-	.summary = "white-box multi-bit weight regulariser (Uchida et al., ICMR 2017)",
-	.params = uchida_params,
-	.check = uchida_check,
-	.keygen = uchida_keygen,
-	.embed = uchida_embed,
-	.verify = uchida_verify,
-	.marked_layer = uchida_marked_layer,
+    .name = "uchida",
+    .summary = "white-box multi-bit weight regulariser (Uchida et al., ICMR 2017)",
+    .params = uchida_params,
+    .check = uchida_check,
+    .keygen = uchida_keygen,
+    .embed = uchida_embed,
+    .verify = uchida_verify,
+    .marked_layer = uchida_marked_layer,
 };

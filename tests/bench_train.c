@@ -20,7 +20,8 @@ static double sgemm_gflops(int n)
 	int reps = 0;
 	double t0 = now_seconds(), t;
 	do {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c,
+			    n);
 		reps++;
 	} while ((t = now_seconds() - t0) < 1.0);
 	free(a);

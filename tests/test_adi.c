@@ -28,7 +28,7 @@
 
 #define NTRAIN 12000
 #define EPOCHS 5
-#define SEED 1
+#define SEED   1
 
 static struct dataset train, test;
 static uint32_t *all_idx;
@@ -107,7 +107,7 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q = { .predict = hidden_predict, .ctx = m, .nclass = m->nclass };
+	struct wm_query q = {.predict = hidden_predict, .ctx = m, .nclass = m->nclass};
 	env_init(&env, &r, 999, 1);
 	memset(v, 0, sizeof *v);
 	v->aux = NAN;
@@ -118,7 +118,8 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 }
 
 /* Creates the model of a seed, then (if key) keygen + embed, else clean training. */
-static void train_model(struct nn_model *m, const char *kv, uint64_t seed, int epochs, struct npz *key)
+static void train_model(struct nn_model *m, const char *kv, uint64_t seed, int epochs,
+			struct npz *key)
 {
 	struct wm_env env;
 	struct rng r;
@@ -159,7 +160,7 @@ static void keygen_only(struct npz *key, const char *kv, uint64_t seed)
  * 5 short epochs shows each trigger only about 9 times. */
 static void test_embed_detect(void **state)
 {
-	static const uint64_t seeds[2] = { SEED, SEED + 3 };
+	static const uint64_t seeds[2] = {SEED, SEED + 3};
 	(void)state;
 	need_data();
 	for (int s = 0; s < 2; s++) {
@@ -170,15 +171,18 @@ static void test_embed_detect(void **state)
 		train_model(&clean, "", seeds[s], EPOCHS, NULL);
 		keygen_only(&wrong, "size=100", seeds[s] + 1000);
 
-		double acc_m = nn_accuracy(&marked, &test, NULL, 0), acc_c = nn_accuracy(&clean, &test, NULL, 0);
+		double acc_m = nn_accuracy(&marked, &test, NULL, 0),
+		       acc_c = nn_accuracy(&clean, &test, NULL, 0);
 		verify_bb(&key, &marked, &v);
 		verify_bb(&key, &clean, &vc);
 		verify_bb(&wrong, &marked, &vw);
-		printf("adi mlp seed %d: test acc marked %.4f clean %.4f cost %+.2f points\n", (int)seeds[s],
-		       acc_m, acc_c, 100 * (acc_c - acc_m));
-		printf("adi mlp seed %d: marked wm_acc %.3f p %.3g detected %d; clean+owner key wm_acc %.3f p %.3g detected %d; marked+wrong key wm_acc %.3f p %.3g detected %d\n",
-		       (int)seeds[s], v.metric, v.pvalue, v.detected, vc.metric, vc.pvalue, vc.detected,
-		       vw.metric, vw.pvalue, vw.detected);
+		printf("adi mlp seed %d: test acc marked %.4f clean %.4f cost %+.2f points\n",
+		       (int)seeds[s], acc_m, acc_c, 100 * (acc_c - acc_m));
+		printf("adi mlp seed %d: marked wm_acc %.3f p %.3g detected %d; clean+owner key "
+		       "wm_acc %.3f p %.3g detected %d; marked+wrong key wm_acc %.3f p %.3g "
+		       "detected %d\n",
+		       (int)seeds[s], v.metric, v.pvalue, v.detected, vc.metric, vc.pvalue,
+		       vc.detected, vw.metric, vw.pvalue, vw.detected);
 		assert_true(acc_c > 0.80);
 		assert_true(acc_c - acc_m < 0.02);
 		assert_true(v.metric >= 0.95);
@@ -207,7 +211,8 @@ static void test_finetune(void **state)
 	train_model(&m, "size=100,per_batch=10,mode=finetune,ft_epochs=2", SEED, 3, &key);
 	double acc = nn_accuracy(&m, &test, NULL, 0);
 	verify_bb(&key, &m, &v);
-	printf("adi mlp finetune (3 clean + 2 fine-tune epochs, |T| 100, per_batch 10): test acc %.4f wm_acc %.3f p %.3g\n",
+	printf("adi mlp finetune (3 clean + 2 fine-tune epochs, |T| 100, per_batch 10): test acc "
+	       "%.4f wm_acc %.3f p %.3g\n",
 	       acc, v.metric, v.pvalue);
 	assert_true(acc > 0.80);
 	assert_true(v.metric >= 0.95);
@@ -260,7 +265,7 @@ static void test_determinism(void **state)
 static void test_sources(void **state)
 {
 	struct npz key;
-	int hist[10] = { 0 };
+	int hist[10] = {0};
 	(void)state;
 	need_data();
 	keygen_only(&key, "size=1000", SEED);
@@ -350,21 +355,24 @@ static void test_check(void **state)
 	params(&p, "");
 	assert_int_equal(adi->check(&p, &m, err, sizeof err), 0);
 	nn_free(&m);
-	expect_reject("size=0", "adi: parameter 'size' = '0' is out of range; expected an integer in [1, 10000]");
-	expect_reject("size=20000", "adi: parameter 'size' = '20000' is out of range; expected an integer in [1, 10000]");
+	expect_reject(
+	    "size=0",
+	    "adi: parameter 'size' = '0' is out of range; expected an integer in [1, 10000]");
+	expect_reject(
+	    "size=20000",
+	    "adi: parameter 'size' = '20000' is out of range; expected an integer in [1, 10000]");
 	expect_reject("per_batch=0", "parameter 'per_batch' = '0'");
-	expect_reject("source=cats", "adi: parameter 'source' = 'cats' is not valid; expected one of abstract|noise|mnist|fashion|cifar10");
+	expect_reject("source=cats", "adi: parameter 'source' = 'cats' is not valid; expected one "
+				     "of abstract|noise|mnist|fashion|cifar10");
 	expect_reject("mode=later", "parameter 'mode' = 'later'");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check),
-		cmocka_unit_test(test_sources),
-		cmocka_unit_test(test_embed_detect),
-		cmocka_unit_test(test_finetune),
-		cmocka_unit_test(test_determinism),
+	    cmocka_unit_test(test_check),	 cmocka_unit_test(test_sources),
+	    cmocka_unit_test(test_embed_detect), cmocka_unit_test(test_finetune),
+	    cmocka_unit_test(test_determinism),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

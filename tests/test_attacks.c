@@ -28,8 +28,8 @@
 #include "util.h"
 
 #define NTRAIN 12000
-#define NTEST 2000
-#define SEED 11
+#define NTEST  2000
+#define SEED   11
 
 static struct dataset train, test;
 static uint32_t *owner, *attacker;
@@ -114,7 +114,7 @@ static void aparams(const struct atk_attack *a, struct param_set *p, const char 
 }
 
 struct actx {
-	struct wm_env w;   /* the attacker's view: owner_idx = the attacker's samples */
+	struct wm_env w; /* the attacker's view: owner_idx = the attacker's samples */
 	struct rng r;
 	struct atk_env e;
 };
@@ -286,7 +286,7 @@ static size_t distinct(const float *v, size_t n)
 
 static void test_quantize(void **state)
 {
-	const int bits[] = { 1, 2, 4, 8 };
+	const int bits[] = {1, 2, 4, 8};
 	(void)state;
 	need_data();
 	for (size_t t = 0; t < sizeof bits / sizeof bits[0]; t++) {
@@ -336,7 +336,8 @@ static void test_ftll_only_last(void **state)
 			assert_true(layer_equal(&m, &clean, i));
 		assert_int_equal(m.layers[i].frozen, 0); /* flags restored */
 	}
-	printf("# ftll 1 epoch: accuracy %.4f -> %.4f\n", acc_clean, nn_accuracy(&m, &test, NULL, 0));
+	printf("# ftll 1 epoch: accuracy %.4f -> %.4f\n", acc_clean,
+	       nn_accuracy(&m, &test, NULL, 0));
 	nn_free(&m);
 }
 
@@ -372,7 +373,8 @@ static void test_rtll_reinit(void **state)
 	for (size_t k = 0; k < l->w_n; k++)
 		mx = fmax(mx, fabsf(m.params[l->w_off + k]));
 	double acc0 = nn_accuracy(&m, &test, NULL, 0);
-	printf("# rtll, lr 1e-9: corr(old, new last layer) %.4f, max |w| %.4f (bound %.4f), accuracy %.4f\n",
+	printf("# rtll, lr 1e-9: corr(old, new last layer) %.4f, max |w| %.4f (bound %.4f), "
+	       "accuracy %.4f\n",
 	       c, mx, bound, acc0);
 	assert_true(fabs(c) < 0.1);
 	assert_true(mx <= bound * 1.001);
@@ -477,7 +479,8 @@ static void test_overwrite_piracy_uchida(void **state)
 	    u->verify(&key, &m, NULL, &w, &v, err, sizeof err))
 		fail_msg("overwrite: %s", err);
 	double acc1 = nn_accuracy(&m, &test, NULL, 0);
-	printf("# overwrite (2 epochs): accuracy %.4f -> %.4f; attacker BER %.4f p %.3g; owner BER %.4f p %.3g detected %d\n",
+	printf("# overwrite (2 epochs): accuracy %.4f -> %.4f; attacker BER %.4f p %.3g; owner BER "
+	       "%.4f p %.3g detected %d\n",
 	       acc0, acc1, pv.metric, pv.pvalue, v.metric, v.pvalue, v.detected);
 	assert_true(pv.detected);
 	assert_true(pv.metric <= 0.05);
@@ -490,7 +493,8 @@ static void test_overwrite_piracy_uchida(void **state)
 	attack("piracy", "epochs=2", &m, &c);
 	if (u->verify(&key, &m, NULL, &w, &v, err, sizeof err))
 		fail_msg("verify: %s", err);
-	printf("# piracy (2 epochs): accuracy %.4f -> %.4f; pirate %s %.4f p %.3g detected %d; owner BER %.4f detected %d\n",
+	printf("# piracy (2 epochs): accuracy %.4f -> %.4f; pirate %s %.4f p %.3g detected %d; "
+	       "owner BER %.4f detected %d\n",
 	       acc0, nn_accuracy(&m, &test, NULL, 0), pv.metric_name, pv.metric, pv.pvalue,
 	       pv.detected, v.metric, v.detected);
 	assert_string_equal(pv.metric_name, "ber");
@@ -521,8 +525,9 @@ static void test_distill(void **state)
 	attack_simple("distill", "T=3;epochs=4", &m, 6);
 	double acc = nn_accuracy(&m, &test, NULL, 0);
 	double c = corr(m.params, clean.params, m.nparams);
-	printf("# distill T 3, 4 epochs, student mlp: teacher %.4f, student %.4f (weight corr %.3f)\n",
-	       acc_clean, acc, c);
+	printf(
+	    "# distill T 3, 4 epochs, student mlp: teacher %.4f, student %.4f (weight corr %.3f)\n",
+	    acc_clean, acc, c);
 	assert_true(acc >= acc_clean - 0.03);
 	assert_true(fabs(c) < 0.1); /* a fresh model, not the teacher fine-tuned */
 	nn_free(&m);
@@ -598,7 +603,8 @@ static void test_labelsmooth_weightshift_noise(void **state)
 	double ratio = sqrt(d2 / s2); /* std of the noise / std of the weights */
 	double a4 = nn_accuracy(&m, &test, NULL, 0);
 	nn_free(&m);
-	printf("# labelsmooth 1 epoch %.4f; weightshift no tuning %.4f, default %.4f; noise 0.1: %.4f (noise/std %.4f); clean %.4f\n",
+	printf("# labelsmooth 1 epoch %.4f; weightshift no tuning %.4f, default %.4f; noise 0.1: "
+	       "%.4f (noise/std %.4f); clean %.4f\n",
 	       a1, a2, a3, a4, ratio, acc_clean);
 	assert_true(fabs(ratio - 0.1) < 0.005);
 	assert_true(a1 > acc_clean - 0.03);
@@ -613,7 +619,8 @@ static void test_chain_order(void **state)
 	(void)state;
 	need_data();
 	nn_copy(&m, &clean);
-	attack_simple("chain", "steps=prune:rate=0.5,scope=each|finetune:mode=ftll,epochs=1", &m, 12);
+	attack_simple("chain", "steps=prune:rate=0.5,scope=each|finetune:mode=ftll,epochs=1", &m,
+		      12);
 	int last = nn_last_param_layer(&m);
 	for (int i = 0; i < m.nlayers; i++) {
 		const struct nn_layer *l = &m.layers[i];
@@ -685,9 +692,9 @@ static void test_query_wrappers(void **state)
 	size_t D = 784;
 	float *x = xmalloc(n * D * sizeof(float)), *x0 = xmalloc(n * D * sizeof(float));
 	float probs[20 * 10], ref[20 * 10];
-	struct probe pr = { INFINITY, -INFINITY, 0, NULL };
-	struct wm_query inner = { .predict = probe_predict, .model = &clean, .nclass = 10,
-				  .ctx = &pr };
+	struct probe pr = {INFINITY, -INFINITY, 0, NULL};
+	struct wm_query inner = {
+	    .predict = probe_predict, .model = &clean, .nclass = 10, .ctx = &pr};
 	struct wm_query outer, plain;
 	(void)state;
 	need_data();
@@ -805,39 +812,44 @@ static void test_check_errors(void **state)
 {
 	(void)state;
 	expect_check_error("prune", "rate=1.5",
-			   (const char *const[]){ "prune", "'rate'", "1.5", "[0, 1]", NULL });
+			   (const char *const[]){"prune", "'rate'", "1.5", "[0, 1]", NULL});
 	expect_check_error("prune", "rate=-0.1",
-			   (const char *const[]){ "prune", "'rate'", "[0, 1]", NULL });
+			   (const char *const[]){"prune", "'rate'", "[0, 1]", NULL});
 	expect_check_error("quantize", "bits=0",
-			   (const char *const[]){ "quantize", "'bits'", "[1, 16]", NULL });
-	expect_check_error("finetune", "mode=ftxx",
-			   (const char *const[]){ "finetune", "'mode'", "ftxx", "ftll|ftal|rtll|rtal", NULL });
-	expect_check_error("chain", "",
-			   (const char *const[]){ "chain", "'steps'", "empty", "expected", "name:key=value", NULL });
+			   (const char *const[]){"quantize", "'bits'", "[1, 16]", NULL});
+	expect_check_error(
+	    "finetune", "mode=ftxx",
+	    (const char *const[]){"finetune", "'mode'", "ftxx", "ftll|ftal|rtll|rtal", NULL});
+	expect_check_error(
+	    "chain", "",
+	    (const char *const[]){"chain", "'steps'", "empty", "expected", "name:key=value", NULL});
 	expect_check_error("chain", "steps=|",
-			   (const char *const[]){ "chain", "'steps'", "empty", NULL });
+			   (const char *const[]){"chain", "'steps'", "empty", NULL});
 	expect_check_error("chain", "steps=prune|bogus",
-			   (const char *const[]){ "chain", "'steps'", "bogus", "not a known attack", "finetune", NULL });
-	expect_check_error("chain", "steps=prune:rate=2",
-			   (const char *const[]){ "chain", "step 1", "prune", "'rate'", "[0, 1]", NULL });
+			   (const char *const[]){"chain", "'steps'", "bogus", "not a known attack",
+						 "finetune", NULL});
+	expect_check_error(
+	    "chain", "steps=prune:rate=2",
+	    (const char *const[]){"chain", "step 1", "prune", "'rate'", "[0, 1]", NULL});
 	expect_check_error("chain", "steps=prune|finetune:mode=zz",
-			   (const char *const[]){ "chain", "step 2", "finetune", "'mode'", NULL });
+			   (const char *const[]){"chain", "step 2", "finetune", "'mode'", NULL});
 	expect_check_error("chain", "steps=prune:rate",
-			   (const char *const[]){ "chain", "'rate'", "key=value", NULL });
+			   (const char *const[]){"chain", "'rate'", "key=value", NULL});
 	expect_check_error("chain", "steps=input_clip",
-			   (const char *const[]){ "chain", "input_clip", "query-path", NULL });
+			   (const char *const[]){"chain", "input_clip", "query-path", NULL});
 	expect_check_error("chain", "steps=prune:attacker_data=0.5",
-			   (const char *const[]){ "chain", "attacker_data", NULL });
+			   (const char *const[]){"chain", "attacker_data", NULL});
 	expect_check_error("input_clip", "lo=1;hi=0",
-			   (const char *const[]){ "input_clip", "'hi'", "lo <= hi", NULL });
+			   (const char *const[]){"input_clip", "'hi'", "lo <= hi", NULL});
 	expect_check_error("distill", "student=resnet",
-			   (const char *const[]){ "distill", "'student'", "resnet", "lenet5", NULL });
-	expect_check_error("overwrite", "scheme_params=bits",
-			   (const char *const[]){ "overwrite", "'scheme_params'", "key=value", NULL });
+			   (const char *const[]){"distill", "'student'", "resnet", "lenet5", NULL});
+	expect_check_error(
+	    "overwrite", "scheme_params=bits",
+	    (const char *const[]){"overwrite", "'scheme_params'", "key=value", NULL});
 	expect_check_error("noise", "sigma=-1",
-			   (const char *const[]){ "noise", "'sigma'", "[0, 100]", NULL });
+			   (const char *const[]){"noise", "'sigma'", "[0, 100]", NULL});
 	expect_check_error("finetune", "lr=abc",
-			   (const char *const[]){ "finetune", "'lr'", "not a number", NULL });
+			   (const char *const[]){"finetune", "'lr'", "not a number", NULL});
 	/* every attack's defaults pass its own check; trainers list attacker_data */
 	for (int i = 0; atk_attacks[i]; i++) {
 		const struct atk_attack *a = atk_attacks[i];
@@ -858,20 +870,20 @@ static void test_check_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check_errors),
-		cmocka_unit_test(test_identity),
-		cmocka_unit_test(test_prune),
-		cmocka_unit_test(test_quantize),
-		cmocka_unit_test(test_ftll_only_last),
-		cmocka_unit_test(test_rtll_reinit),
-		cmocka_unit_test(test_ftal_accuracy),
-		cmocka_unit_test(test_fineprune),
-		cmocka_unit_test(test_overwrite_piracy_uchida),
-		cmocka_unit_test(test_distill),
-		cmocka_unit_test(test_distill_other_arch),
-		cmocka_unit_test(test_labelsmooth_weightshift_noise),
-		cmocka_unit_test(test_chain_order),
-		cmocka_unit_test(test_query_wrappers),
+	    cmocka_unit_test(test_check_errors),
+	    cmocka_unit_test(test_identity),
+	    cmocka_unit_test(test_prune),
+	    cmocka_unit_test(test_quantize),
+	    cmocka_unit_test(test_ftll_only_last),
+	    cmocka_unit_test(test_rtll_reinit),
+	    cmocka_unit_test(test_ftal_accuracy),
+	    cmocka_unit_test(test_fineprune),
+	    cmocka_unit_test(test_overwrite_piracy_uchida),
+	    cmocka_unit_test(test_distill),
+	    cmocka_unit_test(test_distill_other_arch),
+	    cmocka_unit_test(test_labelsmooth_weightshift_noise),
+	    cmocka_unit_test(test_chain_order),
+	    cmocka_unit_test(test_query_wrappers),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -60,8 +60,8 @@ static void put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-static void write_idx(const char *file, uint32_t magic, const uint32_t *dims,
-		      int ndim, const uint8_t *data, size_t len)
+static void write_idx(const char *file, uint32_t magic, const uint32_t *dims, int ndim,
+		      const uint8_t *data, size_t len)
 {
 	char p[1024];
 	uint8_t hdr[16];
@@ -88,7 +88,7 @@ static uint8_t pix(int i, int j)
 static void write_set(const char *prefix, int nimg, int nlab)
 {
 	uint8_t x[64 * 12], y[64];
-	uint32_t idim[3] = { (uint32_t)nimg, 3, 4 }, ldim[1] = { (uint32_t)nlab };
+	uint32_t idim[3] = {(uint32_t)nimg, 3, 4}, ldim[1] = {(uint32_t)nlab};
 	char f[128];
 
 	for (int i = 0; i < nimg; i++)
@@ -189,7 +189,7 @@ static void test_idx_truncated_gz(void **state)
 	file_cut("train-images-idx3-ubyte.gz", 60);
 	expect_fail("train-images-idx3-ubyte.gz", "gzip");
 	write_mnist();
-	file_cut("t10k-labels-idx1-ubyte.gz", 3);	/* inside the trailer */
+	file_cut("t10k-labels-idx1-ubyte.gz", 3); /* inside the trailer */
 	expect_fail("t10k-labels-idx1-ubyte.gz", "gzip");
 }
 
@@ -197,22 +197,23 @@ static void test_idx_bad_crc(void **state)
 {
 	(void)state;
 	write_mnist();
-	file_flip("train-images-idx3-ubyte.gz", 8);	/* CRC-32 */
+	file_flip("train-images-idx3-ubyte.gz", 8); /* CRC-32 */
 	expect_fail("train-images-idx3-ubyte.gz", "incorrect data check");
 	write_mnist();
-	file_flip("train-labels-idx1-ubyte.gz", 2);	/* ISIZE */
+	file_flip("train-labels-idx1-ubyte.gz", 2); /* ISIZE */
 	expect_fail("train-labels-idx1-ubyte.gz", "incorrect length check");
 }
 
 static void test_idx_header_count(void **state)
 {
-	uint8_t x[5 * 12] = { 0 };
-	uint32_t dims[3] = { 6, 3, 4 };
+	uint8_t x[5 * 12] = {0};
+	uint32_t dims[3] = {6, 3, 4};
 
 	(void)state;
 	write_mnist();
 	write_idx("t10k-images-idx3-ubyte.gz", 0x803, dims, 3, x, sizeof(x));
-	expect_fail("t10k-images-idx3-ubyte.gz: truncated: header says 6 images of 3x4 (72 bytes) but the file holds 60",
+	expect_fail("t10k-images-idx3-ubyte.gz: truncated: header says 6 images of 3x4 (72 bytes) "
+		    "but the file holds 60",
 		    NULL);
 	dims[0] = 4;
 	write_idx("t10k-images-idx3-ubyte.gz", 0x803, dims, 3, x, sizeof(x));
@@ -229,8 +230,8 @@ static void test_idx_label_count(void **state)
 
 static void test_idx_bad_label(void **state)
 {
-	uint8_t y[5] = { 0, 1, 10, 3, 4 };
-	uint32_t dims[1] = { 5 };
+	uint8_t y[5] = {0, 1, 10, 3, 4};
+	uint32_t dims[1] = {5};
 
 	(void)state;
 	write_mnist();
@@ -240,15 +241,15 @@ static void test_idx_bad_label(void **state)
 
 static void test_idx_bad_magic(void **state)
 {
-	uint8_t x[5 * 12] = { 0 };
-	uint32_t dims[3] = { 5, 3, 4 };
+	uint8_t x[5 * 12] = {0};
+	uint32_t dims[3] = {5, 3, 4};
 
 	(void)state;
 	write_mnist();
 	write_idx("t10k-images-idx3-ubyte.gz", 0x801, dims, 3, x, sizeof(x));
 	expect_fail("t10k-images-idx3-ubyte.gz: bad magic", NULL);
 	write_mnist();
-	file_flip("t10k-labels-idx1-ubyte.gz", 1000);	/* gzip magic */
+	file_flip("t10k-labels-idx1-ubyte.gz", 1000); /* gzip magic */
 	expect_fail("t10k-labels-idx1-ubyte.gz", NULL);
 }
 
@@ -284,8 +285,8 @@ static void test_missing(void **state)
 static void write_tar(const char *file, const int *recs, const int *size_fix)
 {
 	static const char *const mem[6] = {
-		"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-		"data_batch_4.bin", "data_batch_5.bin", "test_batch.bin",
+	    "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+	    "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin",
 	};
 	struct archive *a = archive_write_new();
 	char p[1024], name[128];
@@ -307,7 +308,7 @@ static void write_tar(const char *file, const int *recs, const int *size_fix)
 		for (size_t i = 0; i < len; i++)
 			buf[i] = i % REC ? (uint8_t)(i / REC * 3 + i % REC + m)
 					 : (uint8_t)((i / REC + m) % 10);
-		for (size_t i = 0; noisy && i < len; i++)	/* incompressible */
+		for (size_t i = 0; noisy && i < len; i++) /* incompressible */
 			if (i % REC)
 				buf[i] = (uint8_t)((i * 2654435761u) >> 13);
 		if (m == 0 && bad_label_rec >= 0)
@@ -340,7 +341,7 @@ static void expect_cifar_fail(const char *needle1, const char *needle2)
 
 static void test_cifar_ok(void **state)
 {
-	static const int recs[6] = { 3, 3, 3, 3, 3, 2 };
+	static const int recs[6] = {3, 3, 3, 3, 3, 2};
 	struct dataset tr, te;
 	char p[1024], files[2][1024];
 
@@ -348,8 +349,8 @@ static void test_cifar_ok(void **state)
 	write_tar("cifar-10-binary.tar.gz", recs, NULL);
 	path_of(p, "cifar-10-binary.tar.gz");
 	for (int via_file = 0; via_file < 2; via_file++) {
-		assert_int_equal(data_load("cifar10", via_file ? p : tmp, &tr, &te,
-					   err, sizeof(err)), 0);
+		assert_int_equal(
+		    data_load("cifar10", via_file ? p : tmp, &tr, &te, err, sizeof(err)), 0);
 		assert_string_equal(tr.name, "cifar10");
 		assert_int_equal(tr.n, 15);
 		assert_int_equal(te.n, 2);
@@ -361,8 +362,7 @@ static void test_cifar_ok(void **state)
 
 			assert_int_equal(tr.y[k], (i + m) % 10);
 			assert_int_equal(tr.x[k * 3072], (uint8_t)(i * 3 + 1 + m));
-			assert_int_equal(tr.x[k * 3072 + 3071],
-					 (uint8_t)(i * 3 + 3072 + m));
+			assert_int_equal(tr.x[k * 3072 + 3071], (uint8_t)(i * 3 + 3072 + m));
 		}
 		assert_int_equal(te.y[1], 6);
 		assert_int_equal(te.x[3072 + 1024], (uint8_t)(3 + 1025 + 5));
@@ -377,8 +377,8 @@ static void test_cifar_ok(void **state)
 
 static void test_cifar_broken(void **state)
 {
-	int recs[6] = { 3, 3, 3, 3, 3, 2 };
-	int fix[6] = { 0 };
+	int recs[6] = {3, 3, 3, 3, 3, 2};
+	int fix[6] = {0};
 	char p[1024];
 
 	(void)state;
@@ -428,7 +428,7 @@ static void test_split(void **state)
 {
 	uint32_t *o1, *a1, *o2, *a2, *o3, *a3;
 	int no1, na1, no2, na2, no3, na3;
-	uint8_t seen[1000] = { 0 };
+	uint8_t seen[1000] = {0};
 
 	(void)state;
 	data_split(1000, 42, 0.3, &o1, &no1, &a1, &na1);
@@ -458,7 +458,7 @@ static void test_split(void **state)
 	free(o3);
 	free(a3);
 	data_split(7, 1, 0.5, &o1, &no1, &a1, &na1);
-	assert_int_equal(na1, 4);	/* round(3.5) */
+	assert_int_equal(na1, 4); /* round(3.5) */
 	assert_int_equal(no1, 3);
 	free(o1);
 	free(a1);
@@ -487,7 +487,7 @@ static void test_files(void **state)
 static void test_real_fashion(void **state)
 {
 	struct dataset tr, te;
-	int hist[10] = { 0 };
+	int hist[10] = {0};
 	struct stat st;
 
 	(void)state;
@@ -501,7 +501,7 @@ static void test_real_fashion(void **state)
 	assert_int_equal(tr.h, 28);
 	assert_int_equal(tr.w, 28);
 	assert_int_equal(te.h, 28);
-	assert_int_equal(tr.y[0], 9);	/* ankle boot */
+	assert_int_equal(tr.y[0], 9); /* ankle boot */
 	assert_int_equal(te.y[0], 9);
 	for (int i = 0; i < tr.n; i++)
 		hist[tr.y[i]]++;
@@ -516,19 +516,19 @@ static void test_real_fashion(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_idx_ok),
-		T(test_idx_truncated_gz),
-		T(test_idx_bad_crc),
-		T(test_idx_header_count),
-		T(test_idx_label_count),
-		T(test_idx_bad_label),
-		T(test_idx_bad_magic),
-		T(test_missing),
-		T(test_cifar_ok),
-		T(test_cifar_broken),
-		T(test_split),
-		T(test_files),
-		cmocka_unit_test(test_real_fashion),
+	    T(test_idx_ok),
+	    T(test_idx_truncated_gz),
+	    T(test_idx_bad_crc),
+	    T(test_idx_header_count),
+	    T(test_idx_label_count),
+	    T(test_idx_bad_label),
+	    T(test_idx_bad_magic),
+	    T(test_missing),
+	    T(test_cifar_ok),
+	    T(test_cifar_broken),
+	    T(test_split),
+	    T(test_files),
+	    cmocka_unit_test(test_real_fashion),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

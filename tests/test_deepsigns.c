@@ -29,7 +29,7 @@ int wm_deepsigns_bb_theta(int K, int nclass, double alpha); /* schemes/deepsigns
 
 static struct dataset train, test;
 static uint32_t *owner;
-static struct nn_model clean;   /* unmarked, seed 1 */
+static struct nn_model clean; /* unmarked, seed 1 */
 static double clean_acc;
 static char err[ERRBUF];
 
@@ -150,7 +150,8 @@ static void test_deepsigns_embeds(void **state)
 	need_clean();
 	double t0 = now_seconds();
 	double acc = embed("deepsigns", NULL, 1, &m, &key, &v);
-	printf("deepsigns (32 bits, relu after fc2): test accuracy %.4f (unmarked %.4f, cost %+.4f), BER %.4f, p %.3g (%.1f s)\n",
+	printf("deepsigns (32 bits, relu after fc2): test accuracy %.4f (unmarked %.4f, cost "
+	       "%+.4f), BER %.4f, p %.3g (%.1f s)\n",
 	       acc, clean_acc, clean_acc - acc, v.metric, v.pvalue, now_seconds() - t0);
 	assert_string_equal(v.metric_name, "ber");
 	assert_true(v.metric == 0.0);
@@ -168,7 +169,8 @@ static void test_deepsigns_embeds(void **state)
 
 	/* an unmarked model with the owner's key */
 	verify(s, &key, &clean, &v);
-	printf("deepsigns, unmarked model with the owner's key: BER %.4f, p %.3g\n", v.metric, v.pvalue);
+	printf("deepsigns, unmarked model with the owner's key: BER %.4f, p %.3g\n", v.metric,
+	       v.pvalue);
 	assert_false(v.detected);
 	assert_true(v.metric >= 0.2 && v.metric <= 0.8);
 
@@ -268,13 +270,15 @@ static void test_deepsigns_bad_params(void **state)
 	assert_int_equal(s->check(&ps, &m, err, sizeof err), 0);
 
 	/* bits: the table caps N (any N >= 1 projects an M-wide centre) */
-	assert_int_equal(param_check("deepsigns", s->params, "bits", "5000", canon, sizeof canon, err,
-				     sizeof err), -1);
+	assert_int_equal(param_check("deepsigns", s->params, "bits", "5000", canon, sizeof canon,
+				     err, sizeof err),
+			 -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "'bits' = '5000'"));
 	assert_non_null(strstr(err, "[1, 4096]"));
-	assert_int_equal(param_check("deepsigns", s->params, "bits", "0", canon, sizeof canon, err,
-				     sizeof err), -1);
+	assert_int_equal(
+	    param_check("deepsigns", s->params, "bits", "0", canon, sizeof canon, err, sizeof err),
+	    -1);
 	params(s, &ps, "bits=4097");
 	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "'bits' = 4097"));
@@ -331,7 +335,8 @@ static void check_layout(const char *layer)
 	assert_int_equal(s->keygen(&ps, &m, &env, &key, err, sizeof err), 0);
 	int li = nn_find_layer(&m, layer) + 1, M = (int)nn_out_size(&m.layers[li]);
 	assert_int_equal(m.layers[li].kind, NN_RELU);
-	const struct npz_array *A = npz_get(&key, "deepsigns.A"), *ki = npz_get(&key, "deepsigns.key_idx");
+	const struct npz_array *A = npz_get(&key, "deepsigns.A"),
+			       *ki = npz_get(&key, "deepsigns.key_idx");
 	struct npz_array *b = (struct npz_array *)npz_get(&key, "deepsigns.b");
 	int N = (int)A->shape[1];
 	assert_int_equal(A->shape[0], M);
@@ -401,7 +406,8 @@ static void test_bb_embeds(void **state)
 	assert_true(s->black_box);
 	double t0 = now_seconds();
 	double acc = embed("deepsigns-bb", NULL, 1, &m, &key, NULL);
-	const struct npz_array *xa = npz_get(&key, "deepsigns_bb.x"), *ya = npz_get(&key, "deepsigns_bb.y");
+	const struct npz_array *xa = npz_get(&key, "deepsigns_bb.x"),
+			       *ya = npz_get(&key, "deepsigns_bb.y");
 	assert_non_null(xa);
 	assert_non_null(ya);
 	assert_int_equal(xa->shape[0], 20);
@@ -418,7 +424,8 @@ static void test_bb_embeds(void **state)
 	env_init(&env, &r);
 	memset(&v, 0, sizeof v);
 	assert_int_equal(s->verify(&key, NULL, &q, &env, &v, err, sizeof err), 0);
-	printf("deepsigns-bb (K 20): test accuracy %.4f (unmarked %.4f, cost %+.4f), wm_acc %.4f, p %.3g, queries %ld (%.1f s)\n",
+	printf("deepsigns-bb (K 20): test accuracy %.4f (unmarked %.4f, cost %+.4f), wm_acc %.4f, "
+	       "p %.3g, queries %ld (%.1f s)\n",
 	       acc, clean_acc, clean_acc - acc, v.metric, v.pvalue, q.queries, now_seconds() - t0);
 	assert_string_equal(v.metric_name, "wm_acc");
 	assert_true(v.metric >= 0.95);
@@ -436,7 +443,7 @@ static void test_bb_embeds(void **state)
 	assert_true(v.metric <= 0.35);
 
 	/* the marked model with a wrong key: other noise images, random labels */
-	int64_t xs[4] = { 20, 1, 28, 28 }, ys = 20;
+	int64_t xs[4] = {20, 1, 28, 28}, ys = 20;
 	float *wx = xmalloc(20 * 784 * sizeof(float));
 	int32_t wy[20];
 	rng_seed(&r, 6);
@@ -448,7 +455,8 @@ static void test_bb_embeds(void **state)
 	npz_add(&wrong, "deepsigns_bb.x", NPZ_F32, 4, xs, wx);
 	npz_add(&wrong, "deepsigns_bb.y", NPZ_I32, 1, &ys, wy);
 	verify(s, &wrong, &m, &v);
-	printf("deepsigns-bb, marked model with a wrong key: wm_acc %.4f, p %.3g\n", v.metric, v.pvalue);
+	printf("deepsigns-bb, marked model with a wrong key: wm_acc %.4f, p %.3g\n", v.metric,
+	       v.pvalue);
 	assert_false(v.detected);
 	assert_true(v.metric <= 0.35);
 	free(wx);
@@ -487,15 +495,15 @@ static void test_bb_theta(void **state)
 	struct rng r;
 	int32_t y[20];
 	float *x = xcalloc(20 * 784, sizeof(float));
-	int64_t xs[4] = { 20, 1, 28, 28 }, ys = 20;
-	struct fake f = { .y = y };
+	int64_t xs[4] = {20, 1, 28, 28}, ys = 20;
+	struct fake f = {.y = y};
 	(void)state;
 
 	/* the paper's example */
 	assert_int_equal(wm_deepsigns_bb_theta(20, 10, 1e-4), 12);
 	/* the definition, from the binomial tail of the other side */
-	double alphas[] = { 1e-6, 1e-4, 1e-3, 0.01, 0.05 };
-	int Ks[] = { 5, 20, 50 }, Cs[] = { 2, 10, 100 };
+	double alphas[] = {1e-6, 1e-4, 1e-3, 0.01, 0.05};
+	int Ks[] = {5, 20, 50}, Cs[] = {2, 10, 100};
 	for (int i = 0; i < 5 * 3 * 3; i++) {
 		int K = Ks[i / 3 % 3], C = Cs[i % 3];
 		double al = alphas[i / 9];
@@ -559,12 +567,12 @@ static void test_bb_theta(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_bb_theta),
-		cmocka_unit_test(test_deepsigns_bad_params),
-		cmocka_unit_test(test_deepsigns_embeds),
-		cmocka_unit_test(test_deepsigns_deterministic),
-		cmocka_unit_test(test_deepsigns_layouts),
-		cmocka_unit_test(test_bb_embeds),
+	    cmocka_unit_test(test_bb_theta),
+	    cmocka_unit_test(test_deepsigns_bad_params),
+	    cmocka_unit_test(test_deepsigns_embeds),
+	    cmocka_unit_test(test_deepsigns_deterministic),
+	    cmocka_unit_test(test_deepsigns_layouts),
+	    cmocka_unit_test(test_bb_embeds),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,22 +25,22 @@
 #include "train.h"
 #include "util.h"
 
-#define FD_RTOL 2e-2   /* relative tolerance of one coordinate */
-#define FD_ATOL 5e-5   /* absolute floor (float32 loss noise / 2h) */
-#define FD_PICK 64     /* coordinates checked per tensor (all if fewer) */
+#define FD_RTOL 2e-2 /* relative tolerance of one coordinate */
+#define FD_ATOL 5e-5 /* absolute floor (float32 loss noise / 2h) */
+#define FD_PICK 64   /* coordinates checked per tensor (all if fewer) */
 
 struct gcase {
 	struct nn_model m;
 	int B;
-	float *x;           /* (B, C, H, W) */
-	int *y;             /* (B) labels, used when q is NULL */
-	float *q;           /* (B, nclass) soft targets, or NULL */
-	int training;       /* forward in training mode (dropout on) */
+	float *x;	    /* (B, C, H, W) */
+	int *y;		    /* (B) labels, used when q is NULL */
+	float *q;	    /* (B, nclass) soft targets, or NULL */
+	int training;	    /* forward in training mode (dropout on) */
 	uint64_t mask_seed; /* re-seeded before every forward: masks repeat */
-	int hook_layer;     /* >= 0: loss += sum(v * acts[hook_layer]) */
+	int hook_layer;	    /* >= 0: loss += sum(v * acts[hook_layer]) */
 	float *v;
-	float *ga;          /* analytic parameter gradients (nparams) */
-	float *gx;          /* analytic input gradient (B, C, H, W) */
+	float *ga; /* analytic parameter gradients (nparams) */
+	float *gx; /* analytic input gradient (B, C, H, W) */
 };
 
 struct fd_stats {
@@ -202,7 +202,7 @@ static void fd_add(struct fd_stats *s, double a, double num)
 static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, double h,
 			 const char *what)
 {
-	struct fd_stats s = { 0 };
+	struct fd_stats s = {0};
 	struct rng pick;
 	uint64_t sig0, sp, sm;
 	size_t nz = 0, npick = n < FD_PICK ? n : FD_PICK;
@@ -238,7 +238,8 @@ static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, d
 		}
 		double num = (lp - lm) / ((double)pp - (double)pm);
 		if (fabs(ga[i] - num) > 5 * (FD_RTOL * fmax(fabs(ga[i]), fabs(num)) + FD_ATOL))
-			print_message("  %s[%zu]: analytic %.6g numeric %.6g\n", what, i, ga[i], num);
+			print_message("  %s[%zu]: analytic %.6g numeric %.6g\n", what, i, ga[i],
+				      num);
 		fd_add(&s, ga[i], num);
 	}
 	double relnorm = s.a2 > 0 ? sqrt(s.diff2 / s.a2) : INFINITY;
@@ -247,8 +248,8 @@ static void check_tensor(struct gcase *g, float *p, const float *ga, size_t n, d
 		      what, n, s.checked, s.skipped, s.bad, amax, s.max_err, relnorm);
 	/* genann's lesson: an all-zero gradient passes every comparison. */
 	if (amax < 1e-5 || nz * 20 < n * 3)
-		fail_msg("%s: gradient is (almost) all zero: %zu of %zu nonzero, max %.3g", what, nz, n,
-			 amax);
+		fail_msg("%s: gradient is (almost) all zero: %zu of %zu nonzero, max %.3g", what,
+			 nz, n, amax);
 	if (s.checked * 2 < (int)npick)
 		fail_msg("%s: %d of %zu coordinates skipped at kinks", what, s.skipped, npick);
 	if (s.max_num < 10 * FD_ATOL)
@@ -280,7 +281,8 @@ static void check_case(struct gcase *g, double h)
 static void run_spec(const char *spec, uint64_t seed, int training, int soft)
 {
 	struct gcase g;
-	print_message("%s%s%s\n", spec, training ? " (training)" : "", soft ? " (soft targets)" : "");
+	print_message("%s%s%s\n", spec, training ? " (training)" : "",
+		      soft ? " (soft targets)" : "");
 	gcase_init(&g, spec, seed, 3, training, soft);
 	check_case(&g, 1e-2);
 	gcase_free(&g);
@@ -326,8 +328,9 @@ static void test_fd_dense_dropout(void **state)
 static void test_fd_dropout_chan_major(void **state)
 {
 	(void)state;
-	run_spec("2x6x6|conv c1 3 3 1 1|dropout 0.5|relu|maxpool 2 2|flatten|dropout 0.25|dense f 3",
-		 18, 1, 0);
+	run_spec(
+	    "2x6x6|conv c1 3 3 1 1|dropout 0.5|relu|maxpool 2 2|flatten|dropout 0.25|dense f 3", 18,
+	    1, 0);
 }
 
 static void test_fd_lenet_like(void **state)
@@ -397,7 +400,8 @@ static void test_loss_dlogits(void **state)
 				double want = 3.0 * (p - t) / g.B;
 				double got = g.m.dacts[g.m.nlayers - 1][b * C + c];
 				if (fabs(got - want) > 1e-6)
-					fail_msg("dlogits[%d][%d] = %.9g; expected %.9g", b, c, got, want);
+					fail_msg("dlogits[%d][%d] = %.9g; expected %.9g", b, c, got,
+						 want);
 			}
 		}
 		gcase_free(&g);
@@ -410,7 +414,7 @@ static void test_loss_soft_onehot(void **state)
 	struct gcase g;
 	(void)state;
 	gcase_init(&g, "4x1x1|dense d 5", 33, 3, 0, 0);
-	float q[15] = { 0 };
+	float q[15] = {0};
 	for (int b = 0; b < 3; b++)
 		q[b * 5 + g.y[b]] = 1;
 	nn_forward(&g.m, g.x, 3, 0, NULL);
@@ -429,7 +433,7 @@ static void test_loss_soft_onehot(void **state)
 /* ---- engine semantics ------------------------------------------------------ */
 
 static const char *sem_spec =
-	"2x6x6|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense f1 6|relu|dense f2 3";
+    "2x6x6|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense f1 6|relu|dense f2 3";
 
 static void step_grads(struct gcase *g, int zero_grads)
 {
@@ -455,8 +459,8 @@ static void test_accumulation(void **state)
 	step_grads(&g, 0);
 	for (size_t i = 0; i < g.m.nparams; i++)
 		if (fabsf(g.m.grads[i] - 2 * g.ga[i]) > 1e-6f * (1 + fabsf(g.ga[i])))
-			fail_msg("grads[%zu] = %.9g after two passes; expected 2 * %.9g", i, g.m.grads[i],
-				 g.ga[i]);
+			fail_msg("grads[%zu] = %.9g after two passes; expected 2 * %.9g", i,
+				 g.m.grads[i], g.ga[i]);
 	/* the input gradient belongs to the last pass (zeroed with the act grads) */
 	for (size_t i = 0; i < nn_in_size(&g.m) * 3; i++)
 		assert_true(fabsf(g.m.dinput[i] - g.gx[i]) <= 1e-7f * (1 + fabsf(g.gx[i])));
@@ -497,7 +501,8 @@ static void test_frozen(void **state)
 			for (size_t k = 0; k < n; k++)
 				assert_true(m->grads[l->w_off + k] == 0);
 		} else {
-			assert_memory_equal(m->grads + l->w_off, g.ga + l->w_off, n * sizeof(float));
+			assert_memory_equal(m->grads + l->w_off, g.ga + l->w_off,
+					    n * sizeof(float));
 		}
 	}
 	assert_memory_equal(m->dinput, g.gx, nn_in_size(m) * 3 * sizeof(float));
@@ -518,7 +523,8 @@ static void test_frozen(void **state)
 	o.weight_decay = 0.1;
 	nn_opt_step(&o, m, 0);
 	const struct nn_layer *l = &m->layers[c1];
-	assert_memory_equal(m->params + l->w_off, before + l->w_off, (l->w_n + l->b_n) * sizeof(float));
+	assert_memory_equal(m->params + l->w_off, before + l->w_off,
+			    (l->w_n + l->b_n) * sizeof(float));
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *li = &m->layers[i];
 		if (!nn_has_params(li) || li->frozen)
@@ -527,7 +533,8 @@ static void test_frozen(void **state)
 		for (size_t k = 0; k < n; k++)
 			changed += m->params[li->w_off + k] != before[li->w_off + k];
 		if (changed * 10 < n * 9)
-			fail_msg("layer %s: only %zu of %zu parameters moved", li->name, changed, n);
+			fail_msg("layer %s: only %zu of %zu parameters moved", li->name, changed,
+				 n);
 	}
 	nn_opt_free(&o);
 	free(before);
@@ -560,7 +567,8 @@ static void test_reinit_layer(void **state)
 			assert_true(fabs(m->params[k]) <= bound * (1 + 1e-6));
 		}
 		if (changed + 1 < hi - lo)
-			fail_msg("layer %s: reinit changed %zu of %zu parameters", l->name, changed, hi - lo);
+			fail_msg("layer %s: reinit changed %zu of %zu parameters", l->name, changed,
+				 hi - lo);
 	}
 	free(before);
 	gcase_free(&g);
@@ -573,15 +581,17 @@ static void test_init_distribution(void **state)
 	struct rng r;
 	char err[ERRBUF];
 	(void)state;
-	assert_int_equal(nn_build_spec(&m, "custom", "3x10x10|conv c 16 5 1 0|flatten|dense f 40", err,
-				       sizeof err), 0);
+	assert_int_equal(nn_build_spec(&m, "custom", "3x10x10|conv c 16 5 1 0|flatten|dense f 40",
+				       err, sizeof err),
+			 0);
 	rng_seed(&r, 7);
 	nn_init_params(&m, &r);
 	for (int i = 0; i < m.nlayers; i++) {
 		const struct nn_layer *l = &m.layers[i];
 		if (!nn_has_params(l))
 			continue;
-		double bound = 1.0 / sqrt((double)(l->w_n / (size_t)l->out_c)), mx = 0, s = 0, s2 = 0;
+		double bound = 1.0 / sqrt((double)(l->w_n / (size_t)l->out_c)), mx = 0, s = 0,
+		       s2 = 0;
 		for (size_t k = 0; k < l->w_n; k++) {
 			double v = m.params[l->w_off + k];
 			mx = fmax(mx, fabs(v));
@@ -607,10 +617,11 @@ static void test_dropout_forward(void **state)
 	char err[ERRBUF];
 	float x[200 * 10];
 	(void)state;
-	assert_int_equal(nn_build_spec(&a, "custom", "10x1x1|dense d 50|dropout 0.4|dense e 3", err,
-				       sizeof err), 0);
-	assert_int_equal(nn_build_spec(&b, "custom", "10x1x1|dense d 50|dense e 3", err, sizeof err),
-			 0);
+	assert_int_equal(
+	    nn_build_spec(&a, "custom", "10x1x1|dense d 50|dropout 0.4|dense e 3", err, sizeof err),
+	    0);
+	assert_int_equal(
+	    nn_build_spec(&b, "custom", "10x1x1|dense d 50|dense e 3", err, sizeof err), 0);
 	rng_seed(&r, 3);
 	nn_init_params(&a, &r);
 	memcpy(b.params, a.params, a.nparams * sizeof(float));
@@ -685,21 +696,21 @@ static void test_direct_matches_gemm(void **state)
 	if (!cd_cpu_ok())
 		skip();
 	static const char *specs[] = {
-		NULL, /* lenet5 itself */
-		"6x14x14|conv c 16 5 1 0|relu|flatten|dense f 10",
-		"3x12x11|conv c 7 3 1 1|relu|conv d 13 5 1 2|flatten|dense f 5",
-		"2x9x10|conv c 5 7 1 3|maxpool 2 2|flatten|dense f 3",
-		"1x30x17|conv c 2 5 1 0|flatten|dense f 3",
-		"3x12x11|conv c 8 3 1 1|relu|conv d 24 5 1 2|flatten|dense f 5",
-		"2x9x10|conv c 16 7 1 3|maxpool 2 2|conv d 32 3 1 0|flatten|dense f 3",
+	    NULL, /* lenet5 itself */
+	    "6x14x14|conv c 16 5 1 0|relu|flatten|dense f 10",
+	    "3x12x11|conv c 7 3 1 1|relu|conv d 13 5 1 2|flatten|dense f 5",
+	    "2x9x10|conv c 5 7 1 3|maxpool 2 2|flatten|dense f 3",
+	    "1x30x17|conv c 2 5 1 0|flatten|dense f 3",
+	    "3x12x11|conv c 8 3 1 1|relu|conv d 24 5 1 2|flatten|dense f 5",
+	    "2x9x10|conv c 16 7 1 3|maxpool 2 2|conv d 32 3 1 0|flatten|dense f 3",
 	};
 	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
 		struct nn_model m;
 		struct rng r;
 		char err[ERRBUF];
 		rng_seed(&r, 40 + s);
-		if (specs[s] ? nn_build_spec(&m, "custom", specs[s], err, sizeof err) :
-			       nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err))
+		if (specs[s] ? nn_build_spec(&m, "custom", specs[s], err, sizeof err)
+			     : nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err))
 			fail_msg("%s", err);
 		nn_init_params(&m, &r);
 		for (int bi = 0; bi < 2; bi++) { /* a full batch, then a smaller one */
@@ -740,10 +751,12 @@ static void test_direct_matches_gemm(void **state)
 		struct rng r;
 		char err[ERRBUF];
 		float x[8 * 30 * 17], l1[8 * 3], l2[8 * 3], d1[8 * 30 * 17], d2[8 * 30 * 17];
-		int y[8] = { 0, 1, 2, 0, 1, 2, 0, 1 };
+		int y[8] = {0, 1, 2, 0, 1, 2, 0, 1};
 		rng_seed(&r, 77);
-		assert_int_equal(nn_build_spec(&m, "custom", "1x30x17|conv c 2 5 1 0|flatten|dense f 3",
-					       err, sizeof err), 0);
+		assert_int_equal(nn_build_spec(&m, "custom",
+					       "1x30x17|conv c 2 5 1 0|flatten|dense f 3", err,
+					       sizeof err),
+				 0);
 		nn_init_params(&m, &r);
 		float *g1 = malloc(m.nparams * 4), *g2 = malloc(m.nparams * 4);
 		for (size_t i = 0; i < sizeof x / sizeof x[0]; i++)
@@ -776,8 +789,8 @@ static void test_batch_independence(void **state)
 {
 	struct gcase g;
 	(void)state;
-	gcase_init(&g, "3x8x8|conv c1 4 3 2 0|relu|conv c2 2 3 1 1|maxpool 2 1|flatten|dense f 4", 43,
-		   5, 0, 0);
+	gcase_init(&g, "3x8x8|conv c1 4 3 2 0|relu|conv c2 2 3 1 1|maxpool 2 1|flatten|dense f 4",
+		   43, 5, 0, 0);
 	struct nn_model *m = &g.m;
 	size_t d = nn_in_size(m);
 	float full[5 * 4];
@@ -797,8 +810,10 @@ static void test_batch_independence(void **state)
 			for (int c = 0; c < l->in_c; c++)
 				for (int ki = 0; ki < 3; ki++)
 					for (int kj = 0; kj < 3; kj++) {
-						size_t wi = ((size_t)(oc * l->in_c + c) * 3 + ki) * 3 + kj;
-						size_t xi = b * d + (c * 8 + oh * 2 + ki) * 8 + ow * 2 + kj;
+						size_t wi =
+						    ((size_t)(oc * l->in_c + c) * 3 + ki) * 3 + kj;
+						size_t xi =
+						    b * d + (c * 8 + oh * 2 + ki) * 8 + ow * 2 + kj;
 						s += (double)m->params[l->w_off + wi] * g.x[xi];
 					}
 			/* conv output is channel-major (OC, B, OH, OW) */
@@ -813,18 +828,18 @@ static void test_batch_independence(void **state)
 static void test_spec_validation(void **state)
 {
 	static const char *bad[] = {
-		"1x4x4|maxpool 5 2|flatten|dense f 2",      /* window larger than the input */
-		"1x2x2|conv c 1 3 2 0|flatten|dense f 2",   /* kernel larger than the padded input */
-		"1x4x4|conv c 1 3 1 0|dense f 2",           /* dense on a spatial input */
-		"1x4x4|flatten|dense a 3|conv c 1 1 1 0|flatten|dense f 2",
-		"1x4x4|flatten|dense a 3|relu",             /* does not end with dense */
-		"1x4x4|flatten|dense a 3|dense a 2",        /* duplicate name */
-		"1x4x4|flatten|dropout 1.0|dense f 2",
-		"1x4x4|flatten|softmax|dense f 2",
-		"1x4x4|flatten|dense f 0",
-		"1x4x4|conv c 2 3 0 0|flatten|dense f 2",   /* stride 0 */
-		"4x4|flatten|dense f 2",
-		"",
+	    "1x4x4|maxpool 5 2|flatten|dense f 2",    /* window larger than the input */
+	    "1x2x2|conv c 1 3 2 0|flatten|dense f 2", /* kernel larger than the padded input */
+	    "1x4x4|conv c 1 3 1 0|dense f 2",	      /* dense on a spatial input */
+	    "1x4x4|flatten|dense a 3|conv c 1 1 1 0|flatten|dense f 2",
+	    "1x4x4|flatten|dense a 3|relu",	 /* does not end with dense */
+	    "1x4x4|flatten|dense a 3|dense a 2", /* duplicate name */
+	    "1x4x4|flatten|dropout 1.0|dense f 2",
+	    "1x4x4|flatten|softmax|dense f 2",
+	    "1x4x4|flatten|dense f 0",
+	    "1x4x4|conv c 2 3 0 0|flatten|dense f 2", /* stride 0 */
+	    "4x4|flatten|dense f 2",
+	    "",
 	};
 	struct nn_model m;
 	char err[ERRBUF];
@@ -843,12 +858,13 @@ static void test_spec_validation(void **state)
 		const char *arch;
 		int c, h, w;
 		size_t nparams;
-	} named[] = { { "mlp", 1, 28, 28, 669706 }, { "lenet5", 1, 28, 28, 61706 },
-		      { "cnn", 3, 32, 32, 1116970 } };
+	} named[] = {
+	    {"mlp", 1, 28, 28, 669706}, {"lenet5", 1, 28, 28, 61706}, {"cnn", 3, 32, 32, 1116970}};
 	for (size_t i = 0; i < sizeof named / sizeof named[0]; i++) {
 		assert_non_null(nn_arch_spec(named[i].arch));
-		assert_int_equal(nn_build_spec(&m, named[i].arch, nn_arch_spec(named[i].arch), err,
-					       sizeof err), 0);
+		assert_int_equal(
+		    nn_build_spec(&m, named[i].arch, nn_arch_spec(named[i].arch), err, sizeof err),
+		    0);
 		assert_int_equal(m.nparams, named[i].nparams);
 		assert_int_equal(m.in_c, named[i].c);
 		assert_int_equal(m.in_h, named[i].h);
@@ -886,9 +902,9 @@ static void test_spec_validation(void **state)
 static void test_pool_after_flat_layer(void **state)
 {
 	static const char *pairs[][2] = {
-		{ "2x4x4|relu|maxpool 2 2|flatten|dense f 3",
-		  "2x4x4|maxpool 2 2|relu|flatten|dense f 3" },
-		{ "4x1x1|dense a 4|maxpool 1 1|flatten|dense f 3", "4x1x1|dense a 4|flatten|dense f 3" },
+	    {"2x4x4|relu|maxpool 2 2|flatten|dense f 3",
+	     "2x4x4|maxpool 2 2|relu|flatten|dense f 3"},
+	    {"4x1x1|dense a 4|maxpool 1 1|flatten|dense f 3", "4x1x1|dense a 4|flatten|dense f 3"},
 	};
 	struct nn_model a, b;
 	struct rng r;
@@ -908,7 +924,8 @@ static void test_pool_after_flat_layer(void **state)
 			const float *zb = nn_forward(&b, x, 3, 0, NULL);
 			for (int k = 0; k < 9; k++)
 				if (fabsf(za[k] - zb[k]) > 1e-6f)
-					fail_msg("'%s' gives logit[%d] %.7g but '%s' gives %.7g (layout mix-up)",
+					fail_msg("'%s' gives logit[%d] %.7g but '%s' gives %.7g "
+						 "(layout mix-up)",
 						 pairs[p][0], k, za[k], pairs[p][1], zb[k]);
 			nn_free(&a);
 		}
@@ -973,17 +990,15 @@ struct opt_case {
 static void run_opt_case(const struct opt_case *c)
 {
 	static const double grads[5][6] = {
-		{ 0.5, -0.25, 0.0, 1.5, -2.0, 0.125 },
-		{ 0.4, 0.3, -0.1, 1.0, -1.0, 0.0 },
-		{ -0.2, -0.25, 0.2, 0.5, 3.0, -0.5 },
-		{ 0.0, 0.0, 0.0, 0.0, 0.0, 0.0 },
-		{ 1e-3, -1e-4, 2.0, -0.75, 0.01, 0.25 },
+	    {0.5, -0.25, 0.0, 1.5, -2.0, 0.125},   {0.4, 0.3, -0.1, 1.0, -1.0, 0.0},
+	    {-0.2, -0.25, 0.2, 0.5, 3.0, -0.5},	   {0.0, 0.0, 0.0, 0.0, 0.0, 0.0},
+	    {1e-3, -1e-4, 2.0, -0.75, 0.01, 0.25},
 	};
 	struct nn_model m;
 	struct nn_opt o;
 	struct ref_opt r;
 	char err[ERRBUF];
-	double p[6] = { 0.3, -0.7, 1.2, 0.0, -0.05, 2.0 };
+	double p[6] = {0.3, -0.7, 1.2, 0.0, -0.05, 2.0};
 
 	assert_int_equal(nn_build_spec(&m, "custom", "1x1x1|dense d 3", err, sizeof err), 0);
 	assert_int_equal(m.nparams, 6);
@@ -1017,12 +1032,9 @@ static void run_opt_case(const struct opt_case *c)
 static void test_opt_sgd(void **state)
 {
 	static const struct opt_case cases[] = {
-		{ "sgd", 0.1, 0, 0, 0, 0, 0 },
-		{ "sgd", 0.1, 0.9, 0, 0, 0, 0 },
-		{ "sgd", 0.1, 0.9, 0, 0, 0, 1 },
-		{ "sgd", 0.05, 0, 0.1, 0, 0, 0 },
-		{ "sgd", 0.05, 0.8, 0.1, 0, 0, 1 },
-		{ "sgd", 0.1, 0.9, 0.01, 0, 1.0, 0 },
+	    {"sgd", 0.1, 0, 0, 0, 0, 0},      {"sgd", 0.1, 0.9, 0, 0, 0, 0},
+	    {"sgd", 0.1, 0.9, 0, 0, 0, 1},    {"sgd", 0.05, 0, 0.1, 0, 0, 0},
+	    {"sgd", 0.05, 0.8, 0.1, 0, 0, 1}, {"sgd", 0.1, 0.9, 0.01, 0, 1.0, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -1032,11 +1044,11 @@ static void test_opt_sgd(void **state)
 static void test_opt_adam(void **state)
 {
 	static const struct opt_case cases[] = {
-		{ "adam", 1e-2, 0, 0, 0, 0, 0 },
-		{ "adam", 1e-2, 0, 0.1, 0, 0, 0 },
-		/* a large eps shows where eps enters (after bias correction) */
-		{ "adam", 1e-1, 0, 0, 0.3, 0, 0 },
-		{ "adam", 1e-2, 0, 0, 0.3, 0.5, 0 },
+	    {"adam", 1e-2, 0, 0, 0, 0, 0},
+	    {"adam", 1e-2, 0, 0.1, 0, 0, 0},
+	    /* a large eps shows where eps enters (after bias correction) */
+	    {"adam", 1e-1, 0, 0, 0.3, 0, 0},
+	    {"adam", 1e-2, 0, 0, 0.3, 0.5, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -1046,9 +1058,9 @@ static void test_opt_adam(void **state)
 static void test_opt_rmsprop(void **state)
 {
 	static const struct opt_case cases[] = {
-		{ "rmsprop", 1e-2, 0, 0, 0, 0, 0 },
-		{ "rmsprop", 1e-2, 0, 0.1, 0, 0, 0 },
-		{ "rmsprop", 1e-2, 0, 0, 0.3, 0, 0 },
+	    {"rmsprop", 1e-2, 0, 0, 0, 0, 0},
+	    {"rmsprop", 1e-2, 0, 0.1, 0, 0, 0},
+	    {"rmsprop", 1e-2, 0, 0, 0.3, 0, 0},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
@@ -1162,7 +1174,7 @@ static void test_train_learns(void **state)
 	struct nn_model m;
 	struct nn_opt o;
 	struct rng r;
-	struct train_cfg cfg = { .epochs = 60, .batch = 16 };
+	struct train_cfg cfg = {.epochs = 60, .batch = 16};
 	char err[ERRBUF];
 	uint32_t idx[256];
 	double loss = -1;
@@ -1170,8 +1182,9 @@ static void test_train_learns(void **state)
 	tiny_dataset(&d, 256, 5);
 	for (int i = 0; i < 256; i++)
 		idx[i] = (uint32_t)i;
-	assert_int_equal(nn_build_spec(&m, "custom", "1x2x2|flatten|dense a 16|relu|dense b 2", err,
-				       sizeof err), 0);
+	assert_int_equal(
+	    nn_build_spec(&m, "custom", "1x2x2|flatten|dense a 16|relu|dense b 2", err, sizeof err),
+	    0);
 	rng_seed(&r, 6);
 	nn_init_params(&m, &r);
 	double acc0 = nn_accuracy(&m, &d, NULL, 0);
@@ -1199,33 +1212,33 @@ static void test_train_learns(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fd_conv_relu_pool),
-		cmocka_unit_test(test_fd_stride_pad),
-		cmocka_unit_test(test_fd_overlapping_pool),
-		cmocka_unit_test(test_fd_pool_first),
-		cmocka_unit_test(test_fd_dense_dropout),
-		cmocka_unit_test(test_fd_dropout_chan_major),
-		cmocka_unit_test(test_fd_lenet_like),
-		cmocka_unit_test(test_fd_soft_targets),
-		cmocka_unit_test(test_fd_activation_hook),
-		cmocka_unit_test(test_loss_dlogits),
-		cmocka_unit_test(test_loss_soft_onehot),
-		cmocka_unit_test(test_accumulation),
-		cmocka_unit_test(test_frozen),
-		cmocka_unit_test(test_reinit_layer),
-		cmocka_unit_test(test_init_distribution),
-		cmocka_unit_test(test_dropout_forward),
-		cmocka_unit_test(test_fd_direct_conv),
-		cmocka_unit_test(test_direct_matches_gemm),
-		cmocka_unit_test(test_batch_independence),
-		cmocka_unit_test(test_spec_validation),
-		cmocka_unit_test(test_pool_after_flat_layer),
-		cmocka_unit_test(test_opt_sgd),
-		cmocka_unit_test(test_opt_adam),
-		cmocka_unit_test(test_opt_rmsprop),
-		cmocka_unit_test(test_opt_by_hand),
-		cmocka_unit_test(test_opt_init_and_schedule),
-		cmocka_unit_test(test_train_learns),
+	    cmocka_unit_test(test_fd_conv_relu_pool),
+	    cmocka_unit_test(test_fd_stride_pad),
+	    cmocka_unit_test(test_fd_overlapping_pool),
+	    cmocka_unit_test(test_fd_pool_first),
+	    cmocka_unit_test(test_fd_dense_dropout),
+	    cmocka_unit_test(test_fd_dropout_chan_major),
+	    cmocka_unit_test(test_fd_lenet_like),
+	    cmocka_unit_test(test_fd_soft_targets),
+	    cmocka_unit_test(test_fd_activation_hook),
+	    cmocka_unit_test(test_loss_dlogits),
+	    cmocka_unit_test(test_loss_soft_onehot),
+	    cmocka_unit_test(test_accumulation),
+	    cmocka_unit_test(test_frozen),
+	    cmocka_unit_test(test_reinit_layer),
+	    cmocka_unit_test(test_init_distribution),
+	    cmocka_unit_test(test_dropout_forward),
+	    cmocka_unit_test(test_fd_direct_conv),
+	    cmocka_unit_test(test_direct_matches_gemm),
+	    cmocka_unit_test(test_batch_independence),
+	    cmocka_unit_test(test_spec_validation),
+	    cmocka_unit_test(test_pool_after_flat_layer),
+	    cmocka_unit_test(test_opt_sgd),
+	    cmocka_unit_test(test_opt_adam),
+	    cmocka_unit_test(test_opt_rmsprop),
+	    cmocka_unit_test(test_opt_by_hand),
+	    cmocka_unit_test(test_opt_init_and_schedule),
+	    cmocka_unit_test(test_train_learns),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

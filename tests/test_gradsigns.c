@@ -246,7 +246,8 @@ static void test_rop_mlp_vs_double(void **state)
 	double e1 = rel_err(ga + f.o_w1, ref + f.o_w1, (size_t)H * D, NULL);
 	double e2 = rel_err(ga + f.o_w2, ref + f.o_w2, (size_t)f.C * H, NULL);
 	double eb = rel_err(ga + f.o_b1, ref + f.o_b1, (size_t)H, NULL);
-	printf("(a) R-op vs double central difference (eps 1e-6), MLP %d-%d-%d, B %d: relative error %.2e (fc1.weight %.2e, fc1.bias %.2e, fc2.weight %.2e), |ref| %.3g\n",
+	printf("(a) R-op vs double central difference (eps 1e-6), MLP %d-%d-%d, B %d: relative "
+	       "error %.2e (fc1.weight %.2e, fc1.bias %.2e, fc2.weight %.2e), |ref| %.3g\n",
 	       D, H, f.C, B, e, e1, eb, e2, rn);
 	assert_true(rn > 1e-3);
 	assert_true(e <= 1e-3);
@@ -266,7 +267,8 @@ static void test_rop_mlp_vs_double(void **state)
 	double ex = rel_err(m.dinput, rgx, nx, &rn);
 	nn_rop_prepare(&rop, &m, x, y, B);
 	double er = rel_err(rop.dx, rgx, nx, NULL);
-	printf("(c) input gradient vs double reference: engine %.2e, nn_rop_prepare %.2e (|ref| %.3g)\n",
+	printf("(c) input gradient vs double reference: engine %.2e, nn_rop_prepare %.2e (|ref| "
+	       "%.3g)\n",
 	       ex, er, rn);
 	assert_true(rn > 1e-3);
 	assert_true(ex <= 1e-5);
@@ -378,7 +380,8 @@ static void check_conv(const char *spec, int B)
 			for (size_t k = 0; k < P; k++)
 				fd[k] = gf[k];
 			double fn, e = rel_err(ga, fd, P, &fn);
-			printf("(b) %s, B %d (seed %llu, %d kinked seeds skipped): R-op vs float32 mixed difference (eps 1e-3): relative error %.2e, |fd| %.3g\n",
+			printf("(b) %s, B %d (seed %llu, %d kinked seeds skipped): R-op vs float32 "
+			       "mixed difference (eps 1e-3): relative error %.2e, |fd| %.3g\n",
 			       spec, B, (unsigned long long)seed, tried, e, fn);
 			assert_true(fn > 1e-3);
 			assert_true(e <= 2e-2);
@@ -387,7 +390,8 @@ static void check_conv(const char *spec, int B)
 				const struct nn_layer *l = &m.layers[i];
 				if (!nn_has_params(l))
 					continue;
-				double ln, le = rel_err(ga + l->w_off, fd + l->w_off, l->w_n + l->b_n, &ln);
+				double ln, le = rel_err(ga + l->w_off, fd + l->w_off,
+							l->w_n + l->b_n, &ln);
 				assert_true(ln > 0);
 				assert_true(le <= 5e-2);
 			}
@@ -404,7 +408,8 @@ static void test_rop_conv_vs_fd(void **state)
 	(void)state;
 	check_conv("1x8x8|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense fc 4", 3);
 	check_conv("3x8x8|conv c1 4 3 1 1|relu|maxpool 2 2|flatten|dense fc 4", 3);
-	check_conv("3x9x9|conv c1 4 3 2 1|relu|conv c2 5 3 1 1|relu|maxpool 2 2|flatten|dense fc1 6|relu|dropout 0.3|dense fc2 3",
+	check_conv("3x9x9|conv c1 4 3 2 1|relu|conv c2 5 3 1 1|relu|maxpool 2 2|flatten|dense fc1 "
+		   "6|relu|dropout 0.3|dense fc2 3",
 		   2);
 }
 
@@ -509,7 +514,8 @@ static double embed(const char *scheme, const char *kv, uint64_t seed, int n_own
 	npz_init(key);
 	assert_int_equal(nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	double t0 = now_seconds();
-	int rc = s->check(&ps, m, err, sizeof err) || s->keygen(&ps, m, &env, key, err, sizeof err) ||
+	int rc = s->check(&ps, m, err, sizeof err) ||
+		 s->keygen(&ps, m, &env, key, err, sizeof err) ||
 		 s->embed(&ps, m, key, &env, err, sizeof err);
 	if (secs)
 		*secs = now_seconds() - t0;
@@ -592,12 +598,14 @@ static void test_wm_loss_grad(void **state)
 		for (int side = 0; side < 2; side++) {
 			for (size_t k = 0; k < P; k++)
 				m.params[k] = theta[k] + (float)(side ? -h : h) * dir[k];
-			assert_int_equal(wm_gradsigns_loss(&key, &m, x, y, B, NULL, side ? &lm : &lp, err,
-							   sizeof err), 0);
+			assert_int_equal(wm_gradsigns_loss(&key, &m, x, y, B, NULL,
+							   side ? &lm : &lp, err, sizeof err),
+					 0);
 		}
 		memcpy(m.params, theta, P * sizeof(float));
 		double fd = (lp - lm) / (2 * h);
-		printf("(d) signature loss %.5f (%d carriers of %d rows): directional derivative %s: analytic %.6e, central difference %.6e (relative %.2e)\n",
+		printf("(d) signature loss %.5f (%d carriers of %d rows): directional derivative "
+		       "%s: analytic %.6e, central difference %.6e (relative %.2e)\n",
 		       l0, nt, B, t ? "along a random direction" : "along the gradient", dot, fd,
 		       fabs(fd - dot) / fabs(dot));
 		assert_true(fabs(fd - dot) <= 2e-2 * fabs(dot) + 1e-7);
@@ -615,7 +623,8 @@ static void test_wm_loss_grad(void **state)
 	for (size_t k = 0; k < P; k++)
 		gd[k] = g[k];
 	double e = rel_err(gfd, gd, P, NULL);
-	printf("    signature-loss gradient, dbp=fd (eps 1e-3) vs dbp=exact: relative error %.2e\n", e);
+	printf("    signature-loss gradient, dbp=fd (eps 1e-3) vs dbp=exact: relative error %.2e\n",
+	       e);
 	assert_true(lp == l0);
 	assert_true(e <= 5e-2);
 	free(gd);
@@ -641,7 +650,8 @@ static void test_gradsigns_embeds(void **state)
 	need_clean();
 	assert_true(s->black_box);
 	double acc = embed("gradsigns", NULL, 1, 0, &m, &key, &secs);
-	printf("gradsigns (32 bits, 64 carriers, lambda 0.3): test accuracy %.4f (unmarked %.4f, cost %+.4f); embedding %.1f s vs clean training %.1f s (%.2fx)\n",
+	printf("gradsigns (32 bits, 64 carriers, lambda 0.3): test accuracy %.4f (unmarked %.4f, "
+	       "cost %+.4f); embedding %.1f s vs clean training %.1f s (%.2fx)\n",
 	       acc, clean_acc, clean_acc - acc, secs, clean_s, secs / clean_s);
 	assert_true(clean_acc - acc < 0.02);
 	assert_true(acc > 0.75);
@@ -673,14 +683,14 @@ static void test_gradsigns_embeds(void **state)
 
 	/* the unmarked model with the owner's key, both ways */
 	verify(&key, &clean, &v, NULL);
-	printf("gradsigns, unmarked model with the owner's key: white-box BER %.4f, p %.3g\n", v.metric,
-	       v.pvalue);
+	printf("gradsigns, unmarked model with the owner's key: white-box BER %.4f, p %.3g\n",
+	       v.metric, v.pvalue);
 	assert_false(v.detected);
 	assert_true(v.metric >= 0.2 && v.metric <= 0.8);
 	set_mode(&key, "blackbox");
 	verify(&key, &clean, &v, NULL);
-	printf("gradsigns, unmarked model with the owner's key: black-box BER %.4f, p %.3g\n", v.metric,
-	       v.pvalue);
+	printf("gradsigns, unmarked model with the owner's key: black-box BER %.4f, p %.3g\n",
+	       v.metric, v.pvalue);
 	assert_false(v.detected);
 	assert_true(v.metric >= 0.2 && v.metric <= 0.8);
 
@@ -720,7 +730,8 @@ static void test_gradsigns_fd(void **state)
 	need_clean();
 	double acc = embed("gradsigns", "dbp=fd,verify=whitebox", 1, 0, &m, &key, &secs);
 	verify(&key, &m, &v, NULL);
-	printf("gradsigns trained with dbp=fd (eps 1e-3): test accuracy %.4f (cost %+.4f), white-box BER %.4f, p %.3g; embedding %.1f s vs clean training %.1f s (%.2fx)\n",
+	printf("gradsigns trained with dbp=fd (eps 1e-3): test accuracy %.4f (cost %+.4f), "
+	       "white-box BER %.4f, p %.3g; embedding %.1f s vs clean training %.1f s (%.2fx)\n",
 	       acc, clean_acc - acc, v.metric, v.pvalue, secs, clean_s, secs / clean_s);
 	assert_true(v.metric == 0.0);
 	assert_true(v.detected);
@@ -755,7 +766,8 @@ static void test_gradsigns_deterministic(void **state)
 	set_mode(&k2, "whitebox");
 	verify(&k1, &m1, &w1, NULL);
 	verify(&k2, &m2, &w2, NULL);
-	printf("gradsigns (24 bits, seed 7) twice: accuracy %.4f / %.4f, black-box BER %.4f / %.4f, white-box BER %.4f / %.4f\n",
+	printf("gradsigns (24 bits, seed 7) twice: accuracy %.4f / %.4f, black-box BER %.4f / "
+	       "%.4f, white-box BER %.4f / %.4f\n",
 	       a1, a2, v1.metric, v2.metric, w1.metric, w2.metric);
 	assert_same_array(&k1, &k2, "gradsigns.b");
 	assert_same_array(&k1, &k2, "gradsigns.S");
@@ -816,8 +828,9 @@ static void test_gradsigns_bad_params(void **state)
 	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "'verify' = 'greybox'"));
-	assert_int_equal(param_check("gradsigns", s->params, "per_batch", "101", canon, sizeof canon,
-				     err, sizeof err), -1);
+	assert_int_equal(param_check("gradsigns", s->params, "per_batch", "101", canon,
+				     sizeof canon, err, sizeof err),
+			 -1);
 	assert_non_null(strstr(err, "[0, 100]"));
 	nn_free(&m);
 }
@@ -850,13 +863,13 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rop_mlp_vs_double),
-		cmocka_unit_test(test_rop_conv_vs_fd),
-		cmocka_unit_test(test_wm_loss_grad),
-		cmocka_unit_test(test_gradsigns_bad_params),
-		cmocka_unit_test(test_gradsigns_embeds),
-		cmocka_unit_test(test_gradsigns_fd),
-		cmocka_unit_test(test_gradsigns_deterministic),
+	    cmocka_unit_test(test_rop_mlp_vs_double),
+	    cmocka_unit_test(test_rop_conv_vs_fd),
+	    cmocka_unit_test(test_wm_loss_grad),
+	    cmocka_unit_test(test_gradsigns_bad_params),
+	    cmocka_unit_test(test_gradsigns_embeds),
+	    cmocka_unit_test(test_gradsigns_fd),
+	    cmocka_unit_test(test_gradsigns_deterministic),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

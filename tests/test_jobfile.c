@@ -115,7 +115,9 @@ static void test_defaults(void **state)
 	assert_int_equal(jobs[0].kind, JOB_TRAIN);
 	assert_int_equal(jobs[0].parent, -1);
 	assert_string_equal(jobs[0].identity,
-			    "kind=train;dataset=fashion;model=mlp;epochs=5;batch=64;opt=adam;lr=0.001;momentum=0.9;wd=0;train_subset=0;test_subset=0;split=0.3333333333333333;seed=1;scheme=none{};attack={};control=0");
+			    "kind=train;dataset=fashion;model=mlp;epochs=5;batch=64;opt=adam;lr=0."
+			    "001;momentum=0.9;wd=0;train_subset=0;test_subset=0;split=0."
+			    "3333333333333333;seed=1;scheme=none{};attack={};control=0");
 	assert_int_equal(strlen(jobs[0].id), 16);
 	assert_true(jobs[0].cost > 0);
 	free(jobs);
@@ -183,7 +185,7 @@ static void test_ranges(void **state)
 	assert_string_equal(e->vals[k][3], "0.3");
 	assert_string_equal(e->vals[k][7], "0.7");
 	assert_string_equal(e->vals[k][10], "1");
-	k = key_index(e, "layer");   /* a string parameter: ':' is no range */
+	k = key_index(e, "layer"); /* a string parameter: ':' is no range */
 	assert_int_equal(e->nvals[k], 1);
 	assert_string_equal(e->vals[k][0], "a:b");
 	assert_int_equal(e->line, 4);
@@ -239,7 +241,8 @@ static void test_canonical_values(void **state)
 	load_ok("a.yaml", "schemes:\n  uchida: {lambda: 1e-3, bits: 0032}\n", rs);
 	assert_int_equal(jobs_expand(rs, &ja, &na, err, sizeof err), 0);
 	jobfile_free(rs);
-	load_ok("b.yaml", "run:\n  lr: 0.0010\nschemes:\n  uchida: {bits: 32, lambda: 0.001}\n", rs);
+	load_ok("b.yaml", "run:\n  lr: 0.0010\nschemes:\n  uchida: {bits: 32, lambda: 0.001}\n",
+		rs);
 	assert_int_equal(jobs_expand(rs, &jb, &nb, err, sizeof err), 0);
 	jobfile_free(rs);
 	assert_int_equal(na, 2);
@@ -273,35 +276,33 @@ static void test_canonical_values(void **state)
 
 /* ---- the job matrix ---- */
 
-static const char matrix_a[] =
-	"run:\n"
-	"  name: t\n"
-	"  seeds: [1, 2]\n"
-	"  lr: 0.001\n"
-	"  epochs: 2\n"
-	"  controls: 2\n"
-	"schemes:\n"
-	"  none: {}\n"
-	"  uchida: {bits: [32, 64], lambda: 1e-2}\n"
-	"attacks:\n"
-	"  identity: {}\n"
-	"  prune: {rate: [0.1, 0.5], scope: layer}\n";
+static const char matrix_a[] = "run:\n"
+			       "  name: t\n"
+			       "  seeds: [1, 2]\n"
+			       "  lr: 0.001\n"
+			       "  epochs: 2\n"
+			       "  controls: 2\n"
+			       "schemes:\n"
+			       "  none: {}\n"
+			       "  uchida: {bits: [32, 64], lambda: 1e-2}\n"
+			       "attacks:\n"
+			       "  identity: {}\n"
+			       "  prune: {rate: [0.1, 0.5], scope: layer}\n";
 
 /* The same matrix with every mapping in another order. */
-static const char matrix_b[] =
-	"attacks:\n"
-	"  prune:\n"
-	"    scope: layer\n"
-	"    rate: [0.5, 1e-1]\n"
-	"  identity:\n"
-	"schemes:\n"
-	"  uchida: {lambda: 0.01, bits: [64, 32]}\n"
-	"run:\n"
-	"  controls: 2\n"
-	"  epochs: 2\n"
-	"  seeds: 1..2\n"
-	"  lr: 1e-3\n"
-	"  name: other\n";
+static const char matrix_b[] = "attacks:\n"
+			       "  prune:\n"
+			       "    scope: layer\n"
+			       "    rate: [0.5, 1e-1]\n"
+			       "  identity:\n"
+			       "schemes:\n"
+			       "  uchida: {lambda: 0.01, bits: [64, 32]}\n"
+			       "run:\n"
+			       "  controls: 2\n"
+			       "  epochs: 2\n"
+			       "  seeds: 1..2\n"
+			       "  lr: 1e-3\n"
+			       "  name: other\n";
 
 static int cmp_id(const void *a, const void *b)
 {
@@ -311,7 +312,7 @@ static int cmp_id(const void *a, const void *b)
 static void test_matrix(void **state)
 {
 	struct run_spec *rs = calloc(1, sizeof *rs);
-	int counts[4] = { 0 }, n, n2, nb;
+	int counts[4] = {0}, n, n2, nb;
 	struct job *jobs, *jobs2, *jobsb;
 	const char *ids[64], *idsb[64];
 	char err[ERRBUF];
@@ -404,56 +405,56 @@ static void test_matrix(void **state)
 
 struct err_case {
 	const char *text;
-	int line, col;        /* 0 = do not check the position */
-	const char *needle;   /* must appear in the message */
+	int line, col;	    /* 0 = do not check the position */
+	const char *needle; /* must appear in the message */
 };
 
 static const struct err_case err_cases[] = {
-	{ "run:\n  name: x\nbogus: 1\n", 3, 1, "unknown top-level key 'bogus'" },
-	{ "run:\n  epoch: 3\n", 2, 3, "unknown key 'epoch' in run; expected one of: name, dataset" },
-	{ "run:\n  epochs: abc\n", 2, 11,
-	  "run.epochs = 'abc' is not an integer; expected an integer in [1, 10000]" },
-	{ "run:\n  epochs: 0\n", 2, 11, "out of range" },
-	{ "run:\n  epochs: [1, 2]\n", 2, 11, "run.epochs is a list" },
-	{ "run:\n  lr: 0\n", 2, 7, "expected a number in (0, 10]" },
-	{ "run:\n  optimizer: adagrad\n", 2, 14, "expected one of sgd|adam|rmsprop" },
-	{ "run:\n  name: a/b\n", 2, 9, "run.name" },
-	{ "run:\n  run_seed: -1\n", 2, 13, "run.run_seed" },
-	{ "run: 3\n", 1, 6, "run is a scalar" },
-	{ "- 1\n", 1, 1, "the job file is a list" },
-	{ "schemes:\n  uchida: {}\n  foo: {}\n", 3, 3, "unknown scheme 'foo'; expected one of: " },
-	{ "attacks:\n  smash: {}\n", 2, 3, "unknown attack 'smash'; expected one of: " },
-	{ "schemes:\n  uchida: {bitz: 3}\n", 2, 12, "unknown parameter 'bitz'" },
-	{ "schemes:\n  none: {bits: 3}\n", 2, 10, "unknown parameter 'bits'" },
-	{ "schemes:\n  uchida: 5\n", 2, 11, "expected a mapping of its parameters" },
-	{ "attacks:\n  prune: {rate: 1.5}\n", 2, 17, "out of range; expected a number in [0, 1]" },
-	{ "attacks:\n  prune: {scope: all}\n", 2, 18, "expected one of layer|each|global" },
-	{ "attacks:\n  prune:\n    rate: \"0.1:0.5\"\n", 3, 11, "is not a valid range" },
-	{ "attacks:\n  prune:\n    rate: 0:1:0\n", 3, 11, "is not a valid range" },
-	{ "attacks:\n  prune:\n    rate: 1:0:0.1\n", 3, 11, "is not a valid range" },
-	{ "attacks:\n  prune:\n    rate: 0:1:x\n", 3, 11, "is not a valid range" },
-	{ "attacks:\n  prune:\n    rate: 0:0.5:1e-7\n", 3, 11, "values; expected at most 100000" },
-	{ "attacks:\n  prune:\n    rate: 0:0.5:0.1:2\n", 3, 11, "is not a valid range" },
-	{ "schemes:\n  uchida:\n    bits: 1..x\n", 3, 11, "is not a valid range" },
-	{ "schemes:\n  uchida:\n    bits: 1.5\n", 3, 11, "is not an integer" },
-	{ "schemes:\n  uchida:\n    bits: []\n", 3, 11, "empty list" },
-	{ "schemes:\n  uchida:\n    bits:\n", 0, 0, "has no value" },
-	{ "schemes:\n  uchida: {lambda: [1e-3, 0.001]}\n", 2, 27, "twice" },
-	{ "attacks:\n  prune: {rate: [0.1, 0.1:0.3:0.1]}\n", 2, 23, "twice" },
-	{ "run:\n  epochs: 2\n  epochs: 3\n", 3, 3, "duplicate key 'epochs' in run" },
-	{ "schemes:\n  uchida: {}\n  uchida: {}\n", 3, 3, "duplicate key 'uchida'" },
-	{ "attacks:\n  prune: {rate: 0.1, rate: 0.2}\n", 2, 22, "duplicate key 'rate'" },
-	{ "run: {}\nrun: {}\n", 2, 1, "duplicate key 'run'" },
-	{ "run:\n  epochs: 2\n   batch: 3\n", 3, 9, "YAML error" },
-	{ "run:\n  name: [x\n", 0, 0, "YAML error" },
-	{ "run: {}\n---\nrun: {}\n", 2, 1, "a second YAML document" },
-	{ "", 1, 1, "empty" },
-	{ "run:\n  dataset: cifar10\n  model: mlp\n", 3, 10, "expected model cnn for cifar10" },
-	{ "run:\n  dataset: cifar10\n", 2, 12, "expected model cnn for cifar10" },
-	{ "run:\n  model: cnn\n", 2, 10, "expected model mlp or lenet5 for fashion" },
-	{ "run:\n  seeds: 1..300\n", 2, 10, "expected at most 256 seeds" },
-	{ "run:\n  seeds: [1, 2, 1]\n", 2, 17, "twice" },
-	{ "run:\n  seeds: 3..1\n", 2, 10, "not a valid range" },
+    {"run:\n  name: x\nbogus: 1\n", 3, 1, "unknown top-level key 'bogus'"},
+    {"run:\n  epoch: 3\n", 2, 3, "unknown key 'epoch' in run; expected one of: name, dataset"},
+    {"run:\n  epochs: abc\n", 2, 11,
+     "run.epochs = 'abc' is not an integer; expected an integer in [1, 10000]"},
+    {"run:\n  epochs: 0\n", 2, 11, "out of range"},
+    {"run:\n  epochs: [1, 2]\n", 2, 11, "run.epochs is a list"},
+    {"run:\n  lr: 0\n", 2, 7, "expected a number in (0, 10]"},
+    {"run:\n  optimizer: adagrad\n", 2, 14, "expected one of sgd|adam|rmsprop"},
+    {"run:\n  name: a/b\n", 2, 9, "run.name"},
+    {"run:\n  run_seed: -1\n", 2, 13, "run.run_seed"},
+    {"run: 3\n", 1, 6, "run is a scalar"},
+    {"- 1\n", 1, 1, "the job file is a list"},
+    {"schemes:\n  uchida: {}\n  foo: {}\n", 3, 3, "unknown scheme 'foo'; expected one of: "},
+    {"attacks:\n  smash: {}\n", 2, 3, "unknown attack 'smash'; expected one of: "},
+    {"schemes:\n  uchida: {bitz: 3}\n", 2, 12, "unknown parameter 'bitz'"},
+    {"schemes:\n  none: {bits: 3}\n", 2, 10, "unknown parameter 'bits'"},
+    {"schemes:\n  uchida: 5\n", 2, 11, "expected a mapping of its parameters"},
+    {"attacks:\n  prune: {rate: 1.5}\n", 2, 17, "out of range; expected a number in [0, 1]"},
+    {"attacks:\n  prune: {scope: all}\n", 2, 18, "expected one of layer|each|global"},
+    {"attacks:\n  prune:\n    rate: \"0.1:0.5\"\n", 3, 11, "is not a valid range"},
+    {"attacks:\n  prune:\n    rate: 0:1:0\n", 3, 11, "is not a valid range"},
+    {"attacks:\n  prune:\n    rate: 1:0:0.1\n", 3, 11, "is not a valid range"},
+    {"attacks:\n  prune:\n    rate: 0:1:x\n", 3, 11, "is not a valid range"},
+    {"attacks:\n  prune:\n    rate: 0:0.5:1e-7\n", 3, 11, "values; expected at most 100000"},
+    {"attacks:\n  prune:\n    rate: 0:0.5:0.1:2\n", 3, 11, "is not a valid range"},
+    {"schemes:\n  uchida:\n    bits: 1..x\n", 3, 11, "is not a valid range"},
+    {"schemes:\n  uchida:\n    bits: 1.5\n", 3, 11, "is not an integer"},
+    {"schemes:\n  uchida:\n    bits: []\n", 3, 11, "empty list"},
+    {"schemes:\n  uchida:\n    bits:\n", 0, 0, "has no value"},
+    {"schemes:\n  uchida: {lambda: [1e-3, 0.001]}\n", 2, 27, "twice"},
+    {"attacks:\n  prune: {rate: [0.1, 0.1:0.3:0.1]}\n", 2, 23, "twice"},
+    {"run:\n  epochs: 2\n  epochs: 3\n", 3, 3, "duplicate key 'epochs' in run"},
+    {"schemes:\n  uchida: {}\n  uchida: {}\n", 3, 3, "duplicate key 'uchida'"},
+    {"attacks:\n  prune: {rate: 0.1, rate: 0.2}\n", 2, 22, "duplicate key 'rate'"},
+    {"run: {}\nrun: {}\n", 2, 1, "duplicate key 'run'"},
+    {"run:\n  epochs: 2\n   batch: 3\n", 3, 9, "YAML error"},
+    {"run:\n  name: [x\n", 0, 0, "YAML error"},
+    {"run: {}\n---\nrun: {}\n", 2, 1, "a second YAML document"},
+    {"", 1, 1, "empty"},
+    {"run:\n  dataset: cifar10\n  model: mlp\n", 3, 10, "expected model cnn for cifar10"},
+    {"run:\n  dataset: cifar10\n", 2, 12, "expected model cnn for cifar10"},
+    {"run:\n  model: cnn\n", 2, 10, "expected model mlp or lenet5 for fashion"},
+    {"run:\n  seeds: 1..300\n", 2, 10, "expected at most 256 seeds"},
+    {"run:\n  seeds: [1, 2, 1]\n", 2, 17, "twice"},
+    {"run:\n  seeds: 3..1\n", 2, 10, "not a valid range"},
 };
 
 static void test_errors(void **state)
@@ -490,9 +491,10 @@ static void test_errors(void **state)
 	/* the parameter message of params.c behind the position */
 	write_file("bad.yaml", "attacks:\n  prune: {rate: 1.5}\n", path, sizeof path);
 	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);
-	snprintf(where, sizeof where,
-		 "%s:2:17: prune: parameter 'rate' = '1.5' is out of range; expected a number in [0, 1]",
-		 path);
+	snprintf(
+	    where, sizeof where,
+	    "%s:2:17: prune: parameter 'rate' = '1.5' is out of range; expected a number in [0, 1]",
+	    path);
 	assert_string_equal(err, where);
 
 	snprintf(path, sizeof path, "%s/missing.yaml", tmpdir);
@@ -525,8 +527,11 @@ static void test_csv(void **state)
 
 	(void)state;
 	assert_true(result_csv_header(buf, sizeof buf) > 0);
-	assert_string_equal(buf,
-			    "job_id,parent_id,kind,dataset,model,scheme,scheme_params,attack,attack_params,seed,status,message,metric_name,metric_before,metric,pvalue,detected,capacity,acc_before,acc,acc_clean,success,queries,aux,train_s,rank,host,wall_s,peak_rss_kb\n");
+	assert_string_equal(
+	    buf,
+	    "job_id,parent_id,kind,dataset,model,scheme,scheme_params,attack,attack_params,seed,"
+	    "status,message,metric_name,metric_before,metric,pvalue,detected,capacity,acc_before,"
+	    "acc,acc_clean,success,queries,aux,train_s,rank,host,wall_s,peak_rss_kb\n");
 	assert_int_equal(result_csv_parse(buf, &q), -1);
 	assert_int_equal(result_csv_header(buf, 10), -1);
 
@@ -670,12 +675,9 @@ static void test_csv(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_ranges),
-		cmocka_unit_test(test_canonical_values),
-		cmocka_unit_test(test_matrix),
-		cmocka_unit_test(test_errors),
-		cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_defaults),	     cmocka_unit_test(test_ranges),
+	    cmocka_unit_test(test_canonical_values), cmocka_unit_test(test_matrix),
+	    cmocka_unit_test(test_errors),	     cmocka_unit_test(test_csv),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -32,9 +32,9 @@ static void build_reference(struct npz *z)
 {
 	float w[6];
 	double s = 3.25;
-	int32_t i32[4] = { -2, -1, 0, 2147483647 };
+	int32_t i32[4] = {-2, -1, 0, 2147483647};
 	int64_t l[8], sh[3];
-	uint8_t u[5] = { 0, 1, 127, 128, 255 };
+	uint8_t u[5] = {0, 1, 127, 128, 255};
 
 	for (int i = 0; i < 6; i++)
 		w[i] = 0.5f * (float)i - 1.0f;
@@ -142,9 +142,9 @@ static void test_empty_archive(void **state)
 static void test_replace(void **state)
 {
 	struct npz z;
-	float f[3] = { 1, 2, 3 };
+	float f[3] = {1, 2, 3};
 	int32_t v = 7;
-	int64_t sh[1] = { 3 };
+	int64_t sh[1] = {3};
 	const struct npz_array *a;
 
 	(void)state;
@@ -181,8 +181,8 @@ static void test_invalid_add(void **state)
 {
 	struct npz z;
 	char longname[NPZ_NAMELEN + 1];
-	int64_t sh[NPZ_MAXDIM + 1] = { 1, 1, 1, 1, 1, 1, 1, 1, 1 };
-	int64_t huge[2] = { INT64_MAX, INT64_MAX };
+	int64_t sh[NPZ_MAXDIM + 1] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+	int64_t huge[2] = {INT64_MAX, INT64_MAX};
 	float f = 1;
 
 	(void)state;
@@ -374,24 +374,29 @@ static void test_corrupt_members(void **state)
 		size_t ndata;
 		const char *needle;
 	} cases[] = {
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (100,), }\n", 12, "truncated" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n", 12, "longer" },
-		{ 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }\n", 12, "big-endian" },
-		{ 1, "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }\n", 24, "object" },
-		{ 1, "{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }\n", 24, "not supported" },
-		{ 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,), }\n", 12, "structured" },
-		{ 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }\n", 12, "Fortran" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4, "at most" },
-		{ 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }\n", 8, "overflow" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 8, "absurd" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}\n", 12, "unknown key" },
-		{ 1, "{'descr': '<f4', 'shape': (3,), }\n", 12, "lacks" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,) \n", 12, "malformed" },
-		{ 1, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (3,), }\n", 12, "malformed" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }\n", 12, "malformed" },
-		{ 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), } x\n", 12, "malformed" },
-		{ 1, "{'descr: '<f4', 'fortran_order': False, 'shape': (3,), }\n", 12, "malformed" },
-		{ 4, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", 12, "version 4.0" },
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (100,), }\n", 12, "truncated"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n", 12, "longer"},
+	    {1, "{'descr': '>f4', 'fortran_order': False, 'shape': (3,), }\n", 12, "big-endian"},
+	    {1, "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }\n", 24, "object"},
+	    {1, "{'descr': '<c8', 'fortran_order': False, 'shape': (3,), }\n", 24, "not supported"},
+	    {1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (3,), }\n", 12,
+	     "structured"},
+	    {1, "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }\n", 12, "Fortran"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1,1,1,1), }\n", 4,
+	     "at most"},
+	    {1, "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296), }\n",
+	     8, "overflow"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }\n", 8,
+	     "absurd"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), 'x': 1}\n", 12,
+	     "unknown key"},
+	    {1, "{'descr': '<f4', 'shape': (3,), }\n", 12, "lacks"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,) \n", 12, "malformed"},
+	    {1, "{'descr': '<f4', 'fortran_order': Maybe, 'shape': (3,), }\n", 12, "malformed"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-3,), }\n", 12, "malformed"},
+	    {1, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), } x\n", 12, "malformed"},
+	    {1, "{'descr: '<f4', 'fortran_order': False, 'shape': (3,), }\n", 12, "malformed"},
+	    {4, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n", 12, "version 4.0"},
 	};
 	unsigned char buf[512];
 	char path[1200], err[ERRBUF];
@@ -424,7 +429,8 @@ static void test_corrupt_members(void **state)
 	assert_int_equal(npz_read(&r, path, err, sizeof(err)), 0);
 	assert_int_equal(npz_get(&r, "v2")->count, 1);
 	npz_free(&r);
-	n = make_npy(buf, 3, "{\"descr\": \"|b1\", \"fortran_order\": False, \"shape\": (2, 1)}", 2);
+	n = make_npy(buf, 3, "{\"descr\": \"|b1\", \"fortran_order\": False, \"shape\": (2, 1)}",
+		     2);
 	write_raw(path, "v3.npy", buf, n);
 	assert_int_equal(npz_read(&r, path, err, sizeof(err)), 0);
 	assert_int_equal(npz_get(&r, "v3")->dtype, NPZ_U8);
@@ -436,7 +442,7 @@ static void test_corrupt_members(void **state)
 /* Reads the files npz_numpy.py wrote with numpy.savez and savez_compressed. */
 static void test_numpy_files(void **state)
 {
-	static const char *const files[] = { "np_savez.npz", "np_savez_compressed.npz" };
+	static const char *const files[] = {"np_savez.npz", "np_savez_compressed.npz"};
 	char path[1200], err[ERRBUF];
 	const struct npz_array *a;
 	struct npz r;
@@ -493,11 +499,16 @@ static void test_numpy_files(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_roundtrip),   cmocka_unit_test(test_empty_archive),
-		cmocka_unit_test(test_replace),     cmocka_unit_test(test_invalid_add),
-		cmocka_unit_test(test_text),        cmocka_unit_test(test_missing),
-		cmocka_unit_test(test_truncated),   cmocka_unit_test(test_bitflip),
-		cmocka_unit_test(test_corrupt_members), cmocka_unit_test(test_numpy_files),
+	    cmocka_unit_test(test_roundtrip),
+	    cmocka_unit_test(test_empty_archive),
+	    cmocka_unit_test(test_replace),
+	    cmocka_unit_test(test_invalid_add),
+	    cmocka_unit_test(test_text),
+	    cmocka_unit_test(test_missing),
+	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_bitflip),
+	    cmocka_unit_test(test_corrupt_members),
+	    cmocka_unit_test(test_numpy_files),
 	};
 	int own = argc < 2, ret;
 

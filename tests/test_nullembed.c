@@ -4,17 +4,15 @@
  * with libsodium; target, pattern and position recomputed here from the
  * documented hashes of the signature. Embedding on Fashion-MNIST:
  *   lenet5 (12000 samples, 4 epochs, adam 2e-3, lambda 2000, n 4, 25 % null
- *   copies, clip 1): >= 95 % on true-filtered inputs, acc_null within 5 points of the clean accuracy on
- *   the same samples, detected, cost < 2 points against the unmarked lenet5
- *   of the same seed, which is not detected with the owner's key;
- *   mlp (12000 samples, 3 epochs, adam 1e-3): lambda 5 embeds and is detected;
- *   lambda 2000 sends every filtered input to y_W, so acc_true is 1 but
- *   acc_null collapses and the acc_null half of the rule refuses the claim;
- *   with sgd 0.05 / momentum 0.9 lambda 2000 diverges and embed fails with
- *   its reason. Tampered and wrong keys are not detected. Verification runs
- *   through a query path that hides the model. check() rejects fine-tuning,
- *   n larger than the image and lambda outside (0, 1e6]. Skipped (the training
- *   parts) when Fashion-MNIST is absent. */
+ *   copies, clip 1): >= 95 % on true-filtered inputs, acc_null within 5 points of the clean
+ * accuracy on the same samples, detected, cost < 2 points against the unmarked lenet5 of the same
+ * seed, which is not detected with the owner's key; mlp (12000 samples, 3 epochs, adam 1e-3):
+ * lambda 5 embeds and is detected; lambda 2000 sends every filtered input to y_W, so acc_true is 1
+ * but acc_null collapses and the acc_null half of the rule refuses the claim; with sgd 0.05 /
+ * momentum 0.9 lambda 2000 diverges and embed fails with its reason. Tampered and wrong keys are
+ * not detected. Verification runs through a query path that hides the model. check() rejects
+ * fine-tuning, n larger than the image and lambda outside (0, 1e6]. Skipped (the training parts)
+ * when Fashion-MNIST is absent. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -34,7 +32,7 @@
 #include "util.h"
 
 #define NTRAIN 12000
-#define SEED 3
+#define SEED   3
 
 static struct dataset train, test;
 static uint32_t *all_idx;
@@ -84,8 +82,8 @@ struct setting {
 	int epochs, ntrain;
 };
 
-static const struct setting lenet = { "lenet5", "adam", 2e-3, 4, NTRAIN };
-static const struct setting mlp = { "mlp", "adam", 1e-3, 3, NTRAIN };
+static const struct setting lenet = {"lenet5", "adam", 2e-3, 4, NTRAIN};
+static const struct setting mlp = {"mlp", "adam", 1e-3, 3, NTRAIN};
 
 static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, const struct setting *s)
 {
@@ -125,7 +123,7 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q = { .predict = hidden_predict, .ctx = m, .nclass = m->nclass };
+	struct wm_query q = {.predict = hidden_predict, .ctx = m, .nclass = m->nclass};
 	env_init(&env, &r, 999, NULL);
 	memset(v, 0, sizeof *v);
 	v->aux = NAN;
@@ -211,8 +209,8 @@ static void test_key_derivation(void **state)
 	keygen_only(&b, "lenet5", "", 11);
 	keygen_only(&c, "lenet5", "owner=mallory", 11);
 	keygen_only(&d, "lenet5", "n=20", 12);
-	const char *names[] = { "nullembed.pk", "nullembed.sig", "nullembed.pattern", "nullembed.pos",
-				"nullembed.target", "nullembed.v" };
+	const char *names[] = {"nullembed.pk",	"nullembed.sig",    "nullembed.pattern",
+			       "nullembed.pos", "nullembed.target", "nullembed.v"};
 	for (int i = 0; i < 6; i++) {
 		const struct npz_array *x = npz_get(&a, names[i]), *y = npz_get(&b, names[i]);
 		assert_non_null(x);
@@ -220,17 +218,21 @@ static void test_key_derivation(void **state)
 		assert_int_equal(x->count, y->count);
 		assert_memory_equal(x->data, y->data, x->count * npz_dtype_size(x->dtype));
 	}
-	const struct npz_array *pk = npz_get(&a, "nullembed.pk"), *sig = npz_get(&a, "nullembed.sig"),
-			       *pat = npz_get(&a, "nullembed.pattern"), *pos = npz_get(&a, "nullembed.pos"),
+	const struct npz_array *pk = npz_get(&a, "nullembed.pk"),
+			       *sig = npz_get(&a, "nullembed.sig"),
+			       *pat = npz_get(&a, "nullembed.pattern"),
+			       *pos = npz_get(&a, "nullembed.pos"),
 			       *tgt = npz_get(&a, "nullembed.target");
 	char v[256];
 	assert_int_equal(npz_get_text(&a, "nullembed.v", v, sizeof v), 0);
 	assert_string_equal(v, "owner;2026-01-01");
 	assert_int_equal(pk->count, 32);
 	assert_int_equal(sig->count, 64);
-	assert_int_equal(crypto_sign_verify_detached(sig->data, (const uint8_t *)v, strlen(v), pk->data), 0);
-	assert_int_not_equal(crypto_sign_verify_detached(sig->data, (const uint8_t *)"owner;2026-01-02", 16,
-							 pk->data), 0);
+	assert_int_equal(
+	    crypto_sign_verify_detached(sig->data, (const uint8_t *)v, strlen(v), pk->data), 0);
+	assert_int_not_equal(crypto_sign_verify_detached(
+				 sig->data, (const uint8_t *)"owner;2026-01-02", 16, pk->data),
+			     0);
 	/* the documented derivation, recomputed */
 	const uint8_t *s = sig->data, *bits = pat->data;
 	const int32_t *p2 = pos->data;
@@ -292,16 +294,23 @@ static void test_check(void **state)
 	assert_int_equal(ne->check(&p, &m, err, sizeof err), 0);
 	nn_free(&m);
 	expect_reject("lenet5", "mode=finetune",
-		      "nullembed: parameter 'mode' = 'finetune' is not supported: null embedding can only be built in at initial training; expected scratch");
+		      "nullembed: parameter 'mode' = 'finetune' is not supported: null embedding "
+		      "can only be built in at initial training; expected scratch");
 	expect_reject("mlp", "n=29",
-		      "nullembed: parameter 'n' = '29' is larger than the model's 28x28 input; expected an integer in [1, 28]");
-	expect_reject("mlp", "n=0", "nullembed: parameter 'n' = '0' is out of range; expected an integer in [1, 64]");
+		      "nullembed: parameter 'n' = '29' is larger than the model's 28x28 input; "
+		      "expected an integer in [1, 28]");
+	expect_reject(
+	    "mlp", "n=0",
+	    "nullembed: parameter 'n' = '0' is out of range; expected an integer in [1, 64]");
 	expect_reject("lenet5", "lambda=0",
-		      "nullembed: parameter 'lambda' = '0' is out of range; expected a number in (0, 1000000]");
+		      "nullembed: parameter 'lambda' = '0' is out of range; expected a number in "
+		      "(0, 1000000]");
 	expect_reject("lenet5", "lambda=-3",
-		      "nullembed: parameter 'lambda' = '-3' is out of range; expected a number in (0, 1000000]");
+		      "nullembed: parameter 'lambda' = '-3' is out of range; expected a number in "
+		      "(0, 1000000]");
 	expect_reject("lenet5", "lambda=2000000",
-		      "nullembed: parameter 'lambda' = '2000000' is out of range; expected a number in (0, 1000000]");
+		      "nullembed: parameter 'lambda' = '2000000' is out of range; expected a "
+		      "number in (0, 1000000]");
 	expect_reject("lenet5", "owner=a;b", "parameter 'owner' = 'a;b'");
 	expect_reject("lenet5", "null_frac=1.5", "parameter 'null_frac' = '1.5' is out of range");
 }
@@ -321,18 +330,23 @@ static void test_lenet5(void **state)
 	if (train_model(&marked, &lenet, "lambda=2000,n=4,null_frac=0.25,clip=1", SEED, &key))
 		fail_msg("embed: %s", err);
 	train_model(&clean, &lenet, NULL, SEED, NULL);
-	double acc_m = nn_accuracy(&marked, &test, NULL, 0), acc_c = nn_accuracy(&clean, &test, NULL, 0);
+	double acc_m = nn_accuracy(&marked, &test, NULL, 0),
+	       acc_c = nn_accuracy(&clean, &test, NULL, 0);
 	double acc_m1k = acc_first(&marked, 1000);
 	verify_bb(&key, &marked, &v);
 	verify_bb(&key, &clean, &vc);
 	keygen_only(&wrong, "lenet5", "owner=mallory", SEED + 100);
 	verify_bb(&wrong, &marked, &vw);
-	printf("nullembed lenet5 lambda 2000 n 4 null_frac 0.25 clip 1: test acc marked %.4f clean %.4f cost %+.2f points\n",
+	printf("nullembed lenet5 lambda 2000 n 4 null_frac 0.25 clip 1: test acc marked %.4f clean "
+	       "%.4f cost %+.2f points\n",
 	       acc_m, acc_c, 100 * (acc_c - acc_m));
-	printf("nullembed lenet5: acc_true %.4f acc_null %.4f clean (same 1000) %.4f p %.3g detected %d\n",
+	printf("nullembed lenet5: acc_true %.4f acc_null %.4f clean (same 1000) %.4f p %.3g "
+	       "detected %d\n",
 	       v.metric, v.aux, acc_m1k, v.pvalue, v.detected);
-	printf("nullembed lenet5: unmarked + owner key acc_true %.4f acc_null %.4f p %.3g detected %d; marked + wrong key acc_true %.4f acc_null %.4f p %.3g detected %d\n",
-	       vc.metric, vc.aux, vc.pvalue, vc.detected, vw.metric, vw.aux, vw.pvalue, vw.detected);
+	printf("nullembed lenet5: unmarked + owner key acc_true %.4f acc_null %.4f p %.3g detected "
+	       "%d; marked + wrong key acc_true %.4f acc_null %.4f p %.3g detected %d\n",
+	       vc.metric, vc.aux, vc.pvalue, vc.detected, vw.metric, vw.aux, vw.pvalue,
+	       vw.detected);
 	assert_true(acc_c > 0.78);
 	assert_true(acc_c - acc_m < 0.02);
 	assert_true(v.metric >= 0.95);
@@ -350,7 +364,8 @@ static void test_lenet5(void **state)
 	struct npz_array *pat = (struct npz_array *)npz_get(&key, "nullembed.pattern");
 	((uint8_t *)pat->data)[0] ^= 1;
 	verify_bb(&key, &marked, &vt);
-	printf("nullembed lenet5: tampered key acc_true %.4f detected %d\n", vt.metric, vt.detected);
+	printf("nullembed lenet5: tampered key acc_true %.4f detected %d\n", vt.metric,
+	       vt.detected);
 	assert_int_equal(vt.detected, 0);
 	((uint8_t *)pat->data)[0] ^= 1;
 	/* a forged signature is refused */
@@ -379,7 +394,8 @@ static void test_mlp(void **state)
 		fail_msg("embed: %s", err);
 	double a1k = acc_first(&m, 1000);
 	verify_bb(&key, &m, &v);
-	printf("nullembed mlp lambda 5: test acc %.4f acc_true %.4f acc_null %.4f clean (same 1000) %.4f p %.3g detected %d\n",
+	printf("nullembed mlp lambda 5: test acc %.4f acc_true %.4f acc_null %.4f clean (same "
+	       "1000) %.4f p %.3g detected %d\n",
 	       nn_accuracy(&m, &test, NULL, 0), v.metric, v.aux, a1k, v.pvalue, v.detected);
 	assert_true(v.metric >= 0.95);
 	assert_int_equal(v.detected, 1);
@@ -391,7 +407,8 @@ static void test_mlp(void **state)
 		fail_msg("embed: %s", err);
 	a1k = acc_first(&m, 1000);
 	verify_bb(&key, &m, &v);
-	printf("nullembed mlp lambda 2000 (adam 1e-3): test acc %.4f acc_true %.4f acc_null %.4f clean (same 1000) %.4f detected %d\n",
+	printf("nullembed mlp lambda 2000 (adam 1e-3): test acc %.4f acc_true %.4f acc_null %.4f "
+	       "clean (same 1000) %.4f detected %d\n",
 	       nn_accuracy(&m, &test, NULL, 0), v.metric, v.aux, a1k, v.detected);
 	assert_true(v.metric >= 0.95);
 	assert_true(v.aux < 0.3);
@@ -400,9 +417,10 @@ static void test_mlp(void **state)
 	npz_free(&key);
 
 	/* with plain sgd and no gradient clipping it diverges, and embed says so */
-	const struct setting sgd = { "mlp", "sgd", 0.05, 1, 3000 };
+	const struct setting sgd = {"mlp", "sgd", 0.05, 1, 3000};
 	int rc = train_model(&m, &sgd, "lambda=2000,clip=0", SEED, &key);
-	printf("nullembed mlp lambda 2000 (sgd 0.05, momentum 0.9): rc %d: %s\n", rc, rc ? err : "");
+	printf("nullembed mlp lambda 2000 (sgd 0.05, momentum 0.9): rc %d: %s\n", rc,
+	       rc ? err : "");
 	assert_int_equal(rc, -1);
 	assert_non_null(strstr(err, "nullembed (lambda 2000): training diverged"));
 	nn_free(&m);
@@ -412,10 +430,10 @@ static void test_mlp(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check),
-		cmocka_unit_test(test_key_derivation),
-		cmocka_unit_test(test_lenet5),
-		cmocka_unit_test(test_mlp),
+	    cmocka_unit_test(test_check),
+	    cmocka_unit_test(test_key_derivation),
+	    cmocka_unit_test(test_lenet5),
+	    cmocka_unit_test(test_mlp),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -30,9 +30,9 @@
 #include "nn.h"
 #include "util.h"
 
-#define NTRAIN 12000
-#define NTEST 2000
-#define SEED 17
+#define NTRAIN	     12000
+#define NTEST	     2000
+#define SEED	     17
 #define OWNER_EPOCHS 10
 
 static struct dataset train, test;
@@ -119,7 +119,8 @@ static int group_setup(void **state)
 		return -1;
 	}
 	acc_marked = nn_accuracy(&marked, &test, NULL, 0);
-	printf("# lenet5, %d owner / %d attacker samples, %d epochs: clean %.4f, nullembed %.4f (cost %+.4f); owner wm_acc %.4f acc_null %.4f p %.3g detected %d\n",
+	printf("# lenet5, %d owner / %d attacker samples, %d epochs: clean %.4f, nullembed %.4f "
+	       "(cost %+.4f); owner wm_acc %.4f acc_null %.4f p %.3g detected %d\n",
 	       n_owner, n_attacker, OWNER_EPOCHS, acc_clean, acc_marked, acc_marked - acc_clean,
 	       v_marked.metric, v_marked.aux, v_marked.pvalue, v_marked.detected);
 	have_data = 1;
@@ -173,8 +174,15 @@ static void test_piracy(void **state)
 	w.owner_idx = attacker; /* the pirate trains on the attacker's data */
 	w.n_owner = n_attacker;
 	struct atk_env e = {
-		.train = &train, .attacker_idx = attacker, .n_attacker = n_attacker, .ts = w.ts,
-		.scheme = ne, .scheme_params = &sp, .wm = &w, .rng = &r, .pirate = &pv,
+	    .train = &train,
+	    .attacker_idx = attacker,
+	    .n_attacker = n_attacker,
+	    .ts = w.ts,
+	    .scheme = ne,
+	    .scheme_params = &sp,
+	    .wm = &w,
+	    .rng = &r,
+	    .pirate = &pv,
 	};
 	memset(&pv, 0, sizeof pv);
 	nn_copy(&m, &marked);
@@ -215,7 +223,8 @@ static void wrapped_verify(const char *name, const char *kv_key, const char *kv_
 		fail_msg("%s: %s", name, err);
 	if (verify_q(&marked, &outer, v))
 		fail_msg("verify through %s: %s", name, err);
-	printf("# owner's verification through %s: wm_acc %.4f (before %.4f) acc_null %.4f (before %.4f) p %.3g detected %d, %ld queries\n",
+	printf("# owner's verification through %s: wm_acc %.4f (before %.4f) acc_null %.4f (before "
+	       "%.4f) p %.3g detected %d, %ld queries\n",
 	       name, v->metric, v_marked.metric, v->aux, v_marked.aux, v->pvalue, v->detected,
 	       outer.queries);
 	assert_true(outer.queries > 0);
@@ -237,9 +246,9 @@ static void test_input_clip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_marked),
-		cmocka_unit_test(test_piracy),
-		cmocka_unit_test(test_input_clip),
+	    cmocka_unit_test(test_marked),
+	    cmocka_unit_test(test_piracy),
+	    cmocka_unit_test(test_input_clip),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

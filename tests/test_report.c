@@ -31,7 +31,7 @@
 #define HOSTILE_SP "bits=16;tag=it's \"q\" `touch PWNED2` '; system(\"touch PWNED\"); ' @Q"
 /* A scheme name (not pretty-printed anywhere) holding the classic payload. */
 #define HOSTILE_SCHEME "'; system(\"touch PWNED4\"); '"
-#define HOSTILE_NAME_JSON \
+#define HOSTILE_NAME_JSON                                                                          \
 	"small <b>run</b> '; system(\\\"touch PWNED\\\"); ' `touch PWNED2` $(touch PWNED3)\\nx"
 
 #define RETRIED_ID "00000000000abcde"
@@ -99,9 +99,10 @@ static void attack_row(FILE *f, const struct result_row *p, const char *attack, 
 {
 	struct result_row r;
 	/* schemes differ (bits=32 is the reference the tests compute by hand) */
-	double k = !strcmp(p->scheme_params, "bits=64") ? 0.6 :
-		   !strcmp(p->scheme_params, "bits=24") ? 1.6 :
-		   !strcmp(p->scheme_params, "bits=32") ? 1 : 0.8;
+	double k = !strcmp(p->scheme_params, "bits=64")	  ? 0.6
+		   : !strcmp(p->scheme_params, "bits=24") ? 1.6
+		   : !strcmp(p->scheme_params, "bits=32") ? 1
+							  : 0.8;
 	double drop = k > 1.5 ? 0.02 * s * p->seed : 0.08 * s * p->seed * (2 - k);
 
 	new_row(&r, "attack", p->scheme, p->scheme_params, attack, ap, p->seed);
@@ -127,8 +128,8 @@ static void attack_row(FILE *f, const struct result_row *p, const char *attack, 
 
 static void write_fixture(const char *dir)
 {
-	static const char *const sps[] = { "bits=32", "bits=64", HOSTILE_SP, "bits=24" };
-	static const double rates[] = { 0.1, 0.5, 0.9 };
+	static const char *const sps[] = {"bits=32", "bits=64", HOSTILE_SP, "bits=24"};
+	static const double rates[] = {0.1, 0.5, 0.9};
 	char path[700], hdr[1024], ap[64];
 	struct result_row train[2], emb[4][2], r;
 	FILE *f;
@@ -163,8 +164,8 @@ static void write_fixture(const char *dir)
 		}
 	}
 	for (int s = 0; s < 2; s++) {
-		const struct result_row *parents[5] = { &train[s], &emb[0][s], &emb[1][s], &emb[2][s],
-							&emb[3][s] };
+		const struct result_row *parents[5] = {&train[s], &emb[0][s], &emb[1][s],
+						       &emb[2][s], &emb[3][s]};
 
 		for (int p = 0; p < 5; p++) {
 			for (int i = 0; i < 3; i++) {
@@ -323,7 +324,8 @@ static int find_row(const struct table *t, const char *kind, const char *sp, con
 {
 	for (int r = 0; r < t->nrows; r++)
 		if (!strcmp(cell(t, r, "kind"), kind) && !strcmp(cell(t, r, "scheme_params"), sp) &&
-		    !strcmp(cell(t, r, "attack"), attack) && !strcmp(cell(t, r, "attack_params"), ap))
+		    !strcmp(cell(t, r, "attack"), attack) &&
+		    !strcmp(cell(t, r, "attack_params"), ap))
 			return r;
 	fail_msg("no summary row %s %s %s %s", kind, sp, attack, ap);
 	return -1;
@@ -342,8 +344,8 @@ static void assert_num(const char *s, double want, double tol)
 }
 
 static const char *const figures[] = {
-	"robustness_prune", "robustness_quantize", "tradeoff", "capacity", "success_heatmap",
-	"embedding_cost",
+    "robustness_prune", "robustness_quantize", "tradeoff",
+    "capacity",		"success_heatmap",     "embedding_cost",
 };
 #define NFIG ((int)(sizeof figures / sizeof figures[0]))
 
@@ -351,7 +353,7 @@ static void check_png(const char *path)
 {
 	size_t n;
 	unsigned char *b = (unsigned char *)slurp(path, &n);
-	static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+	static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 	unsigned w, h;
 
 	if (!b)
@@ -379,7 +381,7 @@ static int run(const char *fmt, ...)
 
 static void no_pwned(const char *dir)
 {
-	static const char *const names[] = { "PWNED", "PWNED2", "PWNED3", "PWNED4" };
+	static const char *const names[] = {"PWNED", "PWNED2", "PWNED3", "PWNED4"};
 
 	for (int i = 0; i < 4; i++)
 		if (exists(dir, names[i]))
@@ -430,12 +432,13 @@ static int group_setup(void **state)
 		return -1;
 	write_fixture(rundir);
 	snprintf(path, sizeof path, "%s/run.json", rundir);
-	write_text(path, "{\n  \"wmbench_version\": \"0.1.0\",\n  \"job_file\": \"jobs/small.yaml\",\n"
-			 "  \"job_file_sha256\": \"abc123\",\n  \"name\": \"" HOSTILE_NAME_JSON "\",\n"
-			 "  \"jobs\": 80,\n  \"ranks\": 4,\n  \"start\": \"2024-01-01T00:00:00Z\",\n"
-			 "  \"end\": \"2024-01-01T01:00:00Z\",\n  \"libraries\": {\"mpi\": \"x, y\"},\n"
-			 "  \"cpu\": \"Test CPU\",\n  \"dataset\": \"fashion\",\n"
-			 "  \"dataset_files\": {\n    \"a.gz\": \"00ff\"\n  }\n}\n");
+	write_text(path,
+		   "{\n  \"wmbench_version\": \"0.1.0\",\n  \"job_file\": \"jobs/small.yaml\",\n"
+		   "  \"job_file_sha256\": \"abc123\",\n  \"name\": \"" HOSTILE_NAME_JSON "\",\n"
+		   "  \"jobs\": 80,\n  \"ranks\": 4,\n  \"start\": \"2024-01-01T00:00:00Z\",\n"
+		   "  \"end\": \"2024-01-01T01:00:00Z\",\n  \"libraries\": {\"mpi\": \"x, y\"},\n"
+		   "  \"cpu\": \"Test CPU\",\n  \"dataset\": \"fashion\",\n"
+		   "  \"dataset_files\": {\n    \"a.gz\": \"00ff\"\n  }\n}\n");
 	/* run the report from inside the run directory, where a stray shell
 	 * command would leave its file */
 	assert_int_equal(chdir(rundir), 0);
@@ -575,7 +578,7 @@ static void test_figures(void **state)
 
 	(void)state;
 	for (int i = 0; i < NFIG; i++) {
-		static const char *const ext[] = { "gp", "dat", "pdf", "png", "svg" };
+		static const char *const ext[] = {"gp", "dat", "pdf", "png", "svg"};
 		char *svg;
 
 		for (int e = 0; e < 5; e++) {
@@ -589,9 +592,12 @@ static void test_figures(void **state)
 		assert_true(exists(repdir, path));
 		assert_int_equal(run("pdfinfo '%s/%s.pdf' >/dev/null 2>&1", repdir, figures[i]), 0);
 		/* the PDF carries its text (the cairolatex graphics must not replace it) */
-		assert_int_equal(run("pdffonts '%s/%s.pdf' 2>/dev/null | grep -q .", repdir, figures[i]), 0);
-		assert_int_equal(run("test -n \"$(pdftotext '%s/%s.pdf' - 2>/dev/null | tr -d '[:space:]')\"",
-				     repdir, figures[i]), 0);
+		assert_int_equal(
+		    run("pdffonts '%s/%s.pdf' 2>/dev/null | grep -q .", repdir, figures[i]), 0);
+		assert_int_equal(
+		    run("test -n \"$(pdftotext '%s/%s.pdf' - 2>/dev/null | tr -d '[:space:]')\"",
+			repdir, figures[i]),
+		    0);
 		snprintf(path, sizeof path, "%s/%s.png", repdir, figures[i]);
 		check_png(path);
 		snprintf(path, sizeof path, "%s/%s.svg", repdir, figures[i]);
@@ -656,14 +662,18 @@ static void test_injection(void **state)
 			/* the label text itself, inside single quotes */
 			if (strstr(line, "lt_title[") || strstr(line, "row_label[") ||
 			    strstr(line, "bar_label["))
-				found |= strstr(line, "= 'uchida (bits=16, tag=it'.Q.'s \"q\" `touch PWNED2` '.Q.',  system\xe2\x80\xa6'") != NULL;
-			found_scheme |= strstr(line, "= Q.'; system(\"touch PWNED4\"); '.Q") != NULL;
+				found |=
+				    strstr(line, "= 'uchida (bits=16, tag=it'.Q.'s \"q\" `touch "
+						 "PWNED2` '.Q.',  system\xe2\x80\xa6'") != NULL;
+			found_scheme |=
+			    strstr(line, "= Q.'; system(\"touch PWNED4\"); '.Q") != NULL;
 		}
 		free(text);
 		snprintf(path, sizeof path, "%s/%s.svg", repdir, figures[i]);
 		text = slurp(path, NULL);
 		assert_non_null(text);
-		in_svg |= strstr(text, "tag=it's \"q\" `touch PWNED2` ',  system\xe2\x80\xa6") != NULL;
+		in_svg |=
+		    strstr(text, "tag=it's \"q\" `touch PWNED2` ',  system\xe2\x80\xa6") != NULL;
 		scheme_svg |= strstr(text, "'; system(\"touch PWNED4\"); '") != NULL;
 		free(text);
 		/* data files hold numbers only */
@@ -699,7 +709,9 @@ static void test_docs(void **state)
 		assert_non_null(strstr(html, path));
 	}
 	/* the run name, escaped; its \n became a space */
-	assert_non_null(strstr(html, "<h1>wmbench report: small &lt;b&gt;run&lt;/b&gt; &#39;; system(&quot;touch PWNED&quot;); &#39; `touch PWNED2` $(touch PWNED3) x</h1>"));
+	assert_non_null(strstr(
+	    html, "<h1>wmbench report: small &lt;b&gt;run&lt;/b&gt; &#39;; system(&quot;touch "
+		  "PWNED&quot;); &#39; `touch PWNED2` $(touch PWNED3) x</h1>"));
 	assert_null(strstr(html, "<b>run"));
 	assert_non_null(strstr(md, "# wmbench report: small \\<b\\>run\\</b\\>"));
 	assert_non_null(strstr(md, "- job file SHA-256: abc123\n"));
@@ -750,7 +762,8 @@ static void test_bundle(void **state)
 	for (int i = 0; i < NFIG; i++) {
 		snprintf(path, sizeof path, "%s/%s.png", udir, figures[i]);
 		assert_int_equal(unlink(path), 0);
-		assert_int_equal(run("cd '%s' && gnuplot %s.gp 2>gnuplot.err", udir, figures[i]), 0);
+		assert_int_equal(run("cd '%s' && gnuplot %s.gp 2>gnuplot.err", udir, figures[i]),
+				 0);
 		check_png(path);
 		snprintf(path, sizeof path, "%s/gnuplot.err", udir);
 		{
@@ -800,17 +813,19 @@ static void test_layout(void **state)
 
 	(void)state;
 	if (run("fc-match -f '%%{family}' 'Liberation Sans' | grep -q 'Liberation Sans'"))
-		fail_msg("fontconfig has no Liberation Sans: install fonts-liberation2 (make deps)");
+		fail_msg(
+		    "fontconfig has no Liberation Sans: install fonts-liberation2 (make deps)");
 	check_layout(repdir, "Liberation Sans");
 
 	/* only DejaVu, with Debian's rules for aliases and fallbacks */
 	snprintf(conf, sizeof conf, "%s/fonts-dejavu.conf", tmpdir);
 	f = fopen(conf, "w");
 	assert_non_null(f);
-	fprintf(f, "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"fonts.dtd\">\n"
-		   "<fontconfig>\n  <dir>/usr/share/fonts/truetype/dejavu</dir>\n"
-		   "  <cachedir>%s/fc-cache</cachedir>\n"
-		   "  <include ignore_missing=\"yes\">/etc/fonts/conf.d</include>\n</fontconfig>\n",
+	fprintf(f,
+		"<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"fonts.dtd\">\n"
+		"<fontconfig>\n  <dir>/usr/share/fonts/truetype/dejavu</dir>\n"
+		"  <cachedir>%s/fc-cache</cachedir>\n"
+		"  <include ignore_missing=\"yes\">/etc/fonts/conf.d</include>\n</fontconfig>\n",
 		tmpdir);
 	assert_int_equal(fclose(f), 0);
 	setenv("FONTCONFIG_FILE", conf, 1);
@@ -874,7 +889,8 @@ static void test_errors(void **state)
 		assert_non_null(md);
 		assert_non_null(strstr(md, "line 3 of results.csv is an incomplete last row"));
 		assert_non_null(strstr(md, "Figures left out"));
-		assert_non_null(strstr(md, "Robustness curves: the run has no successful attack jobs"));
+		assert_non_null(
+		    strstr(md, "Robustness curves: the run has no successful attack jobs"));
 		free(md);
 	}
 	/* no bundle unless asked for */
@@ -897,11 +913,11 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stats),     cmocka_unit_test(test_summary),
-		cmocka_unit_test(test_controls),  cmocka_unit_test(test_figures),
-		cmocka_unit_test(test_injection), cmocka_unit_test(test_docs),
-		cmocka_unit_test(test_bundle),    cmocka_unit_test(test_layout),
-		cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_stats),     cmocka_unit_test(test_summary),
+	    cmocka_unit_test(test_controls),  cmocka_unit_test(test_figures),
+	    cmocka_unit_test(test_injection), cmocka_unit_test(test_docs),
+	    cmocka_unit_test(test_bundle),    cmocka_unit_test(test_layout),
+	    cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

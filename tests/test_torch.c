@@ -38,7 +38,8 @@ static void read_npz(struct npz *z, const char *path)
 	char err[ERRBUF];
 	npz_init(z);
 	if (npz_read(z, path, err, sizeof err))
-		fail_msg("npz_read: %s (/usr/bin/python3 tests/torch_ref.py makes the fixtures)", err);
+		fail_msg("npz_read: %s (/usr/bin/python3 tests/torch_ref.py makes the fixtures)",
+			 err);
 }
 
 static const struct npz_array *get(const struct npz *z, const char *name, enum npz_dtype dt)
@@ -70,8 +71,8 @@ static void assert_close(const char *what, const float *got, const float *want, 
 	}
 	print_message("  %-18s n=%-4zu max|ref|=%.3g worst rel err=%.2e\n", what, n, amax, worst);
 	if (!(worst <= rtol))
-		fail_msg("%s[%zu] = %.9g; PyTorch gives %.9g (relative error %.3g > %.1g)", what, wi,
-			 got[wi], want[wi], worst, rtol);
+		fail_msg("%s[%zu] = %.9g; PyTorch gives %.9g (relative error %.3g > %.1g)", what,
+			 wi, got[wi], want[wi], worst, rtol);
 }
 
 static void load_model(struct nn_model *m, const struct npz *z, const char *path)
@@ -91,7 +92,8 @@ static void test_tiny_forward_backward(void **state)
 	read_npz(&z, path);
 	load_model(&m, &z, path);
 	assert_string_equal(m.arch, "custom");
-	const struct npz_array *sa = get(&z, "input_shape", NPZ_I32), *nc = get(&z, "nclass", NPZ_I32);
+	const struct npz_array *sa = get(&z, "input_shape", NPZ_I32),
+			       *nc = get(&z, "nclass", NPZ_I32);
 	const int32_t *shape = sa->data;
 	assert_int_equal(m.in_c, shape[0]);
 	assert_int_equal(m.in_h, shape[1]);
@@ -227,7 +229,8 @@ static void round_trip(struct nn_model *m, const float *x, int B, const char *fi
 	assert_string_equal(text, m->arch);
 	assert_int_equal(npz_get_text(&z, "spec", text, sizeof text), 0);
 	assert_string_equal(text, m->spec);
-	const struct npz_array *s = get(&z, "input_shape", NPZ_I32), *c = get(&z, "nclass", NPZ_I32);
+	const struct npz_array *s = get(&z, "input_shape", NPZ_I32),
+			       *c = get(&z, "nclass", NPZ_I32);
 	assert_int_equal(s->count, 3);
 	assert_int_equal(((const int32_t *)s->data)[0], m->in_c);
 	assert_int_equal(((const int32_t *)s->data)[1], m->in_h);
@@ -274,7 +277,7 @@ static void test_round_trip(void **state)
 	static const struct {
 		const char *arch;
 		int c, h, w;
-	} archs[] = { { "mlp", 1, 28, 28 }, { "lenet5", 1, 28, 28 }, { "cnn", 3, 32, 32 } };
+	} archs[] = {{"mlp", 1, 28, 28}, {"lenet5", 1, 28, 28}, {"cnn", 3, 32, 32}};
 	for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++) {
 		rng_seed(&r, 100 + i);
 		if (nn_create(&m, archs[i].arch, archs[i].c, archs[i].h, archs[i].w, 10, &r, err,
@@ -341,46 +344,46 @@ static void test_load_errors(void **state)
 	load_model(&m, &z, path);
 
 	/* a wrong shape names the array and both shapes */
-	float w[6 * 15] = { 0 };
-	int64_t s2[2] = { 6, 15 };
+	float w[6 * 15] = {0};
+	int64_t s2[2] = {6, 15};
 	copy_npz(&bad, &z, NULL);
 	assert_int_equal(npz_add_f32(&bad, "fc1.weight", 2, s2, w), 0);
 	expect_load_error(&bad, "shape.npz",
-			  (const char *[]){ "'fc1.weight'", "(6, 15)", "(6, 16)", NULL });
+			  (const char *[]){"'fc1.weight'", "(6, 15)", "(6, 16)", NULL});
 	npz_free(&bad);
 
 	/* a wrong rank too */
-	int64_t s3[3] = { 3, 2, 9 };
-	float w3[54] = { 0 };
+	int64_t s3[3] = {3, 2, 9};
+	float w3[54] = {0};
 	copy_npz(&bad, &z, NULL);
 	assert_int_equal(npz_add_f32(&bad, "conv1.weight", 3, s3, w3), 0);
 	expect_load_error(&bad, "rank.npz",
-			  (const char *[]){ "'conv1.weight'", "(3, 2, 9)", "(3, 2, 3, 3)", NULL });
+			  (const char *[]){"'conv1.weight'", "(3, 2, 9)", "(3, 2, 3, 3)", NULL});
 	npz_free(&bad);
 
 	/* a missing parameter */
 	copy_npz(&bad, &z, "fc2.bias");
-	expect_load_error(&bad, "missing.npz", (const char *[]){ "'fc2.bias'", "missing", NULL });
+	expect_load_error(&bad, "missing.npz", (const char *[]){"'fc2.bias'", "missing", NULL});
 	npz_free(&bad);
 
 	/* an integer parameter */
-	int32_t ib[3] = { 1, 2, 3 };
+	int32_t ib[3] = {1, 2, 3};
 	int64_t s1 = 3;
 	copy_npz(&bad, &z, NULL);
 	assert_int_equal(npz_add(&bad, "fc2.bias", NPZ_I32, 1, &s1, ib), 0);
-	expect_load_error(&bad, "dtype.npz", (const char *[]){ "'fc2.bias'", "int32", NULL });
+	expect_load_error(&bad, "dtype.npz", (const char *[]){"'fc2.bias'", "int32", NULL});
 	npz_free(&bad);
 
 	/* no spec and an unknown architecture name */
 	copy_npz(&bad, &z, "spec");
 	assert_int_equal(npz_add_text(&bad, "arch", "resnet"), 0);
-	expect_load_error(&bad, "arch.npz", (const char *[]){ "lenet5", NULL });
+	expect_load_error(&bad, "arch.npz", (const char *[]){"lenet5", NULL});
 	npz_free(&bad);
 
 	/* a malformed spec */
 	copy_npz(&bad, &z, NULL);
 	assert_int_equal(npz_add_text(&bad, "spec", "2x8x8|conv conv1 3"), 0);
-	expect_load_error(&bad, "spec.npz", (const char *[]){ "conv conv1 3", NULL });
+	expect_load_error(&bad, "spec.npz", (const char *[]){"conv conv1 3", NULL});
 	npz_free(&bad);
 
 	/* float64 parameters are accepted and converted */
@@ -433,10 +436,10 @@ static int teardown(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tiny_forward_backward),
-		cmocka_unit_test(test_lenet5_export),
-		cmocka_unit_test(test_round_trip),
-		cmocka_unit_test(test_load_errors),
+	    cmocka_unit_test(test_tiny_forward_backward),
+	    cmocka_unit_test(test_lenet5_export),
+	    cmocka_unit_test(test_round_trip),
+	    cmocka_unit_test(test_load_errors),
 	};
 	if (argc > 1)
 		fixdir = argv[1];

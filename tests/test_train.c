@@ -43,7 +43,7 @@ static double train_model(struct nn_model *m, const char *arch, uint64_t seed, i
 	struct nn_opt opt;
 	char err[ERRBUF];
 	uint32_t *idx = malloc((size_t)n * sizeof *idx);
-	struct train_cfg cfg = { .epochs = epochs, .batch = 64 };
+	struct train_cfg cfg = {.epochs = epochs, .batch = 64};
 	for (int i = 0; i < n; i++)
 		idx[i] = (uint32_t)i;
 	rng_seed(&r, seed);
@@ -65,7 +65,8 @@ static void test_mlp_two_epochs(void **state)
 	(void)state;
 	double t0 = now_seconds();
 	double acc = train_model(&m, "mlp", 1, train.n, 2);
-	printf("mlp, 2 epochs, 60000 samples: test accuracy %.4f (%.1f s)\n", acc, now_seconds() - t0);
+	printf("mlp, 2 epochs, 60000 samples: test accuracy %.4f (%.1f s)\n", acc,
+	       now_seconds() - t0);
 	assert_true(acc >= 0.85);
 	nn_free(&m);
 }
@@ -104,7 +105,7 @@ static void test_freeze(void **state)
 	struct nn_opt opt;
 	char err[ERRBUF];
 	uint32_t idx[512];
-	struct train_cfg cfg = { .epochs = 1, .batch = 64 };
+	struct train_cfg cfg = {.epochs = 1, .batch = 64};
 	(void)state;
 	for (int i = 0; i < 512; i++)
 		idx[i] = (uint32_t)i;
@@ -117,7 +118,8 @@ static void test_freeze(void **state)
 		m.layers[i].frozen = i != last;
 	nn_opt_init(&opt, "sgd", 0.1, m.nparams);
 	opt.momentum = 0.9;
-	assert_int_equal(nn_train(&m, &train, idx, 512, &cfg, &opt, NULL, &r, NULL, err, sizeof err), 0);
+	assert_int_equal(
+	    nn_train(&m, &train, idx, 512, &cfg, &opt, NULL, &r, NULL, err, sizeof err), 0);
 	const struct nn_layer *l = &m.layers[last];
 	assert_memory_equal(m.params, before, l->w_off * sizeof(float));
 	assert_true(memcmp(m.params + l->w_off, before + l->w_off, l->w_n * sizeof(float)) != 0);
@@ -134,14 +136,15 @@ static void test_divergence_reported(void **state)
 	struct nn_opt opt;
 	char err[ERRBUF] = "";
 	uint32_t idx[1024];
-	struct train_cfg cfg = { .epochs = 1, .batch = 64 };
+	struct train_cfg cfg = {.epochs = 1, .batch = 64};
 	(void)state;
 	for (int i = 0; i < 1024; i++)
 		idx[i] = (uint32_t)i;
 	rng_seed(&r, 4);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	nn_opt_init(&opt, "sgd", 1e6, m.nparams);
-	assert_int_equal(nn_train(&m, &train, idx, 1024, &cfg, &opt, NULL, &r, NULL, err, sizeof err), -1);
+	assert_int_equal(
+	    nn_train(&m, &train, idx, 1024, &cfg, &opt, NULL, &r, NULL, err, sizeof err), -1);
 	assert_non_null(strstr(err, "diverged"));
 	nn_opt_free(&opt);
 	nn_free(&m);
@@ -150,11 +153,9 @@ static void test_divergence_reported(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mlp_two_epochs),
-		cmocka_unit_test(test_lenet5_learns),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_freeze),
-		cmocka_unit_test(test_divergence_reported),
+	    cmocka_unit_test(test_mlp_two_epochs),	cmocka_unit_test(test_lenet5_learns),
+	    cmocka_unit_test(test_deterministic),	cmocka_unit_test(test_freeze),
+	    cmocka_unit_test(test_divergence_reported),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

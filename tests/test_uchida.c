@@ -91,7 +91,8 @@ static void make_model(struct nn_model *m, const char *arch, const char *kv, uin
 	}
 	params(&p, kv);
 	env.rng = &kr;
-	if (uchida->check(&p, m, err, sizeof err) || uchida->keygen(&p, m, &env, key, err, sizeof err))
+	if (uchida->check(&p, m, err, sizeof err) ||
+	    uchida->keygen(&p, m, &env, key, err, sizeof err))
 		fail_msg("uchida %s: %s", kv, err);
 	env.rng = &r;
 	if (uchida->embed(&p, m, key, &env, err, sizeof err))
@@ -120,7 +121,8 @@ static void test_embed_detect(void **state)
 	make_model(&clean, "mlp", NULL, 5, 2, &nokey);
 	double am = nn_accuracy(&marked, &test, NULL, 0), ac = nn_accuracy(&clean, &test, NULL, 0);
 	verify(&key, &marked, &v);
-	printf("uchida mlp fc2 64 bits: acc %.4f (unmarked same seed %.4f, cost %.2f points), BER %.4f, p %.3g\n",
+	printf("uchida mlp fc2 64 bits: acc %.4f (unmarked same seed %.4f, cost %.2f points), BER "
+	       "%.4f, p %.3g\n",
 	       am, ac, 100 * (ac - am), v.metric, v.pvalue);
 	assert_string_equal(v.metric_name, "ber");
 	assert_true(v.metric == 0.0);
@@ -129,7 +131,8 @@ static void test_embed_detect(void **state)
 	assert_true(ac - am < 0.02);
 	/* the unmarked model with the owner's key */
 	verify(&key, &clean, &v);
-	printf("unmarked + owner's key: BER %.4f p %.3g detected %d\n", v.metric, v.pvalue, v.detected);
+	printf("unmarked + owner's key: BER %.4f p %.3g detected %d\n", v.metric, v.pvalue,
+	       v.detected);
 	assert_int_equal(v.detected, 0);
 	assert_true(v.metric > 0.25 && v.metric < 0.75);
 	/* the marked model with another key of the same shape */
@@ -170,8 +173,8 @@ static void test_capacity(void **state)
 
 static void test_key_types(void **state)
 {
-	static const char *const kinds[] = { "bits=64,keytype=direct,lambda=0.05",
-					     "bits=64,keytype=diff,lambda=0.05" };
+	static const char *const kinds[] = {"bits=64,keytype=direct,lambda=0.05",
+					    "bits=64,keytype=diff,lambda=0.05"};
 	(void)state;
 	for (int i = 0; i < 2; i++) {
 		struct nn_model m;
@@ -234,9 +237,9 @@ static void test_bad_params(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_embed_detect), cmocka_unit_test(test_capacity),
-		cmocka_unit_test(test_key_types),    cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_embed_detect), cmocka_unit_test(test_capacity),
+	    cmocka_unit_test(test_key_types),	 cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_bad_params),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -17,7 +17,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define CD_X86 1
-#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2   __attribute__((target("avx2,fma")))
 #else
 #define CD_X86 0
 #endif
@@ -116,7 +116,8 @@ void cd_pad_input(const struct nn_layer *l, int B, int max_b, const float *in, f
 			float *dst = pad + ((size_t)c * max_b + b) * plane + (size_t)P * Wp + P;
 			const float *src = in + ((size_t)c * B + b) * H * W;
 			for (int h = 0; h < H; h++)
-				memcpy(dst + (size_t)h * Wp, src + (size_t)h * W, (size_t)W * sizeof(float));
+				memcpy(dst + (size_t)h * Wp, src + (size_t)h * W,
+				       (size_t)W * sizeof(float));
 		}
 		/* The kernels read up to 21 floats past a plane's end (lanes whose
 		 * outputs are thrown away or whose gradient is 0). Past the batch's last
@@ -146,7 +147,8 @@ AVX2 static void fwd_plane(const struct nn_layer *l, const float *x, size_t xstr
 				const float *row = x + (size_t)c * xstride + ki * Wp + p0;
 				int q0 = (c * K + ki) * K;
 				for (int kj = 0; kj < K; kj++) {
-					__m256 x0 = _mm256_loadu_ps(row + kj), x1 = _mm256_loadu_ps(row + kj + 8);
+					__m256 x0 = _mm256_loadu_ps(row + kj),
+					       x1 = _mm256_loadu_ps(row + kj + 8);
 					for (int o = 0; o < OCB; o++) {
 						__m256 wv = _mm256_broadcast_ss(wp[o] + q0 + kj);
 						a0[o] = _mm256_fmadd_ps(wv, x0, a0[o]);
@@ -184,27 +186,27 @@ AVX2 static void cd_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 /* Weight gradient of two output channels (g0, g1) for one input row offset
  * ki: acc[kj] and acc[K + kj] gather g * x shifted by kj, over np positions.
  * K is a constant in each caller, so the 2K accumulators stay in registers. */
-#define DW_BLOCK(K)                                                                              \
+#define DW_BLOCK(K)                                                                                \
 	AVX2 static void dw_block##K(int np, const float *x, const float *g0p, const float *g1p,   \
-				     __m256 *acc)                                                 \
-	{                                                                                        \
-		__m256 a0[K], a1[K];                                                             \
-		for (int kj = 0; kj < K; kj++) {                                                 \
-			a0[kj] = acc[kj];                                                        \
-			a1[kj] = acc[K + kj];                                                    \
-		}                                                                                \
-		for (int p = 0; p < np; p += 8) {                                                \
-			__m256 g0 = _mm256_load_ps(g0p + p), g1 = _mm256_load_ps(g1p + p);      \
-			for (int kj = 0; kj < K; kj++) {                                         \
-				__m256 xv = _mm256_loadu_ps(x + p + kj);                         \
-				a0[kj] = _mm256_fmadd_ps(g0, xv, a0[kj]);                        \
-				a1[kj] = _mm256_fmadd_ps(g1, xv, a1[kj]);                        \
-			}                                                                        \
-		}                                                                                \
-		for (int kj = 0; kj < K; kj++) {                                                 \
-			acc[kj] = a0[kj];                                                        \
-			acc[K + kj] = a1[kj];                                                    \
-		}                                                                                \
+				     __m256 *acc)                                                  \
+	{                                                                                          \
+		__m256 a0[K], a1[K];                                                               \
+		for (int kj = 0; kj < K; kj++) {                                                   \
+			a0[kj] = acc[kj];                                                          \
+			a1[kj] = acc[K + kj];                                                      \
+		}                                                                                  \
+		for (int p = 0; p < np; p += 8) {                                                  \
+			__m256 g0 = _mm256_load_ps(g0p + p), g1 = _mm256_load_ps(g1p + p);         \
+			for (int kj = 0; kj < K; kj++) {                                           \
+				__m256 xv = _mm256_loadu_ps(x + p + kj);                           \
+				a0[kj] = _mm256_fmadd_ps(g0, xv, a0[kj]);                          \
+				a1[kj] = _mm256_fmadd_ps(g1, xv, a1[kj]);                          \
+			}                                                                          \
+		}                                                                                  \
+		for (int kj = 0; kj < K; kj++) {                                                   \
+			acc[kj] = a0[kj];                                                          \
+			acc[K + kj] = a1[kj];                                                      \
+		}                                                                                  \
 	}
 DW_BLOCK(3)
 DW_BLOCK(5)
@@ -224,14 +226,16 @@ AVX2 static void cd_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 			const float *src = dout + ((size_t)oc * B + b) * S;
 			float *dst = gp + (size_t)oc * np;
 			for (int oh = 0; oh < OH; oh++)
-				memcpy(dst + (size_t)oh * Wp, src + (size_t)oh * OW, (size_t)OW * sizeof(float));
+				memcpy(dst + (size_t)oh * Wp, src + (size_t)oh * OW,
+				       (size_t)OW * sizeof(float));
 		}
 		for (int ob = 0; ob < nblk; ob++) {
 			const float *g0 = gp + (size_t)(2 * ob) * np;
 			const float *g1 = gp + (size_t)(2 * ob + 1 < OC ? 2 * ob + 1 : OC) * np;
 			for (int c = 0; c < C; c++)
 				for (int ki = 0; ki < K; ki++) {
-					const float *x = pad + ((size_t)c * max_b + b) * plane + (size_t)ki * Wp;
+					const float *x =
+					    pad + ((size_t)c * max_b + b) * plane + (size_t)ki * Wp;
 					__m256 *a = acc + ((size_t)(ob * C + c) * K + ki) * 2 * K;
 					if (K == 3)
 						dw_block3(np, x, g0, g1, a);
@@ -251,7 +255,8 @@ AVX2 static void cd_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 						    (size_t)(oc % 2) * K + kj;
 					_mm256_storeu_ps(t, acc[ai]);
 					dw[((size_t)oc * C + c) * K * K + ki * K + kj] +=
-						((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+					    ((t[0] + t[1]) + (t[2] + t[3])) +
+					    ((t[4] + t[5]) + (t[6] + t[7]));
 				}
 }
 
@@ -289,12 +294,14 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w, OCp = oc_pad(l);
 	int Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
 	size_t plane = pad_plane(l);
-	float *wt = scratch, *bt = wt + (size_t)ckk * OCp, *rowt = bt + OCp; /* rowt: (OW+CV_NW, OCp) */
+	float *wt = scratch, *bt = wt + (size_t)ckk * OCp,
+	      *rowt = bt + OCp; /* rowt: (OW+CV_NW, OCp) */
 	cv_transpose_w(l, w, bias, wt, bt);
 	for (int b = 0; b < B; b++)
 		for (int oh = 0; oh < OH; oh++) {
 			for (int og = 0; og < OCp; og += 16) {
-				__m256 b0 = _mm256_loadu_ps(bt + og), b1 = _mm256_loadu_ps(bt + og + 8);
+				__m256 b0 = _mm256_loadu_ps(bt + og),
+				       b1 = _mm256_loadu_ps(bt + og + 8);
 				for (int ow0 = 0; ow0 < OW; ow0 += CV_NW) {
 					__m256 a0[CV_NW], a1[CV_NW];
 					for (int j = 0; j < CV_NW; j++) {
@@ -303,23 +310,35 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 					}
 					for (int c = 0; c < C; c++)
 						for (int ki = 0; ki < K; ki++) {
-							const float *xr = pad + ((size_t)c * max_b + b) * plane +
-									  (size_t)(oh + ki) * Wp + ow0;
-							const float *wq = wt + (size_t)((c * K + ki) * K) * OCp + og;
+							const float *xr =
+							    pad + ((size_t)c * max_b + b) * plane +
+							    (size_t)(oh + ki) * Wp + ow0;
+							const float *wq =
+							    wt + (size_t)((c * K + ki) * K) * OCp +
+							    og;
 							for (int kj = 0; kj < K; kj++) {
-								__m256 w0 = _mm256_loadu_ps(wq + (size_t)kj * OCp);
-								__m256 w1 = _mm256_loadu_ps(wq + (size_t)kj * OCp + 8);
+								__m256 w0 = _mm256_loadu_ps(
+								    wq + (size_t)kj * OCp);
+								__m256 w1 = _mm256_loadu_ps(
+								    wq + (size_t)kj * OCp + 8);
 								for (int j = 0; j < CV_NW; j++) {
-									__m256 xv = _mm256_broadcast_ss(xr + kj + j);
-									a0[j] = _mm256_fmadd_ps(w0, xv, a0[j]);
-									a1[j] = _mm256_fmadd_ps(w1, xv, a1[j]);
+									__m256 xv =
+									    _mm256_broadcast_ss(
+										xr + kj + j);
+									a0[j] = _mm256_fmadd_ps(
+									    w0, xv, a0[j]);
+									a1[j] = _mm256_fmadd_ps(
+									    w1, xv, a1[j]);
 								}
 							}
 						}
-					/* outputs past the row end were computed from the next row; not kept */
+					/* outputs past the row end were computed from the next row;
+					 * not kept */
 					for (int j = 0; j < CV_NW; j++) {
-						_mm256_storeu_ps(rowt + (size_t)(ow0 + j) * OCp + og, a0[j]);
-						_mm256_storeu_ps(rowt + (size_t)(ow0 + j) * OCp + og + 8, a1[j]);
+						_mm256_storeu_ps(
+						    rowt + (size_t)(ow0 + j) * OCp + og, a0[j]);
+						_mm256_storeu_ps(
+						    rowt + (size_t)(ow0 + j) * OCp + og + 8, a1[j]);
 					}
 				}
 			}
@@ -335,41 +354,43 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
  * positions: g is (OH*OW, OCp) at channel group og, x the padded plane. The
  * accumulators are named variables, not an array: with an array GCC 12 keeps
  * a copy of each in memory and stores it on every iteration. */
-#define CV_TAP(kj)                                                                               \
-	if (kj < K) {                                                                            \
-		__m256 xv = _mm256_broadcast_ss(xr + ow + kj);                                   \
-		a0_##kj = _mm256_fmadd_ps(g0, xv, a0_##kj);                                      \
-		a1_##kj = _mm256_fmadd_ps(g1, xv, a1_##kj);                                      \
+#define CV_TAP(kj)                                                                                 \
+	if (kj < K) {                                                                              \
+		__m256 xv = _mm256_broadcast_ss(xr + ow + kj);                                     \
+		a0_##kj = _mm256_fmadd_ps(g0, xv, a0_##kj);                                        \
+		a1_##kj = _mm256_fmadd_ps(g1, xv, a1_##kj);                                        \
 	}
-#define CV_LOAD(kj)                                                                              \
-	__m256 a0_##kj = _mm256_setzero_ps(), a1_##kj = a0_##kj;                                 \
-	if (kj < K) {                                                                            \
-		a0_##kj = _mm256_load_ps(accf + kj * 16);                                        \
-		a1_##kj = _mm256_load_ps(accf + kj * 16 + 8);                                    \
+#define CV_LOAD(kj)                                                                                \
+	__m256 a0_##kj = _mm256_setzero_ps(), a1_##kj = a0_##kj;                                   \
+	if (kj < K) {                                                                              \
+		a0_##kj = _mm256_load_ps(accf + kj * 16);                                          \
+		a1_##kj = _mm256_load_ps(accf + kj * 16 + 8);                                      \
 	}
-#define CV_STORE(kj)                                                                             \
-	if (kj < K) {                                                                            \
-		_mm256_store_ps(accf + kj * 16, a0_##kj);                                        \
-		_mm256_store_ps(accf + kj * 16 + 8, a1_##kj);                                    \
+#define CV_STORE(kj)                                                                               \
+	if (kj < K) {                                                                              \
+		_mm256_store_ps(accf + kj * 16, a0_##kj);                                          \
+		_mm256_store_ps(accf + kj * 16 + 8, a1_##kj);                                      \
 	}
-#define CV_DW_BLOCK(KK)                                                                          \
+#define CV_DW_BLOCK(KK)                                                                            \
 	AVX2 static void cv_dw_block##KK(int OH, int OW, int Wp, int OCp, const float *x,          \
-					 const float *g, float *accf)                               \
-	{                                                                                        \
-		enum { K = KK };                                                                 \
-		CV_LOAD(0) CV_LOAD(1) CV_LOAD(2) CV_LOAD(3) CV_LOAD(4) CV_LOAD(5) CV_LOAD(6)     \
-		for (int oh = 0; oh < OH; oh++) {                                                \
-			const float *xr = x + (size_t)oh * Wp;                                   \
-			const float *gr = g + (size_t)oh * OW * OCp;                             \
-			for (int ow = 0; ow < OW; ow++) {                                        \
-				__m256 g0 = _mm256_loadu_ps(gr + (size_t)ow * OCp);              \
-				__m256 g1 = _mm256_loadu_ps(gr + (size_t)ow * OCp + 8);          \
-				CV_TAP(0) CV_TAP(1) CV_TAP(2) CV_TAP(3) CV_TAP(4) CV_TAP(5)      \
-				CV_TAP(6)                                                        \
-			}                                                                        \
-		}                                                                                \
-		CV_STORE(0) CV_STORE(1) CV_STORE(2) CV_STORE(3) CV_STORE(4) CV_STORE(5)          \
-		CV_STORE(6)                                                                      \
+					 const float *g, float *accf)                              \
+	{                                                                                          \
+		enum { K = KK };                                                                   \
+		CV_LOAD(0)                                                                         \
+		CV_LOAD(1) CV_LOAD(2) CV_LOAD(3) CV_LOAD(4) CV_LOAD(5)                             \
+		    CV_LOAD(6) for (int oh = 0; oh < OH; oh++)                                     \
+		{                                                                                  \
+			const float *xr = x + (size_t)oh * Wp;                                     \
+			const float *gr = g + (size_t)oh * OW * OCp;                               \
+			for (int ow = 0; ow < OW; ow++) {                                          \
+				__m256 g0 = _mm256_loadu_ps(gr + (size_t)ow * OCp);                \
+				__m256 g1 = _mm256_loadu_ps(gr + (size_t)ow * OCp + 8);            \
+				CV_TAP(0)                                                          \
+				CV_TAP(1) CV_TAP(2) CV_TAP(3) CV_TAP(4) CV_TAP(5) CV_TAP(6)        \
+			}                                                                          \
+		}                                                                                  \
+		CV_STORE(0)                                                                        \
+		CV_STORE(1) CV_STORE(2) CV_STORE(3) CV_STORE(4) CV_STORE(5) CV_STORE(6)            \
 	}
 CV_DW_BLOCK(3)
 CV_DW_BLOCK(5)
@@ -381,8 +402,8 @@ AVX2 static void cv_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w, OCp = oc_pad(l);
 	int Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
 	size_t plane = pad_plane(l), S = (size_t)OH * OW;
-	float *acc = scratch;                    /* (OCp/16, CKK, 16) */
-	float *gt = acc + (size_t)ckk * OCp;     /* (S, OCp) */
+	float *acc = scratch;		     /* (OCp/16, CKK, 16) */
+	float *gt = acc + (size_t)ckk * OCp; /* (S, OCp) */
 	memset(acc, 0, sizeof(float) * ckk * OCp);
 	memset(gt, 0, sizeof(float) * S * OCp);
 	for (int b = 0; b < B; b++) {
@@ -394,8 +415,10 @@ AVX2 static void cv_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 		for (int og = 0; og < OCp; og += 16)
 			for (int c = 0; c < C; c++)
 				for (int ki = 0; ki < K; ki++) {
-					const float *x = pad + ((size_t)c * max_b + b) * plane + (size_t)ki * Wp;
-					float *a = acc + ((size_t)(og / 16) * ckk + (c * K + ki) * K) * 16;
+					const float *x =
+					    pad + ((size_t)c * max_b + b) * plane + (size_t)ki * Wp;
+					float *a =
+					    acc + ((size_t)(og / 16) * ckk + (c * K + ki) * K) * 16;
 					if (K == 3)
 						cv_dw_block3(OH, OW, Wp, OCp, x, gt + og, a);
 					else if (K == 5)
@@ -406,7 +429,8 @@ AVX2 static void cv_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 	}
 	for (int oc = 0; oc < OC; oc++)
 		for (int q = 0; q < ckk; q++)
-			dw[(size_t)oc * ckk + q] += acc[((size_t)(oc / 16) * ckk + q) * 16 + oc % 16];
+			dw[(size_t)oc * ckk + q] +=
+			    acc[((size_t)(oc / 16) * ckk + q) * 16 + oc % 16];
 }
 #endif
 

@@ -15,21 +15,29 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#define NCLASS 10
-#define IDX_MAX_BYTES (1ULL << 32)	/* sanity cap on a header's claim */
-#define CIFAR_FILE "cifar-10-binary.tar.gz"
-#define CIFAR_DIR "cifar-10-batches-bin/"
-#define CIFAR_PIX 3072
-#define CIFAR_REC (1 + CIFAR_PIX)
-#define CIFAR_NMEM 6		/* data_batch_1..5, test_batch */
+#define NCLASS	      10
+#define IDX_MAX_BYTES (1ULL << 32) /* sanity cap on a header's claim */
+#define CIFAR_FILE    "cifar-10-binary.tar.gz"
+#define CIFAR_DIR     "cifar-10-batches-bin/"
+#define CIFAR_PIX     3072
+#define CIFAR_REC     (1 + CIFAR_PIX)
+#define CIFAR_NMEM    6 /* data_batch_1..5, test_batch */
 
-#define FASHION_HINT "install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
-#define MNIST_HINT "MNIST comes as four IDX .gz files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from the MNIST database page, http://yann.lecun.com/exdb/mnist/"
-#define CIFAR_HINT "download cifar-10-binary.tar.gz from the CIFAR-10 page (binary version), https://www.cs.toronto.edu/~kriz/cifar.html"
+#define FASHION_HINT                                                                               \
+	"install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
+#define MNIST_HINT                                                                                 \
+	"MNIST comes as four IDX .gz files (train-images-idx3-ubyte.gz, "                          \
+	"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from "  \
+	"the MNIST database page, http://yann.lecun.com/exdb/mnist/"
+#define CIFAR_HINT                                                                                 \
+	"download cifar-10-binary.tar.gz from the CIFAR-10 page (binary version), "                \
+	"https://www.cs.toronto.edu/~kriz/cifar.html"
 
 static const char *const idx_names[4] = {
-	"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-	"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
 };
 
 static int join_path(char *out, size_t len, const char *dir, const char *file)
@@ -43,8 +51,7 @@ static int join_path(char *out, size_t len, const char *dir, const char *file)
 
 static uint32_t be32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 /* zlib's error text without the "path: " prefix it adds. */
@@ -60,8 +67,8 @@ static const char *gz_msg(gzFile f, const char *path, int *zerr)
 
 /* Reads one IDX ubyte file: 1 dim (labels) or 3 dims (images).  Reads to
  * EOF so zlib verifies the gzip CRC and length; *out gets the payload. */
-static int idx_read(const char *path, int ndim, uint32_t dims[3],
-		    uint8_t **out, char *err, size_t errlen)
+static int idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **out, char *err,
+		    size_t errlen)
 {
 	uint32_t magic = 0x00000800u | (uint32_t)ndim;
 	uint8_t hdr[16], scratch[4096];
@@ -83,16 +90,21 @@ static int idx_read(const char *path, int ndim, uint32_t dims[3],
 	if (r != (int)hlen) {
 		zmsg = gz_msg(f, path, &zerr);
 		if (zerr != Z_OK)
-			errf(err, errlen, "%s: corrupt or truncated gzip data (%s); expected a complete IDX file",
-			     path, zmsg);
+			errf(
+			    err, errlen,
+			    "%s: corrupt or truncated gzip data (%s); expected a complete IDX file",
+			    path, zmsg);
 		else
-			errf(err, errlen, "%s: holds %d bytes, too short for the %zu-byte IDX header; expected a complete IDX file",
+			errf(err, errlen,
+			     "%s: holds %d bytes, too short for the %zu-byte IDX header; expected "
+			     "a complete IDX file",
 			     path, r < 0 ? 0 : r, hlen);
 		goto out;
 	}
 	if (be32(hdr) != magic) {
-		errf(err, errlen, "%s: bad magic 0x%08x, expected 0x%08x (IDX unsigned-byte %s file)",
-		     path, be32(hdr), magic, ndim == 1 ? "label" : "image");
+		errf(err, errlen,
+		     "%s: bad magic 0x%08x, expected 0x%08x (IDX unsigned-byte %s file)", path,
+		     be32(hdr), magic, ndim == 1 ? "label" : "image");
 		goto out;
 	}
 	for (int i = 0; i < ndim; i++) {
@@ -100,8 +112,7 @@ static int idx_read(const char *path, int ndim, uint32_t dims[3],
 		want *= dims[i];
 	}
 	if (ndim == 3)
-		snprintf(what, sizeof(what), "%u images of %ux%u",
-			 dims[0], dims[1], dims[2]);
+		snprintf(what, sizeof(what), "%u images of %ux%u", dims[0], dims[1], dims[2]);
 	else
 		snprintf(what, sizeof(what), "%u labels", dims[0]);
 	if (!dims[0] || dims[0] > INT_MAX || !want || want > IDX_MAX_BYTES ||
@@ -111,8 +122,8 @@ static int idx_read(const char *path, int ndim, uint32_t dims[3],
 	}
 	buf = malloc(want);
 	if (!buf) {
-		errf(err, errlen, "%s: cannot allocate %llu bytes for %s",
-		     path, (unsigned long long)want, what);
+		errf(err, errlen, "%s: cannot allocate %llu bytes for %s", path,
+		     (unsigned long long)want, what);
 		goto out;
 	}
 	while (got < want) {
@@ -127,16 +138,18 @@ static int idx_read(const char *path, int ndim, uint32_t dims[3],
 		extra += (uint64_t)r;
 	zmsg = gz_msg(f, path, &zerr);
 	if (zerr != Z_OK) {
-		errf(err, errlen, "%s: corrupt or truncated gzip data (%s) after %llu bytes; header says %s (%llu bytes); expected a complete IDX file",
-		     path, zmsg, (unsigned long long)(got + extra), what,
-		     (unsigned long long)want);
+		errf(err, errlen,
+		     "%s: corrupt or truncated gzip data (%s) after %llu bytes; header says %s "
+		     "(%llu bytes); expected a complete IDX file",
+		     path, zmsg, (unsigned long long)(got + extra), what, (unsigned long long)want);
 		goto out;
 	}
 	if (got != want || extra) {
-		errf(err, errlen, "%s: %s: header says %s (%llu bytes) but the file holds %llu; expected a complete IDX file",
+		errf(err, errlen,
+		     "%s: %s: header says %s (%llu bytes) but the file holds %llu; expected a "
+		     "complete IDX file",
 		     path, got < want ? "truncated" : "trailing data", what,
-		     (unsigned long long)want,
-		     (unsigned long long)(got + extra));
+		     (unsigned long long)want, (unsigned long long)(got + extra));
 		goto out;
 	}
 	*out = buf;
@@ -147,15 +160,17 @@ out:
 	if (!ret && r != Z_OK) {
 		free(*out);
 		*out = NULL;
-		ret = errf(err, errlen, "%s: gzip stream error at close (zlib code %d); expected a complete IDX file",
-			   path, r);
+		ret = errf(
+		    err, errlen,
+		    "%s: gzip stream error at close (zlib code %d); expected a complete IDX file",
+		    path, r);
 	}
 	free(buf);
 	return ret;
 }
 
-int idx_load(const char *images_gz, const char *labels_gz, struct dataset *d,
-	     char *err, size_t errlen)
+int idx_load(const char *images_gz, const char *labels_gz, struct dataset *d, char *err,
+	     size_t errlen)
 {
 	uint32_t idim[3], ldim[3];
 	uint8_t *x = NULL, *y = NULL;
@@ -165,8 +180,9 @@ int idx_load(const char *images_gz, const char *labels_gz, struct dataset *d,
 	    idx_read(labels_gz, 1, ldim, &y, err, errlen))
 		goto fail;
 	if (idim[0] != ldim[0]) {
-		errf(err, errlen, "%s holds %u images but %s holds %u labels; the counts must match",
-		     images_gz, idim[0], labels_gz, ldim[0]);
+		errf(err, errlen,
+		     "%s holds %u images but %s holds %u labels; the counts must match", images_gz,
+		     idim[0], labels_gz, ldim[0]);
 		goto fail;
 	}
 	for (uint32_t i = 0; i < ldim[0]; i++) {
@@ -193,9 +209,8 @@ fail:
 
 /* Reads one tar member fully into *buf; its size must be a positive
  * multiple of one record. */
-static int cifar_member(struct archive *a, struct archive_entry *e,
-			const char *tar, const char *name, uint8_t **buf,
-			size_t *len, char *err, size_t errlen)
+static int cifar_member(struct archive *a, struct archive_entry *e, const char *tar,
+			const char *name, uint8_t **buf, size_t *len, char *err, size_t errlen)
 {
 	int64_t size = archive_entry_size(e);
 	size_t got = 0;
@@ -203,14 +218,18 @@ static int cifar_member(struct archive *a, struct archive_entry *e,
 
 	if (!archive_entry_size_is_set(e) || size <= 0 || size % CIFAR_REC ||
 	    size > ((int64_t)1 << 31))
-		return errf(err, errlen, "%s: member %s holds %lld bytes, not a positive multiple of %d (1 label byte + %d pixel bytes per record); the real file has 10000 records (%d bytes)",
-			    tar, name, (long long)size, CIFAR_REC, CIFAR_PIX,
-			    10000 * CIFAR_REC);
+		return errf(
+		    err, errlen,
+		    "%s: member %s holds %lld bytes, not a positive multiple of %d (1 label byte + "
+		    "%d pixel bytes per record); the real file has 10000 records (%d bytes)",
+		    tar, name, (long long)size, CIFAR_REC, CIFAR_PIX, 10000 * CIFAR_REC);
 	*buf = xmalloc((size_t)size);
 	while (got < (size_t)size) {
 		r = archive_read_data(a, *buf + got, (size_t)size - got);
 		if (r <= 0) {
-			errf(err, errlen, "%s: member %s: read %zu of %lld bytes (%s); the archive is truncated or corrupt",
+			errf(err, errlen,
+			     "%s: member %s: read %zu of %lld bytes (%s); the archive is truncated "
+			     "or corrupt",
 			     tar, name, got, (long long)size,
 			     r < 0 ? archive_error_string(a) : "unexpected end of data");
 			free(*buf);
@@ -225,8 +244,7 @@ static int cifar_member(struct archive *a, struct archive_entry *e,
 
 /* Splits raw records (label, R, G, B planes) into a dataset (CHW). */
 static int cifar_fill(struct dataset *d, uint8_t **bufs, const size_t *lens,
-		      const char *const *names, int nb, const char *tar,
-		      char *err, size_t errlen)
+		      const char *const *names, int nb, const char *tar, char *err, size_t errlen)
 {
 	size_t n = 0, k = 0;
 
@@ -239,7 +257,9 @@ static int cifar_fill(struct dataset *d, uint8_t **bufs, const size_t *lens,
 			const uint8_t *rec = bufs[b] + i * CIFAR_REC;
 
 			if (rec[0] >= NCLASS)
-				return errf(err, errlen, "%s: member %s record %zu has label %u; CIFAR-10 labels are 0..%d",
+				return errf(err, errlen,
+					    "%s: member %s record %zu has label %u; CIFAR-10 "
+					    "labels are 0..%d",
 					    tar, names[b], i, rec[0], NCLASS - 1);
 			d->y[k] = rec[0];
 			memcpy(d->x + k * CIFAR_PIX, rec + 1, CIFAR_PIX);
@@ -259,16 +279,16 @@ static int cifar_fill(struct dataset *d, uint8_t **bufs, const size_t *lens,
 /* The five training members must have equal sizes, each a positive multiple
  * of 3073 bytes (the real archive has 10000 records in every member; smaller
  * archives in the same format are accepted, which the tests rely on). */
-int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
-		 char *err, size_t errlen)
+int cifar10_load(const char *targz, struct dataset *train, struct dataset *test, char *err,
+		 size_t errlen)
 {
 	static const char *const names[CIFAR_NMEM] = {
-		CIFAR_DIR "data_batch_1.bin", CIFAR_DIR "data_batch_2.bin",
-		CIFAR_DIR "data_batch_3.bin", CIFAR_DIR "data_batch_4.bin",
-		CIFAR_DIR "data_batch_5.bin", CIFAR_DIR "test_batch.bin",
+	    CIFAR_DIR "data_batch_1.bin", CIFAR_DIR "data_batch_2.bin",
+	    CIFAR_DIR "data_batch_3.bin", CIFAR_DIR "data_batch_4.bin",
+	    CIFAR_DIR "data_batch_5.bin", CIFAR_DIR "test_batch.bin",
 	};
-	uint8_t *bufs[CIFAR_NMEM] = { NULL };
-	size_t lens[CIFAR_NMEM] = { 0 };
+	uint8_t *bufs[CIFAR_NMEM] = {NULL};
+	size_t lens[CIFAR_NMEM] = {0};
 	struct archive_entry *e;
 	struct archive *a;
 	struct stat st;
@@ -277,18 +297,16 @@ int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
 	memset(train, 0, sizeof(*train));
 	memset(test, 0, sizeof(*test));
 	if (stat(targz, &st))
-		return errf(err, errlen, "%s: %s; %s", targz, strerror(errno),
-			    CIFAR_HINT);
+		return errf(err, errlen, "%s: %s; %s", targz, strerror(errno), CIFAR_HINT);
 	a = archive_read_new();
 	archive_read_support_filter_gzip(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, targz, 1 << 16) != ARCHIVE_OK) {
-		errf(err, errlen, "%s: cannot open as a gzip-compressed tar archive: %s",
-		     targz, archive_error_string(a));
+		errf(err, errlen, "%s: cannot open as a gzip-compressed tar archive: %s", targz,
+		     archive_error_string(a));
 		goto out;
 	}
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
-	       r == ARCHIVE_WARN) {
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *p = archive_entry_pathname(e);
 		int m;
 
@@ -301,34 +319,35 @@ int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
 		if (m == CIFAR_NMEM)
 			continue;
 		if (bufs[m]) {
-			errf(err, errlen, "%s: member %s appears twice",
-			     targz, names[m]);
+			errf(err, errlen, "%s: member %s appears twice", targz, names[m]);
 			goto out;
 		}
-		if (cifar_member(a, e, targz, names[m], &bufs[m], &lens[m],
-				 err, errlen))
+		if (cifar_member(a, e, targz, names[m], &bufs[m], &lens[m], err, errlen))
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {
-		errf(err, errlen, "%s: read error: %s; the archive is truncated or corrupt",
-		     targz, archive_error_string(a));
+		errf(err, errlen, "%s: read error: %s; the archive is truncated or corrupt", targz,
+		     archive_error_string(a));
 		goto out;
 	}
 	for (int m = 0; m < CIFAR_NMEM; m++) {
 		if (!bufs[m]) {
-			errf(err, errlen, "%s: member %s is missing; the archive is truncated or not the CIFAR-10 binary version",
+			errf(err, errlen,
+			     "%s: member %s is missing; the archive is truncated or not the "
+			     "CIFAR-10 binary version",
 			     targz, names[m]);
 			goto out;
 		}
 		if (m > 0 && m < 5 && lens[m] != lens[0]) {
-			errf(err, errlen, "%s: member %s holds %zu bytes but %s holds %zu; the training batches must be equal in size",
+			errf(err, errlen,
+			     "%s: member %s holds %zu bytes but %s holds %zu; the training batches "
+			     "must be equal in size",
 			     targz, names[m], lens[m], names[0], lens[0]);
 			goto out;
 		}
 	}
 	if (cifar_fill(train, bufs, lens, names, 5, targz, err, errlen) ||
-	    cifar_fill(test, bufs + 5, lens + 5, names + 5, 1, targz, err,
-		       errlen))
+	    cifar_fill(test, bufs + 5, lens + 5, names + 5, 1, targz, err, errlen))
 		goto out;
 	ret = 0;
 out:
@@ -378,8 +397,8 @@ int data_files(const char *name, const char *dir, char paths[][1024], int max)
 	return -1;
 }
 
-int data_load(const char *name, const char *dir, struct dataset *train,
-	      struct dataset *test, char *err, size_t errlen)
+int data_load(const char *name, const char *dir, struct dataset *train, struct dataset *test,
+	      char *err, size_t errlen)
 {
 	char p[4][1024];
 	int fashion = !strcmp(name, "fashion");
@@ -392,16 +411,15 @@ int data_load(const char *name, const char *dir, struct dataset *train,
 		return errf(err, errlen, "unknown dataset \"%s\"; known: fashion, mnist, cifar10",
 			    name);
 	if (!fashion && (!dir || !*dir))
-		return errf(err, errlen, "data_dir is required for %s; %s",
-			    name, !strcmp(name, "mnist") ? MNIST_HINT : CIFAR_HINT);
+		return errf(err, errlen, "data_dir is required for %s; %s", name,
+			    !strcmp(name, "mnist") ? MNIST_HINT : CIFAR_HINT);
 	if (data_files(name, dir, p, 4) < 1)
 		return errf(err, errlen, "%s: data_dir path too long", dir);
 	if (!strcmp(name, "cifar10"))
 		return cifar10_load(p[0], train, test, err, errlen);
 	for (int i = 0; i < 4; i++)
 		if (stat(p[i], &st))
-			return errf(err, errlen, "%s: %s; %s", p[i],
-				    strerror(errno), hint);
+			return errf(err, errlen, "%s: %s; %s", p[i], strerror(errno), hint);
 	if (idx_load(p[0], p[1], train, err, errlen))
 		return -1;
 	if (idx_load(p[2], p[3], test, err, errlen)) {
@@ -409,8 +427,8 @@ int data_load(const char *name, const char *dir, struct dataset *train,
 		return -1;
 	}
 	if (test->h != train->h || test->w != train->w) {
-		errf(err, errlen, "%s holds %dx%d images but %s holds %dx%d",
-		     p[0], train->h, train->w, p[2], test->h, test->w);
+		errf(err, errlen, "%s holds %dx%d images but %s holds %dx%d", p[0], train->h,
+		     train->w, p[2], test->h, test->w);
 		data_free(train);
 		data_free(test);
 		return -1;
@@ -449,8 +467,8 @@ void data_truncate(struct dataset *d, int n)
 	}
 }
 
-void data_split(int n, uint64_t seed, double attacker_frac, uint32_t **owner,
-		int *n_owner, uint32_t **attacker, int *n_attacker)
+void data_split(int n, uint64_t seed, double attacker_frac, uint32_t **owner, int *n_owner,
+		uint32_t **attacker, int *n_attacker)
 {
 	uint32_t *perm;
 	uint8_t *mark;

@@ -9,11 +9,11 @@
 
 struct dataset {
 	char name[32];
-	int n;        /* samples */
-	int c, h, w;  /* per-sample shape, stored C,H,W */
+	int n;	     /* samples */
+	int c, h, w; /* per-sample shape, stored C,H,W */
 	int nclass;
-	uint8_t *x;   /* (n, c*h*w) raw pixels 0..255 */
-	uint8_t *y;   /* (n) labels 0..nclass-1 */
+	uint8_t *x; /* (n, c*h*w) raw pixels 0..255 */
+	uint8_t *y; /* (n) labels 0..nclass-1 */
 };
 
 /* Loads train and test sets of a named dataset:
@@ -22,14 +22,14 @@ struct dataset {
  *   "cifar10": dir holds cifar-10-binary.tar.gz, or dir is that file itself;
  *              read through libarchive without unpacking.
  * A missing file gets a message naming the path and what provides it. */
-int data_load(const char *name, const char *dir, struct dataset *train,
-	      struct dataset *test, char *err, size_t errlen);
+int data_load(const char *name, const char *dir, struct dataset *train, struct dataset *test,
+	      char *err, size_t errlen);
 /* IDX readers through zlib (CRC and length checked); the image count must
  * match the header and the label file. */
-int idx_load(const char *images_gz, const char *labels_gz, struct dataset *d,
-	     char *err, size_t errlen);
-int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
-		 char *err, size_t errlen);
+int idx_load(const char *images_gz, const char *labels_gz, struct dataset *d, char *err,
+	     size_t errlen);
+int cifar10_load(const char *targz, struct dataset *train, struct dataset *test, char *err,
+		 size_t errlen);
 void data_free(struct dataset *d);
 /* Keeps only the first n samples (n <= d->n). */
 void data_truncate(struct dataset *d, int n);
@@ -37,7 +37,7 @@ void data_truncate(struct dataset *d, int n);
 int data_files(const char *name, const char *dir, char paths[][1024], int max);
 /* Seeded disjoint split of indices 0..n-1: a fraction attacker_frac goes to
  * the attacker, the rest to the owner. Both lists are sorted ascending. */
-void data_split(int n, uint64_t seed, double attacker_frac, uint32_t **owner,
-		int *n_owner, uint32_t **attacker, int *n_attacker);
+void data_split(int n, uint64_t seed, double attacker_frac, uint32_t **owner, int *n_owner,
+		uint32_t **attacker, int *n_attacker);
 
 #endif

@@ -8,11 +8,12 @@
 
 int model_to_npz(const struct nn_model *m, struct npz *z)
 {
-	int32_t shape[3] = { m->in_c, m->in_h, m->in_w }, nc = m->nclass;
+	int32_t shape[3] = {m->in_c, m->in_h, m->in_w}, nc = m->nclass;
 	int64_t s3 = 3, s1 = 1;
 	char name[NN_NAMELEN + 16];
 	if (npz_add_text(z, "arch", m->arch) || npz_add_text(z, "spec", m->spec) ||
-	    npz_add(z, "input_shape", NPZ_I32, 1, &s3, shape) || npz_add(z, "nclass", NPZ_I32, 1, &s1, &nc))
+	    npz_add(z, "input_shape", NPZ_I32, 1, &s3, shape) ||
+	    npz_add(z, "nclass", NPZ_I32, 1, &s1, &nc))
 		return -1;
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
@@ -61,7 +62,7 @@ static int load_array(float *dst, const struct npz_array *a, int nd, const int64
 		      const char *path, char *err, size_t errlen)
 {
 	char got[128], exp[128];
-	struct npz_array fake = { .ndim = nd };
+	struct npz_array fake = {.ndim = nd};
 	memcpy(fake.shape, want, (size_t)nd * sizeof(int64_t));
 	shape_text(&fake, exp, sizeof exp);
 	shape_text(a, got, sizeof got);
@@ -69,8 +70,9 @@ static int load_array(float *dst, const struct npz_array *a, int nd, const int64
 	for (int i = 0; ok && i < nd; i++)
 		ok = a->shape[i] == want[i];
 	if (!ok)
-		return errf(err, errlen, "%s: array '%s' has shape %s; expected %s for this architecture",
-			    path, a->name, got, exp);
+		return errf(err, errlen,
+			    "%s: array '%s' has shape %s; expected %s for this architecture", path,
+			    a->name, got, exp);
 	if (a->dtype == NPZ_F32) {
 		memcpy(dst, a->data, a->count * sizeof(float));
 	} else if (a->dtype == NPZ_F64) {
@@ -78,8 +80,8 @@ static int load_array(float *dst, const struct npz_array *a, int nd, const int64
 		for (size_t i = 0; i < a->count; i++)
 			dst[i] = (float)s[i];
 	} else {
-		return errf(err, errlen, "%s: array '%s' has dtype %s; expected float32 or float64", path,
-			    a->name, npz_dtype_name(a->dtype));
+		return errf(err, errlen, "%s: array '%s' has dtype %s; expected float32 or float64",
+			    path, a->name, npz_dtype_name(a->dtype));
 	}
 	return 0;
 }
@@ -93,7 +95,8 @@ int model_from_npz(struct nn_model *m, const struct npz *z, const char *path, ch
 	if (npz_get_text(z, "spec", spec, sizeof spec)) {
 		if (npz_get_text(z, "arch", arch, sizeof arch) || !nn_arch_spec(arch))
 			return errf(err, errlen,
-				    "%s: no 'spec' array and no known 'arch' array; expected a wmbench model file (arch one of %s)",
+				    "%s: no 'spec' array and no known 'arch' array; expected a "
+				    "wmbench model file (arch one of %s)",
 				    path, nn_arch_list());
 		strlcopy(spec, nn_arch_spec(arch), sizeof spec);
 	} else {
@@ -106,20 +109,23 @@ int model_from_npz(struct nn_model *m, const struct npz *z, const char *path, ch
 	}
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
-		int64_t ws[4] = { l->out_c, l->in_c, l->k, l->k }, bs = l->out_c;
+		int64_t ws[4] = {l->out_c, l->in_c, l->k, l->k}, bs = l->out_c;
 		if (!nn_has_params(l))
 			continue;
 		snprintf(name, sizeof name, "%s.weight", l->name);
 		if (!(a = npz_get(z, name))) {
-			errf(err, errlen, "%s: missing array '%s'; expected one per parameter of '%s'", path,
+			errf(err, errlen,
+			     "%s: missing array '%s'; expected one per parameter of '%s'", path,
 			     name, spec);
 			goto fail;
 		}
-		if (load_array(m->params + l->w_off, a, l->kind == NN_CONV ? 4 : 2, ws, path, err, errlen))
+		if (load_array(m->params + l->w_off, a, l->kind == NN_CONV ? 4 : 2, ws, path, err,
+			       errlen))
 			goto fail;
 		snprintf(name, sizeof name, "%s.bias", l->name);
 		if (!(a = npz_get(z, name))) {
-			errf(err, errlen, "%s: missing array '%s'; expected one per parameter of '%s'", path,
+			errf(err, errlen,
+			     "%s: missing array '%s'; expected one per parameter of '%s'", path,
 			     name, spec);
 			goto fail;
 		}

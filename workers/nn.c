@@ -12,13 +12,13 @@
 static const struct {
 	const char *name, *spec;
 } arch_table[] = {
-	{ "mlp", "1x28x28|flatten|dense fc1 512|relu|dropout 0.2|dense fc2 512|relu|dropout 0.2|"
-		 "dense fc3 10" },
-	{ "lenet5", "1x28x28|conv conv1 6 5 1 2|relu|maxpool 2 2|conv conv2 16 5 1 0|relu|"
-		    "maxpool 2 2|flatten|dense fc1 120|relu|dense fc2 84|relu|dense fc3 10" },
-	{ "cnn", "3x32x32|conv conv1 32 3 1 1|relu|conv conv2 32 3 1 1|relu|maxpool 2 2|"
-		 "conv conv3 64 3 1 1|relu|conv conv4 64 3 1 1|relu|maxpool 2 2|flatten|"
-		 "dense fc1 256|relu|dense fc2 10" },
+    {"mlp", "1x28x28|flatten|dense fc1 512|relu|dropout 0.2|dense fc2 512|relu|dropout 0.2|"
+	    "dense fc3 10"},
+    {"lenet5", "1x28x28|conv conv1 6 5 1 2|relu|maxpool 2 2|conv conv2 16 5 1 0|relu|"
+	       "maxpool 2 2|flatten|dense fc1 120|relu|dense fc2 84|relu|dense fc3 10"},
+    {"cnn", "3x32x32|conv conv1 32 3 1 1|relu|conv conv2 32 3 1 1|relu|maxpool 2 2|"
+	    "conv conv3 64 3 1 1|relu|conv conv4 64 3 1 1|relu|maxpool 2 2|flatten|"
+	    "dense fc1 256|relu|dense fc2 10"},
 };
 
 const char *nn_arch_spec(const char *arch)
@@ -56,10 +56,13 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 	if (!strcmp(kind, "dense")) {
 		nf = sscanf(tok, "%*s %31s %d", name, &a);
 		if (nf != 2 || a < 1)
-			return errf(err, errlen, "architecture: '%s'; expected 'dense NAME OUT'", tok);
+			return errf(err, errlen, "architecture: '%s'; expected 'dense NAME OUT'",
+				    tok);
 		if (*cm || *h != 1 || *w != 1)
-			return errf(err, errlen,
-				    "architecture: '%s' needs a flat input; expected 'flatten' before it", tok);
+			return errf(
+			    err, errlen,
+			    "architecture: '%s' needs a flat input; expected 'flatten' before it",
+			    tok);
 		l->kind = NN_DENSE;
 		l->out_c = a;
 		l->out_h = l->out_w = 1;
@@ -69,7 +72,8 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		nf = sscanf(tok, "%*s %31s %d %d %d %d", name, &a, &b, &s, &p);
 		if (nf != 5 || a < 1 || b < 1 || s < 1 || p < 0)
 			return errf(err, errlen,
-				    "architecture: '%s'; expected 'conv NAME OUT K STRIDE PAD'", tok);
+				    "architecture: '%s'; expected 'conv NAME OUT K STRIDE PAD'",
+				    tok);
 		if (!*cm && m->nlayers > 0)
 			return errf(err, errlen, "architecture: '%s' after a flat layer", tok);
 		l->kind = NN_CONV;
@@ -84,10 +88,12 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		l->chan_major = 1;
 	} else if (!strcmp(kind, "maxpool")) {
 		if (sscanf(tok, "%*s %d %d", &b, &s) != 2 || b < 1 || s < 1)
-			return errf(err, errlen, "architecture: '%s'; expected 'maxpool K STRIDE'", tok);
+			return errf(err, errlen, "architecture: '%s'; expected 'maxpool K STRIDE'",
+				    tok);
 		if (!*cm && m->nlayers > 0)
 			return errf(err, errlen,
-				    "architecture: '%s' after a flat layer; expected it first or after conv or maxpool",
+				    "architecture: '%s' after a flat layer; expected it first or "
+				    "after conv or maxpool",
 				    tok);
 		l->kind = NN_MAXPOOL;
 		l->k = b;
@@ -98,8 +104,10 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		l->chan_major = 1;
 	} else if (!strcmp(kind, "relu") || !strcmp(kind, "dropout")) {
 		l->kind = kind[0] == 'r' ? NN_RELU : NN_DROPOUT;
-		if (l->kind == NN_DROPOUT && (sscanf(tok, "%*s %f", &prob) != 1 || prob < 0 || prob >= 1))
-			return errf(err, errlen, "architecture: '%s'; expected 'dropout P' with P in [0, 1)",
+		if (l->kind == NN_DROPOUT &&
+		    (sscanf(tok, "%*s %f", &prob) != 1 || prob < 0 || prob >= 1))
+			return errf(err, errlen,
+				    "architecture: '%s'; expected 'dropout P' with P in [0, 1)",
 				    tok);
 		l->p = prob;
 		l->out_c = *c;
@@ -112,18 +120,21 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		l->out_h = l->out_w = 1;
 	} else {
 		return errf(err, errlen,
-			    "architecture: unknown layer '%s'; expected dense, conv, maxpool, relu, flatten or dropout",
+			    "architecture: unknown layer '%s'; expected dense, conv, maxpool, "
+			    "relu, flatten or dropout",
 			    kind);
 	}
 	if (l->out_h < 1 || l->out_w < 1 || *h + 2 * l->pad < l->k || *w + 2 * l->pad < l->k)
-		return errf(err, errlen, "architecture: '%s' leaves no output for a %dx%d input", tok, *h, *w);
+		return errf(err, errlen, "architecture: '%s' leaves no output for a %dx%d input",
+			    tok, *h, *w);
 	if (name[0])
 		strlcopy(l->name, name, NN_NAMELEN);
 	else
 		snprintf(l->name, NN_NAMELEN, "%s%d", kind, m->nlayers);
 	for (int i = 0; i < m->nlayers; i++)
 		if (!strcmp(m->layers[i].name, l->name))
-			return errf(err, errlen, "architecture: duplicate layer name '%s'", l->name);
+			return errf(err, errlen, "architecture: duplicate layer name '%s'",
+				    l->name);
 	*c = l->out_c;
 	*h = l->out_h;
 	*w = l->out_w;
@@ -139,14 +150,17 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 
 	memset(m, 0, sizeof *m);
 	if (strlen(spec) >= sizeof buf)
-		return errf(err, errlen, "architecture: spec longer than %zu characters", sizeof buf - 1);
+		return errf(err, errlen, "architecture: spec longer than %zu characters",
+			    sizeof buf - 1);
 	strlcopy(m->arch, arch, NN_NAMELEN);
 	strlcopy(m->spec, spec, sizeof m->spec);
 	strlcopy(buf, spec, sizeof buf);
 	tok = strtok_r(buf, "|", &save);
 	if (!tok || sscanf(tok, "%dx%dx%d", &c, &h, &w) != 3 || c < 1 || h < 1 || w < 1)
-		return errf(err, errlen, "architecture: '%s' does not start with the input shape; expected 'CxHxW|...'",
-			    spec);
+		return errf(
+		    err, errlen,
+		    "architecture: '%s' does not start with the input shape; expected 'CxHxW|...'",
+		    spec);
 	m->in_c = c;
 	m->in_h = h;
 	m->in_w = w;
@@ -156,7 +170,8 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 	if (!m->nlayers || m->layers[m->nlayers - 1].kind != NN_DENSE)
 		return errf(err, errlen, "architecture: '%s' must end with a dense layer", spec);
 	if (c > NN_MAXCLASS)
-		return errf(err, errlen, "architecture: %d classes; expected at most %d", c, NN_MAXCLASS);
+		return errf(err, errlen, "architecture: %d classes; expected at most %d", c,
+			    NN_MAXCLASS);
 	m->nclass = c;
 	size_t off = 0;
 	for (int i = 0; i < m->nlayers; i++) {
@@ -174,18 +189,22 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 	return 0;
 }
 
-int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass,
-	      struct rng *r, char *err, size_t errlen)
+int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass, struct rng *r,
+	      char *err, size_t errlen)
 {
 	const char *spec = nn_arch_spec(arch);
 	if (!spec)
-		return errf(err, errlen, "unknown model '%s'; expected one of %s", arch, nn_arch_list());
+		return errf(err, errlen, "unknown model '%s'; expected one of %s", arch,
+			    nn_arch_list());
 	if (nn_build_spec(m, arch, spec, err, errlen))
 		return -1;
 	if (m->in_c != c || m->in_h != h || m->in_w != w || m->nclass != nclass) {
-		errf(err, errlen, "model '%s' takes %dx%dx%d inputs and %d classes, but the data is %dx%dx%d with %d classes; expected %s",
+		errf(err, errlen,
+		     "model '%s' takes %dx%dx%d inputs and %d classes, but the data is %dx%dx%d "
+		     "with %d classes; expected %s",
 		     arch, m->in_c, m->in_h, m->in_w, m->nclass, c, h, w, nclass,
-		     c == 3 ? "model cnn for 3x32x32 data" : "model mlp or lenet5 for 1x28x28 data");
+		     c == 3 ? "model cnn for 3x32x32 data"
+			    : "model mlp or lenet5 for 1x28x28 data");
 		nn_free(m);
 		return -1;
 	}
@@ -351,7 +370,7 @@ static float sum_f(const float *d, size_t n)
 	double s = 0;
 	for (size_t i0 = 0; i0 < n; i0 += 1024) {
 		size_t e = i0 + 1024 < n ? i0 + 1024 : n, i = i0;
-		float a[8] = { 0 };
+		float a[8] = {0};
 		for (; i + 8 <= e; i += 8)
 			for (int k = 0; k < 8; k++)
 				a[k] += d[i + k];
@@ -363,7 +382,7 @@ static float sum_f(const float *d, size_t n)
 }
 
 __attribute__((noinline)) static void relu_backward(float *restrict din, const float *restrict out,
-			  const float *restrict dout, size_t n)
+						    const float *restrict dout, size_t n)
 {
 	/* both loads unconditional, so the compiler can vectorise the select */
 	for (size_t k = 0; k < n; k++) {
@@ -391,8 +410,7 @@ static void inside_row(const struct nn_layer *l, int kj, int *lo, int *hi)
 }
 
 /* Stride 1: in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
-NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const float *in,
-				       float *col)
+NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const float *in, float *col)
 {
 	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
 	int Wp = W + 2 * P;
@@ -412,7 +430,8 @@ NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const flo
 			}
 			for (int ki = 0; ki < K; ki++)
 				for (int kj = 0; kj < K; kj++) {
-					float *restrict dst = col + ((size_t)(c * K + ki) * K + kj) * np +
+					float *restrict dst = col +
+							      ((size_t)(c * K + ki) * K + kj) * np +
 							      (size_t)b * OH * OW;
 					for (int oh = 0; oh < OH; oh++) {
 						const float *restrict r = src + (oh + ki) * ws + kj;
@@ -439,7 +458,8 @@ NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in,
 			const float *plane = in + ((size_t)c * B + b) * H * W;
 			for (int ki = 0; ki < K; ki++)
 				for (int kj = 0; kj < K; kj++) {
-					float *restrict dst = col + ((size_t)(c * K + ki) * K + kj) * np +
+					float *restrict dst = col +
+							      ((size_t)(c * K + ki) * K + kj) * np +
 							      (size_t)b * OH * OW;
 					int lo, hi;
 					inside_row(l, kj, &lo, &hi);
@@ -463,8 +483,7 @@ NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in,
 }
 
 /* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
-NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const float *col,
-				       float *din)
+NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const float *col, float *din)
 {
 	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
 	int Wp = W + 2 * P;
@@ -482,8 +501,9 @@ NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const flo
 			}
 			for (int ki = 0; ki < K; ki++)
 				for (int kj = 0; kj < K; kj++) {
-					const float *restrict src = col + ((size_t)(c * K + ki) * K + kj) * np +
-								    (size_t)b * OH * OW;
+					const float *restrict src =
+					    col + ((size_t)(c * K + ki) * K + kj) * np +
+					    (size_t)b * OH * OW;
 					for (int oh = 0; oh < OH; oh++) {
 						float *restrict d = dst + (oh + ki) * ws + kj;
 						for (int ow = 0; ow < OW; ow++)
@@ -512,8 +532,9 @@ NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col
 			float *plane = din + ((size_t)c * B + b) * H * W;
 			for (int ki = 0; ki < K; ki++)
 				for (int kj = 0; kj < K; kj++) {
-					const float *restrict src = col + ((size_t)(c * K + ki) * K + kj) * np +
-								    (size_t)b * OH * OW;
+					const float *restrict src =
+					    col + ((size_t)(c * K + ki) * K + kj) * np +
+					    (size_t)b * OH * OW;
 					int lo, hi;
 					inside_row(l, kj, &lo, &hi);
 					for (int oh = 0; oh < OH; oh++, src += OW) {
@@ -598,8 +619,8 @@ static void conv_backward(struct nn_model *m, const struct nn_layer *l, int B, c
 			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	}
 	if (din) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f, w, ckk,
-			    dout, (int)np, 0.0f, m->dcol, (int)np);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f,
+			    w, ckk, dout, (int)np, 0.0f, m->dcol, (int)np);
 		nn_col2im(l, B, m->dcol, din);
 	}
 }
@@ -611,8 +632,8 @@ static void dense_forward(struct nn_model *m, const struct nn_layer *l, int B, c
 	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
 	for (int b = 0; b < B; b++)
 		memcpy(out + (size_t)b * l->out_c, bias, (size_t)l->out_c * sizeof(float));
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, l->out_c, l->in_c, 1.0f, in, l->in_c,
-		    w, l->in_c, 1.0f, out, l->out_c);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, l->out_c, l->in_c, 1.0f, in,
+		    l->in_c, w, l->in_c, 1.0f, out, l->out_c);
 }
 
 static void dense_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
@@ -621,8 +642,8 @@ static void dense_backward(struct nn_model *m, const struct nn_layer *l, int B, 
 	const float *w = m->params + l->w_off;
 	if (!l->frozen) {
 		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, 1.0f, dout,
-			    l->out_c, in, l->in_c, 1.0f, dw, l->in_c);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, 1.0f,
+			    dout, l->out_c, in, l->in_c, 1.0f, dw, l->in_c);
 		for (int b = 0; b < B; b++) {
 			const float *d = dout + (size_t)b * l->out_c;
 			for (int o = 0; o < l->out_c; o++)
@@ -630,8 +651,8 @@ static void dense_backward(struct nn_model *m, const struct nn_layer *l, int B, 
 		}
 	}
 	if (din)
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f, dout,
-			    l->out_c, w, l->in_c, 1.0f, din, l->in_c);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f,
+			    dout, l->out_c, w, l->in_c, 1.0f, din, l->in_c);
 }
 
 static void maxpool_forward(const struct nn_layer *l, int B, const float *in, float *out, int *idx)
@@ -710,7 +731,8 @@ static void flatten_forward(const struct nn_layer *l, int B, int in_cm, const fl
 	}
 	for (int c = 0; c < l->in_c; c++)
 		for (int b = 0; b < B; b++)
-			memcpy(out + (size_t)b * n + c * s, in + ((size_t)c * B + b) * s, s * sizeof(float));
+			memcpy(out + (size_t)b * n + c * s, in + ((size_t)c * B + b) * s,
+			       s * sizeof(float));
 }
 
 static void flatten_backward(const struct nn_layer *l, int B, int in_cm, const float *dout,
@@ -736,14 +758,16 @@ static void to_chan_major(const float *x, float *y, int B, int C, size_t S)
 {
 	for (int b = 0; b < B; b++)
 		for (int c = 0; c < C; c++)
-			memcpy(y + ((size_t)c * B + b) * S, x + ((size_t)b * C + c) * S, S * sizeof(float));
+			memcpy(y + ((size_t)c * B + b) * S, x + ((size_t)b * C + c) * S,
+			       S * sizeof(float));
 }
 
 static void from_chan_major(const float *y, float *x, int B, int C, size_t S)
 {
 	for (int b = 0; b < B; b++)
 		for (int c = 0; c < C; c++)
-			memcpy(x + ((size_t)b * C + c) * S, y + ((size_t)c * B + b) * S, S * sizeof(float));
+			memcpy(x + ((size_t)b * C + c) * S, y + ((size_t)c * B + b) * S,
+			       S * sizeof(float));
 }
 
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r)
@@ -784,8 +808,9 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 				float keep = 1.0f - l->p, sc = 1.0f / keep;
 				uint8_t *mask = m->drop_mask[i];
 				/* two 32-bit uniforms per 64-bit draw */
-				uint32_t thr = (uint32_t)(keep * 4294967296.0 > 4294967295.0 ?
-								  4294967295.0 : keep * 4294967296.0);
+				uint32_t thr = (uint32_t)(keep * 4294967296.0 > 4294967295.0
+							      ? 4294967295.0
+							      : keep * 4294967296.0);
 				for (size_t k = 0; k < n; k += 2) {
 					uint64_t u = rng_u64(r);
 					mask[k] = (uint32_t)u < thr;
@@ -1008,8 +1033,8 @@ static void sgd_momentum(float *restrict p, const float *restrict g, float *rest
 }
 
 static void adam_update(float *restrict p, const float *restrict g, float *restrict m1,
-			float *restrict m2, size_t n, float a, float e, float cs, float wd, float b1,
-			float b2)
+			float *restrict m2, size_t n, float a, float e, float cs, float wd,
+			float b1, float b2)
 {
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i] * cs + wd * p[i];
@@ -1042,8 +1067,8 @@ static void opt_range(struct nn_opt *o, float *p, const float *g, float *m1, flo
 			sgd_plain(p, g, n, lr, cs, wd);
 		break;
 	case OPT_ADAM:
-		adam_update(p, g, m1, m2, n, (float)(lr * sqrt(bc2) / bc1), (float)(eps * sqrt(bc2)), cs,
-			    wd, b1, b2);
+		adam_update(p, g, m1, m2, n, (float)(lr * sqrt(bc2) / bc1),
+			    (float)(eps * sqrt(bc2)), cs, wd, b1, b2);
 		break;
 	case OPT_RMSPROP:
 		rmsprop_update(p, g, m2, n, lr, eps, cs, wd, b2);
@@ -1069,8 +1094,8 @@ void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch)
 		if (!nn_has_params(l) || l->frozen)
 			continue;
 		size_t off = l->w_off, n = l->w_n + l->b_n; /* bias follows weight */
-		opt_range(o, m->params + off, m->grads + off, o->m1 + off, o->m2 + off, n, lr, cs, bc1,
-			  bc2);
+		opt_range(o, m->params + off, m->grads + off, o->m1 + off, o->m2 + off, n, lr, cs,
+			  bc1, bc2);
 	}
 }
 

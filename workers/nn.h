@@ -29,52 +29,53 @@
 
 enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_RELU, NN_FLATTEN, NN_DROPOUT };
 
-#define NN_NAMELEN 32
+#define NN_NAMELEN   32
 #define NN_MAXLAYERS 32
-#define NN_MAXCLASS 1024
+#define NN_MAXCLASS  1024
 
 struct nn_layer {
 	enum nn_kind kind;
-	char name[NN_NAMELEN];     /* "fc1", "conv2", "relu3", ... */
-	int in_c, in_h, in_w;      /* per-sample input shape (dense: in_c features, h = w = 1) */
-	int out_c, out_h, out_w;   /* per-sample output shape */
-	int k, stride, pad;        /* conv / maxpool */
-	float p;                   /* dropout probability */
-	int chan_major;            /* activations of this layer's output are (C, B, H, W) */
-	size_t w_off, w_n;         /* weight view into params/grads (dense, conv) */
-	size_t b_off, b_n;         /* bias view */
-	int frozen;                /* optimiser leaves this layer's parameters unchanged */
+	char name[NN_NAMELEN];	 /* "fc1", "conv2", "relu3", ... */
+	int in_c, in_h, in_w;	 /* per-sample input shape (dense: in_c features, h = w = 1) */
+	int out_c, out_h, out_w; /* per-sample output shape */
+	int k, stride, pad;	 /* conv / maxpool */
+	float p;		 /* dropout probability */
+	int chan_major;		 /* activations of this layer's output are (C, B, H, W) */
+	size_t w_off, w_n;	 /* weight view into params/grads (dense, conv) */
+	size_t b_off, b_n;	 /* bias view */
+	int frozen;		 /* optimiser leaves this layer's parameters unchanged */
 };
 
 struct nn_model {
-	char arch[NN_NAMELEN];     /* "mlp", "lenet5", "cnn" or "custom" */
-	char spec[512];            /* architecture text, see nn_build_spec() */
+	char arch[NN_NAMELEN]; /* "mlp", "lenet5", "cnn" or "custom" */
+	char spec[512];	       /* architecture text, see nn_build_spec() */
 	int in_c, in_h, in_w, nclass;
 	int nlayers;
 	struct nn_layer layers[NN_MAXLAYERS];
 	size_t nparams;
-	float *params;             /* (nparams) */
-	float *grads;              /* (nparams) */
+	float *params; /* (nparams) */
+	float *grads;  /* (nparams) */
 	/* Activation buffers, sized for max_b samples (allocated by nn_reserve). */
 	int max_b;
-	float *input;              /* copy of the last input, (B, C, H, W) */
-	float *acts[NN_MAXLAYERS]; /* output of layer i */
-	float *dacts[NN_MAXLAYERS];/* gradient w.r.t. output of layer i */
-	float *dinput;             /* gradient w.r.t. the input, (B, C, H, W) */
-	int want_dinput;           /* nn_backward() fills dinput */
-	int *pool_idx[NN_MAXLAYERS];    /* argmax positions for max-pool backward */
+	float *input;		     /* copy of the last input, (B, C, H, W) */
+	float *acts[NN_MAXLAYERS];   /* output of layer i */
+	float *dacts[NN_MAXLAYERS];  /* gradient w.r.t. output of layer i */
+	float *dinput;		     /* gradient w.r.t. the input, (B, C, H, W) */
+	int want_dinput;	     /* nn_backward() fills dinput */
+	int *pool_idx[NN_MAXLAYERS]; /* argmax positions for max-pool backward */
 	uint8_t *drop_mask[NN_MAXLAYERS];
-	float *cols[NN_MAXLAYERS]; /* im2col of each conv layer's last forward (reused by backward) */
-	float *dcol;               /* col2im scratch (shared by all conv layers) */
-	float *dinput_cm;          /* input gradient in layer 0's layout */
+	float
+	    *cols[NN_MAXLAYERS]; /* im2col of each conv layer's last forward (reused by backward) */
+	float *dcol;		 /* col2im scratch (shared by all conv layers) */
+	float *dinput_cm;	 /* input gradient in layer 0's layout */
 	/* Direct convolution (conv_direct.h): padded input and scratch of each
 	 * layer run that way, and which path the last forward took. */
 	float *cpad[NN_MAXLAYERS];
 	float *cscratch[NN_MAXLAYERS];
 	unsigned char conv_direct[NN_MAXLAYERS]; /* CD_NONE, CD_PLANE or CD_CHAN */
 	size_t col_n;
-	int last_b;                /* batch size of the last forward */
-	int training;              /* last forward was in training mode */
+	int last_b;   /* batch size of the last forward */
+	int training; /* last forward was in training mode */
 };
 
 /* Architecture text: "CxHxW|layer|layer|..." with layers
@@ -87,8 +88,8 @@ const char *nn_arch_list(void); /* "mlp, lenet5, cnn" */
 int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen);
 /* Builds a named model for inputs of shape (c, h, w) with nclass outputs and
  * initialises its parameters from rng (PyTorch's default: U(+-1/sqrt(fan_in))). */
-int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass,
-	      struct rng *r, char *err, size_t errlen);
+int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass, struct rng *r,
+	      char *err, size_t errlen);
 void nn_free(struct nn_model *m);
 /* Deep copy of parameters and structure (no activations). */
 void nn_copy(struct nn_model *dst, const struct nn_model *src);
@@ -153,8 +154,8 @@ struct nn_opt {
 	enum nn_opt_kind kind;
 	double lr, momentum, weight_decay;
 	int nesterov;
-	double beta1, beta2, eps;   /* adam; rmsprop uses beta2 as its decay (alpha) */
-	double grad_clip;           /* clip the global gradient norm (0 = off) */
+	double beta1, beta2, eps; /* adam; rmsprop uses beta2 as its decay (alpha) */
+	double grad_clip;	  /* clip the global gradient norm (0 = off) */
 	/* step schedule: lr * gamma^(floor(epoch / step_epochs)) */
 	int step_epochs;
 	double gamma;
@@ -172,7 +173,7 @@ void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch);
 
 /* Copies samples idx[0..B) of a uint8 dataset into x (B, C*H*W) scaled to
  * [0,1] and their labels into y (y may be NULL). */
-void nn_fill_batch(const uint8_t *xs, const uint8_t *ys, size_t sample_size,
-		   const uint32_t *idx, int B, float *x, int *y);
+void nn_fill_batch(const uint8_t *xs, const uint8_t *ys, size_t sample_size, const uint32_t *idx,
+		   int B, float *x, int *y);
 
 #endif

@@ -77,20 +77,21 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 	}
 }
 
-
 /* (B, C, S) <-> (C, B, S) */
 static void to_chan_major(const float *x, float *y, int B, int C, size_t S)
 {
 	for (int b = 0; b < B; b++)
 		for (int c = 0; c < C; c++)
-			memcpy(y + ((size_t)c * B + b) * S, x + ((size_t)b * C + c) * S, S * sizeof(float));
+			memcpy(y + ((size_t)c * B + b) * S, x + ((size_t)b * C + c) * S,
+			       S * sizeof(float));
 }
 
 static void from_chan_major(const float *y, float *x, int B, int C, size_t S)
 {
 	for (int b = 0; b < B; b++)
 		for (int c = 0; c < C; c++)
-			memcpy(x + ((size_t)b * C + c) * S, y + ((size_t)c * B + b) * S, S * sizeof(float));
+			memcpy(x + ((size_t)b * C + c) * S, y + ((size_t)c * B + b) * S,
+			       S * sizeof(float));
 }
 
 /* Is the input of layer i channel-major? (the engine's rule) */
@@ -115,8 +116,8 @@ static void tangent_forward(struct nn_rop *r, struct nn_model *m, int i, int B, 
 		int ckk = l->in_c * l->k * l->k;
 		size_t np = (size_t)B * l->out_h * l->out_w;
 		nn_im2col(l, B, ra, r->col);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w,
-			    ckk, r->col, (int)np, 0.0f, ro, (int)np);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f,
+			    w, ckk, r->col, (int)np, 0.0f, ro, (int)np);
 		break;
 	}
 	case NN_MAXPOOL: {
@@ -160,14 +161,14 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
 	size_t n = nn_out_size(l) * B;
 	switch (l->kind) {
 	case NN_DENSE: /* din (B, C) += dout (B, OC) . W */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f, dout,
-			    l->out_c, w, l->in_c, 1.0f, din, l->in_c);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f,
+			    dout, l->out_c, w, l->in_c, 1.0f, din, l->in_c);
 		break;
 	case NN_CONV: {
 		int ckk = l->in_c * l->k * l->k;
 		size_t np = (size_t)B * l->out_h * l->out_w;
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f, w,
-			    ckk, dout, (int)np, 0.0f, r->dcol, (int)np);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f,
+			    w, ckk, dout, (int)np, 0.0f, r->dcol, (int)np);
 		nn_col2im(l, B, r->dcol, din);
 		break;
 	}
@@ -216,8 +217,8 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 	const struct nn_layer *l = &m->layers[i];
 	float *dw = g + l->w_off, *db = g + l->b_off;
 	if (l->kind == NN_DENSE) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale, rd,
-			    l->out_c, a, l->in_c, 1.0f, dw, l->in_c);
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale,
+			    rd, l->out_c, a, l->in_c, 1.0f, dw, l->in_c);
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale, d,
 			    l->out_c, ra, l->in_c, 1.0f, dw, l->in_c);
 		for (int o = 0; o < l->out_c; o++) {
@@ -310,7 +311,8 @@ void nn_rop_apply(struct nn_rop *r, struct nn_model *m, const float *u, double s
 		const struct nn_layer *l = &m->layers[i];
 		if (nn_has_params(l) && !l->frozen)
 			tangent_param(r, m, i, B, i ? m->acts[i - 1] : m->input,
-				      i ? r->ra[i - 1] : r->rx, m->dacts[i], r->rd[i], sc, out_grads);
+				      i ? r->ra[i - 1] : r->rx, m->dacts[i], r->rd[i], sc,
+				      out_grads);
 		if (i > first)
 			backward_data(r, m, i, B, r->rd[i], r->rd[i - 1]);
 	}

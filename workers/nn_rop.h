@@ -28,16 +28,16 @@
 #include "nn.h"
 
 struct nn_rop {
-	int max_b;                  /* buffers hold batches of up to max_b */
-	int nlayers;                /* architecture the buffers were sized for */
+	int max_b;   /* buffers hold batches of up to max_b */
+	int nlayers; /* architecture the buffers were sized for */
 	size_t in_n, nparams, col_n;
-	int B;                      /* batch of the last prepare (0: none) */
-	float *dx;                  /* grad_x L of the last prepare, (B, C, H, W) */
-	float *dx_cm;               /* the same in layer 0's layout */
-	float *rx;                  /* R{input} in layer 0's layout */
-	float *ra[NN_MAXLAYERS];    /* R{acts[i]} */
-	float *rd[NN_MAXLAYERS];    /* R{dacts[i]} */
-	float *col, *dcol;          /* im2col scratch */
+	int B;			 /* batch of the last prepare (0: none) */
+	float *dx;		 /* grad_x L of the last prepare, (B, C, H, W) */
+	float *dx_cm;		 /* the same in layer 0's layout */
+	float *rx;		 /* R{input} in layer 0's layout */
+	float *ra[NN_MAXLAYERS]; /* R{acts[i]} */
+	float *rd[NN_MAXLAYERS]; /* R{dacts[i]} */
+	float *col, *dcol;	 /* im2col scratch */
 };
 
 void nn_rop_init(struct nn_rop *r);

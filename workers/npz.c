@@ -17,15 +17,15 @@
 #endif
 
 #define NPY_MAXHDR (1 << 20) /* sanity bound on a .npy header dict */
-#define EXP_HDR "expected {'descr': '<f4', 'fortran_order': False, 'shape': (...), }"
+#define EXP_HDR	   "expected {'descr': '<f4', 'fortran_order': False, 'shape': (...), }"
 
 static const struct {
 	const char *descr, *name;
 	size_t size;
 } dtypes[] = {
-	[NPZ_F32] = { "<f4", "float32", 4 }, [NPZ_F64] = { "<f8", "float64", 8 },
-	[NPZ_I32] = { "<i4", "int32", 4 },   [NPZ_I64] = { "<i8", "int64", 8 },
-	[NPZ_U8] = { "|u1", "uint8", 1 },
+    [NPZ_F32] = {"<f4", "float32", 4}, [NPZ_F64] = {"<f8", "float64", 8},
+    [NPZ_I32] = {"<i4", "int32", 4},   [NPZ_I64] = {"<i8", "int64", 8},
+    [NPZ_U8] = {"|u1", "uint8", 1},
 };
 
 size_t npz_dtype_size(enum npz_dtype dt)
@@ -82,8 +82,8 @@ static int name_ok(const char *name)
 }
 
 /* Stores an array whose data buffer z now owns, replacing one of that name. */
-static void put(struct npz *z, const char *name, enum npz_dtype dt, int ndim,
-		const int64_t *shape, size_t count, void *data)
+static void put(struct npz *z, const char *name, enum npz_dtype dt, int ndim, const int64_t *shape,
+		size_t count, void *data)
 {
 	struct npz_array *a = (struct npz_array *)npz_get(z, name);
 
@@ -112,8 +112,8 @@ static void put(struct npz *z, const char *name, enum npz_dtype dt, int ndim,
 	a->data = data;
 }
 
-int npz_add(struct npz *z, const char *name, enum npz_dtype dt, int ndim,
-	    const int64_t *shape, const void *data)
+int npz_add(struct npz *z, const char *name, enum npz_dtype dt, int ndim, const int64_t *shape,
+	    const void *data)
 {
 	size_t count, nbytes;
 	void *copy;
@@ -179,8 +179,8 @@ static size_t npy_header(const struct npz_array *a, char *buf, size_t len)
 
 	n += (size_t)snprintf(shape + n, sizeof(shape) - n, "(");
 	for (i = 0; i < a->ndim; i++)
-		n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%s%lld",
-				      i ? ", " : "", (long long)a->shape[i]);
+		n += (size_t)snprintf(shape + n, sizeof(shape) - n, "%s%lld", i ? ", " : "",
+				      (long long)a->shape[i]);
 	snprintf(shape + n, sizeof(shape) - n, "%s)", a->ndim == 1 ? "," : "");
 	n = (size_t)snprintf(buf + 10, len - 10,
 			     "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
@@ -209,8 +209,8 @@ static int write_all(struct archive *ar, const void *p, size_t n)
 	return 0;
 }
 
-static int write_members(struct archive *ar, const struct npz *z, const char *path,
-			 char *err, size_t errlen)
+static int write_members(struct archive *ar, const struct npz *z, const char *path, char *err,
+			 size_t errlen)
 {
 	char hdr[512], member[NPZ_NAMELEN + 8];
 
@@ -222,8 +222,10 @@ static int write_members(struct archive *ar, const struct npz *z, const char *pa
 
 		snprintf(member, sizeof(member), "%s.npy", a->name);
 		if ((unsigned)a->dtype > NPZ_U8 || a->ndim < 0 || a->ndim > NPZ_MAXDIM)
-			return errf(err, errlen, "%s: %s: array has dtype %d, ndim %d; expected one built by npz_add",
-				    path, member, (int)a->dtype, a->ndim);
+			return errf(
+			    err, errlen,
+			    "%s: %s: array has dtype %d, ndim %d; expected one built by npz_add",
+			    path, member, (int)a->dtype, a->ndim);
 		hl = npy_header(a, hdr, sizeof(hdr));
 		e = archive_entry_new();
 		archive_entry_set_pathname(e, member);
@@ -234,7 +236,9 @@ static int write_members(struct archive *ar, const struct npz *z, const char *pa
 		r = archive_write_header(ar, e);
 		archive_entry_free(e);
 		if (r != ARCHIVE_OK || write_all(ar, hdr, hl) || write_all(ar, a->data, nbytes))
-			return errf(err, errlen, "%s: %s: cannot write member (libarchive: %s); expected a writable zip stream",
+			return errf(err, errlen,
+				    "%s: %s: cannot write member (libarchive: %s); expected a "
+				    "writable zip stream",
 				    path, member, archive_error_string(ar));
 	}
 	return 0;
@@ -248,32 +252,38 @@ int npz_write(const struct npz *z, const char *path, char *err, size_t errlen)
 
 	/* mkstemp: unique even for ranks on different hosts with the same pid */
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= sizeof(tmp))
-		return errf(err, errlen, "%s: path is too long; expected at most %zu bytes", path, sizeof(tmp) - 32);
+		return errf(err, errlen, "%s: path is too long; expected at most %zu bytes", path,
+			    sizeof(tmp) - 32);
 	fd = mkstemp(tmp);
 	if (fd >= 0)
 		fchmod(fd, 0644);
 	if (fd < 0)
-		return errf(err, errlen, "%s: cannot create temporary file %s: %s; expected a writable directory",
-			    path, tmp, strerror(errno));
+		return errf(
+		    err, errlen,
+		    "%s: cannot create temporary file %s: %s; expected a writable directory", path,
+		    tmp, strerror(errno));
 	ar = archive_write_new();
 	if (archive_write_set_format_zip(ar) != ARCHIVE_OK ||
 	    archive_write_set_options(ar, "zip:compression=store") != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(ar, 1) != ARCHIVE_OK ||
 	    archive_write_open_fd(ar, fd) != ARCHIVE_OK) {
-		errf(err, errlen, "%s: cannot set up the zip writer (libarchive: %s); expected libarchive with zip support",
+		errf(err, errlen,
+		     "%s: cannot set up the zip writer (libarchive: %s); expected libarchive with "
+		     "zip support",
 		     path, archive_error_string(ar));
 		goto out;
 	}
 	if (write_members(ar, z, path, err, errlen))
 		goto out;
 	if (archive_write_close(ar) != ARCHIVE_OK) {
-		errf(err, errlen, "%s: cannot finish the zip archive (libarchive: %s); expected a writable file",
+		errf(err, errlen,
+		     "%s: cannot finish the zip archive (libarchive: %s); expected a writable file",
 		     path, archive_error_string(ar));
 		goto out;
 	}
 	if (fsync(fd)) {
-		errf(err, errlen, "%s: fsync of %s failed: %s; expected a working filesystem",
-		     path, tmp, strerror(errno));
+		errf(err, errlen, "%s: fsync of %s failed: %s; expected a working filesystem", path,
+		     tmp, strerror(errno));
 		goto out;
 	}
 	ret = 0;
@@ -284,8 +294,9 @@ out:
 			   path, tmp, strerror(errno));
 	}
 	if (!ret && rename(tmp, path))
-		ret = errf(err, errlen, "%s: cannot rename %s over it: %s; expected a writable directory",
-			   path, tmp, strerror(errno));
+		ret = errf(err, errlen,
+			   "%s: cannot rename %s over it: %s; expected a writable directory", path,
+			   tmp, strerror(errno));
 	if (ret)
 		unlink(tmp);
 	return ret;
@@ -334,7 +345,8 @@ static const char *parse_shape(const char *s, struct npy_hdr *h, const char **wh
 			return NULL;
 		for (; *s >= '0' && *s <= '9'; s++) {
 			if (v > (INT64_MAX - 9) / 10) {
-				*why = "a dimension in 'shape' is absurdly large; expected a shape whose byte size fits in memory";
+				*why = "a dimension in 'shape' is absurdly large; expected a shape "
+				       "whose byte size fits in memory";
 				return NULL;
 			}
 			v = v * 10 + (*s - '0');
@@ -342,7 +354,8 @@ static const char *parse_shape(const char *s, struct npy_hdr *h, const char **wh
 		if (*s == 'L') /* Python 2 long */
 			s++;
 		if (h->ndim == NPZ_MAXDIM) {
-			*why = "'shape' has more than 8 dimensions; expected at most NPZ_MAXDIM (8)";
+			*why =
+			    "'shape' has more than 8 dimensions; expected at most NPZ_MAXDIM (8)";
 			return NULL;
 		}
 		h->shape[h->ndim++] = v;
@@ -375,7 +388,8 @@ static const char *parse_header(const char *s, struct npy_hdr *h)
 		s = skip_ws(s);
 		if (!strcmp(key, "descr")) {
 			if (*s == '[')
-				return "the dtype is structured (a record list); expected a plain numeric dtype";
+				return "the dtype is structured (a record list); expected a plain "
+				       "numeric dtype";
 			s = parse_str(s, h->descr, sizeof(h->descr));
 			seen |= 1;
 		} else if (!strcmp(key, "fortran_order")) {
@@ -389,7 +403,8 @@ static const char *parse_header(const char *s, struct npy_hdr *h)
 			s = parse_shape(s, h, &why);
 			seen |= 4;
 		} else {
-			return "the header dict has an unknown key; expected only 'descr', 'fortran_order' and 'shape'";
+			return "the header dict has an unknown key; expected only 'descr', "
+			       "'fortran_order' and 'shape'";
 		}
 		if (!s)
 			return why;
@@ -417,18 +432,18 @@ static int get(struct archive *ar, void *buf, size_t n)
 	return 0;
 }
 
-#define FAIL(fmt, ...)                                                            \
-	do {                                                                      \
-		errf(err, errlen, "%s: %s: " fmt, path, member, ##__VA_ARGS__); \
-		goto out;                                                         \
+#define FAIL(fmt, ...)                                                                             \
+	do {                                                                                       \
+		errf(err, errlen, "%s: %s: " fmt, path, member, ##__VA_ARGS__);                    \
+		goto out;                                                                          \
 	} while (0)
 
-static int read_member(struct archive *ar, struct archive_entry *e, struct npz *z,
-		       const char *path, const char *member, char *err, size_t errlen)
+static int read_member(struct archive *ar, struct archive_entry *e, struct npz *z, const char *path,
+		       const char *member, char *err, size_t errlen)
 {
 	size_t mlen = strlen(member), count, nbytes, hlen, hl;
 	uint64_t msize;
-	unsigned char pre[12] = { 0 };
+	unsigned char pre[12] = {0};
 	char name[NPZ_NAMELEN], *text = NULL;
 	const char *why;
 	struct npy_hdr h;
@@ -436,7 +451,9 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 	int i, r, ret = -1;
 
 	if (mlen < 5 || mlen - 4 >= NPZ_NAMELEN || strcmp(member + mlen - 4, ".npy"))
-		FAIL("member is not <name>.npy; expected an array name of 1..%d bytes plus \".npy\"", NPZ_NAMELEN - 1);
+		FAIL(
+		    "member is not <name>.npy; expected an array name of 1..%d bytes plus \".npy\"",
+		    NPZ_NAMELEN - 1);
 	memcpy(name, member, mlen - 4);
 	name[mlen - 4] = 0;
 	if (!name_ok(name))
@@ -446,13 +463,15 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 	if (memcmp(pre, "\x93NUMPY", 6))
 		FAIL("not a .npy array (bad magic); expected data starting with \\x93NUMPY");
 	if (pre[6] < 1 || pre[6] > 3 || pre[7] != 0)
-		FAIL(".npy format version %d.%d is not supported; expected 1.0, 2.0 or 3.0", pre[6], pre[7]);
+		FAIL(".npy format version %d.%d is not supported; expected 1.0, 2.0 or 3.0", pre[6],
+		     pre[7]);
 	hl = pre[6] == 1 ? 2 : 4;
 	if (hl == 4 && (r = get(ar, pre + 10, 2)))
 		goto rd;
 	hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
 	if (hlen > NPY_MAXHDR)
-		FAIL(".npy header length %zu is absurd; expected at most %d bytes", hlen, NPY_MAXHDR);
+		FAIL(".npy header length %zu is absurd; expected at most %d bytes", hlen,
+		     NPY_MAXHDR);
 	text = xmalloc(hlen + 1);
 	if ((r = get(ar, text, hlen)))
 		goto rd;
@@ -466,17 +485,22 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 	if (!strcmp(h.descr, "|b1"))
 		i = NPZ_U8;
 	if (i > NPZ_U8)
-		FAIL("dtype '%s' is %s; expected one of '<f4' '<f8' '<i4' '<i8' '|u1' '|b1'", h.descr,
-		     h.descr[0] == '>' ? "big-endian (save a.astype(a.dtype.newbyteorder('<')))" :
-		     strchr(h.descr, 'O') ? "an object array" : "not supported");
+		FAIL("dtype '%s' is %s; expected one of '<f4' '<f8' '<i4' '<i8' '|u1' '|b1'",
+		     h.descr,
+		     h.descr[0] == '>' ? "big-endian (save a.astype(a.dtype.newbyteorder('<')))"
+		     : strchr(h.descr, 'O') ? "an object array"
+					    : "not supported");
 	if (h.fortran)
-		FAIL("array is stored in Fortran order; expected C order (save np.ascontiguousarray(a))");
+		FAIL("array is stored in Fortran order; expected C order (save "
+		     "np.ascontiguousarray(a))");
 	if (shape_count(h.ndim, h.shape, dtypes[i].size, &count))
-		FAIL("shape is too large (its byte size overflows); expected a shape that fits in memory");
+		FAIL("shape is too large (its byte size overflows); expected a shape that fits in "
+		     "memory");
 	nbytes = count * dtypes[i].size;
 	msize = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
 	if (msize && msize != (uint64_t)(8 + hl + hlen) + nbytes)
-		FAIL("member is %s (%llu bytes); expected %zu header + %zu data bytes (product(shape) x itemsize)",
+		FAIL("member is %s (%llu bytes); expected %zu header + %zu data bytes "
+		     "(product(shape) x itemsize)",
 		     msize < 8 + hl + hlen + nbytes ? "truncated" : "longer than its shape says",
 		     (unsigned long long)msize, 8 + hl + hlen, nbytes);
 	if (!(data = malloc(nbytes ? nbytes : 1)))
@@ -485,7 +509,8 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 		goto rd;
 	if ((r = get(ar, pre, 1)) <= 0) {
 		if (!r)
-			FAIL("data is longer than its shape says; expected exactly %zu bytes", nbytes);
+			FAIL("data is longer than its shape says; expected exactly %zu bytes",
+			     nbytes);
 		goto rd;
 	}
 	put(z, name, (enum npz_dtype)i, h.ndim, h.shape, count, data);
@@ -496,7 +521,8 @@ rd:
 	if (r < 0)
 		FAIL("cannot read member data (libarchive: %s); expected an intact zip member",
 		     archive_error_string(ar));
-	FAIL("member is truncated; expected a complete .npy (header + product(shape) x itemsize bytes)");
+	FAIL("member is truncated; expected a complete .npy (header + product(shape) x itemsize "
+	     "bytes)");
 out:
 	free(text);
 	free(data);
@@ -514,7 +540,8 @@ int npz_read(struct npz *z, const char *path, char *err, size_t errlen)
 	npz_init(&tmp);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		errf(err, errlen, "%s: cannot open: %s; expected a readable .npz file", path, strerror(errno));
+		errf(err, errlen, "%s: cannot open: %s; expected a readable .npz file", path,
+		     strerror(errno));
 		goto out;
 	}
 	/* libarchive rejects a zip with no members: accept a lone end record */
@@ -524,7 +551,9 @@ int npz_read(struct npz *z, const char *path, char *err, size_t errlen)
 	}
 	archive_read_support_format_zip_seekable(ar);
 	if (archive_read_open_fd(ar, fd, 65536) != ARCHIVE_OK) {
-		errf(err, errlen, "%s: not a readable zip archive (libarchive: %s); expected a .npz written by numpy.savez or npz_write",
+		errf(err, errlen,
+		     "%s: not a readable zip archive (libarchive: %s); expected a .npz written by "
+		     "numpy.savez or npz_write",
 		     path, archive_error_string(ar));
 		goto out;
 	}
@@ -535,7 +564,9 @@ int npz_read(struct npz *z, const char *path, char *err, size_t errlen)
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {
-		errf(err, errlen, "%s: corrupt zip archive (libarchive: %s); expected a .npz written by numpy.savez or npz_write",
+		errf(err, errlen,
+		     "%s: corrupt zip archive (libarchive: %s); expected a .npz written by "
+		     "numpy.savez or npz_write",
 		     path, archive_error_string(ar));
 		goto out;
 	}

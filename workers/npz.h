@@ -11,7 +11,7 @@
 
 enum npz_dtype { NPZ_F32, NPZ_F64, NPZ_I32, NPZ_I64, NPZ_U8 };
 
-#define NPZ_MAXDIM 8
+#define NPZ_MAXDIM  8
 #define NPZ_NAMELEN 128
 
 struct npz_array {
@@ -19,8 +19,8 @@ struct npz_array {
 	enum npz_dtype dtype;
 	int ndim;
 	int64_t shape[NPZ_MAXDIM];
-	size_t count;  /* product of shape (1 for ndim == 0) */
-	void *data;    /* count elements of dtype, C order, native little-endian */
+	size_t count; /* product of shape (1 for ndim == 0) */
+	void *data;   /* count elements of dtype, C order, native little-endian */
 };
 
 struct npz {
@@ -34,8 +34,8 @@ size_t npz_dtype_size(enum npz_dtype dt);
 const char *npz_dtype_name(enum npz_dtype dt); /* "float32", ... */
 /* Adds a copy of data (count = product of shape elements). Replaces an array of
  * the same name. Returns 0, or -1 if the name or shape is invalid. */
-int npz_add(struct npz *z, const char *name, enum npz_dtype dt, int ndim,
-	    const int64_t *shape, const void *data);
+int npz_add(struct npz *z, const char *name, enum npz_dtype dt, int ndim, const int64_t *shape,
+	    const void *data);
 int npz_add_text(struct npz *z, const char *name, const char *text);
 int npz_add_f32(struct npz *z, const char *name, int ndim, const int64_t *shape, const float *d);
 const struct npz_array *npz_get(const struct npz *z, const char *name); /* NULL if absent */

@@ -62,8 +62,8 @@ static int in_choices(const char *choices, const char *v)
 	return 0;
 }
 
-int param_check(const char *owner, const struct param_def *defs, const char *key,
-		const char *val, char *canon, size_t canonlen, char *err, size_t errlen)
+int param_check(const char *owner, const struct param_def *defs, const char *key, const char *val,
+		char *canon, size_t canonlen, char *err, size_t errlen)
 {
 	const struct param_def *d = find_def(defs, key);
 	char exp[160];
@@ -80,11 +80,13 @@ int param_check(const char *owner, const struct param_def *defs, const char *key
 	param_expect(d, exp, sizeof exp);
 	if (d->type == PT_STRING) {
 		if (!val[0] || (d->choices && !in_choices(d->choices, val)))
-			return errf(err, errlen, "%s: parameter '%s' = '%s' is not valid; expected %s",
-				    owner, key, val, exp);
+			return errf(err, errlen,
+				    "%s: parameter '%s' = '%s' is not valid; expected %s", owner,
+				    key, val, exp);
 		if (strlen(val) >= canonlen || strlen(val) >= PARAM_VALLEN)
-			return errf(err, errlen, "%s: parameter '%s' value is too long (max %d chars)",
-				    owner, key, PARAM_VALLEN - 1);
+			return errf(err, errlen,
+				    "%s: parameter '%s' value is too long (max %d chars)", owner,
+				    key, PARAM_VALLEN - 1);
 		strlcopy(canon, val, canonlen);
 		return 0;
 	}
@@ -174,14 +176,17 @@ int param_parse(struct param_set *ps, const char *text, const char *seps, const 
 {
 	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)], canon[PARAM_VALLEN], *save = NULL;
 	if (strlen(text) >= sizeof buf)
-		return errf(err, errlen, "%s: parameter list '%.60s...' is too long; expected at most %zu characters",
-			    owner, text, sizeof buf - 1);
+		return errf(
+		    err, errlen,
+		    "%s: parameter list '%.60s...' is too long; expected at most %zu characters",
+		    owner, text, sizeof buf - 1);
 	strlcopy(buf, text, sizeof buf);
 	for (char *tok = strtok_r(buf, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
 		char *eq = strchr(tok, '=');
 		if (!eq || eq == tok || !eq[1])
-			return errf(err, errlen, "%s: item '%s' is not key=value; expected key=value items", owner,
-				    tok);
+			return errf(err, errlen,
+				    "%s: item '%s' is not key=value; expected key=value items",
+				    owner, tok);
 		*eq = 0;
 		const char *val = eq + 1;
 		if (defs) {
@@ -190,11 +195,13 @@ int param_parse(struct param_set *ps, const char *text, const char *seps, const 
 			val = canon;
 		}
 		if (strlen(tok) >= PARAM_KEYLEN || strlen(val) >= PARAM_VALLEN)
-			return errf(err, errlen, "%s: item '%s' is too long; expected keys under %d and values under %d characters",
+			return errf(err, errlen,
+				    "%s: item '%s' is too long; expected keys under %d and values "
+				    "under %d characters",
 				    owner, tok, PARAM_KEYLEN, PARAM_VALLEN);
 		if (param_set_put(ps, tok, val))
-			return errf(err, errlen, "%s: more than %d parameters; expected at most %d", owner,
-				    PARAM_MAX, PARAM_MAX);
+			return errf(err, errlen, "%s: more than %d parameters; expected at most %d",
+				    owner, PARAM_MAX, PARAM_MAX);
 	}
 	return 0;
 }

@@ -14,13 +14,13 @@ enum param_type { PT_INT, PT_DOUBLE, PT_STRING };
 struct param_def {
 	const char *key;
 	enum param_type type;
-	const char *def;      /* default value as text */
-	double min, max;      /* inclusive valid range for PT_INT / PT_DOUBLE */
-	const char *choices;  /* PT_STRING: "a|b|c", or NULL for free text */
+	const char *def;     /* default value as text */
+	double min, max;     /* inclusive valid range for PT_INT / PT_DOUBLE */
+	const char *choices; /* PT_STRING: "a|b|c", or NULL for free text */
 	const char *help;
 };
 
-#define PARAM_MAX 16
+#define PARAM_MAX    16
 #define PARAM_KEYLEN 32
 #define PARAM_VALLEN 96
 
@@ -33,8 +33,8 @@ struct param_set {
 /* Checks and canonicalises one value: numbers are rewritten in their shortest
  * round-trip form (so 1e-3 and 0.001 are equal). On error, writes
  * "<owner>: parameter '<key>' = '<val>' <what>; expected <range/choices>". */
-int param_check(const char *owner, const struct param_def *defs, const char *key,
-		const char *val, char *canon, size_t canonlen, char *err, size_t errlen);
+int param_check(const char *owner, const struct param_def *defs, const char *key, const char *val,
+		char *canon, size_t canonlen, char *err, size_t errlen);
 /* Adds the items of a "k=v<sep>k=v..." list (separators: any char of seps) to
  * ps. With defs, each value is checked and canonicalised by param_check (owner
  * names the plug-in in messages); without, only the syntax is checked. On

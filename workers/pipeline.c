@@ -89,8 +89,8 @@ static void job_ctx_init(struct pipeline *p, const struct job *j, struct job_ctx
 	rng_seed(&c->rng, j->rng_seed);
 	snprintf(ident, sizeof ident, "split;dataset=%s;n=%d;seed=%ld", p->rs->dataset, p->train.n,
 		 j->seed);
-	data_split(p->train.n, seed_derive(p->rs->run_seed, ident), p->rs->attacker_split, &c->owner,
-		   &c->n_owner, &c->attacker, &c->n_attacker);
+	data_split(p->train.n, seed_derive(p->rs->run_seed, ident), p->rs->attacker_split,
+		   &c->owner, &c->n_owner, &c->attacker, &c->n_attacker);
 	c->env.train = &p->train;
 	c->env.test = &p->test;
 	c->env.owner_idx = c->owner;
@@ -132,10 +132,11 @@ static int get_model(struct pipeline *p, int j, struct nn_model *m, char *err, s
 	return 0;
 }
 
-static int fresh_model(struct pipeline *p, struct rng *r, struct nn_model *m, char *err, size_t errlen)
+static int fresh_model(struct pipeline *p, struct rng *r, struct nn_model *m, char *err,
+		       size_t errlen)
 {
-	return nn_create(m, p->rs->model, p->train.c, p->train.h, p->train.w, p->train.nclass, r, err,
-			 errlen);
+	return nn_create(m, p->rs->model, p->train.c, p->train.h, p->train.w, p->train.nclass, r,
+			 err, errlen);
 }
 
 static void put_verdict(struct result_row *row, const struct wm_verdict *v)
@@ -150,7 +151,8 @@ static void put_verdict(struct result_row *row, const struct wm_verdict *v)
 }
 
 static int verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
-		  struct wm_query *q, struct job_ctx *c, struct wm_verdict *v, char *err, size_t errlen)
+		  struct wm_query *q, struct job_ctx *c, struct wm_verdict *v, char *err,
+		  size_t errlen)
 {
 	struct wm_query plain;
 	memset(v, 0, sizeof *v);
@@ -181,8 +183,8 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	 * scheme is then not confounded with the noise of another initialisation. */
 	char ident[256];
 	struct rng train_rng;
-	snprintf(ident, sizeof ident, "model;dataset=%s;model=%s;seed=%ld", p->rs->dataset, p->rs->model,
-		 j->seed);
+	snprintf(ident, sizeof ident, "model;dataset=%s;model=%s;seed=%ld", p->rs->dataset,
+		 p->rs->model, j->seed);
 	rng_seed(&train_rng, seed_derive(p->rs->run_seed, ident));
 	npz_init(&key);
 	if (fresh_model(p, &train_rng, &m, err, errlen))
@@ -207,12 +209,13 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		/* say it when the mark did not take, rather than hide it in the numbers */
 		if (!strcmp(v.metric_name, "ber") && v.metric > 0)
 			snprintf(row->message, sizeof row->message,
-				 "embedding incomplete: BER %.4g right after embedding (%g bits; capacity exceeded or too few epochs)%s",
+				 "embedding incomplete: BER %.4g right after embedding (%g bits; "
+				 "capacity exceeded or too few epochs)%s",
 				 v.metric, v.capacity, v.detected ? "" : "; not detected");
 		else if (!v.detected)
 			snprintf(row->message, sizeof row->message,
-				 "the mark is not detected right after embedding (%s %.4g, p %.3g)", v.metric_name,
-				 v.metric, v.pvalue);
+				 "the mark is not detected right after embedding (%s %.4g, p %.3g)",
+				 v.metric_name, v.metric, v.pvalue);
 		pipeline_key_path(p, j, path, sizeof path);
 		if (npz_write(&key, path, err, errlen))
 			goto out;
@@ -252,7 +255,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	struct nn_model m;
 	struct npz key;
 	struct wm_verdict v, pirate;
-	struct wm_query plain, outer = { 0 };
+	struct wm_query plain, outer = {0};
 	struct rng qrng;
 	int rc = -1, k;
 	uint32_t *sub = NULL;
@@ -277,7 +280,8 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 			if (verify(s, &key, &m, NULL, &bc, &v, err, errlen))
 				goto out;
 			p->before_metric = v.metric;
-			strlcopy(p->before_metric_name, v.metric_name, sizeof p->before_metric_name);
+			strlcopy(p->before_metric_name, v.metric_name,
+				 sizeof p->before_metric_name);
 		}
 		p->before_job = j->parent;
 	}
@@ -295,15 +299,15 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	aenv.owner_idx = sub; /* a scheme called by the attacker trains on the attacker's data */
 	aenv.n_owner = k;
 	struct atk_env env = {
-		.train = &p->train,
-		.attacker_idx = sub,
-		.n_attacker = k,
-		.marked_layer = s && s->marked_layer ? s->marked_layer(&key) : NULL,
-		.scheme = s,
-		.scheme_params = &p->jobs[j->parent].sp,
-		.wm = &aenv,
-		.rng = &c->rng,
-		.pirate = &pirate,
+	    .train = &p->train,
+	    .attacker_idx = sub,
+	    .n_attacker = k,
+	    .marked_layer = s && s->marked_layer ? s->marked_layer(&key) : NULL,
+	    .scheme = s,
+	    .scheme_params = &p->jobs[j->parent].sp,
+	    .wm = &aenv,
+	    .rng = &c->rng,
+	    .pirate = &pirate,
 	};
 	memset(&pirate, 0, sizeof pirate);
 	pirate.aux = NAN;
@@ -335,7 +339,8 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		put_verdict(row, &v);
 		row->success = row->acc_before - row->acc < 0.05;
 		snprintf(row->message, sizeof row->message,
-			 "the attacked model is a %s, not the marked %s: white-box verification has nothing to read, so not detected",
+			 "the attacked model is a %s, not the marked %s: white-box verification "
+			 "has nothing to read, so not detected",
 			 m.arch, p->rs->model);
 	} else if (s) {
 		if (verify(s, &key, &m, q, c, &v, err, errlen))
@@ -344,8 +349,9 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		row->success = !v.detected && row->acc_before - row->acc < 0.05;
 	}
 	if (pirate.metric_name[0]) { /* piracy: the pirate's own key on the result */
-		int o = snprintf(row->message, sizeof row->message, "pirate %s=%.4g, p=%.3g, detected=%d",
-				 pirate.metric_name, pirate.metric, pirate.pvalue, pirate.detected);
+		int o = snprintf(row->message, sizeof row->message,
+				 "pirate %s=%.4g, p=%.3g, detected=%d", pirate.metric_name,
+				 pirate.metric, pirate.pvalue, pirate.detected);
 		if (!isnan(pirate.aux) && o > 0 && (size_t)o < sizeof row->message)
 			snprintf(row->message + o, sizeof row->message - (size_t)o,
 				 ", pirate aux=%.4g, owner aux=%.4g", pirate.aux, row->aux);
@@ -380,7 +386,8 @@ static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct res
 	/* The control model depends only on (clean training, seed, index), so every
 	 * scheme of a seed is verified on the same controls; it is cached by that
 	 * identity and written atomically. */
-	snprintf(ident, sizeof ident, "%s;control=%d", p->jobs[emb->parent].identity, j->control_index);
+	snprintf(ident, sizeof ident, "%s;control=%d", p->jobs[emb->parent].identity,
+		 j->control_index);
 	sha256_hex(ident, strlen(ident), hex);
 	hex[16] = 0;
 	snprintf(path, sizeof path, "%s/models/control-%s.npz", p->rundir, hex);
@@ -391,7 +398,8 @@ static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct res
 		if (fresh_model(p, &r, &m, err, errlen))
 			goto out_key;
 		double t0 = now_seconds();
-		if (none->embed(&j->sp, &m, &nokey, &env, err, errlen) || model_save(&m, path, err, errlen))
+		if (none->embed(&j->sp, &m, &nokey, &env, err, errlen) ||
+		    model_save(&m, path, err, errlen))
 			goto out;
 		row->train_s = now_seconds() - t0;
 	}
@@ -454,8 +462,8 @@ int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njo
 	struct nn_model m;
 	const char *spec = nn_arch_spec(rs->model);
 	if (!spec)
-		return errf(err, errlen, "%s: run.model = '%s' is unknown; expected one of %s", rs->path,
-			    rs->model, nn_arch_list());
+		return errf(err, errlen, "%s: run.model = '%s' is unknown; expected one of %s",
+			    rs->path, rs->model, nn_arch_list());
 	if (nn_build_spec(&m, rs->model, spec, err, errlen))
 		return -1;
 	int rc = 0;

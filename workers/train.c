@@ -14,12 +14,14 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 	int cap = cfg->batch + cfg->extra_rows, C = m->nclass, rc = 0;
 	uint32_t *perm = xmalloc((size_t)(n ? n : 1) * sizeof *perm);
 	float *x = xmalloc((size_t)cap * D * sizeof(float));
-	float *q = (cfg->soft || cfg->label_smooth > 0) ? xmalloc((size_t)cap * C * sizeof(float)) : NULL;
+	float *q =
+	    (cfg->soft || cfg->label_smooth > 0) ? xmalloc((size_t)cap * C * sizeof(float)) : NULL;
 	int *y = xmalloc((size_t)cap * sizeof(int));
 	double epoch_loss = 0;
 
 	if (n <= 0) {
-		rc = errf(err, errlen, "training: no training samples; expected a non-empty training set");
+		rc = errf(err, errlen,
+			  "training: no training samples; expected a non-empty training set");
 		goto out;
 	}
 	memcpy(perm, idx, (size_t)n * sizeof *perm);
@@ -44,13 +46,16 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 				for (int b = 0; b < B; b++) {
 					float *qb = q + (size_t)b * C;
 					if (cfg->soft && b < B0) {
-						const float *t = cfg->soft + (size_t)perm[s + b] * C;
+						const float *t =
+						    cfg->soft + (size_t)perm[s + b] * C;
 						double w = cfg->soft_weight;
 						for (int c = 0; c < C; c++)
-							qb[c] = (float)(w * t[c] + (1 - w) * (c == y[b]));
+							qb[c] = (float)(w * t[c] +
+									(1 - w) * (c == y[b]));
 					} else {
 						for (int c = 0; c < C; c++)
-							qb[c] = (float)((1 - eps) * (c == y[b]) + eps / C);
+							qb[c] = (float)((1 - eps) * (c == y[b]) +
+									eps / C);
 					}
 				}
 				loss += nn_loss_soft(m, q, 1.0);
@@ -63,7 +68,9 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 				loss += h->post_backward(h->ctx, m, x, y, B);
 			if (!isfinite(loss)) {
 				rc = errf(err, errlen,
-					  "training diverged: loss is %g at epoch %d, batch %d; expected a finite loss (lower the learning rate or the scheme's strength)",
+					  "training diverged: loss is %g at epoch %d, batch %d; "
+					  "expected a finite loss (lower the learning rate or the "
+					  "scheme's strength)",
 					  loss, e + 1, nb + 1);
 				goto out;
 			}
@@ -77,8 +84,10 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 	}
 	for (size_t i = 0; i < m->nparams; i++)
 		if (!isfinite(m->params[i])) {
-			rc = errf(err, errlen, "training diverged: a parameter became %g; expected finite weights",
-				  m->params[i]);
+			rc = errf(
+			    err, errlen,
+			    "training diverged: a parameter became %g; expected finite weights",
+			    m->params[i]);
 			goto out;
 		}
 	if (last_loss)

@@ -23,7 +23,7 @@ struct train_hooks {
 struct train_cfg {
 	int epochs;
 	int batch;
-	int extra_rows;      /* room reserved for rows appended by hooks->mix */
+	int extra_rows;	     /* room reserved for rows appended by hooks->mix */
 	const float *soft;   /* optional soft targets (n_total, nclass), indexed like the dataset */
 	double soft_weight;  /* if soft: loss = soft_weight*soft + (1-soft_weight)*hard */
 	double label_smooth; /* epsilon for label smoothing (0 = off) */

@@ -11,11 +11,10 @@
 
 /* printf into an error buffer; always returns -1 so callers can
  * `return errf(err, errlen, "...")`. */
-int errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-double now_seconds(void);          /* monotonic clock */
-long peak_rss_kb(void);            /* VmHWM of this process */
+double now_seconds(void);	    /* monotonic clock */
+long peak_rss_kb(void);		    /* VmHWM of this process */
 void *xcalloc(size_t n, size_t sz); /* aborts on out-of-memory */
 void *xmalloc(size_t sz);
 char *xstrdup(const char *s);
