@@ -17,7 +17,7 @@ LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
 TESTS   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 
-.PHONY: all check unit bench deps install clean repro robustness quick
+.PHONY: all check unit bench deps install clean repro robustness quick format format-check
 
 all: wmbench
 
@@ -43,6 +43,16 @@ build/tests/%: tests/%.c build/libwm.a Makefile
 check: deps
 	@$(MAKE) --no-print-directory wmbench $(TESTS)
 	@bash tests/run_all.sh $(TESTS)
+
+# The C sources in the style of .clang-format (clang-format 14, from make deps).
+SOURCES := $(wildcard */*.c */*.h)
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	@bad=$$(for f in $(SOURCES); do clang-format "$$f" | cmp -s - "$$f" || echo "$$f"; done); \
+	if [ -n "$$bad" ]; then echo "not formatted (run make format):" $$bad >&2; exit 1; fi; \
+	echo "format-check: $(words $(SOURCES)) files formatted"
 
 unit: $(TESTS)
 	@for t in $(TESTS); do $$t || exit 1; done

@@ -371,27 +371,28 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 		_mm256_store_ps(accf + kj * 16, a0_##kj);                                          \
 		_mm256_store_ps(accf + kj * 16 + 8, a1_##kj);                                      \
 	}
-#define CV_DW_BLOCK(KK)                                                                            \
+/* A macro of statements, which clang-format 14 cannot lay out stably. */
+/* clang-format off */
+#define CV_DW_BLOCK(KK)                                                                          \
 	AVX2 static void cv_dw_block##KK(int OH, int OW, int Wp, int OCp, const float *x,          \
-					 const float *g, float *accf)                              \
-	{                                                                                          \
-		enum { K = KK };                                                                   \
-		CV_LOAD(0)                                                                         \
-		CV_LOAD(1) CV_LOAD(2) CV_LOAD(3) CV_LOAD(4) CV_LOAD(5)                             \
-		    CV_LOAD(6) for (int oh = 0; oh < OH; oh++)                                     \
-		{                                                                                  \
-			const float *xr = x + (size_t)oh * Wp;                                     \
-			const float *gr = g + (size_t)oh * OW * OCp;                               \
-			for (int ow = 0; ow < OW; ow++) {                                          \
-				__m256 g0 = _mm256_loadu_ps(gr + (size_t)ow * OCp);                \
-				__m256 g1 = _mm256_loadu_ps(gr + (size_t)ow * OCp + 8);            \
-				CV_TAP(0)                                                          \
-				CV_TAP(1) CV_TAP(2) CV_TAP(3) CV_TAP(4) CV_TAP(5) CV_TAP(6)        \
-			}                                                                          \
-		}                                                                                  \
-		CV_STORE(0)                                                                        \
-		CV_STORE(1) CV_STORE(2) CV_STORE(3) CV_STORE(4) CV_STORE(5) CV_STORE(6)            \
+					 const float *g, float *accf)                               \
+	{                                                                                        \
+		enum { K = KK };                                                                 \
+		CV_LOAD(0) CV_LOAD(1) CV_LOAD(2) CV_LOAD(3) CV_LOAD(4) CV_LOAD(5) CV_LOAD(6)     \
+		for (int oh = 0; oh < OH; oh++) {                                                \
+			const float *xr = x + (size_t)oh * Wp;                                   \
+			const float *gr = g + (size_t)oh * OW * OCp;                             \
+			for (int ow = 0; ow < OW; ow++) {                                        \
+				__m256 g0 = _mm256_loadu_ps(gr + (size_t)ow * OCp);              \
+				__m256 g1 = _mm256_loadu_ps(gr + (size_t)ow * OCp + 8);          \
+				CV_TAP(0) CV_TAP(1) CV_TAP(2) CV_TAP(3) CV_TAP(4) CV_TAP(5)      \
+				CV_TAP(6)                                                        \
+			}                                                                        \
+		}                                                                                \
+		CV_STORE(0) CV_STORE(1) CV_STORE(2) CV_STORE(3) CV_STORE(4) CV_STORE(5)          \
+		CV_STORE(6)                                                                      \
 	}
+/* clang-format on */
 CV_DW_BLOCK(3)
 CV_DW_BLOCK(5)
 CV_DW_BLOCK(7)
