@@ -85,25 +85,41 @@ kw_shown(f) = (f eq 'png' || f eq 'svg') ? key_w : key_w_pdf
 kw_est(f) = (f eq 'tex') ? key_w_tex : kw_shown(f)
 # The drawn width of a text in digit widths (gnuplot's cell), from the
 # widths of its characters relative to a digit: the larger of Liberation
-# Sans's and DejaVu Sans's (the installed font and a bare Debian's fallback),
-# so it bounds both. Other characters count as a digit, non-ASCII ones as 1.6.
-cw_narrow = "ijl.,:;'|!"
-cw_half = "ftr()[]{}- /"
-cw_wide = "=+<>~*"
-cw_caps = "ABCDEFGHIJKLNOPQRSTUVXYZ"
+# Sans's and DejaVu Sans's (the installed font and a bare Debian's fallback,
+# by their advance widths), so it bounds both. Other characters count as a
+# digit, non-ASCII ones as 1.6; an ellipsis takes 1.85.
+cw_narrow = "ijl'"
+cw_half = "ftr()[]- /.,:;!|"
+cw_wide = "=+<>~*{}&#^"
+cw_caps = "ABCDEFHIJKLNPRSTUVXYZ"
 cw(c) = strstrt(cw_narrow, c) > 0 ? 0.45 : strstrt(cw_half, c) > 0 ? 0.65 : \
-	c eq 'm' ? 1.55 : c eq 'w' ? 1.3 : strstrt('MW%@', c) > 0 ? 1.7 : \
+	c eq 'm' ? 1.55 : c eq 'w' ? 1.3 : strstrt('MW%@', c) > 0 ? 1.85 : \
 	strstrt(cw_wide, c) > 0 ? 1.35 : strstrt(cw_caps, c) > 0 ? 1.3 : \
-	strstrt(cw_ascii, c) > 0 ? 1.0 : 1.6
-cw_ascii = "\"#$&?0123456789^_abcdefghknopqsuvxyz\\"
-text_cells(s) = strlen(s) == 0 ? 0 : cw(s[1:1]) + text_cells(s[2:])
-# Characters of s that fit in a width of b cells.
-fit_chars(s, b) = (strlen(s) == 0 || cw(s[1:1]) > b) ? 0 : 1 + fit_chars(s[2:], b - cw(s[1:1]))
+	strstrt('GOQ', c) > 0 ? 1.45 : strstrt(cw_ascii, c) > 0 ? 1.0 : 1.6
+cw_ascii = "\"$?0123456789_abcdefghknopqsuvxyz\\"
+cw_ell = 1.85
+# Halves the text at each step, so long texts stay far from gnuplot's limit
+# on recursion depth.
+text_cells(s) = strlen(s) <= 1 ? (strlen(s) == 1 ? cw(s) : 0) : \
+	text_cells(s[1:strlen(s) / 2]) + text_cells(s[strlen(s) / 2 + 1:])
+# Characters at the start (the end) of s that fit in b cells; s is first cut
+# to the most characters that could fit (the narrowest is 0.45 cells).
+fit_head(s, b) = b < 0.45 ? 0 : fit_h(s[1:int(b / 0.45) + 1], b)
+fit_h(s, b) = (strlen(s) == 0 || cw(s[1:1]) > b) ? 0 : 1 + fit_h(s[2:], b - cw(s[1:1]))
+fit_tail(s, b) = b < 0.45 ? 0 : fit_t(s[max2(1, strlen(s) - int(b / 0.45)):], b)
+fit_t(s, b) = (strlen(s) == 0 || cw(s[strlen(s):]) > b) ? 0 : \
+	1 + fit_t(s[1:strlen(s) - 1], b - cw(s[strlen(s):]))
 # A text cut to a width w (fraction of the canvas), ending in an ellipsis;
 # LaTeX source is never cut (its markup is not drawn, and a cut could split
 # it).
 cut(s, w) = (fmt eq 'tex' || text_cells(s) <= w / hchar(fmt)) ? s : \
-	s[1:fit_chars(s, w / hchar(fmt) - 1.6)] . '…'
+	s[1:fit_head(s, w / hchar(fmt) - cw_ell)] . '…'
+# The same, cut in the middle: names that differ at the end (uchida
+# (bits=32), uchida (bits=64)) stay apart.
+cut_mid(s, w) = (fmt eq 'tex' || text_cells(s) <= w / hchar(fmt)) ? s : \
+	cut_mid2(s, fit_head(s, (w / hchar(fmt) - cw_ell) / 2), w / hchar(fmt) - cw_ell)
+cut_mid2(s, h, b) = s[1:h] . '…' . \
+	s[strlen(s) - fit_tail(s, b - text_cells(s[1:h])) + 1:]
 # A title or axis label across the canvas (or the height, for a y label).
 title_cut(s, s_pdf, s_tex) = cut(pick(s, s_pdf, s_tex), 0.96)
 # A rotated y label along a plot area ph high (fraction of the canvas height).

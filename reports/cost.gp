@@ -8,7 +8,7 @@
 #   bar_label[], bar_color[], with _pdf and _tex twins.
 # Data: block i-1 is bar i; columns: row (from 0), accuracy cost mean
 #   (points), its sd, time ratio mean, its sd, seeds.
-B(i) = cut(pick(bar_label[i], bar_label_pdf[i], bar_label_tex[i]), name_room - text_w(3))
+B(i) = cut_mid(pick(bar_label[i], bar_label_pdf[i], bar_label_tex[i]), name_room - text_w(3))
 BW(f) = (f eq 'png' || f eq 'svg') ? bar_w : bar_w_pdf
 h = 0.35
 

@@ -7,8 +7,8 @@
 # Data: column index, row index (from 0), success rate, seeds.
 # Row names cut to the room beside the cells; column names, slanted by 30
 # degrees, cut to the room below the cells and left of their column.
-R(i) = cut(pick(row_label[i], row_label_pdf[i], row_label_tex[i]), name_room - text_w(2))
-C(i) = cut(pick(col_label[i], col_label_pdf[i], col_label_tex[i]), \
+R(i) = cut_mid(pick(row_label[i], row_label_pdf[i], row_label_tex[i]), name_room - text_w(2))
+C(i) = cut_mid(pick(col_label[i], col_label_pdf[i], col_label_tex[i]), \
 	(lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(pi / 6) - text_w(1) < (0.5 - line_h(2)) / (0.5 * aspect(fmt)) - text_w(2) ? \
 	(lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(pi / 6) - text_w(1) : (0.5 - line_h(2)) / (0.5 * aspect(fmt)) - text_w(2))
 CW(f) = (f eq 'png' || f eq 'svg') ? col_w : col_w_pdf

@@ -23,7 +23,8 @@ def load(path):
             rows = {r["job_id"]: r for r in reader}
             return reader.fieldnames or [], rows
     except (OSError, KeyError, csv.Error) as e:
-        sys.exit(f"compare_results: {path}: {e}")
+        print(f"compare_results: {path}: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main():
@@ -34,6 +35,10 @@ def main():
     cols_b, b = load(sys.argv[2])
     if cols_a != cols_b:
         print(f"compare_results: the columns differ:\n  {cols_a}\n  {cols_b}", file=sys.stderr)
+        return 2
+    if not a or not b:
+        print("compare_results: no rows in " + (sys.argv[1] if not a else sys.argv[2]),
+              file=sys.stderr)
         return 2
     cols = [c for c in cols_a if c not in IGNORED]
     diffs = []

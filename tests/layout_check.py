@@ -17,7 +17,8 @@ heatmap's slanted column names) are as tall as their text is long, or cut
 into fragments taller than a line; they are checked against the page only.
 
 Prints one line per problem, naming the file, the words and their boxes;
-exits 1 if there is any, 2 on a usage or pdftotext error.
+exits 1 if there is any (or a PDF has no words at all: pdftotext drops text
+that lies wholly off the page), 2 on a usage or pdftotext error.
 """
 import html
 import re
@@ -34,15 +35,20 @@ WORD = re.compile(r'<word xMin="([-0-9.]+)" yMin="([-0-9.]+)" '
                   r'xMax="([-0-9.]+)" yMax="([-0-9.]+)">(.*?)</word>')
 
 
+def die(msg):
+    print("layout_check: " + msg, file=sys.stderr)
+    sys.exit(2)
+
+
 def pages(path):
     """Yields (width, height, words) per page; a word is (x0, y0, x1, y1, text)."""
     try:
         out = subprocess.run(["pdftotext", "-bbox", path, "-"], capture_output=True,
                              text=True, check=False)
     except FileNotFoundError:
-        sys.exit("layout_check: pdftotext not found; install poppler-utils")
+        die("pdftotext not found; install poppler-utils")
     if out.returncode:
-        sys.exit(f"layout_check: {path}: pdftotext failed: {out.stderr.strip()}")
+        die(f"{path}: pdftotext failed: {out.stderr.strip()}")
     page = None
     for line in out.stdout.splitlines():
         m = PAGE.search(line)
@@ -91,17 +97,15 @@ def check(path):
 
 def main():
     if len(sys.argv) < 2:
-        sys.exit("usage: layout_check.py FILE.pdf ...")
+        die("usage: layout_check.py FILE.pdf ...")
     problems = []
-    nwords = 0
     for path in sys.argv[1:]:
-        nwords += sum(len(p[2]) for p in pages(path))
+        if sum(len(p[2]) for p in pages(path)) == 0:
+            problems.append(f"{path}: no words found (a figure without text, or text "
+                            "wholly off the page)")
         problems += check(path)
     for p in problems:
         print(p)
-    if nwords == 0:
-        print("layout_check: no words found in " + " ".join(sys.argv[1:]))
-        return 1
     return 1 if problems else 0
 
 

@@ -828,16 +828,16 @@ static void test_layout(void **state)
 		"  <include ignore_missing=\"yes\">/etc/fonts/conf.d</include>\n</fontconfig>\n",
 		tmpdir);
 	assert_int_equal(fclose(f), 0);
-	setenv("FONTCONFIG_FILE", conf, 1);
-	if (run("fc-match -f '%%{family}' 'Liberation Sans' | grep -q 'DejaVu Sans'")) {
-		unsetenv("FONTCONFIG_FILE");
-		fail_msg("%s: expected fontconfig to offer DejaVu Sans only", conf);
-	}
 	snprintf(dir, sizeof dir, "%s/run_dejavu", tmpdir);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	write_fixture(dir);
 	snprintf(path, sizeof path, "%s/run.json", dir);
 	write_text(path, "{\n  \"wmbench_version\": \"0.1.0\",\n  \"name\": \"dejavu\"\n}\n");
+	setenv("FONTCONFIG_FILE", conf, 1);
+	if (run("fc-match -f '%%{family}' 'Liberation Sans' | grep -q 'DejaVu Sans'")) {
+		unsetenv("FONTCONFIG_FILE");
+		fail_msg("%s: expected fontconfig to offer DejaVu Sans only", conf);
+	}
 	if (report_run(dir, REPORT_LATEX, err, sizeof err)) {
 		unsetenv("FONTCONFIG_FILE");
 		fail_msg("report_run with DejaVu only: %s", err);
