@@ -278,8 +278,8 @@ static int cmd_verify(int argc, char **argv)
 	printf("scheme: %s\n%s: %.6g\np-value: %.6g\nalpha: %g\nqueries: %ld\n", scheme,
 	       v.metric_name, v.metric, v.pvalue, alpha, q.queries);
 	if (!isnan(v.aux))
-		printf("aux: %.6g%s\n", v.aux,
-		       !strcmp(scheme, "nullembed") ? " (accuracy on null-filtered inputs)" : "");
+		printf("aux: %.6g%s%s%s\n", v.aux, s->aux_label ? " (" : "",
+		       s->aux_label ? s->aux_label : "", s->aux_label ? ")" : "");
 	printf("decision: %s\n", v.detected ? "DETECTED (watermark present)" : "not detected");
 	data_free(&train);
 	data_free(&test);

@@ -353,6 +353,9 @@ static int adi_verify(const struct npz *key, struct nn_model *m, struct wm_query
 
 const struct wm_scheme wm_adi = {
     .name = "adi",
+    .colour = "#0072B2",
+    .point = 13,
+    .order = 4,
     .summary =
 	"black-box zero-bit trigger set of abstract images (Adi et al., USENIX Security 2018)",
     .params = adi_params,

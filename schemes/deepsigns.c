@@ -456,6 +456,9 @@ static const char *ds_marked_layer(const struct npz *key)
 
 const struct wm_scheme wm_deepsigns = {
     .name = "deepsigns",
+    .colour = "#56B4E9",
+    .point = 9,
+    .order = 2,
     .summary = "white-box multi-bit mark in a hidden layer's class-mean activation (Rouhani et "
 	       "al., ASPLOS 2019)",
     .params = ds_params,

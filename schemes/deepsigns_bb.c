@@ -264,6 +264,9 @@ static int bb_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 
 const struct wm_scheme wm_deepsigns_bb = {
     .name = "deepsigns-bb",
+    .colour = "#009E73",
+    .point = 11,
+    .order = 3,
     .summary = "black-box zero-bit noise-key mark, binomial theta (Rouhani et al., ASPLOS 2019)",
     .params = bb_params,
     .black_box = 1,

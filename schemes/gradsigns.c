@@ -571,6 +571,9 @@ out:
 
 const struct wm_scheme wm_gradsigns = {
     .name = "gradsigns",
+    .colour = "#CC79A7",
+    .point = 3,
+    .order = 6,
     .summary = "multi-bit signature in the input gradients of a target class, black-box verifiable "
 	       "(Aramoon et al., MLSys 2021)",
     .params = gs_params,

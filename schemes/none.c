@@ -41,6 +41,10 @@ static int none_verify(const struct npz *key, struct nn_model *m, struct wm_quer
 
 const struct wm_scheme wm_none = {
     .name = "none",
+    .colour = "#000000",
+    .point = 5,
+    .order = 0,
+    .unmarked = 1,
     .summary = "unmarked control: normal training, nothing embedded",
     .params = none_params,
     .check = none_check,

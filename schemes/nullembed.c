@@ -408,6 +408,10 @@ out:
 
 const struct wm_scheme wm_nullembed = {
     .name = "nullembed",
+    .colour = "#D55E00",
+    .point = 15,
+    .order = 5,
+    .aux_label = "accuracy on null-filtered inputs",
     .summary =
 	"black-box piracy-resistant null embedding, signed pattern (Li et al., arXiv 1910.01226)",
     .params = ne_params,

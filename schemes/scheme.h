@@ -83,6 +83,12 @@ struct wm_scheme {
 		      const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen);
 	/* Name of the marked layer (for attacks scoped to it), or NULL. */
 	const char *(*marked_layer)(const struct npz *key);
+	/* Facts the core and the reports learn from the plug-in: */
+	int unmarked;	       /* the unmarked baseline (none): nothing to verify */
+	const char *colour;    /* line colour in figures ("#RRGGBB") */
+	int point;	       /* gnuplot point type of its lines (filled shape) */
+	int order;	       /* position in tables and keys */
+	const char *aux_label; /* what wm_verdict.aux holds, NULL if unused */
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);

@@ -224,6 +224,9 @@ static const char *uchida_marked_layer(const struct npz *key)
 
 const struct wm_scheme wm_uchida = {
     .name = "uchida",
+    .colour = "#E69F00",
+    .point = 7,
+    .order = 1,
     .summary = "white-box multi-bit weight regulariser (Uchida et al., ICMR 2017)",
     .params = uchida_params,
     .check = uchida_check,
