@@ -37,11 +37,20 @@ build/tests/%: tests/%.c build/libwm.a Makefile
 	$(CC) $(CFLAGS) -MMD -MP -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< \
 		build/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
--include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d)
+-include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d) \
+	build/tests/plugins/test_scale.d
+
+# A wmbench with a plug-in from a test file (tests/e2e_plugin.sh).
+build/tests/wmbench-plugin: build/harness/main.o build/tests/plugins/test_scale.o build/libwm.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/tests/plugins/%.o: tests/plugins/%.c Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps
-	@$(MAKE) --no-print-directory wmbench $(TESTS)
+	@$(MAKE) --no-print-directory wmbench $(TESTS) build/tests/wmbench-plugin
 	@bash tests/run_all.sh $(TESTS)
 
 # The C sources in the style of .clang-format (clang-format 14, from make deps).

@@ -29,19 +29,45 @@ struct atk_env {
 struct atk_attack {
 	const char *name;
 	const char *summary;
-	const struct param_def *params;
-	int query_path; /* wraps the query path instead of the model */
-	/* Checks parameters before any work (message names attack, parameter, range). */
-	int (*check)(const struct param_set *p, char *err, size_t errlen);
+	const struct param_def *params; /* its own parameters (see atk_params) */
+	size_t cfg_size;		/* the config struct the table describes */
+	int query_path;			/* wraps the query path instead of the model */
+	/* Trains on the attacker's data: the core adds the parameter
+	 * attacker_data (the fraction of the attacker's part used) and hands the
+	 * attack only that fraction. */
+	int uses_attacker_data;
+	/* Its own key's verdict is a second result (piracy): the core records it
+	 * in aux and message, and an attack outcome may count it. */
+	int second_verdict;
+	/* Optional: checks beyond the table's ranges, before any work (message
+	 * names attack, parameter, value and what was expected). */
+	int (*check)(const void *cfg, char *err, size_t errlen);
 	/* Model-modification: changes m in place. */
-	int (*apply)(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-		     char *err, size_t errlen);
+	int (*apply)(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+		     size_t errlen);
 	/* Query-path: installs a wrapper around inner into outer. */
-	int (*wrap)(const struct param_set *p, struct wm_query *outer, struct wm_query *inner,
-		    struct rng *r, char *err, size_t errlen);
+	int (*wrap)(const void *cfg, struct wm_query *outer, struct wm_query *inner, struct rng *r,
+		    char *err, size_t errlen);
 };
 
 const struct atk_attack *atk_find(const char *name);
-extern const struct atk_attack *const atk_attacks[]; /* NULL-terminated */
+/* Every parameter of an attack: its own table, and attacker_data when it
+ * uses the attacker's data (a PARAM_CORE row the core reads). */
+const struct param_def *atk_params(const struct atk_attack *a);
+/* The attacker_data of an attack's parameters (1 when it takes none). */
+double atk_attacker_data(const struct atk_attack *a, const struct param_set *p);
+/* The attack's config struct filled from p; free it. NULL with a message. */
+void *atk_cfg(const struct atk_attack *a, const struct param_set *p, char *err, size_t errlen);
+/* The plug-in calls with parameters as text: the table's checks and check(),
+ * apply, wrap. */
+int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, size_t errlen);
+int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_model *m,
+	      const struct atk_env *env, char *err, size_t errlen);
+int atk_wrap(const struct atk_attack *a, const struct param_set *p, struct wm_query *outer,
+	     struct wm_query *inner, struct rng *r, char *err, size_t errlen);
+extern const struct atk_attack *atk_attacks[]; /* NULL-terminated */
+/* Adds an attack defined outside attacks/ (a test's, say): 0, or -1 when the
+ * name is taken or the table is full. */
+int atk_register(const struct atk_attack *a);
 
 #endif

@@ -11,14 +11,20 @@
 #include "../workers/util.h"
 
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #define CHAIN_MAX 8
 
+/* The parameters, as the plug-in receives them (table below). */
+struct chain_cfg {
+	char steps[PARAM_VALLEN];
+};
+
 static const struct param_def chain_params[] = {
     {"steps", PT_STRING, "", 0, 0, NULL,
-     "attacks in order: 'name:key=value,key=value|name|...' ('+' also separates steps)"},
-    ATK_PARAM_ATTACKER_DATA,
+     "attacks in order: 'name:key=value,key=value|name|...' ('+' also separates steps)",
+     offsetof(struct chain_cfg, steps)},
     {0}};
 
 static const char chain_form[] =
@@ -82,47 +88,49 @@ static int chain_parse(const char *steps, struct chain_step *st, char *err, size
 		}
 		st[n].a = a;
 		memset(&st[n].ps, 0, sizeof st[n].ps);
-		if (args && param_parse(&st[n].ps, args, ",", a->name, a->params, sub, sizeof sub))
-			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d: %s",
-				    steps, n + 1, sub);
-		if (param_get(&st[n].ps, "attacker_data"))
+		if (args && strstr(args, "attacker_data"))
 			return errf(err, errlen,
 				    "chain: parameter 'steps' = '%s': step %d sets attacker_data; "
 				    "expected attacker_data on the chain itself (all steps share "
 				    "the attacker's data)",
 				    steps, n + 1);
+		if (args && param_parse(&st[n].ps, args, ",", a->name, a->params, sub, sizeof sub))
+			return errf(err, errlen, "chain: parameter 'steps' = '%s': step %d: %s",
+				    steps, n + 1, sub);
 		param_complete(&st[n].ps, a->params);
-		if (a->check(&st[n].ps, sub, sizeof sub))
+		if (atk_check(a, &st[n].ps, sub, sizeof sub))
 			return errf(err, errlen, "chain: step %d: %s", n + 1, sub);
 		n++;
 	}
 	return n;
 }
 
-static int chain_check(const struct param_set *p, char *err, size_t errlen)
+static int chain_check(const void *cfg, char *err, size_t errlen)
 {
+	const struct chain_cfg *p = cfg;
 	struct chain_step st[CHAIN_MAX];
-	if (chain_parse(param_get(p, "steps"), st, err, errlen) < 0)
-		return -1;
-	return atk_check_table("chain", chain_params, p, err, errlen);
+	return chain_parse(p->steps, st, err, errlen) < 0 ? -1 : 0;
 }
 
-static int chain_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-		       char *err, size_t errlen)
+static int chain_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+		       size_t errlen)
 {
+	const struct chain_cfg *p = cfg;
 	struct chain_step st[CHAIN_MAX];
 	char sub[ERRBUF];
-	int n = chain_parse(param_get(p, "steps"), st, err, errlen);
+	int n = chain_parse(p->steps, st, err, errlen);
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++)
-		if (st[i].a->apply(&st[i].ps, m, env, sub, sizeof sub))
+		if (atk_apply(st[i].a, &st[i].ps, m, env, sub, sizeof sub))
 			return errf(err, errlen, "chain: step %d (%s): %s", i + 1, st[i].a->name,
 				    sub);
 	return 0;
 }
 
 const struct atk_attack atk_chain = {
+    .cfg_size = sizeof(struct chain_cfg),
+    .uses_attacker_data = 1,
     .name = "chain",
     .summary = "apply a list of model-modification attacks in order",
     .params = chain_params,

@@ -7,26 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int atk_check_table(const char *name, const struct param_def *defs, const struct param_set *p,
-		    char *err, size_t errlen)
-{
-	char canon[PARAM_VALLEN];
-	for (int i = 0; i < p->n; i++)
-		if (param_check(name, defs, p->key[i], p->val[i], canon, sizeof canon, err, errlen))
-			return -1;
-	return 0;
-}
-
-void atk_train_params(const struct param_set *p, struct atk_train *t)
-{
-	const char *o = param_get(p, "optimizer");
-	t->epochs = (int)param_int(p, "epochs", t->epochs);
-	t->batch = (int)param_int(p, "batch", t->batch);
-	t->lr = param_double(p, "lr", t->lr);
-	if (o)
-		strlcopy(t->optimizer, o, sizeof t->optimizer);
-}
-
 static int opt_for(const struct atk_train *t, size_t nparams, struct nn_opt *opt, char *err,
 		   size_t errlen)
 {
@@ -172,20 +152,17 @@ int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
 	    v, nn_arch_list());
 }
 
-int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
+int atk_student(const char *arch, const struct atk_train *t, struct nn_model *m,
 		const struct atk_env *env, double T, int hard, char *err, size_t errlen)
 {
-	const char *arch = param_get(p, "student");
-	struct atk_train t = {
-	    .name = name, .epochs = 5, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
+	const char *name = t->name;
 	struct nn_model s;
 	char sub[ERRBUF];
 	int n = env->n_attacker, C = m->nclass, rc;
 
-	atk_train_params(p, &t);
 	if (n <= 0)
 		return no_data(name, err, errlen);
-	if (!arch || !strcmp(arch, "same")) {
+	if (!arch[0] || !strcmp(arch, "same")) {
 		if (nn_build_spec(&s, m->arch, m->spec, sub, sizeof sub))
 			return errf(err, errlen, "%s: building the student: %s", name, sub);
 		nn_init_params(&s, env->rng);
@@ -211,8 +188,8 @@ int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
 		for (int c = 0; c < C; c++)
 			qi[c] = (float)(qi[c] / sum);
 	}
-	rc = atk_train_student(&s, env->train, env->attacker_idx, n, q, hard ? 1.0 : T, &t,
-			       env->rng, err, errlen);
+	rc = atk_train_student(&s, env->train, env->attacker_idx, n, q, hard ? 1.0 : T, t, env->rng,
+			       err, errlen);
 	free(q);
 	if (rc) {
 		nn_free(&s);
@@ -242,17 +219,15 @@ int atk_check_scheme_params(const char *name, const char *v, char *err, size_t e
 	return apply_overrides(name, "", NULL, v, NULL, err, errlen);
 }
 
-int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *m,
+int atk_embed_own(const char *name, const char *ov, int epochs, double lr, struct nn_model *m,
 		  const struct atk_env *env, struct npz *key, struct param_set *sp, char *err,
 		  size_t errlen)
 {
 	const struct wm_scheme *s = env->scheme;
-	const char *ov = param_get(p, "scheme_params");
 	char sub[ERRBUF];
-	double lr = param_double(p, "lr", 0);
 	struct rng ar;
 
-	if (!s || !strcmp(s->name, "none") || !env->wm)
+	if (!s || s->unmarked || !env->wm)
 		return 1;
 	memset(sp, 0, sizeof *sp);
 	if (env->scheme_params)
@@ -261,18 +236,20 @@ int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *
 	    apply_overrides(name, s->name, s->params, ov, sp, err, errlen))
 		return -1;
 	param_complete(sp, s->params);
-	if (s->check(sp, m, sub, sizeof sub))
+	if (wm_check(s, sp, m, sub, sizeof sub))
 		return errf(err, errlen, "%s: %s", name, sub);
 	struct wm_env w = *env->wm;
 	if (w.n_owner <= 0)
 		return no_data(name, err, errlen);
 	/* the pirate's own key: a stream of its own, derived from the job's RNG */
-	rng_seed(&ar, seed_derive(rng_u64(env->rng), "attacker key"));
+	struct seed_scope as = {.draw = rng_u64(env->rng)};
+	rng_seed(&ar, seed_stream(0, SEED_ATTACKER_KEY, &as));
 	w.rng = &ar;
-	w.ts.epochs = (int)param_int(p, "epochs", 2);
+	w.ts.epochs = epochs;
 	if (lr > 0)
 		w.ts.lr = lr;
-	if (s->keygen(sp, m, &w, key, sub, sizeof sub) || s->embed(sp, m, key, &w, sub, sizeof sub))
+	if (wm_keygen(s, sp, m, &w, key, sub, sizeof sub) ||
+	    wm_embed(s, sp, m, key, &w, sub, sizeof sub))
 		return errf(err, errlen, "%s: embedding the attacker's own %s mark: %s", name,
 			    s->name, sub);
 	return 0;

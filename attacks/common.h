@@ -5,34 +5,29 @@
 #define WM_ATK_COMMON_H
 
 #include "attack.h"
+#include "../workers/util.h"
 
-/* Parameter-table rows shared by the attacks that train. The pipeline reads
- * attacker_data itself (a fraction of the attacker's part of the training
- * set); every attack that trains must list it. */
-#define ATK_PARAM_ATTACKER_DATA                                                                    \
+#include <stddef.h>
+
+/* Parameter-table rows shared by the attacks that train; type is the
+ * attack's config struct, which has the fields lr (double), batch (int) and
+ * optimizer (char[PARAM_VALLEN]). */
+#define ATK_PARAM_LR(type, def)                                                                    \
 	{                                                                                          \
-		"attacker_data", PT_DOUBLE, "1", 0, 1, NULL,                                       \
-		    "fraction of the attacker's part of the training set the attacker uses"        \
+		"lr", PT_DOUBLE, def, 1e-9, 10, NULL, "learning rate of the attacker's training",  \
+		    offsetof(type, lr)                                                             \
 	}
-#define ATK_PARAM_LR(def)                                                                          \
+#define ATK_PARAM_BATCH(type)                                                                      \
 	{                                                                                          \
-		"lr", PT_DOUBLE, def, 1e-9, 10, NULL, "learning rate of the attacker's training"   \
+		"batch", PT_INT, "64", 1, 4096, NULL,                                              \
+		    "mini-batch size of the attacker's training", offsetof(type, batch)            \
 	}
-#define ATK_PARAM_BATCH                                                                            \
-	{                                                                                          \
-		"batch", PT_INT, "64", 1, 4096, NULL, "mini-batch size of the attacker's training" \
-	}
-#define ATK_PARAM_OPTIMIZER                                                                        \
+#define ATK_PARAM_OPTIMIZER(type)                                                                  \
 	{                                                                                          \
 		"optimizer", PT_STRING, "adam", 0, 0, "adam|sgd|rmsprop",                          \
-		    "optimiser of the attacker's training (sgd uses momentum 0.9)"                 \
+		    "optimiser of the attacker's training (sgd uses momentum 0.9)",                \
+		    offsetof(type, optimizer)                                                      \
 	}
-
-/* Checks every value of p against the table defs with param_check, so that a
- * set built by hand (tests, chain steps) gets the job parser's messages.
- * Returns -1 with "<name>: parameter '<p>' = '<v>' ...; expected ..." */
-int atk_check_table(const char *name, const struct param_def *defs, const struct param_set *p,
-		    char *err, size_t errlen);
 
 /* How an attack trains on the attacker's data. */
 struct atk_train {
@@ -42,9 +37,14 @@ struct atk_train {
 	char optimizer[16];
 	double label_smooth; /* 0 = off */
 };
-/* Reads epochs, lr, batch and optimizer from p (absent keys keep the values
- * already in t). */
-void atk_train_params(const struct param_set *p, struct atk_train *t);
+/* Copies epochs, lr, batch and optimizer from an attack's config c. */
+#define ATK_TRAIN_FROM(t, c)                                                                       \
+	do {                                                                                       \
+		(t)->epochs = (c)->epochs;                                                         \
+		(t)->lr = (c)->lr;                                                                 \
+		(t)->batch = (c)->batch;                                                           \
+		strlcopy((t)->optimizer, (c)->optimizer, sizeof(t)->optimizer);                    \
+	} while (0)
 /* Trains every non-frozen layer of m on the attacker's samples with the
  * task loss (plus hooks h, may be NULL), shuffling with env->rng. Zero epochs
  * do nothing. Returns -1 with a message (no attacker data, divergence). */
@@ -64,11 +64,11 @@ float *atk_logits(struct nn_model *m, const struct dataset *d, const uint32_t *i
 
 /* Replaces *m by a fresh student trained on m's labels over the attacker's
  * data: soft labels softmax(z_t / T) with the loss above if !hard, else the
- * teacher's argmax as one-hot targets (T = 1). Reads student ("same" = m's
- * architecture, or a named model taking m's input shape and classes),
- * epochs, lr, batch and optimizer from p; the student is initialised from
- * env->rng. On error *m is left as it was. */
-int atk_student(const char *name, const struct param_set *p, struct nn_model *m,
+ * teacher's argmax as one-hot targets (T = 1). student is "same" (m's
+ * architecture) or a named model taking m's input shape and classes; t says
+ * how it trains; it is initialised from env->rng. On error *m is left as it
+ * was. */
+int atk_student(const char *student, const struct atk_train *t, struct nn_model *m,
 		const struct atk_env *env, double T, int hard, char *err, size_t errlen);
 /* Checks a student parameter: "same" or a known architecture. */
 int atk_check_student(const char *name, const char *v, char *err, size_t errlen);
@@ -76,15 +76,15 @@ int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
 /* The attacker embeds its own mark of the scheme under attack into m, by
  * calling the scheme's keygen and embed on the attacker's data (embed trains
  * m in place from its current weights, so this is fine-tuning). The key is
- * drawn from an RNG seeded from env->rng, never from the owner's key. Reads
- * epochs, lr (0 = the run's) and scheme_params ("same", or "k=v k=v"
- * overriding the owner's scheme parameters) from p. Returns 1 (nothing
+ * drawn from an RNG seeded from env->rng, never from the owner's key. The
+ * attacker trains for epochs with lr (0 = the run's); scheme_params is
+ * "same" or "k=v k=v" overriding the owner's scheme parameters. Returns 1 (nothing
  * done) for the clean model or scheme none, 0 when embedded (key and the
  * scheme parameters used, *sp, filled; key is the caller's to npz_free),
  * -1 on error. */
-int atk_embed_own(const char *name, const struct param_set *p, struct nn_model *m,
-		  const struct atk_env *env, struct npz *key, struct param_set *sp, char *err,
-		  size_t errlen);
+int atk_embed_own(const char *name, const char *scheme_params, int epochs, double lr,
+		  struct nn_model *m, const struct atk_env *env, struct npz *key,
+		  struct param_set *sp, char *err, size_t errlen);
 /* Checks the syntax of a scheme_params value ("same" or "k=v k=v ..."). */
 int atk_check_scheme_params(const char *name, const char *v, char *err, size_t errlen);
 

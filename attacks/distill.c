@@ -10,30 +10,47 @@
  * job fails with the scheme's message. */
 #include "common.h"
 
+/* The parameters, as the plug-in receives them (table below). */
+struct distill_cfg {
+	double T;
+	int epochs;
+	char student[PARAM_VALLEN];
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
+
 static const struct param_def distill_params[] = {
-    {"T", PT_DOUBLE, "3", 0.01, 100, NULL, "temperature of the soft labels"},
-    {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training"},
-    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
+    {"T", PT_DOUBLE, "3", 0.01, 100, NULL, "temperature of the soft labels",
+     offsetof(struct distill_cfg, T)},
+    {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training",
+     offsetof(struct distill_cfg, epochs)},
+    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn",
+     offsetof(struct distill_cfg, student)},
+    ATK_PARAM_LR(struct distill_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct distill_cfg),
+    ATK_PARAM_OPTIMIZER(struct distill_cfg),
     {0}};
 
-static int distill_check(const struct param_set *p, char *err, size_t errlen)
+static int distill_check(const void *cfg, char *err, size_t errlen)
 {
-	if (atk_check_table("distill", distill_params, p, err, errlen))
-		return -1;
-	return atk_check_student("distill", param_get(p, "student"), err, errlen);
+	const struct distill_cfg *p = cfg;
+	return atk_check_student("distill", p->student, err, errlen);
 }
 
-static int distill_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-			 char *err, size_t errlen)
+static int distill_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+			 size_t errlen)
 {
-	return atk_student("distill", p, m, env, param_double(p, "T", 3), 0, err, errlen);
+	const struct distill_cfg *p = cfg;
+	struct atk_train t = {.name = "distill"};
+
+	ATK_TRAIN_FROM(&t, p);
+	return atk_student(p->student, &t, m, env, p->T, 0, err, errlen);
 }
 
 const struct atk_attack atk_distill = {
+    .cfg_size = sizeof(struct distill_cfg),
+    .uses_attacker_data = 1,
     .name = "distill",
     .summary = "train a fresh student on the marked model's soft labels (temperature T)",
     .params = distill_params,

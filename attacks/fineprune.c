@@ -15,21 +15,27 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
-static const struct param_def fineprune_params[] = {
-    {"ratio", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of the last hidden layer's units removed"},
-    {"epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after pruning"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
-    {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct fineprune_cfg {
+	double ratio;
+	int epochs;
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
 
-static int fineprune_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("fineprune", fineprune_params, p, err, errlen);
-}
+static const struct param_def fineprune_params[] = {
+    {"ratio", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of the last hidden layer's units removed",
+     offsetof(struct fineprune_cfg, ratio)},
+    {"epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after pruning",
+     offsetof(struct fineprune_cfg, epochs)},
+    ATK_PARAM_LR(struct fineprune_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct fineprune_cfg),
+    ATK_PARAM_OPTIMIZER(struct fineprune_cfg),
+    {0}};
 
 /* Mean activation per unit of layer li's output (units OC) over the
  * attacker's samples, read after layer ai (the ReLU, or li itself). */
@@ -71,14 +77,14 @@ static int by_activity(const void *pa, const void *pb)
 	return i < j ? -1 : (i > j);
 }
 
-static int fineprune_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
+static int fineprune_apply(const void *cfg, struct nn_model *m, const struct atk_env *env,
 			   char *err, size_t errlen)
 {
-	struct atk_train t = {
-	    .name = "fineprune", .epochs = 2, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
+	const struct fineprune_cfg *p = cfg;
+	struct atk_train t = {.name = "fineprune"};
 	int last = nn_last_param_layer(m), hid = -1, ai;
 
-	atk_train_params(p, &t);
+	ATK_TRAIN_FROM(&t, p);
 	for (int i = last - 1; i >= 0 && hid < 0; i--)
 		if (nn_has_params(&m->layers[i]))
 			hid = i;
@@ -108,7 +114,7 @@ static int fineprune_apply(const struct param_set *p, struct nn_model *m, const 
 	size_t G = Mout / (size_t)OC; /* inputs of the next layer per unit (H*W after flatten) */
 	double *act = xmalloc((size_t)OC * sizeof *act);
 	int *order = xmalloc((size_t)OC * sizeof *order);
-	int k = (int)llround(param_double(p, "ratio", 0.5) * OC);
+	int k = (int)llround(p->ratio * OC);
 
 	mean_activity(m, ai, env, act);
 	for (int c = 0; c < OC; c++)
@@ -130,10 +136,11 @@ static int fineprune_apply(const struct param_set *p, struct nn_model *m, const 
 }
 
 const struct atk_attack atk_fineprune = {
+    .cfg_size = sizeof(struct fineprune_cfg),
+    .uses_attacker_data = 1,
     .name = "fineprune",
     .summary =
 	"remove the least active units of the last hidden layer, then fine-tune (Liu et al. 2018)",
     .params = fineprune_params,
-    .check = fineprune_check,
     .apply = fineprune_apply,
 };

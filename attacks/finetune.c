@@ -9,36 +9,40 @@
 #include "common.h"
 #include "../workers/util.h"
 
+#include <stddef.h>
 #include <string.h>
+
+/* The parameters, as the plug-in receives them (table below). */
+struct finetune_cfg {
+	char mode[PARAM_VALLEN];
+	int epochs;
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
 
 static const struct param_def finetune_params[] = {
     {"mode", PT_STRING, "ftal", 0, 0, "ftll|ftal|rtll|rtal",
-     "train last layer / all layers, optionally re-initialising the last layer first"},
-    {"epochs", PT_INT, "0", 0, 1000, NULL, "epochs; 0 = the mode's default (5; rtll 10)"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
+     "train last layer / all layers, optionally re-initialising the last layer first",
+     offsetof(struct finetune_cfg, mode)},
+    {"epochs", PT_INT, "0", 0, 1000, NULL, "epochs; 0 = the mode's default (5; rtll 10)",
+     offsetof(struct finetune_cfg, epochs)},
+    ATK_PARAM_LR(struct finetune_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct finetune_cfg),
+    ATK_PARAM_OPTIMIZER(struct finetune_cfg),
     {0}};
 
-static int finetune_check(const struct param_set *p, char *err, size_t errlen)
+static int finetune_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+			  size_t errlen)
 {
-	return atk_check_table("finetune", finetune_params, p, err, errlen);
-}
-
-static int finetune_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-			  char *err, size_t errlen)
-{
-	const char *mode = param_get(p, "mode");
-	struct atk_train t = {
-	    .name = "finetune", .epochs = 0, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
+	const struct finetune_cfg *p = cfg;
+	const char *mode = p->mode;
+	struct atk_train t = {.name = "finetune"};
 	int last = nn_last_param_layer(m), frozen[NN_MAXLAYERS], rc;
 
-	if (!mode)
-		mode = "ftal";
 	int only_last = !strcmp(mode, "ftll") || !strcmp(mode, "rtll");
 	int reinit = mode[0] == 'r';
-	atk_train_params(p, &t);
+	ATK_TRAIN_FROM(&t, p);
 	if (t.epochs == 0)
 		t.epochs = !strcmp(mode, "rtll") ? 10 : 5;
 	if (last < 0)
@@ -58,9 +62,10 @@ static int finetune_apply(const struct param_set *p, struct nn_model *m, const s
 }
 
 const struct atk_attack atk_finetune = {
+    .cfg_size = sizeof(struct finetune_cfg),
+    .uses_attacker_data = 1,
     .name = "finetune",
     .summary = "fine-tune on attacker data: ftll, ftal, rtll, rtal (Adi et al. 2018)",
     .params = finetune_params,
-    .check = finetune_check,
     .apply = finetune_apply,
 };

@@ -3,16 +3,10 @@
 
 static const struct param_def identity_params[] = {{0}};
 
-static int identity_check(const struct param_set *p, char *err, size_t errlen)
+static int identity_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+			  size_t errlen)
 {
-	(void)p, (void)err, (void)errlen;
-	return 0;
-}
-
-static int identity_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-			  char *err, size_t errlen)
-{
-	(void)p, (void)m, (void)env, (void)err, (void)errlen;
+	(void)cfg, (void)m, (void)env, (void)err, (void)errlen;
 	return 0;
 }
 
@@ -20,6 +14,5 @@ const struct atk_attack atk_identity = {
     .name = "identity",
     .summary = "null attack: the model is left unchanged",
     .params = identity_params,
-    .check = identity_check,
     .apply = identity_apply,
 };

@@ -4,21 +4,31 @@
 #include "common.h"
 #include "../workers/util.h"
 
+/* The parameters, as the plug-in receives them (table below). */
+struct input_clip_cfg {
+	double lo;
+	double hi;
+};
+
 static const struct param_def input_clip_params[] = {
-    {"lo", PT_DOUBLE, "0", -1e6, 1e6, NULL, "lower end of the allowed input range"},
-    {"hi", PT_DOUBLE, "1", -1e6, 1e6, NULL, "upper end of the allowed input range"},
+    {"lo", PT_DOUBLE, "0", -1e6, 1e6, NULL, "lower end of the allowed input range",
+     offsetof(struct input_clip_cfg, lo)},
+    {"hi", PT_DOUBLE, "1", -1e6, 1e6, NULL, "upper end of the allowed input range",
+     offsetof(struct input_clip_cfg, hi)},
     {0}};
 
-static int input_clip_check(const struct param_set *p, char *err, size_t errlen)
+static int input_clip_check(const void *cfg, char *err, size_t errlen)
 {
-	if (atk_check_table("input_clip", input_clip_params, p, err, errlen))
-		return -1;
-	double lo = param_double(p, "lo", 0), hi = param_double(p, "hi", 1);
-	if (lo > hi)
+	const struct input_clip_cfg *p = cfg;
+	char lo[32], hi[32];
+	if (p->lo > p->hi) {
+		fmt_double(lo, sizeof lo, p->lo);
+		fmt_double(hi, sizeof hi, p->hi);
 		return errf(
 		    err, errlen,
-		    "input_clip: parameter 'hi' = '%s' is below lo = '%s'; expected lo <= hi",
-		    param_get(p, "hi"), param_get(p, "lo"));
+		    "input_clip: parameter 'hi' = '%s' is below lo = '%s'; expected lo <= hi", hi,
+		    lo);
+	}
 	return 0;
 }
 
@@ -33,17 +43,19 @@ static int input_clip_predict(struct wm_query *q, const float *x, int n, float *
 	return q->inner->predict(q->inner, xx, n, probs);
 }
 
-static int input_clip_wrap(const struct param_set *p, struct wm_query *outer,
-			   struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+static int input_clip_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+			   struct rng *r, char *err, size_t errlen)
 {
+	const struct input_clip_cfg *p = cfg;
 	(void)err, (void)errlen;
 	struct atk_qctx *c = atk_wrap_init(outer, inner, r, input_clip_predict);
-	c->a = param_double(p, "lo", 0);
-	c->b = param_double(p, "hi", 1);
+	c->a = p->lo;
+	c->b = p->hi;
 	return 0;
 }
 
 const struct atk_attack atk_input_clip = {
+    .cfg_size = sizeof(struct input_clip_cfg),
     .name = "input_clip",
     .summary = "query path: clamp every query to the valid input range",
     .params = input_clip_params,

@@ -3,13 +3,15 @@
  * model is untouched; the noise comes from the wrapper's own stream. */
 #include "common.h"
 
-static const struct param_def input_noise_params[] = {
-    {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "standard deviation of the input noise"}, {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct input_noise_cfg {
+	double sigma;
+};
 
-static int input_noise_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("input_noise", input_noise_params, p, err, errlen);
-}
+static const struct param_def input_noise_params[] = {{"sigma", PT_DOUBLE, "0.1", 0, 100, NULL,
+						       "standard deviation of the input noise",
+						       offsetof(struct input_noise_cfg, sigma)},
+						      {0}};
 
 static int input_noise_predict(struct wm_query *q, const float *x, int n, float *probs)
 {
@@ -22,19 +24,20 @@ static int input_noise_predict(struct wm_query *q, const float *x, int n, float 
 	return q->inner->predict(q->inner, xx, n, probs);
 }
 
-static int input_noise_wrap(const struct param_set *p, struct wm_query *outer,
-			    struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+static int input_noise_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+			    struct rng *r, char *err, size_t errlen)
 {
+	const struct input_noise_cfg *p = cfg;
 	(void)err, (void)errlen;
-	atk_wrap_init(outer, inner, r, input_noise_predict)->a = param_double(p, "sigma", 0.1);
+	atk_wrap_init(outer, inner, r, input_noise_predict)->a = p->sigma;
 	return 0;
 }
 
 const struct atk_attack atk_input_noise = {
+    .cfg_size = sizeof(struct input_noise_cfg),
     .name = "input_noise",
     .summary = "query path: Gaussian noise on every query",
     .params = input_noise_params,
     .query_path = 1,
-    .check = input_noise_check,
     .wrap = input_noise_wrap,
 };

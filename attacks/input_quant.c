@@ -5,13 +5,15 @@
 
 #include <math.h>
 
-static const struct param_def input_quant_params[] = {
-    {"bits", PT_INT, "4", 1, 16, NULL, "bits per input value"}, {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct input_quant_cfg {
+	int bits;
+};
 
-static int input_quant_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("input_quant", input_quant_params, p, err, errlen);
-}
+static const struct param_def input_quant_params[] = {{"bits", PT_INT, "4", 1, 16, NULL,
+						       "bits per input value",
+						       offsetof(struct input_quant_cfg, bits)},
+						      {0}};
 
 static int input_quant_predict(struct wm_query *q, const float *x, int n, float *probs)
 {
@@ -27,19 +29,20 @@ static int input_quant_predict(struct wm_query *q, const float *x, int n, float 
 	return q->inner->predict(q->inner, xx, n, probs);
 }
 
-static int input_quant_wrap(const struct param_set *p, struct wm_query *outer,
-			    struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+static int input_quant_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+			    struct rng *r, char *err, size_t errlen)
 {
+	const struct input_quant_cfg *p = cfg;
 	(void)err, (void)errlen;
-	atk_wrap_init(outer, inner, r, input_quant_predict)->k = (int)param_int(p, "bits", 4);
+	atk_wrap_init(outer, inner, r, input_quant_predict)->k = p->bits;
 	return 0;
 }
 
 const struct atk_attack atk_input_quant = {
+    .cfg_size = sizeof(struct input_quant_cfg),
     .name = "input_quant",
     .summary = "query path: reduce the bit depth of every query",
     .params = input_quant_params,
     .query_path = 1,
-    .check = input_quant_check,
     .wrap = input_quant_wrap,
 };

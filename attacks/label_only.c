@@ -6,11 +6,6 @@
 
 static const struct param_def label_only_params[] = {{0}};
 
-static int label_only_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("label_only", label_only_params, p, err, errlen);
-}
-
 static int label_only_predict(struct wm_query *q, const float *x, int n, float *probs)
 {
 	int C = q->nclass, rc = q->inner->predict(q->inner, x, n, probs);
@@ -26,10 +21,10 @@ static int label_only_predict(struct wm_query *q, const float *x, int n, float *
 	return 0;
 }
 
-static int label_only_wrap(const struct param_set *p, struct wm_query *outer,
-			   struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+static int label_only_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+			   struct rng *r, char *err, size_t errlen)
 {
-	(void)p, (void)err, (void)errlen;
+	(void)cfg, (void)err, (void)errlen;
 	atk_wrap_init(outer, inner, r, label_only_predict);
 	return 0;
 }
@@ -39,6 +34,5 @@ const struct atk_attack atk_label_only = {
     .summary = "query path: return only the top-1 label",
     .params = label_only_params,
     .query_path = 1,
-    .check = label_only_check,
     .wrap = label_only_wrap,
 };

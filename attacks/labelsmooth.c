@@ -2,34 +2,40 @@
  * smoothing: targets (1 - epsilon) * onehot(y) + epsilon / classes. */
 #include "common.h"
 
+/* The parameters, as the plug-in receives them (table below). */
+struct labelsmooth_cfg {
+	double epsilon;
+	int epochs;
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
+
 static const struct param_def labelsmooth_params[] = {
-    {"epsilon", PT_DOUBLE, "0.3", 0, 1, NULL, "label-smoothing epsilon"},
-    {"epochs", PT_INT, "5", 1, 1000, NULL, "fine-tuning epochs"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
+    {"epsilon", PT_DOUBLE, "0.3", 0, 1, NULL, "label-smoothing epsilon",
+     offsetof(struct labelsmooth_cfg, epsilon)},
+    {"epochs", PT_INT, "5", 1, 1000, NULL, "fine-tuning epochs",
+     offsetof(struct labelsmooth_cfg, epochs)},
+    ATK_PARAM_LR(struct labelsmooth_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct labelsmooth_cfg),
+    ATK_PARAM_OPTIMIZER(struct labelsmooth_cfg),
     {0}};
 
-static int labelsmooth_check(const struct param_set *p, char *err, size_t errlen)
+static int labelsmooth_apply(const void *cfg, struct nn_model *m, const struct atk_env *env,
+			     char *err, size_t errlen)
 {
-	return atk_check_table("labelsmooth", labelsmooth_params, p, err, errlen);
-}
-
-static int labelsmooth_apply(const struct param_set *p, struct nn_model *m,
-			     const struct atk_env *env, char *err, size_t errlen)
-{
-	struct atk_train t = {
-	    .name = "labelsmooth", .epochs = 5, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
-	atk_train_params(p, &t);
-	t.label_smooth = param_double(p, "epsilon", 0.3);
+	const struct labelsmooth_cfg *p = cfg;
+	struct atk_train t = {.name = "labelsmooth"};
+	ATK_TRAIN_FROM(&t, p);
+	t.label_smooth = p->epsilon;
 	return atk_fit(m, env, &t, NULL, err, errlen);
 }
 
 const struct atk_attack atk_labelsmooth = {
+    .cfg_size = sizeof(struct labelsmooth_cfg),
+    .uses_attacker_data = 1,
     .name = "labelsmooth",
     .summary = "fine-tune all layers with label smoothing",
     .params = labelsmooth_params,
-    .check = labelsmooth_check,
     .apply = labelsmooth_apply,
 };

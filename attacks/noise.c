@@ -6,20 +6,22 @@
 
 #include <math.h>
 
+/* The parameters, as the plug-in receives them (table below). */
+struct noise_cfg {
+	double sigma;
+};
+
 static const struct param_def noise_params[] = {
     {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL,
-     "noise level, in units of each tensor's standard deviation"},
+     "noise level, in units of each tensor's standard deviation",
+     offsetof(struct noise_cfg, sigma)},
     {0}};
 
-static int noise_check(const struct param_set *p, char *err, size_t errlen)
+static int noise_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+		       size_t errlen)
 {
-	return atk_check_table("noise", noise_params, p, err, errlen);
-}
-
-static int noise_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-		       char *err, size_t errlen)
-{
-	double sigma = param_double(p, "sigma", 0.1);
+	const struct noise_cfg *p = cfg;
+	double sigma = p->sigma;
 	(void)err, (void)errlen;
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
@@ -40,9 +42,9 @@ static int noise_apply(const struct param_set *p, struct nn_model *m, const stru
 }
 
 const struct atk_attack atk_noise = {
+    .cfg_size = sizeof(struct noise_cfg),
     .name = "noise",
     .summary = "Gaussian weight noise scaled by each tensor's standard deviation",
     .params = noise_params,
-    .check = noise_check,
     .apply = noise_apply,
 };

@@ -9,33 +9,45 @@
  * there is nothing to overwrite with and the attack changes nothing. */
 #include "common.h"
 
+/* The parameters, as the plug-in receives them (table below). */
+struct overwrite_cfg {
+	int epochs;
+	double lr;
+	char scheme_params[PARAM_VALLEN];
+};
+
 static const struct param_def overwrite_params[] = {
-    {"epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the attacker's embedding"},
-    {"lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the attacker's embedding; 0 = the run's"},
+    {"epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the attacker's embedding",
+     offsetof(struct overwrite_cfg, epochs)},
+    {"lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the attacker's embedding; 0 = the run's",
+     offsetof(struct overwrite_cfg, lr)},
     {"scheme_params", PT_STRING, "same", 0, 0, NULL,
-     "'same' (the owner's scheme parameters) or overrides 'key=value key=value'"},
-    ATK_PARAM_ATTACKER_DATA,
+     "'same' (the owner's scheme parameters) or overrides 'key=value key=value'",
+     offsetof(struct overwrite_cfg, scheme_params)},
     {0}};
 
-static int overwrite_check(const struct param_set *p, char *err, size_t errlen)
+static int overwrite_check(const void *cfg, char *err, size_t errlen)
 {
-	if (atk_check_table("overwrite", overwrite_params, p, err, errlen))
-		return -1;
-	return atk_check_scheme_params("overwrite", param_get(p, "scheme_params"), err, errlen);
+	const struct overwrite_cfg *p = cfg;
+	return atk_check_scheme_params("overwrite", p->scheme_params, err, errlen);
 }
 
-static int overwrite_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
+static int overwrite_apply(const void *cfg, struct nn_model *m, const struct atk_env *env,
 			   char *err, size_t errlen)
 {
+	const struct overwrite_cfg *p = cfg;
 	struct npz key;
 	struct param_set sp;
 	npz_init(&key);
-	int rc = atk_embed_own("overwrite", p, m, env, &key, &sp, err, errlen);
+	int rc = atk_embed_own("overwrite", p->scheme_params, p->epochs, p->lr, m, env, &key, &sp,
+			       err, errlen);
 	npz_free(&key);
 	return rc < 0 ? -1 : 0;
 }
 
 const struct atk_attack atk_overwrite = {
+    .cfg_size = sizeof(struct overwrite_cfg),
+    .uses_attacker_data = 1,
     .name = "overwrite",
     .summary = "embed a second mark of the same scheme with the attacker's own key",
     .params = overwrite_params,

@@ -11,26 +11,36 @@
 #include "../workers/util.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
+/* The parameters, as the plug-in receives them (table below). */
+struct piracy_cfg {
+	int epochs;
+	double lr;
+	char scheme_params[PARAM_VALLEN];
+};
+
 static const struct param_def piracy_params[] = {
-    {"epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the pirate's embedding"},
-    {"lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the pirate's embedding; 0 = the run's"},
+    {"epochs", PT_INT, "2", 1, 1000, NULL, "epochs of the pirate's embedding",
+     offsetof(struct piracy_cfg, epochs)},
+    {"lr", PT_DOUBLE, "0", 0, 10, NULL, "learning rate of the pirate's embedding; 0 = the run's",
+     offsetof(struct piracy_cfg, lr)},
     {"scheme_params", PT_STRING, "same", 0, 0, NULL,
-     "'same' (the owner's scheme parameters) or overrides 'key=value key=value'"},
-    ATK_PARAM_ATTACKER_DATA,
+     "'same' (the owner's scheme parameters) or overrides 'key=value key=value'",
+     offsetof(struct piracy_cfg, scheme_params)},
     {0}};
 
-static int piracy_check(const struct param_set *p, char *err, size_t errlen)
+static int piracy_check(const void *cfg, char *err, size_t errlen)
 {
-	if (atk_check_table("piracy", piracy_params, p, err, errlen))
-		return -1;
-	return atk_check_scheme_params("piracy", param_get(p, "scheme_params"), err, errlen);
+	const struct piracy_cfg *p = cfg;
+	return atk_check_scheme_params("piracy", p->scheme_params, err, errlen);
 }
 
-static int piracy_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-			char *err, size_t errlen)
+static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+			size_t errlen)
 {
+	const struct piracy_cfg *p = cfg;
 	struct npz key;
 	struct param_set sp;
 	struct wm_verdict v;
@@ -39,7 +49,8 @@ static int piracy_apply(const struct param_set *p, struct nn_model *m, const str
 	int rc;
 
 	npz_init(&key);
-	rc = atk_embed_own("piracy", p, m, env, &key, &sp, err, errlen);
+	rc = atk_embed_own("piracy", p->scheme_params, p->epochs, p->lr, m, env, &key, &sp, err,
+			   errlen);
 	if (rc) {
 		npz_free(&key);
 		return rc < 0 ? -1 : 0;
@@ -47,7 +58,7 @@ static int piracy_apply(const struct param_set *p, struct nn_model *m, const str
 	memset(&v, 0, sizeof v);
 	v.aux = NAN;
 	wm_query_init(&q, m);
-	rc = env->scheme->verify(&key, m, &q, env->wm, &v, sub, sizeof sub);
+	rc = wm_verify(env->scheme, &key, m, &q, env->wm, &v, sub, sizeof sub);
 	if (rc)
 		errf(err, errlen, "piracy: verifying the pirate's key: %s", sub);
 	v.queries = q.queries;
@@ -58,7 +69,10 @@ static int piracy_apply(const struct param_set *p, struct nn_model *m, const str
 }
 
 const struct atk_attack atk_piracy = {
+    .cfg_size = sizeof(struct piracy_cfg),
+    .uses_attacker_data = 1,
     .name = "piracy",
+    .second_verdict = 1,
     .summary = "embed the pirate's own mark and report both the owner's and the pirate's verdicts",
     .params = piracy_params,
     .check = piracy_check,

@@ -6,18 +6,22 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
-static const struct param_def prune_params[] = {
-    {"rate", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of weights zeroed"},
-    {"scope", PT_STRING, "layer", 0, 0, "layer|each|global",
-     "the marked layer, every layer at the same rate, or one global threshold"},
-    {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct prune_cfg {
+	double rate;
+	char scope[PARAM_VALLEN];
+};
 
-static int prune_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("prune", prune_params, p, err, errlen);
-}
+static const struct param_def prune_params[] = {
+    {"rate", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of weights zeroed",
+     offsetof(struct prune_cfg, rate)},
+    {"scope", PT_STRING, "layer", 0, 0, "layer|each|global",
+     "the marked layer, every layer at the same rate, or one global threshold",
+     offsetof(struct prune_cfg, scope)},
+    {0}};
 
 static const float *sort_base;
 
@@ -44,11 +48,12 @@ static void prune_vector(float *v, size_t n, double rate)
 	free(idx);
 }
 
-static int prune_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-		       char *err, size_t errlen)
+static int prune_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+		       size_t errlen)
 {
-	double rate = param_double(p, "rate", 0.5);
-	const char *scope = param_get(p, "scope");
+	const struct prune_cfg *p = cfg;
+	double rate = p->rate;
+	const char *scope = p->scope;
 	if (!strcmp(scope, "layer")) {
 		const char *name = env->marked_layer ? env->marked_layer : wm_default_layer(m);
 		int li = nn_find_layer(m, name);
@@ -88,9 +93,9 @@ static int prune_apply(const struct param_set *p, struct nn_model *m, const stru
 }
 
 const struct atk_attack atk_prune = {
+    .cfg_size = sizeof(struct prune_cfg),
     .name = "prune",
     .summary = "magnitude pruning, no retraining (scope: marked layer, each layer, global)",
     .params = prune_params,
-    .check = prune_check,
     .apply = prune_apply,
 };

@@ -13,20 +13,24 @@
 
 #include <math.h>
 
-static const struct param_def quantize_params[] = {
-    {"bits", PT_INT, "8", 1, 16, NULL, "bits per weight"},
-    {"epochs", PT_INT, "0", 0, 1000, NULL,
-     "fine-tuning epochs after quantising (then quantised again)"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
-    {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct quantize_cfg {
+	int bits;
+	int epochs;
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
 
-static int quantize_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("quantize", quantize_params, p, err, errlen);
-}
+static const struct param_def quantize_params[] = {
+    {"bits", PT_INT, "8", 1, 16, NULL, "bits per weight", offsetof(struct quantize_cfg, bits)},
+    {"epochs", PT_INT, "0", 0, 1000, NULL,
+     "fine-tuning epochs after quantising (then quantised again)",
+     offsetof(struct quantize_cfg, epochs)},
+    ATK_PARAM_LR(struct quantize_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct quantize_cfg),
+    ATK_PARAM_OPTIMIZER(struct quantize_cfg),
+    {0}};
 
 static void quantize_tensor(float *w, size_t n, int bits)
 {
@@ -59,14 +63,14 @@ static void quantize_model(struct nn_model *m, int bits)
 			quantize_tensor(m->params + m->layers[i].w_off, m->layers[i].w_n, bits);
 }
 
-static int quantize_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-			  char *err, size_t errlen)
+static int quantize_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+			  size_t errlen)
 {
-	struct atk_train t = {
-	    .name = "quantize", .epochs = 0, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
-	int bits = (int)param_int(p, "bits", 8);
+	const struct quantize_cfg *p = cfg;
+	struct atk_train t = {.name = "quantize"};
+	int bits = p->bits;
 
-	atk_train_params(p, &t);
+	ATK_TRAIN_FROM(&t, p);
 	quantize_model(m, bits);
 	if (t.epochs > 0) {
 		if (atk_fit(m, env, &t, NULL, err, errlen))
@@ -77,9 +81,10 @@ static int quantize_apply(const struct param_set *p, struct nn_model *m, const s
 }
 
 const struct atk_attack atk_quantize = {
+    .cfg_size = sizeof(struct quantize_cfg),
+    .uses_attacker_data = 1,
     .name = "quantize",
     .summary = "uniform symmetric k-bit weight quantisation, optionally fine-tuned",
     .params = quantize_params,
-    .check = quantize_check,
     .apply = quantize_apply,
 };

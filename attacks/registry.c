@@ -1,6 +1,10 @@
-/* registry.c - the table of attacks; adding one is one line here. */
+/* registry.c - the table of attacks; adding one is one line here (or a
+ * call of atk_register, for a plug-in outside the tree). */
 #include "attack.h"
+#include "../workers/util.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 extern const struct atk_attack atk_identity, atk_prune;
@@ -9,12 +13,27 @@ extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_no
     atk_input_noise, atk_input_clip, atk_input_quant, atk_score_round, atk_score_noise,
     atk_label_only;
 
-const struct atk_attack *const atk_attacks[] = {
+#define ATK_MAX 64
+
+const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
     &atk_identity,    &atk_prune,	&atk_finetune,	  &atk_fineprune,   &atk_quantize,
     &atk_noise,	      &atk_overwrite,	&atk_piracy,	  &atk_distill,	    &atk_retrain,
     &atk_labelsmooth, &atk_weightshift, &atk_chain,	  &atk_input_noise, &atk_input_clip,
     &atk_input_quant, &atk_score_round, &atk_score_noise, &atk_label_only,  NULL,
 };
+
+int atk_register(const struct atk_attack *a)
+{
+	int n = 0;
+	if (atk_find(a->name))
+		return -1;
+	while (atk_attacks[n])
+		n++;
+	if (n == ATK_MAX)
+		return -1;
+	atk_attacks[n] = a;
+	return 0;
+}
 
 const struct atk_attack *atk_find(const char *name)
 {
@@ -22,4 +41,118 @@ const struct atk_attack *atk_find(const char *name)
 		if (!strcmp(atk_attacks[i]->name, name))
 			return atk_attacks[i];
 	return NULL;
+}
+
+/* attacker_data: read by the core, which hands the attack that fraction of
+ * the attacker's part of the training set. */
+static const struct param_def attacker_data_def = {
+    "attacker_data",
+    PT_DOUBLE,
+    "1",
+    0,
+    1,
+    NULL,
+    "fraction of the attacker's part of the training set the attacker uses",
+    PARAM_CORE};
+
+#define MAXATK	  64
+#define MAXPARAMS 24
+
+const struct param_def *atk_params(const struct atk_attack *a)
+{
+	static const struct atk_attack *who[MAXATK];
+	static struct param_def tables[MAXATK][MAXPARAMS];
+	static int n;
+	int i, k = 0;
+
+	if (!a->uses_attacker_data)
+		return a->params;
+	for (i = 0; i < n; i++)
+		if (who[i] == a)
+			return tables[i];
+	if (n == MAXATK) {
+		fprintf(stderr, "atk_params: more than %d attacks that train\n", MAXATK);
+		abort();
+	}
+	for (const struct param_def *d = a->params; d && d->key; d++) {
+		if (k == MAXPARAMS - 2) {
+			fprintf(stderr, "atk_params: %s has more than %d parameters\n", a->name,
+				MAXPARAMS - 2);
+			abort();
+		}
+		tables[n][k++] = *d;
+	}
+	tables[n][k++] = attacker_data_def;
+	memset(&tables[n][k], 0, sizeof tables[n][k]);
+	who[n] = a;
+	return tables[n++];
+}
+
+double atk_attacker_data(const struct atk_attack *a, const struct param_set *p)
+{
+	struct {
+		double attacker_data;
+	} core;
+	struct param_def def[2] = {attacker_data_def, {0}};
+	char err[ERRBUF];
+
+	def[0].off = 0;
+	core.attacker_data = 1;
+	if (!a->uses_attacker_data)
+		return 1;
+	for (int i = 0; i < p->n; i++)
+		if (!strcmp(p->key[i], "attacker_data")) {
+			struct param_set one = {0};
+			param_set_put(&one, p->key[i], p->val[i]);
+			if (param_to_cfg(a->name, def, &one, &core, err, sizeof err))
+				return 1;
+		}
+	return core.attacker_data;
+}
+
+void *atk_cfg(const struct atk_attack *a, const struct param_set *p, char *err, size_t errlen)
+{
+	return param_cfg_new(a->name, atk_params(a), a->cfg_size, p, err, errlen);
+}
+
+int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, size_t errlen)
+{
+	void *cfg = atk_cfg(a, p, err, errlen);
+	int rc;
+
+	if (!cfg)
+		return -1;
+	rc = a->check ? a->check(cfg, err, errlen) : 0;
+	free(cfg);
+	return rc;
+}
+
+int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_model *m,
+	      const struct atk_env *env, char *err, size_t errlen)
+{
+	void *cfg = atk_cfg(a, p, err, errlen);
+	int rc;
+
+	if (!cfg)
+		return -1;
+	rc = a->check ? a->check(cfg, err, errlen) : 0;
+	if (!rc)
+		rc = a->apply(cfg, m, env, err, errlen);
+	free(cfg);
+	return rc;
+}
+
+int atk_wrap(const struct atk_attack *a, const struct param_set *p, struct wm_query *outer,
+	     struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+{
+	void *cfg = atk_cfg(a, p, err, errlen);
+	int rc;
+
+	if (!cfg)
+		return -1;
+	rc = a->check ? a->check(cfg, err, errlen) : 0;
+	if (!rc)
+		rc = a->wrap(cfg, outer, inner, r, err, errlen);
+	free(cfg);
+	return rc;
 }

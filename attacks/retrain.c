@@ -5,29 +5,44 @@
  * the marked model as a labelling oracle, never the true labels. */
 #include "common.h"
 
+/* The parameters, as the plug-in receives them (table below). */
+struct retrain_cfg {
+	int epochs;
+	char student[PARAM_VALLEN];
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
+
 static const struct param_def retrain_params[] = {
-    {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training"},
-    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
+    {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training",
+     offsetof(struct retrain_cfg, epochs)},
+    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn",
+     offsetof(struct retrain_cfg, student)},
+    ATK_PARAM_LR(struct retrain_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct retrain_cfg),
+    ATK_PARAM_OPTIMIZER(struct retrain_cfg),
     {0}};
 
-static int retrain_check(const struct param_set *p, char *err, size_t errlen)
+static int retrain_check(const void *cfg, char *err, size_t errlen)
 {
-	if (atk_check_table("retrain", retrain_params, p, err, errlen))
-		return -1;
-	return atk_check_student("retrain", param_get(p, "student"), err, errlen);
+	const struct retrain_cfg *p = cfg;
+	return atk_check_student("retrain", p->student, err, errlen);
 }
 
-static int retrain_apply(const struct param_set *p, struct nn_model *m, const struct atk_env *env,
-			 char *err, size_t errlen)
+static int retrain_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
+			 size_t errlen)
 {
-	return atk_student("retrain", p, m, env, 1.0, 1, err, errlen);
+	const struct retrain_cfg *p = cfg;
+	struct atk_train t = {.name = "retrain"};
+
+	ATK_TRAIN_FROM(&t, p);
+	return atk_student(p->student, &t, m, env, 1.0, 1, err, errlen);
 }
 
 const struct atk_attack atk_retrain = {
+    .cfg_size = sizeof(struct retrain_cfg),
+    .uses_attacker_data = 1,
     .name = "retrain",
     .summary = "train a fresh student on the marked model's hard labels",
     .params = retrain_params,

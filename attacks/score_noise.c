@@ -3,15 +3,15 @@
  * (a row that is all zeros becomes uniform). */
 #include "common.h"
 
-static const struct param_def score_noise_params[] = {
-    {"sigma", PT_DOUBLE, "0.05", 0, 10, NULL,
-     "standard deviation of the noise on each probability"},
-    {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct score_noise_cfg {
+	double sigma;
+};
 
-static int score_noise_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("score_noise", score_noise_params, p, err, errlen);
-}
+static const struct param_def score_noise_params[] = {
+    {"sigma", PT_DOUBLE, "0.05", 0, 10, NULL, "standard deviation of the noise on each probability",
+     offsetof(struct score_noise_cfg, sigma)},
+    {0}};
 
 static int score_noise_predict(struct wm_query *q, const float *x, int n, float *probs)
 {
@@ -34,19 +34,20 @@ static int score_noise_predict(struct wm_query *q, const float *x, int n, float 
 	return 0;
 }
 
-static int score_noise_wrap(const struct param_set *p, struct wm_query *outer,
-			    struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+static int score_noise_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+			    struct rng *r, char *err, size_t errlen)
 {
+	const struct score_noise_cfg *p = cfg;
 	(void)err, (void)errlen;
-	atk_wrap_init(outer, inner, r, score_noise_predict)->a = param_double(p, "sigma", 0.05);
+	atk_wrap_init(outer, inner, r, score_noise_predict)->a = p->sigma;
 	return 0;
 }
 
 const struct atk_attack atk_score_noise = {
+    .cfg_size = sizeof(struct score_noise_cfg),
     .name = "score_noise",
     .summary = "query path: perturb the returned probabilities and renormalise",
     .params = score_noise_params,
     .query_path = 1,
-    .check = score_noise_check,
     .wrap = score_noise_wrap,
 };

@@ -4,13 +4,15 @@
 
 #include <math.h>
 
-static const struct param_def score_round_params[] = {
-    {"decimals", PT_INT, "1", 0, 6, NULL, "decimal places kept of each probability"}, {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct score_round_cfg {
+	int decimals;
+};
 
-static int score_round_check(const struct param_set *p, char *err, size_t errlen)
-{
-	return atk_check_table("score_round", score_round_params, p, err, errlen);
-}
+static const struct param_def score_round_params[] = {{"decimals", PT_INT, "1", 0, 6, NULL,
+						       "decimal places kept of each probability",
+						       offsetof(struct score_round_cfg, decimals)},
+						      {0}};
 
 static int score_round_predict(struct wm_query *q, const float *x, int n, float *probs)
 {
@@ -25,19 +27,20 @@ static int score_round_predict(struct wm_query *q, const float *x, int n, float 
 	return 0;
 }
 
-static int score_round_wrap(const struct param_set *p, struct wm_query *outer,
-			    struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+static int score_round_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+			    struct rng *r, char *err, size_t errlen)
 {
+	const struct score_round_cfg *p = cfg;
 	(void)err, (void)errlen;
-	atk_wrap_init(outer, inner, r, score_round_predict)->k = (int)param_int(p, "decimals", 1);
+	atk_wrap_init(outer, inner, r, score_round_predict)->k = p->decimals;
 	return 0;
 }
 
 const struct atk_attack atk_score_round = {
+    .cfg_size = sizeof(struct score_round_cfg),
     .name = "score_round",
     .summary = "query path: round the returned probabilities",
     .params = score_round_params,
     .query_path = 1,
-    .check = score_round_check,
     .wrap = score_round_wrap,
 };

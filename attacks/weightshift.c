@@ -14,31 +14,36 @@
 
 #include <math.h>
 
+/* The parameters, as the plug-in receives them (table below). */
+struct weightshift_cfg {
+	double lambda;
+	double sigma;
+	int epochs;
+	double lr;
+	int batch;
+	char optimizer[PARAM_VALLEN];
+};
+
 static const struct param_def weightshift_params[] = {
     {"lambda", PT_DOUBLE, "1.5", -100, 100, NULL,
-     "shift, in units of each output unit's mean weight"},
-    {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL,
-     "noise, in units of each tensor's standard deviation"},
-    {"epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after shifting"},
-    ATK_PARAM_LR("0.001"),
-    ATK_PARAM_BATCH,
-    ATK_PARAM_OPTIMIZER,
-    ATK_PARAM_ATTACKER_DATA,
+     "shift, in units of each output unit's mean weight", offsetof(struct weightshift_cfg, lambda)},
+    {"sigma", PT_DOUBLE, "0.1", 0, 100, NULL, "noise, in units of each tensor's standard deviation",
+     offsetof(struct weightshift_cfg, sigma)},
+    {"epochs", PT_INT, "2", 0, 1000, NULL, "fine-tuning epochs after shifting",
+     offsetof(struct weightshift_cfg, epochs)},
+    ATK_PARAM_LR(struct weightshift_cfg, "0.001"),
+    ATK_PARAM_BATCH(struct weightshift_cfg),
+    ATK_PARAM_OPTIMIZER(struct weightshift_cfg),
     {0}};
 
-static int weightshift_check(const struct param_set *p, char *err, size_t errlen)
+static int weightshift_apply(const void *cfg, struct nn_model *m, const struct atk_env *env,
+			     char *err, size_t errlen)
 {
-	return atk_check_table("weightshift", weightshift_params, p, err, errlen);
-}
+	const struct weightshift_cfg *p = cfg;
+	struct atk_train t = {.name = "weightshift"};
+	double lambda = p->lambda, sigma = p->sigma;
 
-static int weightshift_apply(const struct param_set *p, struct nn_model *m,
-			     const struct atk_env *env, char *err, size_t errlen)
-{
-	struct atk_train t = {
-	    .name = "weightshift", .epochs = 2, .batch = 64, .lr = 1e-3, .optimizer = "adam"};
-	double lambda = param_double(p, "lambda", 1.5), sigma = param_double(p, "sigma", 0.1);
-
-	atk_train_params(p, &t);
+	ATK_TRAIN_FROM(&t, p);
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
 		if (!nn_has_params(l) || !l->w_n)
@@ -68,9 +73,10 @@ static int weightshift_apply(const struct param_set *p, struct nn_model *m,
 }
 
 const struct atk_attack atk_weightshift = {
+    .cfg_size = sizeof(struct weightshift_cfg),
+    .uses_attacker_data = 1,
     .name = "weightshift",
     .summary = "shift every unit's weights by lambda times their mean, add noise, fine-tune",
     .params = weightshift_params,
-    .check = weightshift_check,
     .apply = weightshift_apply,
 };

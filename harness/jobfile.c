@@ -860,7 +860,7 @@ static int parse_plugins(struct ctx *c, const yaml_node_t *m, int attacks)
 				return node_err(c, k, "unknown attack '%s'; expected one of: %s",
 						scalar(k), known);
 			}
-			defs = a->params;
+			defs = atk_params(a);
 		} else {
 			const struct wm_scheme *s = wm_scheme_find(scalar(k));
 
@@ -1118,7 +1118,8 @@ void job_finalise(struct job *j, const struct run_spec *rs)
 	sha256_hex(text, strlen(text), hex);
 	memcpy(j->id, hex, 16);
 	j->id[16] = 0;
-	j->rng_seed = seed_derive(rs->run_seed, text);
+	struct seed_scope scope = {.job = text};
+	j->rng_seed = seed_stream(rs->run_seed, SEED_JOB, &scope);
 }
 
 /* ---- expansion ---- */
@@ -1160,7 +1161,7 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 
 		if (attacks) {
 			a = atk_find(e->name);
-			defs = a ? a->params : NULL;
+			defs = a ? atk_params(a) : NULL;
 		} else {
 			const struct wm_scheme *s = wm_scheme_find(e->name);
 
@@ -1190,10 +1191,10 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 			for (p = 0; p < e->nkeys; p++)
 				param_set_put(&c->ps, e->key[p], e->vals[p][idx[p]]);
 			param_complete(&c->ps, defs);
-			if (a && a->check) {
+			if (a) {
 				char msg[ERRBUF];
 
-				if (a->check(&c->ps, msg, sizeof msg)) {
+				if (atk_check(a, &c->ps, msg, sizeof msg)) {
 					free(cs);
 					return errf(err, errlen, "%s:%d:%d: %s", rs->path, e->line,
 						    e->col, msg);

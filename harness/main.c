@@ -271,7 +271,7 @@ static int cmd_verify(int argc, char **argv)
 	struct wm_query q;
 	struct wm_verdict v = {.aux = NAN};
 	wm_query_init(&q, &m);
-	if (s->verify(&key, &m, &q, &env, &v, err, sizeof err)) {
+	if (wm_verify(s, &key, &m, &q, &env, &v, err, sizeof err)) {
 		fprintf(stderr, "error: %s\n", err);
 		return 2;
 	}
@@ -317,7 +317,7 @@ static int cmd_list(int argc, char **argv)
 		printf("attacks:\n");
 		for (int i = 0; atk_attacks[i]; i++) {
 			printf("  %-14s %s\n", atk_attacks[i]->name, atk_attacks[i]->summary);
-			list_params(atk_attacks[i]->params);
+			list_params(atk_params(atk_attacks[i]));
 		}
 		any = 1;
 	}

@@ -25,35 +25,37 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
-static const struct param_def adi_params[] = {
-    {"size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)"},
-    {"source", PT_STRING, "abstract", 0, 0, "abstract|noise|mnist|fashion|cifar10",
-     "trigger images: procedural abstract images, uniform noise, or another dataset's test split"},
-    {"source_dir", PT_STRING, "default", 0, 0, NULL,
-     "directory of the source dataset (default = its standard location)"},
-    {"per_batch", PT_INT, "2", 1, 100, NULL,
-     "trigger images per 100 training samples in every batch (at least one per batch)"},
-    {"mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
-     "scratch: train on D plus T; finetune: train on D, then fine-tune on D plus T"},
-    {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs of mode finetune"},
-    {0}};
+/* The parameters, as the plug-in receives them (table below). */
+struct adi_cfg {
+	int size;
+	char source[PARAM_VALLEN];
+	char source_dir[PARAM_VALLEN];
+	int per_batch;
+	char mode[PARAM_VALLEN];
+	int ft_epochs;
+};
 
-/* Every value against the table (the job file does this too; check() must
- * stand on its own for callers that build a param_set by hand). */
-static int adi_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
-{
-	char canon[PARAM_VALLEN];
-	(void)m;
-	for (const struct param_def *d = adi_params; d->key; d++) {
-		const char *v = param_get(p, d->key);
-		if (v &&
-		    param_check("adi", adi_params, d->key, v, canon, sizeof canon, err, errlen))
-			return -1;
-	}
-	return 0;
-}
+static const struct param_def adi_params[] = {
+    {"size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)",
+     offsetof(struct adi_cfg, size)},
+    {"source", PT_STRING, "abstract", 0, 0, "abstract|noise|mnist|fashion|cifar10",
+     "trigger images: procedural abstract images, uniform noise, or another dataset's test split",
+     offsetof(struct adi_cfg, source)},
+    {"source_dir", PT_STRING, "default", 0, 0, NULL,
+     "directory of the source dataset (default = its standard location)",
+     offsetof(struct adi_cfg, source_dir)},
+    {"per_batch", PT_INT, "2", 1, 100, NULL,
+     "trigger images per 100 training samples in every batch (at least one per batch)",
+     offsetof(struct adi_cfg, per_batch)},
+    {"mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
+     "scratch: train on D plus T; finetune: train on D, then fine-tune on D plus T",
+     offsetof(struct adi_cfg, mode)},
+    {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs of mode finetune",
+     offsetof(struct adi_cfg, ft_epochs)},
+    {0}};
 
 /* ---- trigger images ---------------------------------------------------- */
 
@@ -200,11 +202,12 @@ out:
 	return rc;
 }
 
-static int adi_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+static int adi_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
 		      struct npz *key, char *err, size_t errlen)
 {
-	int T = (int)param_int(p, "size", 100), C = m->in_c, H = m->in_h, W = m->in_w;
-	const char *src = param_get(p, "source"), *dir = param_get(p, "source_dir");
+	const struct adi_cfg *p = cfg;
+	int T = p->size, C = m->in_c, H = m->in_h, W = m->in_w;
+	const char *src = p->source, *dir = p->source_dir;
 	size_t D = nn_in_size(m);
 	float *x = xmalloc((size_t)T * D * sizeof(float));
 	int32_t *y = xmalloc((size_t)T * sizeof *y);
@@ -228,7 +231,6 @@ static int adi_keygen(const struct param_set *p, const struct nn_model *m, const
 	int64_t xs[4] = {T, C, H, W}, ys = T;
 	npz_add(key, "adi.x", NPZ_F32, 4, xs, x);
 	npz_add(key, "adi.y", NPZ_I32, 1, &ys, y);
-	wm_key_stamp(key, "adi", p);
 	rc = 0;
 out:
 	free(x);
@@ -286,12 +288,13 @@ static void adi_mix(void *ctx, float *x, int *y, int *B, int cap, struct rng *r)
 	}
 }
 
-static int adi_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
-		     const struct wm_env *env, char *err, size_t errlen)
+static int adi_embed(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
+		     char *err, size_t errlen)
 {
+	const struct adi_cfg *p = cfg;
 	struct adi_set s;
-	const char *mode = param_get(p, "mode");
-	long per = param_int(p, "per_batch", 2);
+	const char *mode = p->mode;
+	long per = p->per_batch;
 
 	if (adi_load(&s, key, m->in_c, m->in_h, m->in_w, m->nclass, err, errlen))
 		return -1;
@@ -303,7 +306,7 @@ static int adi_embed(const struct param_set *p, struct nn_model *m, struct npz *
 		struct wm_env ft = *env;
 		if (wm_train_owner(m, env, NULL, 0, err, errlen))
 			return -1;
-		ft.ts.epochs = (int)param_int(p, "ft_epochs", 2);
+		ft.ts.epochs = p->ft_epochs;
 		return wm_train_owner(m, &ft, &h, s.k, err, errlen);
 	}
 	return wm_train_owner(m, env, &h, s.k, err, errlen);
@@ -311,9 +314,11 @@ static int adi_embed(const struct param_set *p, struct nn_model *m, struct npz *
 
 /* ---- verification (black-box) ----------------------------------------------- */
 
-static int adi_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
-		      const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
+static int adi_verify(const void *cfg, const struct npz *key, struct nn_model *m,
+		      struct wm_query *q, const struct wm_env *env, struct wm_verdict *v, char *err,
+		      size_t errlen)
 {
+	(void)cfg; /* the key holds what verification needs */
 	const struct npz_array *x = npz_get(key, "adi.x");
 	struct adi_set s;
 	int C = q->nclass, matches = 0, chunk = 256;
@@ -352,6 +357,7 @@ static int adi_verify(const struct npz *key, struct nn_model *m, struct wm_query
 }
 
 const struct wm_scheme wm_adi = {
+    .cfg_size = sizeof(struct adi_cfg),
     .name = "adi",
     .colour = "#0072B2",
     .point = 13,
@@ -360,7 +366,6 @@ const struct wm_scheme wm_adi = {
 	"black-box zero-bit trigger set of abstract images (Adi et al., USENIX Security 2018)",
     .params = adi_params,
     .black_box = 1,
-    .check = adi_check,
     .keygen = adi_keygen,
     .embed = adi_embed,
     .verify = adi_verify,

@@ -66,6 +66,71 @@ int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t 
 	return param_parse(p, buf, ";", "key 'params'", NULL, err, errlen);
 }
 
+void *wm_cfg(const struct wm_scheme *s, const struct param_set *p, char *err, size_t errlen)
+{
+	return param_cfg_new(s->name, s->params, s->cfg_size, p, err, errlen);
+}
+
+int wm_check(const struct wm_scheme *s, const struct param_set *p, const struct nn_model *m,
+	     char *err, size_t errlen)
+{
+	void *cfg = wm_cfg(s, p, err, errlen);
+	int rc;
+
+	if (!cfg)
+		return -1;
+	rc = s->check ? s->check(cfg, m, err, errlen) : 0;
+	free(cfg);
+	return rc;
+}
+
+int wm_keygen(const struct wm_scheme *s, const struct param_set *p, const struct nn_model *m,
+	      const struct wm_env *env, struct npz *key, char *err, size_t errlen)
+{
+	struct param_set full = {0};
+	void *cfg;
+	int rc;
+
+	if (p)
+		full = *p;
+	param_complete(&full, s->params);
+	if (!(cfg = wm_cfg(s, &full, err, errlen)))
+		return -1;
+	rc = s->keygen(cfg, m, env, key, err, errlen);
+	free(cfg);
+	if (!rc)
+		wm_key_stamp(key, s->name, &full);
+	return rc;
+}
+
+int wm_embed(const struct wm_scheme *s, const struct param_set *p, struct nn_model *m,
+	     struct npz *key, const struct wm_env *env, char *err, size_t errlen)
+{
+	void *cfg = wm_cfg(s, p, err, errlen);
+	int rc;
+
+	if (!cfg)
+		return -1;
+	rc = s->embed(cfg, m, key, env, err, errlen);
+	free(cfg);
+	return rc;
+}
+
+int wm_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
+	      struct wm_query *q, const struct wm_env *env, struct wm_verdict *v, char *err,
+	      size_t errlen)
+{
+	struct param_set p;
+	void *cfg;
+	int rc;
+
+	if (wm_key_params(key, &p, err, errlen) || !(cfg = wm_cfg(s, &p, err, errlen)))
+		return -1;
+	rc = s->verify(cfg, key, m, q, env, v, err, errlen);
+	free(cfg);
+	return rc;
+}
+
 static int plain_predict(struct wm_query *q, const float *x, int n, float *probs)
 {
 	nn_predict_proba(q->model, x, n, probs);

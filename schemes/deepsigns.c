@@ -50,19 +50,37 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
+/* The parameters, as the plug-in receives them (table below). */
+struct ds_cfg {
+	int bits;
+	int target;
+	char layer[PARAM_VALLEN];
+	double gamma1;
+	double gamma2;
+	int nkeys;
+	double mu_lr;
+};
+
 static const struct param_def ds_params[] = {
-    {"bits", PT_INT, "32", 1, 4096, NULL, "number of embedded bits N"},
-    {"target", PT_INT, "0", 0, 1023, NULL, "target class whose mean activation carries the bits"},
+    {"bits", PT_INT, "32", 1, 4096, NULL, "number of embedded bits N",
+     offsetof(struct ds_cfg, bits)},
+    {"target", PT_INT, "0", 0, 1023, NULL, "target class whose mean activation carries the bits",
+     offsetof(struct ds_cfg, target)},
     {"layer", PT_STRING, "auto", 0, 0, NULL,
-     "dense/conv layer whose ReLU output is marked (auto = last hidden dense layer)"},
+     "dense/conv layer whose ReLU output is marked (auto = last hidden dense layer)",
+     offsetof(struct ds_cfg, layer)},
     {"gamma1", PT_DOUBLE, "0.05", 0, 1e3, NULL,
-     "weight of the pull (batch mean), push and norm terms (paper 0.01 with a summed pull)"},
+     "weight of the pull (batch mean), push and norm terms (paper 0.01 with a summed pull)",
+     offsetof(struct ds_cfg, gamma1)},
     {"gamma2", PT_DOUBLE, "10", 0, 1e4, NULL,
-     "weight of the bit (BCE) term on the centre (paper 0.01)"},
-    {"nkeys", PT_INT, "100", 1, 100000, NULL, "target-class training images used to extract"},
-    {"mu_lr", PT_DOUBLE, "0.01", 1e-8, 10, NULL, "Adam learning rate of the class centres"},
+     "weight of the bit (BCE) term on the centre (paper 0.01)", offsetof(struct ds_cfg, gamma2)},
+    {"nkeys", PT_INT, "100", 1, 100000, NULL, "target-class training images used to extract",
+     offsetof(struct ds_cfg, nkeys)},
+    {"mu_lr", PT_DOUBLE, "0.01", 1e-8, 10, NULL, "Adam learning rate of the class centres",
+     offsetof(struct ds_cfg, mu_lr)},
     {0}};
 
 /* Resolves the 'layer' parameter: *pl gets the dense/conv layer, *al the ReLU
@@ -98,16 +116,17 @@ static int ds_resolve(const char *layer, const struct nn_model *m, int *pl, int 
 	return 0;
 }
 
-static const char *ds_layer_param(const struct param_set *p)
+static const char *ds_layer_param(const struct ds_cfg *p)
 {
-	const char *layer = param_get(p, "layer");
+	const char *layer = p->layer;
 	return layer ? layer : "auto";
 }
 
-static int ds_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
+static int ds_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
 {
+	const struct ds_cfg *p = cfg;
 	int pl, al;
-	long target = param_int(p, "target", 0), bits = param_int(p, "bits", 32);
+	long target = p->target, bits = p->bits;
 	if (target < 0 || target >= m->nclass)
 		return errf(err, errlen,
 			    "deepsigns: parameter 'target' = %ld is not a class of model '%s'; "
@@ -127,14 +146,15 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int ds_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+static int ds_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
 		     struct npz *key, char *err, size_t errlen)
 {
+	const struct ds_cfg *p = cfg;
 	int pl, al;
 	if (ds_check(p, m, err, errlen) || ds_resolve(ds_layer_param(p), m, &pl, &al, err, errlen))
 		return -1;
-	int N = (int)param_int(p, "bits", 32), T = (int)param_int(p, "target", 0);
-	int nkeys = (int)param_int(p, "nkeys", 100), M = (int)nn_out_size(&m->layers[al]), n = 0;
+	int N = p->bits, T = p->target;
+	int nkeys = p->nkeys, M = (int)nn_out_size(&m->layers[al]), n = 0;
 	uint32_t *cand = xmalloc((size_t)(env->n_owner ? env->n_owner : 1) * sizeof *cand);
 	for (int i = 0; i < env->n_owner; i++)
 		if (env->train->y[env->owner_idx[i]] == T)
@@ -164,7 +184,6 @@ static int ds_keygen(const struct param_set *p, const struct nn_model *m, const 
 	npz_add(key, "deepsigns.key_idx", NPZ_I32, 1, &ks, idx);
 	npz_add(key, "deepsigns.target", NPZ_I32, 1, &one, &t32);
 	npz_add_text(key, "layer", m->layers[pl].name);
-	wm_key_stamp(key, "deepsigns", p);
 	free(cand);
 	free(A);
 	free(b);
@@ -348,16 +367,17 @@ static double ds_pre_backward(void *ctx, struct nn_model *m, const float *x, con
 	return pull + push + norm + bits;
 }
 
-static int ds_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
-		    const struct wm_env *env, char *err, size_t errlen)
+static int ds_embed(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
+		    char *err, size_t errlen)
 {
+	const struct ds_cfg *p = cfg;
 	struct ds d;
 	if (ds_setup(&d, key, m, err, errlen))
 		return -1;
 	size_t n = (size_t)d.C * d.M;
-	d.g1 = param_double(p, "gamma1", 0.05);
-	d.g2 = param_double(p, "gamma2", 10);
-	d.lr = param_double(p, "mu_lr", 0.01);
+	d.g1 = p->gamma1;
+	d.g2 = p->gamma2;
+	d.lr = p->mu_lr;
 	d.mu = xmalloc(n * sizeof(double));
 	d.gmu = xmalloc(n * sizeof(double));
 	d.m1 = xcalloc(n, sizeof(double));
@@ -418,9 +438,10 @@ static int ds_mean_act(const struct ds *d, struct nn_model *m, const struct data
 	return 0;
 }
 
-static int ds_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
+static int ds_verify(const void *cfg, const struct npz *key, struct nn_model *m, struct wm_query *q,
 		     const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
+	(void)cfg; /* the key holds what verification needs */
 	struct ds d;
 	(void)q;
 	if (ds_setup(&d, key, m, err, errlen))
@@ -455,6 +476,7 @@ static const char *ds_marked_layer(const struct npz *key)
 }
 
 const struct wm_scheme wm_deepsigns = {
+    .cfg_size = sizeof(struct ds_cfg),
     .name = "deepsigns",
     .colour = "#56B4E9",
     .point = 9,

@@ -27,17 +27,32 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 /* candidates held in memory at once (as bytes and as floats) */
 #define BB_MAX_POOL 100000
 
+/* The parameters, as the plug-in receives them (table below). */
+struct bb_cfg {
+	int K;
+	int pool;
+	int ft_epochs;
+	double ft_lr;
+	double ft_momentum;
+};
+
 static const struct param_def bb_params[] = {
-    {"K", PT_INT, "20", 1, 10000, NULL, "number of key images kept (trigger-set size)"},
-    {"pool", PT_INT, "40", 1, 1000, NULL, "candidates drawn per key image (pool * K in all)"},
-    {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs on data plus candidates"},
-    {"ft_lr", PT_DOUBLE, "0.0008", 1e-8, 10, NULL, "fine-tuning SGD learning rate"},
-    {"ft_momentum", PT_DOUBLE, "0.9", 0, 0.999, NULL, "fine-tuning SGD momentum"},
+    {"K", PT_INT, "20", 1, 10000, NULL, "number of key images kept (trigger-set size)",
+     offsetof(struct bb_cfg, K)},
+    {"pool", PT_INT, "40", 1, 1000, NULL, "candidates drawn per key image (pool * K in all)",
+     offsetof(struct bb_cfg, pool)},
+    {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs on data plus candidates",
+     offsetof(struct bb_cfg, ft_epochs)},
+    {"ft_lr", PT_DOUBLE, "0.0008", 1e-8, 10, NULL, "fine-tuning SGD learning rate",
+     offsetof(struct bb_cfg, ft_lr)},
+    {"ft_momentum", PT_DOUBLE, "0.9", 0, 0.999, NULL, "fine-tuning SGD momentum",
+     offsetof(struct bb_cfg, ft_momentum)},
     {0}};
 
 /* theta = min{i : P[Binomial(K, 1 - 1/C) <= i] > alpha}: the smallest number
@@ -56,9 +71,10 @@ int wm_deepsigns_bb_theta(int K, int nclass, double alpha)
 	return K + 1;
 }
 
-static int bb_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
+static int bb_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
 {
-	long K = param_int(p, "K", 20), pool = param_int(p, "pool", 40);
+	const struct bb_cfg *p = cfg;
+	long K = p->K, pool = p->pool;
 	if (m->nclass < 2)
 		return errf(err, errlen,
 			    "deepsigns-bb: model '%s' has %d class; expected at least 2", m->arch,
@@ -81,14 +97,14 @@ static int bb_check(const struct param_set *p, const struct nn_model *m, char *e
 	return 0;
 }
 
-static int bb_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+static int bb_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
 		     struct npz *key, char *err, size_t errlen)
 {
+	const struct bb_cfg *p = cfg;
 	if (bb_check(p, m, err, errlen))
 		return -1;
 	int64_t seed = (int64_t)rng_u64(env->rng), one = 1;
 	npz_add(key, "deepsigns_bb.seed", NPZ_I64, 1, &one, &seed);
-	wm_key_stamp(key, "deepsigns-bb", p);
 	return 0;
 }
 
@@ -116,17 +132,17 @@ static void bb_predict(struct nn_model *m, const float *x, int n, int *pred)
 	free(probs);
 }
 
-static int bb_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
-		    const struct wm_env *env, char *err, size_t errlen)
+static int bb_embed(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
+		    char *err, size_t errlen)
 {
+	const struct bb_cfg *p = cfg;
 	const struct npz_array *sa = npz_get(key, "deepsigns_bb.seed");
 	const struct dataset *tr = env->train;
-	int K = (int)param_int(p, "K", 20), P = K * (int)param_int(p, "pool", 40), C = m->nclass;
+	int K = p->K, P = K * p->pool, C = m->nclass;
 	size_t D = nn_in_size(m);
 	int rc = -1, nsel = 0, n = env->n_owner + P;
 	struct nn_opt opt;
-	struct train_cfg cfg = {.epochs = (int)param_int(p, "ft_epochs", 2),
-				.batch = env->ts.batch};
+	struct train_cfg tcfg = {.epochs = p->ft_epochs, .batch = env->ts.batch};
 	struct dataset all;
 
 	if (!sa || sa->dtype != NPZ_I64 || sa->count != 1)
@@ -166,12 +182,12 @@ static int bb_embed(const struct param_set *p, struct nn_model *m, struct npz *k
 		all.y[env->n_owner + i] = (uint8_t)cy[i];
 	for (int i = 0; i < n; i++)
 		idx[i] = (uint32_t)i;
-	if (nn_opt_init(&opt, "sgd", param_double(p, "ft_lr", 8e-4), m->nparams)) {
+	if (nn_opt_init(&opt, "sgd", p->ft_lr, m->nparams)) {
 		errf(err, errlen, "deepsigns-bb: cannot set up the SGD optimiser");
 		goto out;
 	}
-	opt.momentum = param_double(p, "ft_momentum", 0.9);
-	rc = nn_train(m, &all, idx, n, &cfg, &opt, NULL, env->rng, NULL, err, errlen);
+	opt.momentum = p->ft_momentum;
+	rc = nn_train(m, &all, idx, n, &tcfg, &opt, NULL, env->rng, NULL, err, errlen);
 	nn_opt_free(&opt);
 	if (rc)
 		goto out;
@@ -219,9 +235,10 @@ out:
 	return rc;
 }
 
-static int bb_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
+static int bb_verify(const void *cfg, const struct npz *key, struct nn_model *m, struct wm_query *q,
 		     const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
+	(void)cfg; /* the key holds what verification needs */
 	const struct npz_array *xa = npz_get(key, "deepsigns_bb.x"),
 			       *ya = npz_get(key, "deepsigns_bb.y");
 	int C = q->nclass, matches = 0;
@@ -263,6 +280,7 @@ static int bb_verify(const struct npz *key, struct nn_model *m, struct wm_query 
 }
 
 const struct wm_scheme wm_deepsigns_bb = {
+    .cfg_size = sizeof(struct bb_cfg),
     .name = "deepsigns-bb",
     .colour = "#009E73",
     .point = 11,

@@ -62,38 +62,64 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
+/* The parameters, as the plug-in receives them (table below). */
+struct gs_cfg {
+	int bits;
+	int carriers;
+	double lambda;
+	int target;
+	int per_batch;
+	char verify[PARAM_VALLEN];
+	int wb_draws;
+	int wb_samples;
+	int bb_samples;
+	double bb_eps;
+	char dbp[PARAM_VALLEN];
+	double fd_eps;
+};
+
 static const struct param_def gs_params[] = {
-    {"bits", PT_INT, "32", 1, 1024, NULL, "signature length N"},
+    {"bits", PT_INT, "32", 1, 1024, NULL, "signature length N", offsetof(struct gs_cfg, bits)},
     {"carriers", PT_INT, "64", 1, 1 << 24, NULL,
-     "carrier nodes |S|: input positions the signature is read from (at most C*H*W)"},
-    {"lambda", PT_DOUBLE, "0.3", 0, 1e3, NULL, "weight of the signature loss"},
-    {"target", PT_INT, "0", 0, 1023, NULL, "class whose samples carry the signature"},
+     "carrier nodes |S|: input positions the signature is read from (at most C*H*W)",
+     offsetof(struct gs_cfg, carriers)},
+    {"lambda", PT_DOUBLE, "0.3", 0, 1e3, NULL, "weight of the signature loss",
+     offsetof(struct gs_cfg, lambda)},
+    {"target", PT_INT, "0", 0, 1023, NULL, "class whose samples carry the signature",
+     offsetof(struct gs_cfg, target)},
     {"per_batch", PT_INT, "10", 0, 100, NULL,
-     "target-class images mixed into every 100 training samples"},
+     "target-class images mixed into every 100 training samples",
+     offsetof(struct gs_cfg, per_batch)},
     {"verify", PT_STRING, "blackbox", 0, 0, "blackbox|whitebox",
-     "blackbox: through the prediction path only; whitebox: exact input gradients"},
-    {"wb_draws", PT_INT, "20", 1, 10000, NULL, "white-box verification: number of draws"},
+     "blackbox: through the prediction path only; whitebox: exact input gradients",
+     offsetof(struct gs_cfg, verify)},
+    {"wb_draws", PT_INT, "20", 1, 10000, NULL, "white-box verification: number of draws",
+     offsetof(struct gs_cfg, wb_draws)},
     {"wb_samples", PT_INT, "50", 1, 100000, NULL,
-     "white-box verification: target-class test images per draw"},
+     "white-box verification: target-class test images per draw",
+     offsetof(struct gs_cfg, wb_samples)},
     {"bb_samples", PT_INT, "50", 1, 100000, NULL,
-     "black-box verification: target-class test images queried"},
+     "black-box verification: target-class test images queried",
+     offsetof(struct gs_cfg, bb_samples)},
     {"bb_eps", PT_DOUBLE, "0.01", 1e-6, 0.5, NULL,
-     "black-box verification: central-difference step in pixel units ([0, 1] scale)"},
+     "black-box verification: central-difference step in pixel units ([0, 1] scale)",
+     offsetof(struct gs_cfg, bb_eps)},
     {"dbp", PT_STRING, "exact", 0, 0, "exact|fd",
-     "d/dtheta of the input gradient: exact (R-operator) or fd (mixed central difference)"},
-    {"fd_eps", PT_DOUBLE, "0.001", 1e-8, 1, NULL, "step of dbp=fd, in pixel units"},
+     "d/dtheta of the input gradient: exact (R-operator) or fd (mixed central difference)",
+     offsetof(struct gs_cfg, dbp)},
+    {"fd_eps", PT_DOUBLE, "0.001", 1e-8, 1, NULL, "step of dbp=fd, in pixel units",
+     offsetof(struct gs_cfg, fd_eps)},
     {0}};
 
-static int gs_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
+extern const struct wm_scheme wm_gradsigns;
+
+static int gs_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
 {
-	char canon[PARAM_VALLEN];
-	for (int i = 0; i < p->n; i++)
-		if (param_check("gradsigns", gs_params, p->key[i], p->val[i], canon, sizeof canon,
-				err, errlen))
-			return -1;
-	long S = param_int(p, "carriers", 64), T = param_int(p, "target", 0);
+	const struct gs_cfg *p = cfg;
+	long S = p->carriers, T = p->target;
 	long D = (long)nn_in_size(m);
 	if (S > D)
 		return errf(err, errlen,
@@ -108,14 +134,15 @@ static int gs_check(const struct param_set *p, const struct nn_model *m, char *e
 	return 0;
 }
 
-static int gs_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+static int gs_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
 		     struct npz *key, char *err, size_t errlen)
 {
+	const struct gs_cfg *p = cfg;
 	if (gs_check(p, m, err, errlen))
 		return -1;
-	int N = (int)param_int(p, "bits", 32), nS = (int)param_int(p, "carriers", 64);
+	int N = p->bits, nS = p->carriers;
 	int D = (int)nn_in_size(m);
-	int32_t T = (int32_t)param_int(p, "target", 0);
+	int32_t T = (int32_t)p->target;
 	uint8_t *b = xmalloc((size_t)N);
 	uint32_t *pos = xmalloc((size_t)D * sizeof *pos);
 	int32_t *S = xmalloc((size_t)nS * sizeof *S);
@@ -139,7 +166,6 @@ static int gs_keygen(const struct param_set *p, const struct nn_model *m, const 
 	npz_add(key, "gradsigns.K", NPZ_F32, 2, ks, K);
 	npz_add(key, "gradsigns.target", NPZ_I32, 1, &one, &T);
 	npz_add(key, "gradsigns.vseed", NPZ_I64, 1, &one, &vseed);
-	wm_key_stamp(key, "gradsigns", p);
 	free(b);
 	free(pos);
 	free(S);
@@ -154,7 +180,7 @@ struct gs {
 	const int32_t *S; /* (nS) */
 	const float *K;	  /* (N, nS) */
 	uint64_t vseed;
-	struct param_set p; /* the key's parameters */
+	const struct gs_cfg *p; /* the parameters */
 	double lambda;
 	int fd; /* dbp=fd */
 	double fd_eps;
@@ -171,7 +197,8 @@ struct gs {
 };
 
 /* Reads the key for a model with D inputs and C classes. */
-static int gs_setup(struct gs *g, const struct npz *key, int D, int C, char *err, size_t errlen)
+static int gs_setup(struct gs *g, const struct gs_cfg *p, const struct npz *key, int D, int C,
+		    char *err, size_t errlen)
 {
 	const struct npz_array *b = npz_get(key, "gradsigns.b"), *S = npz_get(key, "gradsigns.S");
 	const struct npz_array *K = npz_get(key, "gradsigns.K"),
@@ -186,9 +213,7 @@ static int gs_setup(struct gs *g, const struct npz *key, int D, int C, char *err
 			    "gradsigns: key lacks gradsigns.b (uint8), gradsigns.S (int32), "
 			    "gradsigns.K (float32, N x |S|), gradsigns.target (int32) or "
 			    "gradsigns.vseed (int64); expected a key written by wmbench");
-	if (wm_key_params(key, &g->p, err, errlen))
-		return -1;
-	param_complete(&g->p, gs_params);
+	g->p = p;
 	g->N = (int)b->count;
 	g->nS = (int)S->count;
 	g->T = *(const int32_t *)T->data;
@@ -214,10 +239,10 @@ static int gs_setup(struct gs *g, const struct npz *key, int D, int C, char *err
 				    "gradsigns: key carrier node %d is input position %d, outside "
 				    "the model's %d inputs; expected a key for this model",
 				    s, g->S[s], g->D);
-	g->lambda = param_double(&g->p, "lambda", 0.3);
-	g->fd = !strcmp(param_get(&g->p, "dbp"), "fd");
-	g->fd_eps = param_double(&g->p, "fd_eps", 1e-3);
-	g->per100 = (int)param_int(&g->p, "per_batch", 10);
+	g->lambda = p->lambda;
+	g->fd = !strcmp(p->dbp, "fd");
+	g->fd_eps = p->fd_eps;
+	g->per100 = p->per_batch;
 	g->gbar = xmalloc((size_t)g->nS * sizeof(double));
 	g->v = xmalloc((size_t)g->nS * sizeof(double));
 	return 0;
@@ -336,10 +361,17 @@ int wm_gradsigns_loss(const struct npz *key, struct nn_model *m, const float *x,
 		      int B, float *grads, double *loss, char *err, size_t errlen)
 {
 	struct gs g;
-	int rc = gs_setup(&g, key, (int)nn_in_size(m), m->nclass, err, errlen);
+	struct param_set kp;
+	struct gs_cfg *p;
+	int rc;
+
+	if (wm_key_params(key, &kp, err, errlen) || !(p = wm_cfg(&wm_gradsigns, &kp, err, errlen)))
+		return -1;
+	rc = gs_setup(&g, p, key, (int)nn_in_size(m), m->nclass, err, errlen);
 	if (!rc)
 		*loss = gs_loss(&g, m, x, y, B, grads);
 	gs_free(&g);
+	free(p);
 	return rc;
 }
 
@@ -366,13 +398,13 @@ static double gs_post_backward(void *ctx, struct nn_model *m, const float *x, co
 	return gs_loss(g, m, x, y, B, m->grads);
 }
 
-static int gs_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
-		    const struct wm_env *env, char *err, size_t errlen)
+static int gs_embed(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
+		    char *err, size_t errlen)
 {
+	const struct gs_cfg *p = cfg;
 	struct gs g;
 	int rc = -1, extra;
-	(void)p;
-	if (gs_setup(&g, key, (int)nn_in_size(m), m->nclass, err, errlen))
+	if (gs_setup(&g, p, key, (int)nn_in_size(m), m->nclass, err, errlen))
 		goto out;
 	if ((size_t)env->train->c * env->train->h * env->train->w != (size_t)g.D) {
 		errf(err, errlen,
@@ -433,8 +465,7 @@ static double xent_probs(const float *p, int C, int y)
 static void gs_whitebox(struct gs *g, struct nn_model *m, const struct dataset *te, uint32_t *cand,
 			int ncand, struct rng *r, double *ber, int *correct)
 {
-	int draws = (int)param_int(&g->p, "wb_draws", 20),
-	    n = (int)param_int(&g->p, "wb_samples", 50);
+	int draws = g->p->wb_draws, n = g->p->wb_samples;
 	double *mean = xcalloc((size_t)g->nS, sizeof(double)), acc = 0;
 	if (n > ncand)
 		n = ncand;
@@ -458,8 +489,8 @@ static int gs_blackbox(struct gs *g, struct wm_query *q, const struct dataset *t
 		       int ncand, struct rng *r, double *ber, int *correct, char *err,
 		       size_t errlen)
 {
-	int n = (int)param_int(&g->p, "bb_samples", 50), nS = g->nS, C = q->nclass, rc = 0;
-	double eps = param_double(&g->p, "bb_eps", 0.01);
+	int n = g->p->bb_samples, nS = g->nS, C = q->nclass, rc = 0;
+	double eps = g->p->bb_eps;
 	size_t D = (size_t)g->D;
 	float *x = xmalloc(D * sizeof(float)), *X = xmalloc(2 * (size_t)nS * D * sizeof(float));
 	float *P = xmalloc(2 * (size_t)nS * C * sizeof(float));
@@ -508,27 +539,24 @@ out:
 	return rc;
 }
 
-static int gs_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
+static int gs_verify(const void *cfg, const struct npz *key, struct nn_model *m, struct wm_query *q,
 		     const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
+	const struct gs_cfg *p = cfg;
 	const struct dataset *te = env->test;
 	struct gs g;
 	struct rng r;
 	uint32_t *cand = NULL;
 	int ncand = 0, correct = 0, rc = -1;
 	double ber = 1;
-	struct param_set kp;
-	if (wm_key_params(key, &kp, err, errlen))
-		return -1;
-	param_complete(&kp, gs_params);
-	int white = !strcmp(param_get(&kp, "verify"), "whitebox");
+	int white = !strcmp(p->verify, "whitebox");
 	if (!te)
 		return errf(err, errlen,
 			    "gradsigns: verification needs the test set; expected target-class "
 			    "test images");
 	/* black-box: the model's shape from the data and the query path only */
 	int D = white ? (int)nn_in_size(m) : te->c * te->h * te->w;
-	if (gs_setup(&g, key, D, white ? m->nclass : q->nclass, err, errlen))
+	if (gs_setup(&g, p, key, D, white ? m->nclass : q->nclass, err, errlen))
 		goto out;
 	if (te->c * te->h * te->w != D) {
 		errf(err, errlen,
@@ -570,6 +598,7 @@ out:
 }
 
 const struct wm_scheme wm_gradsigns = {
+    .cfg_size = sizeof(struct gs_cfg),
     .name = "gradsigns",
     .colour = "#CC79A7",
     .point = 3,

@@ -6,31 +6,31 @@
 
 static const struct param_def none_params[] = {{0}};
 
-static int none_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
+static int none_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
 {
-	(void)p, (void)m, (void)err, (void)errlen;
+	(void)cfg, (void)m, (void)err, (void)errlen;
 	return 0;
 }
 
-static int none_keygen(const struct param_set *p, const struct nn_model *m,
-		       const struct wm_env *env, struct npz *key, char *err, size_t errlen)
+static int none_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
+		       struct npz *key, char *err, size_t errlen)
 {
-	(void)m, (void)env, (void)err, (void)errlen;
-	wm_key_stamp(key, "none", p);
+	(void)cfg, (void)m, (void)env, (void)key, (void)err, (void)errlen;
 	return 0;
 }
 
-static int none_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
+static int none_embed(const void *cfg, struct nn_model *m, struct npz *key,
 		      const struct wm_env *env, char *err, size_t errlen)
 {
-	(void)p, (void)key;
+	(void)cfg, (void)key;
 	return wm_train_owner(m, env, NULL, 0, err, errlen);
 }
 
-static int none_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
-		       const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
+static int none_verify(const void *cfg, const struct npz *key, struct nn_model *m,
+		       struct wm_query *q, const struct wm_env *env, struct wm_verdict *v,
+		       char *err, size_t errlen)
 {
-	(void)key, (void)m, (void)q, (void)env, (void)err, (void)errlen;
+	(void)cfg, (void)key, (void)m, (void)q, (void)env, (void)err, (void)errlen;
 	strcpy(v->metric_name, "");
 	v->metric = NAN;
 	v->pvalue = NAN;

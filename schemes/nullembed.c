@@ -43,25 +43,47 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 #define NE_MAXN 64
 
+/* The parameters, as the plug-in receives them (table below). */
+struct ne_cfg {
+	char owner[PARAM_VALLEN];
+	char stamp[PARAM_VALLEN];
+	int n;
+	double lambda;
+	double null_frac;
+	double true_frac;
+	double clip;
+	char mode[PARAM_VALLEN];
+	int nverify;
+	double null_ratio;
+};
+
 static const struct param_def ne_params[] = {
-    {"owner", PT_STRING, "owner", 0, 0, NULL, "owner identity signed into the verifier string"},
-    {"stamp", PT_STRING, "2026-01-01", 0, 0, NULL, "timestamp signed into the verifier string"},
-    {"n", PT_INT, "6", 1, NE_MAXN, NULL, "side of the n x n bit pattern"},
-    {"lambda", PT_DOUBLE, "2000", 0, 1e6, NULL, "filter magnitude, in (0, 1e6]"},
+    {"owner", PT_STRING, "owner", 0, 0, NULL, "owner identity signed into the verifier string",
+     offsetof(struct ne_cfg, owner)},
+    {"stamp", PT_STRING, "2026-01-01", 0, 0, NULL, "timestamp signed into the verifier string",
+     offsetof(struct ne_cfg, stamp)},
+    {"n", PT_INT, "6", 1, NE_MAXN, NULL, "side of the n x n bit pattern",
+     offsetof(struct ne_cfg, n)},
+    {"lambda", PT_DOUBLE, "2000", 1e-9, 1e6, NULL, "filter magnitude, in (0, 1e6]",
+     offsetof(struct ne_cfg, lambda)},
     {"null_frac", PT_DOUBLE, "0.25", 0, 1, NULL,
-     "null-filtered copies per batch, as a fraction of it"},
+     "null-filtered copies per batch, as a fraction of it", offsetof(struct ne_cfg, null_frac)},
     {"true_frac", PT_DOUBLE, "0.03", 0.001, 1, NULL,
-     "true-filtered copies per batch, as a fraction of it"},
-    {"clip", PT_DOUBLE, "1", 0, 1e9, NULL, "global gradient-norm clip during embedding (0 = off)"},
+     "true-filtered copies per batch, as a fraction of it", offsetof(struct ne_cfg, true_frac)},
+    {"clip", PT_DOUBLE, "1", 0, 1e9, NULL, "global gradient-norm clip during embedding (0 = off)",
+     offsetof(struct ne_cfg, clip)},
     {"mode", PT_STRING, "scratch", 0, 0, "scratch|finetune",
-     "only scratch: null embedding is built in at initial training"},
-    {"nverify", PT_INT, "1000", 1, 1000000, NULL, "test samples used by verify"},
+     "only scratch: null embedding is built in at initial training", offsetof(struct ne_cfg, mode)},
+    {"nverify", PT_INT, "1000", 1, 1000000, NULL, "test samples used by verify",
+     offsetof(struct ne_cfg, nverify)},
     {"null_ratio", PT_DOUBLE, "0.8", 0, 1, NULL,
-     "least acc_null / acc_clean (same samples) for a detection"},
+     "least acc_null / acc_clean (same samples) for a detection",
+     offsetof(struct ne_cfg, null_ratio)},
     {0}};
 
 /* The material derived from a signature. */
@@ -72,46 +94,26 @@ struct ne_mark {
 	uint8_t bits[NE_MAXN * NE_MAXN]; /* (n, n), row-major */
 };
 
-static int ne_check(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen)
+static int ne_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
 {
-	char canon[PARAM_VALLEN];
-	const char *v;
+	const struct ne_cfg *p = cfg;
 	int side = m->in_h < m->in_w ? m->in_h : m->in_w;
-
-	if ((v = param_get(p, "mode")) && !strcmp(v, "finetune"))
+	if (!strcmp(p->mode, "finetune"))
 		return errf(err, errlen,
 			    "nullembed: parameter 'mode' = 'finetune' is not supported: null "
 			    "embedding can only be built in at initial training; expected scratch");
-	if ((v = param_get(p, "lambda"))) {
-		char *end;
-		double l = strtod(v, &end);
-		if (end == v || *end)
-			return errf(err, errlen,
-				    "nullembed: parameter 'lambda' = '%s' is not a number; "
-				    "expected a number in (0, 1000000]",
-				    v);
-		if (!(l > 0 && l <= 1e6))
-			return errf(err, errlen,
-				    "nullembed: parameter 'lambda' = '%s' is out of range; "
-				    "expected a number in (0, 1000000]",
-				    v);
-	}
-	for (const struct param_def *d = ne_params; d->key; d++)
-		if ((v = param_get(p, d->key)) && param_check("nullembed", ne_params, d->key, v,
-							      canon, sizeof canon, err, errlen))
-			return -1;
-	if ((v = param_get(p, "n")) && param_int(p, "n", 6) > side)
+	if (p->n > side)
 		return errf(err, errlen,
-			    "nullembed: parameter 'n' = '%s' is larger than the model's %dx%d "
+			    "nullembed: parameter 'n' = '%d' is larger than the model's %dx%d "
 			    "input; expected an integer in [1, %d]",
-			    v, m->in_h, m->in_w, side < NE_MAXN ? side : NE_MAXN);
-	const char *txt[2] = {"owner", "stamp"};
+			    p->n, m->in_h, m->in_w, side < NE_MAXN ? side : NE_MAXN);
+	const char *txt[2] = {"owner", "stamp"}, *val[2] = {p->owner, p->stamp};
 	for (int i = 0; i < 2; i++)
-		if ((v = param_get(p, txt[i])) && strchr(v, ';'))
+		if (strchr(val[i], ';'))
 			return errf(err, errlen,
 				    "nullembed: parameter '%s' = '%s' contains ';'; expected text "
 				    "without ';' (it separates owner and stamp)",
-				    txt[i], v);
+				    txt[i], val[i]);
 	return 0;
 }
 
@@ -173,14 +175,15 @@ static void ne_filter(const struct ne_mark *k, float *x, int B, int sign)
 			}
 }
 
-static int ne_keygen(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+static int ne_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
 		     struct npz *key, char *err, size_t errlen)
 {
+	const struct ne_cfg *p = cfg;
 	uint8_t seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
 	    sk[crypto_sign_SECRETKEYBYTES], sig[crypto_sign_BYTES];
 	char v[2 * PARAM_VALLEN + 2];
-	const char *owner = param_get(p, "owner"), *stamp = param_get(p, "stamp");
-	int n = (int)param_int(p, "n", 6);
+	const char *owner = p->owner, *stamp = p->stamp;
+	int n = p->n;
 	struct ne_mark k;
 
 	if (sodium_init() < 0)
@@ -202,8 +205,7 @@ static int ne_keygen(const struct param_set *p, const struct nn_model *m, const 
 	crypto_sign_detached(sig, NULL, (const uint8_t *)v, strlen(v), sk);
 	sodium_memzero(sk, sizeof sk);
 	sodium_memzero(seed, sizeof seed);
-	ne_derive(sig, n, m->in_c, m->in_h, m->in_w, m->nclass, param_double(p, "lambda", 2000),
-		  &k);
+	ne_derive(sig, n, m->in_c, m->in_h, m->in_w, m->nclass, p->lambda, &k);
 
 	int64_t spk = sizeof pk, ssig = sizeof sig, spat[2] = {n, n}, s2 = 2, s1 = 1;
 	int32_t pos[2] = {k.row, k.col}, tgt = k.target, ni = n;
@@ -215,15 +217,14 @@ static int ne_keygen(const struct param_set *p, const struct nn_model *m, const 
 	npz_add(key, "nullembed.target", NPZ_I32, 1, &s1, &tgt);
 	npz_add(key, "nullembed.lambda", NPZ_F64, 1, &s1, &k.lambda);
 	npz_add(key, "nullembed.n", NPZ_I32, 1, &s1, &ni);
-	wm_key_stamp(key, "nullembed", p);
 	return 0;
 }
 
 /* Reads the key: the signed material and the mark as stored. Returns -1 on
  * a malformed key; *valid = 0 when the signature does not check or the
  * stored mark is not the one the signature derives. */
-static int ne_load(const struct npz *key, int C, int H, int W, int nclass, struct ne_mark *k,
-		   int *valid, char *err, size_t errlen)
+static int ne_load(const struct ne_cfg *p, const struct npz *key, int C, int H, int W, int nclass,
+		   struct ne_mark *k, int *valid, char *err, size_t errlen)
 {
 	const struct npz_array *pk = npz_get(key, "nullembed.pk"),
 			       *sig = npz_get(key, "nullembed.sig"),
@@ -232,14 +233,13 @@ static int ne_load(const struct npz *key, int C, int H, int W, int nclass, struc
 			       *tgt = npz_get(key, "nullembed.target"),
 			       *lam = npz_get(key, "nullembed.lambda");
 	char v[2 * PARAM_VALLEN + 2], expect[2 * PARAM_VALLEN + 2];
-	struct param_set ps;
 
 	if (!pk || !sig || !pat || !pos || !tgt || !lam || pk->dtype != NPZ_U8 ||
 	    pk->count != crypto_sign_PUBLICKEYBYTES || sig->dtype != NPZ_U8 ||
 	    sig->count != crypto_sign_BYTES || pat->dtype != NPZ_U8 || pat->ndim != 2 ||
 	    pat->shape[0] != pat->shape[1] || pos->dtype != NPZ_I32 || pos->count != 2 ||
 	    tgt->dtype != NPZ_I32 || tgt->count != 1 || lam->dtype != NPZ_F64 || lam->count != 1 ||
-	    npz_get_text(key, "nullembed.v", v, sizeof v) || wm_key_params(key, &ps, err, errlen))
+	    npz_get_text(key, "nullembed.v", v, sizeof v))
 		return errf(err, errlen,
 			    "nullembed: key lacks nullembed.pk, .sig, .v, .pattern, .pos, .target "
 			    "or .lambda; expected a key written by wmbench");
@@ -256,8 +256,7 @@ static int ne_load(const struct npz *key, int C, int H, int W, int nclass, struc
 		    err, errlen,
 		    "nullembed: libsodium failed to initialise; expected a working libsodium");
 	ne_derive(sig->data, n, C, H, W, nclass, lambda, k);
-	const char *owner = param_get(&ps, "owner"), *stamp = param_get(&ps, "stamp");
-	snprintf(expect, sizeof expect, "%s;%s", owner ? owner : "", stamp ? stamp : "");
+	snprintf(expect, sizeof expect, "%s;%s", p->owner, p->stamp);
 	int sig_ok =
 	    !crypto_sign_verify_detached(sig->data, (const uint8_t *)v, strlen(v), pk->data);
 	*valid = sig_ok && !strcmp(v, expect) && k->row == ps2[0] && k->col == ps2[1] &&
@@ -309,49 +308,49 @@ static int ne_train(struct nn_model *m, const struct wm_env *env, const struct t
 	return rc;
 }
 
-static int ne_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
-		    const struct wm_env *env, char *err, size_t errlen)
+static int ne_embed(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
+		    char *err, size_t errlen)
 {
+	const struct ne_cfg *p = cfg;
 	struct ne_mix s;
 	int valid = 0;
 	char sub[ERRBUF];
 
-	if (ne_load(key, m->in_c, m->in_h, m->in_w, m->nclass, &s.k, &valid, err, errlen))
+	if (ne_load(p, key, m->in_c, m->in_h, m->in_w, m->nclass, &s.k, &valid, err, errlen))
 		return -1;
 	if (!valid)
 		return errf(err, errlen,
 			    "nullembed: the key's signature or derived pattern does not check; "
 			    "expected a key written by wmbench keygen");
 	s.D = nn_in_size(m);
-	s.knull = (int)lround(param_double(p, "null_frac", 0.25) * env->ts.batch);
-	s.ktrue = (int)lround(param_double(p, "true_frac", 0.03) * env->ts.batch);
+	s.knull = (int)lround(p->null_frac * env->ts.batch);
+	s.ktrue = (int)lround(p->true_frac * env->ts.batch);
 	if (s.ktrue < 1)
 		s.ktrue = 1;
 	struct train_hooks h = {.ctx = &s, .mix = ne_mix_rows};
-	if (ne_train(m, env, &h, s.knull + s.ktrue, param_double(p, "clip", 1), sub, sizeof sub))
+	if (ne_train(m, env, &h, s.knull + s.ktrue, p->clip, sub, sizeof sub))
 		return errf(err, errlen, "nullembed (lambda %g): %s", s.k.lambda, sub);
 	return 0;
 }
 
 /* ---- verification (black-box) ------------------------------------------------ */
 
-static int ne_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
+static int ne_verify(const void *cfg, const struct npz *key, struct nn_model *m, struct wm_query *q,
 		     const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
 	const struct dataset *d = env->test;
+	const struct ne_cfg *p = cfg;
 	struct ne_mark k;
-	struct param_set ps;
 	int valid = 0, C = q->nclass, bs = 256, rc = -1;
 	(void)m;
 
 	if (!d || d->n < 1)
 		return errf(err, errlen,
 			    "nullembed: verify needs held-out data; expected a test set");
-	if (ne_load(key, d->c, d->h, d->w, C, &k, &valid, err, errlen) ||
-	    wm_key_params(key, &ps, err, errlen))
+	if (ne_load(p, key, d->c, d->h, d->w, C, &k, &valid, err, errlen))
 		return -1;
-	int N = (int)param_int(&ps, "nverify", 1000);
-	double ratio = param_double(&ps, "null_ratio", 0.8);
+	int N = p->nverify;
+	double ratio = p->null_ratio;
 	if (N > d->n)
 		N = d->n;
 	size_t D = (size_t)d->c * d->h * d->w;
@@ -407,6 +406,7 @@ out:
 }
 
 const struct wm_scheme wm_nullembed = {
+    .cfg_size = sizeof(struct ne_cfg),
     .name = "nullembed",
     .colour = "#D55E00",
     .point = 15,

@@ -2,7 +2,9 @@
  *
  * A scheme is one file in schemes/ exporting one const struct wm_scheme,
  * listed once in the registry (schemes/registry.c). It is handed a model,
- * data, an RNG and its parameters; it never sees MPI. Its secret material is
+ * data, an RNG and its parameters (a struct of its own, described by its
+ * params table and filled by the core; the plug-in casts the const void *
+ * it receives); it never sees MPI. Its secret material is
  * a struct npz (saved as KEY.npz next to the model) that is self-describing:
  * arrays "scheme" and "params" (text) name the scheme and its parameters, so
  * `wmbench verify --model M --key K` needs nothing else. */
@@ -64,23 +66,27 @@ struct wm_scheme {
 	const char *name;
 	const char *summary;
 	const struct param_def *params; /* NULL-key-terminated table */
+	size_t cfg_size;		/* the config struct the table describes */
 	int black_box;			/* verify uses only the query path */
-	/* Checks parameters against the model before any training: a message
-	 * naming the parameter, the value and the valid range. */
-	int (*check)(const struct param_set *p, const struct nn_model *m, char *err, size_t errlen);
-	/* All secret material, derived from env->rng and the parameters. */
-	int (*keygen)(const struct param_set *p, const struct nn_model *m, const struct wm_env *env,
+	/* Optional: checks parameters against the model before any training
+	 * (beyond the table's ranges): a message naming the parameter, the
+	 * value and the valid range. */
+	int (*check)(const void *cfg, const struct nn_model *m, char *err, size_t errlen);
+	/* All secret material, derived from env->rng and the parameters (the
+	 * core then records the scheme and its parameters in the key). */
+	int (*keygen)(const void *cfg, const struct nn_model *m, const struct wm_env *env,
 		      struct npz *key, char *err, size_t errlen);
 	/* Trains the (freshly initialised) model with the mark embedded. It may
 	 * add to the key material that only exists after training (deepsigns-bb
 	 * keeps the candidates that the marked model learned and the unmarked
 	 * one did not); the pipeline writes the key after embed returns. */
-	int (*embed)(const struct param_set *p, struct nn_model *m, struct npz *key,
-		     const struct wm_env *env, char *err, size_t errlen);
-	/* Reads the mark back and decides. White-box schemes read m directly;
-	 * black-box ones use only q. */
-	int (*verify)(const struct npz *key, struct nn_model *m, struct wm_query *q,
-		      const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen);
+	int (*embed)(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
+		     char *err, size_t errlen);
+	/* Reads the mark back and decides, with the parameters recorded in the
+	 * key. White-box schemes read m directly; black-box ones use only q. */
+	int (*verify)(const void *cfg, const struct npz *key, struct nn_model *m,
+		      struct wm_query *q, const struct wm_env *env, struct wm_verdict *v, char *err,
+		      size_t errlen);
 	/* Name of the marked layer (for attacks scoped to it), or NULL. */
 	const char *(*marked_layer)(const struct npz *key);
 	/* Facts the core and the reports learn from the plug-in: */
@@ -92,7 +98,12 @@ struct wm_scheme {
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);
-extern const struct wm_scheme *const wm_schemes[]; /* NULL-terminated */
+/* The unmarked baseline (the scheme with .unmarked set). */
+const struct wm_scheme *wm_scheme_unmarked(void);
+extern const struct wm_scheme *wm_schemes[]; /* NULL-terminated */
+/* Adds a scheme defined outside schemes/ (a test's, say): 0, or -1 when the
+ * name is taken or the table is full. */
+int wm_scheme_register(const struct wm_scheme *s);
 
 /* Shared statistics: P[Binomial(n, p) >= k]. */
 double binom_tail(int n, int k, double p);
@@ -101,6 +112,21 @@ int wm_train_owner(struct nn_model *m, const struct wm_env *env, const struct tr
 		   int extra_rows, char *err, size_t errlen);
 /* Stores the scheme name and canonical parameters in a key. */
 void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p);
+/* The scheme's config struct filled from p (NULL: all defaults); free it.
+ * NULL with a message on a bad value. */
+void *wm_cfg(const struct wm_scheme *s, const struct param_set *p, char *err, size_t errlen);
+/* The plug-in calls with parameters as text (the core's one conversion):
+ * check, keygen (then the key is stamped with the scheme and p), embed, and
+ * verify with the parameters the key records. */
+int wm_check(const struct wm_scheme *s, const struct param_set *p, const struct nn_model *m,
+	     char *err, size_t errlen);
+int wm_keygen(const struct wm_scheme *s, const struct param_set *p, const struct nn_model *m,
+	      const struct wm_env *env, struct npz *key, char *err, size_t errlen);
+int wm_embed(const struct wm_scheme *s, const struct param_set *p, struct nn_model *m,
+	     struct npz *key, const struct wm_env *env, char *err, size_t errlen);
+int wm_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
+	      struct wm_query *q, const struct wm_env *env, struct wm_verdict *v, char *err,
+	      size_t errlen);
 /* The layer a scheme marks when its 'layer' parameter is "auto": the second
  * layer with parameters (fc2 of mlp, conv2 of lenet5 and cnn). */
 const char *wm_default_layer(const struct nn_model *m);

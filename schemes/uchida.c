@@ -13,13 +13,26 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
+/* The parameters, as the plug-in receives them (table below). */
+struct uchida_cfg {
+	int bits;
+	double lambda;
+	char layer[PARAM_VALLEN];
+	char keytype[PARAM_VALLEN];
+};
+
 static const struct param_def uchida_params[] = {
-    {"bits", PT_INT, "64", 1, 1 << 20, NULL, "number of embedded bits T"},
-    {"lambda", PT_DOUBLE, "0.01", 0, 1e6, NULL, "strength of the regulariser"},
-    {"layer", PT_STRING, "auto", 0, 0, NULL, "marked dense/conv layer (auto = fc2 / conv2)"},
-    {"keytype", PT_STRING, "random", 0, 0, "random|direct|diff", "embedding matrix X"},
+    {"bits", PT_INT, "64", 1, 1 << 20, NULL, "number of embedded bits T",
+     offsetof(struct uchida_cfg, bits)},
+    {"lambda", PT_DOUBLE, "0.01", 0, 1e6, NULL, "strength of the regulariser",
+     offsetof(struct uchida_cfg, lambda)},
+    {"layer", PT_STRING, "auto", 0, 0, NULL, "marked dense/conv layer (auto = fc2 / conv2)",
+     offsetof(struct uchida_cfg, layer)},
+    {"keytype", PT_STRING, "random", 0, 0, "random|direct|diff", "embedding matrix X",
+     offsetof(struct uchida_cfg, keytype)},
     {0}};
 
 struct uchida {
@@ -30,15 +43,15 @@ struct uchida {
 	float *gw;
 };
 
-static int uchida_check(const struct param_set *p, const struct nn_model *m, char *err,
-			size_t errlen)
+static int uchida_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
 {
-	int li = wm_resolve_layer("uchida", param_get(p, "layer"), m, err, errlen);
+	const struct uchida_cfg *p = cfg;
+	int li = wm_resolve_layer("uchida", p->layer, m, err, errlen);
 	if (li < 0)
 		return -1;
 	const struct nn_layer *l = &m->layers[li];
-	long T = param_int(p, "bits", 64), M = (long)(l->w_n / l->out_c), all = (long)l->w_n;
-	const char *kt = param_get(p, "keytype");
+	long T = p->bits, M = (long)(l->w_n / l->out_c), all = (long)l->w_n;
+	const char *kt = p->keytype;
 	if (T > all)
 		return errf(err, errlen,
 			    "uchida: parameter 'bits' = %ld is more than layer '%s' holds (%ld "
@@ -56,15 +69,16 @@ static int uchida_check(const struct param_set *p, const struct nn_model *m, cha
 	return 0;
 }
 
-static int uchida_keygen(const struct param_set *p, const struct nn_model *m,
-			 const struct wm_env *env, struct npz *key, char *err, size_t errlen)
+static int uchida_keygen(const void *cfg, const struct nn_model *m, const struct wm_env *env,
+			 struct npz *key, char *err, size_t errlen)
 {
-	int li = wm_resolve_layer("uchida", param_get(p, "layer"), m, err, errlen);
+	const struct uchida_cfg *p = cfg;
+	int li = wm_resolve_layer("uchida", p->layer, m, err, errlen);
 	if (li < 0)
 		return -1;
 	const struct nn_layer *l = &m->layers[li];
-	int T = (int)param_int(p, "bits", 64), M = (int)(l->w_n / l->out_c);
-	const char *kt = param_get(p, "keytype");
+	int T = p->bits, M = (int)(l->w_n / l->out_c);
+	const char *kt = p->keytype;
 	float *X = xcalloc((size_t)T * M, sizeof(float));
 	uint8_t *b = xmalloc((size_t)T);
 	uint32_t *perm = NULL;
@@ -94,7 +108,6 @@ static int uchida_keygen(const struct param_set *p, const struct nn_model *m,
 	npz_add(key, "uchida.X", NPZ_F32, 2, xs, X);
 	npz_add(key, "uchida.b", NPZ_U8, 1, &bs, b);
 	npz_add_text(key, "layer", l->name);
-	wm_key_stamp(key, "uchida", p);
 	free(X);
 	free(b);
 	free(perm);
@@ -174,13 +187,14 @@ static int uchida_setup(struct uchida *u, const struct npz *key, const struct nn
 	return 0;
 }
 
-static int uchida_embed(const struct param_set *p, struct nn_model *m, struct npz *key,
+static int uchida_embed(const void *cfg, struct nn_model *m, struct npz *key,
 			const struct wm_env *env, char *err, size_t errlen)
 {
+	const struct uchida_cfg *p = cfg;
 	struct uchida u = {0};
 	if (uchida_setup(&u, key, m, err, errlen))
 		return -1;
-	u.lambda = param_double(p, "lambda", 0.01);
+	u.lambda = p->lambda;
 	u.gw = xmalloc((size_t)u.M * sizeof(float));
 	struct train_hooks h = {.ctx = &u, .post_backward = uchida_post_backward};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
@@ -188,9 +202,11 @@ static int uchida_embed(const struct param_set *p, struct nn_model *m, struct np
 	return rc;
 }
 
-static int uchida_verify(const struct npz *key, struct nn_model *m, struct wm_query *q,
-			 const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
+static int uchida_verify(const void *cfg, const struct npz *key, struct nn_model *m,
+			 struct wm_query *q, const struct wm_env *env, struct wm_verdict *v,
+			 char *err, size_t errlen)
 {
+	(void)cfg; /* the key holds what verification needs */
 	struct uchida u = {0};
 	(void)q;
 	if (uchida_setup(&u, key, m, err, errlen))
@@ -223,6 +239,7 @@ static const char *uchida_marked_layer(const struct npz *key)
 }
 
 const struct wm_scheme wm_uchida = {
+    .cfg_size = sizeof(struct uchida_cfg),
     .name = "uchida",
     .colour = "#E69F00",
     .point = 7,

@@ -111,7 +111,7 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 	env_init(&env, &r, 999, 1);
 	memset(v, 0, sizeof *v);
 	v->aux = NAN;
-	if (adi->verify(key, NULL, &q, &env, v, err, sizeof err))
+	if (wm_verify(adi, key, NULL, &q, &env, v, err, sizeof err))
 		fail_msg("verify: %s", err);
 	assert_string_equal(v->metric_name, "wm_acc");
 	assert_true(q.queries > 0);
@@ -134,8 +134,9 @@ static void train_model(struct nn_model *m, const char *kv, uint64_t seed, int e
 	}
 	params(&p, kv);
 	npz_init(key);
-	if (adi->check(&p, m, err, sizeof err) || adi->keygen(&p, m, &env, key, err, sizeof err) ||
-	    adi->embed(&p, m, key, &env, err, sizeof err))
+	if (wm_check(adi, &p, m, err, sizeof err) ||
+	    wm_keygen(adi, &p, m, &env, key, err, sizeof err) ||
+	    wm_embed(adi, &p, m, key, &env, err, sizeof err))
 		fail_msg("adi %s: %s", kv, err);
 }
 
@@ -150,7 +151,7 @@ static void keygen_only(struct npz *key, const char *kv, uint64_t seed)
 		fail_msg("nn_create: %s", err);
 	params(&p, kv);
 	npz_init(key);
-	if (adi->keygen(&p, &m, &env, key, err, sizeof err))
+	if (wm_keygen(adi, &p, &m, &env, key, err, sizeof err))
 		fail_msg("keygen %s: %s", kv, err);
 	nn_free(&m);
 }
@@ -319,12 +320,12 @@ static void test_sources(void **state)
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	npz_init(&key);
 	params(&p, "source=mnist,source_dir=/nonexistent/mnist");
-	assert_int_equal(adi->keygen(&p, &m, &env, &key, err, sizeof err), -1);
+	assert_int_equal(wm_keygen(adi, &p, &m, &env, &key, err, sizeof err), -1);
 	printf("adi source=mnist without data: %s\n", err);
 	assert_non_null(strstr(err, "adi: parameter 'source' = 'mnist'"));
 	assert_non_null(strstr(err, "/nonexistent/mnist"));
 	params(&p, "source=fashion");
-	assert_int_equal(adi->keygen(&p, &m, &env, &key, err, sizeof err), -1);
+	assert_int_equal(wm_keygen(adi, &p, &m, &env, &key, err, sizeof err), -1);
 	printf("adi source=fashion on a fashion run: %s\n", err);
 	assert_non_null(strstr(err, "the run's own dataset"));
 	npz_free(&key);
@@ -338,7 +339,7 @@ static void expect_reject(const char *kv, const char *needle)
 	char e2[ERRBUF] = "";
 	assert_int_equal(nn_build_spec(&m, "mlp", nn_arch_spec("mlp"), err, sizeof err), 0);
 	params(&p, kv);
-	assert_int_equal(adi->check(&p, &m, e2, sizeof e2), -1);
+	assert_int_equal(wm_check(adi, &p, &m, e2, sizeof e2), -1);
 	printf("adi check(%s): %s\n", kv, e2);
 	assert_non_null(strstr(e2, needle));
 	nn_free(&m);
@@ -353,7 +354,7 @@ static void test_check(void **state)
 	assert_true(adi->black_box);
 	assert_int_equal(nn_build_spec(&m, "mlp", nn_arch_spec("mlp"), err, sizeof err), 0);
 	params(&p, "");
-	assert_int_equal(adi->check(&p, &m, err, sizeof err), 0);
+	assert_int_equal(wm_check(adi, &p, &m, err, sizeof err), 0);
 	nn_free(&m);
 	expect_reject(
 	    "size=0",

@@ -67,7 +67,7 @@ static void verify(const struct wm_scheme *s, const struct npz *key, struct nn_m
 	env_init(&env, &r);
 	wm_query_init(&q, m);
 	memset(v, 0, sizeof *v);
-	int rc = s->verify(key, m, &q, &env, v, err, sizeof err);
+	int rc = wm_verify(s, key, m, &q, &env, v, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "%s\n", err);
 	assert_int_equal(rc, 0);
@@ -88,9 +88,9 @@ static double embed(const char *scheme, const char *kv, uint64_t seed, struct nn
 	env_init(&env, &r);
 	npz_init(key);
 	assert_int_equal(nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	int rc = s->check(&ps, m, err, sizeof err) ||
-		 s->keygen(&ps, m, &env, key, err, sizeof err) ||
-		 s->embed(&ps, m, key, &env, err, sizeof err);
+	int rc = wm_check(s, &ps, m, err, sizeof err) ||
+		 wm_keygen(s, &ps, m, &env, key, err, sizeof err) ||
+		 wm_embed(s, &ps, m, key, &env, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "%s\n", err);
 	assert_int_equal(rc, 0);
@@ -180,7 +180,7 @@ static void test_deepsigns_embeds(void **state)
 	env_init(&env, &r);
 	npz_init(&wrong);
 	assert_int_equal(nn_create(&other, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	assert_int_equal(s->keygen(&ps, &other, &env, &wrong, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &other, &env, &wrong, err, sizeof err), 0);
 	verify(s, &wrong, &m, &v);
 	printf("deepsigns, marked model with a wrong key: BER %.4f, p %.3g\n", v.metric, v.pvalue);
 	assert_false(v.detected);
@@ -194,7 +194,7 @@ static void test_deepsigns_embeds(void **state)
 	struct wm_query q;
 	wm_query_init(&q, &m);
 	env_init(&env, &r);
-	assert_int_equal(s->verify(&key, &m, &q, &env, &v, err, sizeof err), -1);
+	assert_int_equal(wm_verify(s, &key, &m, &q, &env, &v, err, sizeof err), -1);
 	assert_non_null(strstr(err, "not an image of class 0"));
 	tr->y[ki[0]] = keep;
 
@@ -253,21 +253,21 @@ static void test_deepsigns_bad_params(void **state)
 	rng_seed(&r, 3);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	params(s, &ps, "target=10");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "deepsigns: parameter 'target' = 10"));
 	assert_non_null(strstr(err, "[0, 9]"));
 
 	params(s, &ps, "layer=fc9");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "parameter 'layer' = 'fc9'"));
 	assert_non_null(strstr(err, "fc1, fc2"));
 	params(s, &ps, "layer=fc3"); /* the output layer has no ReLU to mark */
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "'fc3'"));
 	params(s, &ps, "layer=fc1");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), 0);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), 0);
 
 	/* bits: the table caps N (any N >= 1 projects an M-wide centre) */
 	assert_int_equal(param_check("deepsigns", s->params, "bits", "5000", canon, sizeof canon,
@@ -280,14 +280,14 @@ static void test_deepsigns_bad_params(void **state)
 	    param_check("deepsigns", s->params, "bits", "0", canon, sizeof canon, err, sizeof err),
 	    -1);
 	params(s, &ps, "bits=4097");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
-	assert_non_null(strstr(err, "'bits' = 4097"));
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "'bits' = '4097' is out of range")); /* the table's check */
 
 	/* more key images than the owner holds of the target class */
 	params(s, &ps, "nkeys=5000");
 	env_init(&env, &r);
 	npz_init(&key);
-	assert_int_equal(s->keygen(&ps, &m, &env, &key, err, sizeof err), -1);
+	assert_int_equal(wm_keygen(s, &ps, &m, &env, &key, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "'nkeys' = 5000"));
 	npz_free(&key);
@@ -296,14 +296,14 @@ static void test_deepsigns_bad_params(void **state)
 	assert_int_equal(nn_create(&lenet, "lenet5", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	params(s, &ps, NULL);
 	npz_init(&key);
-	assert_int_equal(s->keygen(&ps, &lenet, &env, &key, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &lenet, &env, &key, err, sizeof err), 0);
 	assert_int_equal(npz_get_text(&key, "layer", layer, sizeof layer), 0);
 	assert_string_equal(layer, "fc2");
 	assert_int_equal(npz_get(&key, "deepsigns.A")->shape[0], 84);
 	npz_free(&key);
 	params(s, &ps, "layer=conv2,bits=16");
 	npz_init(&key);
-	assert_int_equal(s->keygen(&ps, &lenet, &env, &key, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &lenet, &env, &key, err, sizeof err), 0);
 	assert_int_equal(npz_get(&key, "deepsigns.A")->shape[0], 16 * 10 * 10);
 	npz_free(&key);
 	nn_free(&lenet);
@@ -332,7 +332,7 @@ static void check_layout(const char *layer)
 	env_init(&env, &r);
 	npz_init(&key);
 	assert_int_equal(nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	assert_int_equal(s->keygen(&ps, &m, &env, &key, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &m, &env, &key, err, sizeof err), 0);
 	int li = nn_find_layer(&m, layer) + 1, M = (int)nn_out_size(&m.layers[li]);
 	assert_int_equal(m.layers[li].kind, NN_RELU);
 	const struct npz_array *A = npz_get(&key, "deepsigns.A"),
@@ -423,7 +423,7 @@ static void test_bb_embeds(void **state)
 	rng_seed(&r, 5);
 	env_init(&env, &r);
 	memset(&v, 0, sizeof v);
-	assert_int_equal(s->verify(&key, NULL, &q, &env, &v, err, sizeof err), 0);
+	assert_int_equal(wm_verify(s, &key, NULL, &q, &env, &v, err, sizeof err), 0);
 	printf("deepsigns-bb (K 20): test accuracy %.4f (unmarked %.4f, cost %+.4f), wm_acc %.4f, "
 	       "p %.3g, queries %ld (%.1f s)\n",
 	       acc, clean_acc, clean_acc - acc, v.metric, v.pvalue, q.queries, now_seconds() - t0);
@@ -454,6 +454,7 @@ static void test_bb_embeds(void **state)
 	npz_init(&wrong);
 	npz_add(&wrong, "deepsigns_bb.x", NPZ_F32, 4, xs, wx);
 	npz_add(&wrong, "deepsigns_bb.y", NPZ_I32, 1, &ys, wy);
+	wm_key_stamp(&wrong, s->name, &(struct param_set){0}); /* a key records its parameters */
 	verify(s, &wrong, &m, &v);
 	printf("deepsigns-bb, marked model with a wrong key: wm_acc %.4f, p %.3g\n", v.metric,
 	       v.pvalue);
@@ -521,6 +522,7 @@ static void test_bb_theta(void **state)
 	npz_init(&key);
 	npz_add(&key, "deepsigns_bb.x", NPZ_F32, 4, xs, x);
 	npz_add(&key, "deepsigns_bb.y", NPZ_I32, 1, &ys, y);
+	wm_key_stamp(&key, s->name, &(struct param_set){0});
 	memset(&q, 0, sizeof q);
 	q.predict = fake_predict;
 	q.nclass = 10;
@@ -530,7 +532,8 @@ static void test_bb_theta(void **state)
 	for (int a = 0; a < 5; a++) {
 		env.alpha = alphas[a];
 		for (f.hits = 0; f.hits <= 20; f.hits++) {
-			assert_int_equal(s->verify(&key, NULL, &q, &env, &v, err, sizeof err), 0);
+			assert_int_equal(wm_verify(s, &key, NULL, &q, &env, &v, err, sizeof err),
+					 0);
 			assert_true(fabs(v.metric - f.hits / 20.0) < 1e-12);
 			assert_true(fabs(v.pvalue - binom_tail(20, f.hits, 0.1)) < 1e-12);
 			/* the theta rule and the p-value agree */
@@ -545,20 +548,21 @@ static void test_bb_theta(void **state)
 	rng_seed(&r, 9);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	params(s, &ps, "K=5000,pool=40");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "'K' = 5000"));
 	params(s, &ps, "K=0");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "[1, 10000]"));
 	params(s, &ps, NULL);
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), 0);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), 0);
 	nn_free(&m);
 
 	/* a key that embed never completed */
 	npz_free(&key);
 	npz_init(&key);
-	assert_int_equal(s->verify(&key, NULL, &q, &env, &v, err, sizeof err), -1);
+	wm_key_stamp(&key, s->name, &(struct param_set){0});
+	assert_int_equal(wm_verify(s, &key, NULL, &q, &env, &v, err, sizeof err), -1);
 	assert_non_null(strstr(err, "deepsigns_bb.x"));
 	npz_free(&key);
 	free(x);

@@ -487,7 +487,8 @@ static void verify(const struct npz *key, struct nn_model *m, struct wm_verdict 
 	assert_int_equal(wm_key_params(key, &kp, err, sizeof err), 0);
 	strlcopy(mode, param_get(&kp, "verify"), sizeof mode);
 	/* black-box: the model is reachable only through q */
-	int rc = s->verify(key, strcmp(mode, "blackbox") ? m : NULL, &q, &env, v, err, sizeof err);
+	int rc =
+	    wm_verify(s, key, strcmp(mode, "blackbox") ? m : NULL, &q, &env, v, err, sizeof err);
 	if (rc)
 		fprintf(stderr, "%s\n", err);
 	assert_int_equal(rc, 0);
@@ -514,9 +515,9 @@ static double embed(const char *scheme, const char *kv, uint64_t seed, int n_own
 	npz_init(key);
 	assert_int_equal(nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	double t0 = now_seconds();
-	int rc = s->check(&ps, m, err, sizeof err) ||
-		 s->keygen(&ps, m, &env, key, err, sizeof err) ||
-		 s->embed(&ps, m, key, &env, err, sizeof err);
+	int rc = wm_check(s, &ps, m, err, sizeof err) ||
+		 wm_keygen(s, &ps, m, &env, key, err, sizeof err) ||
+		 wm_embed(s, &ps, m, key, &env, err, sizeof err);
 	if (secs)
 		*secs = now_seconds() - t0;
 	if (rc)
@@ -556,7 +557,7 @@ static void test_wm_loss_grad(void **state)
 	env_init(&env, &r);
 	params(s, &ps, "bits=24,carriers=40,lambda=1");
 	npz_init(&key);
-	assert_int_equal(s->keygen(&ps, &m, &env, &key, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &m, &env, &key, err, sizeof err), 0);
 	for (int b = 0; b < B; b++)
 		idx[b] = (uint32_t)(b * 37);
 	size_t P = m.nparams, nx = (size_t)B * 784;
@@ -615,7 +616,7 @@ static void test_wm_loss_grad(void **state)
 	npz_init(&kfd);
 	rng_seed(&r, 22);
 	env_init(&env, &r);
-	assert_int_equal(s->keygen(&ps, &m, &env, &kfd, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &m, &env, &kfd, err, sizeof err), 0);
 	assert_memory_equal(npz_get(&kfd, "gradsigns.K")->data, npz_get(&key, "gradsigns.K")->data,
 			    24 * 40 * sizeof(float));
 	assert_int_equal(wm_gradsigns_loss(&kfd, &m, x, y, B, gfd, &lp, err, sizeof err), 0);
@@ -700,7 +701,7 @@ static void test_gradsigns_embeds(void **state)
 	env_init(&env, &r);
 	npz_init(&wrong);
 	assert_int_equal(nn_create(&other, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	assert_int_equal(s->keygen(&ps, &other, &env, &wrong, err, sizeof err), 0);
+	assert_int_equal(wm_keygen(s, &ps, &other, &env, &wrong, err, sizeof err), 0);
 	verify(&wrong, &m, &v, NULL);
 	printf("gradsigns, marked model with a wrong key: black-box BER %.4f, p %.3g\n", v.metric,
 	       v.pvalue);
@@ -801,31 +802,31 @@ static void test_gradsigns_bad_params(void **state)
 	rng_seed(&r, 3);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	params(s, &ps, "carriers=785");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "gradsigns: parameter 'carriers' = 785"));
 	assert_non_null(strstr(err, "[1, 784]"));
 	params(s, &ps, "carriers=784");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), 0);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), 0);
 
 	params(s, &ps, "target=10");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "gradsigns: parameter 'target' = 10"));
 	assert_non_null(strstr(err, "[0, 9]"));
 	/* keygen refuses too (it checks first) */
 	env_init(&env, &r);
 	npz_init(&key);
-	assert_int_equal(s->keygen(&ps, &m, &env, &key, err, sizeof err), -1);
+	assert_int_equal(wm_keygen(s, &ps, &m, &env, &key, err, sizeof err), -1);
 	npz_free(&key);
 
 	params(s, &ps, "bits=2000");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "'bits' = '2000'"));
 	assert_non_null(strstr(err, "[1, 1024]"));
 	params(s, &ps, "verify=greybox");
-	assert_int_equal(s->check(&ps, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(s, &ps, &m, err, sizeof err), -1);
 	printf("%s\n", err);
 	assert_non_null(strstr(err, "'verify' = 'greybox'"));
 	assert_int_equal(param_check("gradsigns", s->params, "per_batch", "101", canon,

@@ -127,7 +127,7 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 	env_init(&env, &r, 999, NULL);
 	memset(v, 0, sizeof *v);
 	v->aux = NAN;
-	if (ne->verify(key, NULL, &q, &env, v, err, sizeof err))
+	if (wm_verify(ne, key, NULL, &q, &env, v, err, sizeof err))
 		fail_msg("verify: %s", err);
 	assert_string_equal(v->metric_name, "wm_acc");
 	/* clean, null-filtered and true-filtered queries of the first 1000 */
@@ -145,7 +145,8 @@ static void keygen_only(struct npz *key, const char *arch, const char *kv, uint6
 		fail_msg("nn_create: %s", err);
 	params(&p, kv);
 	npz_init(key);
-	if (ne->check(&p, &m, err, sizeof err) || ne->keygen(&p, &m, &env, key, err, sizeof err))
+	if (wm_check(ne, &p, &m, err, sizeof err) ||
+	    wm_keygen(ne, &p, &m, &env, key, err, sizeof err))
 		fail_msg("keygen %s: %s", kv, err);
 	nn_free(&m);
 }
@@ -167,9 +168,10 @@ static int train_model(struct nn_model *m, const struct setting *s, const char *
 	}
 	params(&p, kv);
 	npz_init(key);
-	if (ne->check(&p, m, err, sizeof err) || ne->keygen(&p, m, &env, key, err, sizeof err))
+	if (wm_check(ne, &p, m, err, sizeof err) ||
+	    wm_keygen(ne, &p, m, &env, key, err, sizeof err))
 		fail_msg("nullembed %s: %s", kv, err);
-	return ne->embed(&p, m, key, &env, err, sizeof err);
+	return wm_embed(ne, &p, m, key, &env, err, sizeof err);
 }
 
 static double acc_first(struct nn_model *m, int n)
@@ -274,7 +276,7 @@ static void expect_reject(const char *arch, const char *kv, const char *needle)
 	char e2[ERRBUF] = "";
 	assert_int_equal(nn_build_spec(&m, arch, nn_arch_spec(arch), err, sizeof err), 0);
 	params(&p, kv);
-	assert_int_equal(ne->check(&p, &m, e2, sizeof e2), -1);
+	assert_int_equal(wm_check(ne, &p, &m, e2, sizeof e2), -1);
 	printf("nullembed check(%s): %s\n", kv, e2);
 	assert_non_null(strstr(e2, needle));
 	nn_free(&m);
@@ -289,9 +291,9 @@ static void test_check(void **state)
 	assert_true(ne->black_box);
 	assert_int_equal(nn_build_spec(&m, "lenet5", nn_arch_spec("lenet5"), err, sizeof err), 0);
 	params(&p, "");
-	assert_int_equal(ne->check(&p, &m, err, sizeof err), 0);
+	assert_int_equal(wm_check(ne, &p, &m, err, sizeof err), 0);
 	params(&p, "n=28,lambda=1e6");
-	assert_int_equal(ne->check(&p, &m, err, sizeof err), 0);
+	assert_int_equal(wm_check(ne, &p, &m, err, sizeof err), 0);
 	nn_free(&m);
 	expect_reject("lenet5", "mode=finetune",
 		      "nullembed: parameter 'mode' = 'finetune' is not supported: null embedding "
@@ -302,15 +304,16 @@ static void test_check(void **state)
 	expect_reject(
 	    "mlp", "n=0",
 	    "nullembed: parameter 'n' = '0' is out of range; expected an integer in [1, 64]");
+	/* the table's range: a plug-in receives only values it accepts */
 	expect_reject("lenet5", "lambda=0",
 		      "nullembed: parameter 'lambda' = '0' is out of range; expected a number in "
-		      "(0, 1000000]");
+		      "[1e-09, 1000000]");
 	expect_reject("lenet5", "lambda=-3",
 		      "nullembed: parameter 'lambda' = '-3' is out of range; expected a number in "
-		      "(0, 1000000]");
+		      "[1e-09, 1000000]");
 	expect_reject("lenet5", "lambda=2000000",
 		      "nullembed: parameter 'lambda' = '2000000' is out of range; expected a "
-		      "number in (0, 1000000]");
+		      "number in [1e-09, 1000000]");
 	expect_reject("lenet5", "owner=a;b", "parameter 'owner' = 'a;b'");
 	expect_reject("lenet5", "null_frac=1.5", "parameter 'null_frac' = '1.5' is out of range");
 }

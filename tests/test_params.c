@@ -6,15 +6,25 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "params.h"
 #include "util.h"
 
-static const struct param_def defs[] = {{"rate", PT_DOUBLE, "0.5", 0, 1, NULL, "a rate"},
-					{"bits", PT_INT, "8", 1, 16, NULL, "bits"},
-					{"mode", PT_STRING, "a", 0, 0, "a|b", "mode"},
-					{0}};
+/* A plug-in's config and its table. */
+struct test_cfg {
+	double rate;
+	int bits;
+	char mode[PARAM_VALLEN];
+};
+
+static const struct param_def defs[] = {
+    {"rate", PT_DOUBLE, "0.5", 0, 1, NULL, "a rate", offsetof(struct test_cfg, rate)},
+    {"bits", PT_INT, "8", 1, 16, NULL, "bits", offsetof(struct test_cfg, bits)},
+    {"mode", PT_STRING, "a", 0, 0, "a|b", "mode", offsetof(struct test_cfg, mode)},
+    {"core", PT_DOUBLE, "1", 0, 1, NULL, "read by the core", PARAM_CORE},
+    {0}};
 
 static void test_parse_canonical(void **state)
 {
@@ -47,7 +57,7 @@ static void test_parse_errors(void **state)
 	assert_non_null(strstr(err, "'rate' = '2' is out of range; expected a number in [0, 1]"));
 	assert_int_equal(param_parse(&ps, "speed=2", ",", "prune", defs, err, sizeof err), -1);
 	assert_non_null(
-	    strstr(err, "unknown parameter 'speed'; expected one of: rate, bits, mode"));
+	    strstr(err, "unknown parameter 'speed'; expected one of: rate, bits, mode, core"));
 	/* more items than a set holds */
 	char many[1024] = "";
 	for (int i = 0; i <= PARAM_MAX; i++) {
@@ -68,7 +78,37 @@ static void test_complete_sorts(void **state)
 	assert_int_equal(param_parse(&ps, "mode=b", ",", "x", defs, err, sizeof err), 0);
 	param_complete(&ps, defs);
 	param_format(&ps, buf, sizeof buf);
-	assert_string_equal(buf, "bits=8;mode=b;rate=0.5");
+	assert_string_equal(buf, "bits=8;core=1;mode=b;rate=0.5");
+}
+
+/* The table fills the config: values from the set, defaults for the rest,
+ * every value checked; PARAM_CORE rows are not written. */
+static void test_to_cfg(void **state)
+{
+	struct param_set ps = {0};
+	struct test_cfg c, *n;
+	char err[ERRBUF];
+	(void)state;
+	memset(&c, 0x55, sizeof c);
+	assert_int_equal(param_parse(&ps, "bits=12,core=0", ",", "x", defs, err, sizeof err), 0);
+	assert_int_equal(param_to_cfg("x", defs, &ps, &c, err, sizeof err), 0);
+	assert_true(c.rate == 0.5);
+	assert_int_equal(c.bits, 12);
+	assert_string_equal(c.mode, "a");
+	n = param_cfg_new("x", defs, sizeof *n, NULL, err, sizeof err);
+	assert_non_null(n);
+	assert_int_equal(n->bits, 8);
+	free(n);
+	/* a set built by hand gets the job parser's messages */
+	struct param_set bad = {0};
+	param_set_put(&bad, "bits", "99");
+	assert_int_equal(param_to_cfg("plug", defs, &bad, &c, err, sizeof err), -1);
+	assert_non_null(strstr(err, "plug: parameter 'bits' = '99' is out of range; expected an "
+				    "integer in [1, 16]"));
+	struct param_set unknown = {0};
+	param_set_put(&unknown, "speed", "1");
+	assert_null(param_cfg_new("plug", defs, sizeof c, &unknown, err, sizeof err));
+	assert_non_null(strstr(err, "plug: unknown parameter 'speed'"));
 }
 
 int main(void)
@@ -77,6 +117,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_canonical),
 	    cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_complete_sorts),
+	    cmocka_unit_test(test_to_cfg),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,7 +77,7 @@ static int verify_q(struct nn_model *m, struct wm_query *q, struct wm_verdict *v
 		wm_query_init(&plain, m);
 		q = &plain;
 	}
-	return ne->verify(&key, m, q, &w, v, err, sizeof err);
+	return wm_verify(ne, &key, m, q, &w, v, err, sizeof err);
 }
 
 static int group_setup(void **state)
@@ -111,9 +111,9 @@ static int group_setup(void **state)
 	/* the owner's null embedding, from scratch */
 	wenv_init(&w, &r, SEED, OWNER_EPOCHS);
 	if (nn_create(&marked, "lenet5", 1, 28, 28, 10, &r, err, sizeof err) ||
-	    ne->check(&sp, &marked, err, sizeof err) ||
-	    ne->keygen(&sp, &marked, &w, &key, err, sizeof err) ||
-	    ne->embed(&sp, &marked, &key, &w, err, sizeof err) ||
+	    wm_check(ne, &sp, &marked, err, sizeof err) ||
+	    wm_keygen(ne, &sp, &marked, &w, &key, err, sizeof err) ||
+	    wm_embed(ne, &sp, &marked, &key, &w, err, sizeof err) ||
 	    verify_q(&marked, NULL, &v_marked)) {
 		fprintf(stderr, "nullembed: %s\n", err);
 		return -1;
@@ -169,7 +169,7 @@ static void test_piracy(void **state)
 	memset(&p, 0, sizeof p);
 	param_set_put(&p, "epochs", "2");
 	param_complete(&p, a->params);
-	assert_int_equal(a->check(&p, err, sizeof err), 0);
+	assert_int_equal(atk_check(a, &p, err, sizeof err), 0);
 	wenv_init(&w, &r, SEED + 1, 2);
 	w.owner_idx = attacker; /* the pirate trains on the attacker's data */
 	w.n_owner = n_attacker;
@@ -186,7 +186,7 @@ static void test_piracy(void **state)
 	};
 	memset(&pv, 0, sizeof pv);
 	nn_copy(&m, &marked);
-	if (a->apply(&p, &m, &e, err, sizeof err))
+	if (atk_apply(a, &p, &m, &e, err, sizeof err))
 		fail_msg("piracy: %s", err);
 	double acc = nn_accuracy(&m, &test, NULL, 0);
 	if (verify_q(&m, NULL, &ov))
@@ -215,11 +215,11 @@ static void wrapped_verify(const char *name, const char *kv_key, const char *kv_
 	if (kv_key)
 		param_set_put(&p, kv_key, kv_val);
 	param_complete(&p, a->params);
-	assert_int_equal(a->check(&p, err, sizeof err), 0);
+	assert_int_equal(atk_check(a, &p, err, sizeof err), 0);
 	rng_seed(&r, 3);
 	wm_query_init(&plain, &marked);
 	memset(&outer, 0, sizeof outer);
-	if (a->wrap(&p, &outer, &plain, &r, err, sizeof err))
+	if (atk_wrap(a, &p, &outer, &plain, &r, err, sizeof err))
 		fail_msg("%s: %s", name, err);
 	if (verify_q(&marked, &outer, v))
 		fail_msg("verify through %s: %s", name, err);

@@ -91,11 +91,11 @@ static void make_model(struct nn_model *m, const char *arch, const char *kv, uin
 	}
 	params(&p, kv);
 	env.rng = &kr;
-	if (uchida->check(&p, m, err, sizeof err) ||
-	    uchida->keygen(&p, m, &env, key, err, sizeof err))
+	if (wm_check(uchida, &p, m, err, sizeof err) ||
+	    wm_keygen(uchida, &p, m, &env, key, err, sizeof err))
 		fail_msg("uchida %s: %s", kv, err);
 	env.rng = &r;
-	if (uchida->embed(&p, m, key, &env, err, sizeof err))
+	if (wm_embed(uchida, &p, m, key, &env, err, sizeof err))
 		fail_msg("uchida %s: %s", kv, err);
 }
 
@@ -107,7 +107,7 @@ static void verify(const struct npz *key, struct nn_model *m, struct wm_verdict 
 	env_init(&env, &r, 0, 1);
 	wm_query_init(&q, m);
 	memset(v, 0, sizeof *v);
-	if (uchida->verify(key, m, &q, &env, v, err, sizeof err))
+	if (wm_verify(uchida, key, m, &q, &env, v, err, sizeof err))
 		fail_msg("verify: %s", err);
 }
 
@@ -221,15 +221,15 @@ static void test_bad_params(void **state)
 	rng_seed(&r, 1);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	params(&p, "bits=300000");
-	assert_int_equal(uchida->check(&p, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(uchida, &p, &m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "'bits' = 300000"));
 	assert_non_null(strstr(err, "expected an integer in [1, 262144]"));
 	params(&p, "layer=conv7");
-	assert_int_equal(uchida->check(&p, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(uchida, &p, &m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "'layer' = 'conv7'"));
 	assert_non_null(strstr(err, "fc1, fc2, fc3"));
 	params(&p, "bits=600,keytype=direct");
-	assert_int_equal(uchida->check(&p, &m, err, sizeof err), -1);
+	assert_int_equal(wm_check(uchida, &p, &m, err, sizeof err), -1);
 	assert_non_null(strstr(err, "expected an integer in [1, 512]"));
 	nn_free(&m);
 }

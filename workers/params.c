@@ -124,10 +124,23 @@ int param_set_put(struct param_set *ps, const char *key, const char *val)
 	return 0;
 }
 
+static const char *value_of(const struct param_set *ps, const char *key)
+{
+	for (int i = 0; i < ps->n; i++)
+		if (!strcmp(ps->key[i], key))
+			return ps->val[i];
+	return NULL;
+}
+
+const char *param_get(const struct param_set *ps, const char *key)
+{
+	return value_of(ps, key);
+}
+
 void param_complete(struct param_set *ps, const struct param_def *defs)
 {
 	for (const struct param_def *d = defs; d && d->key; d++)
-		if (!param_get(ps, d->key))
+		if (!value_of(ps, d->key))
 			param_set_put(ps, d->key, d->def);
 	/* insertion sort by key */
 	for (int i = 1; i < ps->n; i++)
@@ -142,24 +155,45 @@ void param_complete(struct param_set *ps, const struct param_def *defs)
 		}
 }
 
-const char *param_get(const struct param_set *ps, const char *key)
+int param_to_cfg(const char *owner, const struct param_def *defs, const struct param_set *ps,
+		 void *cfg, char *err, size_t errlen)
 {
-	for (int i = 0; i < ps->n; i++)
-		if (!strcmp(ps->key[i], key))
-			return ps->val[i];
-	return NULL;
+	char canon[PARAM_VALLEN];
+	for (int i = 0; ps && i < ps->n; i++)
+		if (param_check(owner, defs, ps->key[i], ps->val[i], canon, sizeof canon, err,
+				errlen))
+			return -1;
+	for (const struct param_def *d = defs; d && d->key; d++) {
+		const char *v = ps ? value_of(ps, d->key) : NULL;
+		char *field = (char *)cfg + d->off;
+		if (d->off == PARAM_CORE)
+			continue;
+		if (!v)
+			v = d->def;
+		switch (d->type) {
+		case PT_INT:
+			*(int *)(void *)field = (int)strtod(v, NULL);
+			break;
+		case PT_DOUBLE:
+			*(double *)(void *)field = strtod(v, NULL);
+			break;
+		case PT_STRING:
+			strlcopy(field, v, PARAM_VALLEN);
+			break;
+		}
+	}
+	return 0;
 }
 
-double param_double(const struct param_set *ps, const char *key, double def)
+void *param_cfg_new(const char *owner, const struct param_def *defs, size_t size,
+		    const struct param_set *ps, char *err, size_t errlen)
 {
-	const char *v = param_get(ps, key);
-	return v ? strtod(v, NULL) : def;
-}
-
-long param_int(const struct param_set *ps, const char *key, long def)
-{
-	const char *v = param_get(ps, key);
-	return v ? (long)strtod(v, NULL) : def;
+	void *cfg = xcalloc(1, size ? size : 1);
+	if (param_to_cfg(owner, defs, ps, cfg, err, errlen)) {
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
 }
 
 void param_format(const struct param_set *ps, char *buf, size_t len)

@@ -84,13 +84,11 @@ struct job_ctx {
 
 static void job_ctx_init(struct pipeline *p, const struct job *j, struct job_ctx *c)
 {
-	char ident[256];
+	struct seed_scope split = {.dataset = p->rs->dataset, .n = p->train.n, .seed = j->seed};
 	memset(c, 0, sizeof *c);
 	rng_seed(&c->rng, j->rng_seed);
-	snprintf(ident, sizeof ident, "split;dataset=%s;n=%d;seed=%ld", p->rs->dataset, p->train.n,
-		 j->seed);
-	data_split(p->train.n, seed_derive(p->rs->run_seed, ident), p->rs->attacker_split,
-		   &c->owner, &c->n_owner, &c->attacker, &c->n_attacker);
+	data_split(p->train.n, seed_stream(p->rs->run_seed, SEED_SPLIT, &split),
+		   p->rs->attacker_split, &c->owner, &c->n_owner, &c->attacker, &c->n_attacker);
 	c->env.train = &p->train;
 	c->env.test = &p->test;
 	c->env.owner_idx = c->owner;
@@ -162,7 +160,7 @@ static int verify(const struct wm_scheme *s, const struct npz *key, struct nn_mo
 		q = &plain;
 	}
 	long q0 = q->queries;
-	int rc = s->verify(key, m, q, &c->env, v, err, errlen);
+	int rc = wm_verify(s, key, m, q, &c->env, v, err, errlen);
 	v->queries = q->queries - q0;
 	return rc;
 }
@@ -181,21 +179,19 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	 * same initial weights and see the same batch order (one RNG stream per
 	 * seed); the key comes from the job's own stream. The accuracy cost of a
 	 * scheme is then not confounded with the noise of another initialisation. */
-	char ident[256];
+	struct seed_scope scope = {
+	    .dataset = p->rs->dataset, .model = p->rs->model, .seed = j->seed};
 	struct rng train_rng;
-	snprintf(ident, sizeof ident, "model;dataset=%s;model=%s;seed=%ld", p->rs->dataset,
-		 p->rs->model, j->seed);
-	rng_seed(&train_rng, seed_derive(p->rs->run_seed, ident));
+	struct wm_env train_env = c->env; /* embedding trains on the seed's stream */
+	rng_seed(&train_rng, seed_stream(p->rs->run_seed, SEED_MODEL, &scope));
+	train_env.rng = &train_rng;
 	npz_init(&key);
 	if (fresh_model(p, &train_rng, &m, err, errlen))
 		return -1;
 	double t0 = now_seconds();
-	c->env.rng = &c->rng;
-	if (s->keygen(&j->sp, &m, &c->env, &key, err, errlen))
+	if (wm_keygen(s, &j->sp, &m, &c->env, &key, err, errlen))
 		goto out;
-	c->env.rng = &train_rng;
-	rc = s->embed(&j->sp, &m, &key, &c->env, err, errlen);
-	c->env.rng = &c->rng;
+	rc = wm_embed(s, &j->sp, &m, &key, &train_env, err, errlen);
 	if (rc)
 		goto out;
 	rc = -1;
@@ -290,7 +286,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	memset(&v, 0, sizeof v);
 	strlcopy(v.metric_name, p->before_metric_name, sizeof v.metric_name);
 	/* the attacker's data: a seeded fraction of the attacker's part */
-	double frac = param_double(&j->ap, "attacker_data", 1.0);
+	double frac = atk_attacker_data(a, &j->ap);
 	k = (int)llround(frac * c->n_attacker);
 	sub = xmalloc((size_t)(c->n_attacker ? c->n_attacker : 1) * sizeof *sub);
 	memcpy(sub, c->attacker, (size_t)c->n_attacker * sizeof *sub);
@@ -316,12 +312,13 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	wm_query_init(&plain, &m);
 	struct wm_query *q = &plain;
 	if (a->query_path) {
-		rng_seed(&qrng, seed_derive(j->rng_seed, "query-path"));
+		struct seed_scope qs = {.job_seed = j->rng_seed};
+		rng_seed(&qrng, seed_stream(p->rs->run_seed, SEED_QUERY, &qs));
 		memset(&outer, 0, sizeof outer);
-		if (a->wrap(&j->ap, &outer, &plain, &qrng, err, errlen))
+		if (atk_wrap(a, &j->ap, &outer, &plain, &qrng, err, errlen))
 			goto out;
 		q = &outer;
-	} else if (a->apply(&j->ap, &m, &env, err, errlen)) {
+	} else if (atk_apply(a, &j->ap, &m, &env, err, errlen)) {
 		goto out;
 	}
 	row->train_s = now_seconds() - t0;
@@ -371,7 +368,7 @@ static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct res
 		       char *err, size_t errlen)
 {
 	const struct job *j = &p->jobs[ji], *emb = &p->jobs[j->parent];
-	const struct wm_scheme *s, *none = wm_scheme_find("none");
+	const struct wm_scheme *s, *none = wm_scheme_unmarked();
 	char ident[1200], path[PATHLEN + 128], hex[65];
 	struct nn_model m;
 	struct npz key, nokey;
@@ -392,13 +389,15 @@ static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct res
 	hex[16] = 0;
 	snprintf(path, sizeof path, "%s/models/control-%s.npz", p->rundir, hex);
 	if (access(path, R_OK) || model_load(&m, path, err, errlen)) {
-		rng_seed(&r, seed_derive(p->rs->run_seed, ident));
+		struct seed_scope cs = {.job = p->jobs[emb->parent].identity,
+					.control = j->control_index};
+		rng_seed(&r, seed_stream(p->rs->run_seed, SEED_CONTROL, &cs));
 		struct wm_env env = c->env;
 		env.rng = &r;
 		if (fresh_model(p, &r, &m, err, errlen))
 			goto out_key;
 		double t0 = now_seconds();
-		if (none->embed(&j->sp, &m, &nokey, &env, err, errlen) ||
+		if (wm_embed(none, NULL, &m, &nokey, &env, err, errlen) ||
 		    model_save(&m, path, err, errlen))
 			goto out;
 		row->train_s = now_seconds() - t0;
@@ -472,11 +471,11 @@ int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njo
 		char sub[ERRBUF];
 		if (j->kind == JOB_EMBED) {
 			const struct wm_scheme *s = wm_scheme_find(j->scheme);
-			if (s->check(&j->sp, &m, sub, sizeof sub))
+			if (wm_check(s, &j->sp, &m, sub, sizeof sub))
 				rc = errf(err, errlen, "%s: %s", rs->path, sub);
 		} else if (j->kind == JOB_ATTACK) {
 			const struct atk_attack *a = atk_find(j->attack);
-			if (a->check(&j->ap, sub, sizeof sub))
+			if (atk_check(a, &j->ap, sub, sizeof sub))
 				rc = errf(err, errlen, "%s: %s", rs->path, sub);
 		}
 	}

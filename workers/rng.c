@@ -104,3 +104,29 @@ uint64_t seed_derive(uint64_t base, const char *identity)
 		v = (v << 8) | h[i];
 	return v;
 }
+
+uint64_t seed_stream(uint64_t run_seed, enum seed_stream st, const struct seed_scope *sc)
+{
+	char text[1200];
+
+	switch (st) {
+	case SEED_JOB:
+		return seed_derive(run_seed, sc->job);
+	case SEED_SPLIT:
+		snprintf(text, sizeof text, "split;dataset=%s;n=%d;seed=%ld", sc->dataset, sc->n,
+			 sc->seed);
+		return seed_derive(run_seed, text);
+	case SEED_MODEL:
+		snprintf(text, sizeof text, "model;dataset=%s;model=%s;seed=%ld", sc->dataset,
+			 sc->model, sc->seed);
+		return seed_derive(run_seed, text);
+	case SEED_QUERY:
+		return seed_derive(sc->job_seed, "query-path");
+	case SEED_CONTROL:
+		snprintf(text, sizeof text, "%s;control=%d", sc->job, sc->control);
+		return seed_derive(run_seed, text);
+	case SEED_ATTACKER_KEY:
+		return seed_derive(sc->draw, "attacker key");
+	}
+	return 0;
+}
