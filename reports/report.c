@@ -17,7 +17,7 @@
 #define _GNU_SOURCE
 #include "report.h"
 #include "../attacks/attack.h"
-#include "../harness/job.h"
+#include "results.h"
 #include "../harness/version.h"
 #include "../workers/util.h"
 
@@ -39,14 +39,15 @@
 
 extern char **environ;
 
-#define LABELLEN      768	      /* scheme + params + attack params, cleaned */
-#define REPDIRLEN     (PATHLEN + 16)  /* RUNDIR/report */
-#define FILELEN	      (PATHLEN + 200) /* a path inside RUNDIR/report */
-#define MAXFIGS	      64
-#define MAXKEYS	      32
-#define DEFAULT_ALPHA 1e-3
-#define LOST_MAX      0.05	/* accuracy loss below which an attack may succeed */
-#define MAXTEXT	      (1 << 20) /* run.json, templates */
+#define REPORT_PATHLEN 1024		      /* a run directory (the harness's PATHLEN) */
+#define LABELLEN       768		      /* scheme + params + attack params, cleaned */
+#define REPDIRLEN      (REPORT_PATHLEN + 16)  /* RUNDIR/report */
+#define FILELEN	       (REPORT_PATHLEN + 200) /* a path inside RUNDIR/report */
+#define MAXFIGS	       64
+#define MAXKEYS	       32
+#define DEFAULT_ALPHA  1e-3
+#define LOST_MAX       0.05	 /* accuracy loss below which an attack may succeed */
+#define MAXTEXT	       (1 << 20) /* run.json, templates */
 
 /* ---------------------------------------------------------------- stats -- */
 
@@ -385,7 +386,7 @@ static int pitem(const char *ps, int i, char *key, size_t klen, char *val, size_
 /* The value of key in params; 0 if present. */
 static int pget(const char *ps, const char *key, char *val, size_t vlen)
 {
-	char k[PARAM_VALLEN * 3];
+	char k[RESULT_VALLEN * 3];
 
 	for (int i = 0; pitem(ps, i, k, sizeof k, val, vlen); i++)
 		if (!strcmp(k, key))
@@ -439,7 +440,7 @@ static void ppretty(const char *ps, char *out, size_t len)
  * strings others[] (parameters of the same plug-in): what tells it apart. */
 static void pvarying(const char *ps, const char *const *others, int n, char *out, size_t len)
 {
-	char k[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3], w[PARAM_VALLEN * 3], t[LABELLEN];
+	char k[RESULT_VALLEN * 3], v[RESULT_VALLEN * 3], w[RESULT_VALLEN * 3], t[LABELLEN];
 
 	out[0] = 0;
 	for (int p = 0; p < MAXKEYS && pitem(ps, p, k, sizeof k, v, sizeof v); p++) {
@@ -457,7 +458,8 @@ static void pvarying(const char *ps, const char *const *others, int n, char *out
 /* Orders parameter strings item by item, numbers by value. */
 static int pcmp(const char *a, const char *b)
 {
-	char ka[PARAM_VALLEN * 3], va[PARAM_VALLEN * 3], kb[PARAM_VALLEN * 3], vb[PARAM_VALLEN * 3];
+	char ka[RESULT_VALLEN * 3], va[RESULT_VALLEN * 3], kb[RESULT_VALLEN * 3],
+	    vb[RESULT_VALLEN * 3];
 
 	for (int i = 0;; i++) {
 		int ha = pitem(a, i, ka, sizeof ka, va, sizeof va);
@@ -593,7 +595,7 @@ struct report {
 	char name[256];
 	double alpha;
 	int alpha_from_run;
-	char tpl_dir[PATHLEN];
+	char tpl_dir[REPORT_PATHLEN];
 	char *common;
 	struct fig fig[MAXFIGS];
 	int nfig;
@@ -1613,13 +1615,13 @@ static int gp_end(struct report *R, struct gp *gp, struct fig *fg, char *err, si
 
 static int find_templates(struct report *R, char *err, size_t errlen)
 {
-	char exe[PATH_MAX], cand[6][PATHLEN], path[FILELEN];
+	char exe[PATH_MAX], cand[6][REPORT_PATHLEN], path[FILELEN];
 	const char *env = getenv("WMBENCH_REPORTS");
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
 	int nc = 0;
 
 	if (env && *env)
-		strlcopy(cand[nc++], env, PATHLEN);
+		strlcopy(cand[nc++], env, REPORT_PATHLEN);
 	if (n > 0) {
 		char *slash;
 
@@ -1627,11 +1629,11 @@ static int find_templates(struct report *R, char *err, size_t errlen)
 		slash = strrchr(exe, '/');
 		if (slash)
 			*slash = 0;
-		snprintf(cand[nc++], PATHLEN, "%.900s/reports", exe);
-		snprintf(cand[nc++], PATHLEN, "%.900s/../share/wmbench/reports", exe);
+		snprintf(cand[nc++], REPORT_PATHLEN, "%.900s/reports", exe);
+		snprintf(cand[nc++], REPORT_PATHLEN, "%.900s/../share/wmbench/reports", exe);
 	}
-	strlcopy(cand[nc++], "/usr/local/share/wmbench/reports", PATHLEN);
-	strlcopy(cand[nc++], "/usr/share/wmbench/reports", PATHLEN);
+	strlcopy(cand[nc++], "/usr/local/share/wmbench/reports", REPORT_PATHLEN);
+	strlcopy(cand[nc++], "/usr/share/wmbench/reports", REPORT_PATHLEN);
 	for (int i = 0; i < nc; i++) {
 		snprintf(path, sizeof path, "%.1000s/common.gp", cand[i]);
 		if (!access(path, R_OK)) {
@@ -1899,9 +1901,9 @@ static double line_threshold(const struct report *R, const struct line *l, const
 
 /* ----------------------------------------------------------- robustness -- */
 
-static int attack_keys(const struct report *R, const int *gi, int ng, char keys[][PARAM_KEYLEN])
+static int attack_keys(const struct report *R, const int *gi, int ng, char keys[][RESULT_KEYLEN])
 {
-	char k[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3];
+	char k[RESULT_VALLEN * 3], v[RESULT_VALLEN * 3];
 	int nk = 0;
 
 	for (int a = 0; a < ng; a++)
@@ -1909,14 +1911,14 @@ static int attack_keys(const struct report *R, const int *gi, int ng, char keys[
 		     i++) {
 			int seen = 0;
 
-			if (!k[0] || strlen(k) >= PARAM_KEYLEN)
+			if (!k[0] || strlen(k) >= RESULT_KEYLEN)
 				continue;
 			for (int j = 0; j < nk; j++)
 				seen |= !strcmp(keys[j], k);
 			if (!seen && nk < MAXKEYS)
-				strlcopy(keys[nk++], k, PARAM_KEYLEN);
+				strlcopy(keys[nk++], k, RESULT_KEYLEN);
 		}
-	qsort(keys, (size_t)nk, PARAM_KEYLEN, (int (*)(const void *, const void *))strcmp);
+	qsort(keys, (size_t)nk, RESULT_KEYLEN, (int (*)(const void *, const void *))strcmp);
 	return nk;
 }
 
@@ -1924,7 +1926,7 @@ static int attack_keys(const struct report *R, const int *gi, int ng, char keys[
  * (numeric = 1), or at least two values of any kind (numeric = 0). */
 static int key_varies(const struct report *R, const int *gi, int ng, const char *key, int numeric)
 {
-	char v0[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3];
+	char v0[RESULT_VALLEN * 3], v[RESULT_VALLEN * 3];
 	int varies = 0;
 
 	for (int a = 0; a < ng; a++) {
@@ -1959,7 +1961,7 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 			  const char *sweep, const char *mn, int split, char *err, size_t errlen)
 {
 	char stem[96], title[LABELLEN], what[LABELLEN], xlabel[LABELLEN], fixed[LABELLEN] = "";
-	char keys[MAXKEYS][PARAM_KEYLEN], v[PARAM_VALLEN * 3], rest[LABELLEN], t[LABELLEN];
+	char keys[MAXKEYS][RESULT_KEYLEN], v[RESULT_VALLEN * 3], rest[LABELLEN], t[LABELLEN];
 	const char *help = param_help(attack, sweep);
 	struct lineset ls = {0};
 	double xmin = INFINITY, xmax = -INFINITY, ymax = !strcmp(mn, "ber") ? 0.5 : 1.0;
@@ -2082,12 +2084,12 @@ out:
 static int fig_robustness(struct report *R, char *err, size_t errlen)
 {
 	int *gi = xcalloc((size_t)R->ng + 1, sizeof *gi);
-	char done[64][NAMELEN];
+	char done[64][RESULT_NAMELEN];
 	int ndone = 0, rc = 0, any = 0;
 
 	for (int k = 0; k < R->ng && !rc; k++) {
 		const char *attack = R->g[k].rep->attack;
-		char keys[MAXKEYS][PARAM_KEYLEN], title[LABELLEN], stem[96], why[LABELLEN];
+		char keys[MAXKEYS][RESULT_KEYLEN], title[LABELLEN], stem[96], why[LABELLEN];
 		const char *sweep = NULL;
 		int ng = 0, nk, seen = 0, nber = 0, nacc = 0, nother = 0;
 		const char *other = NULL;
@@ -2098,7 +2100,7 @@ static int fig_robustness(struct report *R, char *err, size_t errlen)
 			seen |= !strcmp(done[i], attack);
 		if (seen || ndone >= 64)
 			continue;
-		strlcopy(done[ndone++], attack, NAMELEN);
+		strlcopy(done[ndone++], attack, RESULT_NAMELEN);
 		any = 1;
 		for (int j = 0; j < R->ng; j++)
 			if (!strcmp(R->g[j].rep->kind, "attack") && R->g[j].n &&
@@ -2256,7 +2258,7 @@ out:
  * parameter string with those items removed. */
 static void capacity_rest(const struct report *R, const struct group *g0, char *rest, size_t len)
 {
-	char k[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3], tmp[LABELLEN];
+	char k[RESULT_VALLEN * 3], v[RESULT_VALLEN * 3], tmp[LABELLEN];
 
 	strlcopy(rest, g0->rep->scheme_params, len);
 	for (int i = 0; pitem(g0->rep->scheme_params, i, k, sizeof k, v, sizeof v); i++) {
@@ -2264,7 +2266,7 @@ static void capacity_rest(const struct report *R, const struct group *g0, char *
 
 		for (int j = 0; j < R->ng && all; j++) {
 			const struct group *g = &R->g[j];
-			char w[PARAM_VALLEN * 3];
+			char w[RESULT_VALLEN * 3];
 			double x;
 
 			if (strcmp(g->rep->kind, "embed") ||
@@ -2490,7 +2492,7 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 	}
 	for (int i = 0; i < nc; i++) {
 		const struct result_row *r = cols[i].rep;
-		char k[PARAM_VALLEN * 3], v[PARAM_VALLEN * 3], t[LABELLEN];
+		char k[RESULT_VALLEN * 3], v[RESULT_VALLEN * 3], t[LABELLEN];
 		int same[MAXKEYS] = {0};
 		char shown[LABELLEN] = "";
 
@@ -2499,7 +2501,7 @@ static int fig_heatmap(struct report *R, char *err, size_t errlen)
 		     p++) {
 			same[p] = 1;
 			for (int j = 0; j < nc && same[p]; j++) {
-				char w[PARAM_VALLEN * 3];
+				char w[RESULT_VALLEN * 3];
 
 				if (strcmp(cols[j].rep->attack, r->attack))
 					continue;
@@ -3292,9 +3294,9 @@ int report_run(const char *rundir, int flags, char *err, size_t errlen)
 		     "no run directory given; expected a directory written by 'wmbench run'");
 		goto out;
 	}
-	if (strlen(rundir) >= PATHLEN) {
+	if (strlen(rundir) >= REPORT_PATHLEN) {
 		errf(err, errlen, "%.60s...: path too long; expected at most %d bytes", rundir,
-		     PATHLEN - 1);
+		     REPORT_PATHLEN - 1);
 		goto out;
 	}
 	if (load_results(R, err, errlen) || find_templates(R, err, errlen))

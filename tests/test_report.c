@@ -22,7 +22,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "../harness/job.h"
+#include "../reports/results.h"
 #include "../reports/report.h"
 #include "../workers/util.h"
 
