@@ -16,9 +16,8 @@
  * RUNDIR/report/, so figures of an earlier report cannot linger. */
 #define _GNU_SOURCE
 #include "report.h"
-#include "../attacks/attack.h"
 #include "results.h"
-#include "../harness/version.h"
+#include "runjson.h"
 #include "../workers/util.h"
 
 #include <archive.h>
@@ -39,15 +38,16 @@
 
 extern char **environ;
 
-#define REPORT_PATHLEN 1024		      /* a run directory (the harness's PATHLEN) */
-#define LABELLEN       768		      /* scheme + params + attack params, cleaned */
-#define REPDIRLEN      (REPORT_PATHLEN + 16)  /* RUNDIR/report */
-#define FILELEN	       (REPORT_PATHLEN + 200) /* a path inside RUNDIR/report */
-#define MAXFIGS	       64
-#define MAXKEYS	       32
-#define DEFAULT_ALPHA  1e-3
-#define LOST_MAX       0.05	 /* accuracy loss below which an attack may succeed */
-#define MAXTEXT	       (1 << 20) /* run.json, templates */
+#define REPORT_PATHLEN	1024		       /* a run directory (the harness's PATHLEN) */
+#define LABELLEN	768		       /* scheme + params + attack params, cleaned */
+#define REPDIRLEN	(REPORT_PATHLEN + 16)  /* RUNDIR/report */
+#define FILELEN		(REPORT_PATHLEN + 200) /* a path inside RUNDIR/report */
+#define MAXFIGS		64
+#define MAXKEYS		32
+#define DEFAULT_ALPHA	1e-3
+#define DEFAULT_VERSION "unknown" /* of a run without run.json or its wmbench_version */
+#define LOST_MAX	0.05	  /* accuracy loss below which an attack may succeed */
+#define MAXTEXT		(1 << 20) /* run.json, templates */
 
 /* ---------------------------------------------------------------- stats -- */
 
@@ -483,51 +483,6 @@ static int pcmp(const char *a, const char *b)
 	}
 }
 
-static const char *const scheme_order[] = {
-    "none", "uchida", "deepsigns", "deepsigns-bb", "adi", "nullembed", "gradsigns",
-};
-/* Okabe-Ito; black for the unmarked baseline, yellow left out (unreadable
- * as a line on white), grey for schemes not in the list. */
-static const char *const scheme_color[] = {
-    "#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7",
-};
-static const int scheme_pt[] = {5, 7, 9, 11, 13, 15, 3}; /* filled shapes, star */
-#define NSCHEMES ((int)(sizeof scheme_order / sizeof scheme_order[0]))
-
-static int scheme_rank(const char *s)
-{
-	for (int i = 0; i < NSCHEMES; i++)
-		if (!strcmp(s, scheme_order[i]))
-			return i;
-	return NSCHEMES;
-}
-
-static int scheme_cmp(const char *a, const char *b)
-{
-	int ra = scheme_rank(a), rb = scheme_rank(b);
-
-	return ra != rb ? ra - rb : strcmp(a, b);
-}
-
-struct style {
-	const char *color;
-	int pt, dt;
-};
-
-/* Colour and point shape by scheme; the variant-th line of the same scheme
- * in one figure gets the open shape and another dash pattern. */
-static void style_of(const char *scheme, int variant, struct style *st)
-{
-	int r = scheme_rank(scheme);
-	int pt = r < NSCHEMES ? scheme_pt[r] : 2;
-
-	st->color = r < NSCHEMES ? scheme_color[r] : "#999999";
-	if (variant % 2)
-		pt = pt >= 4 ? pt - 1 : 1;
-	st->pt = pt;
-	st->dt = 1 + variant % 5;
-}
-
 static int kind_rank(const char *k)
 {
 	static const char *const kinds[] = {"train", "embed", "attack", "control"};
@@ -591,7 +546,10 @@ struct report {
 	char results_sha[65];
 	struct group *g;
 	int ng;
-	char *json; /* run.json, NULL if absent */
+	char *json;			/* run.json, NULL if absent */
+	struct runjson_plugin *plugins; /* its plug-ins */
+	int nplugins;
+	char version[64]; /* of wmbench, from run.json */
 	char name[256];
 	double alpha;
 	int alpha_from_run;
@@ -603,6 +561,44 @@ struct report {
 	int has_controls;
 	double tradeoff_thr_spread; /* several thresholds in the trade-off plot */
 };
+
+/* Neutral style of a scheme that run.json does not describe (runs before
+ * it recorded the plug-ins): grey, point type 2, after the others by name. */
+#define DEFAULT_COLOUR "#999999"
+#define DEFAULT_POINT  2
+
+static const struct runjson_plugin *scheme_of(const struct report *R, const char *s)
+{
+	return runjson_plugin_find(R->plugins, R->nplugins, "scheme", s);
+}
+
+/* Schemes in their order from run.json, then by name. */
+static int scheme_cmp(const struct report *R, const char *a, const char *b)
+{
+	const struct runjson_plugin *pa = scheme_of(R, a), *pb = scheme_of(R, b);
+	int ra = pa ? pa->order : RUNJSON_NO_ORDER, rb = pb ? pb->order : RUNJSON_NO_ORDER;
+
+	return ra != rb ? (ra < rb ? -1 : 1) : strcmp(a, b);
+}
+
+struct style {
+	const char *color;
+	int pt, dt;
+};
+
+/* Colour and point shape by scheme; the variant-th line of the same scheme
+ * in one figure gets the open shape and another dash pattern. */
+static void style_of(const struct report *R, const char *scheme, int variant, struct style *st)
+{
+	const struct runjson_plugin *p = scheme_of(R, scheme);
+	int pt = p && p->point ? p->point : DEFAULT_POINT;
+
+	st->color = p && p->colour[0] ? p->colour : DEFAULT_COLOUR;
+	if (variant % 2)
+		pt = pt >= 4 ? pt - 1 : 1;
+	st->pt = pt;
+	st->dt = 1 + variant % 5;
+}
 
 static double row_value(const struct result_row *r, int m)
 {
@@ -817,196 +813,6 @@ out:
 
 /* ------------------------------------------------------------ run.json -- */
 
-static const char *json_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-static void put_utf8(char *out, size_t len, size_t *o, unsigned cp)
-{
-	char b[4];
-	int n;
-
-	if (cp < 0x80) {
-		b[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | cp >> 6);
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | cp >> 12);
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		b[0] = (char)(0xf0 | cp >> 18);
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	if (out && *o + (size_t)n < len) {
-		memcpy(out + *o, b, (size_t)n);
-		*o += (size_t)n;
-	}
-}
-
-static int hex4(const char *p, unsigned *v)
-{
-	*v = 0;
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-
-		*v <<= 4;
-		if (c >= '0' && c <= '9')
-			*v |= (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			*v |= (unsigned)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			*v |= (unsigned)(c - 'A' + 10);
-		else
-			return -1;
-	}
-	return 0;
-}
-
-/* A JSON string at p (on its '"') into out (may be NULL); returns the
- * character after it, or NULL if malformed. */
-static const char *json_str(const char *p, char *out, size_t len)
-{
-	size_t o = 0;
-
-	if (*p++ != '"')
-		return NULL;
-	while (*p != '"') {
-		unsigned cp;
-
-		if (!*p)
-			return NULL;
-		if (*p != '\\') {
-			if (out && o + 1 < len)
-				out[o++] = *p;
-			p++;
-			continue;
-		}
-		p++;
-		switch (*p) {
-		case 'b':
-			cp = '\b';
-			break;
-		case 'f':
-			cp = '\f';
-			break;
-		case 'n':
-			cp = '\n';
-			break;
-		case 'r':
-			cp = '\r';
-			break;
-		case 't':
-			cp = '\t';
-			break;
-		case 'u':
-			if (hex4(p + 1, &cp))
-				return NULL;
-			p += 4;
-			if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u') {
-				unsigned lo;
-
-				if (!hex4(p + 3, &lo) && lo >= 0xdc00 && lo < 0xe000) {
-					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-					p += 6;
-				}
-			}
-			if ((cp >= 0xd800 && cp < 0xe000) || !cp)
-				cp = '?';
-			break;
-		case 0:
-			return NULL;
-		default:
-			cp = (unsigned char)*p;
-		}
-		put_utf8(out, len, &o, cp);
-		p++;
-	}
-	if (out && len)
-		out[o] = 0;
-	return p + 1;
-}
-
-static const char *json_skip(const char *p)
-{
-	int depth = 0;
-
-	do {
-		p = json_ws(p);
-		if (*p == '"') {
-			p = json_str(p, NULL, 0);
-			if (!p)
-				return NULL;
-		} else if (*p == '{' || *p == '[') {
-			depth++;
-			p++;
-		} else if (*p == '}' || *p == ']') {
-			depth--;
-			p++;
-		} else if (*p == ',' || *p == ':') {
-			p++;
-		} else if (*p) {
-			while (*p && !strchr(",:{}[]\" \t\r\n", *p))
-				p++;
-		} else {
-			return NULL;
-		}
-	} while (depth > 0);
-	return p;
-}
-
-/* A top-level member of a JSON object as text (strings decoded, other
- * scalars verbatim); 0 if found. */
-static int json_get(const char *js, const char *key, char *out, size_t len)
-{
-	char k[128];
-	const char *p;
-
-	if (!js)
-		return -1;
-	p = json_ws(js);
-	if (*p++ != '{')
-		return -1;
-	for (;;) {
-		p = json_ws(p);
-		if (*p != '"')
-			return -1;
-		p = json_str(p, k, sizeof k);
-		if (!p)
-			return -1;
-		p = json_ws(p);
-		if (*p++ != ':')
-			return -1;
-		p = json_ws(p);
-		if (!strcmp(k, key)) {
-			if (*p == '"')
-				return json_str(p, out, len) ? 0 : -1;
-			if (*p == '{' || *p == '[')
-				return -1;
-			size_t n = strcspn(p, ",} \t\r\n");
-
-			snprintf(out, len, "%.*s", (int)n, p);
-			return 0;
-		}
-		p = json_skip(p);
-		if (!p)
-			return -1;
-		p = json_ws(p);
-		if (*p++ != ',')
-			return -1;
-	}
-}
-
 static void load_run_json(struct report *R)
 {
 	char path[FILELEN], v[256], e[ERRBUF];
@@ -1015,13 +821,18 @@ static void load_run_json(struct report *R)
 	R->alpha = DEFAULT_ALPHA;
 	if (read_text(path, &R->json, NULL, e, sizeof e))
 		R->json = NULL;
-	if (R->json && !json_get(R->json, "name", v, sizeof v) && v[0])
+	if (R->json && !runjson_get(R->json, "name", v, sizeof v) && v[0])
 		clean_text(v, R->name, sizeof R->name);
-	if (R->json && !json_get(R->json, "alpha", v, sizeof v) && is_num(v, &R->alpha) &&
+	if (R->json && !runjson_get(R->json, "alpha", v, sizeof v) && is_num(v, &R->alpha) &&
 	    R->alpha > 0 && R->alpha < 1)
 		R->alpha_from_run = 1;
 	else
 		R->alpha = DEFAULT_ALPHA;
+	if (R->json && !runjson_get(R->json, "wmbench_version", v, sizeof v) && v[0])
+		clean_text(v, R->version, sizeof R->version);
+	else
+		strlcopy(R->version, DEFAULT_VERSION, sizeof R->version);
+	runjson_plugins(R->json, &R->plugins, &R->nplugins);
 	if (!R->name[0]) {
 		const char *b = strrchr(R->rundir, '/');
 
@@ -1038,14 +849,15 @@ static int same_group(const struct result_row *a, const struct result_row *b)
 	       !strcmp(a->attack_params, b->attack_params);
 }
 
-static int group_cmp(const void *x, const void *y)
+static int group_cmp(const void *x, const void *y, void *ctx)
 {
+	const struct report *R = ctx;
 	const struct result_row *a = ((const struct group *)x)->rep;
 	const struct result_row *b = ((const struct group *)y)->rep;
 	int c;
 
 	if ((c = kind_rank(a->kind) - kind_rank(b->kind)) || (c = strcmp(a->kind, b->kind)) ||
-	    (c = scheme_cmp(a->scheme, b->scheme)) ||
+	    (c = scheme_cmp(R, a->scheme, b->scheme)) ||
 	    (c = pcmp(a->scheme_params, b->scheme_params)) || (c = strcmp(a->attack, b->attack)) ||
 	    (c = pcmp(a->attack_params, b->attack_params)))
 		return c;
@@ -1084,7 +896,7 @@ static void build_groups(struct report *R)
 		else
 			g->n_skipped++;
 	}
-	qsort(R->g, (size_t)R->ng, sizeof *R->g, group_cmp);
+	qsort_r(R->g, (size_t)R->ng, sizeof *R->g, group_cmp, R);
 	for (int k = 0; k < R->ng; k++) {
 		struct group *g = &R->g[k];
 
@@ -1489,8 +1301,8 @@ static int gp_begin(struct report *R, struct gp *gp, const struct fig *fg, const
 		"# Redraw it (PDF, PNG, SVG%s) inside this directory with:  gnuplot %s.gp\n"
 		"# Data: %s.dat; texts that come from the run are single-quoted strings\n"
 		"# joined with Q (a single quote).\n\n",
-		gp->stem, WMBENCH_VERSION, tpl, R->flags & REPORT_LATEX ? ", cairolatex" : "",
-		gp->stem, gp->stem);
+		gp->stem, R->version, tpl, R->flags & REPORT_LATEX ? ", cairolatex" : "", gp->stem,
+		gp->stem);
 	fputs("Q = sprintf('%c', 39)\n", gp->s);
 	fprintf(gp->s, "name = '%s'\ndatafile = '%s.dat'\nformats = '%s'\n", gp->stem, gp->stem,
 		R->flags & REPORT_LATEX ? "pdf png svg tex" : "pdf png svg");
@@ -1710,12 +1522,13 @@ static void line_add(struct line *l, int g, double x)
 	}
 }
 
-static int line_cmp(const void *x, const void *y)
+static int line_cmp(const void *x, const void *y, void *ctx)
 {
+	const struct report *R = ctx;
 	const struct line *a = x, *b = y;
 	int c;
 
-	if ((c = scheme_cmp(a->rep->scheme, b->rep->scheme)) ||
+	if ((c = scheme_cmp(R, a->rep->scheme, b->rep->scheme)) ||
 	    (c = pcmp(a->rep->scheme_params, b->rep->scheme_params)))
 		return c;
 	return pcmp(a->rest, b->rest);
@@ -1724,11 +1537,11 @@ static int line_cmp(const void *x, const void *y)
 /* Sorts the lines, numbers the lines of each scheme and writes their labels:
  * the scheme, its params when it has several here, the rest when lines
  * differ in it. */
-static void lineset_finish(struct lineset *ls)
+static void lineset_finish(const struct report *R, struct lineset *ls)
 {
 	int rest_varies = 0;
 
-	qsort(ls->l, (size_t)ls->n, sizeof *ls->l, line_cmp);
+	qsort_r(ls->l, (size_t)ls->n, sizeof *ls->l, line_cmp, (void *)R);
 	for (int i = 1; i < ls->n; i++)
 		rest_varies |= strcmp(ls->l[i].rest, ls->l[0].rest) != 0;
 	for (int i = 0; i < ls->n; i++) {
@@ -1765,7 +1578,7 @@ static void lineset_finish(struct lineset *ls)
 			cat(l->label, sizeof l->label, " ");
 			cat(l->label, sizeof l->label, t);
 		}
-		style_of(l->rep->scheme, l->variant, &l->st);
+		style_of(R, l->rep->scheme, l->variant, &l->st);
 	}
 }
 
@@ -1945,15 +1758,15 @@ static int key_varies(const struct report *R, const int *gi, int ng, const char 
 	return varies;
 }
 
-static const char *param_help(const char *attack, const char *key)
+/* The help text of an attack parameter, from run.json; NULL if none. */
+static const char *param_help(const struct report *R, const char *attack, const char *key)
 {
-	const struct atk_attack *a = atk_find(attack);
+	const struct runjson_plugin *a =
+	    runjson_plugin_find(R->plugins, R->nplugins, "attack", attack);
 
-	if (!a || !a->params)
-		return NULL;
-	for (const struct param_def *d = a->params; d->key; d++)
-		if (!strcmp(d->key, key))
-			return d->help;
+	for (int i = 0; a && i < a->nparams; i++)
+		if (!strcmp(a->param_key[i], key))
+			return a->param_help[i][0] ? a->param_help[i] : NULL;
 	return NULL;
 }
 
@@ -1962,7 +1775,7 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 {
 	char stem[96], title[LABELLEN], what[LABELLEN], xlabel[LABELLEN], fixed[LABELLEN] = "";
 	char keys[MAXKEYS][RESULT_KEYLEN], v[RESULT_VALLEN * 3], rest[LABELLEN], t[LABELLEN];
-	const char *help = param_help(attack, sweep);
+	const char *help = param_help(R, attack, sweep);
 	struct lineset ls = {0};
 	double xmin = INFINITY, xmax = -INFINITY, ymax = !strcmp(mn, "ber") ? 0.5 : 1.0;
 	double amin = INFINITY, amax = -INFINITY;
@@ -1981,7 +1794,7 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 		pdel(g->rep->attack_params, sweep, rest, sizeof rest);
 		line_add(line_get(&ls, g->rep, rest), gi[a], x);
 	}
-	lineset_finish(&ls);
+	lineset_finish(R, &ls);
 
 	/* parameters with one value across the figure go into the title */
 	nk = attack_keys(R, gi, ng, keys);
@@ -2185,7 +1998,7 @@ static int fig_tradeoff(struct report *R, char *err, size_t errlen)
 		rc = 0;
 		goto out;
 	}
-	lineset_finish(&ls);
+	lineset_finish(R, &ls);
 	fg = fig_add(R, "tradeoff", title,
 		     "Each point is one attack setting (mean over seeds). Shaded: the attack "
 		     "succeeds (under 5 points of accuracy lost and the watermark below the "
@@ -2338,7 +2151,7 @@ static int fig_capacity(struct report *R, char *err, size_t errlen)
 		goto out;
 	}
 	/* labels: scheme (+ other params) only, since params hold the capacity */
-	lineset_finish(&keep);
+	lineset_finish(R, &keep);
 	for (int i = 0; i < keep.n; i++) {
 		struct line *l = &keep.l[i];
 		char t[LABELLEN];
@@ -2623,7 +2436,7 @@ static int fig_cost(struct report *R, char *err, size_t errlen)
 		rc = 0;
 		goto out;
 	}
-	lineset_finish(&ls);
+	lineset_finish(R, &ls);
 	fg = fig_add(R, "embedding_cost", title,
 		     "Test accuracy lost by embedding, against the clean model of the same seed "
 		     "(left), and training time relative to clean training of the same seed "
@@ -2829,7 +2642,7 @@ static void d_provenance(struct report *R, struct doc *d)
 	d_heading(d, 2, "Provenance");
 	fputs("<ul>\n", d->html);
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-		if (R->json && !json_get(R->json, keys[i][0], v, sizeof v))
+		if (R->json && !runjson_get(R->json, keys[i][0], v, sizeof v))
 			d_kv(d, keys[i][1], v);
 	snprintf(t, sizeof t,
 		 "%d jobs (%d ok, %d failed, %d skipped); %d rows read, %d superseded by a later "
@@ -2840,7 +2653,7 @@ static void d_provenance(struct report *R, struct doc *d)
 	snprintf(t, sizeof t, "%g%s", R->alpha,
 		 R->alpha_from_run ? " (from run.json)" : " (default; run.json has no alpha)");
 	d_kv(d, "significance level alpha for the BER thresholds", t);
-	d_kv(d, "report written by wmbench", WMBENCH_VERSION);
+	d_kv(d, "report written by wmbench", R->version);
 	fputs("</ul>\n", d->html);
 	fputs("\n", d->md);
 	if (R->truncated_line) {
@@ -3331,6 +3144,7 @@ out:
 	free(R->g);
 	free(R->rows);
 	free(R->json);
+	free(R->plugins);
 	free(R->common);
 	free(R);
 	return rc;
