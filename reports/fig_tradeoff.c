@@ -1,7 +1,6 @@
 /* fig_tradeoff.c - accuracy lost against watermark retained, one point per
  * attack setting. */
 #include "report_int.h"
-#include "../workers/util.h"
 
 #include <math.h>
 #include <stdio.h>

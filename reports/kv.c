@@ -2,7 +2,6 @@
  * attack_params): items, look-up, removal, labels for people and ordering.
  * The report's only k=v parser. */
 #include "report_int.h"
-#include "../workers/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,7 +2,6 @@
  * its inverse, Clopper-Pearson intervals, Student's t, the binomial
  * detection threshold, means with t intervals and quantiles. */
 #include "report_int.h"
-#include "../workers/util.h"
 
 #include <math.h>
 #include <stdlib.h>
