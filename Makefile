@@ -16,6 +16,11 @@ LIB_SRC := $(wildcard workers/*.c) $(wildcard schemes/*.c) $(wildcard attacks/*.
 LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
 TESTS   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
+# The report alone: reports/ and the general helpers of workers/util.c, with
+# the libraries they need. test_report links only this, so a report that used
+# anything of the engine, the plug-ins or the harness would not link.
+REPORT_OBJ  := $(patsubst %.c,build/%.o,$(wildcard reports/*.c)) build/workers/util.o
+REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
 .PHONY: all check unit bench deps install clean repro robustness quick format format-check
 
@@ -29,6 +34,10 @@ build/%.o: %.c Makefile
 build/libwm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
+build/libreport.a: $(REPORT_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
 wmbench: build/harness/main.o build/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -37,8 +46,10 @@ build/tests/%: tests/%.c build/libwm.a Makefile
 	$(CC) $(CFLAGS) -MMD -MP -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< \
 		build/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
--include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d) \
-	build/tests/plugins/test_scale.d
+build/tests/test_report: tests/test_report.c build/libreport.a Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP $(shell pkg-config --cflags cmocka) -o $@ $< \
+		build/libreport.a $(REPORT_LIBS) $(shell pkg-config --libs cmocka)
 
 # A wmbench with a plug-in from a test file (tests/e2e_plugin.sh).
 build/tests/wmbench-plugin: build/harness/main.o build/tests/plugins/test_scale.o build/libwm.a
@@ -48,13 +59,16 @@ build/tests/plugins/%.o: tests/plugins/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+-include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d) \
+	build/tests/plugins/test_scale.d
+
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps
 	@$(MAKE) --no-print-directory wmbench $(TESTS) build/tests/wmbench-plugin
 	@bash tests/run_all.sh $(TESTS)
 
 # The C sources in the style of .clang-format (clang-format 14, from make deps).
-SOURCES := $(wildcard */*.c */*.h)
+SOURCES := $(wildcard */*.c */*.h tests/plugins/*.c)
 format:
 	clang-format -i $(SOURCES)
 

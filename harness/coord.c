@@ -8,6 +8,9 @@
 #include "../workers/nn.h"
 #include "../workers/pipeline.h"
 #include "../workers/util.h"
+#include "../attacks/attack.h"
+#include "../reports/runjson.h"
+#include "../schemes/scheme.h"
 #include "version.h"
 
 #include <archive.h>
@@ -303,20 +306,6 @@ static int mkdir_p(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 static void cpu_model(char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/cpuinfo", "r");
@@ -345,63 +334,118 @@ static void iso_time(char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Adds a plug-in named name of kind to pl (cap entries) unless it is there;
+ * returns the new entry, or NULL. */
+static struct runjson_plugin *plugin_add(struct runjson_plugin *pl, int *n, int cap,
+					 const char *kind, const char *name)
+{
+	for (int k = 0; k < *n; k++)
+		if (!strcmp(pl[k].kind, kind) && !strcmp(pl[k].name, name))
+			return NULL;
+	if (*n >= cap)
+		return NULL;
+	memset(&pl[*n], 0, sizeof pl[*n]);
+	strlcopy(pl[*n].name, name, sizeof pl[*n].name);
+	strlcopy(pl[*n].kind, kind, sizeof pl[*n].kind);
+	return &pl[(*n)++];
+}
+
+static void plugin_scheme(struct runjson_plugin *pl, int *n, int cap, const struct wm_scheme *sc)
+{
+	struct runjson_plugin *p = sc ? plugin_add(pl, n, cap, "scheme", sc->name) : NULL;
+
+	if (!p)
+		return;
+	p->order = sc->order;
+	strlcopy(p->colour, sc->colour ? sc->colour : "", sizeof p->colour);
+	p->point = sc->point;
+	p->unmarked = sc->unmarked;
+	strlcopy(p->aux_label, sc->aux_label ? sc->aux_label : "", sizeof p->aux_label);
+}
+
+static void plugin_attack(struct runjson_plugin *pl, int *n, int cap, const struct atk_attack *a)
+{
+	struct runjson_plugin *p = a ? plugin_add(pl, n, cap, "attack", a->name) : NULL;
+
+	for (const struct param_def *d = p ? atk_params(a) : NULL;
+	     d && d->key && p->nparams < RUNJSON_MAXPARAMS; d++) {
+		strlcopy(p->param_key[p->nparams], d->key, RESULT_KEYLEN);
+		strlcopy(p->param_help[p->nparams], d->help ? d->help : "", RUNJSON_HELPLEN);
+		p->nparams++;
+	}
+}
+
+/* The plug-ins of the run, with the facts the report draws with: the
+ * unmarked scheme (of every clean model), then the job file's schemes and
+ * attacks. pl is malloc'd; returns how many. */
+static int run_plugins(const struct run_spec *rs, struct runjson_plugin **pl)
+{
+	int n = 0, cap = rs->nschemes + rs->nattacks;
+
+	for (int k = 0; wm_schemes[k]; k++)
+		cap += wm_schemes[k]->unmarked;
+	*pl = xcalloc((size_t)(cap ? cap : 1), sizeof **pl);
+	for (int k = 0; wm_schemes[k]; k++)
+		if (wm_schemes[k]->unmarked)
+			plugin_scheme(*pl, &n, cap, wm_schemes[k]);
+	for (int i = 0; i < rs->nschemes; i++)
+		plugin_scheme(*pl, &n, cap, wm_scheme_find(rs->schemes[i].name));
+	for (int i = 0; i < rs->nattacks; i++)
+		plugin_attack(*pl, &n, cap, atk_find(rs->attacks[i].name));
+	return n;
+}
+
 /* run.json: provenance. Written at start and rewritten (atomically) at the end. */
 static int write_run_json(const char *rundir, const struct run_spec *rs, int size,
 			  const char *start, const char *end, int njobs, const struct sched *s,
 			  char *err, size_t errlen)
 {
-	char path[PATHLEN + 32], tmp[PATHLEN + 48], mpiv[MPI_MAX_LIBRARY_VERSION_STRING], cpu[256];
-	char files[8][1024];
-	int len = 0;
-	snprintf(path, sizeof path, "%s/run.json", rundir);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	FILE *f = fopen(tmp, "w");
-	if (!f)
-		return errf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+	char mpiv[MPI_MAX_LIBRARY_VERSION_STRING], cpu[256], files[RUNJSON_MAXFILES][1024];
+	struct runjson rj = {
+	    .version = WMBENCH_VERSION,
+	    .job_file = rs->path,
+	    .job_file_sha256 = rs->sha256,
+	    .name = rs->name,
+	    .alpha = rs->alpha,
+	    .run_seed = (unsigned long long)rs->run_seed,
+	    .jobs = njobs,
+	    .ranks = size,
+	    .threads_per_rank = rs->threads,
+	    .start = start,
+	    .end = end,
+	    .openblas = openblas_get_config(),
+	    .openblas_core = openblas_get_corename(),
+	    .libarchive = archive_version_string(),
+	    .libyaml = yaml_get_version_string(),
+	    .mpi = mpiv,
+	    .cpu = cpu,
+	    .dataset = rs->dataset,
+	};
+	struct runjson_plugin *pl;
+	int len = 0, rc;
+
 	MPI_Get_library_version(mpiv, &len);
 	mpiv[strcspn(mpiv, "\n")] = 0;
 	cpu_model(cpu, sizeof cpu);
-	fprintf(f, "{\n  \"wmbench_version\": \"%s\",\n  \"job_file\": ", WMBENCH_VERSION);
-	json_str(f, rs->path);
-	fprintf(f, ",\n  \"job_file_sha256\": \"%s\",\n  \"name\": ", rs->sha256);
-	json_str(f, rs->name);
-	fprintf(f, ",\n  \"alpha\": %.17g,\n  \"run_seed\": %llu", rs->alpha,
-		(unsigned long long)rs->run_seed);
-	fprintf(f, ",\n  \"jobs\": %d,\n  \"ranks\": %d,\n  \"openblas_threads_per_rank\": %d,\n",
-		njobs, size, rs->threads);
-	fprintf(f, "  \"start\": \"%s\",\n  \"end\": %s%s%s,\n", start, end ? "\"" : "",
-		end ? end : "null", end ? "\"" : "");
-	if (s)
-		fprintf(f, "  \"ok\": %d,\n  \"failed\": %d,\n  \"skipped\": %d,\n", s->nok,
-			s->nfailed, s->nskipped);
-	fprintf(f, "  \"libraries\": {\n    \"mpi\": ");
-	json_str(f, mpiv);
-	fprintf(f, ",\n    \"openblas\": ");
-	json_str(f, openblas_get_config());
-	fprintf(f, ",\n    \"openblas_core\": ");
-	json_str(f, openblas_get_corename());
-	fprintf(f, ",\n    \"libarchive\": ");
-	json_str(f, archive_version_string());
-	fprintf(f, ",\n    \"libyaml\": ");
-	json_str(f, yaml_get_version_string());
-	fprintf(f, "\n  },\n  \"cpu\": ");
-	json_str(f, cpu);
-	fprintf(f, ",\n  \"dataset\": ");
-	json_str(f, rs->dataset);
-	fprintf(f, ",\n  \"dataset_files\": {");
-	int nf = data_files(rs->dataset, rs->data_dir, files, 8);
-	for (int i = 0; i < nf; i++) {
-		char hex[65], e2[ERRBUF];
-		if (sha256_file_hex(files[i], hex, e2, sizeof e2))
-			strcpy(hex, "unreadable");
-		fprintf(f, "%s\n    ", i ? "," : "");
-		json_str(f, files[i]);
-		fprintf(f, ": \"%s\"", hex);
+	if (s) {
+		rj.have_counts = 1;
+		rj.ok = s->nok;
+		rj.failed = s->nfailed;
+		rj.skipped = s->nskipped;
 	}
-	fprintf(f, "\n  }\n}\n");
-	if (fclose(f) || rename(tmp, path))
-		return errf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-	return 0;
+	rj.nfiles = data_files(rs->dataset, rs->data_dir, files, RUNJSON_MAXFILES);
+	for (int i = 0; i < rj.nfiles; i++) {
+		char e2[ERRBUF];
+
+		rj.files[i].path = files[i];
+		if (sha256_file_hex(files[i], rj.files[i].sha256, e2, sizeof e2))
+			strcpy(rj.files[i].sha256, "unreadable");
+	}
+	rj.nplugins = run_plugins(rs, &pl);
+	rj.plugins = pl;
+	rc = runjson_write(rundir, &rj, err, errlen);
+	free(pl);
+	return rc;
 }
 
 static int read_file(const char *path, char **buf, size_t *len)

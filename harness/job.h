@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "../reports/results.h"
 #include "../workers/params.h"
 
 enum job_kind {
@@ -23,6 +24,11 @@ const char *job_kind_name(int kind);
 #define PATHLEN	 1024
 #define MAXSEEDS 256
 #define MAXPLUG	 32
+
+/* The result row (reports/results.h) holds these sizes under its own names. */
+_Static_assert(NAMELEN == RESULT_NAMELEN, "NAMELEN must equal RESULT_NAMELEN");
+_Static_assert(PARAM_KEYLEN == RESULT_KEYLEN, "PARAM_KEYLEN must equal RESULT_KEYLEN");
+_Static_assert(PARAM_VALLEN == RESULT_VALLEN, "PARAM_VALLEN must equal RESULT_VALLEN");
 
 /* One plug-in entry of the job file with value lists per parameter. */
 struct plug_entry {
@@ -76,45 +82,8 @@ struct job {
 /* The canonical identity text of a job (see above); also sets id and rng_seed. */
 void job_finalise(struct job *j, const struct run_spec *rs);
 
-/* Result row: fixed, documented columns (README "results.csv"). Sent from
- * workers to rank 0 as one fixed-size message. */
-struct result_row {
-	char job_id[17];
-	char parent_id[17];
-	char kind[12];
-	char dataset[NAMELEN];
-	char model[NAMELEN];
-	char scheme[NAMELEN];
-	char scheme_params[256];
-	char attack[NAMELEN];
-	char attack_params[256];
-	long seed;
-	char status[12]; /* ok | failed | skipped */
-	char message[400];
-	char metric_name[8];	      /* ber | wm_acc */
-	double metric_before, metric; /* NAN when not applicable */
-	double pvalue;
-	int detected; /* -1 when not applicable */
-	double capacity;
-	double acc_before, acc; /* test accuracy before/after the attack */
-	double acc_clean;	/* test accuracy of the unmarked model of this seed */
-	int success;		/* attack succeeded (-1 n/a) */
-	long queries;
-	double aux;
-	double train_s; /* wall time of the job's main work */
-	int rank;
-	char host[64];
-	double wall_s;
-	long peak_rss_kb;
-};
-
 void result_row_init(struct result_row *r, const struct job *j, const struct run_spec *rs,
 		     const struct job *jobs);
-/* Writes the CSV header line / one row (with '\n') into buf; returns length. */
-int result_csv_header(char *buf, size_t len);
-int result_csv_row(const struct result_row *r, char *buf, size_t len);
-/* Parses one CSV line written by result_csv_row (for resume and report). */
-int result_csv_parse(const char *line, struct result_row *r);
 
 /* Job file: parse + validate (messages "file:line:col: what; expected ..."). */
 int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen);

@@ -1,5 +1,6 @@
 /* journal.c - results.csv: appended, flushed, never rewritten in place. */
 #include "coord.h"
+#include "../reports/results.h"
 #include "../workers/util.h"
 
 #include <errno.h>

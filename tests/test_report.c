@@ -22,7 +22,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "../harness/job.h"
+#include "../reports/results.h"
+#include "../reports/runjson.h"
 #include "../reports/report.h"
 #include "../workers/util.h"
 
@@ -33,6 +34,29 @@
 #define HOSTILE_SCHEME "'; system(\"touch PWNED4\"); '"
 #define HOSTILE_NAME_JSON                                                                          \
 	"small <b>run</b> '; system(\\\"touch PWNED\\\"); ' `touch PWNED2` $(touch PWNED3)\\nx"
+
+#define HOSTILE_SCHEME_JSON "'; system(\\\"touch PWNED4\\\"); '"
+
+/* The plug-ins as the harness records them in run.json (see
+ * reports/runjson.h): the colours and shapes of none and uchida are theirs;
+ * the hostile scheme gets a colour no plug-in has, which the figures must
+ * take from here. */
+#define HOSTILE_COLOUR "#12AB34"
+#define PLUGINS_JSON                                                                               \
+	"  \"plugins\": [\n"                                                                       \
+	"    {\"name\": \"none\", \"kind\": \"scheme\", \"order\": 0, \"colour\": \"#000000\", "   \
+	"\"point\": 5, \"unmarked\": true, \"aux_label\": null},\n"                                \
+	"    {\"name\": \"uchida\", \"kind\": \"scheme\", \"order\": 1, \"colour\": \"#E69F00\", " \
+	"\"point\": 7, \"unmarked\": false, \"aux_label\": null},\n"                               \
+	"    {\"name\": \"" HOSTILE_SCHEME_JSON "\", \"kind\": \"scheme\", \"order\": 7, "         \
+	"\"colour\": \"" HOSTILE_COLOUR "\", \"point\": 9, \"unmarked\": false, "                  \
+	"\"aux_label\": null},\n"                                                                  \
+	"    {\"name\": \"prune\", \"kind\": \"attack\", \"params\": {\"rate\": \"fraction of "    \
+	"weights zeroed\", \"scope\": \"the marked layer, every layer at the same rate, or one "   \
+	"global threshold\"}},\n"                                                                  \
+	"    {\"name\": \"quantize\", \"kind\": \"attack\", \"params\": {\"bits\": \"bits per "    \
+	"weight\"}}\n"                                                                             \
+	"  ]\n"
 
 #define RETRIED_ID "00000000000abcde"
 
@@ -438,7 +462,7 @@ static int group_setup(void **state)
 		   "  \"jobs\": 80,\n  \"ranks\": 4,\n  \"start\": \"2024-01-01T00:00:00Z\",\n"
 		   "  \"end\": \"2024-01-01T01:00:00Z\",\n  \"libraries\": {\"mpi\": \"x, y\"},\n"
 		   "  \"cpu\": \"Test CPU\",\n  \"dataset\": \"fashion\",\n"
-		   "  \"dataset_files\": {\n    \"a.gz\": \"00ff\"\n  }\n}\n");
+		   "  \"dataset_files\": {\n    \"a.gz\": \"00ff\"\n  },\n" PLUGINS_JSON "}\n");
 	/* run the report from inside the run directory, where a stray shell
 	 * command would leave its file */
 	assert_int_equal(chdir(rundir), 0);
@@ -721,6 +745,179 @@ static void test_docs(void **state)
 	free(html);
 }
 
+/* Whether the text of file dir/name holds needle. */
+static int file_has(const char *dir, const char *name, const char *needle)
+{
+	char path[1000];
+	char *text;
+	int found;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	text = slurp(path, NULL);
+	if (!text)
+		fail_msg("%s missing", path);
+	found = strstr(text, needle) != NULL;
+	free(text);
+	return found;
+}
+
+/* Colours, shapes, order and parameter help come from run.json's plug-ins. */
+static void test_plugins(void **state)
+{
+	(void)state;
+	assert_true(file_has(repdir, "capacity.gp", "lt_color[1] = '#E69F00'\nlt_pt[1] = 7\n"));
+	/* the hostile scheme: its own colour and point type, after uchida (order 7) */
+	assert_true(file_has(repdir, "robustness_prune.gp",
+			     "lt_color[5] = '" HOSTILE_COLOUR "'\nlt_pt[5] = 9\n"));
+	assert_true(file_has(repdir, "embedding_cost.gp", "= '" HOSTILE_COLOUR "'\n"));
+	assert_true(
+	    file_has(repdir, "robustness_prune.gp", "lt_color[1] = '#000000'\nlt_pt[1] = 5\n"));
+	assert_true(file_has(repdir, "robustness_prune.gp",
+			     "\nxlabel = 'prune rate (fraction of weights zeroed)'\n"));
+	assert_true(file_has(repdir, "robustness_quantize.gp",
+			     "\nxlabel = 'quantize bits (bits per weight)'\n"));
+	assert_false(file_has(repdir, "robustness_prune.gp", "#999999"));
+	/* the version of the run */
+	assert_true(file_has(repdir, "tradeoff.gp", "a figure of wmbench report 0.1.0 "));
+	assert_true(file_has(repdir, "report.md", "- report written by wmbench: 0.1.0\n"));
+}
+
+/* run.json as the harness writes it, read back by the report. */
+static void test_runjson(void **state)
+{
+	static const char want[] =
+	    "{\n  \"wmbench_version\": \"9.9\",\n  \"job_file\": \"jobs/a \\\"b\\\".yaml\",\n"
+	    "  \"job_file_sha256\": \"ab12\",\n  \"name\": \"a\\\\b\\u0009c\",\n  \"alpha\": "
+	    "0.001,\n"
+	    "  \"run_seed\": 18446744073709551615,\n  \"jobs\": 12,\n  \"ranks\": 3,\n"
+	    "  \"openblas_threads_per_rank\": 1,\n  \"start\": \"2024-01-01T00:00:00Z\",\n"
+	    "  \"end\": null,\n  \"libraries\": {\n    \"mpi\": \"M\",\n    \"openblas\": \"O\",\n"
+	    "    \"openblas_core\": \"C\",\n    \"libarchive\": \"A\",\n    \"libyaml\": \"Y\"\n"
+	    "  },\n  \"cpu\": \"P\",\n  \"dataset\": \"mnist\",\n  \"dataset_files\": {\n"
+	    "    \"/d/x.gz\": \"00ff\",\n    \"/d/y.gz\": \"unreadable\"\n  },\n  \"plugins\": [\n"
+	    "    {\"name\": \"none\", \"kind\": \"scheme\", \"order\": 0, \"colour\": \"#000000\", "
+	    "\"point\": 5, \"unmarked\": true, \"aux_label\": null},\n"
+	    "    {\"name\": \"nullembed\", \"kind\": \"scheme\", \"order\": 5, \"colour\": "
+	    "\"#D55E00\", "
+	    "\"point\": 15, \"unmarked\": false, \"aux_label\": \"acc \\\"null\\\"\"},\n"
+	    "    {\"name\": \"prune\", \"kind\": \"attack\", \"params\": {\"rate\": \"fraction\", "
+	    "\"scope\": null}}\n  ]\n}\n";
+	struct runjson_plugin pl[3], *got;
+	struct runjson rj = {
+	    .version = "9.9",
+	    .job_file = "jobs/a \"b\".yaml",
+	    .job_file_sha256 = "ab12",
+	    .name = "a\\b\tc",
+	    .alpha = 1e-3,
+	    .run_seed = 18446744073709551615ull,
+	    .jobs = 12,
+	    .ranks = 3,
+	    .threads_per_rank = 1,
+	    .start = "2024-01-01T00:00:00Z",
+	    .mpi = "M",
+	    .openblas = "O",
+	    .openblas_core = "C",
+	    .libarchive = "A",
+	    .libyaml = "Y",
+	    .cpu = "P",
+	    .dataset = "mnist",
+	    .nfiles = 2,
+	    .files = {{"/d/x.gz", "00ff"}, {"/d/y.gz", "unreadable"}},
+	    .nplugins = 3,
+	    .plugins = pl,
+	};
+	char dir[700], path[800], err[ERRBUF], v[64];
+	char *text;
+	int n;
+
+	(void)state;
+	memset(pl, 0, sizeof pl);
+	strcpy(pl[0].name, "none");
+	strcpy(pl[0].kind, "scheme");
+	strcpy(pl[0].colour, "#000000");
+	pl[0].point = 5;
+	pl[0].unmarked = 1;
+	strcpy(pl[1].name, "nullembed");
+	strcpy(pl[1].kind, "scheme");
+	pl[1].order = 5;
+	strcpy(pl[1].colour, "#D55E00");
+	pl[1].point = 15;
+	strcpy(pl[1].aux_label, "acc \"null\"");
+	strcpy(pl[2].name, "prune");
+	strcpy(pl[2].kind, "attack");
+	pl[2].nparams = 2;
+	strcpy(pl[2].param_key[0], "rate");
+	strcpy(pl[2].param_help[0], "fraction");
+	strcpy(pl[2].param_key[1], "scope");
+
+	snprintf(dir, sizeof dir, "%s/runjson", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	if (runjson_write(dir, &rj, err, sizeof err))
+		fail_msg("%s", err);
+	snprintf(path, sizeof path, "%s/run.json", dir);
+	text = slurp(path, NULL);
+	assert_non_null(text);
+	assert_string_equal(text, want);
+
+	assert_int_equal(runjson_get(text, "name", v, sizeof v), 0);
+	assert_string_equal(v, "a\\b\tc");
+	assert_int_equal(runjson_get(text, "end", v, sizeof v), 0);
+	assert_string_equal(v, "null");
+	assert_int_equal(runjson_get(text, "libraries", v, sizeof v), -1);
+	assert_int_equal(runjson_get(text, "nothing", v, sizeof v), -1);
+	runjson_plugins(text, &got, &n);
+	assert_int_equal(n, 3);
+	for (int i = 0; i < 3; i++) {
+		assert_string_equal(got[i].name, pl[i].name);
+		assert_string_equal(got[i].kind, pl[i].kind);
+		assert_string_equal(got[i].colour, pl[i].colour);
+		assert_string_equal(got[i].aux_label, pl[i].aux_label);
+		assert_int_equal(got[i].point, pl[i].point);
+		assert_int_equal(got[i].unmarked, pl[i].unmarked);
+		assert_int_equal(got[i].nparams, pl[i].nparams);
+		for (int k = 0; k < pl[i].nparams; k++) {
+			assert_string_equal(got[i].param_key[k], pl[i].param_key[k]);
+			assert_string_equal(got[i].param_help[k], pl[i].param_help[k]);
+		}
+	}
+	assert_int_equal(got[1].order, 5);
+	assert_int_equal(got[2].order, RUNJSON_NO_ORDER);
+	assert_ptr_equal(runjson_plugin_find(got, n, "attack", "prune"), &got[2]);
+	assert_null(runjson_plugin_find(got, n, "scheme", "prune"));
+	free(got);
+	free(text);
+
+	/* without plug-ins: the section is left out, as in runs before it */
+	rj.nplugins = 0;
+	if (runjson_write(dir, &rj, err, sizeof err))
+		fail_msg("%s", err);
+	text = slurp(path, NULL);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "\"/d/y.gz\": \"unreadable\"\n  }\n}\n"));
+	runjson_plugins(text, &got, &n);
+	assert_int_equal(n, 0);
+	free(got);
+	free(text);
+
+	/* what the figures cannot use reads as none: a colour that is not #RRGGBB
+	 * (it would be written into a gnuplot string), a point type out of range,
+	 * an entry without a name */
+	runjson_plugins("{\"plugins\": [{\"name\": \"x\", \"kind\": \"scheme\", \"colour\": "
+			"\"#12'; system('ls'); '\", \"point\": 1000, \"order\": \"a\"}, {\"kind\": "
+			"\"scheme\"}, 3, {\"name\": \"y\", \"colour\": \"#abcdef\"}]}",
+			&got, &n);
+	assert_int_equal(n, 2);
+	assert_string_equal(got[0].name, "x");
+	assert_string_equal(got[0].colour, "");
+	assert_int_equal(got[0].point, 0);
+	assert_int_equal(got[0].order, RUNJSON_NO_ORDER);
+	assert_string_equal(got[1].colour, "#abcdef");
+	free(got);
+	runjson_plugins("{\"plugins\": [{\"name\": ", &got, &n);
+	assert_int_equal(n, 0);
+	free(got);
+}
+
 static void test_bundle(void **state)
 {
 	char tarpath[700], unpack[700], udir[800], path[1000];
@@ -845,6 +1042,10 @@ static void test_layout(void **state)
 	unsetenv("FONTCONFIG_FILE");
 	snprintf(path, sizeof path, "%s/report", dir);
 	check_layout(path, "DejaVu only");
+	/* its run.json has no plug-ins: neutral grey, point type 2, no help */
+	assert_true(file_has(path, "capacity.gp", "lt_color[1] = '#999999'\nlt_pt[1] = 2\n"));
+	assert_false(file_has(path, "robustness_prune.gp", "#E69F00"));
+	assert_true(file_has(path, "robustness_prune.gp", "\nxlabel = 'prune rate'\n"));
 }
 
 static void test_errors(void **state)
@@ -916,6 +1117,7 @@ int main(void)
 	    cmocka_unit_test(test_stats),     cmocka_unit_test(test_summary),
 	    cmocka_unit_test(test_controls),  cmocka_unit_test(test_figures),
 	    cmocka_unit_test(test_injection), cmocka_unit_test(test_docs),
+	    cmocka_unit_test(test_plugins),   cmocka_unit_test(test_runjson),
 	    cmocka_unit_test(test_bundle),    cmocka_unit_test(test_layout),
 	    cmocka_unit_test(test_errors),
 	};

@@ -10,10 +10,10 @@ struct test_scale_cfg {
 	double factor;
 };
 
-static const struct param_def test_scale_params[] = {
-    {"factor", PT_DOUBLE, "1", -100, 100, NULL, "what every parameter is multiplied by",
-     offsetof(struct test_scale_cfg, factor)},
-    {0}};
+static const struct param_def test_scale_params[] = {{"factor", PT_DOUBLE, "1", -100, 100, NULL,
+						      "what every parameter is multiplied by",
+						      offsetof(struct test_scale_cfg, factor)},
+						     {0}};
 
 static int test_scale_apply(const void *cfg, struct nn_model *m, const struct atk_env *env,
 			    char *err, size_t errlen)

@@ -1,0 +1,136 @@
+/* kv.c - the "k=v;k=v" parameter strings of results.csv (scheme_params,
+ * attack_params): items, look-up, removal, labels for people and ordering.
+ * The report's only k=v parser. */
+#include "report_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The i-th ';'-separated item of params into key and val ("" when the item
+ * has no '='); returns 0 past the last item. */
+int kv_item(const char *ps, int i, char *key, size_t klen, char *val, size_t vlen)
+{
+	const char *p = ps, *end, *eq;
+
+	if (!*ps)
+		return 0;
+	for (; i > 0; i--) {
+		p = strchr(p, ';');
+		if (!p)
+			return 0;
+		p++;
+	}
+	end = strchr(p, ';');
+	if (!end)
+		end = p + strlen(p);
+	eq = memchr(p, '=', (size_t)(end - p));
+	if (!eq)
+		eq = end;
+	snprintf(key, klen, "%.*s", (int)(eq - p), p);
+	if (eq < end)
+		snprintf(val, vlen, "%.*s", (int)(end - eq - 1), eq + 1);
+	else
+		val[0] = 0;
+	return 1;
+}
+
+/* The value of key in params; 0 if present. */
+int kv_get(const char *ps, const char *key, char *val, size_t vlen)
+{
+	char k[RESULT_VALLEN * 3];
+
+	for (int i = 0; kv_item(ps, i, k, sizeof k, val, vlen); i++)
+		if (!strcmp(k, key))
+			return 0;
+	val[0] = 0;
+	return -1;
+}
+
+/* params without the item of key. */
+void kv_del(const char *ps, const char *key, char *out, size_t len)
+{
+	size_t kl = strlen(key), o = 0;
+	const char *p = ps;
+
+	out[0] = 0;
+	while (*p) {
+		const char *end = strchr(p, ';');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+		int match = n >= kl && !strncmp(p, key, kl) && (n == kl || p[kl] == '=');
+
+		if (!match && o + n + 2 < len) {
+			if (o)
+				out[o++] = ';';
+			memcpy(out + o, p, n);
+			o += n;
+			out[o] = 0;
+		}
+		p += n + (end != NULL);
+	}
+}
+
+/* params for people: "a=1;b=2" -> "a=1, b=2", cleaned. */
+void kv_pretty(const char *ps, char *out, size_t len)
+{
+	char tmp[LABELLEN];
+	size_t o = 0;
+
+	clean_text(ps, tmp, sizeof tmp);
+	for (const char *p = tmp; *p && o + 3 < len; p++) {
+		if (*p == ';') {
+			out[o++] = ',';
+			out[o++] = ' ';
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o] = 0;
+}
+
+/* The items of ps whose key has another value in at least one of the n
+ * strings others[] (parameters of the same plug-in): what tells it apart. */
+void kv_varying(const char *ps, const char *const *others, int n, char *out, size_t len)
+{
+	char k[RESULT_VALLEN * 3], v[RESULT_VALLEN * 3], w[RESULT_VALLEN * 3], t[LABELLEN];
+
+	out[0] = 0;
+	for (int p = 0; p < MAXKEYS && kv_item(ps, p, k, sizeof k, v, sizeof v); p++) {
+		int differs = 0;
+
+		for (int j = 0; j < n && !differs; j++)
+			differs = kv_get(others[j], k, w, sizeof w) || strcmp(w, v);
+		if (differs) {
+			snprintf(t, sizeof t, "%s%.100s=%.300s", out[0] ? ";" : "", k, v);
+			rp_cat(out, len, t);
+		}
+	}
+}
+
+/* Orders parameter strings item by item, numbers by value. */
+int kv_cmp(const char *a, const char *b)
+{
+	char ka[RESULT_VALLEN * 3], va[RESULT_VALLEN * 3], kb[RESULT_VALLEN * 3],
+	    vb[RESULT_VALLEN * 3];
+
+	for (int i = 0;; i++) {
+		int ha = kv_item(a, i, ka, sizeof ka, va, sizeof va);
+		int hb = kv_item(b, i, kb, sizeof kb, vb, sizeof vb);
+		double x, y;
+		int c;
+
+		if (!ha || !hb)
+			return ha - hb;
+		c = strcmp(ka, kb);
+		if (c)
+			return c;
+		if (rp_is_num(va, &x) && rp_is_num(vb, &y)) {
+			if (x != y)
+				return x < y ? -1 : 1;
+			continue;
+		}
+		c = strcmp(va, vb);
+		if (c)
+			return c;
+	}
+}
