@@ -32,12 +32,16 @@ build/libwm.a: $(LIB_OBJ)
 wmbench: build/harness/main.o build/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/tests/%: tests/%.c build/libwm.a Makefile
+# Every test and benchmark links the shared fixtures of tests/testlib.{c,h}.
+TEST_CFLAGS := -Iworkers -Iharness $(shell pkg-config --cflags cmocka)
+build/tests/testlib.o: CFLAGS += $(TEST_CFLAGS)
+
+build/tests/%: tests/%.c build/tests/testlib.o build/libwm.a Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< \
+	$(CC) $(CFLAGS) -MMD -MP $(TEST_CFLAGS) -o $@ $< build/tests/testlib.o \
 		build/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
--include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d)
+-include $(LIB_OBJ:.o=.d) build/harness/main.d build/tests/testlib.d $(TESTS:=.d) $(BENCHES:=.d)
 
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps
