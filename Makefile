@@ -17,7 +17,7 @@ LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
 TESTS   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
 BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 
-.PHONY: all check unit bench deps install clean repro robustness quick format format-check
+.PHONY: all check unit bench deps install clean repro robustness quick format format-check layers
 
 all: wmbench
 
@@ -47,6 +47,11 @@ build/tests/%: tests/%.c build/tests/testlib.o build/libwm.a Makefile
 check: deps
 	@$(MAKE) --no-print-directory wmbench $(TESTS)
 	@bash tests/run_all.sh $(TESTS)
+
+# Every #include points down the layers (tests/check_layers.py). Not yet part
+# of check; CHECK_LAYERS=1 makes tests/run_all.sh run it too.
+layers:
+	@bash tests/layers.sh
 
 # The C sources in the style of .clang-format (clang-format 14, from make deps).
 SOURCES := $(wildcard */*.c */*.h)
