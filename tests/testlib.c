@@ -120,12 +120,13 @@ static int hidden_predict(struct wm_query *q, const float *x, int n, float *prob
 	return 0;
 }
 
+/* the plain query path, with the model moved from q->model to q->ctx */
 void tl_hidden_query(struct wm_query *q, struct nn_model *m)
 {
-	memset(q, 0, sizeof *q);
+	wm_query_init(q, m);
 	q->predict = hidden_predict;
+	q->model = NULL;
 	q->ctx = m;
-	q->nclass = m->nclass;
 }
 
 void tl_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
