@@ -22,7 +22,7 @@ BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 REPORT_OBJ  := $(patsubst %.c,build/%.o,$(wildcard reports/*.c)) build/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro robustness quick format format-check
+.PHONY: all check unit bench deps install clean repro robustness quick format format-check layers
 
 all: wmbench
 
@@ -41,9 +41,13 @@ build/libreport.a: $(REPORT_OBJ)
 wmbench: build/harness/main.o build/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/tests/%: tests/%.c build/libwm.a Makefile
+# Every test and benchmark links the shared fixtures of tests/testlib.{c,h}.
+TEST_CFLAGS := -Iworkers -Iharness $(shell pkg-config --cflags cmocka)
+build/tests/testlib.o: CFLAGS += $(TEST_CFLAGS)
+
+build/tests/%: tests/%.c build/tests/testlib.o build/libwm.a Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -Iworkers -Iharness $(shell pkg-config --cflags cmocka) -o $@ $< \
+	$(CC) $(CFLAGS) -MMD -MP $(TEST_CFLAGS) -o $@ $< build/tests/testlib.o \
 		build/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 build/tests/test_report: tests/test_report.c build/libreport.a Makefile
@@ -59,13 +63,18 @@ build/tests/plugins/%.o: tests/plugins/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
--include $(LIB_OBJ:.o=.d) build/harness/main.d $(TESTS:=.d) $(BENCHES:=.d) \
+-include $(LIB_OBJ:.o=.d) build/harness/main.d build/tests/testlib.d $(TESTS:=.d) $(BENCHES:=.d) \
 	build/tests/plugins/test_scale.d
 
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps
 	@$(MAKE) --no-print-directory wmbench $(TESTS) build/tests/wmbench-plugin
 	@bash tests/run_all.sh $(TESTS)
+
+# Every #include points down the layers (tests/check_layers.py). Not yet part
+# of check; CHECK_LAYERS=1 makes tests/run_all.sh run it too.
+layers:
+	@bash tests/layers.sh
 
 # The C sources in the style of .clang-format (clang-format 14, from make deps).
 SOURCES := $(wildcard */*.c */*.h tests/plugins/*.c)

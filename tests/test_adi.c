@@ -7,8 +7,8 @@
  * unmarked model with the owner's key and the marked model with a wrong key
  * are not detected and score near chance. Verification goes through a query
  * path that hides the model (black-box). Also: the fine-tune mode, the trigger
- * sources, determinism of keys and metrics, parameter checks. Skipped when
- * Fashion-MNIST is absent. */
+ * sources, determinism of keys and metrics, parameter checks. Without
+ * Fashion-MNIST the tests that need it fail (testlib.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -19,11 +19,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../schemes/scheme.h"
 #include "data.h"
 #include "nn.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NTRAIN 12000
@@ -31,60 +31,29 @@
 #define SEED   1
 
 static struct dataset train, test;
-static uint32_t *all_idx;
 static char err[ERRBUF];
 static const struct wm_scheme *adi;
 
 static int group_setup(void **state)
 {
-	struct stat st;
 	(void)state;
 	adi = wm_scheme_find("adi");
-	if (stat(FASHION_DIR, &st))
-		return 0;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "data_load: %s\n", err);
-		return -1;
-	}
-	data_truncate(&train, NTRAIN);
-	all_idx = xmalloc((size_t)train.n * sizeof *all_idx);
-	for (int i = 0; i < train.n; i++)
-		all_idx[i] = (uint32_t)i;
+	/* without the data, the tests that need it fail in tl_need_fashion() */
+	tl_fashion_load(&train, &test, NTRAIN, 0);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (all_idx) {
-		data_free(&train);
-		data_free(&test);
-	}
-	free(all_idx);
+	tl_fashion_free(&train, &test);
 	return 0;
-}
-
-static void need_data(void)
-{
-	if (!all_idx)
-		skip();
 }
 
 static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epochs)
 {
-	memset(env, 0, sizeof *env);
 	rng_seed(r, seed);
-	env->train = &train;
-	env->test = &test;
-	env->owner_idx = all_idx;
-	env->n_owner = train.n;
-	env->ts.epochs = epochs;
-	env->ts.batch = 64;
-	strcpy(env->ts.optimizer, "adam");
-	env->ts.lr = 1e-3;
-	env->ts.momentum = 0.9;
-	env->alpha = 1e-3;
-	env->rng = r;
+	tl_env_init(env, r, epochs, &train, &test, tl_fashion_all(), train.n);
 }
 
 static void params(struct param_set *p, const char *kv)
@@ -95,24 +64,15 @@ static void params(struct param_set *p, const char *kv)
 	param_complete(p, adi->params);
 }
 
-/* A query path that hides the model: predict() reaches it through ctx only. */
-static int hidden_predict(struct wm_query *q, const float *x, int n, float *probs)
-{
-	nn_predict_proba(q->ctx, x, n, probs);
-	q->queries += n;
-	return 0;
-}
-
+/* Black-box verification: the query path hides the model. */
 static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdict *v)
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q = {.predict = hidden_predict, .ctx = m, .nclass = m->nclass};
+	struct wm_query q;
 	env_init(&env, &r, 999, 1);
-	memset(v, 0, sizeof *v);
-	v->aux = NAN;
-	if (wm_verify(adi, key, NULL, &q, &env, v, err, sizeof err))
-		fail_msg("verify: %s", err);
+	tl_hidden_query(&q, m);
+	tl_verify(adi, key, NULL, &q, &env, v);
 	assert_string_equal(v->metric_name, "wm_acc");
 	assert_true(q.queries > 0);
 }
@@ -163,7 +123,7 @@ static void test_embed_detect(void **state)
 {
 	static const uint64_t seeds[2] = {SEED, SEED + 3};
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	for (int s = 0; s < 2; s++) {
 		struct nn_model marked, clean;
 		struct npz key, wrong;
@@ -207,7 +167,7 @@ static void test_finetune(void **state)
 	struct npz key;
 	struct wm_verdict v;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	npz_init(&key);
 	train_model(&m, "size=100,per_batch=10,mode=finetune,ft_epochs=2", SEED, 3, &key);
 	double acc = nn_accuracy(&m, &test, NULL, 0);
@@ -228,7 +188,7 @@ static void test_determinism(void **state)
 	struct npz ka, kb, kc;
 	struct wm_verdict va, vb;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	keygen_only(&ka, "size=100", SEED);
 	keygen_only(&kb, "size=100", SEED);
 	keygen_only(&kc, "size=100", SEED + 1);
@@ -268,7 +228,7 @@ static void test_sources(void **state)
 	struct npz key;
 	int hist[10] = {0};
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	keygen_only(&key, "size=1000", SEED);
 	const struct npz_array *x = npz_get(&key, "adi.x"), *y = npz_get(&key, "adi.y");
 	const float *xs = x->data;

@@ -9,7 +9,8 @@
  * leave the attacker's key verifying; distill's student is within 3 points;
  * the query-path wrappers transform copies, count queries and free their
  * state; chain runs its steps in order; bad parameters fail in check() with
- * the attack, the parameter and the range. Skipped without Fashion-MNIST. */
+ * the attack, the parameter and the range. Without Fashion-MNIST the tests
+ * that need it fail (testlib.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,11 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../attacks/attack.h"
 #include "data.h"
 #include "nn.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NTRAIN 12000
@@ -40,44 +41,24 @@ static char err[ERRBUF];
 
 static void wenv_init(struct wm_env *w, struct rng *r, uint64_t seed, int epochs)
 {
-	memset(w, 0, sizeof *w);
 	rng_seed(r, seed);
-	w->train = &train;
-	w->test = &test;
-	w->owner_idx = owner;
-	w->n_owner = n_owner;
+	tl_env_init(w, r, epochs, &train, &test, owner, n_owner);
 	w->attacker_idx = attacker;
 	w->n_attacker = n_attacker;
-	w->ts.epochs = epochs;
-	w->ts.batch = 64;
-	strcpy(w->ts.optimizer, "adam");
-	w->ts.lr = 1e-3;
-	w->ts.momentum = 0.9;
-	w->alpha = 1e-3;
-	w->rng = r;
 }
 
 static int group_setup(void **state)
 {
-	struct stat st;
 	struct wm_env w;
 	struct rng r;
 	(void)state;
-	if (stat(FASHION_DIR, &st))
+	/* without the data, the tests that need it fail in tl_need_fashion() */
+	if (tl_fashion_load(&train, &test, NTRAIN, NTEST))
 		return 0;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "data_load: %s\n", err);
-		return -1;
-	}
-	data_truncate(&train, NTRAIN);
-	data_truncate(&test, NTEST);
 	data_split(train.n, SEED, 0.5, &owner, &n_owner, &attacker, &n_attacker);
 	wenv_init(&w, &r, SEED, 2);
-	if (nn_create(&clean, "mlp", 1, 28, 28, 10, &r, err, sizeof err) ||
-	    wm_train_owner(&clean, &w, NULL, 0, err, sizeof err)) {
-		fprintf(stderr, "clean model: %s\n", err);
+	if (tl_train_clean(&clean, "mlp", &w))
 		return -1;
-	}
 	acc_clean = nn_accuracy(&clean, &test, NULL, 0);
 	printf("# clean mlp: %d owner / %d attacker samples, 2 epochs, test accuracy %.4f\n",
 	       n_owner, n_attacker, acc_clean);
@@ -88,20 +69,12 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (have_data) {
+	if (have_data)
 		nn_free(&clean);
-		data_free(&train);
-		data_free(&test);
-	}
+	tl_fashion_free(&train, &test);
 	free(owner);
 	free(attacker);
 	return 0;
-}
-
-static void need_data(void)
-{
-	if (!have_data)
-		skip();
 }
 
 /* "k=v;k=v" (';' because chain steps contain ','), completed with defaults. */
@@ -178,7 +151,7 @@ static void test_identity(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("identity", "", &m, 1);
 	assert_int_equal(m.nparams, clean.nparams);
@@ -222,7 +195,7 @@ static void test_prune(void **state)
 	const double rate = 0.3;
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	/* layer: the default marked layer (fc2) only */
 	nn_copy(&m, &clean);
 	attack_simple("prune", "rate=0.3;scope=layer", &m, 1);
@@ -288,7 +261,7 @@ static void test_quantize(void **state)
 {
 	const int bits[] = {1, 2, 4, 8};
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	for (size_t t = 0; t < sizeof bits / sizeof bits[0]; t++) {
 		struct nn_model m;
 		char kv[32];
@@ -323,7 +296,7 @@ static void test_ftll_only_last(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("finetune", "mode=ftll;epochs=1", &m, 2);
 	int last = nn_last_param_layer(&m);
@@ -359,7 +332,7 @@ static void test_rtll_reinit(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	int last = nn_last_param_layer(&clean);
 	const struct nn_layer *l = &clean.layers[last];
 	double bound = 1.0 / sqrt((double)(l->w_n / l->out_c));
@@ -396,7 +369,7 @@ static void test_ftal_accuracy(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("finetune", "mode=ftal", &m, 4); /* 5 epochs, adam 1e-3 */
 	double acc = nn_accuracy(&m, &test, NULL, 0);
@@ -411,7 +384,7 @@ static void test_fineprune(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("fineprune", "ratio=0.5;epochs=1", &m, 5);
 	/* fc2's removed units: weight row and bias zero, fc3 column zero, still */
@@ -449,7 +422,7 @@ static void test_overwrite_piracy_uchida(void **state)
 	struct rng r, ar, saved;
 	struct actx c;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	assert_non_null(u);
 	npz_init(&key);
 	npz_init(&pkey);
@@ -520,7 +493,7 @@ static void test_distill(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("distill", "T=3;epochs=4", &m, 6);
 	double acc = nn_accuracy(&m, &test, NULL, 0);
@@ -544,7 +517,7 @@ static void test_distill_other_arch(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("distill", "student=lenet5;epochs=1", &m, 8);
 	assert_string_equal(m.arch, "lenet5");
@@ -560,7 +533,7 @@ static void test_labelsmooth_weightshift_noise(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("labelsmooth", "epochs=1", &m, 9);
 	double a1 = nn_accuracy(&m, &test, NULL, 0);
@@ -617,7 +590,7 @@ static void test_chain_order(void **state)
 {
 	struct nn_model m;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	nn_copy(&m, &clean);
 	attack_simple("chain", "steps=prune:rate=0.5,scope=each|finetune:mode=ftll,epochs=1", &m,
 		      12);
@@ -697,7 +670,7 @@ static void test_query_wrappers(void **state)
 	    .predict = probe_predict, .model = &clean, .nclass = 10, .ctx = &pr};
 	struct wm_query outer, plain;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	for (size_t i = 0; i < n * D; i++)
 		x[i] = (float)(-3.0 + 8.0 * (double)(i % 97) / 96.0); /* [-3, 5] */
 	memcpy(x0, x, n * D * sizeof(float));

@@ -1,6 +1,6 @@
 /* test_data.c - dataset loaders: small IDX .gz and CIFAR tar.gz files written
  * into a temp dir, their failure modes, the split, and the real Fashion-MNIST
- * (skipped when absent, or when WMBENCH_SKIP_REAL is set). */
+ * (a dependency: missing, it fails the test, see testlib.h). */
 #define _GNU_SOURCE
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +10,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <zlib.h>
 
 #include "data.h"
+#include "testlib.h"
 #include "util.h"
 
 static char tmp[256];
@@ -26,25 +26,16 @@ static int bad_label_rec = -1;
 static int noisy;
 static char err[ERRBUF];
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(tmp, "/tmp/test_data.XXXXXX");
-	return mkdtemp(tmp) ? 0 : -1;
+	return tl_tmpdir(tmp, sizeof tmp, "test_data");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tl_rmtree(tmp);
 }
 
 static void path_of(char *out, const char *file)
@@ -488,11 +479,9 @@ static void test_real_fashion(void **state)
 {
 	struct dataset tr, te;
 	int hist[10] = {0};
-	struct stat st;
 
 	(void)state;
-	if (getenv("WMBENCH_SKIP_REAL") || stat(FASHION_DIR, &st))
-		skip();
+	tl_need_fashion();
 	assert_int_equal(data_load("fashion", NULL, &tr, &te, err, sizeof(err)), 0);
 	assert_string_equal(tr.name, "fashion");
 	assert_int_equal(tr.n, 60000);
@@ -511,24 +500,33 @@ static void test_real_fashion(void **state)
 	data_free(&te);
 }
 
+/* testlib's missing-data message names the directory, the package and make deps. */
+static void test_missing_policy(void **state)
+{
+	char msg[1024], dir[300];
+
+	(void)state;
+	snprintf(dir, sizeof dir, "%s/no-such-dataset", tmp);
+	assert_int_equal(tl_dataset_missing(dir, "dataset-x", msg, sizeof msg), 1);
+	assert_non_null(strstr(msg, dir));
+	assert_non_null(strstr(msg, "No such file or directory"));
+	assert_non_null(strstr(msg, "dataset-x"));
+	assert_non_null(strstr(msg, "make deps"));
+	assert_int_equal(tl_dataset_missing(tmp, "dataset-x", msg, sizeof msg), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_idx_ok),
-	    T(test_idx_truncated_gz),
-	    T(test_idx_bad_crc),
-	    T(test_idx_header_count),
-	    T(test_idx_label_count),
-	    T(test_idx_bad_label),
-	    T(test_idx_bad_magic),
-	    T(test_missing),
-	    T(test_cifar_ok),
-	    T(test_cifar_broken),
-	    T(test_split),
-	    T(test_files),
-	    cmocka_unit_test(test_real_fashion),
+	    T(test_idx_ok),	     T(test_idx_truncated_gz),
+	    T(test_idx_bad_crc),     T(test_idx_header_count),
+	    T(test_idx_label_count), T(test_idx_bad_label),
+	    T(test_idx_bad_magic),   T(test_missing),
+	    T(test_cifar_ok),	     T(test_cifar_broken),
+	    T(test_split),	     T(test_files),
+	    T(test_missing_policy),  cmocka_unit_test(test_real_fashion),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@
 #include "../schemes/scheme.h"
 #include "data.h"
 #include "nn.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NTRAIN 8000
@@ -28,24 +29,13 @@
 int wm_deepsigns_bb_theta(int K, int nclass, double alpha); /* schemes/deepsigns_bb.c */
 
 static struct dataset train, test;
-static uint32_t *owner;
 static struct nn_model clean; /* unmarked, seed 1 */
 static double clean_acc;
 static char err[ERRBUF];
 
 static void env_init(struct wm_env *env, struct rng *r)
 {
-	memset(env, 0, sizeof *env);
-	env->train = &train;
-	env->test = &test;
-	env->owner_idx = owner;
-	env->n_owner = train.n;
-	env->ts.epochs = EPOCHS;
-	env->ts.batch = 64;
-	strcpy(env->ts.optimizer, "adam");
-	env->ts.lr = 1e-3;
-	env->alpha = 1e-3;
-	env->rng = r;
+	tl_env_init(env, r, EPOCHS, &train, &test, tl_fashion_all(), train.n);
 }
 
 static void params(const struct wm_scheme *s, struct param_set *ps, const char *kv)
@@ -66,11 +56,7 @@ static void verify(const struct wm_scheme *s, const struct npz *key, struct nn_m
 	rng_seed(&r, 99);
 	env_init(&env, &r);
 	wm_query_init(&q, m);
-	memset(v, 0, sizeof *v);
-	int rc = wm_verify(s, key, m, &q, &env, v, err, sizeof err);
-	if (rc)
-		fprintf(stderr, "%s\n", err);
-	assert_int_equal(rc, 0);
+	tl_verify(s, key, m, &q, &env, v);
 }
 
 /* What a job does: a fresh model from seed, check, keygen, embed (with the
@@ -102,15 +88,7 @@ static double embed(const char *scheme, const char *kv, uint64_t seed, struct nn
 static int setup(void **state)
 {
 	(void)state;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	data_truncate(&train, NTRAIN);
-	owner = xmalloc((size_t)train.n * sizeof *owner);
-	for (int i = 0; i < train.n; i++)
-		owner[i] = (uint32_t)i;
-	return 0;
+	return tl_fashion_load(&train, &test, NTRAIN, 0);
 }
 
 static int teardown(void **state)
@@ -118,9 +96,7 @@ static int teardown(void **state)
 	(void)state;
 	if (clean.nlayers)
 		nn_free(&clean);
-	free(owner);
-	data_free(&train);
-	data_free(&test);
+	tl_fashion_free(&train, &test);
 	return 0;
 }
 
@@ -204,16 +180,6 @@ static void test_deepsigns_embeds(void **state)
 	npz_free(&wrong);
 }
 
-static void assert_same_array(const struct npz *a, const struct npz *b, const char *name)
-{
-	const struct npz_array *x = npz_get(a, name), *y = npz_get(b, name);
-	assert_non_null(x);
-	assert_non_null(y);
-	assert_int_equal(x->dtype, y->dtype);
-	assert_int_equal(x->count, y->count);
-	assert_memory_equal(x->data, y->data, x->count * npz_dtype_size(x->dtype));
-}
-
 static void test_deepsigns_deterministic(void **state)
 {
 	struct nn_model m1, m2;
@@ -224,10 +190,10 @@ static void test_deepsigns_deterministic(void **state)
 	double a2 = embed("deepsigns", "bits=64", 7, &m2, &k2, &v2);
 	printf("deepsigns (64 bits, seed 7) twice: accuracy %.4f / %.4f, BER %.4f / %.4f\n", a1, a2,
 	       v1.metric, v2.metric);
-	assert_same_array(&k1, &k2, "deepsigns.A");
-	assert_same_array(&k1, &k2, "deepsigns.b");
-	assert_same_array(&k1, &k2, "deepsigns.key_idx");
-	assert_same_array(&k1, &k2, "params");
+	tl_assert_same_array(&k1, &k2, "deepsigns.A");
+	tl_assert_same_array(&k1, &k2, "deepsigns.b");
+	tl_assert_same_array(&k1, &k2, "deepsigns.key_idx");
+	tl_assert_same_array(&k1, &k2, "params");
 	assert_true(a1 == a2);
 	assert_true(v1.metric == v2.metric && v1.pvalue == v2.pvalue);
 	assert_memory_equal(m1.params, m2.params, m1.nparams * sizeof(float));

@@ -37,6 +37,7 @@
 #include "data.h"
 #include "nn.h"
 #include "nn_rop.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NTRAIN 12000
@@ -47,7 +48,6 @@ int wm_gradsigns_loss(const struct npz *key, struct nn_model *m, const float *x,
 		      int B, float *grads, double *loss, char *err, size_t errlen);
 
 static struct dataset train, test;
-static uint32_t *owner;
 static struct nn_model clean; /* unmarked, seed 1 */
 static double clean_acc, clean_s;
 static char err[ERRBUF];
@@ -417,17 +417,7 @@ static void test_rop_conv_vs_fd(void **state)
 
 static void env_init(struct wm_env *env, struct rng *r)
 {
-	memset(env, 0, sizeof *env);
-	env->train = &train;
-	env->test = &test;
-	env->owner_idx = owner;
-	env->n_owner = train.n;
-	env->ts.epochs = EPOCHS;
-	env->ts.batch = 64;
-	strcpy(env->ts.optimizer, "adam");
-	env->ts.lr = 1e-3;
-	env->alpha = 1e-3;
-	env->rng = r;
+	tl_env_init(env, r, EPOCHS, &train, &test, tl_fashion_all(), train.n);
 }
 
 static void params(const struct wm_scheme *s, struct param_set *ps, const char *kv)
@@ -741,16 +731,6 @@ static void test_gradsigns_fd(void **state)
 	npz_free(&key);
 }
 
-static void assert_same_array(const struct npz *a, const struct npz *b, const char *name)
-{
-	const struct npz_array *x = npz_get(a, name), *y = npz_get(b, name);
-	assert_non_null(x);
-	assert_non_null(y);
-	assert_int_equal(x->dtype, y->dtype);
-	assert_int_equal(x->count, y->count);
-	assert_memory_equal(x->data, y->data, x->count * npz_dtype_size(x->dtype));
-}
-
 /* the same job twice */
 static void test_gradsigns_deterministic(void **state)
 {
@@ -770,12 +750,12 @@ static void test_gradsigns_deterministic(void **state)
 	printf("gradsigns (24 bits, seed 7) twice: accuracy %.4f / %.4f, black-box BER %.4f / "
 	       "%.4f, white-box BER %.4f / %.4f\n",
 	       a1, a2, v1.metric, v2.metric, w1.metric, w2.metric);
-	assert_same_array(&k1, &k2, "gradsigns.b");
-	assert_same_array(&k1, &k2, "gradsigns.S");
-	assert_same_array(&k1, &k2, "gradsigns.K");
-	assert_same_array(&k1, &k2, "gradsigns.target");
-	assert_same_array(&k1, &k2, "gradsigns.vseed");
-	assert_same_array(&k1, &k2, "params");
+	tl_assert_same_array(&k1, &k2, "gradsigns.b");
+	tl_assert_same_array(&k1, &k2, "gradsigns.S");
+	tl_assert_same_array(&k1, &k2, "gradsigns.K");
+	tl_assert_same_array(&k1, &k2, "gradsigns.target");
+	tl_assert_same_array(&k1, &k2, "gradsigns.vseed");
+	tl_assert_same_array(&k1, &k2, "params");
 	assert_true(a1 == a2);
 	assert_memory_equal(m1.params, m2.params, m1.nparams * sizeof(float));
 	assert_true(v1.metric == v2.metric && v1.pvalue == v2.pvalue && q1 == q2);
@@ -839,15 +819,7 @@ static void test_gradsigns_bad_params(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	data_truncate(&train, NTRAIN);
-	owner = xmalloc((size_t)train.n * sizeof *owner);
-	for (int i = 0; i < train.n; i++)
-		owner[i] = (uint32_t)i;
-	return 0;
+	return tl_fashion_load(&train, &test, NTRAIN, 0);
 }
 
 static int teardown(void **state)
@@ -855,9 +827,7 @@ static int teardown(void **state)
 	(void)state;
 	if (clean.nlayers)
 		nn_free(&clean);
-	free(owner);
-	data_free(&train);
-	data_free(&test);
+	tl_fashion_free(&train, &test);
 	return 0;
 }
 

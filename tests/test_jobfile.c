@@ -14,6 +14,7 @@
 #include "../harness/job.h"
 #include "../workers/params.h"
 #include "../workers/util.h"
+#include "testlib.h"
 
 static char tmpdir[256];
 
@@ -59,17 +60,13 @@ static int key_index(const struct plug_entry *e, const char *key)
 static int group_setup(void **state)
 {
 	(void)state;
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/test_jobfile.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tl_tmpdir(tmpdir, sizeof tmpdir, "test_jobfile");
 }
 
 static int group_teardown(void **state)
 {
-	char cmd[300];
-
 	(void)state;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return tl_rmtree(tmpdir);
 }
 
 /* ---- defaults ---- */

@@ -11,8 +11,8 @@
  * but acc_null collapses and the acc_null half of the rule refuses the claim; with sgd 0.05 /
  * momentum 0.9 lambda 2000 diverges and embed fails with its reason. Tampered and wrong keys are
  * not detected. Verification runs through a query path that hides the model. check() rejects
- * fine-tuning, n larger than the image and lambda outside (0, 1e6]. Skipped (the training parts)
- * when Fashion-MNIST is absent. */
+ * fine-tuning, n larger than the image and lambda outside (0, 1e6]. Without Fashion-MNIST the
+ * training parts fail (testlib.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,56 +24,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../schemes/scheme.h"
 #include "data.h"
 #include "nn.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NTRAIN 12000
 #define SEED   3
 
 static struct dataset train, test;
-static uint32_t *all_idx;
 static char err[ERRBUF];
 static const struct wm_scheme *ne;
 
 static int group_setup(void **state)
 {
-	struct stat st;
 	(void)state;
 	ne = wm_scheme_find("nullembed");
 	if (sodium_init() < 0)
 		return -1;
-	if (stat(FASHION_DIR, &st))
-		return 0;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "data_load: %s\n", err);
-		return -1;
-	}
-	data_truncate(&train, NTRAIN);
-	all_idx = xmalloc((size_t)train.n * sizeof *all_idx);
-	for (int i = 0; i < train.n; i++)
-		all_idx[i] = (uint32_t)i;
+	/* without the data, the tests that need it fail in tl_need_fashion() */
+	tl_fashion_load(&train, &test, NTRAIN, 0);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (all_idx) {
-		data_free(&train);
-		data_free(&test);
-	}
-	free(all_idx);
+	tl_fashion_free(&train, &test);
 	return 0;
-}
-
-static void need_data(void)
-{
-	if (!all_idx)
-		skip();
 }
 
 struct setting {
@@ -87,19 +67,12 @@ static const struct setting mlp = {"mlp", "adam", 1e-3, 3, NTRAIN};
 
 static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, const struct setting *s)
 {
-	memset(env, 0, sizeof *env);
 	rng_seed(r, seed);
-	env->train = &train;
-	env->test = &test;
-	env->owner_idx = all_idx;
-	env->n_owner = s ? s->ntrain : 0;
-	env->ts.epochs = s ? s->epochs : 1;
-	env->ts.batch = 64;
-	strcpy(env->ts.optimizer, s ? s->opt : "adam");
-	env->ts.lr = s ? s->lr : 1e-3;
-	env->ts.momentum = 0.9;
-	env->alpha = 1e-3;
-	env->rng = r;
+	tl_env_init(env, r, s ? s->epochs : 1, &train, &test, tl_fashion_all(), s ? s->ntrain : 0);
+	if (s) {
+		strcpy(env->ts.optimizer, s->opt);
+		env->ts.lr = s->lr;
+	}
 }
 
 static void params(struct param_set *p, const char *kv)
@@ -110,25 +83,16 @@ static void params(struct param_set *p, const char *kv)
 	param_complete(p, ne->params);
 }
 
-/* A query path that hides the model: predict() reaches it through ctx only.
- * It does not clamp its inputs. */
-static int hidden_predict(struct wm_query *q, const float *x, int n, float *probs)
-{
-	nn_predict_proba(q->ctx, x, n, probs);
-	q->queries += n;
-	return 0;
-}
-
+/* Black-box verification: the query path hides the model and does not clamp
+ * its inputs. */
 static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdict *v)
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q = {.predict = hidden_predict, .ctx = m, .nclass = m->nclass};
+	struct wm_query q;
 	env_init(&env, &r, 999, NULL);
-	memset(v, 0, sizeof *v);
-	v->aux = NAN;
-	if (wm_verify(ne, key, NULL, &q, &env, v, err, sizeof err))
-		fail_msg("verify: %s", err);
+	tl_hidden_query(&q, m);
+	tl_verify(ne, key, NULL, &q, &env, v);
 	assert_string_equal(v->metric_name, "wm_acc");
 	/* clean, null-filtered and true-filtered queries of the first 1000 */
 	assert_true(q.queries > 2000 && q.queries <= 3000);
@@ -329,7 +293,7 @@ static void test_lenet5(void **state)
 	struct npz key, wrong;
 	struct wm_verdict v, vc, vw, vt;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	if (train_model(&marked, &lenet, "lambda=2000,n=4,null_frac=0.25,clip=1", SEED, &key))
 		fail_msg("embed: %s", err);
 	train_model(&clean, &lenet, NULL, SEED, NULL);
@@ -391,7 +355,7 @@ static void test_mlp(void **state)
 	struct npz key;
 	struct wm_verdict v;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	/* small lambda embeds on a dense network */
 	if (train_model(&m, &mlp, "lambda=5", SEED, &key))
 		fail_msg("embed: %s", err);

@@ -12,7 +12,7 @@
  * mark is not detected or the model loses at least 5 points). Also measured:
  * input_clip (and input_quant) on the owner's verification, reported either
  * way; asserted only that clipping changes what the model sees (acc_true or
- * acc_null moves). Skipped without Fashion-MNIST. */
+ * acc_null moves). Without Fashion-MNIST every test fails (testlib.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,11 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../attacks/attack.h"
 #include "data.h"
 #include "nn.h"
+#include "testlib.h"
 #include "util.h"
 
 #define NTRAIN	     12000
@@ -48,21 +48,10 @@ static char err[ERRBUF];
 
 static void wenv_init(struct wm_env *w, struct rng *r, uint64_t seed, int epochs)
 {
-	memset(w, 0, sizeof *w);
 	rng_seed(r, seed);
-	w->train = &train;
-	w->test = &test;
-	w->owner_idx = owner;
-	w->n_owner = n_owner;
+	tl_env_init(w, r, epochs, &train, &test, owner, n_owner);
 	w->attacker_idx = attacker;
 	w->n_attacker = n_attacker;
-	w->ts.epochs = epochs;
-	w->ts.batch = 64;
-	strcpy(w->ts.optimizer, "adam");
-	w->ts.lr = 1e-3;
-	w->ts.momentum = 0.9;
-	w->alpha = 1e-3;
-	w->rng = r;
 }
 
 static int verify_q(struct nn_model *m, struct wm_query *q, struct wm_verdict *v)
@@ -82,30 +71,23 @@ static int verify_q(struct nn_model *m, struct wm_query *q, struct wm_verdict *v
 
 static int group_setup(void **state)
 {
-	struct stat st;
 	struct wm_env w;
 	struct rng r;
 	struct nn_model clean;
 	(void)state;
 	ne = wm_scheme_find("nullembed");
 	npz_init(&key);
-	if (!ne || stat(FASHION_DIR, &st))
-		return 0;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "data_load: %s\n", err);
+	if (!ne)
 		return -1;
-	}
-	data_truncate(&train, NTRAIN);
-	data_truncate(&test, NTEST);
+	/* without the data, the tests (all need it) fail in tl_need_fashion() */
+	if (tl_fashion_load(&train, &test, NTRAIN, NTEST))
+		return 0;
 	data_split(train.n, SEED, 1.0 / 3.0, &owner, &n_owner, &attacker, &n_attacker);
 	param_complete(&sp, ne->params);
 	/* the unmarked model of the same seed */
 	wenv_init(&w, &r, SEED, OWNER_EPOCHS);
-	if (nn_create(&clean, "lenet5", 1, 28, 28, 10, &r, err, sizeof err) ||
-	    wm_train_owner(&clean, &w, NULL, 0, err, sizeof err)) {
-		fprintf(stderr, "clean: %s\n", err);
+	if (tl_train_clean(&clean, "lenet5", &w))
 		return -1;
-	}
 	acc_clean = nn_accuracy(&clean, &test, NULL, 0);
 	nn_free(&clean);
 	/* the owner's null embedding, from scratch */
@@ -130,27 +112,19 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (have_data) {
+	if (have_data)
 		nn_free(&marked);
-		data_free(&train);
-		data_free(&test);
-	}
+	tl_fashion_free(&train, &test);
 	npz_free(&key);
 	free(owner);
 	free(attacker);
 	return 0;
 }
 
-static void need_data(void)
-{
-	if (!have_data)
-		skip();
-}
-
 static void test_marked(void **state)
 {
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	assert_string_equal(v_marked.metric_name, "wm_acc");
 	assert_true(v_marked.detected);
 }
@@ -164,7 +138,7 @@ static void test_piracy(void **state)
 	struct wm_verdict pv, ov;
 	struct rng r;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	assert_non_null(a);
 	memset(&p, 0, sizeof p);
 	param_set_put(&p, "epochs", "2");
@@ -235,7 +209,7 @@ static void test_input_clip(void **state)
 {
 	struct wm_verdict v;
 	(void)state;
-	need_data();
+	tl_need_fashion();
 	wrapped_verify("input_clip", NULL, NULL, &v);
 	/* the filters are +-2000: clipped to 0/1 the model sees another input */
 	assert_true(v.metric != v_marked.metric || v.aux != v_marked.aux);

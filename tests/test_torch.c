@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 #include "model.h"
 #include "nn.h"
 #include "npz.h"
+#include "testlib.h"
 #include "util.h"
 
 static const char *fixdir = "tests/fixtures";
@@ -412,25 +412,16 @@ static void test_load_errors(void **state)
 	npz_free(&z);
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	strcpy(tmpdir, "/tmp/test_torch.XXXXXX");
-	return mkdtemp(tmpdir) ? 0 : -1;
+	return tl_tmpdir(tmpdir, sizeof tmpdir, "test_torch");
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tl_rmtree(tmpdir);
 }
 
 int main(int argc, char **argv)

@@ -13,6 +13,7 @@
 
 #include "data.h"
 #include "nn.h"
+#include "testlib.h"
 #include "train.h"
 #include "util.h"
 
@@ -20,20 +21,14 @@ static struct dataset train, test;
 
 static int setup(void **state)
 {
-	char err[ERRBUF];
 	(void)state;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
-	return 0;
+	return tl_fashion_load(&train, &test, 0, 0);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	data_free(&train);
-	data_free(&test);
+	tl_fashion_free(&train, &test);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../schemes/scheme.h"
+#include "testlib.h"
 #include "util.h"
 
 static struct dataset train, test;
@@ -24,11 +25,8 @@ static char err[ERRBUF];
 static int setup(void **state)
 {
 	(void)state;
-	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
+	if (tl_fashion_load(&train, &test, 9000, 0))
 		return -1;
-	}
-	data_truncate(&train, 9000);
 	data_split(train.n, 11, 1.0 / 3, &owner, &n_owner, &attacker, &n_attacker);
 	uchida = wm_scheme_find("uchida");
 	return uchida ? 0 : -1;
@@ -39,27 +37,16 @@ static int teardown(void **state)
 	(void)state;
 	free(owner);
 	free(attacker);
-	data_free(&train);
-	data_free(&test);
+	tl_fashion_free(&train, &test);
 	return 0;
 }
 
 static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epochs)
 {
-	memset(env, 0, sizeof *env);
 	rng_seed(r, seed);
-	env->train = &train;
-	env->test = &test;
-	env->owner_idx = owner;
-	env->n_owner = n_owner;
+	tl_env_init(env, r, epochs, &train, &test, owner, n_owner);
 	env->attacker_idx = attacker;
 	env->n_attacker = n_attacker;
-	env->ts.epochs = epochs;
-	env->ts.batch = 64;
-	strcpy(env->ts.optimizer, "adam");
-	env->ts.lr = 1e-3;
-	env->alpha = 1e-3;
-	env->rng = r;
 }
 
 static void params(struct param_set *p, const char *kv)
@@ -106,9 +93,7 @@ static void verify(const struct npz *key, struct nn_model *m, struct wm_verdict 
 	struct wm_query q;
 	env_init(&env, &r, 0, 1);
 	wm_query_init(&q, m);
-	memset(v, 0, sizeof *v);
-	if (wm_verify(uchida, key, m, &q, &env, v, err, sizeof err))
-		fail_msg("verify: %s", err);
+	tl_verify(uchida, key, m, &q, &env, v);
 }
 
 static void test_embed_detect(void **state)

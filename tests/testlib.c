@@ -1,0 +1,170 @@
+/* testlib.c - fixtures shared by the cmocka tests; see testlib.h. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "nn.h"
+#include "testlib.h"
+#include "util.h"
+
+/* what the last tl_fashion_load did: 1 loaded, -1 failed (why in fashion_err), 0 not called */
+static int fashion_state;
+static char fashion_err[ERRBUF + 256];
+static uint32_t *fashion_all; /* 0 .. train->n - 1 */
+
+int tl_dataset_missing(const char *dir, const char *package, char *msg, size_t msglen)
+{
+	struct stat st;
+	if (!stat(dir, &st))
+		return 0;
+	snprintf(msg, msglen,
+		 "data set missing: %s: %s. It is a dependency of the tests: install the Debian "
+		 "package %s (make deps installs it)",
+		 dir, strerror(errno), package);
+	return 1;
+}
+
+int tl_fashion_load(struct dataset *train, struct dataset *test, int ntrain, int ntest)
+{
+	char err[ERRBUF];
+	fashion_state = -1;
+	if (!tl_dataset_missing(FASHION_DIR, TL_FASHION_PACKAGE, fashion_err, sizeof fashion_err)) {
+		if (data_load("fashion", FASHION_DIR, train, test, err, sizeof err)) {
+			snprintf(fashion_err, sizeof fashion_err, "Fashion-MNIST did not load: %s",
+				 err);
+		} else {
+			if (ntrain)
+				data_truncate(train, ntrain);
+			if (ntest)
+				data_truncate(test, ntest);
+			fashion_all = xmalloc((size_t)train->n * sizeof *fashion_all);
+			for (int i = 0; i < train->n; i++)
+				fashion_all[i] = (uint32_t)i;
+			fashion_state = 1;
+			return 0;
+		}
+	}
+	fprintf(stderr, "%s\n", fashion_err);
+	return -1;
+}
+
+void tl_fashion_free(struct dataset *train, struct dataset *test)
+{
+	if (fashion_state != 1)
+		return;
+	data_free(train);
+	data_free(test);
+	free(fashion_all);
+	fashion_all = NULL;
+	fashion_state = 0;
+}
+
+void tl_need_fashion(void)
+{
+	if (fashion_state == 1)
+		return;
+	if (fashion_state == 0 &&
+	    !tl_dataset_missing(FASHION_DIR, TL_FASHION_PACKAGE, fashion_err, sizeof fashion_err))
+		return;
+	fail_msg("%s", fashion_err);
+}
+
+const uint32_t *tl_fashion_all(void)
+{
+	return fashion_state == 1 ? fashion_all : NULL;
+}
+
+void tl_env_init(struct wm_env *env, struct rng *r, int epochs, const struct dataset *train,
+		 const struct dataset *test, const uint32_t *owner, int n_owner)
+{
+	memset(env, 0, sizeof *env);
+	env->train = train;
+	env->test = test;
+	env->owner_idx = owner;
+	env->n_owner = n_owner;
+	env->ts.epochs = epochs;
+	env->ts.batch = 64;
+	strcpy(env->ts.optimizer, "adam");
+	env->ts.lr = 1e-3;
+	env->ts.momentum = 0.9;
+	env->alpha = 1e-3;
+	env->rng = r;
+}
+
+int tl_train_clean(struct nn_model *m, const char *arch, const struct wm_env *env)
+{
+	char err[ERRBUF];
+	if (nn_create(m, arch, 1, 28, 28, 10, env->rng, err, sizeof err) ||
+	    wm_train_owner(m, env, NULL, 0, err, sizeof err)) {
+		fprintf(stderr, "unmarked %s: %s\n", arch, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int hidden_predict(struct wm_query *q, const float *x, int n, float *probs)
+{
+	nn_predict_proba(q->ctx, x, n, probs);
+	q->queries += n;
+	return 0;
+}
+
+/* the plain query path, with the model moved from q->model to q->ctx */
+void tl_hidden_query(struct wm_query *q, struct nn_model *m)
+{
+	wm_query_init(q, m);
+	q->predict = hidden_predict;
+	q->model = NULL;
+	q->ctx = m;
+}
+
+void tl_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
+	       struct wm_query *q, const struct wm_env *env, struct wm_verdict *v)
+{
+	char err[ERRBUF];
+	memset(v, 0, sizeof *v);
+	v->aux = NAN;
+	if (wm_verify(s, key, m, q, env, v, err, sizeof err))
+		fail_msg("%s verify: %s", s->name, err);
+}
+
+void tl_assert_same_array(const struct npz *a, const struct npz *b, const char *name)
+{
+	const struct npz_array *x = npz_get(a, name), *y = npz_get(b, name);
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_int_equal(x->dtype, y->dtype);
+	assert_int_equal(x->count, y->count);
+	assert_memory_equal(x->data, y->data, x->count * npz_dtype_size(x->dtype));
+}
+
+int tl_tmpdir(char *dir, size_t len, const char *prefix)
+{
+	if ((size_t)snprintf(dir, len, "/tmp/%s.XXXXXX", prefix) >= len)
+		return -1;
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int tl_rmtree(const char *dir)
+{
+	return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) ? -1 : 0;
+}

@@ -1,0 +1,74 @@
+/* testlib.h - fixtures shared by the cmocka tests (tests/test_*.c).
+ *
+ * Missing data: Fashion-MNIST is a dependency of the tests, like cmocka. The
+ * Debian package dataset-fashion-mnist installs it in FASHION_DIR, and
+ * `make deps` installs that package. A test that needs the data set and does
+ * not find it FAILS, with a message that names FASHION_DIR, the package and
+ * `make deps`; no test skips for want of it. Files in which every test needs
+ * the data load it in the group setup and return its -1 (cmocka fails the
+ * group); files with tests that run without it load it in the group setup
+ * but carry on, and call tl_need_fashion() at the top of each test that
+ * needs it. */
+#ifndef WM_TESTLIB_H
+#define WM_TESTLIB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../schemes/scheme.h"
+#include "data.h"
+
+#define TL_FASHION_PACKAGE "dataset-fashion-mnist"
+
+/* 1 if the data set directory dir does not exist, with the message of the
+ * missing-data policy (dir, the package, make deps) in msg; else 0. */
+int tl_dataset_missing(const char *dir, const char *package, char *msg, size_t msglen);
+
+/* Loads Fashion-MNIST from FASHION_DIR, the training set cut to its first
+ * ntrain samples and the test set to its first ntest (0: all). Returns 0, or
+ * -1 after printing the reason to stderr; tl_need_fashion() then fails with
+ * it. */
+int tl_fashion_load(struct dataset *train, struct dataset *test, int ntrain, int ntest);
+/* Frees what tl_fashion_load loaded (nothing if it failed). */
+void tl_fashion_free(struct dataset *train, struct dataset *test);
+/* At the top of a test that needs Fashion-MNIST: fails the test (never
+ * skips) when tl_fashion_load failed, or, in a file that does not call it,
+ * when FASHION_DIR is missing. */
+void tl_need_fashion(void);
+
+/* The indices 0 .. n-1 of the training set that tl_fashion_load loaded,
+ * for tests in which every training sample is the owner's (NULL if it did
+ * not load). tl_fashion_free frees them. */
+const uint32_t *tl_fashion_all(void);
+
+/* The wm_env of a test job: train and test, the owner's n_owner samples,
+ * epochs of adam (lr 1e-3, batch 64; momentum 0.9, which only sgd reads),
+ * alpha 1e-3, and r as the job's RNG (not reseeded). No attacker samples. */
+void tl_env_init(struct wm_env *env, struct rng *r, int epochs, const struct dataset *train,
+		 const struct dataset *test, const uint32_t *owner, int n_owner);
+
+/* The unmarked model: a fresh arch (1x28x28, 10 classes) from env->rng,
+ * trained on env's owner samples. 0, or -1 after printing why to stderr. */
+int tl_train_clean(struct nn_model *m, const char *arch, const struct wm_env *env);
+
+/* A query path that reaches m through q->ctx only (q->model stays NULL), so
+ * verify cannot read the weights; it counts the samples in q->queries and
+ * does not clamp its inputs. */
+void tl_hidden_query(struct wm_query *q, struct nn_model *m);
+
+/* Runs s->verify on key, the model m (NULL: black-box) and the query path q
+ * into v (cleared first, aux NaN); fails the test on an error. */
+void tl_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
+	       struct wm_query *q, const struct wm_env *env, struct wm_verdict *v);
+
+/* Fails the test unless array name is in both a and b with the same dtype,
+ * count and bytes. */
+void tl_assert_same_array(const struct npz *a, const struct npz *b, const char *name);
+
+/* A fresh directory /tmp/<prefix>.XXXXXX; its path goes to dir. 0 or -1. */
+int tl_tmpdir(char *dir, size_t len, const char *prefix);
+/* Removes dir and everything below it (links are removed, not followed).
+ * 0 or -1. */
+int tl_rmtree(const char *dir);
+
+#endif
