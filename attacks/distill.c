@@ -13,7 +13,7 @@
 static const struct param_def distill_params[] = {
     {"T", PT_DOUBLE, "3", 0.01, 100, NULL, "temperature of the soft labels"},
     {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training"},
-    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn"},
+    {"student", PT_STRING, "same", 0, 0, NULL, "student model: same or one of wmbench list models"},
     ATK_PARAM_LR("0.001"),
     ATK_PARAM_BATCH,
     ATK_PARAM_OPTIMIZER,

@@ -7,7 +7,7 @@
 
 static const struct param_def retrain_params[] = {
     {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training"},
-    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn"},
+    {"student", PT_STRING, "same", 0, 0, NULL, "student model: same or one of wmbench list models"},
     ATK_PARAM_LR("0.001"),
     ATK_PARAM_BATCH,
     ATK_PARAM_OPTIMIZER,

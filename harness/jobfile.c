@@ -5,6 +5,8 @@
  * Everything is checked before any work; every message points at the
  * offending node as "FILE:LINE:COL: what was wrong; expected ...". */
 #include "job.h"
+#include "../workers/data.h"
+#include "../workers/nn.h"
 #include "../workers/params.h"
 #include "../workers/rng.h"
 #include "../workers/util.h"
@@ -193,32 +195,44 @@ struct run_key {
 	enum rk_type type;
 	double min, max;
 	int lo_open, hi_open; /* RK_DOUBLE: exclusive bounds */
-	const char *choices;  /* RK_CHOICE */
+	const char *choices;  /* RK_CHOICE: "a|b|c" */
+	/* RK_CHOICE from a table: writes "a|b|c" into buf instead */
+	void (*names)(char *buf, size_t len);
 	size_t off, size;
 };
 
 #define RS_FIELD(f) offsetof(struct run_spec, f), sizeof(((struct run_spec *)0)->f)
 
+static void dataset_names(char *buf, size_t len)
+{
+	data_names(buf, len, "|");
+}
+
+static void model_names(char *buf, size_t len)
+{
+	nn_arch_names(buf, len, "|", "|", 0, 0, 0);
+}
+
 static const struct run_key run_keys[] = {
-    {"name", RK_STRING, 0, 0, 0, 0, NULL, RS_FIELD(name)},
-    {"dataset", RK_CHOICE, 0, 0, 0, 0, "fashion|mnist|cifar10", RS_FIELD(dataset)},
-    {"data_dir", RK_STRING, 0, 0, 0, 0, NULL, RS_FIELD(data_dir)},
-    {"model", RK_CHOICE, 0, 0, 0, 0, "mlp|lenet5|cnn", RS_FIELD(model)},
-    {"epochs", RK_INT, 1, 10000, 0, 0, NULL, RS_FIELD(epochs)},
-    {"batch", RK_INT, 1, 65536, 0, 0, NULL, RS_FIELD(batch)},
-    {"optimizer", RK_CHOICE, 0, 0, 0, 0, "sgd|adam|rmsprop", RS_FIELD(optimizer)},
-    {"lr", RK_DOUBLE, 0, 10, 1, 0, NULL, RS_FIELD(lr)},
-    {"momentum", RK_DOUBLE, 0, 1, 0, 1, NULL, RS_FIELD(momentum)},
-    {"weight_decay", RK_DOUBLE, 0, 1, 0, 0, NULL, RS_FIELD(weight_decay)},
-    {"seeds", RK_SEEDS, 0, 2147483647, 0, 0, NULL, RS_FIELD(seeds)},
-    {"run_seed", RK_U64, 0, 0, 0, 0, NULL, RS_FIELD(run_seed)},
-    {"alpha", RK_DOUBLE, 0, 1, 1, 1, NULL, RS_FIELD(alpha)},
-    {"controls", RK_INT, 0, 1000, 0, 0, NULL, RS_FIELD(controls)},
-    {"threads", RK_INT, 1, 1024, 0, 0, NULL, RS_FIELD(threads)},
-    {"train_subset", RK_INT, 0, 100000000, 0, 0, NULL, RS_FIELD(train_subset)},
-    {"test_subset", RK_INT, 0, 100000000, 0, 0, NULL, RS_FIELD(test_subset)},
-    {"attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, RS_FIELD(attacker_split)},
-    {NULL, 0, 0, 0, 0, 0, NULL, 0, 0},
+    {"name", RK_STRING, 0, 0, 0, 0, NULL, NULL, RS_FIELD(name)},
+    {"dataset", RK_CHOICE, 0, 0, 0, 0, NULL, dataset_names, RS_FIELD(dataset)},
+    {"data_dir", RK_STRING, 0, 0, 0, 0, NULL, NULL, RS_FIELD(data_dir)},
+    {"model", RK_CHOICE, 0, 0, 0, 0, NULL, model_names, RS_FIELD(model)},
+    {"epochs", RK_INT, 1, 10000, 0, 0, NULL, NULL, RS_FIELD(epochs)},
+    {"batch", RK_INT, 1, 65536, 0, 0, NULL, NULL, RS_FIELD(batch)},
+    {"optimizer", RK_CHOICE, 0, 0, 0, 0, "sgd|adam|rmsprop", NULL, RS_FIELD(optimizer)},
+    {"lr", RK_DOUBLE, 0, 10, 1, 0, NULL, NULL, RS_FIELD(lr)},
+    {"momentum", RK_DOUBLE, 0, 1, 0, 1, NULL, NULL, RS_FIELD(momentum)},
+    {"weight_decay", RK_DOUBLE, 0, 1, 0, 0, NULL, NULL, RS_FIELD(weight_decay)},
+    {"seeds", RK_SEEDS, 0, 2147483647, 0, 0, NULL, NULL, RS_FIELD(seeds)},
+    {"run_seed", RK_U64, 0, 0, 0, 0, NULL, NULL, RS_FIELD(run_seed)},
+    {"alpha", RK_DOUBLE, 0, 1, 1, 1, NULL, NULL, RS_FIELD(alpha)},
+    {"controls", RK_INT, 0, 1000, 0, 0, NULL, NULL, RS_FIELD(controls)},
+    {"threads", RK_INT, 1, 1024, 0, 0, NULL, NULL, RS_FIELD(threads)},
+    {"train_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(train_subset)},
+    {"test_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(test_subset)},
+    {"attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, NULL, RS_FIELD(attacker_split)},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0},
 };
 
 /* A range bound for messages: integral values in full ("10000", not the
@@ -229,6 +243,15 @@ static void fmt_bound(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.0f", v);
 	else
 		fmt_double(buf, len, v);
+}
+
+/* The choices of an RK_CHOICE key, "a|b|c" (in buf when from a table). */
+static const char *choices_of(const struct run_key *k, char *buf, size_t len)
+{
+	if (!k->names)
+		return k->choices;
+	k->names(buf, len);
+	return buf;
 }
 
 static void run_key_expect(const struct run_key *k, char *buf, size_t len)
@@ -246,9 +269,12 @@ static void run_key_expect(const struct run_key *k, char *buf, size_t len)
 		else
 			snprintf(buf, len, "a non-empty string of at most %zu bytes", k->size - 1);
 		break;
-	case RK_CHOICE:
-		snprintf(buf, len, "one of %s", k->choices);
+	case RK_CHOICE: {
+		char names[160];
+
+		snprintf(buf, len, "one of %s", choices_of(k, names, sizeof names));
 		break;
+	}
 	case RK_INT:
 		snprintf(buf, len, "an integer in [%s, %s]", lo, hi);
 		break;
@@ -405,12 +431,15 @@ static int parse_run_value(struct ctx *c, const struct run_key *k, const yaml_no
 					expect);
 		strlcopy(field, s, k->size);
 		break;
-	case RK_CHOICE:
-		if (!in_choices(k->choices, s))
+	case RK_CHOICE: {
+		char names[160];
+
+		if (!in_choices(choices_of(k, names, sizeof names), s))
 			return node_err(c, v, "%s = '%s' is not valid; expected %s", what, s,
 					expect);
 		strlcopy(field, s, k->size);
 		break;
+	}
 	case RK_INT:
 		if (parse_ll(s, &iv))
 			return node_err(c, v, "%s = '%s' is not an integer; expected %s", what, s,
@@ -452,20 +481,6 @@ static int parse_run_value(struct ctx *c, const struct run_key *k, const yaml_no
 	return 0;
 }
 
-struct model_defaults {
-	const char *model;
-	const char *optimizer;
-	double lr, momentum, weight_decay;
-	int batch, epochs;
-};
-
-static const struct model_defaults model_defaults[] = {
-    {"mlp", "adam", 1e-3, 0.9, 0, 64, 5},
-    {"lenet5", "adam", 1e-3, 0.9, 0, 64, 5},
-    {"cnn", "sgd", 0.01, 0.9, 5e-4, 64, 20},
-    {NULL, NULL, 0, 0, 0, 0, 0},
-};
-
 static void default_name(const char *path, char *name, size_t len)
 {
 	const char *b = strrchr(path, '/');
@@ -499,7 +514,7 @@ static int parse_run(struct ctx *c, const yaml_node_t *m)
 	enum { NRK = sizeof run_keys / sizeof run_keys[0] };
 	const yaml_node_t *set[NRK] = {NULL};
 	struct run_spec *rs = c->rs;
-	const struct model_defaults *md;
+	const struct nn_arch *md;
 	yaml_node_pair_t *p;
 
 	if (!m || is_null(m))
@@ -530,11 +545,9 @@ static int parse_run(struct ctx *c, const yaml_node_t *m)
 		if (set[i] && parse_run_value(c, &run_keys[i], set[i]))
 			return -1;
 defaults:
-	for (md = model_defaults; md->model; md++)
-		if (!strcmp(md->model, rs->model))
-			break;
-	if (!md->model)
-		md = model_defaults;
+	md = nn_arch_find(rs->model);
+	if (!md)
+		md = &nn_archs[0];
 	for (int i = 0; run_keys[i].key; i++) {
 		const char *key = run_keys[i].key;
 
@@ -558,24 +571,28 @@ defaults:
 
 	/* Impossible combinations: the model's input shape must match the data. */
 	{
-		int cifar = !strcmp(rs->dataset, "cifar10");
-		int cnn = !strcmp(rs->model, "cnn");
+		const struct data_source *d = data_find(rs->dataset);
+		const struct nn_arch *a = nn_arch_find(rs->model);
 		const yaml_node_t *at = set[run_key_index("model")];
+		char fits[160], expect[320];
 
 		if (!at)
 			at = set[run_key_index("dataset")];
-		if (cifar && !cnn)
-			return node_err(
-			    c, at,
-			    "model '%s' cannot be used with dataset 'cifar10' (the model takes "
-			    "1x28x28 inputs, cifar10 has 3x32x32); expected model cnn for cifar10",
-			    rs->model);
-		if (!cifar && cnn)
-			return node_err(
-			    c, at,
-			    "model 'cnn' cannot be used with dataset '%s' (the model takes 3x32x32 "
-			    "inputs, %s has 1x28x28); expected model mlp or lenet5 for %s",
-			    rs->dataset, rs->dataset, rs->dataset);
+		if (d && a && (a->in_c != d->c || a->in_h != d->h || a->in_w != d->w)) {
+			nn_arch_names(fits, sizeof fits, ", ", " or ", d->c, d->h, d->w);
+			if (fits[0])
+				snprintf(expect, sizeof expect, "model %s for %s", fits,
+					 rs->dataset);
+			else
+				snprintf(expect, sizeof expect,
+					 "a model taking %dx%dx%d inputs for %s (none of %s does)",
+					 d->c, d->h, d->w, rs->dataset, nn_arch_list());
+			return node_err(c, at,
+					"model '%s' cannot be used with dataset '%s' (the model "
+					"takes %dx%dx%d inputs, %s has %dx%dx%d); expected %s",
+					rs->model, rs->dataset, a->in_c, a->in_h, a->in_w,
+					rs->dataset, d->c, d->h, d->w, expect);
+		}
 	}
 	return 0;
 }
@@ -892,8 +909,8 @@ static int parse_plugins(struct ctx *c, const yaml_node_t *m, int attacks)
 
 static void set_run_defaults(struct run_spec *rs)
 {
-	strlcopy(rs->dataset, "fashion", sizeof rs->dataset);
-	strlcopy(rs->model, "mlp", sizeof rs->model);
+	strlcopy(rs->dataset, data_sources[0].name, sizeof rs->dataset);
+	strlcopy(rs->model, nn_archs[0].name, sizeof rs->model);
 	rs->nseeds = 1;
 	rs->seeds[0] = 1;
 	rs->run_seed = 0;
@@ -1216,15 +1233,13 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 /* Rough CPU seconds of training one model of this run. */
 static double train_cost(const struct run_spec *rs)
 {
-	double n = !strcmp(rs->dataset, "cifar10") ? 50000 : 60000;
-	double per = 6e-5;
+	const struct data_source *d = data_find(rs->dataset);
+	const struct nn_arch *a = nn_arch_find(rs->model);
+	double n = (d ? d : &data_sources[0])->ntrain;
+	double per = (a ? a : &nn_archs[0])->cost;
 
 	if (rs->train_subset > 0 && rs->train_subset < n)
 		n = rs->train_subset;
-	if (!strcmp(rs->model, "lenet5"))
-		per = 1.5e-4;
-	else if (!strcmp(rs->model, "cnn"))
-		per = 2e-3;
 	return rs->epochs * n * per;
 }
 

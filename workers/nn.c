@@ -9,31 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-	const char *name, *spec;
-} arch_table[] = {
-    {"mlp", "1x28x28|flatten|dense fc1 512|relu|dropout 0.2|dense fc2 512|relu|dropout 0.2|"
-	    "dense fc3 10"},
-    {"lenet5", "1x28x28|conv conv1 6 5 1 2|relu|maxpool 2 2|conv conv2 16 5 1 0|relu|"
-	       "maxpool 2 2|flatten|dense fc1 120|relu|dense fc2 84|relu|dense fc3 10"},
-    {"cnn", "3x32x32|conv conv1 32 3 1 1|relu|conv conv2 32 3 1 1|relu|maxpool 2 2|"
-	    "conv conv3 64 3 1 1|relu|conv conv4 64 3 1 1|relu|maxpool 2 2|flatten|"
-	    "dense fc1 256|relu|dense fc2 10"},
-};
-
-const char *nn_arch_spec(const char *arch)
-{
-	for (size_t i = 0; i < sizeof arch_table / sizeof arch_table[0]; i++)
-		if (!strcmp(arch_table[i].name, arch))
-			return arch_table[i].spec;
-	return NULL;
-}
-
-const char *nn_arch_list(void)
-{
-	return "mlp, lenet5, cnn";
-}
-
 /* ---- building ---------------------------------------------------------- */
 
 static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w, int *cm,
@@ -199,12 +174,20 @@ int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int ncl
 	if (nn_build_spec(m, arch, spec, err, errlen))
 		return -1;
 	if (m->in_c != c || m->in_h != h || m->in_w != w || m->nclass != nclass) {
+		char fits[256], expect[320];
+
+		nn_arch_names(fits, sizeof fits, ", ", " or ", c, h, w);
+		if (fits[0])
+			snprintf(expect, sizeof expect, "model %s for %dx%dx%d data", fits, c, h,
+				 w);
+		else
+			snprintf(expect, sizeof expect,
+				 "a model taking %dx%dx%d inputs (none of %s does)", c, h, w,
+				 nn_arch_list());
 		errf(err, errlen,
 		     "model '%s' takes %dx%dx%d inputs and %d classes, but the data is %dx%dx%d "
 		     "with %d classes; expected %s",
-		     arch, m->in_c, m->in_h, m->in_w, m->nclass, c, h, w, nclass,
-		     c == 3 ? "model cnn for 3x32x32 data"
-			    : "model mlp or lenet5 for 1x28x28 data");
+		     arch, m->in_c, m->in_h, m->in_w, m->nclass, c, h, w, nclass, expect);
 		nn_free(m);
 		return -1;
 	}
