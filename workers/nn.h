@@ -18,7 +18,12 @@
  * any parameter (write into nn_grad()), extra gradient on any activation
  * (add into m->dacts[i] after nn_zero_act_grads() and before nn_backward()),
  * activation capture (m->acts[i] after nn_forward()), input gradients
- * (m->want_dinput), freezing (layer->frozen) and re-initialisation. */
+ * (m->want_dinput), freezing (layer->frozen) and re-initialisation.
+ *
+ * Files: nn_arch.c (the named models), nn_model.c (building, copying,
+ * freeing, views), nn_layers.c (each layer's forward and backward, im2col),
+ * nn.c (the driver: forward, losses, backward, predictions), nn_opt.c (the
+ * optimisers); nn_internal.h is their private interface. */
 #ifndef WM_NN_H
 #define WM_NN_H
 
