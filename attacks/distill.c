@@ -25,7 +25,7 @@ static const struct param_def distill_params[] = {
      offsetof(struct distill_cfg, T)},
     {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training",
      offsetof(struct distill_cfg, epochs)},
-    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn",
+    {"student", PT_STRING, "same", 0, 0, NULL, "student model: same or one of wmbench list models",
      offsetof(struct distill_cfg, student)},
     ATK_PARAM_LR(struct distill_cfg, "0.001"),
     ATK_PARAM_BATCH(struct distill_cfg),

@@ -17,7 +17,7 @@ struct retrain_cfg {
 static const struct param_def retrain_params[] = {
     {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs of the student's training",
      offsetof(struct retrain_cfg, epochs)},
-    {"student", PT_STRING, "same", 0, 0, NULL, "student architecture: same, mlp, lenet5 or cnn",
+    {"student", PT_STRING, "same", 0, 0, NULL, "student model: same or one of wmbench list models",
      offsetof(struct retrain_cfg, student)},
     ATK_PARAM_LR(struct retrain_cfg, "0.001"),
     ATK_PARAM_BATCH(struct retrain_cfg),

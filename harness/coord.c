@@ -715,225 +715,274 @@ static void run_synthetic(const struct job *j, struct result_row *row, const str
 	row->train_s = row->wall_s = now_seconds() - t0;
 }
 
-int coord_run(const struct run_opts *o, int rank, int size)
-{
+/* What one rank holds during a run. */
+struct run {
+	const struct run_opts *o;
+	int rank, size;
 	struct run_spec rs;
-	struct job *jobs = NULL;
-	int njobs = 0, go = 1, status = 1;
-	char err[ERRBUF] = "", rundir[PATHLEN], start[32];
+	struct job *jobs;
+	int njobs;
+	char rundir[PATHLEN], start[32];
 	struct pipeline p;
-	struct sched s;
+	char err[ERRBUF];
+};
 
-	if (jobfile_load(o->jobfile, &rs, err, sizeof err) ||
-	    jobs_expand(&rs, &jobs, &njobs, err, sizeof err) ||
-	    pipeline_precheck(&rs, jobs, njobs, err, sizeof err))
-		go = 0;
-	if (o->dry_run) {
-		if (rank == 0) {
-			if (go)
-				print_dry_run(&rs, jobs, njobs);
-			else
-				fprintf(stderr, "error: %s\n", err);
-		}
-		free(jobs);
-		if (go)
-			jobfile_free(&rs);
-		return go ? 0 : 1;
-	}
-	if (!go) {
-		if (rank == 0)
-			fprintf(stderr, "error: %s\n", err);
-		return 1;
-	}
-	openblas_set_num_threads(rs.threads);
-	if (o->rundir[0])
-		strlcopy(rundir, o->rundir, sizeof rundir);
+/* One job on this rank: the pipeline's, or a synthetic one. */
+static void run_job(struct run *r, int j, struct result_row *row)
+{
+	if (r->o->synthetic)
+		run_synthetic(&r->jobs[j], row, &r->rs, r->jobs, r->o->synthetic_s);
 	else
-		snprintf(rundir, sizeof rundir, "runs/%s", rs.name);
-	pipeline_init(&p, &rs, jobs, njobs, rundir, rank);
-	iso_time(start, sizeof start);
+		pipeline_run(&r->p, j, row);
+}
 
-	if (rank == 0) {
+/* Rank 0 prepares the run directory (data, folders, lock, changed job file,
+ * a copy of the job file, run.json) and tells every rank whether to go on.
+ * Returns 1 to go on. */
+static int run_setup(struct run *r)
+{
+	const struct run_opts *o = r->o;
+	char *rundir = r->rundir, *err = r->err;
+	int go = 1;
+
+	if (r->rank == 0) {
 		char sub[PATHLEN + 16], saved[PATHLEN + 32];
 		if (!o->synthetic)
-			go = !pipeline_load_data(&p, err, sizeof err);
-		go = go && !mkdir_p(rundir, err, sizeof err);
+			go = !pipeline_load_data(&r->p, err, sizeof r->err);
+		go = go && !mkdir_p(rundir, err, sizeof r->err);
 		snprintf(sub, sizeof sub, "%s/models", rundir);
-		go = go && !mkdir_p(sub, err, sizeof err);
+		go = go && !mkdir_p(sub, err, sizeof r->err);
 		snprintf(sub, sizeof sub, "%s/keys", rundir);
-		go = go && !mkdir_p(sub, err, sizeof err);
-		go = go && lock_rundir(rundir, err, sizeof err) >= 0;
-		go = go && !check_changed(rundir, o, &rs, jobs, njobs, err, sizeof err);
+		go = go && !mkdir_p(sub, err, sizeof r->err);
+		go = go && lock_rundir(rundir, err, sizeof r->err) >= 0;
+		go = go && !check_changed(rundir, o, &r->rs, r->jobs, r->njobs, err, sizeof r->err);
 		if (go) {
 			snprintf(saved, sizeof saved, "%s/jobfile.yaml", rundir);
-			if (copy_file(rs.path, saved))
-				go = !errf(err, sizeof err,
+			if (copy_file(r->rs.path, saved))
+				go = !errf(err, sizeof r->err,
 					   "%s: cannot copy the job file into the run directory",
 					   saved);
 		}
-		go = go &&
-		     !write_run_json(rundir, &rs, size, start, NULL, njobs, NULL, err, sizeof err);
+		go = go && !write_run_json(rundir, &r->rs, r->size, r->start, NULL, r->njobs, NULL,
+					   err, sizeof r->err);
 		if (go)
 			remove_stale_tmp(rundir); /* only with the lock held */
 		if (!go)
 			fprintf(stderr, "error: %s\n", err);
 	}
-	if (size > 1)
+	if (r->size > 1)
 		MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
-	if (!go)
-		goto out;
+	return go;
+}
 
-	if (rank == 0) {
-		sched_build(&s, jobs, njobs, &rs);
-		s.quiet = o->quiet;
-		s.t0 = now_seconds();
-		/* read first (a torn tail, even a torn header, is cut), then append */
-		int done = apply_journal(&s, rundir, o, &p, err, sizeof err);
-		if (done >= 0 && journal_open(&s.jl, rundir, err, sizeof err))
-			done = -1;
-		if (done < 0) {
-			fprintf(stderr, "error: %s\n", err);
-			/* tell the workers to stop */
-			for (int w = 1; w < size; w++) {
-				int stop = -1;
-				MPI_Send(&stop, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
-			}
-			sched_free(&s);
-			goto out;
-		}
-		if (!o->quiet)
-			printf(
-			    "wmbench: %d jobs, %d already finished, %d ranks; run directory %s\n",
-			    njobs, done, size, rundir);
-		s.total = njobs;
-		s.done0 = done;
-		s.live = isatty(2) && !o->quiet;
-		s.last_progress = now_seconds();
-		signal(SIGTERM, on_term);
-		signal(SIGINT, on_term);
-		seed_ready(&s);
-		if (size == 1) {
-			while (s.remaining > 0 && !got_term) {
-				int j = next_job(&s, p.cached_job);
-				if (j < 0)
-					break; /* nothing runnable: cannot happen in a DAG */
-				struct result_row row;
-				if (o->synthetic)
-					run_synthetic(&jobs[j], &row, &rs, jobs, o->synthetic_s);
-				else
-					pipeline_run(&p, j, &row);
-				finish(&s, j, &row);
-			}
-		} else {
-			int *held = xmalloc((size_t)size * sizeof(int)),
-			    *running = xmalloc((size_t)size * sizeof(int));
-			int *idle = xmalloc((size_t)size * sizeof(int)), nidle = 0,
-			    active = size - 1;
-			long nap = 20;
-			for (int w = 0; w < size; w++)
-				held[w] = running[w] = -1;
-			while (active > 0 && !got_term) {
-				int flag = 0;
-				MPI_Status st;
-				MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st);
-				if (flag) {
-					struct result_row row;
-					int w = st.MPI_SOURCE;
-					MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT,
-						 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-					if (running[w] >= 0) {
-						finish(&s, running[w], &row);
-						if (jobs[running[w]].kind != JOB_ATTACK &&
-						    jobs[running[w]].kind != JOB_CONTROL)
-							held[w] = running[w];
-						else if (!strcmp(row.status, "ok"))
-							held[w] = jobs[running[w]].parent;
-						running[w] = -1;
-					}
-					idle[nidle++] = w;
-					nap = 20;
-				}
-				/* hand out work to idle workers */
-				while (nidle > 0) {
-					int w = idle[nidle - 1],
-					    j = s.remaining > 0 ? next_job(&s, held[w]) : -1;
-					if (j < 0 && s.remaining > 0)
-						break; /* wait for running jobs to release more */
-					nidle--;
-					MPI_Send(&j, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
-					if (j < 0)
-						active--;
-					else
-						running[w] = j;
-				}
-				if (!flag) {
-					sleep_us(nap);
-					if (nap < 2000)
-						nap *= 2;
-				}
-			}
-			free(held);
-			free(running);
-			free(idle);
-		}
-		if (o->synthetic) {
-			double total = now_seconds() - s.t0;
-			int ran = s.nok + s.nfailed - done;
-			printf("sched: %d jobs on %d worker(s) in %.3f s; fsync %.3f s; %.1f us "
-			       "per job beyond fsync and the work\n",
-			       ran, size > 1 ? size - 1 : 1, total, s.jl.fsync_s,
-			       ran ? 1e6 *
-					 (total - s.jl.fsync_s -
-					  s.work_s / (size > 1 ? size - 1 : 1)) /
-					 ran
-				   : 0);
-		}
-		progress(&s, 1);
-		if (s.live)
-			fputc('\n', stderr);
-		if (got_term) {
-			/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
-			 * already on disk; the jobs in flight are redone by the next run. */
-			journal_close(&s.jl);
-			fprintf(stderr,
-				"wmbench: interrupted; %d jobs finished, %d to go; run the same "
-				"command again to resume\n",
-				s.total - s.remaining, s.remaining);
-			write_run_json(rundir, &rs, size, start, NULL, njobs, &s, err, sizeof err);
-			fflush(NULL);
-			_exit(143);
-		}
-		char end[32];
-		iso_time(end, sizeof end);
-		write_run_json(rundir, &rs, size, start, end, njobs, &s, err, sizeof err);
-		journal_close(&s.jl);
-		if (!o->quiet)
-			printf("wmbench: %d ok, %d failed, %d skipped; results in %s/results.csv\n",
-			       s.nok, s.nfailed, s.nskipped, rundir);
-		status = (s.nfailed || s.nskipped) ? 3 : 0;
-		sched_free(&s);
-	} else {
-		/* worker: ask for work, run it, send the row back */
+/* A run on one rank: rank 0 runs every job itself. */
+static void serve_alone(struct run *r, struct sched *s)
+{
+	while (s->remaining > 0 && !got_term) {
+		int j = next_job(s, r->p.cached_job);
+		if (j < 0)
+			break; /* nothing runnable: cannot happen in a DAG */
 		struct result_row row;
-		memset(&row, 0, sizeof row);
-		MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
-		for (;;) {
-			int j;
-			MPI_Recv(&j, 1, MPI_INT, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-			if (j < 0)
-				break;
-			if (o->synthetic)
-				run_synthetic(&jobs[j], &row, &rs, jobs, o->synthetic_s);
-			else
-				pipeline_run(&p, j, &row);
-			row.rank = rank;
-			MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
-		}
-		status = 0;
+		run_job(r, j, &row);
+		finish(s, j, &row);
 	}
-out:
-	pipeline_free(&p);
-	free(jobs);
-	jobfile_free(&rs);
+}
+
+/* Rank 0 of several: hands ready jobs to idle workers (preferring a child of
+ * the model a worker holds) and records their rows, until every worker has
+ * been told to stop. Polls, and sleeps between polls (see the README). */
+static void serve_workers(struct run *r, struct sched *s)
+{
+	const struct job *jobs = r->jobs;
+	int size = r->size;
+	int *held = xmalloc((size_t)size * sizeof(int)),
+	    *running = xmalloc((size_t)size * sizeof(int));
+	int *idle = xmalloc((size_t)size * sizeof(int)), nidle = 0, active = size - 1;
+	long nap = 20;
+	for (int w = 0; w < size; w++)
+		held[w] = running[w] = -1;
+	while (active > 0 && !got_term) {
+		int flag = 0;
+		MPI_Status st;
+		MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st);
+		if (flag) {
+			struct result_row row;
+			int w = st.MPI_SOURCE;
+			MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT, MPI_COMM_WORLD,
+				 MPI_STATUS_IGNORE);
+			if (running[w] >= 0) {
+				finish(s, running[w], &row);
+				if (jobs[running[w]].kind != JOB_ATTACK &&
+				    jobs[running[w]].kind != JOB_CONTROL)
+					held[w] = running[w];
+				else if (!strcmp(row.status, "ok"))
+					held[w] = jobs[running[w]].parent;
+				running[w] = -1;
+			}
+			idle[nidle++] = w;
+			nap = 20;
+		}
+		/* hand out work to idle workers */
+		while (nidle > 0) {
+			int w = idle[nidle - 1], j = s->remaining > 0 ? next_job(s, held[w]) : -1;
+			if (j < 0 && s->remaining > 0)
+				break; /* wait for running jobs to release more */
+			nidle--;
+			MPI_Send(&j, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
+			if (j < 0)
+				active--;
+			else
+				running[w] = j;
+		}
+		if (!flag) {
+			sleep_us(nap);
+			if (nap < 2000)
+				nap *= 2;
+		}
+	}
+	free(held);
+	free(running);
+	free(idle);
+}
+
+/* Rank 0: builds the schedule, reads the journal, serves the jobs, then
+ * writes run.json and the summary. Returns the run's exit status. */
+static int run_serve(struct run *r)
+{
+	const struct run_opts *o = r->o;
+	char *rundir = r->rundir, *err = r->err;
+	int size = r->size, njobs = r->njobs, status;
+	struct sched s;
+
+	sched_build(&s, r->jobs, njobs, &r->rs);
+	s.quiet = o->quiet;
+	s.t0 = now_seconds();
+	/* read first (a torn tail, even a torn header, is cut), then append */
+	int done = apply_journal(&s, rundir, o, &r->p, err, sizeof r->err);
+	if (done >= 0 && journal_open(&s.jl, rundir, err, sizeof r->err))
+		done = -1;
+	if (done < 0) {
+		fprintf(stderr, "error: %s\n", err);
+		/* tell the workers to stop */
+		for (int w = 1; w < size; w++) {
+			int stop = -1;
+			MPI_Send(&stop, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
+		}
+		sched_free(&s);
+		return 1;
+	}
+	if (!o->quiet)
+		printf("wmbench: %d jobs, %d already finished, %d ranks; run directory %s\n", njobs,
+		       done, size, rundir);
+	s.total = njobs;
+	s.done0 = done;
+	s.live = isatty(2) && !o->quiet;
+	s.last_progress = now_seconds();
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	seed_ready(&s);
+	if (size == 1)
+		serve_alone(r, &s);
+	else
+		serve_workers(r, &s);
+	if (o->synthetic) {
+		double total = now_seconds() - s.t0;
+		int ran = s.nok + s.nfailed - done;
+		printf("sched: %d jobs on %d worker(s) in %.3f s; fsync %.3f s; %.1f us "
+		       "per job beyond fsync and the work\n",
+		       ran, size > 1 ? size - 1 : 1, total, s.jl.fsync_s,
+		       ran ? 1e6 * (total - s.jl.fsync_s - s.work_s / (size > 1 ? size - 1 : 1)) /
+				 ran
+			   : 0);
+	}
+	progress(&s, 1);
+	if (s.live)
+		fputc('\n', stderr);
+	if (got_term) {
+		/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
+		 * already on disk; the jobs in flight are redone by the next run. */
+		journal_close(&s.jl);
+		fprintf(stderr,
+			"wmbench: interrupted; %d jobs finished, %d to go; run the same "
+			"command again to resume\n",
+			s.total - s.remaining, s.remaining);
+		write_run_json(rundir, &r->rs, size, r->start, NULL, njobs, &s, err, sizeof r->err);
+		fflush(NULL);
+		_exit(143);
+	}
+	char end[32];
+	iso_time(end, sizeof end);
+	write_run_json(rundir, &r->rs, size, r->start, end, njobs, &s, err, sizeof r->err);
+	journal_close(&s.jl);
+	if (!o->quiet)
+		printf("wmbench: %d ok, %d failed, %d skipped; results in %s/results.csv\n", s.nok,
+		       s.nfailed, s.nskipped, rundir);
+	status = (s.nfailed || s.nskipped) ? 3 : 0;
+	sched_free(&s);
+	return status;
+}
+
+/* A worker rank: asks for work, runs it, sends the row back, until told to
+ * stop (job -1). */
+static int run_work(struct run *r)
+{
+	struct result_row row;
+	memset(&row, 0, sizeof row);
+	MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+	for (;;) {
+		int j;
+		MPI_Recv(&j, 1, MPI_INT, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		if (j < 0)
+			break;
+		run_job(r, j, &row);
+		row.rank = r->rank;
+		MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+	}
+	return 0;
+}
+
+int coord_run(const struct run_opts *o, int rank, int size)
+{
+	struct run r;
+	int go = 1, status = 1;
+
+	memset(&r, 0, sizeof r);
+	r.o = o;
+	r.rank = rank;
+	r.size = size;
+	if (jobfile_load(o->jobfile, &r.rs, r.err, sizeof r.err) ||
+	    jobs_expand(&r.rs, &r.jobs, &r.njobs, r.err, sizeof r.err) ||
+	    pipeline_precheck(&r.rs, r.jobs, r.njobs, r.err, sizeof r.err))
+		go = 0;
+	if (o->dry_run) {
+		if (rank == 0) {
+			if (go)
+				print_dry_run(&r.rs, r.jobs, r.njobs);
+			else
+				fprintf(stderr, "error: %s\n", r.err);
+		}
+		free(r.jobs);
+		if (go)
+			jobfile_free(&r.rs);
+		return go ? 0 : 1;
+	}
+	if (!go) {
+		if (rank == 0)
+			fprintf(stderr, "error: %s\n", r.err);
+		return 1;
+	}
+	openblas_set_num_threads(r.rs.threads);
+	if (o->rundir[0])
+		strlcopy(r.rundir, o->rundir, sizeof r.rundir);
+	else
+		snprintf(r.rundir, sizeof r.rundir, "runs/%s", r.rs.name);
+	pipeline_init(&r.p, &r.rs, r.jobs, r.njobs, r.rundir, rank);
+	iso_time(r.start, sizeof r.start);
+
+	if (run_setup(&r))
+		status = rank == 0 ? run_serve(&r) : run_work(&r);
+	pipeline_free(&r.p);
+	free(r.jobs);
+	jobfile_free(&r.rs);
 	return status;
 }

@@ -45,9 +45,9 @@ struct run_spec {
 	char path[PATHLEN]; /* job file */
 	char sha256[65];    /* of the job file's bytes */
 	char name[64];
-	char dataset[NAMELEN];	/* fashion | mnist | cifar10 */
+	char dataset[NAMELEN];	/* a name of data_sources[] (workers/data.c) */
 	char data_dir[PATHLEN]; /* "" = the dataset's default */
-	char model[NAMELEN];	/* mlp | lenet5 | cnn */
+	char model[NAMELEN];	/* a name of nn_archs[] (workers/nn_arch.c) */
 	int epochs, batch;
 	char optimizer[16]; /* sgd | adam | rmsprop */
 	double lr, momentum, weight_decay;

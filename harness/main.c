@@ -67,11 +67,17 @@ static const char usage_verify[] =
     "  -m, --model FILE     the suspect model (.npz)\n"
     "  -k, --key FILE       the owner's key (.npz, from the run's keys/ directory)\n"
     "  -a, --alpha A        significance level (default 1e-3)\n"
-    "  -d, --dataset NAME   data the scheme reads key inputs from (default fashion)\n"
+    "  -d, --dataset NAME   data the scheme reads key inputs from (default %s)\n"
     "      --data-dir DIR   where that dataset lives\n"
     "  -h, --help           this help\n"
     "\n"
     "exit status: 0 the mark is detected, 1 it is not, 2 error\n";
+
+/* usage_verify with the default dataset filled in */
+static void print_usage_verify(FILE *f)
+{
+	fprintf(f, usage_verify, data_sources[0].name);
+}
 
 static const char usage_list[] =
     "usage: wmbench list [schemes|attacks|models]\n"
@@ -192,7 +198,7 @@ static int cmd_verify(int argc, char **argv)
 					     {"data-dir", required_argument, 0, 'D'},
 					     {"help", no_argument, 0, 'h'},
 					     {0}};
-	const char *model = NULL, *keyf = NULL, *dataset = "fashion", *dir = "";
+	const char *model = NULL, *keyf = NULL, *dataset = data_sources[0].name, *dir = "";
 	double alpha = 1e-3;
 	char err[ERRBUF] = "", scheme[NAMELEN];
 	int c;
@@ -223,16 +229,16 @@ static int cmd_verify(int argc, char **argv)
 			dir = optarg;
 			break;
 		case 'h':
-			fputs(usage_verify, stdout);
+			print_usage_verify(stdout);
 			return 0;
 		default:
-			fputs(usage_verify, stderr);
+			print_usage_verify(stderr);
 			return 2;
 		}
 	}
 	if (!model || !keyf || optind != argc) {
-		fprintf(stderr, "wmbench verify: expected --model FILE and --key FILE\n%s",
-			usage_verify);
+		fprintf(stderr, "wmbench verify: expected --model FILE and --key FILE\n");
+		print_usage_verify(stderr);
 		return 2;
 	}
 	struct nn_model m;
@@ -323,9 +329,8 @@ static int cmd_list(int argc, char **argv)
 	}
 	if (all || !strcmp(what, "models")) {
 		printf("models:\n");
-		const char *names[] = {"mlp", "lenet5", "cnn"};
-		for (int i = 0; i < 3; i++)
-			printf("  %-14s %s\n", names[i], nn_arch_spec(names[i]));
+		for (const struct nn_arch *a = nn_archs; a->name; a++)
+			printf("  %-14s %s\n", a->name, a->spec);
 		any = 1;
 	}
 	if (!any) {

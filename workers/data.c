@@ -267,7 +267,7 @@ static int cifar_fill(struct dataset *d, uint8_t **bufs, const size_t *lens,
 		free(bufs[b]);
 		bufs[b] = NULL;
 	}
-	strlcopy(d->name, "cifar10", sizeof(d->name));
+	strlcopy(d->name, "cifar-10-binary", sizeof(d->name)); /* data_load names it */
 	d->n = (int)n;
 	d->c = 3;
 	d->h = 32;
@@ -375,48 +375,32 @@ static int cifar_path(const char *dir, char *out, size_t len)
 	return join_path(out, len, dir, CIFAR_FILE);
 }
 
-int data_files(const char *name, const char *dir, char paths[][1024], int max)
+/* ---- the dataset table ---- */
+
+/* How a dataset's files are found and read. */
+struct data_format {
+	/* The files in dir (see data_files); -1 if a path is too long. */
+	int (*files)(const char *dir, char paths[][1024], int max);
+	/* Reads train and test from the files; hint says where they come from. */
+	int (*load)(char paths[][1024], const char *hint, struct dataset *train,
+		    struct dataset *test, char *err, size_t errlen);
+};
+
+static int idx_files(const char *dir, char paths[][1024], int max)
 {
 	int k = 0;
 
-	if (!strcmp(name, "fashion") && (!dir || !*dir))
-		dir = FASHION_DIR;
-	if (!dir || !*dir)
-		return -1;
-	if (!strcmp(name, "fashion") || !strcmp(name, "mnist")) {
-		for (; k < 4 && k < max; k++)
-			if (join_path(paths[k], 1024, dir, idx_names[k]))
-				return -1;
-		return k;
-	}
-	if (!strcmp(name, "cifar10")) {
-		if (max < 1)
-			return 0;
-		return cifar_path(dir, paths[0], 1024) ? -1 : 1;
-	}
-	return -1;
+	for (; k < 4 && k < max; k++)
+		if (join_path(paths[k], 1024, dir, idx_names[k]))
+			return -1;
+	return k;
 }
 
-int data_load(const char *name, const char *dir, struct dataset *train, struct dataset *test,
-	      char *err, size_t errlen)
+static int idx_load_sets(char p[][1024], const char *hint, struct dataset *train,
+			 struct dataset *test, char *err, size_t errlen)
 {
-	char p[4][1024];
-	int fashion = !strcmp(name, "fashion");
-	const char *hint = fashion ? FASHION_HINT : MNIST_HINT;
 	struct stat st;
 
-	memset(train, 0, sizeof(*train));
-	memset(test, 0, sizeof(*test));
-	if (!fashion && strcmp(name, "mnist") && strcmp(name, "cifar10"))
-		return errf(err, errlen, "unknown dataset \"%s\"; known: fashion, mnist, cifar10",
-			    name);
-	if (!fashion && (!dir || !*dir))
-		return errf(err, errlen, "data_dir is required for %s; %s", name,
-			    !strcmp(name, "mnist") ? MNIST_HINT : CIFAR_HINT);
-	if (data_files(name, dir, p, 4) < 1)
-		return errf(err, errlen, "%s: data_dir path too long", dir);
-	if (!strcmp(name, "cifar10"))
-		return cifar10_load(p[0], train, test, err, errlen);
 	for (int i = 0; i < 4; i++)
 		if (stat(p[i], &st))
 			return errf(err, errlen, "%s: %s; %s", p[i], strerror(errno), hint);
@@ -433,8 +417,119 @@ int data_load(const char *name, const char *dir, struct dataset *train, struct d
 		data_free(test);
 		return -1;
 	}
-	strlcopy(train->name, name, sizeof(train->name));
-	strlcopy(test->name, name, sizeof(test->name));
+	return 0;
+}
+
+static int cifar_files(const char *dir, char paths[][1024], int max)
+{
+	if (max < 1)
+		return 0;
+	return cifar_path(dir, paths[0], 1024) ? -1 : 1;
+}
+
+static int cifar_load_sets(char p[][1024], const char *hint, struct dataset *train,
+			   struct dataset *test, char *err, size_t errlen)
+{
+	(void)hint; /* cifar10_load names its own */
+	return cifar10_load(p[0], train, test, err, errlen);
+}
+
+static const struct data_format idx_format = {idx_files, idx_load_sets};
+static const struct data_format cifar_format = {cifar_files, cifar_load_sets};
+
+/* The first entry is the default dataset of a job file and of verify. */
+const struct data_source data_sources[] = {
+    {
+	.name = "fashion",
+	.format = &idx_format,
+	.default_dir = FASHION_DIR,
+	.hint = FASHION_HINT,
+	.c = 1,
+	.h = 28,
+	.w = 28,
+	.nclass = NCLASS,
+	.ntrain = 60000,
+    },
+    {
+	.name = "mnist",
+	.format = &idx_format,
+	.hint = MNIST_HINT,
+	.c = 1,
+	.h = 28,
+	.w = 28,
+	.nclass = NCLASS,
+	.ntrain = 60000,
+    },
+    {
+	.name = "cifar10",
+	.format = &cifar_format,
+	.hint = CIFAR_HINT,
+	.c = 3,
+	.h = 32,
+	.w = 32,
+	.nclass = NCLASS,
+	.ntrain = 50000,
+    },
+    {0},
+};
+
+const struct data_source *data_find(const char *name)
+{
+	for (const struct data_source *d = data_sources; d->name; d++)
+		if (!strcmp(d->name, name))
+			return d;
+	return NULL;
+}
+
+void data_names(char *buf, size_t len, const char *sep)
+{
+	if (!len)
+		return;
+	buf[0] = 0;
+	for (const struct data_source *d = data_sources; d->name; d++) {
+		size_t n = strlen(buf);
+
+		if (d != data_sources && n + 1 < len)
+			strlcopy(buf + n, sep, len - n);
+		n = strlen(buf);
+		if (n + 1 < len)
+			strlcopy(buf + n, d->name, len - n);
+	}
+}
+
+int data_files(const char *name, const char *dir, char paths[][1024], int max)
+{
+	const struct data_source *d = data_find(name);
+
+	if (!d)
+		return -1;
+	if ((!dir || !*dir) && d->default_dir)
+		dir = d->default_dir;
+	if (!dir || !*dir)
+		return -1;
+	return d->format->files(dir, paths, max);
+}
+
+int data_load(const char *name, const char *dir, struct dataset *train, struct dataset *test,
+	      char *err, size_t errlen)
+{
+	const struct data_source *d = data_find(name);
+	char p[4][1024], known[256];
+
+	memset(train, 0, sizeof(*train));
+	memset(test, 0, sizeof(*test));
+	if (!d) {
+		data_names(known, sizeof known, ", ");
+		return errf(err, errlen, "unknown dataset \"%s\"; known: %s", name, known);
+	}
+	if (!d->default_dir && (!dir || !*dir))
+		return errf(err, errlen, "data_dir is required for %s; %s", name, d->hint);
+	if (data_files(name, dir, p, 4) < 1)
+		return errf(err, errlen, "%s: data_dir path too long", dir);
+	if (d->format->load(p, d->hint, train, test, err, errlen))
+		return -1;
+	strlcopy(train->name, d->name, sizeof(train->name));
+	strlcopy(test->name, d->name, sizeof(test->name));
 	return 0;
 }
 

@@ -16,16 +16,38 @@ struct dataset {
 	uint8_t *y; /* (n) labels 0..nclass-1 */
 };
 
-/* Loads train and test sets of a named dataset:
- *   "fashion": dir defaults to FASHION_DIR (Debian package dataset-fashion-mnist);
- *   "mnist":   dir must hold the four IDX .gz files (train-images-idx3-ubyte.gz ...);
- *   "cifar10": dir holds cifar-10-binary.tar.gz, or dir is that file itself;
- *              read through libarchive without unpacking.
- * A missing file gets a message naming the path and what provides it. */
+/* A named dataset (the table data_sources[] in data.c): how its files are
+ * read, where they are by default, and its shape. Adding a dataset in a
+ * known format is one entry there. */
+struct data_format;
+struct data_source {
+	const char *name;
+	const struct data_format *format; /* IDX .gz files or the CIFAR-10 binary tar.gz */
+	const char *default_dir;	  /* NULL: the job file must give data_dir */
+	const char *hint;		  /* where the files come from, for messages */
+	int c, h, w, nclass;		  /* per-sample shape and classes */
+	int ntrain;			  /* training samples of the full set (cost estimates) */
+};
+/* Every dataset, ended by an entry with a NULL name; the first one is the
+ * default of a job file and of verify. */
+extern const struct data_source data_sources[];
+/* The named dataset, or NULL. */
+const struct data_source *data_find(const char *name);
+/* Every dataset's name, in table order, joined by sep. */
+void data_names(char *buf, size_t len, const char *sep);
+
+/* Loads train and test sets of a named dataset (see data_sources[]): IDX
+ * datasets read the four IDX .gz files (train-images-idx3-ubyte.gz ...) in
+ * dir, or in the entry's default directory; the CIFAR-10 format reads
+ * cifar-10-binary.tar.gz in dir, or dir as that file itself, through
+ * libarchive without unpacking. A missing file gets a message naming the
+ * path and what provides it. */
 int data_load(const char *name, const char *dir, struct dataset *train, struct dataset *test,
 	      char *err, size_t errlen);
 /* IDX readers through zlib (CRC and length checked); the image count must
- * match the header and the label file. */
+ * match the header and the label file. idx_load and cifar10_load name the
+ * sets after their format ("idx", "cifar-10-binary"), data_load after the
+ * dataset. */
 int idx_load(const char *images_gz, const char *labels_gz, struct dataset *d, char *err,
 	     size_t errlen);
 int cifar10_load(const char *targz, struct dataset *train, struct dataset *test, char *err,

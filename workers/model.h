@@ -1,7 +1,7 @@
 /* model.h - model files (.npz).
  *
  * Array names and layouts (documented in the README, "Model files"):
- *   arch         uint8 text: "mlp" | "lenet5" | "cnn" | "custom"
+ *   arch         uint8 text: a model name of nn_archs[] (nn_arch.c) or "custom"
  *   spec         uint8 text: the architecture spec (see nn.h), so the
  *                architecture travels inside the file
  *   input_shape  int32 (3): C, H, W

@@ -18,7 +18,12 @@
  * any parameter (write into nn_grad()), extra gradient on any activation
  * (add into m->dacts[i] after nn_zero_act_grads() and before nn_backward()),
  * activation capture (m->acts[i] after nn_forward()), input gradients
- * (m->want_dinput), freezing (layer->frozen) and re-initialisation. */
+ * (m->want_dinput), freezing (layer->frozen) and re-initialisation.
+ *
+ * Files: nn_arch.c (the named models), nn_model.c (building, copying,
+ * freeing, views), nn_layers.c (each layer's forward and backward, im2col),
+ * nn.c (the driver: forward, losses, backward, predictions), nn_opt.c (the
+ * optimisers); nn_internal.h is their private interface. */
 #ifndef WM_NN_H
 #define WM_NN_H
 
@@ -47,7 +52,7 @@ struct nn_layer {
 };
 
 struct nn_model {
-	char arch[NN_NAMELEN]; /* "mlp", "lenet5", "cnn" or "custom" */
+	char arch[NN_NAMELEN]; /* a name of nn_archs[] or "custom" */
 	char spec[512];	       /* architecture text, see nn_build_spec() */
 	int in_c, in_h, in_w, nclass;
 	int nlayers;
@@ -80,10 +85,32 @@ struct nn_model {
 
 /* Architecture text: "CxHxW|layer|layer|..." with layers
  *   dense NAME OC | conv NAME OC K STRIDE PAD | maxpool K STRIDE | relu |
- *   flatten | dropout P
- * Named models: nn_arch_spec("mlp") etc. Returns NULL for an unknown name. */
+ *   flatten | dropout P */
+
+/* A named model of the zoo (nn_arch.c): its architecture, the default
+ * training settings of a run on it, and a rough cost for the scheduler. */
+struct nn_arch {
+	const char *name;
+	const char *spec;      /* architecture text, starting with the input shape */
+	int in_c, in_h, in_w;  /* the input shape (the spec's first field) */
+	const char *optimizer; /* default training settings of a job file's run */
+	double lr, momentum, weight_decay;
+	int batch, epochs;
+	double cost; /* rough CPU seconds per training sample and epoch */
+};
+/* Every named model, ended by an entry with a NULL name; the first one is
+ * the default model of a job file. */
+extern const struct nn_arch nn_archs[];
+/* The named model, or NULL for an unknown name. */
+const struct nn_arch *nn_arch_find(const char *name);
+/* The architecture text of a named model; NULL for an unknown name. */
 const char *nn_arch_spec(const char *arch);
-const char *nn_arch_list(void); /* "mlp, lenet5, cnn" */
+/* The names of the models, in table order, into buf: joined by sep, the last
+ * one by last ("a, b or c" with ", " and " or "). With c > 0 only the models
+ * taking c x h x w inputs. */
+void nn_arch_names(char *buf, size_t len, const char *sep, const char *last, int c, int h, int w);
+/* Every model's name, joined by ", ". */
+const char *nn_arch_list(void);
 /* Builds a model from a spec; parameters zeroed. -1 with message on error. */
 int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen);
 /* Builds a named model for inputs of shape (c, h, w) with nclass outputs and

@@ -1,0 +1,424 @@
+/* jobfile_run.c - the run section of a job file: its keys (a table of
+ * name, type, range and field), the seeds, the model's default training
+ * settings (from workers/nn_arch.c) and the model/dataset shape check. */
+#include "jobfile_priv.h"
+#include "../workers/data.h"
+#include "../workers/nn.h"
+#include "../workers/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum rk_type { RK_STRING, RK_CHOICE, RK_INT, RK_DOUBLE, RK_U64, RK_SEEDS };
+
+struct run_key {
+	const char *key;
+	enum rk_type type;
+	double min, max;
+	int lo_open, hi_open; /* RK_DOUBLE: exclusive bounds */
+	const char *choices;  /* RK_CHOICE: "a|b|c" */
+	/* RK_CHOICE from a table: writes "a|b|c" into buf instead */
+	void (*names)(char *buf, size_t len);
+	size_t off, size;
+};
+
+#define RS_FIELD(f) offsetof(struct run_spec, f), sizeof(((struct run_spec *)0)->f)
+
+static void dataset_names(char *buf, size_t len)
+{
+	data_names(buf, len, "|");
+}
+
+static void model_names(char *buf, size_t len)
+{
+	nn_arch_names(buf, len, "|", "|", 0, 0, 0);
+}
+
+static const struct run_key run_keys[] = {
+    {"name", RK_STRING, 0, 0, 0, 0, NULL, NULL, RS_FIELD(name)},
+    {"dataset", RK_CHOICE, 0, 0, 0, 0, NULL, dataset_names, RS_FIELD(dataset)},
+    {"data_dir", RK_STRING, 0, 0, 0, 0, NULL, NULL, RS_FIELD(data_dir)},
+    {"model", RK_CHOICE, 0, 0, 0, 0, NULL, model_names, RS_FIELD(model)},
+    {"epochs", RK_INT, 1, 10000, 0, 0, NULL, NULL, RS_FIELD(epochs)},
+    {"batch", RK_INT, 1, 65536, 0, 0, NULL, NULL, RS_FIELD(batch)},
+    {"optimizer", RK_CHOICE, 0, 0, 0, 0, "sgd|adam|rmsprop", NULL, RS_FIELD(optimizer)},
+    {"lr", RK_DOUBLE, 0, 10, 1, 0, NULL, NULL, RS_FIELD(lr)},
+    {"momentum", RK_DOUBLE, 0, 1, 0, 1, NULL, NULL, RS_FIELD(momentum)},
+    {"weight_decay", RK_DOUBLE, 0, 1, 0, 0, NULL, NULL, RS_FIELD(weight_decay)},
+    {"seeds", RK_SEEDS, 0, 2147483647, 0, 0, NULL, NULL, RS_FIELD(seeds)},
+    {"run_seed", RK_U64, 0, 0, 0, 0, NULL, NULL, RS_FIELD(run_seed)},
+    {"alpha", RK_DOUBLE, 0, 1, 1, 1, NULL, NULL, RS_FIELD(alpha)},
+    {"controls", RK_INT, 0, 1000, 0, 0, NULL, NULL, RS_FIELD(controls)},
+    {"threads", RK_INT, 1, 1024, 0, 0, NULL, NULL, RS_FIELD(threads)},
+    {"train_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(train_subset)},
+    {"test_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(test_subset)},
+    {"attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, NULL, RS_FIELD(attacker_split)},
+    {NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0},
+};
+
+/* A range bound for messages: integral values in full ("10000", not the
+ * shortest "1e+04"). */
+static void fmt_bound(char *buf, size_t len, double v)
+{
+	if (v == floor(v) && fabs(v) < 1e15)
+		snprintf(buf, len, "%.0f", v);
+	else
+		fmt_double(buf, len, v);
+}
+
+/* The choices of an RK_CHOICE key, "a|b|c" (in buf when from a table). */
+static const char *choices_of(const struct run_key *k, char *buf, size_t len)
+{
+	if (!k->names)
+		return k->choices;
+	k->names(buf, len);
+	return buf;
+}
+
+static void run_key_expect(const struct run_key *k, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+
+	fmt_bound(lo, sizeof lo, k->min);
+	fmt_bound(hi, sizeof hi, k->max);
+	switch (k->type) {
+	case RK_STRING:
+		if (!strcmp(k->key, "name"))
+			snprintf(buf, len,
+				 "a non-empty name of at most %zu letters, digits, '.', '_' or '-'",
+				 k->size - 1);
+		else
+			snprintf(buf, len, "a non-empty string of at most %zu bytes", k->size - 1);
+		break;
+	case RK_CHOICE: {
+		char names[160];
+
+		snprintf(buf, len, "one of %s", choices_of(k, names, sizeof names));
+		break;
+	}
+	case RK_INT:
+		snprintf(buf, len, "an integer in [%s, %s]", lo, hi);
+		break;
+	case RK_DOUBLE:
+		snprintf(buf, len, "a number in %c%s, %s%c", k->lo_open ? '(' : '[', lo, hi,
+			 k->hi_open ? ')' : ']');
+		break;
+	case RK_U64:
+		snprintf(buf, len, "an integer in [0, 18446744073709551615]");
+		break;
+	case RK_SEEDS:
+		snprintf(
+		    buf, len,
+		    "an integer in [%s, %s], a list of them, or a range 'a..b' (at most %d seeds)",
+		    lo, hi, MAXSEEDS);
+		break;
+	}
+}
+
+static int in_choices(const char *choices, const char *v)
+{
+	size_t n = strlen(v);
+	const char *p = choices;
+
+	for (;;) {
+		const char *e = strchr(p, '|');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncmp(p, v, n))
+			return 1;
+		if (!e)
+			return 0;
+		p = e + 1;
+	}
+}
+
+static int name_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '.' || ch == '_' || ch == '-';
+}
+
+static int name_ok(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!name_char(*s))
+			return 0;
+	return 1;
+}
+
+/* Adds one seed value (text) at node n. */
+static int add_seed(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *n, long long v,
+		    const char *expect)
+{
+	struct run_spec *rs = c->rs;
+
+	if (v < k->min || v > k->max)
+		return jf_node_err(c, n, "run.seeds value %lld is out of range; expected %s", v,
+				   expect);
+	for (int i = 0; i < rs->nseeds; i++)
+		if (rs->seeds[i] == v)
+			return jf_node_err(
+			    c, n, "run.seeds lists seed %lld twice; expected distinct seeds", v);
+	if (rs->nseeds >= MAXSEEDS)
+		return jf_node_err(c, n,
+				   "run.seeds has more than %d seeds; expected at most %d seeds",
+				   MAXSEEDS, MAXSEEDS);
+	rs->seeds[rs->nseeds++] = (long)v;
+	return 0;
+}
+
+static int parse_seed_scalar(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *n,
+			     const char *expect)
+{
+	const char *s = NULL, *dots;
+	long long a, b;
+
+	if (jf_scalar_text(c, n, "run.seeds value", expect, &s))
+		return -1;
+	dots = strstr(s, "..");
+	if (!dots) {
+		if (jf_parse_ll(s, &a))
+			return jf_node_err(
+			    c, n, "run.seeds value '%s' is not an integer; expected %s", s, expect);
+		return add_seed(c, k, n, a, expect);
+	}
+	{
+		char lo[64];
+		size_t l = (size_t)(dots - s);
+
+		if (l >= sizeof lo)
+			l = sizeof lo - 1;
+		memcpy(lo, s, l);
+		lo[l] = 0;
+		if (jf_parse_ll(lo, &a) || jf_parse_ll(dots + 2, &b) || a > b)
+			return jf_node_err(c, n,
+					   "run.seeds = '%s' is not a valid range; expected 'a..b' "
+					   "with integers a <= b",
+					   s);
+	}
+	if (b - a + 1 > MAXSEEDS - c->rs->nseeds)
+		return jf_node_err(
+		    c, n, "run.seeds = '%s' gives more than %d seeds; expected at most %d seeds", s,
+		    MAXSEEDS, MAXSEEDS);
+	for (long long v = a; v <= b; v++)
+		if (add_seed(c, k, n, v, expect))
+			return -1;
+	return 0;
+}
+
+static int parse_seeds(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *n)
+{
+	char expect[160];
+
+	run_key_expect(k, expect, sizeof expect);
+	c->rs->nseeds = 0;
+	if (n->type == YAML_SEQUENCE_NODE) {
+		yaml_node_item_t *it;
+
+		if (n->data.sequence.items.top == n->data.sequence.items.start)
+			return jf_node_err(c, n, "run.seeds is an empty list; expected %s", expect);
+		for (it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++)
+			if (parse_seed_scalar(c, k, jf_get_node(c, *it), expect))
+				return -1;
+		return 0;
+	}
+	if (jf_is_null(n))
+		return jf_node_err(c, n, "run.seeds has no value; expected %s", expect);
+	return parse_seed_scalar(c, k, n, expect);
+}
+
+static int parse_run_value(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *v)
+{
+	char *field = (char *)c->rs + k->off;
+	char expect[200];
+	const char *s = NULL;
+	char what[64];
+	long long iv;
+	double dv;
+
+	if (k->type == RK_SEEDS)
+		return parse_seeds(c, k, v);
+	run_key_expect(k, expect, sizeof expect);
+	snprintf(what, sizeof what, "run.%s", k->key);
+	if (jf_is_null(v))
+		return jf_node_err(c, v, "%s has no value; expected %s", what, expect);
+	if (jf_scalar_text(c, v, what, expect, &s))
+		return -1;
+	switch (k->type) {
+	case RK_STRING:
+		if (!s[0] || strlen(s) >= k->size || (!strcmp(k->key, "name") && !name_ok(s)))
+			return jf_node_err(c, v, "%s = '%s' is not valid; expected %s", what, s,
+					   expect);
+		strlcopy(field, s, k->size);
+		break;
+	case RK_CHOICE: {
+		char names[160];
+
+		if (!in_choices(choices_of(k, names, sizeof names), s))
+			return jf_node_err(c, v, "%s = '%s' is not valid; expected %s", what, s,
+					   expect);
+		strlcopy(field, s, k->size);
+		break;
+	}
+	case RK_INT:
+		if (jf_parse_ll(s, &iv))
+			return jf_node_err(c, v, "%s = '%s' is not an integer; expected %s", what,
+					   s, expect);
+		if (iv < k->min || iv > k->max)
+			return jf_node_err(c, v, "%s = '%s' is out of range; expected %s", what, s,
+					   expect);
+		*(int *)field = (int)iv;
+		break;
+	case RK_DOUBLE:
+		if (jf_parse_num(s, &dv))
+			return jf_node_err(c, v, "%s = '%s' is not a number; expected %s", what, s,
+					   expect);
+		if (dv < k->min || dv > k->max || (k->lo_open && dv == k->min) ||
+		    (k->hi_open && dv == k->max))
+			return jf_node_err(c, v, "%s = '%s' is out of range; expected %s", what, s,
+					   expect);
+		*(double *)field = dv;
+		break;
+	case RK_U64: {
+		char *end;
+		unsigned long long u;
+
+		if (s[0] < '0' || s[0] > '9')
+			return jf_node_err(c, v,
+					   "%s = '%s' is not a non-negative integer; expected %s",
+					   what, s, expect);
+		errno = 0;
+		u = strtoull(s, &end, 10);
+		if (*end || errno == ERANGE)
+			return jf_node_err(c, v, "%s = '%s' is not a valid seed; expected %s", what,
+					   s, expect);
+		*(uint64_t *)field = (uint64_t)u;
+		break;
+	}
+	case RK_SEEDS:
+		break;
+	}
+	return 0;
+}
+
+static void default_name(const char *path, char *name, size_t len)
+{
+	const char *b = strrchr(path, '/');
+	const char *dot;
+	size_t l;
+
+	b = b ? b + 1 : path;
+	dot = strrchr(b, '.');
+	l = dot && dot != b ? (size_t)(dot - b) : strlen(b);
+	if (l >= len)
+		l = len - 1;
+	memcpy(name, b, l);
+	name[l] = 0;
+	for (char *p = name; *p; p++)
+		if (!name_char(*p))
+			*p = '_';
+	if (!name[0])
+		strlcopy(name, "run", len);
+}
+
+static int run_key_index(const char *key)
+{
+	for (int i = 0; run_keys[i].key; i++)
+		if (!strcmp(run_keys[i].key, key))
+			return i;
+	return -1;
+}
+
+int jf_parse_run(struct jf_ctx *c, const yaml_node_t *m)
+{
+	enum { NRK = sizeof run_keys / sizeof run_keys[0] };
+	const yaml_node_t *set[NRK] = {NULL};
+	struct run_spec *rs = c->rs;
+	const struct nn_arch *md;
+	yaml_node_pair_t *p;
+
+	if (!m || jf_is_null(m))
+		goto defaults;
+	if (m->type != YAML_MAPPING_NODE)
+		return jf_node_err(c, m, "run is %s; expected a mapping of run settings",
+				   jf_node_kind(m));
+	if (jf_check_keys(c, m, "run"))
+		return -1;
+	for (p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = jf_get_node(c, p->key);
+		int i = run_key_index(jf_scalar(k));
+
+		if (i < 0) {
+			char known[400] = "";
+
+			for (int j = 0; run_keys[j].key; j++) {
+				if (j)
+					strncat(known, ", ", sizeof known - strlen(known) - 1);
+				strncat(known, run_keys[j].key, sizeof known - strlen(known) - 1);
+			}
+			return jf_node_err(c, k, "unknown key '%s' in run; expected one of: %s",
+					   jf_scalar(k), known);
+		}
+		set[i] = jf_get_node(c, p->value);
+	}
+	for (int i = 0; run_keys[i].key; i++)
+		if (set[i] && parse_run_value(c, &run_keys[i], set[i]))
+			return -1;
+defaults:
+	md = nn_arch_find(rs->model);
+	if (!md)
+		md = &nn_archs[0];
+	for (int i = 0; run_keys[i].key; i++) {
+		const char *key = run_keys[i].key;
+
+		if (set[i])
+			continue;
+		if (!strcmp(key, "name"))
+			default_name(c->path, rs->name, sizeof rs->name);
+		else if (!strcmp(key, "epochs"))
+			rs->epochs = md->epochs;
+		else if (!strcmp(key, "batch"))
+			rs->batch = md->batch;
+		else if (!strcmp(key, "optimizer"))
+			strlcopy(rs->optimizer, md->optimizer, sizeof rs->optimizer);
+		else if (!strcmp(key, "lr"))
+			rs->lr = md->lr;
+		else if (!strcmp(key, "momentum"))
+			rs->momentum = md->momentum;
+		else if (!strcmp(key, "weight_decay"))
+			rs->weight_decay = md->weight_decay;
+	}
+
+	/* Impossible combinations: the model's input shape must match the data. */
+	{
+		const struct data_source *d = data_find(rs->dataset);
+		const struct nn_arch *a = nn_arch_find(rs->model);
+		const yaml_node_t *at = set[run_key_index("model")];
+		char fits[160], expect[320];
+
+		if (!at)
+			at = set[run_key_index("dataset")];
+		if (d && a && (a->in_c != d->c || a->in_h != d->h || a->in_w != d->w)) {
+			nn_arch_names(fits, sizeof fits, ", ", " or ", d->c, d->h, d->w);
+			if (fits[0])
+				snprintf(expect, sizeof expect, "model %s for %s", fits,
+					 rs->dataset);
+			else
+				snprintf(expect, sizeof expect,
+					 "a model taking %dx%dx%d inputs for %s (none of %s does)",
+					 d->c, d->h, d->w, rs->dataset, nn_arch_list());
+			return jf_node_err(c, at,
+					   "model '%s' cannot be used with dataset '%s' (the model "
+					   "takes %dx%dx%d inputs, %s has %dx%dx%d); expected %s",
+					   rs->model, rs->dataset, a->in_c, a->in_h, a->in_w,
+					   rs->dataset, d->c, d->h, d->w, expect);
+		}
+	}
+	return 0;
+}

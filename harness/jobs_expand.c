@@ -1,0 +1,257 @@
+/* jobs_expand.c - from a run_spec to the job DAG: every combination of
+ * plug-in parameters, the jobs of every seed, their identity (id and RNG
+ * seed) and the cost model (from the model and dataset tables). */
+#include "job.h"
+#include "../workers/data.h"
+#include "../workers/nn.h"
+#include "../workers/params.h"
+#include "../workers/rng.h"
+#include "../workers/util.h"
+#include "../schemes/scheme.h"
+#include "../attacks/attack.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_JOBS 100000 /* jobs one run may expand to */
+
+const char *job_kind_name(int kind)
+{
+	switch (kind) {
+	case JOB_TRAIN:
+		return "train";
+	case JOB_EMBED:
+		return "embed";
+	case JOB_ATTACK:
+		return "attack";
+	case JOB_CONTROL:
+		return "control";
+	}
+	return "unknown";
+}
+
+/* ---- identity ---- */
+
+void job_finalise(struct job *j, const struct run_spec *rs)
+{
+	char text[8192], hex[65];
+	char lr[32], mom[32], wd[32], split[32];
+	char sp[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+	char ap[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+
+	fmt_double(lr, sizeof lr, rs->lr);
+	fmt_double(mom, sizeof mom, rs->momentum);
+	fmt_double(wd, sizeof wd, rs->weight_decay);
+	fmt_double(split, sizeof split, rs->attacker_split);
+	param_format(&j->sp, sp, sizeof sp);
+	param_format(&j->ap, ap, sizeof ap);
+	snprintf(
+	    text, sizeof text,
+	    "kind=%s;dataset=%s;model=%s;epochs=%d;batch=%d;opt=%s;lr=%s;momentum=%s;wd=%s;train_"
+	    "subset=%d;test_subset=%d;split=%s;seed=%ld;scheme=%s{%s};attack=%s{%s};control=%d",
+	    job_kind_name(j->kind), rs->dataset, rs->model, rs->epochs, rs->batch, rs->optimizer,
+	    lr, mom, wd, rs->train_subset, rs->test_subset, split, j->seed, j->scheme, sp,
+	    j->attack, ap, j->control_index);
+	/* The id and seed hash the whole text even if the stored copy is cut. */
+	strlcopy(j->identity, text, sizeof j->identity);
+	sha256_hex(text, strlen(text), hex);
+	memcpy(j->id, hex, 16);
+	j->id[16] = 0;
+	struct seed_scope scope = {.job = text};
+	j->rng_seed = seed_stream(rs->run_seed, SEED_JOB, &scope);
+}
+
+/* ---- expansion ---- */
+
+struct combo {
+	const struct plug_entry *e;
+	struct param_set ps;
+};
+
+/* All parameter combinations of the entries (odometer, last key fastest),
+ * completed with defaults; the unmarked scheme is left out. */
+static int combos(const struct run_spec *rs, const struct plug_entry *es, int n, int attacks,
+		  struct combo **out, int *nout, char *err, size_t errlen)
+{
+	double total = 0;
+	struct combo *cs;
+	int m = 0;
+
+	for (int i = 0; i < n; i++) {
+		double k = 1;
+
+		if (!attacks && !strcmp(es[i].name, wm_scheme_unmarked()->name))
+			continue;
+		for (int p = 0; p < es[i].nkeys; p++)
+			k *= es[i].nvals[p];
+		total += k;
+	}
+	if (total > MAX_JOBS)
+		return errf(err, errlen,
+			    "%s: the %s expand to %.0f parameter combinations; expected at most %d "
+			    "in all (shorten the value lists)",
+			    rs->path, attacks ? "attacks" : "schemes", total, MAX_JOBS);
+	cs = xcalloc(total > 0 ? (size_t)total : 1, sizeof *cs);
+	for (int i = 0; i < n; i++) {
+		const struct plug_entry *e = &es[i];
+		const struct param_def *defs;
+		const struct atk_attack *a = NULL;
+		int idx[PARAM_MAX] = {0};
+
+		if (attacks) {
+			a = atk_find(e->name);
+			defs = a ? atk_params(a) : NULL;
+		} else {
+			const struct wm_scheme *s = wm_scheme_find(e->name);
+
+			if (s && s->unmarked)
+				continue;
+			defs = s ? s->params : NULL;
+			if (!s) {
+				free(cs);
+				return errf(
+				    err, errlen,
+				    "%s:%d:%d: unknown scheme '%s'; expected a registered scheme",
+				    rs->path, e->line, e->col, e->name);
+			}
+		}
+		if (attacks && !a) {
+			free(cs);
+			return errf(err, errlen,
+				    "%s:%d:%d: unknown attack '%s'; expected a registered attack",
+				    rs->path, e->line, e->col, e->name);
+		}
+		for (;;) {
+			struct combo *c = &cs[m++];
+			int p;
+
+			c->e = e;
+			c->ps.n = 0;
+			for (p = 0; p < e->nkeys; p++)
+				param_set_put(&c->ps, e->key[p], e->vals[p][idx[p]]);
+			param_complete(&c->ps, defs);
+			if (a) {
+				char msg[ERRBUF];
+
+				if (atk_check(a, &c->ps, msg, sizeof msg)) {
+					free(cs);
+					return errf(err, errlen, "%s:%d:%d: %s", rs->path, e->line,
+						    e->col, msg);
+				}
+			}
+			for (p = e->nkeys - 1; p >= 0; p--) {
+				if (++idx[p] < e->nvals[p])
+					break;
+				idx[p] = 0;
+			}
+			if (p < 0)
+				break;
+		}
+	}
+	*out = cs;
+	*nout = m;
+	return 0;
+}
+
+/* Rough CPU seconds of training one model of this run. */
+static double train_cost(const struct run_spec *rs)
+{
+	const struct data_source *d = data_find(rs->dataset);
+	const struct nn_arch *a = nn_arch_find(rs->model);
+	double n = (d ? d : &data_sources[0])->ntrain;
+	double per = (a ? a : &nn_archs[0])->cost;
+
+	if (rs->train_subset > 0 && rs->train_subset < n)
+		n = rs->train_subset;
+	return rs->epochs * n * per;
+}
+
+static struct job *new_job(struct job *jobs, int *n, int kind, int parent, long seed)
+{
+	struct job *j = &jobs[(*n)++];
+
+	memset(j, 0, sizeof *j);
+	j->kind = kind;
+	j->parent = parent;
+	j->seed = seed;
+	return j;
+}
+
+int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
+{
+	struct combo *sc = NULL, *ac = NULL;
+	int nsc = 0, nac = 0, n = 0, rc = -1;
+	struct job *js = NULL;
+	double tc = train_cost(rs), total;
+	int *train_of = NULL;
+
+	*jobs = NULL;
+	*njobs = 0;
+	if (combos(rs, rs->schemes, rs->nschemes, 0, &sc, &nsc, err, errlen))
+		goto out;
+	if (combos(rs, rs->attacks, rs->nattacks, 1, &ac, &nac, err, errlen))
+		goto out;
+	total =
+	    (double)rs->nseeds * (1 + nsc) * (1 + nac) + (double)rs->nseeds * nsc * rs->controls;
+	if (total > MAX_JOBS) {
+		errf(err, errlen,
+		     "%s: the job matrix expands to %.0f jobs; expected at most %d (fewer seeds, "
+		     "schemes, attacks or values)",
+		     rs->path, total, MAX_JOBS);
+		goto out;
+	}
+	js = xcalloc((size_t)total, sizeof *js);
+	train_of = xcalloc((size_t)rs->nseeds, sizeof *train_of);
+
+	/* Clean models first, then marked ones: they gate everything else. */
+	for (int s = 0; s < rs->nseeds; s++) {
+		struct job *j = new_job(js, &n, JOB_TRAIN, -1, rs->seeds[s]);
+
+		strlcopy(j->scheme, wm_scheme_unmarked()->name, NAMELEN);
+		j->cost = tc;
+		train_of[s] = n - 1;
+	}
+	for (int s = 0; s < rs->nseeds; s++)
+		for (int k = 0; k < nsc; k++) {
+			struct job *j = new_job(js, &n, JOB_EMBED, train_of[s], rs->seeds[s]);
+
+			strlcopy(j->scheme, sc[k].e->name, NAMELEN);
+			j->sp = sc[k].ps;
+			j->cost = tc;
+		}
+	/* Attacks of every model job: the clean one and every marked one. */
+	for (int m = 0, nmodels = n; m < nmodels; m++)
+		for (int k = 0; k < nac; k++) {
+			const struct job *pj = &js[m];
+			struct job *j = new_job(js, &n, JOB_ATTACK, m, pj->seed);
+
+			strlcopy(j->scheme, pj->scheme, NAMELEN);
+			j->sp = pj->sp;
+			strlcopy(j->attack, ac[k].e->name, NAMELEN);
+			j->ap = ac[k].ps;
+			j->cost = 0.2 * tc;
+		}
+	for (int m = rs->nseeds; m < rs->nseeds * (1 + nsc); m++)
+		for (int ci = 1; ci <= rs->controls; ci++) {
+			const struct job *pj = &js[m];
+			struct job *j = new_job(js, &n, JOB_CONTROL, m, pj->seed);
+
+			strlcopy(j->scheme, pj->scheme, NAMELEN);
+			j->sp = pj->sp;
+			j->control_index = ci;
+			j->cost = tc;
+		}
+	for (int i = 0; i < n; i++)
+		job_finalise(&js[i], rs);
+	*jobs = js;
+	*njobs = n;
+	js = NULL;
+	rc = 0;
+out:
+	free(js);
+	free(train_of);
+	free(sc);
+	free(ac);
+	return rc;
+}

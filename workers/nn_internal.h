@@ -1,0 +1,40 @@
+/* nn_internal.h - the engine's private interface between its files: the
+ * layers' forward and backward passes (nn_layers.c), called by the driver
+ * (nn.c). Not for use outside the engine; see nn.h for the public one.
+ * Backward passes accumulate into din and the layer's gradients; din may be
+ * NULL where only parameter gradients are needed. */
+#ifndef WM_NN_INTERNAL_H
+#define WM_NN_INTERNAL_H
+
+#include "nn.h"
+
+/* out (OC, B, OH, OW) from in (C, B, H, W): direct kernels or im2col + sgemm */
+void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		     float *out);
+void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		      const float *dout, float *din);
+/* out (B, OC) = in (B, C) . W^T + b */
+void nn_dense_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		      float *out);
+void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		       const float *dout, float *din);
+/* idx gets each output's argmax position in its input plane */
+void nn_maxpool_forward(const struct nn_layer *l, int B, const float *in, float *out, int *idx);
+void nn_maxpool_backward(const struct nn_layer *l, int B, const float *dout, const int *idx,
+			 float *din);
+void nn_relu_forward(const float *in, float *out, size_t n);
+/* out is the layer's output (ReLU's gradient is taken from it) */
+void nn_relu_backward(float *restrict din, const float *restrict out, const float *restrict dout,
+		      size_t n);
+void nn_dropout_forward(const struct nn_layer *l, int training, struct rng *r, const float *in,
+			float *out, uint8_t *mask, size_t n);
+void nn_dropout_backward(const struct nn_layer *l, int training, const uint8_t *mask,
+			 const float *dout, float *din, size_t n);
+/* in_cm: the input is channel-major (C, B, S) */
+void nn_flatten_forward(const struct nn_layer *l, int B, int in_cm, const float *in, float *out);
+void nn_flatten_backward(const struct nn_layer *l, int B, int in_cm, const float *dout, float *din);
+/* (B, C, S) <-> (C, B, S) */
+void nn_to_chan_major(const float *x, float *y, int B, int C, size_t S);
+void nn_from_chan_major(const float *y, float *x, int B, int C, size_t S);
+
+#endif

@@ -1,0 +1,462 @@
+/* nn_layers.c - the layers' forward and backward passes: convolution
+ * (im2col + sgemm, or the direct kernels of conv_direct.h), dense, max-pool,
+ * ReLU, dropout, flatten, and the (B, C, ...) <-> (C, B, ...) transposes.
+ * Backward passes accumulate (+=); see nn.h for the layouts. */
+#include "nn.h"
+#include "conv_direct.h"
+#include "nn_internal.h"
+#include "util.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sum of n floats: eight float lanes (vectorised) per block of 1024, blocks
+ * added in double, so long sums keep their precision. */
+static float sum_f(const float *d, size_t n)
+{
+	double s = 0;
+	for (size_t i0 = 0; i0 < n; i0 += 1024) {
+		size_t e = i0 + 1024 < n ? i0 + 1024 : n, i = i0;
+		float a[8] = {0};
+		for (; i + 8 <= e; i += 8)
+			for (int k = 0; k < 8; k++)
+				a[k] += d[i + k];
+		for (; i < e; i++)
+			a[0] += d[i];
+		s += (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+	}
+	return (float)s;
+}
+
+__attribute__((noinline)) void nn_relu_backward(float *restrict din, const float *restrict out,
+						const float *restrict dout, size_t n)
+{
+	/* both loads unconditional, so the compiler can vectorise the select */
+	for (size_t k = 0; k < n; k++) {
+		float g = dout[k];
+		din[k] += out[k] > 0 ? g : 0.0f;
+	}
+}
+
+void nn_relu_forward(const float *in, float *out, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		out[k] = in[k] > 0 ? in[k] : 0;
+}
+
+/* Inverted dropout: in training, each output is kept with probability
+ * 1 - p (mask drawn from r) and scaled by 1 / (1 - p); otherwise a copy. */
+void nn_dropout_forward(const struct nn_layer *l, int training, struct rng *r, const float *in,
+			float *out, uint8_t *mask, size_t n)
+{
+	if (training && l->p > 0) {
+		float keep = 1.0f - l->p, sc = 1.0f / keep;
+		/* two 32-bit uniforms per 64-bit draw */
+		uint32_t thr = (uint32_t)(keep * 4294967296.0 > 4294967295.0 ? 4294967295.0
+									     : keep * 4294967296.0);
+		for (size_t k = 0; k < n; k += 2) {
+			uint64_t u = rng_u64(r);
+			mask[k] = (uint32_t)u < thr;
+			out[k] = mask[k] ? in[k] * sc : 0;
+			if (k + 1 < n) {
+				mask[k + 1] = (uint32_t)(u >> 32) < thr;
+				out[k + 1] = mask[k + 1] ? in[k + 1] * sc : 0;
+			}
+		}
+	} else {
+		memcpy(out, in, n * sizeof(float));
+	}
+}
+
+void nn_dropout_backward(const struct nn_layer *l, int training, const uint8_t *mask,
+			 const float *dout, float *din, size_t n)
+{
+	if (training && l->p > 0) {
+		float sc = 1.0f / (1.0f - l->p);
+		for (size_t k = 0; k < n; k++)
+			if (mask[k])
+				din[k] += dout[k] * sc;
+	} else {
+		for (size_t k = 0; k < n; k++)
+			din[k] += dout[k];
+	}
+}
+
+/* The row loops of im2col and col2im copy or add a few floats each (10 for
+ * lenet5's conv2); GCC would turn them into memcpy calls, which cost more
+ * than the copy. */
+#define NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+
+/* The outputs ow in [lo, hi) whose tap kj falls inside the input row
+ * (iw = ow * stride - pad + kj in [0, W)). */
+static void inside_row(const struct nn_layer *l, int kj, int *lo, int *hi)
+{
+	int S = l->stride, P = l->pad, W = l->in_w;
+	*lo = 0;
+	*hi = l->out_w;
+	while (*lo < l->out_w && *lo * S - P + kj < 0)
+		(*lo)++;
+	while (*hi > *lo && (*hi - 1) * S - P + kj >= W)
+		(*hi)--;
+}
+
+/* Stride 1: in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
+NO_MEMCPY_CALLS static void im2col_s1(const struct nn_layer *l, int B, const float *in, float *col)
+{
+	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
+	int Wp = W + 2 * P;
+	size_t np = (size_t)B * OH * OW;
+	/* with padding, each plane is first copied into a zero-bordered one */
+	float *pad = P ? xcalloc((size_t)(H + 2 * P) * Wp, sizeof(float)) : NULL;
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			const float *src = in + ((size_t)c * B + b) * H * W;
+			int ws = W;
+			if (P) {
+				for (int h = 0; h < H; h++)
+					for (int w = 0; w < W; w++)
+						pad[(h + P) * Wp + P + w] = src[h * W + w];
+				src = pad;
+				ws = Wp;
+			}
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					float *restrict dst = col +
+							      ((size_t)(c * K + ki) * K + kj) * np +
+							      (size_t)b * OH * OW;
+					for (int oh = 0; oh < OH; oh++) {
+						const float *restrict r = src + (oh + ki) * ws + kj;
+						for (int ow = 0; ow < OW; ow++)
+							dst[oh * OW + ow] = r[ow];
+					}
+				}
+		}
+	free(pad);
+}
+
+/* in (C, B, H, W) -> col (C*K*K, B*OH*OW) */
+NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in, float *col)
+{
+	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
+	int OH = l->out_h, OW = l->out_w;
+	size_t np = (size_t)B * OH * OW;
+	if (S == 1) {
+		im2col_s1(l, B, in, col);
+		return;
+	}
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			const float *plane = in + ((size_t)c * B + b) * H * W;
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					float *restrict dst = col +
+							      ((size_t)(c * K + ki) * K + kj) * np +
+							      (size_t)b * OH * OW;
+					int lo, hi;
+					inside_row(l, kj, &lo, &hi);
+					for (int oh = 0; oh < OH; oh++, dst += OW) {
+						int ih = oh * S - P + ki;
+						if (ih < 0 || ih >= H) {
+							for (int ow = 0; ow < OW; ow++)
+								dst[ow] = 0;
+							continue;
+						}
+						const float *restrict src = plane + (size_t)ih * W;
+						for (int ow = 0; ow < lo; ow++)
+							dst[ow] = 0;
+						for (int ow = lo; ow < hi; ow++)
+							dst[ow] = src[ow * S - P + kj];
+						for (int ow = hi; ow < OW; ow++)
+							dst[ow] = 0;
+					}
+				}
+		}
+}
+
+/* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
+NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const float *col, float *din)
+{
+	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
+	int Wp = W + 2 * P;
+	size_t np = (size_t)B * OH * OW;
+	/* with padding, each plane is summed in a bordered one, then its interior added */
+	float *pad = P ? xmalloc((size_t)(H + 2 * P) * Wp * sizeof(float)) : NULL;
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			float *plane = din + ((size_t)c * B + b) * H * W, *dst = plane;
+			int ws = W;
+			if (P) {
+				memset(pad, 0, (size_t)(H + 2 * P) * Wp * sizeof(float));
+				dst = pad;
+				ws = Wp;
+			}
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					const float *restrict src =
+					    col + ((size_t)(c * K + ki) * K + kj) * np +
+					    (size_t)b * OH * OW;
+					for (int oh = 0; oh < OH; oh++) {
+						float *restrict d = dst + (oh + ki) * ws + kj;
+						for (int ow = 0; ow < OW; ow++)
+							d[ow] += src[oh * OW + ow];
+					}
+				}
+			if (P)
+				for (int h = 0; h < H; h++)
+					for (int w = 0; w < W; w++)
+						plane[h * W + w] += pad[(h + P) * Wp + P + w];
+		}
+	free(pad);
+}
+
+NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din)
+{
+	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
+	int OH = l->out_h, OW = l->out_w;
+	size_t np = (size_t)B * OH * OW;
+	if (S == 1) {
+		col2im_s1(l, B, col, din);
+		return;
+	}
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			float *plane = din + ((size_t)c * B + b) * H * W;
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					const float *restrict src =
+					    col + ((size_t)(c * K + ki) * K + kj) * np +
+					    (size_t)b * OH * OW;
+					int lo, hi;
+					inside_row(l, kj, &lo, &hi);
+					for (int oh = 0; oh < OH; oh++, src += OW) {
+						int ih = oh * S - P + ki;
+						if (ih < 0 || ih >= H)
+							continue;
+						float *restrict dst = plane + (size_t)ih * W;
+						for (int ow = lo; ow < hi; ow++)
+							dst[ow * S - P + kj] += src[ow];
+					}
+				}
+		}
+}
+
+enum nn_conv_mode nn_conv_mode = NN_CONV_AUTO;
+
+/* CD_NONE (im2col + sgemm) or the direct kernel to run layer l with */
+static int use_direct(const struct nn_layer *l)
+{
+	static int cpu = -1;
+	if (nn_conv_mode == NN_CONV_GEMM)
+		return CD_NONE;
+	if (cpu < 0)
+		cpu = cd_cpu_ok();
+	if (!cpu)
+		return CD_NONE;
+	return cd_choose(l, nn_conv_mode == NN_CONV_DIRECT);
+}
+
+/* out (OC, B, OH, OW) = W (OC, C*K*K) . col + bias */
+void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		     float *out)
+{
+	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
+	size_t np = (size_t)B * l->out_h * l->out_w;
+	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
+	int kind = use_direct(l);
+	if (kind) {
+		if (!m->cpad[i])
+			m->cpad[i] = cd_alloc_pad(l, m->max_b);
+		if (m->cscratch[i] && m->conv_direct[i] != kind) {
+			free(m->cscratch[i]);
+			m->cscratch[i] = NULL;
+		}
+		if (!m->cscratch[i])
+			m->cscratch[i] = cd_alloc_scratch(l, kind);
+		m->conv_direct[i] = (unsigned char)kind;
+		cd_pad_input(l, B, m->max_b, in, m->cpad[i]);
+		cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, m->cscratch[i]);
+		return;
+	}
+	m->conv_direct[i] = CD_NONE;
+	if (!m->cols[i])
+		m->cols[i] = xmalloc((size_t)ckk * l->out_h * l->out_w * m->max_b * sizeof(float));
+	float *col = m->cols[i];
+	nn_im2col(l, B, in, col);
+	for (int oc = 0; oc < l->out_c; oc++) {
+		float *o = out + (size_t)oc * np, bv = bias[oc];
+		for (size_t k = 0; k < np; k++)
+			o[k] = bv;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w, ckk,
+		    col, (int)np, 1.0f, out, (int)np);
+}
+
+void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		      const float *dout, float *din)
+{
+	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
+	size_t np = (size_t)B * l->out_h * l->out_w;
+	const float *w = m->params + l->w_off;
+	(void)in; /* the last forward kept what backward needs: its columns or padded input */
+	if (!l->frozen) {
+		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
+		if (m->conv_direct[i])
+			cd_weight_grad(l, m->conv_direct[i], B, m->max_b, m->cpad[i], dout, dw,
+				       m->cscratch[i]);
+		else
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np,
+				    1.0f, dout, (int)np, m->cols[i], (int)np, 1.0f, dw, ckk);
+		for (int oc = 0; oc < l->out_c; oc++)
+			db[oc] += sum_f(dout + (size_t)oc * np, np);
+	}
+	if (din) {
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f,
+			    w, ckk, dout, (int)np, 0.0f, m->dcol, (int)np);
+		nn_col2im(l, B, m->dcol, din);
+	}
+}
+
+/* out (B, OC) = in (B, C) . W^T + b */
+void nn_dense_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		      float *out)
+{
+	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
+	for (int b = 0; b < B; b++)
+		memcpy(out + (size_t)b * l->out_c, bias, (size_t)l->out_c * sizeof(float));
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, l->out_c, l->in_c, 1.0f, in,
+		    l->in_c, w, l->in_c, 1.0f, out, l->out_c);
+}
+
+void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		       const float *dout, float *din)
+{
+	const float *w = m->params + l->w_off;
+	if (!l->frozen) {
+		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, 1.0f,
+			    dout, l->out_c, in, l->in_c, 1.0f, dw, l->in_c);
+		for (int b = 0; b < B; b++) {
+			const float *d = dout + (size_t)b * l->out_c;
+			for (int o = 0; o < l->out_c; o++)
+				db[o] += d[o];
+		}
+	}
+	if (din)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f,
+			    dout, l->out_c, w, l->in_c, 1.0f, din, l->in_c);
+}
+
+void nn_maxpool_forward(const struct nn_layer *l, int B, const float *in, float *out, int *idx)
+{
+	int K = l->k, S = l->stride, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
+	size_t planes = (size_t)l->in_c * B;
+	if (K == 2 && S == 2) {
+		/* the common case, without the inner loops */
+		for (size_t p = 0; p < planes; p++) {
+			const float *ip = in + p * H * W;
+			float *op = out + p * OH * OW;
+			int *xp = idx + p * OH * OW;
+			for (int oh = 0; oh < OH; oh++) {
+				const float *r0 = ip + 2 * oh * W, *r1 = r0 + W;
+				for (int ow = 0; ow < OW; ow++) {
+					int q = 2 * ow, b = 2 * oh * W + q;
+					float v = r0[q];
+					if (r0[q + 1] > v) {
+						v = r0[q + 1];
+						b = 2 * oh * W + q + 1;
+					}
+					if (r1[q] > v) {
+						v = r1[q];
+						b = (2 * oh + 1) * W + q;
+					}
+					if (r1[q + 1] > v) {
+						v = r1[q + 1];
+						b = (2 * oh + 1) * W + q + 1;
+					}
+					op[oh * OW + ow] = v;
+					xp[oh * OW + ow] = b;
+				}
+			}
+		}
+		return;
+	}
+	for (size_t p = 0; p < planes; p++) {
+		const float *ip = in + p * H * W;
+		float *op = out + p * OH * OW;
+		int *xp = idx + p * OH * OW;
+		for (int oh = 0; oh < OH; oh++)
+			for (int ow = 0; ow < OW; ow++) {
+				int best = (oh * S) * W + ow * S;
+				float bv = ip[best];
+				for (int ki = 0; ki < K; ki++)
+					for (int kj = 0; kj < K; kj++) {
+						int q = (oh * S + ki) * W + ow * S + kj;
+						if (ip[q] > bv) {
+							bv = ip[q];
+							best = q;
+						}
+					}
+				op[oh * OW + ow] = bv;
+				xp[oh * OW + ow] = best;
+			}
+	}
+}
+
+void nn_maxpool_backward(const struct nn_layer *l, int B, const float *dout, const int *idx,
+			 float *din)
+{
+	size_t planes = (size_t)l->in_c * B, po = (size_t)l->out_h * l->out_w;
+	size_t pi = (size_t)l->in_h * l->in_w;
+	for (size_t p = 0; p < planes; p++)
+		for (size_t o = 0; o < po; o++)
+			din[p * pi + (size_t)idx[p * po + o]] += dout[p * po + o];
+}
+
+/* flatten: (C, B, S) -> (B, C*S) when chan-major, else a copy */
+void nn_flatten_forward(const struct nn_layer *l, int B, int in_cm, const float *in, float *out)
+{
+	size_t s = (size_t)l->in_h * l->in_w, n = nn_out_size(l);
+	if (!in_cm || l->in_c == 1) {
+		memcpy(out, in, n * B * sizeof(float));
+		return;
+	}
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++)
+			memcpy(out + (size_t)b * n + c * s, in + ((size_t)c * B + b) * s,
+			       s * sizeof(float));
+}
+
+void nn_flatten_backward(const struct nn_layer *l, int B, int in_cm, const float *dout, float *din)
+{
+	size_t s = (size_t)l->in_h * l->in_w, n = nn_out_size(l);
+	if (!in_cm || l->in_c == 1) {
+		for (size_t i = 0; i < n * B; i++)
+			din[i] += dout[i];
+		return;
+	}
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			float *d = din + ((size_t)c * B + b) * s;
+			const float *g = dout + (size_t)b * n + c * s;
+			for (size_t i = 0; i < s; i++)
+				d[i] += g[i];
+		}
+}
+
+/* (B, C, S) <-> (C, B, S) */
+void nn_to_chan_major(const float *x, float *y, int B, int C, size_t S)
+{
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < C; c++)
+			memcpy(y + ((size_t)c * B + b) * S, x + ((size_t)b * C + c) * S,
+			       S * sizeof(float));
+}
+
+void nn_from_chan_major(const float *y, float *x, int B, int C, size_t S)
+{
+	for (int b = 0; b < B; b++)
+		for (int c = 0; c < C; c++)
+			memcpy(x + ((size_t)b * C + c) * S, y + ((size_t)c * B + b) * S,
+			       S * sizeof(float));
+}

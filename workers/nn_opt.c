@@ -1,0 +1,136 @@
+/* nn_opt.c - the optimisers: SGD (with momentum, Nesterov), Adam and
+ * RMSprop, weight decay, global gradient clipping and a step schedule. */
+#include "nn.h"
+#include "util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int nn_opt_init(struct nn_opt *o, const char *kind, double lr, size_t nparams)
+{
+	memset(o, 0, sizeof *o);
+	if (!strcmp(kind, "sgd"))
+		o->kind = OPT_SGD;
+	else if (!strcmp(kind, "adam"))
+		o->kind = OPT_ADAM;
+	else if (!strcmp(kind, "rmsprop"))
+		o->kind = OPT_RMSPROP;
+	else
+		return -1;
+	o->lr = lr;
+	o->beta1 = 0.9;
+	o->beta2 = o->kind == OPT_RMSPROP ? 0.99 : 0.999;
+	o->eps = 1e-8;
+	o->gamma = 1.0;
+	o->n = nparams;
+	o->m1 = xcalloc(nparams, sizeof(float));
+	o->m2 = xcalloc(nparams, sizeof(float));
+	return 0;
+}
+
+void nn_opt_free(struct nn_opt *o)
+{
+	free(o->m1);
+	free(o->m2);
+	o->m1 = o->m2 = NULL;
+}
+
+double nn_opt_lr(const struct nn_opt *o, int epoch)
+{
+	if (o->step_epochs <= 0)
+		return o->lr;
+	return o->lr * pow(o->gamma, epoch / o->step_epochs);
+}
+
+/* The update loops: branch-free and restrict-qualified so they vectorise. */
+static void sgd_plain(float *restrict p, const float *restrict g, size_t n, float lr, float cs,
+		      float wd)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] -= lr * (g[i] * cs + wd * p[i]);
+}
+
+static void sgd_momentum(float *restrict p, const float *restrict g, float *restrict m1, size_t n,
+			 float lr, float cs, float wd, float mom, int nesterov)
+{
+	if (nesterov) {
+		for (size_t i = 0; i < n; i++) {
+			float gi = g[i] * cs + wd * p[i];
+			m1[i] = mom * m1[i] + gi;
+			p[i] -= lr * (gi + mom * m1[i]);
+		}
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			m1[i] = mom * m1[i] + g[i] * cs + wd * p[i];
+			p[i] -= lr * m1[i];
+		}
+	}
+}
+
+static void adam_update(float *restrict p, const float *restrict g, float *restrict m1,
+			float *restrict m2, size_t n, float a, float e, float cs, float wd,
+			float b1, float b2)
+{
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * cs + wd * p[i];
+		m1[i] = b1 * m1[i] + (1 - b1) * gi;
+		m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+		p[i] -= a * m1[i] / (sqrtf(m2[i]) + e);
+	}
+}
+
+static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict m2, size_t n,
+			   float lr, float eps, float cs, float wd, float b2)
+{
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] * cs + wd * p[i];
+		m2[i] = b2 * m2[i] + (1 - b2) * gi * gi;
+		p[i] -= lr * gi / (sqrtf(m2[i]) + eps);
+	}
+}
+
+static void opt_range(struct nn_opt *o, float *p, const float *g, float *m1, float *m2, size_t n,
+		      float lr, float cs, double bc1, double bc2)
+{
+	float wd = (float)o->weight_decay, mom = (float)o->momentum;
+	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+	switch (o->kind) {
+	case OPT_SGD:
+		if (mom != 0)
+			sgd_momentum(p, g, m1, n, lr, cs, wd, mom, o->nesterov);
+		else
+			sgd_plain(p, g, n, lr, cs, wd);
+		break;
+	case OPT_ADAM:
+		adam_update(p, g, m1, m2, n, (float)(lr * sqrt(bc2) / bc1),
+			    (float)(eps * sqrt(bc2)), cs, wd, b1, b2);
+		break;
+	case OPT_RMSPROP:
+		rmsprop_update(p, g, m2, n, lr, eps, cs, wd, b2);
+		break;
+	}
+}
+
+void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch)
+{
+	float lr = (float)nn_opt_lr(o, epoch), cs = 1.0f;
+	o->t++;
+	double bc1 = 1 - pow(o->beta1, (double)o->t), bc2 = 1 - pow(o->beta2, (double)o->t);
+	if (o->grad_clip > 0) {
+		double ss = 0;
+		for (size_t i = 0; i < m->nparams; i++)
+			ss += (double)m->grads[i] * m->grads[i];
+		double norm = sqrt(ss);
+		if (norm > o->grad_clip)
+			cs = (float)(o->grad_clip / norm);
+	}
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		if (!nn_has_params(l) || l->frozen)
+			continue;
+		size_t off = l->w_off, n = l->w_n + l->b_n; /* bias follows weight */
+		opt_range(o, m->params + off, m->grads + off, o->m1 + off, o->m2 + off, n, lr, cs,
+			  bc1, bc2);
+	}
+}
