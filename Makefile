@@ -71,8 +71,7 @@ check: deps
 	@$(MAKE) --no-print-directory wmbench $(TESTS) build/tests/wmbench-plugin
 	@bash tests/run_all.sh $(TESTS)
 
-# Every #include points down the layers (tests/check_layers.py). Not yet part
-# of check; CHECK_LAYERS=1 makes tests/run_all.sh run it too.
+# Every #include points down the layers (tests/check_layers.py); part of check.
 layers:
 	@bash tests/layers.sh
 

@@ -21,9 +21,9 @@ struct atk_env {
 	const struct param_set *scheme_params;
 	struct wm_env *wm; /* env for calling scheme functions with the attacker's data */
 	struct rng *rng;
-	/* Filled by piracy with the verdict of the pirate's own key, if not NULL
-	 * (the pipeline allocates it, then reports it in aux and message). */
-	struct wm_verdict *pirate;
+	/* For an attack with second_verdict: where it puts the verdict of its
+	 * own key (the runner reports it in aux and message). */
+	struct wm_verdict *second;
 };
 
 struct atk_attack {
@@ -36,9 +36,9 @@ struct atk_attack {
 	 * attacker_data (the fraction of the attacker's part used) and hands the
 	 * attack only that fraction. */
 	int uses_attacker_data;
-	/* Its own key's verdict is a second result (piracy): the core records it
-	 * in aux and message, and an attack outcome may count it. */
-	int second_verdict;
+	/* Its own key's verdict is a second result, named so in the message
+	 * ("pirate"); NULL if none. The core records it in aux and message. */
+	const char *second_verdict;
 	/* Optional: checks beyond the table's ranges, before any work (message
 	 * names attack, parameter, value and what was expected). */
 	int (*check)(const void *cfg, char *err, size_t errlen);

@@ -1,8 +1,8 @@
 /* piracy.c - ambiguity attack by embedding (the nullembed paper's central
  * test): like overwrite, the attacker embeds its own mark of the same scheme
  * into the marked model by fine-tuning on its data, and then verifies its
- * own key on the result. The pirate's verdict goes to env->pirate (the
- * pipeline reports its metric in the row's aux column and the whole verdict
+ * own key on the result. The pirate's verdict goes to env->second (the
+ * runner reports its metric in the row's aux column and the whole verdict
  * in message); the owner's verdict and the accuracy after are the row's
  * usual columns. The attack succeeds as piracy when the pirate's key is
  * detected while accuracy holds. Clean model and scheme none: no change, no
@@ -62,8 +62,8 @@ static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_en
 	if (rc)
 		errf(err, errlen, "piracy: verifying the pirate's key: %s", sub);
 	v.queries = q.queries;
-	if (!rc && env->pirate)
-		*env->pirate = v;
+	if (!rc && env->second)
+		*env->second = v;
 	npz_free(&key);
 	return rc;
 }
@@ -72,7 +72,7 @@ const struct atk_attack atk_piracy = {
     .cfg_size = sizeof(struct piracy_cfg),
     .uses_attacker_data = 1,
     .name = "piracy",
-    .second_verdict = 1,
+    .second_verdict = "pirate",
     .summary = "embed the pirate's own mark and report both the owner's and the pirate's verdicts",
     .params = piracy_params,
     .check = piracy_check,

@@ -12,8 +12,8 @@ cp -r workers schemes attacks harness reports "$TMP/tree/"
 bad() { sed -i "2i #include \"$2\"" "$TMP/tree/$1"; }
 bad workers/nn.c ../schemes/scheme.h
 bad schemes/none.c ../attacks/attack.h
-bad attacks/identity.c ../workers/pipeline.h
-bad workers/util.c pipeline.h
+bad attacks/identity.c ../harness/runner.h
+bad workers/util.c ../harness/job.h
 bad harness/journal.c ../reports/report.c
 bad reports/report.h ../workers/nn.h
 bad schemes/uchida.c ../schemes/no_such.h
@@ -22,8 +22,8 @@ rc=$?
 check "the check fails on a tree with bad includes" test $rc = 1
 for want in "workers/nn.c:2: engine includes schemes/scheme.h" \
 	"schemes/none.c:2: schemes includes attacks/attack.h" \
-	"attacks/identity.c:2: attacks includes workers/pipeline.h (runner)" \
-	"workers/util.c:2: engine includes workers/pipeline.h (runner)" \
+	"attacks/identity.c:2: attacks includes harness/runner.h (harness)" \
+	"workers/util.c:2: engine includes harness/job.h (harness)" \
 	"harness/journal.c:2: harness includes reports/report.c (reports)" \
 	"reports/report.h:2: reports includes workers/nn.h (engine)" \
 	"schemes/uchida.c:2: schemes includes \"../schemes/no_such.h\", which is no file"; do

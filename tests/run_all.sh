@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs every test: the cmocka unit tests given as arguments, then the
-# whole-program tests (tests/e2e_*.sh; with CHECK_LAYERS=1 also the layer
-# check, tests/layers.sh). Prints one closing line,
+# whole-program tests (tests/e2e_*.sh) and the layer check (tests/layers.sh).
+# Prints one closing line,
 # "N passed, N failed", counting individual tests; exits non-zero on any failure.
 set -u
 cd "$(dirname "$0")/.."
@@ -26,10 +26,7 @@ for t in "$@"; do
 		cat "$log"
 	fi
 done
-# the layer check (tests/layers.sh) joins them with CHECK_LAYERS=1
-extra=""
-[ "${CHECK_LAYERS:-0}" = 1 ] && extra=tests/layers.sh
-for t in tests/e2e_*.sh $extra; do
+for t in tests/e2e_*.sh tests/layers.sh; do
 	name=$(basename "$t" .sh)
 	start=$(date +%s)
 	bash "$t" >"$log" 2>&1

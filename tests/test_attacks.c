@@ -107,7 +107,7 @@ static void actx_init(struct actx *c, uint64_t seed, const struct wm_scheme *s,
 	c->e.scheme_params = sp;
 	c->e.wm = &c->w;
 	c->e.rng = &c->r;
-	c->e.pirate = pirate;
+	c->e.second = pirate;
 }
 
 /* Checks and applies attack name with params kv to m. */

@@ -156,7 +156,7 @@ static void test_piracy(void **state)
 	    .scheme_params = &sp,
 	    .wm = &w,
 	    .rng = &r,
-	    .pirate = &pv,
+	    .second = &pv,
 	};
 	memset(&pv, 0, sizeof pv);
 	nn_copy(&m, &marked);

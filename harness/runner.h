@@ -1,11 +1,11 @@
-/* pipeline.h - what a rank does with one job: train, embed, attack, verify.
+/* runner.h - the job runner: what a rank does with one job: train, embed, attack, verify.
  * Knows nothing of MPI: the coordinator hands it job indices. */
 #ifndef WM_PIPELINE_H
 #define WM_PIPELINE_H
 
-#include "../harness/job.h"
-#include "data.h"
-#include "nn.h"
+#include "job.h"
+#include "../workers/data.h"
+#include "../workers/nn.h"
 
 struct pipeline {
 	const struct run_spec *rs;

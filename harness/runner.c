@@ -1,9 +1,10 @@
-/* pipeline.c - running one job: train | embed | attack | control, then verify. */
-#include "pipeline.h"
+/* runner.c - the job runner: one job (train | embed | attack | control, then
+ * verify) on one rank, calling the plug-ins through the core (wm_*, atk_*). */
+#include "runner.h"
 #include "../attacks/attack.h"
 #include "../schemes/scheme.h"
-#include "model.h"
-#include "util.h"
+#include "../workers/model.h"
+#include "../workers/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -250,7 +251,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	const struct wm_scheme *s;
 	struct nn_model m;
 	struct npz key;
-	struct wm_verdict v, pirate;
+	struct wm_verdict v, second; /* the attack's own key (piracy) */
 	struct wm_query plain, outer = {0};
 	struct rng qrng;
 	int rc = -1, k;
@@ -303,10 +304,10 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	    .scheme_params = &p->jobs[j->parent].sp,
 	    .wm = &aenv,
 	    .rng = &c->rng,
-	    .pirate = &pirate,
+	    .second = a->second_verdict ? &second : NULL,
 	};
-	memset(&pirate, 0, sizeof pirate);
-	pirate.aux = NAN;
+	memset(&second, 0, sizeof second);
+	second.aux = NAN;
 	settings(p->rs, &env.ts);
 	double t0 = now_seconds();
 	wm_query_init(&plain, &m);
@@ -345,14 +346,17 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		put_verdict(row, &v);
 		row->success = !v.detected && row->acc_before - row->acc < 0.05;
 	}
-	if (pirate.metric_name[0]) { /* piracy: the pirate's own key on the result */
+	if (a->second_verdict && second.metric_name[0]) {
+		/* the attacker's own key on the result: its metric in aux, the rest in
+		 * the message */
+		const char *who = a->second_verdict;
 		int o = snprintf(row->message, sizeof row->message,
-				 "pirate %s=%.4g, p=%.3g, detected=%d", pirate.metric_name,
-				 pirate.metric, pirate.pvalue, pirate.detected);
-		if (!isnan(pirate.aux) && o > 0 && (size_t)o < sizeof row->message)
+				 "%s %s=%.4g, p=%.3g, detected=%d", who, second.metric_name,
+				 second.metric, second.pvalue, second.detected);
+		if (!isnan(second.aux) && o > 0 && (size_t)o < sizeof row->message)
 			snprintf(row->message + o, sizeof row->message - (size_t)o,
-				 ", pirate aux=%.4g, owner aux=%.4g", pirate.aux, row->aux);
-		row->aux = pirate.metric;
+				 ", %s aux=%.4g, owner aux=%.4g", who, second.aux, row->aux);
+		row->aux = second.metric;
 	}
 	rc = 0;
 out:
