@@ -1,7 +1,8 @@
 /* kv.c - the "k=v;k=v" parameter strings of results.csv (scheme_params,
  * attack_params): items, look-up, removal, labels for people and ordering.
- * The report's only k=v parser. */
+ * Items are scanned by kv_next (workers/util.c), the one k=v scanner. */
 #include "report_int.h"
+#include "../workers/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,27 +12,15 @@
  * has no '='); returns 0 past the last item. */
 int kv_item(const char *ps, int i, char *key, size_t klen, char *val, size_t vlen)
 {
-	const char *p = ps, *end, *eq;
+	const char *p = ps, *k, *v;
+	size_t kl, vl;
 
-	if (!*ps)
-		return 0;
-	for (; i > 0; i--) {
-		p = strchr(p, ';');
-		if (!p)
+	do
+		if (!kv_next(&p, ";", &k, &kl, &v, &vl))
 			return 0;
-		p++;
-	}
-	end = strchr(p, ';');
-	if (!end)
-		end = p + strlen(p);
-	eq = memchr(p, '=', (size_t)(end - p));
-	if (!eq)
-		eq = end;
-	snprintf(key, klen, "%.*s", (int)(eq - p), p);
-	if (eq < end)
-		snprintf(val, vlen, "%.*s", (int)(end - eq - 1), eq + 1);
-	else
-		val[0] = 0;
+	while (i-- > 0);
+	snprintf(key, klen, "%.*s", (int)kl, k);
+	snprintf(val, vlen, "%.*s", (int)vl, v ? v : "");
 	return 1;
 }
 

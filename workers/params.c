@@ -208,21 +208,25 @@ void param_format(const struct param_set *ps, char *buf, size_t len)
 int param_parse(struct param_set *ps, const char *text, const char *seps, const char *owner,
 		const struct param_def *defs, char *err, size_t errlen)
 {
-	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)], canon[PARAM_VALLEN], *save = NULL;
+	char buf[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2)], canon[PARAM_VALLEN];
+	const char *p = text, *k, *v;
+	size_t kl, vl;
 	if (strlen(text) >= sizeof buf)
 		return errf(
 		    err, errlen,
 		    "%s: parameter list '%.60s...' is too long; expected at most %zu characters",
 		    owner, text, sizeof buf - 1);
-	strlcopy(buf, text, sizeof buf);
-	for (char *tok = strtok_r(buf, seps, &save); tok; tok = strtok_r(NULL, seps, &save)) {
-		char *eq = strchr(tok, '=');
-		if (!eq || eq == tok || !eq[1])
+	while (kv_next(&p, seps, &k, &kl, &v, &vl)) {
+		char tok[sizeof buf];
+		if (!v || !kl || !vl) {
+			snprintf(tok, sizeof tok, "%.*s", (int)(v ? (size_t)(v - k) + vl : kl), k);
 			return errf(err, errlen,
 				    "%s: item '%s' is not key=value; expected key=value items",
 				    owner, tok);
-		*eq = 0;
-		const char *val = eq + 1;
+		}
+		snprintf(tok, sizeof tok, "%.*s", (int)(kl + 1 + vl), k);
+		tok[kl] = 0;
+		const char *val = tok + kl + 1;
 		if (defs) {
 			if (param_check(owner, defs, tok, val, canon, sizeof canon, err, errlen))
 				return -1;

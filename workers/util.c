@@ -126,3 +126,22 @@ int sha256_file_hex(const char *path, char out[65], char *err, size_t errlen)
 	to_hex(h, sizeof h, out);
 	return 0;
 }
+
+int kv_next(const char **p, const char *seps, const char **key, size_t *klen, const char **val,
+	    size_t *vlen)
+{
+	const char *s = *p + strspn(*p, seps), *end, *eq;
+
+	if (!*s) {
+		*p = s;
+		return 0;
+	}
+	end = s + strcspn(s, seps);
+	eq = memchr(s, '=', (size_t)(end - s));
+	*key = s;
+	*klen = (size_t)((eq ? eq : end) - s);
+	*val = eq ? eq + 1 : NULL;
+	*vlen = eq ? (size_t)(end - eq - 1) : 0;
+	*p = end;
+	return 1;
+}

@@ -25,5 +25,11 @@ void strlcopy(char *dst, const char *src, size_t n);
 /* SHA-256 of a file as 64 hex chars + NUL; returns -1 and sets err on I/O error. */
 int sha256_file_hex(const char *path, char out[65], char *err, size_t errlen);
 void sha256_hex(const void *data, size_t len, char out[65]);
+/* The one scanner of "k=v<sep>k=v" lists (parameter sets, results.csv's
+ * scheme_params and attack_params): the next item of *p after any
+ * separators (characters of seps), its key and its value (*val NULL when
+ * the item has no '='); advances *p. Returns 0 at the end. */
+int kv_next(const char **p, const char *seps, const char **key, size_t *klen, const char **val,
+	    size_t *vlen);
 
 #endif
