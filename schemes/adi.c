@@ -41,8 +41,9 @@ struct adi_cfg {
 static const struct param_def adi_params[] = {
     {"size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)",
      offsetof(struct adi_cfg, size)},
-    {"source", PT_STRING, "abstract", 0, 0, "abstract|noise|mnist|fashion|cifar10",
-     "trigger images: procedural abstract images, uniform noise, or another dataset's test split",
+    {"source", PT_STRING, "abstract", 0, 0, NULL,
+     "trigger images: abstract (procedural images), noise (uniform), or the name of another "
+     "dataset (its test split)",
      offsetof(struct adi_cfg, source)},
     {"source_dir", PT_STRING, "default", 0, 0, NULL,
      "directory of the source dataset (default = its standard location)",
@@ -56,6 +57,21 @@ static const struct param_def adi_params[] = {
     {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs of mode finetune",
      offsetof(struct adi_cfg, ft_epochs)},
     {0}};
+
+/* 'source': abstract, noise or a dataset of the table (workers/data.c). */
+static int adi_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
+{
+	const struct adi_cfg *p = cfg;
+	char names[256];
+	(void)m;
+	if (!strcmp(p->source, "abstract") || !strcmp(p->source, "noise") || data_find(p->source))
+		return 0;
+	data_names(names, sizeof names, "|");
+	return errf(err, errlen,
+		    "adi: parameter 'source' = '%s' is not valid; expected one of "
+		    "abstract|noise|%s",
+		    p->source, names);
+}
 
 /* ---- trigger images ---------------------------------------------------- */
 
@@ -366,6 +382,7 @@ const struct wm_scheme wm_adi = {
 	"black-box zero-bit trigger set of abstract images (Adi et al., USENIX Security 2018)",
     .params = adi_params,
     .black_box = 1,
+    .check = adi_check,
     .keygen = adi_keygen,
     .embed = adi_embed,
     .verify = adi_verify,

@@ -324,7 +324,7 @@ static void test_check(void **state)
 	    "adi: parameter 'size' = '20000' is out of range; expected an integer in [1, 10000]");
 	expect_reject("per_batch=0", "parameter 'per_batch' = '0'");
 	expect_reject("source=cats", "adi: parameter 'source' = 'cats' is not valid; expected one "
-				     "of abstract|noise|mnist|fashion|cifar10");
+				     "of abstract|noise|fashion|mnist|cifar10");
 	expect_reject("mode=later", "parameter 'mode' = 'later'");
 }
 
