@@ -115,14 +115,24 @@ void *atk_cfg(const struct atk_attack *a, const struct param_set *p, char *err, 
 	return param_cfg_new(a->name, atk_params(a), a->cfg_size, p, err, errlen);
 }
 
-int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, size_t errlen)
+/* The config of p, checked by the table and by the attack's own check. */
+static void *checked_cfg(const struct atk_attack *a, const struct param_set *p, char *err,
+			 size_t errlen)
 {
 	void *cfg = atk_cfg(a, p, err, errlen);
-	int rc;
 
-	if (!cfg)
-		return -1;
-	rc = a->check ? a->check(cfg, err, errlen) : 0;
+	if (cfg && a->check && a->check(cfg, err, errlen)) {
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, size_t errlen)
+{
+	void *cfg = checked_cfg(a, p, err, errlen);
+	int rc = cfg ? 0 : -1;
+
 	free(cfg);
 	return rc;
 }
@@ -130,14 +140,9 @@ int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, 
 int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_model *m,
 	      const struct atk_env *env, char *err, size_t errlen)
 {
-	void *cfg = atk_cfg(a, p, err, errlen);
-	int rc;
+	void *cfg = checked_cfg(a, p, err, errlen);
+	int rc = cfg ? a->apply(cfg, m, env, err, errlen) : -1;
 
-	if (!cfg)
-		return -1;
-	rc = a->check ? a->check(cfg, err, errlen) : 0;
-	if (!rc)
-		rc = a->apply(cfg, m, env, err, errlen);
 	free(cfg);
 	return rc;
 }
@@ -145,14 +150,9 @@ int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_m
 int atk_wrap(const struct atk_attack *a, const struct param_set *p, struct wm_query *outer,
 	     struct wm_query *inner, struct rng *r, char *err, size_t errlen)
 {
-	void *cfg = atk_cfg(a, p, err, errlen);
-	int rc;
+	void *cfg = checked_cfg(a, p, err, errlen);
+	int rc = cfg ? a->wrap(cfg, outer, inner, r, err, errlen) : -1;
 
-	if (!cfg)
-		return -1;
-	rc = a->check ? a->check(cfg, err, errlen) : 0;
-	if (!rc)
-		rc = a->wrap(cfg, outer, inner, r, err, errlen);
 	free(cfg);
 	return rc;
 }
