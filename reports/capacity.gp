@@ -13,6 +13,10 @@ T(i) = key_title(lt_title[i], lt_title_pdf[i], lt_title_tex[i], rm - lm)
 do for [fmt in formats] {
 	lm = left_margin(ytic_w + 3)
 	rm = 0.97
+	array key_more[1]
+	key_more[1] = ""
+	key_nmore = 0
+	eval key_measure
 	eval grow_canvas(key_grow(nlines, rm - lm))
 	eval term_cmd(fmt)
 	set output out_name(fmt)

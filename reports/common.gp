@@ -126,22 +126,33 @@ title_cut(s, s_pdf, s_tex) = cut(pick(s, s_pdf, s_tex), 0.96)
 ylabel_cut(s, s_pdf, s_tex, ph) = cut(pick(s, s_pdf, s_tex), ph / aspect(fmt))
 # A horizontal key centred on the canvas below a plot area of width pw
 # (fraction of the canvas). gnuplot makes each column (title + 4.5 + sample
-# 2.5) cells wide plus a tic, fits as many columns as the plot area holds,
-# and warns when not even one fits. An entry longer than that is shrunk with
-# a negative 'width' (the text then reaches past the plot area, not past the
-# canvas), and one too long for the canvas is cut (key_title). cairolatex
-# shrinks by the LaTeX markup, which is never drawn. key_cols and key_rows
-# are gnuplot's own, with a cell to spare for the tic, so the space kept
-# below the plot holds the whole key.
+# 2.5) cells wide plus a tic, counting a title's characters; it fits as many
+# columns as the plot area holds and warns when not even one fits. Before
+# the key, a figure measures its entries (key_measure): kc, the drawn width
+# in cells of the longest (text_cells), and kl, the most characters. The
+# 'width' adjustment then makes gnuplot's columns as wide as the drawn text
+# (ceil(kc) cells). An entry wider than the plot area gets one column
+# narrowed to the plot area (the text then reaches past the plot area, not
+# past the canvas), and one too wide for the canvas is cut to it in the
+# middle, so that entries which differ at the end stay apart (key_title). cairolatex draws LaTeX later: its widths are character
+# counts, less the markup. key_cols and key_rows are gnuplot's own, with a
+# cell to spare for the tic, so the space kept below the plot holds the key.
 key_fit(pw) = floor((0.48 + pw / 2) / hchar(fmt)) - 8.5
 key_title(s, s_pdf, s_tex, pw) = (fmt eq 'tex') ? s_tex : \
-	(strlen(pick(s, s_pdf, s_tex)) <= key_fit(pw) ? pick(s, s_pdf, s_tex) : \
-	 pick(s, s_pdf, s_tex)[1:key_fit(pw) - 1] . '…')
-kw_drawn(pw) = (fmt eq 'tex') ? kw_shown(fmt) : (kw_est(fmt) < key_fit(pw) ? kw_est(fmt) : key_fit(pw))
-kw_gp(pw) = (fmt eq 'tex') ? kw_est(fmt) : kw_drawn(pw)
-key_adj(pw) = (kw_drawn(pw) - kw_gp(pw)) + \
-	(floor(pw / hchar(fmt)) - kw_drawn(pw) - 6.5 < 0 ? floor(pw / hchar(fmt)) - kw_drawn(pw) - 6.5 : 0)
-key_cols(nent, pw) = clamp(int(pw / text_w(kw_gp(pw) + key_adj(pw) + 8.5)), 1, nent)
+	cut_mid(pick(s, s_pdf, s_tex), key_fit(pw) * hchar(fmt))
+key_room(pw) = floor(pw / hchar(fmt)) - 6.5
+kc = 0
+kl = 0
+key_over(pw) = (fmt ne 'tex') && ceil(kc) > key_room(pw)
+tex_short(pw) = key_room(pw) - kw_shown(fmt) < 0 ? key_room(pw) - kw_shown(fmt) : 0
+key_adj(pw) = (fmt eq 'tex') ? kw_shown(fmt) - kw_est(fmt) + tex_short(pw) : \
+	key_over(pw) ? key_room(pw) - kl : ceil(kc) - kl
+key_cols(nent, pw) = (fmt eq 'tex') ? \
+	clamp(int(pw / text_w(kw_shown(fmt) + tex_short(pw) + 8.5)), 1, nent) : \
+	key_over(pw) ? 1 : clamp(int(pw / text_w(ceil(kc) + 8.5)), 1, nent)
+# Measures the key's entries T(1..nlines) and the texts in key_more (an
+# array of extra entries, key_nmore of them): sets kc and kl.
+key_measure = "kc = 0; kl = 0; do for [ki=1:nlines] { kc = max2(kc, text_cells(T(ki))); kl = max2(kl, strlen(T(ki))) }; do for [ki=1:key_nmore] { kc = max2(kc, text_cells(key_more[ki])); kl = max2(kl, strlen(key_more[ki])) }"
 key_rows(nent, pw) = int(ceil(1.0 * nent / key_cols(nent, pw)))
 key_h(nent, pw) = line_h(key_rows(nent, pw) * 1.15 + 0.5)
 # The lines a key needs beyond the two rows that the report's canvas keeps.

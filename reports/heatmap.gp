@@ -5,12 +5,17 @@
 # Needs: fig_title, ncols, nrows, col_w, col_w_pdf, row_w, row_w_pdf (longest
 #   labels in characters), col_label[], row_label[], with _pdf and _tex twins.
 # Data: column index, row index (from 0), success rate, seeds.
-# Row names cut to the room beside the cells; column names, slanted by 30
-# degrees, cut to the room below the cells and left of their column.
+# Row names cut to the room beside the cells; column names, slanted by
+# slant radians, cut to the room below the cells and left of their column.
 R(i) = cut_mid(pick(row_label[i], row_label_pdf[i], row_label_tex[i]), name_room - text_w(2))
+col_room(i) = (lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(slant) - text_w(1)
+col_below(d) = (0.5 - line_h(2)) / (sin(slant) * aspect(fmt)) - text_w(2)
 C(i) = cut_mid(pick(col_label[i], col_label_pdf[i], col_label_tex[i]), \
-	(lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(pi / 6) - text_w(1) < (0.5 - line_h(2)) / (0.5 * aspect(fmt)) - text_w(2) ? \
-	(lmx + (i - 0.5) * (rmx - lmx) / ncols) / cos(pi / 6) - text_w(1) : (0.5 - line_h(2)) / (0.5 * aspect(fmt)) - text_w(2))
+	col_room(i) < col_below(0) ? col_room(i) : col_below(0))
+# 30 degrees, or steeper where the cells are too narrow: neighbouring column
+# names are parallel lines a cell width times sin(slant) apart, which must
+# hold a line of text.
+slant_of(cw) = asin(clamp(1.1 * vchar(fmt) / (cw * aspect(fmt)), 0.5, 1))
 CW(f) = (f eq 'png' || f eq 'svg') ? col_w : col_w_pdf
 RW(f) = (f eq 'png' || f eq 'svg') ? row_w : row_w_pdf
 
@@ -31,10 +36,11 @@ do for [fmt in formats] {
 	# than the text, or smaller still where the cells are narrow
 	cell_font = (box ? png_font : pdf_font) * \
 		clamp((rmx - lmx) / ncols / text_cells('0.00 ') / hchar(fmt), 0.4, 0.9)
-	# column names are rotated by 30 degrees
+	# column names slanted
+	slant = slant_of((rmx - lmx) / ncols)
 	do for [i=1:ncols] { col_cells = max2(col_cells, text_cells(C(i))) }
 	set bmargin at screen clamp(((fmt eq 'tex') ? glyph_w(CW(fmt) + 2) : text_w(col_cells + 2)) \
-		* 0.5 * aspect(fmt) + line_h(2), 0.12, 0.5)
+		* sin(slant) * aspect(fmt) + line_h(2), 0.12, 0.5)
 	set tmargin at screen 1 - line_h(2.2)
 	# the title centred on the canvas, not over the cells
 	set multiplot title title_cut(fig_title, fig_title_pdf, fig_title_tex)
@@ -47,7 +53,7 @@ do for [fmt in formats] {
 	unset xtics
 	unset label
 	do for [i=1:ncols] {
-		set label 100 + i C(i) at first i - 1, graph 0 rotate by 30 right \
+		set label 100 + i C(i) at first i - 1, graph 0 rotate by slant * 180 / pi right \
 			offset character 0.6, character -0.9
 	}
 	set ytics (R(1) 0)

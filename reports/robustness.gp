@@ -22,6 +22,10 @@ nent = nlines + words(thr_key)
 do for [fmt in formats] {
 	lm = left_margin(ytic_w + 1)
 	rm = 0.97
+	array key_more[1]
+	key_more[1] = key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm)
+	key_nmore = words(thr_key)
+	eval key_measure
 	eval grow_canvas(key_grow(nent, rm - lm))
 	eval term_cmd(fmt)
 	set output out_name(fmt)

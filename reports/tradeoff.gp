@@ -14,6 +14,10 @@ nent = nlines + 1
 do for [fmt in formats] {
 	lm = left_margin(5)
 	rm = 0.97
+	array key_more[1]
+	key_more[1] = key_title(thr_note, thr_note_pdf, thr_note_tex, rm - lm)
+	key_nmore = 1
+	eval key_measure
 	eval grow_canvas(key_grow(nent, rm - lm))
 	eval term_cmd(fmt)
 	set output out_name(fmt)

@@ -15,6 +15,9 @@ line heights present are those of the words that are clearly horizontal
 (at least 1.5 times as wide as tall). Rotated words (the y label, the
 heatmap's slanted column names) are as tall as their text is long, or cut
 into fragments taller than a line; they are checked against the page only.
+A slanted label may also come out as pieces one line high: runs of words
+that follow each other in the text stream, each to the right of the last
+and on another baseline, are taken as slanted and not compared.
 
 Prints one line per problem, naming the file, the words and their boxes;
 exits 1 if there is any (or a PDF has no words at all: pdftotext drops text
@@ -43,7 +46,7 @@ def die(msg):
 def pages(path):
     """Yields (width, height, words) per page; a word is (x0, y0, x1, y1, text)."""
     try:
-        out = subprocess.run(["pdftotext", "-bbox", path, "-"], capture_output=True,
+        out = subprocess.run(["pdftotext", "-bbox", "-raw", path, "-"], capture_output=True,
                              text=True, check=False)
     except FileNotFoundError:
         die("pdftotext not found; install poppler-utils")
@@ -65,11 +68,25 @@ def pages(path):
         yield page
 
 
+def stepping(a, b):
+    """b follows a in the text stream as the next piece of one slanted label:
+    to its right, close by, on another baseline."""
+    ha, hb = a[3] - a[1], b[3] - b[1]
+    dy = abs((a[1] + a[3]) / 2 - (b[1] + b[3]) / 2)
+    return (b[0] >= a[0] - 1 and b[0] - a[2] < max(ha, hb)
+            and 0.2 * min(ha, hb) < dy < 2 * max(ha, hb))
+
+
 def horizontal(words):
-    """The words whose height is one text line of a font on the page."""
+    """The words whose height is one text line of a font on the page, less
+    the pieces of slanted labels (runs of words that step up or down)."""
     lines = [w[3] - w[1] for w in words if (w[2] - w[0]) >= 1.5 * (w[3] - w[1])]
-    return [w for w in words
-            if any(abs((w[3] - w[1]) - h) <= LINE_TOL for h in lines)]
+    slanted = [False] * len(words)
+    for i in range(1, len(words)):
+        if stepping(words[i - 1], words[i]):
+            slanted[i - 1] = slanted[i] = True
+    return [w for i, w in enumerate(words) if not slanted[i]
+            and any(abs((w[3] - w[1]) - h) <= LINE_TOL for h in lines)]
 
 
 def show(w):
