@@ -1046,6 +1046,30 @@ static void test_layout(void **state)
 	assert_true(file_has(path, "capacity.gp", "lt_color[1] = '#999999'\nlt_pt[1] = 2\n"));
 	assert_false(file_has(path, "robustness_prune.gp", "#E69F00"));
 	assert_true(file_has(path, "robustness_prune.gp", "\nxlabel = 'prune rate'\n"));
+
+	/* wide texts with DejaVu: a scheme named in the widest capitals (key
+	 * entries, row names) and a long fixed attack parameter (titles over
+	 * 250 characters, which gnuplot's recursion once could not measure) */
+	snprintf(dir, sizeof dir, "%s/run_wide", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	write_fixture(dir);
+	snprintf(path, sizeof path, "%s/run.json", dir);
+	write_text(path, "{\n  \"wmbench_version\": \"0.1.0\",\n  \"name\": \"wide\"\n}\n");
+	assert_int_equal(run("sed -i -e 's/,uchida,/,MWMWMWMWMWMWMWMWMWMWMWMWMWMW,/' -e "
+			     "'s/,prune,rate=/,prune,note=%s%s%s;rate=/' '%s/results.csv'",
+			     "longparameterlongparameterlongparameterlongparameter",
+			     "longparameterlongparameterlongparameterlongparameter",
+			     "longparameterlongparameterlongparameter", dir),
+			 0);
+	setenv("FONTCONFIG_FILE", conf, 1);
+	if (report_run(dir, REPORT_LATEX, err, sizeof err)) {
+		unsetenv("FONTCONFIG_FILE");
+		fail_msg("report_run of wide texts with DejaVu only: %s", err);
+	}
+	unsetenv("FONTCONFIG_FILE");
+	snprintf(path, sizeof path, "%s/report", dir);
+	assert_true(file_has(path, "robustness_prune.gp", "MWMWMWMWMWMW"));
+	check_layout(path, "DejaVu only, wide texts");
 }
 
 static void test_errors(void **state)
