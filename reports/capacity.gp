@@ -35,7 +35,7 @@ do for [fmt in formats] {
 		maxcols key_cols(nlines, rm - lm) samplen 2.5 spacing 1.15 width key_adj(rm - lm)
 	set format x ''
 	unset xlabel
-	set ylabel ylabel_cut('BER after embedding', 'BER', 'BER', ph)
+	set ylabel ylabel_cut('BER after embedding', 'BER', 'BER', ph + line_h(1.4))
 	set yrange [ber_min:ber_max]
 	set ytics ber_step
 	plot for [i=1:nlines] datafile index (i - 1) using 1:2:3 with yerrorlines \
@@ -43,8 +43,8 @@ do for [fmt in formats] {
 
 	unset key
 	set format x '% h'
-	set xlabel cut(tx('watermark capacity (bits)', 'watermark capacity (bits)'), rm - lm)
-	set ylabel ylabel_cut('accuracy cost (points)', 'accuracy cost (points)', 'accuracy cost (points)', ph)
+	set xlabel cut(tx('watermark capacity (bits)', 'watermark capacity (bits)'), 2 * (0.98 - (lm + rm) / 2))
+	set ylabel ylabel_cut('accuracy cost (points)', 'accuracy cost (points)', 'accuracy cost (points)', ph + line_h(1.4))
 	set yrange [cost_min:cost_max]
 	set ytics cost_step
 	set xzeroaxis lc rgb '#777777' lw 1

@@ -122,7 +122,8 @@ cut_mid2(s, h, b) = s[1:h] . '…' . \
 	s[strlen(s) - fit_tail(s, b - text_cells(s[1:h])) + 1:]
 # A title or axis label across the canvas (or the height, for a y label).
 title_cut(s, s_pdf, s_tex) = cut(pick(s, s_pdf, s_tex), 0.96)
-# A rotated y label along a plot area ph high (fraction of the canvas height).
+# A rotated y label along ph of the canvas height (a stacked panel's label
+# may reach into the gap between the panels, as far as half of it).
 ylabel_cut(s, s_pdf, s_tex, ph) = cut(pick(s, s_pdf, s_tex), ph / aspect(fmt))
 # A horizontal key centred on the canvas below a plot area of width pw
 # (fraction of the canvas). gnuplot makes each column (title + 4.5 + sample

@@ -45,7 +45,7 @@ do for [fmt in formats] {
 		maxcols key_cols(nent, rm - lm) samplen 2.5 spacing 1.15 width key_adj(rm - lm)
 	set format x ''
 	unset xlabel
-	set ylabel ylabel_cut(ylabel, ylabel_pdf, ylabel_tex, ph)
+	set ylabel ylabel_cut(ylabel, ylabel_pdf, ylabel_tex, ph + line_h(1.4))
 	set yrange [m_min:m_max]
 	set ytics m_step
 	unset arrow
@@ -66,8 +66,8 @@ do for [fmt in formats] {
 	# bottom: test accuracy after the attack
 	unset key
 	set format x '% h'
-	set xlabel cut(pick(xlabel, xlabel_pdf, xlabel_tex), rm - lm)
-	set ylabel ylabel_cut('test accuracy (%)', 'test accuracy (%)', 'test accuracy (\%)', ph)
+	set xlabel cut(pick(xlabel, xlabel_pdf, xlabel_tex), 2 * (0.98 - (lm + rm) / 2))
+	set ylabel ylabel_cut('test accuracy (%)', 'test accuracy (%)', 'test accuracy (\%)', ph + line_h(1.4))
 	set yrange [acc_min:acc_max]
 	set ytics acc_step
 	plot for [s in acc_lines] datafile index (int(s) - 1) using 1:4:5 \

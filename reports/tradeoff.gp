@@ -33,7 +33,7 @@ do for [fmt in formats] {
 	set tics nomirror out scale 0.6
 	set xrange [xmin:xmax]
 	set yrange [ymin:ymax]
-	set xlabel cut(tx('test accuracy lost (percentage points)', 'test accuracy lost (percentage points)'), rm - lm)
+	set xlabel cut(tx('test accuracy lost (percentage points)', 'test accuracy lost (percentage points)'), 2 * (0.98 - (lm + rm) / 2))
 	set ylabel ylabel_cut(ylabel, ylabel_pdf, ylabel_tex, 1 - line_h(5.2) - kh)
 	set key at screen 0.5, screen 0 center bottom horizontal Left reverse \
 		maxcols key_cols(nent, rm - lm) samplen 2.5 spacing 1.15 width key_adj(rm - lm)
