@@ -83,32 +83,46 @@ left_margin(n) = clamp(glyph_w(n) + line_h(2.6) / aspect(fmt), 0.08, 0.3)
 pick(s, s_pdf, s_tex) = (fmt eq 'tex') ? s_tex : (fmt eq 'pdf') ? s_pdf : s
 kw_shown(f) = (f eq 'png' || f eq 'svg') ? key_w : key_w_pdf
 kw_est(f) = (f eq 'tex') ? key_w_tex : kw_shown(f)
-# The drawn width of a text in digit widths (gnuplot's cell), from the
-# widths of its characters relative to a digit: the larger of Liberation
-# Sans's and DejaVu Sans's (the installed font and a bare Debian's fallback,
-# by their advance widths), so it bounds both. Other characters count as a
-# digit, non-ASCII ones as 1.6; an ellipsis takes 1.85.
+# The drawn width of a text in digit widths (gnuplot's cell). Where the
+# measured cell says the font has Helvetica's metrics (a digit of 0.556 em:
+# Liberation Sans, which make deps installs), from Helvetica's widths;
+# otherwise from widths relative to a digit that bound both Liberation Sans
+# and DejaVu Sans (a bare Debian's fallback), by their advance widths.
+# Characters not in the tables count as 1.6 digits, an ellipsis 1.85.
+# Helvetica's advance widths (1/1000 em; Liberation Sans and Nimbus Sans
+# share them), for the characters of hv_chars in order; the backquote is
+# left out (in a double-quoted string gnuplot would run it as a command).
+hv_chars = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_abcdefghijklmnopqrstuvwxyz{|}~"
+hv_widths = "278 278 355 556 556 889 667 191 333 333 389 584 278 333 278 278 556 556 556 556 556 556 556 556 556 556 278 278 584 584 584 556 1015 667 667 722 722 667 611 778 722 278 500 667 556 833 722 778 667 778 722 667 611 722 667 944 667 667 611 278 278 278 469 556 556 556 500 556 556 278 556 556 222 222 500 222 833 556 556 556 556 333 500 278 556 500 722 500 500 500 334 260 334 584"
+em_ratio(f) = (f eq 'pdf') ? cell_w[1] * 72 / (pdf_font * 4.0 / 3) : \
+	(f eq 'png') ? cell_w[2] / (png_font * 4.0 / 3) : 0
+helv(f) = abs(em_ratio(f) - 0.556) < 0.006
+hv_cw(c) = strstrt(hv_chars, c) > 0 ? real(word(hv_widths, strstrt(hv_chars, c))) / 556 : 1.85
 cw_narrow = "ijl'"
 cw_half = "ftr()[]- /.,:;!|"
 cw_wide = "=+<>~*{}&#^"
 cw_caps = "ABCDEFHIJKLNPRSTUVXYZ"
-cw(c) = strstrt(cw_narrow, c) > 0 ? 0.45 : strstrt(cw_half, c) > 0 ? 0.65 : \
+cw_any(c) = strstrt(cw_narrow, c) > 0 ? 0.45 : strstrt(cw_half, c) > 0 ? 0.65 : \
 	c eq 'm' ? 1.55 : c eq 'w' ? 1.3 : strstrt('MW%@', c) > 0 ? 1.85 : \
 	strstrt(cw_wide, c) > 0 ? 1.35 : strstrt(cw_caps, c) > 0 ? 1.3 : \
 	strstrt('GOQ', c) > 0 ? 1.45 : strstrt(cw_ascii, c) > 0 ? 1.0 : 1.6
 cw_ascii = "\"$?0123456789_abcdefghknopqsuvxyz\\"
+cw(c) = helv(fmt) ? hv_cw(c) : cw_any(c)
 cw_ell = 1.85
 # Halves the text at each step, so long texts stay far from gnuplot's limit
 # on recursion depth.
 text_cells(s) = strlen(s) <= 1 ? (strlen(s) == 1 ? cw(s) : 0) : \
 	text_cells(s[1:strlen(s) / 2]) + text_cells(s[strlen(s) / 2 + 1:])
-# Characters at the start (the end) of s that fit in b cells; s is first cut
-# to the most characters that could fit (the narrowest is 0.45 cells).
-fit_head(s, b) = b < 0.45 ? 0 : fit_h(s[1:int(b / 0.45) + 1], b)
-fit_h(s, b) = (strlen(s) == 0 || cw(s[1:1]) > b) ? 0 : 1 + fit_h(s[2:], b - cw(s[1:1]))
-fit_tail(s, b) = b < 0.45 ? 0 : fit_t(s[max2(1, strlen(s) - int(b / 0.45)):], b)
-fit_t(s, b) = (strlen(s) == 0 || cw(s[strlen(s):]) > b) ? 0 : \
-	1 + fit_t(s[1:strlen(s) - 1], b - cw(s[strlen(s):]))
+# The most characters at the start (the end) of s that fit in b cells, by
+# bisection between lo and hi characters.
+fit_head(s, b) = fit_hb(s, b, 0, strlen(s))
+fit_hb(s, b, lo, hi) = lo >= hi ? lo : \
+	(text_cells(s[1:(lo + hi + 1) / 2]) <= b ? fit_hb(s, b, (lo + hi + 1) / 2, hi) : \
+	 fit_hb(s, b, lo, (lo + hi + 1) / 2 - 1))
+fit_tail(s, b) = fit_tb(s, b, 0, strlen(s))
+fit_tb(s, b, lo, hi) = lo >= hi ? lo : \
+	(text_cells(s[strlen(s) - (lo + hi + 1) / 2 + 1:]) <= b ? \
+	 fit_tb(s, b, (lo + hi + 1) / 2, hi) : fit_tb(s, b, lo, (lo + hi + 1) / 2 - 1))
 # A text cut to a width w (fraction of the canvas), ending in an ellipsis;
 # LaTeX source is never cut (its markup is not drawn, and a cut could split
 # it).
