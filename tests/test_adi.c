@@ -58,10 +58,7 @@ static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epoch
 
 static void params(struct param_set *p, const char *kv)
 {
-	memset(p, 0, sizeof *p);
-	if (param_parse(p, kv, ",", "test", NULL, err, sizeof err))
-		fail_msg("%s", err);
-	param_complete(p, adi->params);
+	tl_params("test", adi->params, p, kv, ",");
 }
 
 /* Black-box verification: the query path hides the model. */
@@ -294,15 +291,7 @@ static void test_sources(void **state)
 
 static void expect_reject(const char *kv, const char *needle)
 {
-	struct param_set p;
-	struct nn_model m;
-	char e2[ERRBUF] = "";
-	assert_int_equal(nn_build_spec(&m, "mlp", nn_arch_spec("mlp"), err, sizeof err), 0);
-	params(&p, kv);
-	assert_int_equal(wm_check(adi, &p, &m, e2, sizeof e2), -1);
-	printf("adi check(%s): %s\n", kv, e2);
-	assert_non_null(strstr(e2, needle));
-	nn_free(&m);
+	tl_expect_check_error(adi, "mlp", kv, needle);
 }
 
 static void test_check(void **state)

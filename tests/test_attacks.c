@@ -80,10 +80,7 @@ static int group_teardown(void **state)
 /* "k=v;k=v" (';' because chain steps contain ','), completed with defaults. */
 static void aparams(const struct atk_attack *a, struct param_set *p, const char *kv)
 {
-	memset(p, 0, sizeof *p);
-	if (param_parse(p, kv, ";", a->name, NULL, err, sizeof err))
-		fail_msg("%s", err);
-	param_complete(p, a->params);
+	tl_params(a->name, a->params, p, kv, ";");
 }
 
 struct actx {

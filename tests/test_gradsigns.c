@@ -422,11 +422,7 @@ static void env_init(struct wm_env *env, struct rng *r)
 
 static void params(const struct wm_scheme *s, struct param_set *ps, const char *kv)
 {
-	char e[ERRBUF];
-	memset(ps, 0, sizeof *ps);
-	if (param_parse(ps, kv ? kv : "", ",", s->name, NULL, e, sizeof e))
-		fail_msg("%s", e);
-	param_complete(ps, s->params);
+	tl_params(s->name, s->params, ps, kv, ",");
 }
 
 /* A key of the same secret material with verify=<mode>. */

@@ -77,10 +77,7 @@ static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, const str
 
 static void params(struct param_set *p, const char *kv)
 {
-	memset(p, 0, sizeof *p);
-	if (param_parse(p, kv, ",", "test", NULL, err, sizeof err))
-		fail_msg("%s", err);
-	param_complete(p, ne->params);
+	tl_params("test", ne->params, p, kv, ",");
 }
 
 /* Black-box verification: the query path hides the model and does not clamp
@@ -235,15 +232,7 @@ static void test_key_derivation(void **state)
 
 static void expect_reject(const char *arch, const char *kv, const char *needle)
 {
-	struct param_set p;
-	struct nn_model m;
-	char e2[ERRBUF] = "";
-	assert_int_equal(nn_build_spec(&m, arch, nn_arch_spec(arch), err, sizeof err), 0);
-	params(&p, kv);
-	assert_int_equal(wm_check(ne, &p, &m, e2, sizeof e2), -1);
-	printf("nullembed check(%s): %s\n", kv, e2);
-	assert_non_null(strstr(e2, needle));
-	nn_free(&m);
+	tl_expect_check_error(ne, arch, kv, needle);
 }
 
 static void test_check(void **state)

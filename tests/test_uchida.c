@@ -51,10 +51,7 @@ static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epoch
 
 static void params(struct param_set *p, const char *kv)
 {
-	memset(p, 0, sizeof *p);
-	if (param_parse(p, kv, ",", "test", NULL, err, sizeof err))
-		fail_msg("%s", err);
-	param_complete(p, uchida->params);
+	tl_params("test", uchida->params, p, kv, ",");
 }
 
 /* Trains a model of `arch` from `seed`: marked with kv (key filled) or clean. */

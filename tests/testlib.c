@@ -168,3 +168,30 @@ int tl_rmtree(const char *dir)
 {
 	return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS) ? -1 : 0;
 }
+
+void tl_params(const char *owner, const struct param_def *defs, struct param_set *ps,
+	       const char *kv, const char *seps)
+{
+	char e[ERRBUF];
+
+	memset(ps, 0, sizeof *ps);
+	if (param_parse(ps, kv ? kv : "", seps, owner, NULL, e, sizeof e))
+		fail_msg("%s", e);
+	param_complete(ps, defs);
+}
+
+void tl_expect_check_error(const struct wm_scheme *s, const char *arch, const char *kv,
+			   const char *needle)
+{
+	struct param_set p;
+	struct nn_model m;
+	char e[ERRBUF] = "";
+
+	assert_int_equal(nn_build_spec(&m, arch, nn_arch_spec(arch), e, sizeof e), 0);
+	tl_params(s->name, s->params, &p, kv, ",");
+	assert_int_equal(wm_check(s, &p, &m, e, sizeof e), -1);
+	printf("%s check(%s): %s\n", s->name, kv, e);
+	if (!strstr(e, needle))
+		fail_msg("%s check(%s): message '%s' lacks '%s'", s->name, kv, e, needle);
+	nn_free(&m);
+}

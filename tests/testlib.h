@@ -67,6 +67,14 @@ void tl_assert_same_array(const struct npz *a, const struct npz *b, const char *
 
 /* A fresh directory /tmp/<prefix>.XXXXXX; its path goes to dir. 0 or -1. */
 int tl_tmpdir(char *dir, size_t len, const char *prefix);
+/* A plug-in's parameter set from "k=v<sep>k=v" (kv NULL: none), completed
+ * with the table's defaults; a bad list fails the test. */
+void tl_params(const char *owner, const struct param_def *defs, struct param_set *ps,
+	       const char *kv, const char *seps);
+/* The scheme's check of kv against a model of arch fails, and its message
+ * holds needle. */
+void tl_expect_check_error(const struct wm_scheme *s, const char *arch, const char *kv,
+			   const char *needle);
 /* Removes dir and everything below it (links are removed, not followed).
  * 0 or -1. */
 int tl_rmtree(const char *dir);
