@@ -21,9 +21,11 @@ struct atk_env {
 	const struct param_set *scheme_params;
 	struct wm_env *wm; /* env for calling scheme functions with the attacker's data */
 	struct rng *rng;
-	/* For an attack with second_verdict: where it puts the verdict of its
-	 * own key (the runner reports it in aux and message). */
+	/* For an attack with second_verdict (also as a step of a chain): where
+	 * it puts the verdict of its own key, and its second_verdict name (the
+	 * runner reports both in aux and message). */
 	struct wm_verdict *second;
+	const char **second_who;
 };
 
 struct atk_attack {
@@ -37,7 +39,8 @@ struct atk_attack {
 	 * attack only that fraction. */
 	int uses_attacker_data;
 	/* Its own key's verdict is a second result, named so in the message
-	 * ("pirate"); NULL if none. The core records it in aux and message. */
+	 * ("pirate"); NULL if none. It fills env->second and env->second_who;
+	 * the core records them in aux and message. */
 	const char *second_verdict;
 	/* Optional: checks beyond the table's ranges, before any work (message
 	 * names attack, parameter, value and what was expected). */

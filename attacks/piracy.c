@@ -37,6 +37,8 @@ static int piracy_check(const void *cfg, char *err, size_t errlen)
 	return atk_check_scheme_params("piracy", p->scheme_params, err, errlen);
 }
 
+extern const struct atk_attack atk_piracy;
+
 static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
 			size_t errlen)
 {
@@ -62,8 +64,11 @@ static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_en
 	if (rc)
 		errf(err, errlen, "piracy: verifying the pirate's key: %s", sub);
 	v.queries = q.queries;
-	if (!rc && env->second)
+	if (!rc && env->second) {
 		*env->second = v;
+		if (env->second_who)
+			*env->second_who = atk_piracy.second_verdict;
+	}
 	npz_free(&key);
 	return rc;
 }

@@ -252,6 +252,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	struct nn_model m;
 	struct npz key;
 	struct wm_verdict v, second; /* the attack's own key (piracy) */
+	const char *who = NULL;	     /* who filled second, named by its attack */
 	struct wm_query plain, outer = {0};
 	struct rng qrng;
 	int rc = -1, k;
@@ -304,7 +305,8 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	    .scheme_params = &p->jobs[j->parent].sp,
 	    .wm = &aenv,
 	    .rng = &c->rng,
-	    .second = a->second_verdict ? &second : NULL,
+	    .second = &second,
+	    .second_who = &who,
 	};
 	memset(&second, 0, sizeof second);
 	second.aux = NAN;
@@ -346,10 +348,9 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		put_verdict(row, &v);
 		row->success = !v.detected && row->acc_before - row->acc < 0.05;
 	}
-	if (a->second_verdict && second.metric_name[0]) {
-		/* the attacker's own key on the result: its metric in aux, the rest in
-		 * the message */
-		const char *who = a->second_verdict;
+	if (who && second.metric_name[0]) {
+		/* the attacker's own key on the result (piracy, also as a step of a
+		 * chain): its metric in aux, the rest in the message */
 		int o = snprintf(row->message, sizeof row->message,
 				 "%s %s=%.4g, p=%.3g, detected=%d", who, second.metric_name,
 				 second.metric, second.pvalue, second.detected);

@@ -39,23 +39,19 @@ int kv_get(const char *ps, const char *key, char *val, size_t vlen)
 /* params without the item of key. */
 void kv_del(const char *ps, const char *key, char *out, size_t len)
 {
-	size_t kl = strlen(key), o = 0;
-	const char *p = ps;
+	const char *p = ps, *k, *v;
+	size_t kl, vl, o = 0, n;
 
 	out[0] = 0;
-	while (*p) {
-		const char *end = strchr(p, ';');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		int match = n >= kl && !strncmp(p, key, kl) && (n == kl || p[kl] == '=');
-
-		if (!match && o + n + 2 < len) {
-			if (o)
-				out[o++] = ';';
-			memcpy(out + o, p, n);
-			o += n;
-			out[o] = 0;
-		}
-		p += n + (end != NULL);
+	while (kv_next(&p, ";", &k, &kl, &v, &vl)) {
+		n = v ? (size_t)(v - k) + vl : kl;
+		if ((kl == strlen(key) && !strncmp(k, key, kl)) || o + n + 2 >= len)
+			continue;
+		if (o)
+			out[o++] = ';';
+		memcpy(out + o, k, n);
+		o += n;
+		out[o] = 0;
 	}
 }
 

@@ -28,6 +28,17 @@
 #include <stddef.h>
 #include <string.h>
 
+/* source's choices: abstract, noise, or a dataset of the table in
+ * workers/data.c (filled before main runs). */
+static char adi_sources[256] = "abstract|noise";
+
+__attribute__((constructor)) static void adi_list_sources(void)
+{
+	char names[200];
+	data_names(names, sizeof names, "|");
+	snprintf(adi_sources, sizeof adi_sources, "abstract|noise|%s", names);
+}
+
 /* The parameters, as the plug-in receives them (table below). */
 struct adi_cfg {
 	int size;
@@ -41,7 +52,7 @@ struct adi_cfg {
 static const struct param_def adi_params[] = {
     {"size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)",
      offsetof(struct adi_cfg, size)},
-    {"source", PT_STRING, "abstract", 0, 0, NULL,
+    {"source", PT_STRING, "abstract", 0, 0, adi_sources,
      "trigger images: abstract (procedural images), noise (uniform), or the name of another "
      "dataset (its test split)",
      offsetof(struct adi_cfg, source)},
@@ -57,21 +68,6 @@ static const struct param_def adi_params[] = {
     {"ft_epochs", PT_INT, "2", 1, 1000, NULL, "fine-tuning epochs of mode finetune",
      offsetof(struct adi_cfg, ft_epochs)},
     {0}};
-
-/* 'source': abstract, noise or a dataset of the table (workers/data.c). */
-static int adi_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
-{
-	const struct adi_cfg *p = cfg;
-	char names[256];
-	(void)m;
-	if (!strcmp(p->source, "abstract") || !strcmp(p->source, "noise") || data_find(p->source))
-		return 0;
-	data_names(names, sizeof names, "|");
-	return errf(err, errlen,
-		    "adi: parameter 'source' = '%s' is not valid; expected one of "
-		    "abstract|noise|%s",
-		    p->source, names);
-}
 
 /* ---- trigger images ---------------------------------------------------- */
 
@@ -229,10 +225,6 @@ static int adi_keygen(const void *cfg, const struct nn_model *m, const struct wm
 	int32_t *y = xmalloc((size_t)T * sizeof *y);
 	int rc = -1;
 
-	if (!src)
-		src = "abstract";
-	if (!dir)
-		dir = "default";
 	if (!strcmp(src, "abstract")) {
 		for (int t = 0; t < T; t++)
 			abstract_image(env->rng, C, H, W, x + (size_t)t * D);
@@ -382,7 +374,6 @@ const struct wm_scheme wm_adi = {
 	"black-box zero-bit trigger set of abstract images (Adi et al., USENIX Security 2018)",
     .params = adi_params,
     .black_box = 1,
-    .check = adi_check,
     .keygen = adi_keygen,
     .embed = adi_embed,
     .verify = adi_verify,

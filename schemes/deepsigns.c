@@ -118,8 +118,7 @@ static int ds_resolve(const char *layer, const struct nn_model *m, int *pl, int 
 
 static const char *ds_layer_param(const struct ds_cfg *p)
 {
-	const char *layer = p->layer;
-	return layer ? layer : "auto";
+	return p->layer;
 }
 
 static int ds_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)

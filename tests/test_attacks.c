@@ -792,7 +792,7 @@ static void test_check_errors(void **state)
 	    (const char *const[]){"finetune", "'mode'", "ftxx", "ftll|ftal|rtll|rtal", NULL});
 	expect_check_error(
 	    "chain", "",
-	    (const char *const[]){"chain", "'steps'", "expected a non-empty string", NULL});
+	    (const char *const[]){"chain", "'steps'", "empty", "expected", "name:key=value", NULL});
 	expect_check_error("chain", "steps=|",
 			   (const char *const[]){"chain", "'steps'", "empty", NULL});
 	expect_check_error("chain", "steps=prune|bogus",

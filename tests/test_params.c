@@ -109,6 +109,9 @@ static void test_to_cfg(void **state)
 	param_set_put(&unknown, "speed", "1");
 	assert_null(param_cfg_new("plug", defs, sizeof c, &unknown, err, sizeof err));
 	assert_non_null(strstr(err, "plug: unknown parameter 'speed'"));
+	/* a plug-in whose cfg_size is smaller than its table says */
+	assert_null(param_cfg_new("plug", defs, sizeof(double), NULL, err, sizeof err));
+	assert_non_null(strstr(err, "plug: parameter 'bits' lies outside its config struct"));
 }
 
 int main(void)

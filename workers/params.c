@@ -159,15 +159,23 @@ int param_to_cfg(const char *owner, const struct param_def *defs, const struct p
 		 void *cfg, char *err, size_t errlen)
 {
 	char canon[PARAM_VALLEN];
-	for (int i = 0; ps && i < ps->n; i++)
+	for (int i = 0; ps && i < ps->n; i++) {
+		const struct param_def *d = find_def(defs, ps->key[i]);
+		/* a table's own default is taken as it is: a plug-in whose
+		 * parameter has no usable default (chain's steps) says why in
+		 * its check */
+		if (d && !strcmp(ps->val[i], d->def))
+			continue;
 		if (param_check(owner, defs, ps->key[i], ps->val[i], canon, sizeof canon, err,
 				errlen))
 			return -1;
+	}
 	for (const struct param_def *d = defs; d && d->key; d++) {
 		const char *v = ps ? value_of(ps, d->key) : NULL;
-		char *field = (char *)cfg + d->off;
+		char *field;
 		if (d->off == PARAM_CORE)
 			continue;
+		field = (char *)cfg + d->off;
 		if (!v)
 			v = d->def;
 		switch (d->type) {
@@ -185,10 +193,25 @@ int param_to_cfg(const char *owner, const struct param_def *defs, const struct p
 	return 0;
 }
 
+/* Bytes a field of type t takes in a config struct. */
+static size_t field_size(enum param_type t)
+{
+	return t == PT_INT ? sizeof(int) : t == PT_DOUBLE ? sizeof(double) : PARAM_VALLEN;
+}
+
 void *param_cfg_new(const char *owner, const struct param_def *defs, size_t size,
 		    const struct param_set *ps, char *err, size_t errlen)
 {
-	void *cfg = xcalloc(1, size ? size : 1);
+	void *cfg;
+	for (const struct param_def *d = defs; d && d->key; d++)
+		if (d->off != PARAM_CORE && d->off + field_size(d->type) > size) {
+			errf(err, errlen,
+			     "%s: parameter '%s' lies outside its config struct of %zu bytes; "
+			     "expected cfg_size = sizeof the struct its table describes",
+			     owner, d->key, size);
+			return NULL;
+		}
+	cfg = xcalloc(1, size ? size : 1);
 	if (param_to_cfg(owner, defs, ps, cfg, err, errlen)) {
 		free(cfg);
 		return NULL;
