@@ -39,6 +39,7 @@ struct sched {
 	int n;
 	int *state;
 	int *child_off, *child; /* CSR lists of children */
+	int *wait;		/* jobs of a job's `after` range not finished ok */
 	double *acc;		/* test accuracy from each job's row */
 	/* ready jobs: a max-heap by cost */
 	int *heap, nheap;
@@ -165,22 +166,33 @@ static void write_row(struct sched *s, struct result_row *r, int j)
 		fprintf(stderr, "wmbench: %s\n", err);
 }
 
+static void skip_one(struct sched *s, int j, int c, const char *why);
+
 static void skip_descendants(struct sched *s, int j, const char *why)
 {
-	for (int k = s->child_off[j]; k < s->child_off[j + 1]; k++) {
-		int c = s->child[k];
-		if (s->state[c] == ST_OK || s->state[c] == ST_FAILED || s->state[c] == ST_SKIPPED)
-			continue;
-		struct result_row r;
-		result_row_init(&r, &s->jobs[c], s->rs, s->jobs);
-		strcpy(r.status, "skipped");
-		snprintf(r.message, sizeof r.message, "parent %s %s", s->jobs[j].id, why);
-		s->state[c] = ST_SKIPPED;
-		s->nskipped++;
-		s->remaining--;
-		write_row(s, &r, c);
-		skip_descendants(s, c, "was skipped");
-	}
+	for (int k = s->child_off[j]; k < s->child_off[j + 1]; k++)
+		skip_one(s, j, s->child[k], why);
+	for (int c = s->jobs[j].wake; c >= 0 && c < s->jobs[j].wake + s->jobs[j].nwake; c++)
+		skip_one(s, j, c, why);
+}
+
+/* Skips job c, which waits for job j (its parent, or a job of its `after`
+ * range), and what waits for c. */
+static void skip_one(struct sched *s, int j, int c, const char *why)
+{
+	struct result_row r;
+
+	if (s->state[c] == ST_OK || s->state[c] == ST_FAILED || s->state[c] == ST_SKIPPED)
+		return;
+	result_row_init(&r, &s->jobs[c], s->rs, s->jobs);
+	strcpy(r.status, "skipped");
+	snprintf(r.message, sizeof r.message, "%s %s %s",
+		 s->jobs[c].parent == j ? "parent" : "prerequisite", s->jobs[j].id, why);
+	s->state[c] = ST_SKIPPED;
+	s->nskipped++;
+	s->remaining--;
+	write_row(s, &r, c);
+	skip_descendants(s, c, "was skipped");
 }
 
 /* Records a finished job and releases or skips its children. */
@@ -209,11 +221,24 @@ static void finish(struct sched *s, int j, struct result_row *r)
 		skip_descendants(s, j, "failed");
 		return;
 	}
-	for (int k = s->child_off[j]; k < s->child_off[j + 1]; k++)
-		if (s->state[s->child[k]] == ST_PENDING) {
-			s->state[s->child[k]] = ST_READY;
-			heap_push(s, s->child[k]);
+	for (int k = s->child_off[j]; k < s->child_off[j + 1]; k++) {
+		int c = s->child[k];
+
+		if (s->state[c] == ST_PENDING && !s->wait[c]) {
+			s->state[c] = ST_READY;
+			heap_push(s, c);
 		}
+	}
+	for (int c = s->jobs[j].wake; c >= 0 && c < s->jobs[j].wake + s->jobs[j].nwake; c++) {
+		int p = s->jobs[c].parent;
+
+		if (s->wait[c] > 0)
+			s->wait[c]--;
+		if (s->state[c] == ST_PENDING && !s->wait[c] && (p < 0 || s->state[p] == ST_OK)) {
+			s->state[c] = ST_READY;
+			heap_push(s, c);
+		}
+	}
 }
 
 static void sched_build(struct sched *s, const struct job *jobs, int n, const struct run_spec *rs)
@@ -223,6 +248,7 @@ static void sched_build(struct sched *s, const struct job *jobs, int n, const st
 	s->n = n;
 	s->rs = rs;
 	s->state = xcalloc((size_t)n, sizeof(int));
+	s->wait = xcalloc((size_t)n + 1, sizeof(int));
 	s->acc = xmalloc((size_t)n * sizeof(double));
 	s->heap = xmalloc((size_t)(n ? n : 1) * sizeof(int));
 	s->child_off = xcalloc((size_t)n + 1, sizeof(int));
@@ -247,6 +273,7 @@ static void sched_build(struct sched *s, const struct job *jobs, int n, const st
 static void sched_free(struct sched *s)
 {
 	free(s->state);
+	free(s->wait);
 	free(s->acc);
 	free(s->heap);
 	free(s->child_off);
@@ -390,6 +417,26 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 			    : ", or --extend to add the new jobs and keep the finished ones");
 }
 
+/* The jobs of job i's `after` range: 1 all finished ok, -1 one failed or was
+ * skipped (its index in *bad if bad), 0 otherwise; counts the unfinished ones
+ * into s->wait[i]. */
+static int after_state(struct sched *s, int i, int *bad)
+{
+	const struct job *j = &s->jobs[i];
+	int open = 0;
+
+	for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++) {
+		if (s->state[d] == ST_FAILED || s->state[d] == ST_SKIPPED) {
+			if (bad)
+				*bad = d;
+			return -1;
+		}
+		open += s->state[d] != ST_OK;
+	}
+	s->wait[i] = open;
+	return !open;
+}
+
 /* Marks jobs finished in the journal; returns the number of rows applied. */
 static int apply_journal(struct sched *s, const char *rundir, const struct run_opts *o,
 			 const struct pipeline *p, char *err, size_t errlen)
@@ -420,8 +467,16 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 	for (int i = 0; i < s->n; i++) {
 		const struct job *j = &s->jobs[i];
 		if (s->state[i] == ST_SKIPPED && j->parent >= 0 &&
-		    (s->state[j->parent] == ST_OK || s->state[j->parent] == ST_PENDING))
+		    (s->state[j->parent] == ST_OK || s->state[j->parent] == ST_PENDING) &&
+		    after_state(s, i, NULL) >= 0)
 			s->state[i] = ST_PENDING;
+		/* a calibration job whose trials file is gone is run again */
+		if (s->state[i] == ST_OK && j->kind == JOB_CALIB) {
+			char path[PATHLEN + 64];
+			pipeline_calib_path(p, j, path, sizeof path);
+			if (access(path, R_OK))
+				s->state[i] = ST_PENDING;
+		}
 	}
 	/* children come after their parents, so one backward sweep reaches every
 	 * model that a pending job still needs */
@@ -431,9 +486,16 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 			continue;
 		int pj = j->parent;
 		char model[PATHLEN + 64], key[PATHLEN + 64];
+		/* a calibration job reads the keys of the owner jobs it waits for */
+		for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++) {
+			pipeline_key_path(p, &s->jobs[d], key, sizeof key);
+			if (s->state[d] == ST_OK && access(key, R_OK))
+				s->state[d] = ST_PENDING;
+		}
 		/* an attack reads its parent's model (and key, for a marked model); a
-		 * control reads the key; an embed reads nothing of its parent */
-		int need_model = j->kind == JOB_ATTACK;
+		 * control reads the key; an embed reads nothing of its parent; a
+		 * calibration job reads its calibration model */
+		int need_model = j->kind == JOB_ATTACK || j->kind == JOB_CALIB;
 		int need_key = s->jobs[pj].kind == JOB_EMBED &&
 			       (j->kind == JOB_ATTACK || j->kind == JOB_CONTROL);
 		pipeline_model_path(p, &s->jobs[pj], model, sizeof model);
@@ -459,19 +521,22 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 	return done;
 }
 
-/* Puts every pending job whose parent is finished into the ready heap; jobs
- * under a failed or skipped parent are skipped. */
+/* Puts every pending job whose parent (and `after` range) is finished into the
+ * ready heap; jobs under a failed or skipped one are skipped. */
 static void seed_ready(struct sched *s)
 {
 	for (int i = 0; i < s->n; i++) {
 		if (s->state[i] != ST_PENDING)
 			continue;
-		int p = s->jobs[i].parent;
-		if (p < 0 || s->state[p] == ST_OK) {
+		int p = s->jobs[i].parent, bad = -1, after = after_state(s, i, &bad);
+		if (p >= 0 && (s->state[p] == ST_FAILED || s->state[p] == ST_SKIPPED)) {
+			skip_descendants(s, p, s->state[p] == ST_FAILED ? "failed" : "was skipped");
+		} else if (after < 0) {
+			skip_descendants(s, bad,
+					 s->state[bad] == ST_FAILED ? "failed" : "was skipped");
+		} else if ((p < 0 || s->state[p] == ST_OK) && after > 0) {
 			s->state[i] = ST_READY;
 			heap_push(s, i);
-		} else if (s->state[p] == ST_FAILED || s->state[p] == ST_SKIPPED) {
-			skip_descendants(s, p, s->state[p] == ST_FAILED ? "failed" : "was skipped");
 		}
 	}
 }
@@ -479,7 +544,7 @@ static void seed_ready(struct sched *s)
 /* Removes leftovers of writes interrupted before their rename ("X.npz.tmp.PID"). */
 static void remove_stale_tmp(const char *rundir)
 {
-	static const char *const subs[] = {"models", "keys", NULL};
+	static const char *const subs[] = {"models", "keys", "calibration", NULL};
 	for (int i = 0; subs[i]; i++) {
 		char dir[PATHLEN + 16], path[PATHLEN + 300];
 		snprintf(dir, sizeof dir, "%s/%s", rundir, subs[i]);
@@ -523,7 +588,8 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 		       job_kind_name(j->kind), j->parent >= 0 ? jobs[j->parent].id : "-", j->seed,
 		       s1, a1, j->cost);
 		cpu += j->cost;
-		if (j->kind == JOB_TRAIN || j->kind == JOB_EMBED)
+		if (j->kind == JOB_TRAIN || j->kind == JOB_EMBED || j->kind == JOB_CALMODEL ||
+		    j->kind == JOB_CALOWNER)
 			disk += (double)model_bytes;
 	}
 	printf(
@@ -613,6 +679,10 @@ static int run_setup(struct run *r)
 		go = go && !mkdir_p(sub, err, sizeof r->err);
 		snprintf(sub, sizeof sub, "%s/keys", rundir);
 		go = go && !mkdir_p(sub, err, sizeof r->err);
+		if (r->rs.calib_models > 0) {
+			snprintf(sub, sizeof sub, "%s/calibration", rundir);
+			go = go && !mkdir_p(sub, err, sizeof r->err);
+		}
 		go = go && lock_rundir(rundir, err, sizeof r->err) >= 0;
 		go = go && !check_changed(rundir, o, &r->rs, r->jobs, r->njobs, err, sizeof r->err);
 		if (go) {
@@ -672,7 +742,8 @@ static void serve_workers(struct run *r, struct sched *s)
 			if (running[w] >= 0) {
 				finish(s, running[w], &row);
 				if (jobs[running[w]].kind != JOB_ATTACK &&
-				    jobs[running[w]].kind != JOB_CONTROL)
+				    jobs[running[w]].kind != JOB_CONTROL &&
+				    jobs[running[w]].kind != JOB_CALIB)
 					held[w] = running[w];
 				else if (!strcmp(row.status, "ok"))
 					held[w] = jobs[running[w]].parent;

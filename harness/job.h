@@ -7,6 +7,7 @@
 #ifndef WM_JOB_H
 #define WM_JOB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../reports/results.h"
@@ -17,13 +18,21 @@ enum job_kind {
 	JOB_EMBED,   /* marked model + key, verified */
 	JOB_ATTACK,  /* attacked copy of a trained/marked model, verified */
 	JOB_CONTROL, /* independently trained unmarked model, verified with the owner's key */
+	/* calibration (run.calibrate; README "Calibration") */
+	JOB_CALMODEL, /* unmarked calibration model m of the run, shared by every scheme */
+	JOB_CALOWNER, /* owner model k of a scheme setting whose keys are made from a marked model
+		       */
+	JOB_CALIB,    /* K fresh keys of a scheme setting verified on calibration model m */
 };
 const char *job_kind_name(int kind);
 
-#define NAMELEN	 32
-#define PATHLEN	 1024
-#define MAXSEEDS 256
-#define MAXPLUG	 32
+#define NAMELEN		 32
+#define PATHLEN		 1024
+#define MAXSEEDS	 256
+#define MAXPLUG		 32
+#define CALIB_MAX_MODELS 1000
+#define CALIB_MAX_KEYS	 100000
+#define CALIB_MIN_OWNERS 20 /* owner models asked of model-made keys (issue 12) */
 
 /* The result row (reports/results.h) holds these sizes under its own names. */
 _Static_assert(NAMELEN == RESULT_NAMELEN, "NAMELEN must equal RESULT_NAMELEN");
@@ -56,6 +65,8 @@ struct run_spec {
 	uint64_t run_seed; /* base of every job seed */
 	double alpha;
 	int controls;		       /* unmarked models per seed for empirical FPR */
+	int calib_models, calib_keys;  /* run.calibrate: M models, K keys; 0 = no calibration */
+	int calib_line, calib_col;     /* where run.calibrate.keys is */
 	int threads;		       /* OpenBLAS threads per rank */
 	int train_subset, test_subset; /* 0 = all */
 	double attacker_split;	       /* fraction of the training set given to the attacker */
@@ -75,12 +86,22 @@ struct job {
 	char attack[NAMELEN];
 	struct param_set ap;
 	int control_index; /* JOB_CONTROL: which control model */
-	double cost;	   /* estimated CPU seconds */
+	int calib_model;   /* JOB_CALMODEL, JOB_CALIB: which calibration model (1..M) */
+	int calib_owner;   /* JOB_CALOWNER: which owner model (1..K) */
+	int calib_keys;	   /* JOB_CALIB: keys verified (K) */
+	/* Besides its parent, the job waits for jobs [after, after + nafter) (JOB_CALIB of a
+	 * scheme whose keys come from owner models: the setting's JOB_CALOWNER jobs); a job
+	 * of such a range releases [wake, wake + nwake) when it finishes. */
+	int after, nafter, wake, nwake;
+	double cost; /* estimated CPU seconds */
 	char identity[1024];
 };
 
 /* The canonical identity text of a job (see above); also sets id and rng_seed. */
 void job_finalise(struct job *j, const struct run_spec *rs);
+/* The text naming a scheme setting of the run (dataset, model, scheme and its
+ * parameters): the scope of its calibration keys. */
+void job_setting(const struct job *j, const struct run_spec *rs, char *buf, size_t len);
 
 void result_row_init(struct result_row *r, const struct job *j, const struct run_spec *rs,
 		     const struct job *jobs);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum rk_type { RK_STRING, RK_CHOICE, RK_INT, RK_DOUBLE, RK_U64, RK_SEEDS };
+enum rk_type { RK_STRING, RK_CHOICE, RK_INT, RK_DOUBLE, RK_U64, RK_SEEDS, RK_CALIB };
 
 struct run_key {
 	const char *key;
@@ -57,6 +57,7 @@ static const struct run_key run_keys[] = {
     {"train_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(train_subset)},
     {"test_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(test_subset)},
     {"attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, NULL, RS_FIELD(attacker_split)},
+    {"calibrate", RK_CALIB, 0, 0, 0, 0, NULL, NULL, RS_FIELD(calib_models)},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0},
 };
 
@@ -116,7 +117,72 @@ static void run_key_expect(const struct run_key *k, char *buf, size_t len)
 		    "an integer in [%s, %s], a list of them, or a range 'a..b' (at most %d seeds)",
 		    lo, hi, MAXSEEDS);
 		break;
+	case RK_CALIB:
+		snprintf(buf, len, "a mapping {models: M, keys: K} with M in [1, %d], K in [1, %d]",
+			 CALIB_MAX_MODELS, CALIB_MAX_KEYS);
+		break;
 	}
+}
+
+/* run.calibrate: {models: M, keys: K}, both required. */
+static int parse_calibrate(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *v)
+{
+	static const struct {
+		const char *key;
+		long long max;
+	} f[] = {{"models", CALIB_MAX_MODELS}, {"keys", CALIB_MAX_KEYS}};
+	const yaml_node_t *set[2] = {NULL, NULL};
+	char expect[200];
+	int out[2];
+
+	run_key_expect(k, expect, sizeof expect);
+	if (jf_is_null(v))
+		return jf_node_err(c, v, "run.calibrate has no value; expected %s", expect);
+	if (v->type != YAML_MAPPING_NODE)
+		return jf_node_err(c, v, "run.calibrate is %s; expected %s", jf_node_kind(v),
+				   expect);
+	if (jf_check_keys(c, v, "run.calibrate"))
+		return -1;
+	for (const yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
+	     p++) {
+		const yaml_node_t *kn = jf_get_node(c, p->key);
+		int i = !strcmp(jf_scalar(kn), "models") ? 0
+			: !strcmp(jf_scalar(kn), "keys") ? 1
+							 : -1;
+
+		if (i < 0)
+			return jf_node_err(
+			    c, kn, "unknown key '%s' in run.calibrate; expected models or keys",
+			    jf_scalar(kn));
+		set[i] = jf_get_node(c, p->value);
+	}
+	for (int i = 0; i < 2; i++) {
+		char what[64], ex[64];
+		const char *s;
+		long long iv;
+
+		snprintf(what, sizeof what, "run.calibrate.%s", f[i].key);
+		snprintf(ex, sizeof ex, "an integer in [1, %lld]", f[i].max);
+		if (!set[i])
+			return jf_node_err(c, v, "run.calibrate has no '%s'; expected %s", f[i].key,
+					   expect);
+		if (jf_is_null(set[i]))
+			return jf_node_err(c, set[i], "%s has no value; expected %s", what, ex);
+		if (jf_scalar_text(c, set[i], what, ex, &s))
+			return -1;
+		if (jf_parse_ll(s, &iv))
+			return jf_node_err(c, set[i], "%s = '%s' is not an integer; expected %s",
+					   what, s, ex);
+		if (iv < 1 || iv > f[i].max)
+			return jf_node_err(c, set[i], "%s = '%s' is out of range; expected %s",
+					   what, s, ex);
+		out[i] = (int)iv;
+	}
+	c->rs->calib_models = out[0];
+	c->rs->calib_keys = out[1];
+	c->rs->calib_line = jf_node_line(set[1]);
+	c->rs->calib_col = jf_node_col(set[1]);
+	return 0;
 }
 
 static int in_choices(const char *choices, const char *v)
@@ -244,6 +310,8 @@ static int parse_run_value(struct jf_ctx *c, const struct run_key *k, const yaml
 
 	if (k->type == RK_SEEDS)
 		return parse_seeds(c, k, v);
+	if (k->type == RK_CALIB)
+		return parse_calibrate(c, k, v);
 	run_key_expect(k, expect, sizeof expect);
 	snprintf(what, sizeof what, "run.%s", k->key);
 	if (jf_is_null(v))
@@ -302,6 +370,7 @@ static int parse_run_value(struct jf_ctx *c, const struct run_key *k, const yaml
 		break;
 	}
 	case RK_SEEDS:
+	case RK_CALIB:
 		break;
 	}
 	return 0;

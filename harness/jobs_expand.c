@@ -27,6 +27,12 @@ const char *job_kind_name(int kind)
 		return "attack";
 	case JOB_CONTROL:
 		return "control";
+	case JOB_CALMODEL:
+		return "calmodel";
+	case JOB_CALOWNER:
+		return "calowner";
+	case JOB_CALIB:
+		return "calibration";
 	}
 	return "unknown";
 }
@@ -53,6 +59,20 @@ void job_finalise(struct job *j, const struct run_spec *rs)
 	    job_kind_name(j->kind), rs->dataset, rs->model, rs->epochs, rs->batch, rs->optimizer,
 	    lr, mom, wd, rs->train_subset, rs->test_subset, split, j->seed, j->scheme, sp,
 	    j->attack, ap, j->control_index);
+	/* Calibration jobs append what tells them apart; the texts of the other
+	 * kinds are unchanged, and so are their ids and seeds. */
+	if (j->kind == JOB_CALMODEL || j->kind == JOB_CALIB) {
+		size_t l = strlen(text);
+		snprintf(text + l, sizeof text - l, ";calib_model=%d", j->calib_model);
+	}
+	if (j->kind == JOB_CALIB) {
+		size_t l = strlen(text);
+		snprintf(text + l, sizeof text - l, ";calib_keys=%d", j->calib_keys);
+	}
+	if (j->kind == JOB_CALOWNER) {
+		size_t l = strlen(text);
+		snprintf(text + l, sizeof text - l, ";calib_owner=%d", j->calib_owner);
+	}
 	/* The id and seed hash the whole text even if the stored copy is cut. */
 	strlcopy(j->identity, text, sizeof j->identity);
 	sha256_hex(text, strlen(text), hex);
@@ -60,6 +80,15 @@ void job_finalise(struct job *j, const struct run_spec *rs)
 	j->id[16] = 0;
 	struct seed_scope scope = {.job = text};
 	j->rng_seed = seed_stream(rs->run_seed, SEED_JOB, &scope);
+}
+
+void job_setting(const struct job *j, const struct run_spec *rs, char *buf, size_t len)
+{
+	char sp[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+
+	param_format(&j->sp, sp, sizeof sp);
+	snprintf(buf, len, "dataset=%s;model=%s;scheme=%s{%s}", rs->dataset, rs->model, j->scheme,
+		 sp);
 }
 
 /* ---- expansion ---- */
@@ -175,7 +204,16 @@ static struct job *new_job(struct job *jobs, int *n, int kind, int parent, long 
 	j->kind = kind;
 	j->parent = parent;
 	j->seed = seed;
+	j->after = j->wake = -1;
 	return j;
+}
+
+/* Whether a scheme's keys are made from a marked model (one owner model per key). */
+static int key_from_model(const char *scheme)
+{
+	const struct wm_scheme *s = wm_scheme_find(scheme);
+
+	return s && s->key_from_model;
 }
 
 int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
@@ -194,6 +232,23 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		goto out;
 	total =
 	    (double)rs->nseeds * (1 + nsc) * (1 + nac) + (double)rs->nseeds * nsc * rs->controls;
+	if (rs->calib_models > 0) {
+		total += rs->calib_models + (double)nsc * rs->calib_models;
+		for (int k = 0; k < nsc; k++) {
+			if (!key_from_model(sc[k].e->name))
+				continue;
+			if (rs->calib_keys < CALIB_MIN_OWNERS) {
+				errf(err, errlen,
+				     "%s:%d:%d: run.calibrate.keys = %d is too few for %s, whose "
+				     "keys are made from a marked model (one owner model per key); "
+				     "expected at least %d",
+				     rs->path, rs->calib_line, rs->calib_col, rs->calib_keys,
+				     sc[k].e->name, CALIB_MIN_OWNERS);
+				goto out;
+			}
+			total += rs->calib_keys;
+		}
+	}
 	if (total > MAX_JOBS) {
 		errf(err, errlen,
 		     "%s: the job matrix expands to %.0f jobs; expected at most %d (fewer seeds, "
@@ -242,6 +297,55 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 			j->control_index = ci;
 			j->cost = tc;
 		}
+	/* Calibration: M unmarked models shared by every scheme setting; per setting, the
+	 * owner models of model-made keys (K of them), then one job per model verifying
+	 * the K keys. Owner jobs precede the jobs that wait for them. */
+	if (rs->calib_models > 0) {
+		int calmodel0 = n;
+		char keys[16];
+
+		for (int m = 1; m <= rs->calib_models; m++) {
+			struct job *j = new_job(js, &n, JOB_CALMODEL, -1, m);
+
+			strlcopy(j->scheme, wm_scheme_unmarked()->name, NAMELEN);
+			j->calib_model = m;
+			j->cost = tc;
+		}
+		for (int k = 0; k < nsc; k++) {
+			int owner0 = n, nowner = 0;
+
+			if (key_from_model(sc[k].e->name))
+				for (int o = 1; o <= rs->calib_keys; o++) {
+					struct job *j = new_job(js, &n, JOB_CALOWNER, -1, o);
+
+					strlcopy(j->scheme, sc[k].e->name, NAMELEN);
+					j->sp = sc[k].ps;
+					j->calib_owner = o;
+					j->cost = tc;
+					nowner++;
+				}
+			for (int o = owner0; o < owner0 + nowner; o++) {
+				js[o].wake = n; /* the calibration jobs below */
+				js[o].nwake = rs->calib_models;
+			}
+			for (int m = 1; m <= rs->calib_models; m++) {
+				struct job *j = new_job(js, &n, JOB_CALIB, calmodel0 + m - 1, m);
+
+				strlcopy(j->scheme, sc[k].e->name, NAMELEN);
+				j->sp = sc[k].ps;
+				j->calib_model = m;
+				j->calib_keys = rs->calib_keys;
+				snprintf(keys, sizeof keys, "%d", rs->calib_keys);
+				param_set_put(&j->ap, "keys", keys); /* the row's attack_params */
+				if (nowner) {
+					j->after = owner0;
+					j->nafter = nowner;
+				}
+				/* a verification per key; a keygen per key if made here */
+				j->cost = rs->calib_keys * (nowner ? 0.002 : 0.004) * tc;
+			}
+		}
+	}
 	for (int i = 0; i < n; i++)
 		job_finalise(&js[i], rs);
 	*jobs = js;

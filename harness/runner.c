@@ -1,11 +1,13 @@
 /* runner.c - the job runner: one job (train | embed | attack | control, then
- * verify) on one rank, calling the plug-ins through the core (wm_*, atk_*). */
+ * verify; or a calibration job) on one rank, calling the plug-ins through the
+ * core (wm_*, atk_*). */
 #include "runner.h"
 #include "../attacks/attack.h"
 #include "../schemes/scheme.h"
 #include "../workers/model.h"
 #include "../workers/util.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +67,16 @@ void pipeline_key_path(const struct pipeline *p, const struct job *j, char *buf,
 	snprintf(buf, len, "%s/keys/%s.npz", p->rundir, j->id);
 }
 
+void pipeline_calib_path(const struct pipeline *p, const struct job *j, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/calibration/%s.csv", p->rundir, j->id);
+}
+
+static int is_calibration(int kind)
+{
+	return kind == JOB_CALMODEL || kind == JOB_CALOWNER || kind == JOB_CALIB;
+}
+
 static void settings(const struct run_spec *rs, struct train_settings *ts)
 {
 	ts->epochs = rs->epochs;
@@ -85,7 +97,11 @@ struct job_ctx {
 
 static void job_ctx_init(struct pipeline *p, const struct job *j, struct job_ctx *c)
 {
-	struct seed_scope split = {.dataset = p->rs->dataset, .n = p->train.n, .seed = j->seed};
+	/* calibration jobs share one split (that of seed value 0), so that a
+	 * calibration key does not depend on the model it is verified on */
+	struct seed_scope split = {.dataset = p->rs->dataset,
+				   .n = p->train.n,
+				   .seed = is_calibration(j->kind) ? 0 : j->seed};
 	memset(c, 0, sizeof *c);
 	rng_seed(&c->rng, j->rng_seed);
 	data_split(p->train.n, seed_stream(p->rs->run_seed, SEED_SPLIT, &split),
@@ -420,6 +436,188 @@ out_key:
 	return rc;
 }
 
+/* ---- calibration (README "Calibration") ---- */
+
+/* Calibration model m: an unmarked model on the job's own stream (initial
+ * weights and batch order), so it is independent of every seed's models. */
+static int run_calmodel(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+			char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji];
+	const struct wm_scheme *none = wm_scheme_unmarked();
+	struct nn_model m;
+	struct npz nokey;
+	char path[PATHLEN + 64];
+	int rc = -1;
+
+	npz_init(&nokey);
+	if (fresh_model(p, &c->rng, &m, err, errlen))
+		return -1;
+	double t0 = now_seconds();
+	if (wm_embed(none, NULL, &m, &nokey, &c->env, err, errlen))
+		goto out;
+	row->train_s = now_seconds() - t0;
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	pipeline_model_path(p, j, path, sizeof path);
+	if (model_save(&m, path, err, errlen))
+		goto out;
+	cache_model(p, ji, &m);
+	rc = 0;
+out:
+	nn_free(&m);
+	npz_free(&nokey);
+	return rc;
+}
+
+/* Seeds r with calibration key k of job j's scheme setting. */
+static void calib_key_rng(const struct pipeline *p, const struct job *j, int k, struct rng *r)
+{
+	char setting[1024];
+	struct seed_scope sc = {.setting = setting, .key = k};
+
+	job_setting(j, p->rs, setting, sizeof setting);
+	rng_seed(r, seed_stream(p->rs->run_seed, SEED_CALIB_KEY, &sc));
+}
+
+/* Owner model k of a scheme setting whose keys are made from a marked model:
+ * keygen on calibration key k's stream, training on the job's own stream;
+ * the model and the completed key are saved like an embed job's. */
+static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+			char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji];
+	const struct wm_scheme *s = wm_scheme_find(j->scheme);
+	struct nn_model m;
+	struct npz key;
+	struct wm_verdict v;
+	struct rng krng;
+	char path[PATHLEN + 64];
+	int rc = -1;
+
+	npz_init(&key);
+	if (fresh_model(p, &c->rng, &m, err, errlen))
+		return -1;
+	struct wm_env kenv = c->env;
+	calib_key_rng(p, j, j->calib_owner, &krng);
+	kenv.rng = &krng;
+	double t0 = now_seconds();
+	if (wm_keygen(s, &j->sp, &m, &kenv, &key, err, errlen) ||
+	    wm_embed(s, &j->sp, &m, &key, &c->env, err, errlen))
+		goto out;
+	row->train_s = now_seconds() - t0;
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	if (verify(s, &key, &m, NULL, c, &v, err, errlen))
+		goto out;
+	put_verdict(row, &v);
+	pipeline_key_path(p, j, path, sizeof path);
+	if (npz_write(&key, path, err, errlen))
+		goto out;
+	pipeline_model_path(p, j, path, sizeof path);
+	if (model_save(&m, path, err, errlen))
+		goto out;
+	rc = 0;
+out:
+	nn_free(&m);
+	npz_free(&key);
+	return rc;
+}
+
+/* Writes the trials of a calibration job to path, atomically (a temporary
+ * name, fsync, rename): key,metric_name,metric,pvalue,detected. */
+static int write_trials(const char *path, int K, const struct wm_verdict *v, char *err,
+			size_t errlen)
+{
+	char tmp[PATHLEN + 128], a[40], b[40];
+	FILE *f;
+	int bad;
+
+	snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+	f = fopen(tmp, "w");
+	if (!f)
+		return errf(err, errlen, "%s: cannot write: %s; expected a writable directory", tmp,
+			    strerror(errno));
+	fputs("key,metric_name,metric,pvalue,detected\n", f);
+	for (int k = 0; k < K; k++) {
+		fmt_double(a, sizeof a, v[k].metric);
+		fmt_double(b, sizeof b, v[k].pvalue);
+		fprintf(f, "%d,%s,%s,%s,%d\n", k + 1, v[k].metric_name, a, b, v[k].detected);
+	}
+	bad = fflush(f) || ferror(f) || fsync(fileno(f));
+	if (fclose(f) || bad || rename(tmp, path)) {
+		unlink(tmp);
+		return errf(err, errlen,
+			    "%s: cannot write the trials: %s; expected a writable "
+			    "directory",
+			    path, strerror(errno));
+	}
+	return 0;
+}
+
+/* K null trials of a scheme setting on calibration model m (the parent): key k
+ * is made by the scheme's keygen on calibration key k's stream (the same key
+ * for every m), or is owner model k's key for model-made keys; each is
+ * verified on m. The row holds the summary (metric fpr = false positives / K,
+ * detected = false positives, pvalue = the smallest p-value), the trials go
+ * to RUNDIR/calibration/<job id>.csv before the row is journalled. */
+static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+		     char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji];
+	const struct wm_scheme *s = wm_scheme_find(j->scheme);
+	int K = j->calib_keys, fp = 0, rc = -1;
+	struct wm_verdict *v = xcalloc((size_t)K, sizeof *v);
+	struct nn_model m;
+	char path[PATHLEN + 64];
+	double pmin = NAN, capacity = NAN;
+	long queries = 0;
+
+	if (get_model(p, j->parent, &m, err, errlen)) {
+		free(v);
+		return -1;
+	}
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	double t0 = now_seconds();
+	for (int k = 1; k <= K; k++) {
+		struct job_ctx kc = *c;
+		struct npz key;
+
+		npz_init(&key);
+		calib_key_rng(p, j, k, &kc.rng);
+		kc.env.rng = &kc.rng;
+		if (j->nafter) {
+			pipeline_key_path(p, &p->jobs[j->after + k - 1], path, sizeof path);
+			rc = npz_read(&key, path, err, errlen);
+		} else {
+			rc = wm_keygen(s, &j->sp, &m, &kc.env, &key, err, errlen);
+		}
+		rc = rc ? rc : verify(s, &key, &m, NULL, &kc, &v[k - 1], err, errlen);
+		npz_free(&key);
+		if (rc)
+			goto out;
+		rc = -1;
+		fp += v[k - 1].detected == 1;
+		if (isnan(pmin) || v[k - 1].pvalue < pmin)
+			pmin = v[k - 1].pvalue;
+		capacity = v[k - 1].capacity;
+		queries += v[k - 1].queries;
+	}
+	row->train_s = now_seconds() - t0;
+	strlcopy(row->metric_name, "fpr", sizeof row->metric_name);
+	row->metric = (double)fp / K;
+	row->detected = fp;
+	row->pvalue = pmin;
+	row->capacity = capacity;
+	row->queries = queries;
+	pipeline_calib_path(p, j, path, sizeof path);
+	if (write_trials(path, K, v, err, errlen))
+		goto out;
+	rc = 0;
+out:
+	nn_free(&m);
+	free(v);
+	return rc;
+}
+
 void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 {
 	const struct job *j = &p->jobs[ji];
@@ -446,6 +644,15 @@ void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 		break;
 	case JOB_CONTROL:
 		rc = run_control(p, ji, &c, row, err, sizeof err);
+		break;
+	case JOB_CALMODEL:
+		rc = run_calmodel(p, ji, &c, row, err, sizeof err);
+		break;
+	case JOB_CALOWNER:
+		rc = run_calowner(p, ji, &c, row, err, sizeof err);
+		break;
+	case JOB_CALIB:
+		rc = run_calib(p, ji, &c, row, err, sizeof err);
 		break;
 	default:
 		rc = errf(err, sizeof err, "unknown job kind %d", j->kind);
@@ -474,7 +681,7 @@ int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njo
 	for (int i = 0; i < njobs && !rc; i++) {
 		const struct job *j = &jobs[i];
 		char sub[ERRBUF];
-		if (j->kind == JOB_EMBED) {
+		if (j->kind == JOB_EMBED || j->kind == JOB_CALOWNER || j->kind == JOB_CALIB) {
 			const struct wm_scheme *s = wm_scheme_find(j->scheme);
 			if (wm_check(s, &j->sp, &m, sub, sizeof sub))
 				rc = errf(err, errlen, "%s: %s", rs->path, sub);

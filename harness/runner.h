@@ -37,6 +37,8 @@ void pipeline_run(struct pipeline *p, int j, struct result_row *row);
 /* Paths of a job's model and key files inside the run directory. */
 void pipeline_model_path(const struct pipeline *p, const struct job *j, char *buf, size_t len);
 void pipeline_key_path(const struct pipeline *p, const struct job *j, char *buf, size_t len);
+/* A calibration job's trials: RUNDIR/calibration/<job id>.csv. */
+void pipeline_calib_path(const struct pipeline *p, const struct job *j, char *buf, size_t len);
 /* Checks a model/key before anything is trained: scheme and attack
  * parameters against the model (bits vs layer size, layer names, ...). */
 int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njobs, char *err,

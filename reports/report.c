@@ -96,7 +96,8 @@ int report_run(const char *rundir, int flags, char *err, size_t errlen)
 	if (clean_report_dir(R, err, errlen))
 		goto out;
 	build_groups(R);
-	if (write_summary(R, err, errlen) || write_controls(R, err, errlen))
+	if (write_summary(R, err, errlen) || write_controls(R, err, errlen) ||
+	    write_calibration(R, err, errlen))
 		goto out;
 	if (fig_robustness(R, err, errlen) || fig_tradeoff(R, err, errlen) ||
 	    fig_capacity(R, err, errlen) || fig_heatmap(R, err, errlen) || fig_cost(R, err, errlen))

@@ -23,6 +23,15 @@ double report_beta_quantile(double p, double a, double b);
 void report_clopper_pearson(int x, int n, double *lo, double *hi);
 /* The 97.5% quantile of Student's t with df degrees of freedom. */
 double report_t975(int df);
+/* P[Bin(n, p) >= x] (1 for x <= 0, 0 for x > n). */
+double report_binom_sf(int n, int x, double p);
+/* The calibration pass rule (README "Calibration"): fp[i] false positives of
+ * n[i] null trials on each of m models pass at level alpha unless a one-sided
+ * exact binomial test of H0: FPR <= alpha rejects at 5 %, on the pooled trials
+ * (P[Bin(sum n, alpha) >= sum fp] < 0.05) or on any one model with Bonferroni
+ * over the models (P[Bin(n[i], alpha) >= fp[i]] < 0.05 / m). 1 pass, 0 fail,
+ * -1 without trials. */
+int report_calib_pass(const int *fp, const int *n, int m, double alpha);
 /* Smallest k with P[Bin(n, 1/2) >= k] < alpha, or -1 if there is none. */
 int report_binom_threshold(int n, double alpha);
 

@@ -158,6 +158,7 @@ double control_thr(const struct report *R, const struct result_row *r);
 int write_summary(struct report *R, char *err, size_t errlen);
 void control_stats(const struct report *R, const struct group *g, struct ctrl *c);
 int write_controls(struct report *R, char *err, size_t errlen);
+int write_calibration(struct report *R, char *err, size_t errlen);
 
 /* gnuplot.c */
 void gp_text2(FILE *f, const char *var, const char *s, const char *s_pdf);

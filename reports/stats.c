@@ -83,6 +83,33 @@ void report_clopper_pearson(int x, int n, double *lo, double *hi)
 	*hi = x == n ? 1 : report_beta_quantile(0.975, x + 1, n - x);
 }
 
+double report_binom_sf(int n, int x, double p)
+{
+	if (x <= 0)
+		return 1;
+	if (x > n)
+		return 0;
+	return report_beta_inc(x, n - x + 1, p);
+}
+
+int report_calib_pass(const int *fp, const int *n, int m, double alpha)
+{
+	int X = 0, N = 0;
+
+	for (int i = 0; i < m; i++) {
+		X += fp[i];
+		N += n[i];
+	}
+	if (N <= 0)
+		return -1;
+	if (report_binom_sf(N, X, alpha) < 0.05)
+		return 0;
+	for (int i = 0; i < m; i++)
+		if (n[i] > 0 && report_binom_sf(n[i], fp[i], alpha) < 0.05 / m)
+			return 0;
+	return 1;
+}
+
 /* P[|T| > t] = I_{df/(df+t^2)}(df/2, 1/2), solved for a two-sided 5%. */
 double report_t975(int df)
 {

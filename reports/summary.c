@@ -1,10 +1,12 @@
-/* summary.c - report/summary.csv (one row a group) and report/controls.csv
- * (false-positive rates of the control models). */
+/* summary.c - report/summary.csv (one row a group), report/controls.csv
+ * (false-positive rates of the control models) and report/calibration.csv
+ * (the null trials of run.calibrate and the pass rule). */
 #include "report_int.h"
 #include "../workers/util.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -133,4 +135,82 @@ int write_controls(struct report *R, char *err, size_t errlen)
 		fputc('\n', f);
 	}
 	return rp_file_error(f, path, err, errlen);
+}
+
+/* Whether the run has owner-model (calowner) rows of this scheme setting. */
+static int has_owners(const struct report *R, const struct result_row *c)
+{
+	for (int i = 0; i < R->nrows; i++)
+		if (!strcmp(R->rows[i].kind, "calowner") && !strcmp(R->rows[i].scheme, c->scheme) &&
+		    !strcmp(R->rows[i].scheme_params, c->scheme_params))
+			return 1;
+	return 0;
+}
+
+/* One row per scheme setting: the calibration rows (one per calibration model,
+ * each K trials) pooled, their Clopper-Pearson interval, the largest FPR of a
+ * model and the pass rule at the run's alpha. */
+int write_calibration(struct report *R, char *err, size_t errlen)
+{
+	char path[FILELEN];
+	FILE *f = NULL;
+
+	for (int k = 0; k < R->ng; k++) {
+		const struct group *g = &R->g[k];
+		int X = 0, N = 0, *fp, *n, pass;
+		double lo, hi, maxf = NAN;
+		char keys[32] = "";
+
+		if (strcmp(g->rep->kind, "calibration"))
+			continue;
+		if (!f) {
+			snprintf(path, sizeof path, "%s/calibration.csv", R->repdir);
+			f = fopen(path, "w");
+			if (!f)
+				return errf(err, errlen, "%s: cannot write: %s", path,
+					    strerror(errno));
+			fputs("scheme,scheme_params,keys_from,models,keys,trials,false_positives,"
+			      "fpr,fpr_ci95_low,fpr_ci95_high,max_model_fpr,alpha,pass\n",
+			      f);
+		}
+		fp = xcalloc((size_t)g->n + 1, sizeof *fp);
+		n = xcalloc((size_t)g->n + 1, sizeof *n);
+		kv_get(g->rep->attack_params, "keys", keys, sizeof keys);
+		for (int j = 0; j < g->n; j++) {
+			const struct result_row *r = &R->rows[g->ok[j]];
+			int K = atoi(keys);
+
+			fp[j] = r->detected > 0 ? r->detected : 0;
+			n[j] = K;
+			X += fp[j];
+			N += K;
+			if (K > 0 && !(maxf >= (double)fp[j] / K))
+				maxf = (double)fp[j] / K;
+		}
+		pass = report_calib_pass(fp, n, g->n, R->alpha);
+		report_clopper_pearson(X, N, &lo, &hi);
+		csv_str(f, g->rep->scheme);
+		fputc(',', f);
+		csv_str(f, g->rep->scheme_params);
+		fprintf(f, ",%s,%d,%s,%d,%d,", has_owners(R, g->rep) ? "owner models" : "keygen",
+			g->n, keys, N, X);
+		csv_num(f, N ? (double)X / N : NAN);
+		fputc(',', f);
+		csv_num(f, lo);
+		fputc(',', f);
+		csv_num(f, hi);
+		fputc(',', f);
+		csv_num(f, maxf);
+		fputc(',', f);
+		csv_num(f, R->alpha);
+		/* a model whose job failed or was skipped leaves the verdict open */
+		fprintf(f, ",%s\n",
+			g->n_failed || g->n_skipped ? "incomplete"
+			: pass < 0		    ? "no trials"
+			: pass			    ? "yes"
+						    : "no");
+		free(fp);
+		free(n);
+	}
+	return f ? rp_file_error(f, path, err, errlen) : 0;
 }

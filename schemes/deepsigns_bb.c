@@ -288,6 +288,7 @@ const struct wm_scheme wm_deepsigns_bb = {
     .summary = "black-box zero-bit noise-key mark, binomial theta (Rouhani et al., ASPLOS 2019)",
     .params = bb_params,
     .black_box = 1,
+    .key_from_model = 1,
     .check = bb_check,
     .keygen = bb_keygen,
     .embed = bb_embed,

@@ -95,6 +95,9 @@ struct wm_scheme {
 	int point;	       /* gnuplot point type of its lines (filled shape) */
 	int order;	       /* position in tables and keys */
 	const char *aux_label; /* what wm_verdict.aux holds, NULL if unused */
+	/* Its keys are made from a marked model (embed completes the key): a fresh
+	 * calibration key needs a fresh owner model (README "Calibration"). */
+	int key_from_model;
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);

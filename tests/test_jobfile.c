@@ -418,6 +418,14 @@ static const struct err_case err_cases[] = {
     {"run:\n  name: a/b\n", 2, 9, "run.name"},
     {"run:\n  run_seed: -1\n", 2, 13, "run.run_seed"},
     {"run: 3\n", 1, 6, "run is a scalar"},
+    {"run:\n  calibrate: {models: 0, keys: 5}\n", 2, 23,
+     "run.calibrate.models = '0' is out of range; expected an integer in [1, 1000]"},
+    {"run:\n  calibrate: {models: 2, keys: x}\n", 2, 32,
+     "run.calibrate.keys = 'x' is not an integer"},
+    {"run:\n  calibrate: {models: 2}\n", 2, 14, "run.calibrate has no 'keys'"},
+    {"run:\n  calibrate: 5\n", 2, 14, "run.calibrate is a scalar; expected a mapping"},
+    {"run:\n  calibrate: {models: 2, keys: 5, seeds: 3}\n", 2, 35,
+     "unknown key 'seeds' in run.calibrate"},
     {"- 1\n", 1, 1, "the job file is a list"},
     {"schemes:\n  uchida: {}\n  foo: {}\n", 3, 3, "unknown scheme 'foo'; expected one of: "},
     {"attacks:\n  smash: {}\n", 2, 3, "unknown attack 'smash'; expected one of: "},
@@ -493,6 +501,31 @@ static void test_errors(void **state)
 	    "%s:2:17: prune: parameter 'rate' = '1.5' is out of range; expected a number in [0, 1]",
 	    path);
 	assert_string_equal(err, where);
+
+	/* run.calibrate in full, and its keys against a scheme of model-made keys */
+	write_file("bad.yaml", "run:\n  calibrate: {models: 2, keys: 100001}\n", path, sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);
+	snprintf(where, sizeof where,
+		 "%s:2:32: run.calibrate.keys = '100001' is out of range; expected an integer in "
+		 "[1, 100000]",
+		 path);
+	assert_string_equal(err, where);
+	write_file("bad.yaml",
+		   "run:\n  calibrate: {models: 2, keys: 5}\nschemes:\n  deepsigns-bb: {}\n", path,
+		   sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), 0);
+	{
+		struct job *jobs = NULL;
+		int n = 0;
+
+		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), -1);
+		snprintf(where, sizeof where,
+			 "%s:2:32: run.calibrate.keys = 5 is too few for deepsigns-bb", path);
+		if (strncmp(err, where, strlen(where)) || !strstr(err, "expected at least 20"))
+			fail_msg("got '%s', want prefix '%s'", err, where);
+		free(jobs);
+	}
+	jobfile_free(rs);
 
 	snprintf(path, sizeof path, "%s/missing.yaml", tmpdir);
 	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);

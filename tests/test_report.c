@@ -510,6 +510,44 @@ static void test_stats(void **state)
 	assert_int_equal(report_binom_threshold(64, 1e-3), 45);
 }
 
+/* The calibration pass rule (README "Calibration") on hand-made counts. */
+static void test_calib_pass(void **state)
+{
+	(void)state;
+	/* P[Bin(100, 1e-3) >= 3], summed directly */
+	double direct = 0;
+	for (int x = 3; x <= 100; x++)
+		direct += exp(lgamma(101) - lgamma(x + 1) - lgamma(101 - x) + x * log(1e-3) +
+			      (100 - x) * log1p(-1e-3));
+	assert_true(fabs(report_binom_sf(100, 3, 1e-3) - direct) < 1e-9 * direct);
+	assert_true(report_binom_sf(100, 0, 1e-3) == 1);
+	assert_true(report_binom_sf(100, 101, 1e-3) == 0);
+	/* an exact test at alpha passes: 5 % false positives at alpha 0.05 on each of
+	 * 10 models, and 1 in 1,000 at alpha 1e-3 */
+	int n10[10], fp10[10];
+	for (int i = 0; i < 10; i++)
+		n10[i] = 100, fp10[i] = 5;
+	assert_int_equal(report_calib_pass(fp10, n10, 10, 0.05), 1);
+	int n4[4] = {250, 250, 250, 250}, fp4[4] = {0, 1, 0, 0};
+	assert_int_equal(report_calib_pass(fp4, n4, 4, 1e-3), 1);
+	/* 3 false positives of 100 at alpha 1e-3 fail */
+	int n1[1] = {100}, fp1[1] = {3};
+	assert_int_equal(report_calib_pass(fp1, n1, 1, 1e-3), 0);
+	/* one model of 20 fails while the pooled trials pass (6 of 2,000 at 0.01):
+	 * P[Bin(100, 0.01) >= 6] = 5e-4 < 0.05 / 20 */
+	int n20[20], fp20[20];
+	for (int i = 0; i < 20; i++)
+		n20[i] = 100, fp20[i] = 0;
+	fp20[7] = 6;
+	assert_true(report_binom_sf(2000, 6, 0.01) > 0.05);
+	assert_int_equal(report_calib_pass(fp20, n20, 20, 0.01), 0);
+	/* Bonferroni: 4 of 100 (P = 0.018) would fail one model alone, not one of 20 */
+	fp20[7] = 4;
+	assert_true(report_binom_sf(100, 4, 0.01) < 0.05);
+	assert_int_equal(report_calib_pass(fp20, n20, 20, 0.01), 1);
+	assert_int_equal(report_calib_pass(fp1, n1, 0, 0.01), -1);
+}
+
 static void test_summary(void **state)
 {
 	char path[700];
@@ -1138,12 +1176,12 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_stats),     cmocka_unit_test(test_summary),
-	    cmocka_unit_test(test_controls),  cmocka_unit_test(test_figures),
-	    cmocka_unit_test(test_injection), cmocka_unit_test(test_docs),
-	    cmocka_unit_test(test_plugins),   cmocka_unit_test(test_runjson),
-	    cmocka_unit_test(test_bundle),    cmocka_unit_test(test_layout),
-	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_stats),   cmocka_unit_test(test_calib_pass),
+	    cmocka_unit_test(test_summary), cmocka_unit_test(test_controls),
+	    cmocka_unit_test(test_figures), cmocka_unit_test(test_injection),
+	    cmocka_unit_test(test_docs),    cmocka_unit_test(test_plugins),
+	    cmocka_unit_test(test_runjson), cmocka_unit_test(test_bundle),
+	    cmocka_unit_test(test_layout),  cmocka_unit_test(test_errors),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

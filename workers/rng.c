@@ -127,6 +127,9 @@ uint64_t seed_stream(uint64_t run_seed, enum seed_stream st, const struct seed_s
 		return seed_derive(run_seed, text);
 	case SEED_ATTACKER_KEY:
 		return seed_derive(sc->draw, "attacker key");
+	case SEED_CALIB_KEY:
+		snprintf(text, sizeof text, "calibration key;%s;key=%d", sc->setting, sc->key);
+		return seed_derive(run_seed, text);
 	}
 	return 0;
 }

@@ -29,6 +29,7 @@ enum seed_stream {
 	SEED_QUERY,	   /* a query-path attack's wrapper (scope: the job, by its seed) */
 	SEED_CONTROL,	   /* a control model (scope: the seed's clean training job, index) */
 	SEED_ATTACKER_KEY, /* the attacker's own key (scope: a draw from the attack job's stream) */
+	SEED_CALIB_KEY,	   /* calibration key k of a scheme setting (scope: setting, k) */
 };
 struct seed_scope {
 	const char *job;     /* SEED_JOB: the job's identity text;
@@ -40,6 +41,8 @@ struct seed_scope {
 	long seed;	     /* SEED_SPLIT, SEED_MODEL: the user's seed value */
 	int control;	     /* SEED_CONTROL: which control model */
 	uint64_t draw;	     /* SEED_ATTACKER_KEY */
+	const char *setting; /* SEED_CALIB_KEY: the scheme setting's text */
+	int key;	     /* SEED_CALIB_KEY: which key (1..K) */
 };
 /* The seed of a stream: seed_derive of the run seed and a text naming the
  * stream and its scope (README "Determinism" lists the texts). This is the

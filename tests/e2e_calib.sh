@@ -1,0 +1,93 @@
+#!/bin/bash
+# Calibration (run.calibrate): the same trials on 1 and 3 ranks, the side
+# files, report/calibration.csv, and resume after kill -9 and a lost side file.
+. tests/lib.sh
+sed -e 's/seeds: \[1, 2\]/seeds: [1]/' -e 's/train_subset: 6000/train_subset: 1500/' \
+	-e 's/test_subset: 1000/test_subset: 500/' \
+	-e 's/^  alpha: 1e-3$/  alpha: 1e-3\n  calibrate: {models: 2, keys: 20}/' \
+	-e 's/^  uchida: .*/&\n  deepsigns-bb: {K: 5, ft_lr: 0.005, ft_epochs: 4}/' \
+	-e '/prune/d' jobs/ci.yaml >"$TMP/cal.yaml"
+# the calibration jobs only, without placement and timing columns
+calrows() { rows "$1" | grep -E ',(calmodel|calowner|calibration),'; }
+
+$WM run --dry-run "$TMP/cal.yaml" >"$TMP/dry" 2>&1
+check "dry run lists 2 calmodel, 20 calowner and 4 calibration jobs" test \
+	"$(grep -c ' calmodel ' "$TMP/dry") $(grep -c ' calowner ' "$TMP/dry") $(grep -c ' calibration ' "$TMP/dry")" = "2 20 4"
+
+$WM run -q -o "$TMP/one" "$TMP/cal.yaml" >/dev/null 2>&1
+check "the calibration run on 1 rank exits 0" test $? -eq 0
+$MPIRUN -np 3 $WM run -q -o "$TMP/three" "$TMP/cal.yaml" >/dev/null 2>&1
+check "the calibration run on 3 ranks exits 0" test $? -eq 0
+check "the calibration jobs ran on both workers" test \
+	"$(python3 -c '
+import csv, sys
+print(len({r["rank"] for r in csv.DictReader(open(sys.argv[1]))
+           if r["kind"] in ("calowner", "calibration")}))' "$TMP/three/results.csv")" -eq 2
+calrows "$TMP/one/results.csv" >"$TMP/one.rows"
+calrows "$TMP/three/results.csv" >"$TMP/three.rows"
+check "26 calibration rows" test "$(wc -l <"$TMP/one.rows")" -eq 26
+check "calibration rows identical on 1 and 3 ranks" cmp -s "$TMP/one.rows" "$TMP/three.rows"
+check "trial files identical on 1 and 3 ranks" diff -r "$TMP/one/calibration" "$TMP/three/calibration"
+check "one trial file per calibration job" test "$(ls "$TMP/one/calibration" | wc -l)" -eq 4
+bad=0
+for f in "$TMP"/one/calibration/*.csv; do
+	id=$(basename "$f" .csv)
+	fp=$(python3 -c '
+import csv, sys
+print([r["detected"] for r in csv.DictReader(open(sys.argv[1])) if r["job_id"] == sys.argv[2]][-1])' \
+		"$TMP/one/results.csv" "$id")
+	n=$(($(wc -l <"$f") - 1))
+	sum=$(awk -F, 'NR > 1 && $5 == 1 {s++} END {print s + 0}' "$f")
+	[ "$n" -eq 20 ] && [ "$sum" = "$fp" ] || bad=1
+done
+check "each trial file holds 20 keys and the row's false positives" test $bad -eq 0
+key1=$(for f in "$TMP"/one/calibration/*.csv; do sed -n 2p "$f"; done | sort | uniq | wc -l)
+check "trial files differ between models and settings (fresh keys)" test "$key1" -ge 2
+
+$WM report "$TMP/one" >/dev/null 2>&1
+check "report exits 0" test $? -eq 0
+c="$TMP/one/report/calibration.csv"
+check "calibration.csv: a header and one row per scheme setting" test "$(wc -l <"$c" 2>/dev/null)" -eq 3
+check "calibration.csv: 2 models x 20 keys = 40 trials per setting and a pass value" python3 - "$c" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert {r["scheme"] for r in rows} == {"uchida", "deepsigns-bb"}, rows
+for r in rows:
+    assert r["models"] == "2" and r["keys"] == "20" and r["trials"] == "40", r
+    assert r["pass"] in ("yes", "no"), r
+    assert float(r["fpr_ci95_low"]) <= float(r["fpr"]) <= float(r["fpr_ci95_high"]), r
+    assert r["alpha"] == "0.001", r
+    assert r["keys_from"] == ("owner models" if r["scheme"] == "deepsigns-bb" else "keygen"), r
+PY
+
+# kill -9 of mpirun in the middle, then the same command again
+$MPIRUN -np 2 $WM run -q -o "$TMP/k" "$TMP/cal.yaml" >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+	n=$(grep -c ',calowner,' "$TMP/k/results.csv" 2>/dev/null)
+	[ "${n:-0}" -ge 3 ] && break
+	sleep 0.05
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+pkill -9 -f "wmbench run -q -o $TMP/k" 2>/dev/null
+sleep 0.5
+before=$(($(wc -l <"$TMP/k/results.csv") - 1))
+check "the killed run had finished some but not all jobs ($before of 30)" test "$before" -ge 3 -a "$before" -lt 30
+$MPIRUN -np 2 $WM run -q -o "$TMP/k" "$TMP/cal.yaml" >/dev/null 2>&1
+check "resume exits 0" test $? -eq 0
+calrows "$TMP/k/results.csv" >"$TMP/k.rows"
+check "resumed calibration rows equal an uninterrupted run" cmp -s "$TMP/one.rows" "$TMP/k.rows"
+check "resumed trial files equal an uninterrupted run" diff -r "$TMP/one/calibration" "$TMP/k/calibration"
+check "no job finished twice" test "$(cut -d, -f1 "$TMP/k/results.csv" | sort | uniq -d | wc -l)" -eq 0
+
+# a lost trial file makes its job run again; a lost owner key, its owner job
+cp -r "$TMP/one" "$TMP/lost"
+f=$(ls "$TMP/lost/calibration" | head -1)
+rm "$TMP/lost/calibration/$f" "$(ls "$TMP"/lost/keys/*.npz | head -1)"
+$WM run -q -o "$TMP/lost" "$TMP/cal.yaml" >/dev/null 2>&1
+check "a run with a lost trial file and owner key resumes" test $? -eq 0
+calrows "$TMP/lost/results.csv" >"$TMP/lost.rows"
+check "the lost trial file is written again, identical" cmp -s "$TMP/one/calibration/$f" "$TMP/lost/calibration/$f"
+check "rows after redoing lost files equal an uninterrupted run" cmp -s "$TMP/one.rows" "$TMP/lost.rows"
+finish
