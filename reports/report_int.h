@@ -198,6 +198,7 @@ int write_bundle(struct report *R, char *err, size_t errlen);
 /* the figures */
 int fig_robustness(struct report *R, char *err, size_t errlen);
 int fig_tradeoff(struct report *R, char *err, size_t errlen);
+int fig_calibration(struct report *R, char *err, size_t errlen);
 int fig_capacity(struct report *R, char *err, size_t errlen);
 int fig_heatmap(struct report *R, char *err, size_t errlen);
 int fig_cost(struct report *R, char *err, size_t errlen);

@@ -60,6 +60,32 @@ for r in rows:
     assert r["keys_from"] == ("owner models" if r["scheme"] == "deepsigns-bb" else "keygen"), r
 PY
 
+# the figure of null p-values: one ECDF per setting, the whole key, text on
+# the page with the installed fonts and with DejaVu only (a bare Debian)
+f="$TMP/one/report/calibration"
+check "the null p-value figure is drawn (PDF, PNG, SVG)" \
+	test -s "$f.pdf" -a -s "$f.png" -a -s "$f.svg" -a ! -e "$f.log"
+check "its data has one block per setting, each ECDF ending at 1" python3 - "$f.dat" <<'PY'
+import sys
+blocks = [b for b in open(sys.argv[1]).read().split("\n\n\n") if "# line" in b]
+assert len(blocks) == 2, len(blocks)
+for b in blocks:
+    pts = [tuple(map(float, l.split())) for l in b.splitlines() if l and not l.startswith("#")]
+    assert pts and abs(pts[-1][1] - 1) < 1e-12, pts[-1:]
+    assert all(a[0] <= b[0] and a[1] < b[1] for a, b in zip(pts, pts[1:]))
+PY
+check "its text lies on the page, nothing overlaps" /usr/bin/python3 tests/layout_check.py "$f.pdf"
+cat >"$TMP/dejavu.conf" <<X
+<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig><dir>/usr/share/fonts/truetype/dejavu</dir><cachedir>$TMP/fc</cachedir>
+<include ignore_missing="yes">/etc/fonts/conf.d</include></fontconfig>
+X
+cp -r "$TMP/one" "$TMP/dv" && rm -rf "$TMP/dv/report"
+FONTCONFIG_FILE="$TMP/dejavu.conf" $WM report "$TMP/dv" >/dev/null 2>&1
+check "with DejaVu only too" sh -c "test ! -e '$TMP/dv/report/calibration.log' &&
+	/usr/bin/python3 tests/layout_check.py '$TMP/dv/report/calibration.pdf'"
+
 # kill -9 of mpirun in the middle, then the same command again
 $MPIRUN -np 2 $WM run -q -o "$TMP/k" "$TMP/cal.yaml" >/dev/null 2>&1 &
 pid=$!
