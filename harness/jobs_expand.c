@@ -337,6 +337,8 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 				j->calib_keys = rs->calib_keys;
 				snprintf(keys, sizeof keys, "%d", rs->calib_keys);
 				param_set_put(&j->ap, "keys", keys); /* the row's attack_params */
+				snprintf(keys, sizeof keys, "%d", rs->calib_models);
+				param_set_put(&j->ap, "models", keys);
 				if (nowner) {
 					j->after = owner0;
 					j->nafter = nowner;

@@ -469,11 +469,14 @@ out:
 	return rc;
 }
 
-/* Seeds r with calibration key k of job j's scheme setting. */
-static void calib_key_rng(const struct pipeline *p, const struct job *j, int k, struct rng *r)
+/* Seeds r with calibration key k of job j's scheme setting: a key of its own
+ * for each model m (keys made by keygen; so the M x K null trials are
+ * independent), or with m = 0 the owner-model key k that every model shares. */
+static void calib_key_rng(const struct pipeline *p, const struct job *j, int k, int m,
+			  struct rng *r)
 {
 	char setting[1024];
-	struct seed_scope sc = {.setting = setting, .key = k};
+	struct seed_scope sc = {.setting = setting, .key = k, .calib_model = m};
 
 	job_setting(j, p->rs, setting, sizeof setting);
 	rng_seed(r, seed_stream(p->rs->run_seed, SEED_CALIB_KEY, &sc));
@@ -498,7 +501,7 @@ static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct re
 	if (fresh_model(p, &c->rng, &m, err, errlen))
 		return -1;
 	struct wm_env kenv = c->env;
-	calib_key_rng(p, j, j->calib_owner, &krng);
+	calib_key_rng(p, j, j->calib_owner, 0, &krng);
 	kenv.rng = &krng;
 	double t0 = now_seconds();
 	if (wm_keygen(s, &j->sp, &m, &kenv, &key, err, errlen) ||
@@ -582,7 +585,7 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		struct npz key;
 
 		npz_init(&key);
-		calib_key_rng(p, j, k, &kc.rng);
+		calib_key_rng(p, j, k, j->calib_model, &kc.rng);
 		kc.env.rng = &kc.rng;
 		if (j->nafter) {
 			pipeline_key_path(p, &p->jobs[j->after + k - 1], path, sizeof path);

@@ -29,9 +29,11 @@ double report_binom_sf(int n, int x, double p);
  * n[i] null trials on each of m models pass at level alpha unless a one-sided
  * exact binomial test of H0: FPR <= alpha rejects at 5 %, on the pooled trials
  * (P[Bin(sum n, alpha) >= sum fp] < 0.05) or on any one model with Bonferroni
- * over the models (P[Bin(n[i], alpha) >= fp[i]] < 0.05 / m). 1 pass, 0 fail,
- * -1 without trials. */
-int report_calib_pass(const int *fp, const int *n, int m, double alpha);
+ * over the M models the run asked for (P[Bin(n[i], alpha) >= fp[i]] < 0.05 / M).
+ * The pooled test only when pooled: its trials must be independent, which
+ * they are not when every model is verified with the same keys (keys made
+ * from owner models). 1 pass, 0 fail, -1 without trials. */
+int report_calib_pass(const int *fp, const int *n, int m, int M, int pooled, double alpha);
 /* Smallest k with P[Bin(n, 1/2) >= k] < alpha, or -1 if there is none. */
 int report_binom_threshold(int n, double alpha);
 

@@ -92,7 +92,7 @@ double report_binom_sf(int n, int x, double p)
 	return report_beta_inc(x, n - x + 1, p);
 }
 
-int report_calib_pass(const int *fp, const int *n, int m, double alpha)
+int report_calib_pass(const int *fp, const int *n, int m, int M, int pooled, double alpha)
 {
 	int X = 0, N = 0;
 
@@ -102,10 +102,12 @@ int report_calib_pass(const int *fp, const int *n, int m, double alpha)
 	}
 	if (N <= 0)
 		return -1;
-	if (report_binom_sf(N, X, alpha) < 0.05)
+	if (M < m)
+		M = m;
+	if (pooled && report_binom_sf(N, X, alpha) < 0.05)
 		return 0;
 	for (int i = 0; i < m; i++)
-		if (n[i] > 0 && report_binom_sf(n[i], fp[i], alpha) < 0.05 / m)
+		if (n[i] > 0 && report_binom_sf(n[i], fp[i], alpha) < 0.05 / M)
 			return 0;
 	return 1;
 }

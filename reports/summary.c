@@ -159,7 +159,8 @@ int write_calibration(struct report *R, char *err, size_t errlen)
 		const struct group *g = &R->g[k];
 		int X = 0, N = 0, *fp, *n, pass;
 		double lo, hi, maxf = NAN;
-		char keys[32] = "";
+		char keys[32] = "", models[32] = "";
+		int M;
 
 		if (strcmp(g->rep->kind, "calibration"))
 			continue;
@@ -176,6 +177,8 @@ int write_calibration(struct report *R, char *err, size_t errlen)
 		fp = xcalloc((size_t)g->n + 1, sizeof *fp);
 		n = xcalloc((size_t)g->n + 1, sizeof *n);
 		kv_get(g->rep->attack_params, "keys", keys, sizeof keys);
+		kv_get(g->rep->attack_params, "models", models, sizeof models);
+		M = atoi(models) > g->n ? atoi(models) : g->n;
 		for (int j = 0; j < g->n; j++) {
 			const struct result_row *r = &R->rows[g->ok[j]];
 			int K = atoi(keys);
@@ -187,7 +190,8 @@ int write_calibration(struct report *R, char *err, size_t errlen)
 			if (K > 0 && !(maxf >= (double)fp[j] / K))
 				maxf = (double)fp[j] / K;
 		}
-		pass = report_calib_pass(fp, n, g->n, R->alpha);
+		/* owner-model keys are shared by the models: no pooled test */
+		pass = report_calib_pass(fp, n, g->n, M, !has_owners(R, g->rep), R->alpha);
 		report_clopper_pearson(X, N, &lo, &hi);
 		csv_str(f, g->rep->scheme);
 		fputc(',', f);
@@ -203,12 +207,13 @@ int write_calibration(struct report *R, char *err, size_t errlen)
 		csv_num(f, maxf);
 		fputc(',', f);
 		csv_num(f, R->alpha);
-		/* a model whose job failed or was skipped leaves the verdict open */
+		/* a model whose job failed, was skipped or has not run (yet) leaves
+		 * the verdict open */
 		fprintf(f, ",%s\n",
-			g->n_failed || g->n_skipped ? "incomplete"
-			: pass < 0		    ? "no trials"
-			: pass			    ? "yes"
-						    : "no");
+			g->n_failed || g->n_skipped || g->n < M ? "incomplete"
+			: pass < 0				? "no trials"
+			: pass					? "yes"
+								: "no");
 		free(fp);
 		free(n);
 	}

@@ -60,6 +60,18 @@ for r in rows:
     assert r["keys_from"] == ("owner models" if r["scheme"] == "deepsigns-bb" else "keygen"), r
 PY
 
+# a run that has not finished (a calibration row missing) gives no verdict
+cp -r "$TMP/one" "$TMP/part" && rm -rf "$TMP/part/report"
+first=$(grep -n ',calibration,' "$TMP/part/results.csv" | head -1 | cut -d: -f1)
+sed -i "${first}d" "$TMP/part/results.csv"
+$WM report "$TMP/part" >/dev/null 2>&1
+check "a missing calibration row makes its setting incomplete, not pass" python3 - \
+	"$TMP/part/report/calibration.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert sorted(r["pass"] == "incomplete" for r in rows) == [False, True], rows
+PY
+
 # the figure of null p-values: one ECDF per setting, the whole key, text on
 # the page with the installed fonts and with DejaVu only (a bare Debian)
 f="$TMP/one/report/calibration"

@@ -527,12 +527,12 @@ static void test_calib_pass(void **state)
 	int n10[10], fp10[10];
 	for (int i = 0; i < 10; i++)
 		n10[i] = 100, fp10[i] = 5;
-	assert_int_equal(report_calib_pass(fp10, n10, 10, 0.05), 1);
+	assert_int_equal(report_calib_pass(fp10, n10, 10, 10, 1, 0.05), 1);
 	int n4[4] = {250, 250, 250, 250}, fp4[4] = {0, 1, 0, 0};
-	assert_int_equal(report_calib_pass(fp4, n4, 4, 1e-3), 1);
+	assert_int_equal(report_calib_pass(fp4, n4, 4, 4, 1, 1e-3), 1);
 	/* 3 false positives of 100 at alpha 1e-3 fail */
 	int n1[1] = {100}, fp1[1] = {3};
-	assert_int_equal(report_calib_pass(fp1, n1, 1, 1e-3), 0);
+	assert_int_equal(report_calib_pass(fp1, n1, 1, 1, 1, 1e-3), 0);
 	/* one model of 20 fails while the pooled trials pass (6 of 2,000 at 0.01):
 	 * P[Bin(100, 0.01) >= 6] = 5e-4 < 0.05 / 20 */
 	int n20[20], fp20[20];
@@ -540,12 +540,24 @@ static void test_calib_pass(void **state)
 		n20[i] = 100, fp20[i] = 0;
 	fp20[7] = 6;
 	assert_true(report_binom_sf(2000, 6, 0.01) > 0.05);
-	assert_int_equal(report_calib_pass(fp20, n20, 20, 0.01), 0);
+	assert_int_equal(report_calib_pass(fp20, n20, 20, 20, 1, 0.01), 0);
 	/* Bonferroni: 4 of 100 (P = 0.018) would fail one model alone, not one of 20 */
 	fp20[7] = 4;
 	assert_true(report_binom_sf(100, 4, 0.01) < 0.05);
-	assert_int_equal(report_calib_pass(fp20, n20, 20, 0.01), 1);
-	assert_int_equal(report_calib_pass(fp1, n1, 0, 0.01), -1);
+	assert_int_equal(report_calib_pass(fp20, n20, 20, 20, 1, 0.01), 1);
+	assert_int_equal(report_calib_pass(fp1, n1, 0, 0, 1, 0.01), -1);
+	/* trials that share keys across models (owner-model keys) get no pooled
+	 * test: 3 models x 100 trials with 1 false positive each pass per model
+	 * (P = 0.26 > 0.05 / 3) but would fail pooled at alpha 1e-3 */
+	int n3[3] = {100, 100, 100}, fp3[3] = {1, 1, 1};
+	assert_true(report_binom_sf(300, 3, 1e-3) < 0.05);
+	assert_int_equal(report_calib_pass(fp3, n3, 3, 3, 1, 1e-3), 0);
+	assert_int_equal(report_calib_pass(fp3, n3, 3, 3, 0, 1e-3), 1);
+	/* Bonferroni over the models asked for, not those with rows: 4 of 100 at
+	 * 0.01 (P = 0.018) fails for 1 model of 1, passes for 1 of 20 */
+	int n1b[1] = {100}, fp1b[1] = {4};
+	assert_int_equal(report_calib_pass(fp1b, n1b, 1, 1, 0, 0.01), 0);
+	assert_int_equal(report_calib_pass(fp1b, n1b, 1, 20, 0, 0.01), 1);
 }
 
 static void test_summary(void **state)

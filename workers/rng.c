@@ -128,7 +128,12 @@ uint64_t seed_stream(uint64_t run_seed, enum seed_stream st, const struct seed_s
 	case SEED_ATTACKER_KEY:
 		return seed_derive(sc->draw, "attacker key");
 	case SEED_CALIB_KEY:
-		snprintf(text, sizeof text, "calibration key;%s;key=%d", sc->setting, sc->key);
+		if (sc->calib_model > 0)
+			snprintf(text, sizeof text, "calibration key;%s;model=%d;key=%d",
+				 sc->setting, sc->calib_model, sc->key);
+		else
+			snprintf(text, sizeof text, "calibration key;%s;key=%d", sc->setting,
+				 sc->key);
 		return seed_derive(run_seed, text);
 	}
 	return 0;

@@ -43,6 +43,8 @@ struct seed_scope {
 	uint64_t draw;	     /* SEED_ATTACKER_KEY */
 	const char *setting; /* SEED_CALIB_KEY: the scheme setting's text */
 	int key;	     /* SEED_CALIB_KEY: which key (1..K) */
+	int calib_model;     /* SEED_CALIB_KEY: the model it is verified on (keys made
+			      * by keygen), 0 for owner-model keys shared by all */
 };
 /* The seed of a stream: seed_derive of the run seed and a text naming the
  * stream and its scope (README "Determinism" lists the texts). This is the
