@@ -126,6 +126,9 @@ int fig_calibration(struct report *R, char *err, size_t errlen)
 			fprintf(gp.d, "%.10g %.10g\n", p, (k + 1.0) / n);
 			if (p < pmin)
 				pmin = p;
+			/* the first step, at 1/n, stays inside the axes */
+			if (k == 0 && 1.0 / n < pmin)
+				pmin = 1.0 / n > P_FLOOR ? 1.0 / n : P_FLOOR;
 		}
 	}
 	gp_text(gp.s, "fig_title", title);
