@@ -621,6 +621,15 @@ out:
 	return rc;
 }
 
+/* What runs a job of each kind. */
+typedef int (*job_fn)(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+		      char *err, size_t errlen);
+static const job_fn job_fns[] = {
+    [JOB_TRAIN] = run_train,	 [JOB_EMBED] = run_train,	[JOB_ATTACK] = run_attack,
+    [JOB_CONTROL] = run_control, [JOB_CALMODEL] = run_calmodel, [JOB_CALOWNER] = run_calowner,
+    [JOB_CALIB] = run_calib,
+};
+
 void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 {
 	const struct job *j = &p->jobs[ji];
@@ -636,30 +645,13 @@ void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 		rc = -1;
 		goto done;
 	}
-	job_ctx_init(p, j, &c);
-	switch (j->kind) {
-	case JOB_TRAIN:
-	case JOB_EMBED:
-		rc = run_train(p, ji, &c, row, err, sizeof err);
-		break;
-	case JOB_ATTACK:
-		rc = run_attack(p, ji, &c, row, err, sizeof err);
-		break;
-	case JOB_CONTROL:
-		rc = run_control(p, ji, &c, row, err, sizeof err);
-		break;
-	case JOB_CALMODEL:
-		rc = run_calmodel(p, ji, &c, row, err, sizeof err);
-		break;
-	case JOB_CALOWNER:
-		rc = run_calowner(p, ji, &c, row, err, sizeof err);
-		break;
-	case JOB_CALIB:
-		rc = run_calib(p, ji, &c, row, err, sizeof err);
-		break;
-	default:
+	if (j->kind < 0 || j->kind >= (int)(sizeof job_fns / sizeof job_fns[0]) ||
+	    !job_fns[j->kind]) {
 		rc = errf(err, sizeof err, "unknown job kind %d", j->kind);
+		goto done;
 	}
+	job_ctx_init(p, j, &c);
+	rc = job_fns[j->kind](p, ji, &c, row, err, sizeof err);
 	job_ctx_free(&c);
 done:
 	if (rc) {

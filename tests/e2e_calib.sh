@@ -99,17 +99,7 @@ check "with DejaVu only too" sh -c "test ! -e '$TMP/dv/report/calibration.log' &
 	/usr/bin/python3 tests/layout_check.py '$TMP/dv/report/calibration.pdf'"
 
 # kill -9 of mpirun in the middle, then the same command again
-$MPIRUN -np 2 $WM run -q -o "$TMP/k" "$TMP/cal.yaml" >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-	n=$(grep -c ',calowner,' "$TMP/k/results.csv" 2>/dev/null)
-	[ "${n:-0}" -ge 3 ] && break
-	sleep 0.05
-done
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-pkill -9 -f "wmbench run -q -o $TMP/k" 2>/dev/null
-sleep 0.5
+kill_when "$TMP/k" ',calowner,' 3 $MPIRUN -np 2 $WM run -q -o "$TMP/k" "$TMP/cal.yaml"
 before=$(($(wc -l <"$TMP/k/results.csv") - 1))
 check "the killed run had finished some but not all jobs ($before of 30)" test "$before" -ge 3 -a "$before" -lt 30
 $MPIRUN -np 2 $WM run -q -o "$TMP/k" "$TMP/cal.yaml" >/dev/null 2>&1

@@ -5,17 +5,7 @@ $WM run -q -o "$TMP/full" jobs/ci.yaml >/dev/null 2>&1
 rows "$TMP/full/results.csv" >"$TMP/full.rows"
 
 # 1. kill -9 of mpirun once a few rows are in, then run the same command again
-$MPIRUN -np 2 $WM run -q -o "$TMP/k" jobs/ci.yaml >/dev/null 2>&1 &
-pid=$!
-for _ in $(seq 1 600); do
-	n=$(cat "$TMP/k/results.csv" 2>/dev/null | wc -l)
-	[ "$n" -ge 4 ] && break
-	sleep 0.05
-done
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-pkill -9 -f "wmbench run -q -o $TMP/k" 2>/dev/null
-sleep 0.5
+kill_when "$TMP/k" '' 4 $MPIRUN -np 2 $WM run -q -o "$TMP/k" jobs/ci.yaml
 before=$(($(wc -l <"$TMP/k/results.csv") - 1))
 check "the killed run had finished some but not all jobs ($before of 16)" test "$before" -ge 3 -a "$before" -lt 16
 $MPIRUN -np 2 $WM run -o "$TMP/k" jobs/ci.yaml >"$TMP/k.out" 2>&1

@@ -25,4 +25,22 @@ for k in sorted(rows):
     print(",".join(rows[k].values()))
 PY
 }
+# kill_when DIR PATTERN N CMD...: starts CMD (a `wmbench run -q -o DIR` under
+# mpirun) in the background and kill -9s it and its ranks once DIR/results.csv
+# has N lines matching PATTERN (grep -c), or after 30 s.
+kill_when() {
+	local dir=$1 pat=$2 min=$3 pid n
+	shift 3
+	"$@" >/dev/null 2>&1 &
+	pid=$!
+	for _ in $(seq 1 600); do
+		n=$(grep -c -- "$pat" "$dir/results.csv" 2>/dev/null)
+		[ "${n:-0}" -ge "$min" ] && break
+		sleep 0.05
+	done
+	kill -9 $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	pkill -9 -f "wmbench run -q -o $dir" 2>/dev/null
+	sleep 0.5
+}
 finish() { exit $((nfail > 0)); }
