@@ -66,7 +66,9 @@ struct run_spec {
 	double alpha;
 	int controls;		       /* unmarked models per seed for empirical FPR */
 	int calib_models, calib_keys;  /* run.calibrate: M models, K keys; 0 = no calibration */
-	int calib_line, calib_col;     /* where run.calibrate.keys is */
+	int calib_owners;	       /* owner models of model-made keys (default K) */
+	int calib_owners_given;	       /* run.calibrate.owners was written */
+	int calib_line, calib_col;     /* where run.calibrate.owners (else .keys) is */
 	int threads;		       /* OpenBLAS threads per rank */
 	int train_subset, test_subset; /* 0 = all */
 	double attacker_split;	       /* fraction of the training set given to the attacker */

@@ -118,22 +118,27 @@ static void run_key_expect(const struct run_key *k, char *buf, size_t len)
 		    lo, hi, MAXSEEDS);
 		break;
 	case RK_CALIB:
-		snprintf(buf, len, "a mapping {models: M, keys: K} with M in [1, %d], K in [1, %d]",
+		snprintf(buf, len,
+			 "a mapping {models: M, keys: K} (optional owners: O) with M in [1, %d], "
+			 "K and O in [1, %d]",
 			 CALIB_MAX_MODELS, CALIB_MAX_KEYS);
 		break;
 	}
 }
 
-/* run.calibrate: {models: M, keys: K}, both required. */
+/* run.calibrate: {models: M, keys: K, owners: O}: M and K required; O (the
+ * owner models of a scheme whose keys are made from a marked model) defaults
+ * to K. */
 static int parse_calibrate(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *v)
 {
 	static const struct {
 		const char *key;
 		long long max;
-	} f[] = {{"models", CALIB_MAX_MODELS}, {"keys", CALIB_MAX_KEYS}};
-	const yaml_node_t *set[2] = {NULL, NULL};
+	} f[] = {
+	    {"models", CALIB_MAX_MODELS}, {"keys", CALIB_MAX_KEYS}, {"owners", CALIB_MAX_KEYS}};
+	const yaml_node_t *set[3] = {NULL, NULL, NULL};
 	char expect[200];
-	int out[2];
+	int out[3];
 
 	run_key_expect(k, expect, sizeof expect);
 	if (jf_is_null(v))
@@ -146,23 +151,31 @@ static int parse_calibrate(struct jf_ctx *c, const struct run_key *k, const yaml
 	for (const yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top;
 	     p++) {
 		const yaml_node_t *kn = jf_get_node(c, p->key);
-		int i = !strcmp(jf_scalar(kn), "models") ? 0
-			: !strcmp(jf_scalar(kn), "keys") ? 1
-							 : -1;
+		int i = -1;
 
+		for (int t = 0; t < 3; t++)
+			if (!strcmp(jf_scalar(kn), f[t].key))
+				i = t;
 		if (i < 0)
 			return jf_node_err(
-			    c, kn, "unknown key '%s' in run.calibrate; expected models or keys",
+			    c, kn,
+			    "unknown key '%s' in run.calibrate; expected models, keys "
+			    "or owners",
 			    jf_scalar(kn));
 		set[i] = jf_get_node(c, p->value);
 	}
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		char what[64], ex[64];
 		const char *s;
 		long long iv;
 
 		snprintf(what, sizeof what, "run.calibrate.%s", f[i].key);
 		snprintf(ex, sizeof ex, "an integer in [1, %lld]", f[i].max);
+		if (!set[i] && i == 2) {
+			out[2] = out[1];
+			set[2] = set[1];
+			break;
+		}
 		if (!set[i])
 			return jf_node_err(c, v, "run.calibrate has no '%s'; expected %s", f[i].key,
 					   expect);
@@ -180,8 +193,10 @@ static int parse_calibrate(struct jf_ctx *c, const struct run_key *k, const yaml
 	}
 	c->rs->calib_models = out[0];
 	c->rs->calib_keys = out[1];
-	c->rs->calib_line = jf_node_line(set[1]);
-	c->rs->calib_col = jf_node_col(set[1]);
+	c->rs->calib_owners = out[2];
+	c->rs->calib_line = jf_node_line(set[2]);
+	c->rs->calib_col = jf_node_col(set[2]);
+	c->rs->calib_owners_given = set[2] != set[1];
 	return 0;
 }
 

@@ -237,16 +237,17 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		for (int k = 0; k < nsc; k++) {
 			if (!key_from_model(sc[k].e->name))
 				continue;
-			if (rs->calib_keys < CALIB_MIN_OWNERS) {
+			if (rs->calib_owners < CALIB_MIN_OWNERS) {
 				errf(err, errlen,
-				     "%s:%d:%d: run.calibrate.keys = %d is too few for %s, whose "
+				     "%s:%d:%d: run.calibrate.%s = %d is too few for %s, whose "
 				     "keys are made from a marked model (one owner model per key); "
 				     "expected at least %d",
-				     rs->path, rs->calib_line, rs->calib_col, rs->calib_keys,
+				     rs->path, rs->calib_line, rs->calib_col,
+				     rs->calib_owners_given ? "owners" : "keys", rs->calib_owners,
 				     sc[k].e->name, CALIB_MIN_OWNERS);
 				goto out;
 			}
-			total += rs->calib_keys;
+			total += rs->calib_owners;
 		}
 	}
 	if (total > MAX_JOBS) {
@@ -313,9 +314,11 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		}
 		for (int k = 0; k < nsc; k++) {
 			int owner0 = n, nowner = 0;
+			int nkeys =
+			    key_from_model(sc[k].e->name) ? rs->calib_owners : rs->calib_keys;
 
 			if (key_from_model(sc[k].e->name))
-				for (int o = 1; o <= rs->calib_keys; o++) {
+				for (int o = 1; o <= rs->calib_owners; o++) {
 					struct job *j = new_job(js, &n, JOB_CALOWNER, -1, o);
 
 					strlcopy(j->scheme, sc[k].e->name, NAMELEN);
@@ -334,8 +337,8 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 				strlcopy(j->scheme, sc[k].e->name, NAMELEN);
 				j->sp = sc[k].ps;
 				j->calib_model = m;
-				j->calib_keys = rs->calib_keys;
-				snprintf(keys, sizeof keys, "%d", rs->calib_keys);
+				j->calib_keys = nkeys;
+				snprintf(keys, sizeof keys, "%d", nkeys);
 				param_set_put(&j->ap, "keys", keys); /* the row's attack_params */
 				snprintf(keys, sizeof keys, "%d", rs->calib_models);
 				param_set_put(&j->ap, "models", keys);
@@ -344,7 +347,7 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 					j->nafter = nowner;
 				}
 				/* a verification per key; a keygen per key if made here */
-				j->cost = rs->calib_keys * (nowner ? 0.002 : 0.004) * tc;
+				j->cost = nkeys * (nowner ? 0.002 : 0.004) * tc;
 			}
 		}
 	}

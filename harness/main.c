@@ -66,10 +66,17 @@ static const char usage_verify[] =
     "\n"
     "  -m, --model FILE     the suspect model (.npz)\n"
     "  -k, --key FILE       the owner's key (.npz, from the run's keys/ directory)\n"
-    "  -a, --alpha A        significance level (default 1e-3)\n"
-    "  -d, --dataset NAME   data the scheme reads key inputs from (default %s)\n"
+    "  -a, --alpha A        significance level (default: the run's, from the key;\n"
+    "                       1e-3 for a key without one)\n"
+    "  -d, --dataset NAME   data the scheme reads key inputs from (default: the\n"
+    "                       run's, from the key; else %s)\n"
+    "      --test-subset N  verify on the first N test samples (default: the run's,\n"
+    "                       from the key; 0 = all)\n"
     "      --data-dir DIR   where that dataset lives\n"
     "  -h, --help           this help\n"
+    "\n"
+    "A key from a run records the run's alpha, dataset and test subset, so the\n"
+    "decision printed here is the run's (README \"Decision rules\").\n"
     "\n"
     "exit status: 0 the mark is detected, 1 it is not, 2 error\n";
 
@@ -191,16 +198,15 @@ static int cmd_report(int argc, char **argv)
 
 static int cmd_verify(int argc, char **argv)
 {
-	static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-					     {"key", required_argument, 0, 'k'},
-					     {"alpha", required_argument, 0, 'a'},
-					     {"dataset", required_argument, 0, 'd'},
-					     {"data-dir", required_argument, 0, 'D'},
-					     {"help", no_argument, 0, 'h'},
-					     {0}};
-	const char *model = NULL, *keyf = NULL, *dataset = data_sources[0].name, *dir = "";
-	double alpha = 1e-3;
-	char err[ERRBUF] = "", scheme[NAMELEN];
+	static const struct option opts[] = {
+	    {"model", required_argument, 0, 'm'},    {"key", required_argument, 0, 'k'},
+	    {"alpha", required_argument, 0, 'a'},    {"dataset", required_argument, 0, 'd'},
+	    {"data-dir", required_argument, 0, 'D'}, {"test-subset", required_argument, 0, 'T'},
+	    {"help", no_argument, 0, 'h'},	     {0}};
+	const char *model = NULL, *keyf = NULL, *dataset = NULL, *dir = "";
+	double alpha = NAN;
+	long subset = -1;
+	char err[ERRBUF] = "", scheme[NAMELEN], key_dataset[NAMELEN];
 	int c;
 	while ((c = getopt_long(argc, argv, "m:k:a:d:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -228,6 +234,19 @@ static int cmd_verify(int argc, char **argv)
 		case 'D':
 			dir = optarg;
 			break;
+		case 'T': {
+			char *end;
+			subset = strtol(optarg, &end, 10);
+			if (*end || !*optarg || subset < 0 || subset > 100000000) {
+				fprintf(
+				    stderr,
+				    "wmbench verify: --test-subset '%s'; expected an integer in "
+				    "[0, 100000000] (0 = the whole test set)\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'h':
 			print_usage_verify(stdout);
 			return 0;
@@ -267,10 +286,30 @@ static int cmd_verify(int argc, char **argv)
 			keyf, scheme);
 		return 2;
 	}
+	/* the run's verification context, recorded in its keys */
+	const struct npz_array *ka = npz_get(&key, "run.alpha"),
+			       *ks = npz_get(&key, "run.test_subset");
+	if (isnan(alpha))
+		alpha =
+		    ka && ka->dtype == NPZ_F64 && ka->count == 1 ? *(const double *)ka->data : 1e-3;
+	if (!dataset)
+		dataset = npz_get_text(&key, "run.dataset", key_dataset, sizeof key_dataset)
+			      ? data_sources[0].name
+			      : key_dataset;
+	if (subset < 0)
+		subset =
+		    ks && ks->dtype == NPZ_I32 && ks->count == 1 ? *(const int32_t *)ks->data : 0;
+	if (!(alpha > 0 && alpha < 1)) {
+		fprintf(stderr, "error: %s: run.alpha = %g; expected a number in (0, 1)\n", keyf,
+			alpha);
+		return 2;
+	}
 	if (data_load(dataset, dir, &train, &test, err, sizeof err)) {
 		fprintf(stderr, "error: %s\n", err);
 		return 2;
 	}
+	if (subset > 0 && subset < test.n)
+		data_truncate(&test, (int)subset);
 	struct rng r;
 	rng_seed(&r, 0);
 	struct wm_env env = {.train = &train, .test = &test, .alpha = alpha, .rng = &r};
@@ -281,8 +320,9 @@ static int cmd_verify(int argc, char **argv)
 		fprintf(stderr, "error: %s\n", err);
 		return 2;
 	}
-	printf("scheme: %s\n%s: %.6g\np-value: %.6g\nalpha: %g\nqueries: %ld\n", scheme,
-	       v.metric_name, v.metric, v.pvalue, alpha, q.queries);
+	printf("scheme: %s\n%s: %.6g\np-value: %.6g\nalpha: %g\ndataset: %s (%d test samples)\n"
+	       "queries: %ld\n",
+	       scheme, v.metric_name, v.metric, v.pvalue, alpha, dataset, test.n, q.queries);
 	if (!isnan(v.aux))
 		printf("aux: %.6g%s%s%s\n", v.aux, s->aux_label ? " (" : "",
 		       s->aux_label ? s->aux_label : "", s->aux_label ? ")" : "");

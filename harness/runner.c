@@ -182,6 +182,19 @@ static int verify(const struct wm_scheme *s, const struct npz *key, struct nn_mo
 	return rc;
 }
 
+/* Records in an owner's key what `wmbench verify` needs to repeat the run's
+ * decisions from the key file alone: alpha, the dataset and the test subset
+ * the verifier reads (README "Decision rules"). */
+static void stamp_verify_context(const struct pipeline *p, struct npz *key)
+{
+	int64_t one = 1;
+	int32_t subset = p->rs->test_subset;
+	double alpha = p->rs->alpha;
+	npz_add(key, "run.alpha", NPZ_F64, 1, &one, &alpha);
+	npz_add_text(key, "run.dataset", p->rs->dataset);
+	npz_add(key, "run.test_subset", NPZ_I32, 1, &one, &subset);
+}
+
 static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		     char *err, size_t errlen)
 {
@@ -229,6 +242,7 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 			snprintf(row->message, sizeof row->message,
 				 "the mark is not detected right after embedding (%s %.4g, p %.3g)",
 				 v.metric_name, v.metric, v.pvalue);
+		stamp_verify_context(p, &key);
 		pipeline_key_path(p, j, path, sizeof path);
 		if (npz_write(&key, path, err, errlen))
 			goto out;

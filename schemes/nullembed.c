@@ -27,14 +27,27 @@
  * derives. On the first nverify test samples, through the query path:
  * acc_clean = P[F(x) = y], acc_null = P[F(x (+) p) = y] and
  * acc_true = P[F(x (+) p_bar) = y_W] (samples of class y_W excluded).
- * metric wm_acc = acc_true, aux = acc_null, p-value =
- * P[Binomial(n_true, 1/C) >= matches]. Detected iff the key checks, the
- * p-value is below alpha AND acc_null >= null_ratio * acc_clean. SCHEMES.md
- * asks for acc_null within a stated margin of the model's clean accuracy; the
- * reimplementations' absolute 0.8 on MNIST (clean about 0.99) is a ratio of
+ * metric wm_acc = acc_true, aux = acc_null.
+ * The decision is the paper's acceptance rule (README "Decision rules"):
+ * the key checks, acc_true >= true_min (the paper's 0.8) and acc_null >=
+ * null_ratio * acc_clean. The paper asks for acc_null within a margin of the
+ * clean accuracy; its absolute 0.8 on MNIST (clean about 0.99) is a ratio of
  * about 0.8, the default, which does not penalise datasets with lower clean
- * accuracy. The acc_null half is what stops a false claim on an unmarked
- * model that sends every filtered input to y_W. */
+ * accuracy. The acc_null half stops a claim on an unmarked model that sends
+ * every filtered input to one class.
+ * The p-value counts the one pattern as one unit. The earlier
+ * P[Binomial(n_true, 1/C) >= matches] treated ~900 filtered copies of one
+ * pattern as independent trials; whether the block sends images to a class
+ * is close to a single event, and that rule fired on 3 % of fresh keys on
+ * unmarked models (issue 12). Now: y_W comes from its own hash of the
+ * signature, uniform over the C classes and independent of the pattern and
+ * of any model that never saw the key. Of the N verify samples, n_c are
+ * not of class c; each filtered image goes to one class, so at most
+ * floor(N / (t n_min)) classes c reach acc_c >= t (n_min = min_c n_c), and
+ * P[acc_true >= t] <= min(1, floor(N / (t n_min)) / C): 1/C for any
+ * acc_true above about 0.56. That is the strongest evidence one pattern
+ * can give; the acceptance rule's false-positive rate is what calibration
+ * measures (docs/calibration.md). */
 #include "scheme.h"
 #include "../workers/util.h"
 
@@ -60,6 +73,7 @@ struct ne_cfg {
 	char mode[PARAM_VALLEN];
 	int nverify;
 	double null_ratio;
+	double true_min;
 };
 
 static const struct param_def ne_params[] = {
@@ -84,6 +98,9 @@ static const struct param_def ne_params[] = {
     {"null_ratio", PT_DOUBLE, "0.8", 0, 1, NULL,
      "least acc_null / acc_clean (same samples) for a detection",
      offsetof(struct ne_cfg, null_ratio)},
+    {"true_min", PT_DOUBLE, "0.8", 0, 1, NULL,
+     "least acc_true (true-filtered inputs sent to y_W) for a detection",
+     offsetof(struct ne_cfg, true_min)},
     {0}};
 
 /* The material derived from a signature. */
@@ -335,6 +352,20 @@ static int ne_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 
 /* ---- verification (black-box) ------------------------------------------------ */
 
+/* P[acc_true >= t] for a model that never saw the key, from the class counts
+ * of the N verify samples (header): min(1, floor(N / (t n_min)) / C). */
+static double ne_pvalue(double t, const int *per_class, int C, int N)
+{
+	int nmin = N;
+	for (int c = 0; c < C; c++)
+		if (N - per_class[c] < nmin)
+			nmin = N - per_class[c];
+	if (t <= 0 || nmin <= 0)
+		return 1;
+	double classes = floor(N / (t * nmin) + 1e-9);
+	return classes >= C ? 1 : classes / C;
+}
+
 static int ne_verify(const void *cfg, const struct npz *key, struct nn_model *m, struct wm_query *q,
 		     const struct wm_env *env, struct wm_verdict *v, char *err, size_t errlen)
 {
@@ -360,6 +391,7 @@ static int ne_verify(const void *cfg, const struct npz *key, struct nn_model *m,
 	int *y = xmalloc((size_t)bs * sizeof(int));
 	uint32_t idx[256];
 	int clean_ok = 0, null_ok = 0, true_n = 0, true_ok = 0;
+	int *per_class = xcalloc((size_t)C, sizeof *per_class);
 
 	for (int s = 0; s < N; s += bs) {
 		int B = N - s < bs ? N - s : bs, nt = 0;
@@ -367,6 +399,9 @@ static int ne_verify(const void *cfg, const struct npz *key, struct nn_model *m,
 			idx[b] = (uint32_t)(s + b);
 		nn_fill_batch(d->x, d->y, D, idx, B, x, y);
 		/* true-filtered copies of the samples not of class y_W */
+		for (int b = 0; b < B; b++)
+			if (y[b] >= 0 && y[b] < C)
+				per_class[y[b]]++;
 		for (int b = 0; b < B; b++)
 			if (y[b] != k.target)
 				memcpy(xt + (size_t)nt++ * D, x + (size_t)b * D, D * sizeof(float));
@@ -389,8 +424,9 @@ static int ne_verify(const void *cfg, const struct npz *key, struct nn_model *m,
 	strcpy(v->metric_name, "wm_acc");
 	v->metric = true_n ? (double)true_ok / true_n : 0;
 	v->aux = (double)null_ok / N;
-	v->pvalue = binom_tail(true_n, true_ok, 1.0 / C);
-	v->detected = valid && v->pvalue < env->alpha && null_ok >= ratio * clean_ok && null_ok > 0;
+	v->pvalue = ne_pvalue(v->metric, per_class, C, N);
+	v->detected =
+	    valid && v->metric >= p->true_min && null_ok >= ratio * clean_ok && null_ok > 0;
 	v->capacity = k.n * k.n;
 	rc = 0;
 	goto out;
@@ -402,6 +438,7 @@ out:
 	free(xt);
 	free(probs);
 	free(y);
+	free(per_class);
 	return rc;
 }
 

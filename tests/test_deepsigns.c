@@ -4,8 +4,9 @@
  * not detected, the same seed gives the same key and metrics, bad parameters
  * fail in check(); black-box deepsigns-bb reaches trigger accuracy >= 95 %
  * through the query path only, is not detected on an unmarked model or with
- * a wrong key, and its theta rule agrees with the paper's example and with
- * the p-value. */
+ * a wrong key, and its p-value bounds the chance of any unmarked model that
+ * answers the key images independently of their labels, however skewed the
+ * kept labels are (the paper's Binomial(K, 1/C) does not). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@
 #define NTRAIN 8000
 #define EPOCHS 2
 
-int wm_deepsigns_bb_theta(int K, int nclass, double alpha); /* schemes/deepsigns_bb.c */
+double wm_deepsigns_bb_pvalue(const int32_t *y, int K, int C, int matches); /* deepsigns_bb.c */
 
 static struct dataset train, test;
 static struct nn_model clean; /* unmarked, seed 1 */
@@ -448,7 +449,20 @@ static int fake_predict(struct wm_query *q, const float *x, int n, float *probs)
 	return 0;
 }
 
-static void test_bb_theta(void **state)
+/* P[S >= m] for S a sum of independent Bernoulli(p[k]), k < K (exact, by
+ * the distribution's recursion). */
+static double poisson_binom_tail(const double *p, int K, int m)
+{
+	double f[64] = {1}, t = 0;
+	for (int k = 0; k < K; k++)
+		for (int s = k + 1; s >= 0; s--)
+			f[s] = f[s] * (1 - p[k]) + (s ? f[s - 1] * p[k] : 0);
+	for (int s = m; s <= K; s++)
+		t += f[s];
+	return t;
+}
+
+static void test_bb_pvalue(void **state)
 {
 	const struct wm_scheme *s = wm_scheme_find("deepsigns-bb");
 	struct npz key;
@@ -457,53 +471,93 @@ static void test_bb_theta(void **state)
 	struct wm_env env;
 	struct rng r;
 	int32_t y[20];
+	double pk[20], qc[10];
 	float *x = xcalloc(20 * 784, sizeof(float));
 	int64_t xs[4] = {20, 1, 28, 28}, ys = 20;
 	struct fake f = {.y = y};
 	(void)state;
 
-	/* the paper's example */
-	assert_int_equal(wm_deepsigns_bb_theta(20, 10, 1e-4), 12);
-	/* the definition, from the binomial tail of the other side */
-	double alphas[] = {1e-6, 1e-4, 1e-3, 0.01, 0.05};
-	int Ks[] = {5, 20, 50}, Cs[] = {2, 10, 100};
-	for (int i = 0; i < 5 * 3 * 3; i++) {
-		int K = Ks[i / 3 % 3], C = Cs[i % 3];
-		double al = alphas[i / 9];
-		int th = wm_deepsigns_bb_theta(K, C, al);
-		/* P[mismatches <= i] = P[matches >= K - i] under chance 1/C */
-		assert_true(th >= 0 && th <= K);
-		assert_true(binom_tail(K, K - th, 1.0 / C) > al * (1 - 1e-9));
-		if (th > 0)
-			assert_true(binom_tail(K, K - th + 1, 1.0 / C) <= al * (1 + 1e-9));
-	}
+	/* The issue's seed-2 key: 7 of class 1, 7 of class 6, 4 of class 5, 2 of
+	 * class 7. An unmarked model that sends the noise images to class 1 or 6
+	 * at random matches each key of those classes with probability 1/2. */
+	int32_t skew[20] = {1, 1, 1, 1, 1, 1, 1, 6, 6, 6, 6, 6, 6, 6, 5, 5, 5, 5, 7, 7};
+	for (int k = 0; k < 20; k++)
+		pk[k] = skew[k] == 1 || skew[k] == 6 ? 0.5 : 0;
+	/* the paper's threshold at alpha 1e-3 (theta from Binomial(20, 1/10)) is 8
+	 * matches: this model reaches it with probability about 0.4 */
+	double chance8 = poisson_binom_tail(pk, 20, 8);
+	printf("P[matches >= 8] = %.3f under the two-class model; Binomial(20, 0.1): %.2e\n",
+	       chance8, binom_tail(20, 8, 0.1));
+	assert_true(chance8 > 0.3 && binom_tail(20, 8, 0.1) < 1e-3);
+	for (int m = 0; m <= 20; m++)
+		assert_true(wm_deepsigns_bb_pvalue(skew, 20, 10, m) >=
+			    poisson_binom_tail(pk, 20, m) - 1e-12);
+	assert_true(wm_deepsigns_bb_pvalue(skew, 20, 10, 7) == 1); /* n_max = 7 */
 
-	/* the decision at alpha 1e-4: 9 matches (11 mismatches) is detected, 8 is not */
-	for (int i = 0; i < 20; i++)
-		y[i] = i % 10;
+	/* Random label sets and random class distributions q (point masses, two
+	 * classes, and spread ones): the bound holds for every q, and it is never
+	 * below the uniform model's binomial tail. */
+	rng_seed(&r, 12);
+	for (int t = 0; t < 3000; t++) {
+		int K = 1 + (int)rng_below(&r, 20), C = 2 + (int)rng_below(&r, 9);
+		int spread = 1 + (int)rng_below(&r, C); /* labels from the first `spread` classes */
+		double tot = 0;
+		for (int k = 0; k < K; k++)
+			y[k] = (int32_t)rng_below(&r, (uint32_t)spread);
+		int kind = t % 3;
+		for (int c = 0; c < C; c++) {
+			qc[c] = kind == 0   ? c == (int)(t / 3 % C)
+				: kind == 1 ? (c < 2 ? rng_uniform(&r) : 0)
+					    : -log(rng_uniform(&r) + 1e-12);
+			tot += qc[c];
+		}
+		for (int c = 0; c < C; c++)
+			qc[c] = tot > 0 ? qc[c] / tot : 1.0 / C;
+		for (int k = 0; k < K; k++)
+			pk[k] = qc[y[k]];
+		for (int m = 0; m <= K; m++) {
+			double b = wm_deepsigns_bb_pvalue(y, K, C, m);
+			assert_true(b >= poisson_binom_tail(pk, K, m) - 1e-12);
+			assert_true(b >= binom_tail(K, m, 1.0 / C) - 1e-12);
+			assert_true(b <= 1);
+		}
+	}
+	/* balanced labels keep the power: 20 keys, 2 per class, all matched */
+	for (int k = 0; k < 20; k++)
+		y[k] = k % 10;
+	assert_true(wm_deepsigns_bb_pvalue(y, 20, 10, 20) < 1e-13);
+
+	/* verify reports that p-value and detects iff it is below alpha */
 	npz_init(&key);
 	npz_add(&key, "deepsigns_bb.x", NPZ_F32, 4, xs, x);
-	npz_add(&key, "deepsigns_bb.y", NPZ_I32, 1, &ys, y);
+	npz_add(&key, "deepsigns_bb.y", NPZ_I32, 1, &ys, skew);
 	wm_key_stamp(&key, s->name, &(struct param_set){0});
+	memcpy(y, skew, sizeof skew);
 	memset(&q, 0, sizeof q);
 	q.predict = fake_predict;
 	q.nclass = 10;
 	q.ctx = &f;
 	rng_seed(&r, 8);
 	env_init(&env, &r);
-	for (int a = 0; a < 5; a++) {
+	double alphas[] = {1e-6, 1e-3, 0.05};
+	for (int a = 0; a < 3; a++) {
 		env.alpha = alphas[a];
 		for (f.hits = 0; f.hits <= 20; f.hits++) {
 			assert_int_equal(wm_verify(s, &key, NULL, &q, &env, &v, err, sizeof err),
 					 0);
 			assert_true(fabs(v.metric - f.hits / 20.0) < 1e-12);
-			assert_true(fabs(v.pvalue - binom_tail(20, f.hits, 0.1)) < 1e-12);
-			/* the theta rule and the p-value agree */
-			assert_int_equal(v.detected, v.pvalue <= env.alpha);
-			if (alphas[a] == 1e-4 && (f.hits == 8 || f.hits == 9))
-				assert_int_equal(v.detected, f.hits == 9);
+			assert_true(v.pvalue == wm_deepsigns_bb_pvalue(skew, 20, 10, f.hits));
+			assert_int_equal(v.detected, v.pvalue < env.alpha);
 		}
 	}
+	/* at alpha 1e-3 this key needs 16 matches (the paper's rule: 8) */
+	env.alpha = 1e-3;
+	f.hits = 15;
+	assert_int_equal(wm_verify(s, &key, NULL, &q, &env, &v, err, sizeof err), 0);
+	assert_int_equal(v.detected, 0);
+	f.hits = 16;
+	assert_int_equal(wm_verify(s, &key, NULL, &q, &env, &v, err, sizeof err), 0);
+	assert_int_equal(v.detected, 1);
 	/* parameters */
 	struct nn_model m;
 	struct param_set ps;
@@ -533,7 +587,7 @@ static void test_bb_theta(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bb_theta),
+	    cmocka_unit_test(test_bb_pvalue),
 	    cmocka_unit_test(test_deepsigns_bad_params),
 	    cmocka_unit_test(test_deepsigns_embeds),
 	    cmocka_unit_test(test_deepsigns_deterministic),

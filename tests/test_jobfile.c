@@ -425,7 +425,7 @@ static const struct err_case err_cases[] = {
     {"run:\n  calibrate: {models: 2}\n", 2, 14, "run.calibrate has no 'keys'"},
     {"run:\n  calibrate: 5\n", 2, 14, "run.calibrate is a scalar; expected a mapping"},
     {"run:\n  calibrate: {models: 2, keys: 5, seeds: 3}\n", 2, 35,
-     "unknown key 'seeds' in run.calibrate"},
+     "unknown key 'seeds' in run.calibrate; expected models, keys or owners"},
     {"- 1\n", 1, 1, "the job file is a list"},
     {"schemes:\n  uchida: {}\n  foo: {}\n", 3, 3, "unknown scheme 'foo'; expected one of: "},
     {"attacks:\n  smash: {}\n", 2, 3, "unknown attack 'smash'; expected one of: "},
@@ -525,6 +525,52 @@ static void test_errors(void **state)
 			fail_msg("got '%s', want prefix '%s'", err, where);
 		free(jobs);
 	}
+	jobfile_free(rs);
+	/* owners: the owner models of model-made keys, apart from the keys */
+	write_file("bad.yaml",
+		   "run:\n  calibrate: {models: 2, keys: 50, owners: 3}\nschemes:\n"
+		   "  deepsigns-bb: {}\n",
+		   path, sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), 0);
+	{
+		struct job *jobs = NULL;
+		int n = 0;
+
+		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), -1);
+		snprintf(where, sizeof where,
+			 "%s:2:44: run.calibrate.owners = 3 is too few for deepsigns-bb", path);
+		if (strncmp(err, where, strlen(where)) || !strstr(err, "expected at least 20"))
+			fail_msg("got '%s', want prefix '%s'", err, where);
+		free(jobs);
+	}
+	jobfile_free(rs);
+	write_file("ok.yaml",
+		   "run:\n  seeds: [1]\n  calibrate: {models: 2, keys: 50, owners: 20}\n"
+		   "schemes:\n  deepsigns-bb: {}\n  uchida: {}\n",
+		   path, sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), 0);
+	{
+		struct job *jobs = NULL;
+		int n = 0, owners = 0, keys[2] = {0, 0};
+
+		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+		for (int i = 0; i < n; i++) {
+			owners += jobs[i].kind == JOB_CALOWNER;
+			if (jobs[i].kind == JOB_CALIB)
+				keys[!strcmp(jobs[i].scheme, "uchida")] += jobs[i].calib_keys;
+		}
+		/* 20 owner models; deepsigns-bb verifies their 20 keys per model,
+		 * uchida 50 fresh keys per model */
+		assert_int_equal(owners, 20);
+		assert_int_equal(keys[0], 2 * 20);
+		assert_int_equal(keys[1], 2 * 50);
+		free(jobs);
+	}
+	jobfile_free(rs);
+	write_file("bad.yaml", "run:\n  calibrate: {models: 2, keys: 5, owners: 0}\n", path,
+		   sizeof path);
+	assert_int_equal(jobfile_load(path, rs, err, sizeof err), -1);
+	assert_non_null(strstr(err, "run.calibrate.owners = '0' is out of range"));
 	jobfile_free(rs);
 
 	snprintf(path, sizeof path, "%s/missing.yaml", tmpdir);
