@@ -540,11 +540,12 @@ out:
 }
 
 /* Writes the trials of a calibration job to path, atomically (a temporary
- * name, fsync, rename): key,metric_name,metric,pvalue,detected. */
+ * name, fsync, rename): key,metric_name,metric,pvalue,detected,aux (aux
+ * empty where the scheme reports none). */
 static int write_trials(const char *path, int K, const struct wm_verdict *v, char *err,
 			size_t errlen)
 {
-	char tmp[PATHLEN + 128], a[40], b[40];
+	char tmp[PATHLEN + 128], a[40], b[40], x[40];
 	FILE *f;
 	int bad;
 
@@ -553,11 +554,16 @@ static int write_trials(const char *path, int K, const struct wm_verdict *v, cha
 	if (!f)
 		return errf(err, errlen, "%s: cannot write: %s; expected a writable directory", tmp,
 			    strerror(errno));
-	fputs("key,metric_name,metric,pvalue,detected\n", f);
+	fputs("key,metric_name,metric,pvalue,detected,aux\n", f);
 	for (int k = 0; k < K; k++) {
 		fmt_double(a, sizeof a, v[k].metric);
 		fmt_double(b, sizeof b, v[k].pvalue);
-		fprintf(f, "%d,%s,%s,%s,%d\n", k + 1, v[k].metric_name, a, b, v[k].detected);
+		if (isnan(v[k].aux))
+			x[0] = 0;
+		else
+			fmt_double(x, sizeof x, v[k].aux);
+		fprintf(f, "%d,%s,%s,%s,%d,%s\n", k + 1, v[k].metric_name, a, b, v[k].detected,
+			x);
 	}
 	bad = fflush(f) || ferror(f) || fsync(fileno(f));
 	if (fclose(f) || bad || rename(tmp, path)) {

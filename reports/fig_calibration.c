@@ -48,7 +48,7 @@ static int read_trials(const struct report *R, const char *job_id, double **v, i
 			return errf(
 			    err, errlen,
 			    "%s:%d: malformed trial; expected key,metric_name,metric,pvalue,"
-			    "detected",
+			    "detected,aux",
 			    path, lineno);
 		}
 		if (*n == *cap) {
