@@ -22,7 +22,7 @@ BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
 REPORT_OBJ  := $(patsubst %.c,build/%.o,$(wildcard reports/*.c)) build/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro robustness quick format format-check layers
+.PHONY: all check unit bench deps install clean repro robustness calibrate quick format format-check layers
 
 all: wmbench
 
@@ -106,6 +106,18 @@ robustness: deps
 	./wmbench report runs/robustness
 	python3 reports/tables.py robustness runs/robustness > docs/robustness.md
 
+# Every decision rule on null trials (README "Decision rules"); its wall time
+# goes into docs/calibration.md.
+CALIBRATE := mlp lenet5 gradsigns_eps
+calibrate: deps
+	@$(MAKE) --no-print-directory wmbench
+	start=$$(date +%s); for f in $(CALIBRATE); do \
+		mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/calibrate/$$f.yaml; \
+		test $$? -ne 1 || exit 1; ./wmbench report runs/calibrate-$$(echo $$f | tr _ -) || exit 1; \
+		done; echo $$(( $$(date +%s) - start )) > runs/calibrate-wall-s
+	python3 reports/tables.py calibrate runs/calibrate-wall-s \
+		$(foreach f,$(CALIBRATE),runs/calibrate-$(subst _,-,$(f))) > docs/calibration.md
+
 PAPERS := $(wildcard jobs/papers/*.yaml)
 repro: deps
 	@$(MAKE) --no-print-directory wmbench
@@ -119,7 +131,7 @@ install: wmbench
 		$(DESTDIR)$(PREFIX)/share/wmbench/reports
 	install -m 755 wmbench $(DESTDIR)$(PREFIX)/bin/wmbench
 	install -m 644 jobs/*.yaml $(DESTDIR)$(PREFIX)/share/wmbench/jobs/
-	for d in papers bench slurm; do install -d $(DESTDIR)$(PREFIX)/share/wmbench/jobs/$$d && \
+	for d in papers bench slurm calibrate; do install -d $(DESTDIR)$(PREFIX)/share/wmbench/jobs/$$d && \
 		install -m 644 jobs/$$d/* $(DESTDIR)$(PREFIX)/share/wmbench/jobs/$$d/; done
 	install -m 644 reports/*.gp $(DESTDIR)$(PREFIX)/share/wmbench/reports/
 

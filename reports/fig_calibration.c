@@ -1,7 +1,8 @@
 /* fig_calibration.c - the null p-values of calibration (unmarked models,
  * fresh keys) against the uniform distribution: their empirical CDF per
- * scheme setting, on log axes. A valid test lies on or under the diagonal:
- * at most a fraction x of null trials has a p-value at most x. */
+ * scheme setting, on log axes, one panel per scheme. A valid test lies on or
+ * under the diagonal: at most a fraction x of null trials has a p-value at
+ * most x. */
 #include "report_int.h"
 #include "../workers/util.h"
 
@@ -104,16 +105,44 @@ int fig_calibration(struct report *R, char *err, size_t errlen)
 	}
 	fg = fig_add(R, "calibration", title,
 		     "Empirical CDF of the p-values of the null trials (unmarked models verified "
-		     "with fresh keys), one line per scheme setting: the fraction of trials with "
-		     "a p-value at most x. A valid test lies on or under the diagonal; the "
-		     "decision at alpha reads off x = alpha.");
+		     "with fresh keys), one panel per scheme and one line per scheme setting: the "
+		     "fraction of trials with a p-value at most x. A valid test lies on or under "
+		     "the diagonal; the decision at alpha reads off x = alpha.");
 	if (!fg) {
 		rc = 0;
 		goto out;
 	}
-	if (gp_begin(R, &gp, fg, "calibration.gp", 3.5, 2.6 + 0.13 * (ls.n + 1), 800,
-		     560 + 22 * (ls.n + 1), err, errlen))
+	/* panels: the lines of one scheme (lineset order keeps them together) */
+	int npan = 0, *pan = xcalloc((size_t)ls.n, sizeof *pan);
+	for (int i = 0; i < ls.n; i++) {
+		if (!i || strcmp(ls.l[i].rep->scheme, ls.l[i - 1].rep->scheme))
+			npan++;
+		pan[i] = npan;
+	}
+	int ncols = npan < 3 ? npan : 3, nrows = (npan + ncols - 1) / ncols;
+	if (gp_begin(R, &gp, fg, "calibration.gp", ncols > 1 ? 6.5 : 3.5,
+		     0.6 + 2.2 * nrows + 0.13 * (ls.n + 1), ncols > 1 ? 1280 : 800,
+		     120 + 440 * nrows + 22 * (ls.n + 1), err, errlen)) {
+		free(pan);
 		goto out;
+	}
+	fprintf(gp.s, "npanels = %d\nncols = %d\nnrows = %d\n", npan, ncols, nrows);
+	gp_decl(gp.s, "panel_title", npan);
+	for (int i = 0, k = 0; i < ls.n; i++)
+		if (pan[i] != k) {
+			struct widths w = {0, 0, 0};
+			k = pan[i];
+			gp_label(gp.s, "panel_title", k, ls.l[i].rep->scheme, 40, 40, &w);
+		}
+	fputs("array panel_lines[npanels]\n", gp.s);
+	for (int k = 1; k <= npan; k++) {
+		fprintf(gp.s, "panel_lines[%d] = '", k);
+		for (int i = 0; i < ls.n; i++)
+			if (pan[i] == k)
+				fprintf(gp.s, " %d", i + 1);
+		fputs("'\n", gp.s);
+	}
+	free(pan);
 	for (int i = 0; i < ls.n; i++) {
 		int n = np[i];
 
