@@ -26,6 +26,9 @@ struct atk_env {
 	 * runner reports both in aux and message). */
 	struct wm_verdict *second;
 	const char **second_who;
+	/* Where an attack adds the queries it makes to the marked model (the
+	 * teacher's labels of distill and retrain); NULL: not counted. */
+	long *queries;
 };
 
 struct atk_attack {

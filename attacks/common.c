@@ -172,6 +172,8 @@ int atk_student(const char *arch, const struct atk_train *t, struct nn_model *m,
 			    arch, sub);
 	}
 	float *q = atk_logits(m, env->train, env->attacker_idx, n);
+	if (env->queries)
+		*env->queries += n; /* one query of the marked model per attacker sample */
 	for (int i = 0; i < n; i++) {
 		float *qi = q + (size_t)i * C;
 		if (hard) {
@@ -297,4 +299,25 @@ float *atk_wrap_buf(struct atk_qctx *c, size_t n)
 size_t atk_wrap_dim(const struct wm_query *q)
 {
 	return nn_in_size(q->model);
+}
+
+int atk_verify_own(const char *name, const char *who, const struct npz *key, struct nn_model *m,
+		   const struct atk_env *env, char *err, size_t errlen)
+{
+	struct wm_verdict v;
+	struct wm_query q;
+	char sub[ERRBUF];
+
+	memset(&v, 0, sizeof v);
+	v.aux = NAN;
+	wm_query_init(&q, m);
+	if (wm_verify(env->scheme, key, m, &q, env->wm, &v, sub, sizeof sub))
+		return errf(err, errlen, "%s: verifying the attacker's own key: %s", name, sub);
+	v.queries = q.queries;
+	if (env->second) {
+		*env->second = v;
+		if (env->second_who)
+			*env->second_who = who;
+	}
+	return 0;
 }

@@ -105,4 +105,10 @@ float *atk_wrap_buf(struct atk_qctx *c, size_t n);
 /* Floats per query sample of the wrapped model. */
 size_t atk_wrap_dim(const struct wm_query *q);
 
+/* Verifies the attacker's own key (made by atk_embed_own) on the attacked
+ * model and hands the verdict to the core as the attack's second verdict,
+ * named who (piracy's "pirate"). */
+int atk_verify_own(const char *name, const char *who, const struct npz *key, struct nn_model *m,
+		   const struct atk_env *env, char *err, size_t errlen);
+
 #endif

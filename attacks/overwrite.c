@@ -6,7 +6,9 @@
  * with the run's optimiser and batch size and learning rate `lr` (0 = the
  * run's). The scheme's parameters are the owner's (public), or overridden by
  * scheme_params ("bits=32 lambda=0.1"). For the clean model and scheme none
- * there is nothing to overwrite with and the attack changes nothing. */
+ * there is nothing to overwrite with and the attack changes nothing. The
+ * attacker's key is then verified on the result: when it verifies, the
+ * attacker holds a mark too (`forged`, README "results.csv"). */
 #include "common.h"
 
 /* The parameters, as the plug-in receives them (table below). */
@@ -32,6 +34,8 @@ static int overwrite_check(const void *cfg, char *err, size_t errlen)
 	return atk_check_scheme_params("overwrite", p->scheme_params, err, errlen);
 }
 
+extern const struct atk_attack atk_overwrite;
+
 static int overwrite_apply(const void *cfg, struct nn_model *m, const struct atk_env *env,
 			   char *err, size_t errlen)
 {
@@ -41,6 +45,9 @@ static int overwrite_apply(const void *cfg, struct nn_model *m, const struct atk
 	npz_init(&key);
 	int rc = atk_embed_own("overwrite", p->scheme_params, p->epochs, p->lr, m, env, &key, &sp,
 			       err, errlen);
+	if (!rc)
+		rc = atk_verify_own("overwrite", atk_overwrite.second_verdict, &key, m, env, err,
+				    errlen);
 	npz_free(&key);
 	return rc < 0 ? -1 : 0;
 }
@@ -49,6 +56,7 @@ const struct atk_attack atk_overwrite = {
     .cfg_size = sizeof(struct overwrite_cfg),
     .uses_attacker_data = 1,
     .name = "overwrite",
+    .second_verdict = "attacker",
     .summary = "embed a second mark of the same scheme with the attacker's own key",
     .params = overwrite_params,
     .check = overwrite_check,

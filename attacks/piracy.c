@@ -45,9 +45,6 @@ static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_en
 	const struct piracy_cfg *p = cfg;
 	struct npz key;
 	struct param_set sp;
-	struct wm_verdict v;
-	struct wm_query q;
-	char sub[ERRBUF];
 	int rc;
 
 	npz_init(&key);
@@ -57,18 +54,7 @@ static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_en
 		npz_free(&key);
 		return rc < 0 ? -1 : 0;
 	}
-	memset(&v, 0, sizeof v);
-	v.aux = NAN;
-	wm_query_init(&q, m);
-	rc = wm_verify(env->scheme, &key, m, &q, env->wm, &v, sub, sizeof sub);
-	if (rc)
-		errf(err, errlen, "piracy: verifying the pirate's key: %s", sub);
-	v.queries = q.queries;
-	if (!rc && env->second) {
-		*env->second = v;
-		if (env->second_who)
-			*env->second_who = atk_piracy.second_verdict;
-	}
+	rc = atk_verify_own("piracy", atk_piracy.second_verdict, &key, m, env, err, errlen);
 	npz_free(&key);
 	return rc;
 }

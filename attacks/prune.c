@@ -1,6 +1,9 @@
 /* prune.c - magnitude pruning without retraining. Zeroes exactly
  * round(rate * n) weights of the scope, the smallest in |w| (ties broken by
- * position, so the result is deterministic). Biases are left alone. */
+ * position, so the result is deterministic). Biases are left alone. The
+ * default scope is global, one magnitude threshold over every weight, as the
+ * literature prunes (Uchida et al., the robustness SoK); layer prunes only
+ * the marked layer, each every layer at the same rate. */
 #include "common.h"
 #include "../workers/util.h"
 
@@ -18,7 +21,7 @@ struct prune_cfg {
 static const struct param_def prune_params[] = {
     {"rate", PT_DOUBLE, "0.5", 0, 1, NULL, "fraction of weights zeroed",
      offsetof(struct prune_cfg, rate)},
-    {"scope", PT_STRING, "layer", 0, 0, "layer|each|global",
+    {"scope", PT_STRING, "global", 0, 0, "layer|each|global",
      "the marked layer, every layer at the same rate, or one global threshold",
      offsetof(struct prune_cfg, scope)},
     {0}};

@@ -595,6 +595,11 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 	printf(
 	    "# estimated CPU time: %.0f s (%.2f h); estimated disk: %.1f MB of models and keys\n",
 	    cpu, cpu / 3600, disk / 1e6);
+	int na = jobs_not_applicable(rs, e, sizeof e);
+	if (na > 0)
+		printf("# %d not-applicable attack jobs skipped: query-path attacks against "
+		       "white-box verification cannot act\n",
+		       na);
 }
 
 /* ---- the run ------------------------------------------------------------- */

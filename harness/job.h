@@ -113,5 +113,9 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 void jobfile_free(struct run_spec *rs);
 /* Expands the matrix into the job DAG; parents precede children. */
 int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen);
+/* The (model, attack) pairs jobs_expand leaves out because the attack cannot
+ * act on that verification (query-path attacks against white-box schemes);
+ * -1 with a message on a bad matrix. */
+int jobs_not_applicable(const struct run_spec *rs, char *err, size_t errlen);
 
 #endif

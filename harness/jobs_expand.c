@@ -216,6 +216,39 @@ static int key_from_model(const char *scheme)
 	return s && s->key_from_model;
 }
 
+/* A query-path attack against a setting verified in the white box cannot
+ * act: it is not expanded into a job (README "Schemes and attacks"). */
+static int not_applicable(const struct job *model, const char *attack)
+{
+	const struct atk_attack *a = atk_find(attack);
+	const struct wm_scheme *s = wm_scheme_find(model->scheme);
+
+	return a && a->query_path && model->kind == JOB_EMBED && s && !s->unmarked &&
+	       !wm_black_box(s, &model->sp);
+}
+
+int jobs_not_applicable(const struct run_spec *rs, char *err, size_t errlen)
+{
+	struct combo *sc = NULL, *ac = NULL;
+	int nsc = 0, nac = 0, na = -1;
+
+	if (!combos(rs, rs->schemes, rs->nschemes, 0, &sc, &nsc, err, errlen) &&
+	    !combos(rs, rs->attacks, rs->nattacks, 1, &ac, &nac, err, errlen)) {
+		na = 0;
+		for (int k = 0; k < nsc; k++) {
+			struct job m = {.kind = JOB_EMBED, .sp = sc[k].ps};
+
+			strlcopy(m.scheme, sc[k].e->name, NAMELEN);
+			for (int a = 0; a < nac; a++)
+				na += not_applicable(&m, ac[a].e->name);
+		}
+		na *= rs->nseeds;
+	}
+	free(sc);
+	free(ac);
+	return na;
+}
+
 int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
 {
 	struct combo *sc = NULL, *ac = NULL;
@@ -276,10 +309,13 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 			j->sp = sc[k].ps;
 			j->cost = tc;
 		}
-	/* Attacks of every model job: the clean one and every marked one. */
+	/* Attacks of every model job: the clean one and every marked one, except
+	 * the pairs where the attack cannot act (not_applicable). */
 	for (int m = 0, nmodels = n; m < nmodels; m++)
 		for (int k = 0; k < nac; k++) {
 			const struct job *pj = &js[m];
+			if (not_applicable(pj, ac[k].e->name))
+				continue;
 			struct job *j = new_job(js, &n, JOB_ATTACK, m, pj->seed);
 
 			strlcopy(j->scheme, pj->scheme, NAMELEN);

@@ -31,8 +31,11 @@ void result_row_init(struct result_row *r, const struct job *j, const struct run
 	r->acc_before = NAN;
 	r->acc = NAN;
 	r->acc_clean = NAN;
+	r->removed = -1;
+	r->forged = -1;
 	r->success = -1;
 	r->queries = 0;
+	r->attack_queries = 0;
 	r->aux = NAN;
 	r->train_s = NAN;
 	r->rank = -1;

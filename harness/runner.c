@@ -273,6 +273,51 @@ static int load_key(struct pipeline *p, int mj, const struct wm_scheme **s, stru
 	return npz_read(key, path, err, errlen);
 }
 
+/* Test accuracy through a prediction path (a query-path attack's wrapper). */
+static int query_accuracy(struct wm_query *q, const struct dataset *d, double *acc, char *err,
+			  size_t errlen)
+{
+	enum { BS = 256 };
+	size_t D = (size_t)d->c * d->h * d->w;
+	float *x = xmalloc((size_t)BS * D * sizeof(float));
+	float *probs = xmalloc((size_t)BS * q->nclass * sizeof(float));
+	int y[BS], ok = 0, rc = 0;
+	uint32_t idx[BS];
+
+	for (int s = 0; s < d->n && !rc; s += BS) {
+		int B = d->n - s < BS ? d->n - s : BS;
+		for (int b = 0; b < B; b++)
+			idx[b] = (uint32_t)(s + b);
+		nn_fill_batch(d->x, d->y, D, idx, B, x, y);
+		if (q->predict(q, x, B, probs))
+			rc = errf(err, errlen,
+				  "the attacked prediction path failed while measuring test "
+				  "accuracy; expected probabilities for every query");
+		for (int b = 0; b < B && !rc; b++)
+			ok += nn_argmax(probs + (size_t)b * q->nclass, q->nclass) == y[b];
+	}
+	*acc = d->n ? (double)ok / d->n : NAN;
+	free(x);
+	free(probs);
+	return rc;
+}
+
+/* The outcome columns of an attack row (README "results.csv"): removed needs
+ * a mark detected before the attack (before: the verdict on the parent, -1
+ * when there is no mark); forged is set by the attacker's own verdict;
+ * success is (removed or forged) with less than 5 points of test accuracy
+ * lost, n/a when neither can be said. */
+static void attack_outcome(struct result_row *row, int before)
+{
+	row->removed = before == 1 ? !row->detected : -1;
+	if (row->removed < 0 && row->forged != 1) {
+		row->success = -1;
+		return;
+	}
+	row->success =
+	    (row->removed == 1 || row->forged == 1) && row->acc_before - row->acc < 0.05;
+}
+
 static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		      char *err, size_t errlen)
 {
@@ -303,11 +348,13 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		bc.env.rng = &bc.rng;
 		p->before_acc = nn_accuracy(&m, &p->test, NULL, 0);
 		p->before_metric = NAN;
+		p->before_detected = -1;
 		p->before_metric_name[0] = 0;
 		if (s) {
 			if (verify(s, &key, &m, NULL, &bc, &v, err, errlen))
 				goto out;
 			p->before_metric = v.metric;
+			p->before_detected = v.detected;
 			strlcopy(p->before_metric_name, v.metric_name,
 				 sizeof p->before_metric_name);
 		}
@@ -337,6 +384,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	    .rng = &c->rng,
 	    .second = &second,
 	    .second_who = &who,
+	    .queries = &row->attack_queries,
 	};
 	memset(&second, 0, sizeof second);
 	second.aux = NAN;
@@ -355,8 +403,9 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		goto out;
 	}
 	row->train_s = now_seconds() - t0;
-	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
-	if (s && !s->black_box && strcmp(m.spec, parent_spec)) {
+	if (!a->query_path)
+		row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	if (s && !wm_black_box(s, &p->jobs[j->parent].sp) && strcmp(m.spec, parent_spec)) {
 		/* a student of another architecture: the owner's white-box check has
 		 * no layer to read, so the mark is not detected */
 		char name[sizeof v.metric_name];
@@ -367,7 +416,6 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		v.pvalue = 1.0;
 		v.aux = NAN;
 		put_verdict(row, &v);
-		row->success = row->acc_before - row->acc < 0.05;
 		snprintf(row->message, sizeof row->message,
 			 "the attacked model is a %s, not the marked %s: white-box verification "
 			 "has nothing to read, so not detected",
@@ -376,11 +424,18 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		if (verify(s, &key, &m, q, c, &v, err, errlen))
 			goto out;
 		put_verdict(row, &v);
-		row->success = !v.detected && row->acc_before - row->acc < 0.05;
+	}
+	if (a->query_path) {
+		/* accuracy through the path verification queried, after it (so
+		 * that its queries and noise draws are the verification's alone) */
+		long vq = q->queries;
+		if (query_accuracy(q, &p->test, &row->acc, err, errlen))
+			goto out;
+		q->queries = vq;
 	}
 	if (who && second.metric_name[0]) {
-		/* the attacker's own key on the result (piracy, also as a step of a
-		 * chain): its metric in aux, the rest in the message */
+		/* the attacker's own key on the result (piracy, overwrite, also as a
+		 * step of a chain): its metric in aux, the rest in the message */
 		int o = snprintf(row->message, sizeof row->message,
 				 "%s %s=%.4g, p=%.3g, detected=%d", who, second.metric_name,
 				 second.metric, second.pvalue, second.detected);
@@ -388,7 +443,9 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 			snprintf(row->message + o, sizeof row->message - (size_t)o,
 				 ", %s aux=%.4g, owner aux=%.4g", who, second.aux, row->aux);
 		row->aux = second.metric;
+		row->forged = second.detected != 0;
 	}
+	attack_outcome(row, s ? p->before_detected : -1);
 	rc = 0;
 out:
 	if (outer.release)

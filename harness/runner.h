@@ -24,6 +24,7 @@ struct pipeline {
 	 * attack on one parent shares them) */
 	int before_job;
 	double before_acc, before_metric;
+	int before_detected; /* -1: no mark to verify (the clean model) */
 	char before_metric_name[8];
 };
 

@@ -19,7 +19,7 @@ int fig_heatmap(struct report *R, char *err, size_t errlen)
 	struct axis_item *rows = xcalloc((size_t)R->ng + 1, sizeof *rows);
 	struct axis_item *cols = xcalloc((size_t)R->ng + 1, sizeof *cols);
 	struct widths cw = {0, 0, 0}, rw = {0, 0, 0};
-	int nr = 0, nc = 0, rc = -1;
+	int nr = 0, nc = 0, rc = -1, has_deg = 0;
 	struct fig *fg;
 	struct gp gp;
 
@@ -118,8 +118,12 @@ int fig_heatmap(struct report *R, char *err, size_t errlen)
 	}
 	fg = fig_add(
 	    R, "success_heatmap", title,
-	    "Fraction of seeds in which the attack kept test accuracy within 5 points and the "
-	    "watermark was not detected, per scheme (rows) and attack setting (columns).");
+	    "Fraction of seeds in which the attack removed the owner's mark (detected before, "
+	    "not after) or planted a mark of its own that verifies, losing less than 5 points "
+	    "of test accuracy, per scheme (rows) and attack setting (columns). Seeds whose "
+	    "mark was not detected before the attack do not count. Hatched: a degenerate "
+	    "setting, which costs the unmarked model 5 points or more itself. Blank: not "
+	    "applicable (a query-path attack against white-box verification).");
 	if (!fg) {
 		rc = 0;
 		goto out;
@@ -145,10 +149,15 @@ int fig_heatmap(struct report *R, char *err, size_t errlen)
 				ci = i;
 		fprintf(gp.d, "%d %d", ci, ri);
 		dat_num(gp.d, g->st[M_SUCCESS].mean);
-		fprintf(gp.d, " %d\n", g->st[M_SUCCESS].n);
+		fprintf(gp.d, " %d %d\n", g->st[M_SUCCESS].n, g->degenerate == 1);
+		has_deg |= g->degenerate == 1;
 	}
 	gp_text2(gp.s, "fig_title",
-		 "Attack success rate (under 5 points lost, watermark not detected)", title);
+		 has_deg ? "Attack success rate (hatched: degenerate, the unmarked model loses 5+ "
+			   "points)"
+			 : "Attack success rate (mark removed or forged, under 5 points lost)",
+		 has_deg ? "Attack success rate (hatched: degenerate setting)" : title);
+	fprintf(gp.s, "has_deg = %d\n", has_deg);
 	fprintf(gp.s, "ncols = %d\nnrows = %d\n", nc, nr);
 	gp_decl(gp.s, "col_label", nc);
 	gp_decl(gp.s, "row_label", nr);

@@ -124,11 +124,11 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 		     620 + 22 * (ls.n + 1), err, errlen))
 		goto out;
 	{
-		char ml[4096] = "", al[4096] = "";
+		char ml[4096] = "", al[4096] = "", dm[4096] = "", da[4096] = "";
 
 		for (int i = 0; i < ls.n; i++) {
 			struct line *l = &ls.l[i];
-			int hm = 0, ha = 0;
+			int hm = 0, ha = 0, dgm = 0, dga = 0;
 			double cap = NAN;
 
 			fprintf(gp.d, "%s# line %d\n", i ? "\n\n" : "", i + 1);
@@ -141,9 +141,11 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 				dat_num(gp.d, isfinite(m->sd) ? m->sd : 0);
 				dat_num(gp.d, 100 * ac->mean);
 				dat_num(gp.d, isfinite(ac->sd) ? 100 * ac->sd : 0);
-				fprintf(gp.d, " %d\n", g->n);
+				fprintf(gp.d, " %d %d\n", g->n, g->degenerate == 1);
 				hm |= isfinite(m->mean);
 				ha |= isfinite(ac->mean);
+				dgm |= g->degenerate == 1 && isfinite(m->mean);
+				dga |= g->degenerate == 1 && isfinite(ac->mean);
 				if (isfinite(m->mean) && m->mean + sd0(m->sd) > ymax)
 					ymax = m->mean + sd0(m->sd);
 				if (isfinite(ac->mean) && 100 * (ac->mean - sd0(ac->sd)) < amin)
@@ -164,6 +166,10 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 				strcat(ml, t);
 			if (ha && strlen(al) + strlen(t) < sizeof al)
 				strcat(al, t);
+			if (dgm && strlen(dm) + strlen(t) < sizeof dm)
+				strcat(dm, t);
+			if (dga && strlen(da) + strlen(t) < sizeof da)
+				strcat(da, t);
 		}
 		gp_text(gp.s, "fig_title", title);
 		gp_text(gp.s, "xlabel", xlabel);
@@ -180,8 +186,11 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 		aw = gp_axis(gp.s, "acc", amin, amax, 0);
 		fprintf(gp.s, "ytic_w = %d\n", tw > aw ? tw : aw);
 		fprintf(gp.s, "metric_lines = '%s'\nacc_lines = '%s'\n", ml, al);
+		fprintf(gp.s, "deg_metric_lines = '%s'\ndeg_acc_lines = '%s'\n", dm, da);
+		gp_text(gp.s, "deg_note", DEGENERATE_NOTE);
 		xtics_list(gp.s, &ls);
-		gp_lines(gp.s, &ls, has_thr ? text_width(t) : 0);
+		gp_lines(gp.s, &ls, (int)fmax(has_thr ? text_width(t) : 0,
+					      dm[0] || da[0] ? text_width(DEGENERATE_NOTE) : 0));
 	}
 	rc = gp_end(R, &gp, fg, err, errlen);
 out:

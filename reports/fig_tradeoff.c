@@ -44,6 +44,7 @@ int fig_tradeoff(struct report *R, char *err, size_t errlen)
 	if (gp_begin(R, &gp, fg, "tradeoff.gp", 3.5, 2.2 + 0.13 * (ls.n + 1), 800,
 		     460 + 22 * (ls.n + 1), err, errlen))
 		goto out;
+	char deg_lines[4096] = "", dl[16];
 	for (int i = 0; i < ls.n; i++) {
 		struct line *l = &ls.l[i];
 		const struct group *g0 = &R->g[l->g[0]];
@@ -61,7 +62,13 @@ int fig_tradeoff(struct report *R, char *err, size_t errlen)
 
 			fprintf(gp.d, "%.10g", l->x[j]);
 			dat_num(gp.d, y);
-			fprintf(gp.d, " %d\n", g->n);
+			fprintf(gp.d, " %d %d\n", g->n, g->degenerate == 1);
+			if (g->degenerate == 1 && isfinite(y) && isfinite(l->x[j])) {
+				snprintf(dl, sizeof dl, " %d", i + 1);
+				if (!strstr(deg_lines, dl) && strlen(deg_lines) + strlen(dl) <
+								    sizeof deg_lines)
+					strcat(deg_lines, dl);
+			}
 			if (l->x[j] < xmin)
 				xmin = l->x[j];
 			if (l->x[j] > xmax)
@@ -91,7 +98,10 @@ int fig_tradeoff(struct report *R, char *err, size_t errlen)
 		gp_num(gp.s, "ymin", ymin < 0 ? ymin - 0.02 : 0);
 		gp_num(gp.s, "ymax", 1.05);
 		gp_num(gp.s, "thr_y", isfinite(thr) ? thr : NAN);
-		gp_lines(gp.s, &ls, text_width(note));
+		fprintf(gp.s, "deg_lines = '%s'\n", deg_lines);
+		gp_text(gp.s, "deg_note", DEGENERATE_NOTE);
+		gp_lines(gp.s, &ls,
+			 (int)fmax(text_width(note), deg_lines[0] ? text_width(DEGENERATE_NOTE) : 0));
 	}
 	rc = gp_end(R, &gp, fg, err, errlen);
 out:

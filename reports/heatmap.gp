@@ -1,10 +1,12 @@
 # heatmap.gp - attack success rate for every scheme (rows) and attack setting
 # (columns); each cell prints the rate (fraction of seeds where the attack
-# kept accuracy within 5 points and the watermark was not detected).
+# removed or forged a mark and kept accuracy within 5 points). Degenerate
+# settings (the unmarked model loses 5 points or more) are hatched.
 #
 # Needs: fig_title, ncols, nrows, col_w, col_w_pdf, row_w, row_w_pdf (longest
-#   labels in characters), col_label[], row_label[], with _pdf and _tex twins.
-# Data: column index, row index (from 0), success rate, seeds.
+#   labels in characters), col_label[], row_label[], with _pdf and _tex twins,
+#   has_deg (some cell is degenerate).
+# Data: column index, row index (from 0), success rate, seeds, degenerate.
 # Row names cut to the room beside the cells; column names, slanted by
 # slant radians, cut to the room below the cells and left of their column.
 R(i) = cut_mid(pick(row_label[i], row_label_pdf[i], row_label_tex[i]), name_room - text_w(2))
@@ -65,10 +67,19 @@ do for [fmt in formats] {
 	# viridis: colour-blind safe, readable in greyscale
 	set palette defined (0 '#440154', 0.25 '#3B528B', 0.5 '#21918C', 0.75 '#5EC962', 1 '#FDE725')
 	unset key
-	plot datafile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 border lc rgb '#ffffff' \
-		fc palette, \
-	     '' using 1:2:(sprintf('%.2f', $3)):($3 < 0.5 ? 0xffffff : 0x000000) \
-		with labels tc rgb variable font sprintf(',%.2f', cell_font)
+	if (has_deg) {
+		plot datafile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 border \
+			lc rgb '#ffffff' fc palette, \
+		     '' using 1:($5 == 1 ? $2 : NaN):(0.5):(0.5) with boxxyerror \
+			fs transparent pattern 5 noborder lc rgb '#9a9a9a', \
+		     '' using 1:2:(sprintf('%.2f', $3)):($3 < 0.5 ? 0xffffff : 0x000000) \
+			with labels tc rgb variable font sprintf(',%.2f', cell_font)
+	} else {
+		plot datafile using 1:2:(0.5):(0.5):3 with boxxyerror fs solid 1.0 border \
+			lc rgb '#ffffff' fc palette, \
+		     '' using 1:2:(sprintf('%.2f', $3)):($3 < 0.5 ? 0xffffff : 0x000000) \
+			with labels tc rgb variable font sprintf(',%.2f', cell_font)
+	}
 	unset multiplot
 	set output
 }

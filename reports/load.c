@@ -23,6 +23,15 @@ static const struct runjson_plugin *scheme_of(const struct report *R, const char
 	return runjson_plugin_find(R->plugins, R->nplugins, "scheme", s);
 }
 
+/* Whether a scheme is the unmarked baseline: run.json says so (older runs,
+ * without the plug-ins: the name none). */
+static int is_unmarked(const struct report *R, const char *s)
+{
+	const struct runjson_plugin *p = scheme_of(R, s);
+
+	return p ? p->unmarked : !strcmp(s, "none");
+}
+
 /* Schemes in their order from run.json, then by name. */
 int scheme_cmp(const struct report *R, const char *a, const char *b)
 {
@@ -73,6 +82,10 @@ static double row_value(const struct result_row *r, int m)
 		if (!strcmp(r->kind, "embed"))
 			return r->acc_clean - r->acc;
 		return NAN;
+	case M_REMOVED:
+		return r->removed < 0 ? NAN : r->removed;
+	case M_FORGED:
+		return r->forged < 0 ? NAN : r->forged;
 	case M_SUCCESS:
 		return r->success < 0 ? NAN : r->success;
 	case M_WALL:
@@ -287,6 +300,8 @@ void build_groups(struct report *R)
 			g->rep = r;
 			g->capacity = NAN;
 			g->emp_thr = NAN;
+			g->unmarked_drop = NAN;
+			g->degenerate = -1;
 		}
 		if (!strcmp(r->status, "ok"))
 			rp_push_int(&g->ok, &g->n, &g->cap, i);
@@ -318,6 +333,24 @@ void build_groups(struct report *R)
 			g->emp_thr =
 			    rp_quantile(v, g->n, strcmp(g->metric_name, "ber") ? 0.95 : 0.05);
 			R->has_controls = 1;
+		}
+	}
+	/* degenerate attack settings: those that cost the unmarked model itself
+	 * DEGENERATE_DROP or more of test accuracy */
+	for (int k = 0; k < R->ng; k++) {
+		const struct group *u = &R->g[k];
+
+		if (strcmp(u->rep->kind, "attack") || !is_unmarked(R, u->rep->scheme) ||
+		    !u->st[M_DROP].n)
+			continue;
+		for (int j = 0; j < R->ng; j++) {
+			struct group *g = &R->g[j];
+
+			if (!strcmp(g->rep->kind, "attack") && !strcmp(g->rep->attack, u->rep->attack) &&
+			    !strcmp(g->rep->attack_params, u->rep->attack_params)) {
+				g->unmarked_drop = u->st[M_DROP].mean;
+				g->degenerate = u->st[M_DROP].mean >= DEGENERATE_DROP;
+			}
 		}
 	}
 	free(v);

@@ -34,7 +34,13 @@ struct mstat {
 	double mean, sd, ci;
 };
 
-enum { M_METRIC, M_PVALUE, M_DETECTED, M_ACC, M_DROP, M_SUCCESS, M_WALL, NMET };
+enum { M_METRIC, M_PVALUE, M_DETECTED, M_ACC, M_DROP, M_REMOVED, M_FORGED, M_SUCCESS, M_WALL, NMET };
+
+/* An attack setting is degenerate when the unmarked model loses this much
+ * test accuracy under it, mean over seeds (README "report/summary.csv"). */
+#define DEGENERATE_DROP 0.05
+/* How the figures name the points of degenerate settings (ringed). */
+#define DEGENERATE_NOTE "ringed: degenerate (the unmarked model loses 5+ points)"
 
 struct group {
 	const struct result_row *rep; /* kind, scheme, params, attack from here */
@@ -43,6 +49,11 @@ struct group {
 	int *ok, cap;	 /* rows with status ok (n of them) */
 	double capacity; /* bits, NAN if none */
 	double emp_thr;	 /* controls: empirical threshold */
+	/* attack groups: the unmarked model's mean accuracy loss under the same
+	 * attack setting, and whether it is DEGENERATE_DROP or more (1), less (0),
+	 * or unknown (-1: the run attacked no unmarked model with it) */
+	double unmarked_drop;
+	int degenerate;
 	struct mstat st[NMET];
 };
 

@@ -1,7 +1,7 @@
 /* results.c - the result row's CSV form (RFC 4180, one line a row).
  *
  * Doubles are written in their shortest round-trip form and NAN as an empty
- * field, so result_csv_parse(result_csv_row(r)) gives back r exactly (up to
+ * field, an optional flag's -1 (n/a) too, so result_csv_parse(result_csv_row(r)) gives back r exactly (up to
  * line breaks in text fields, which are written as spaces). */
 #include "results.h"
 #include "../workers/util.h"
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum col_type { C_STR, C_INT, C_LONG, C_DBL };
+enum col_type { C_STR, C_INT, C_OPT, C_LONG, C_DBL }; /* C_OPT: int, -1 written empty */
 
 struct col {
 	const char *name;
@@ -35,7 +35,8 @@ static const struct col cols[] = {
     COL(C_STR, metric_name),   COL(C_DBL, metric_before), COL(C_DBL, metric),
     COL(C_DBL, pvalue),	       COL(C_INT, detected),	  COL(C_DBL, capacity),
     COL(C_DBL, acc_before),    COL(C_DBL, acc),		  COL(C_DBL, acc_clean),
-    COL(C_INT, success),       COL(C_LONG, queries),	  COL(C_DBL, aux),
+    COL(C_OPT, removed),       COL(C_OPT, forged),	  COL(C_OPT, success),
+    COL(C_LONG, queries),      COL(C_LONG, attack_queries), COL(C_DBL, aux),
     COL(C_DBL, train_s),       COL(C_INT, rank),	  COL(C_STR, host),
     COL(C_DBL, wall_s),	       COL(C_LONG, peak_rss_kb),
 };
@@ -136,6 +137,12 @@ int result_csv_row(const struct result_row *r, char *buf, size_t len)
 		case C_INT:
 			snprintf(num, sizeof num, "%d", *(const int *)f);
 			put_str(&o, num);
+			break;
+		case C_OPT:
+			if (*(const int *)f != -1) {
+				snprintf(num, sizeof num, "%d", *(const int *)f);
+				put_str(&o, num);
+			}
 			break;
 		case C_LONG:
 			snprintf(num, sizeof num, "%ld", *(const long *)f);
@@ -244,6 +251,15 @@ int result_csv_parse(const char *line, struct result_row *r)
 			break;
 		case C_INT:
 			if (parse_long(s, &lv) || lv < INT_MIN || lv > INT_MAX)
+				goto out;
+			*(int *)f = (int)lv;
+			break;
+		case C_OPT:
+			if (!*s) {
+				*(int *)f = -1;
+				break;
+			}
+			if (parse_long(s, &lv) || lv < 0 || lv > INT_MAX)
 				goto out;
 			*(int *)f = (int)lv;
 			break;

@@ -33,8 +33,12 @@ struct result_row {
 	double capacity;
 	double acc_before, acc; /* test accuracy before/after the attack */
 	double acc_clean;	/* test accuracy of the unmarked model of this seed */
-	int success;		/* attack succeeded (-1 n/a) */
-	long queries;
+	/* Attack outcomes (README "results.csv"); -1 is n/a, an empty field. */
+	int removed;	     /* the owner's mark was detected before and is not after */
+	int forged;	     /* the attacker's own mark verifies on the attacked model */
+	int success;	     /* (removed or forged) with less than 5 points lost */
+	long queries;	     /* queries of the verification */
+	long attack_queries; /* queries the attack itself made to the marked model */
 	double aux;
 	double train_s; /* wall time of the job's main work */
 	int rank;

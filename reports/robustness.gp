@@ -7,24 +7,36 @@
 #   metric_lines and acc_lines (the line numbers with data in each panel, as
 #   words), key_w, key_w_pdf, key_w_tex (longest key entries), thr_title,
 #   lt_title[], lt_title_pdf[], lt_color[], lt_pt[], lt_dt[], lt_thr[] (NaN: no threshold),
-#   with _pdf and _tex twins of the texts for cairolatex.
+#   deg_metric_lines and deg_acc_lines (lines with a degenerate point in each
+#   panel), deg_note, with _pdf and _tex twins of the texts for cairolatex.
 # Data: block i-1 is line i; columns: attack parameter, metric mean, metric sd,
-#   test accuracy mean (%), its sd (%), seeds.
+#   test accuracy mean (%), its sd (%), seeds, degenerate (1: the unmarked
+#   model loses 5 points or more there; the point is ringed).
 T(i) = key_title(lt_title[i], lt_title_pdf[i], lt_title_tex[i], rm - lm)
 in_list(i, list) = strstrt(' ' . list . ' ', sprintf(' %d ', i)) > 0
 thr_lines = ''
 do for [i=1:nlines] { if (lt_thr[i] == lt_thr[i]) { thr_lines = thr_lines . sprintf(' %d', i) } }
 thr_key = (words(thr_lines) > 0) ? '1' : ''
+deg_key = (words(deg_metric_lines . ' ' . deg_acc_lines) > 0) ? '1' : ''
 plain_lines = ''
 do for [i=1:nlines] { if (!in_list(i, metric_lines)) { plain_lines = plain_lines . sprintf(' %d', i) } }
-nent = nlines + words(thr_key)
+nent = nlines + words(thr_key) + words(deg_key)
+# a ring around the points of degenerate settings
+DEG(c) = (c == 1) ? 1 : NaN
 
 do for [fmt in formats] {
 	lm = left_margin(ytic_w + 1)
 	rm = 0.97
-	array key_more[1]
-	key_more[1] = key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm)
-	key_nmore = words(thr_key)
+	array key_more[2]
+	key_nmore = 0
+	if (words(thr_key) > 0) {
+		key_nmore = key_nmore + 1
+		key_more[key_nmore] = key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm)
+	}
+	if (words(deg_key) > 0) {
+		key_nmore = key_nmore + 1
+		key_more[key_nmore] = key_title(deg_note, deg_note_pdf, deg_note_tex, rm - lm)
+	}
 	eval key_measure
 	eval grow_canvas(key_grow(nent, rm - lm))
 	eval term_cmd(fmt)
@@ -60,7 +72,11 @@ do for [fmt in formats] {
 	     for [s in plain_lines] keyentry with linespoints lc rgb lt_color[int(s)] \
 		dt lt_dt[int(s)] pt lt_pt[int(s)] ps 0.8 * psz(fmt) lw 1.5 title T(int(s)), \
 	     for [s in thr_key] keyentry with lines lc rgb '#000000' dt (6, 4) lw 1 \
-		title key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm)
+		title key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm), \
+	     for [s in deg_metric_lines] datafile index (int(s) - 1) using 1:($2 * DEG($7)) \
+		with points lc rgb '#555555' pt 6 ps 1.9 * psz(fmt) lw 1 notitle, \
+	     for [s in deg_key] keyentry with points lc rgb '#555555' pt 6 ps 1.9 * psz(fmt) \
+		lw 1 title key_title(deg_note, deg_note_pdf, deg_note_tex, rm - lm)
 	unset arrow
 
 	# bottom: test accuracy after the attack
@@ -72,7 +88,9 @@ do for [fmt in formats] {
 	set ytics acc_step
 	plot for [s in acc_lines] datafile index (int(s) - 1) using 1:4:5 \
 		with yerrorlines lc rgb lt_color[int(s)] dt lt_dt[int(s)] pt lt_pt[int(s)] \
-		ps 0.8 * psz(fmt) lw 1.5 notitle
+		ps 0.8 * psz(fmt) lw 1.5 notitle, \
+	     for [s in deg_acc_lines] datafile index (int(s) - 1) using 1:($4 * DEG($7)) \
+		with points lc rgb '#555555' pt 6 ps 1.9 * psz(fmt) lw 1 notitle
 	unset multiplot
 	set output
 }

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *const met_name[NMET] = {
-    "metric", "pvalue", "detected", "acc", "acc_drop", "success", "wall_s",
+    "metric", "pvalue", "detected", "acc", "acc_drop", "removed", "forged", "success", "wall_s",
 };
 
 static void csv_str(FILE *f, const char *s)
@@ -50,7 +50,7 @@ int write_summary(struct report *R, char *err, size_t errlen)
 	fputs("scheme,scheme_params,attack,attack_params,kind,n,n_failed", f);
 	for (int m = 0; m < NMET; m++)
 		fprintf(f, ",%s_mean,%s_sd,%s_ci95", met_name[m], met_name[m], met_name[m]);
-	fputs(",metric_name\n", f);
+	fputs(",metric_name,unmarked_acc_drop,degenerate\n", f);
 	for (int k = 0; k < R->ng; k++) {
 		const struct group *g = &R->g[k];
 
@@ -74,6 +74,11 @@ int write_summary(struct report *R, char *err, size_t errlen)
 		}
 		fputc(',', f);
 		csv_str(f, g->metric_name);
+		fputc(',', f);
+		csv_num(f, g->unmarked_drop);
+		fputc(',', f);
+		if (g->degenerate >= 0)
+			fprintf(f, "%d", g->degenerate);
 		fputc('\n', f);
 	}
 	return rp_file_error(f, path, err, errlen);

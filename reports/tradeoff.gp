@@ -5,18 +5,23 @@
 # Needs: fig_title, ylabel, xmin, xmax, ymin, ymax, thr_y (retained value
 #   below which the watermark is not detected; NaN: unknown), thr_note,
 #   nlines, key_w, key_w_pdf, key_w_tex, lt_title[], lt_title_pdf[],
-#   lt_color[], lt_pt[], with _pdf and _tex twins.
-# Data: block i-1 is line i; columns: accuracy lost (points), retained, seeds.
+#   lt_color[], lt_pt[], deg_lines (lines with a degenerate point), deg_note,
+#   with _pdf and _tex twins.
+# Data: block i-1 is line i; columns: accuracy lost (points), retained, seeds,
+#   degenerate (1: the unmarked model loses 5 points or more; ringed).
 T(i) = key_title(lt_title[i], lt_title_pdf[i], lt_title_tex[i], rm - lm)
 lost_max = 5
-nent = nlines + 1
+deg_key = (words(deg_lines) > 0) ? '1' : ''
+nent = nlines + 1 + words(deg_key)
+DEG(c) = (c == 1) ? 1 : NaN
 
 do for [fmt in formats] {
 	lm = left_margin(5)
 	rm = 0.97
-	array key_more[1]
+	array key_more[2]
 	key_more[1] = key_title(thr_note, thr_note_pdf, thr_note_tex, rm - lm)
-	key_nmore = 1
+	key_more[2] = key_title(deg_note, deg_note_pdf, deg_note_tex, rm - lm)
+	key_nmore = 1 + words(deg_key)
 	eval key_measure
 	eval grow_canvas(key_grow(nent, rm - lm))
 	eval term_cmd(fmt)
@@ -52,6 +57,10 @@ do for [fmt in formats] {
 		lc rgb '#777777' dt (6, 4) lw 1
 	plot for [i=1:nlines] datafile index (i - 1) using 1:2 with points \
 		lc rgb lt_color[i] pt lt_pt[i] ps 1.1 * psz(fmt) title T(i), \
-	     keyentry with lines lc rgb '#777777' dt (6, 4) lw 1 title key_title(thr_note, thr_note_pdf, thr_note_tex, rm - lm)
+	     keyentry with lines lc rgb '#777777' dt (6, 4) lw 1 title key_title(thr_note, thr_note_pdf, thr_note_tex, rm - lm), \
+	     for [s in deg_lines] datafile index (int(s) - 1) using 1:($2 * DEG($4)) with points \
+		lc rgb '#555555' pt 6 ps 2.2 * psz(fmt) lw 1 notitle, \
+	     for [s in deg_key] keyentry with points lc rgb '#555555' pt 6 ps 2.2 * psz(fmt) lw 1 \
+		title key_title(deg_note, deg_note_pdf, deg_note_tex, rm - lm)
 	set output
 }

@@ -71,6 +71,21 @@ void *wm_cfg(const struct wm_scheme *s, const struct param_set *p, char *err, si
 	return param_cfg_new(s->name, s->params, s->cfg_size, p, err, errlen);
 }
 
+int wm_black_box(const struct wm_scheme *s, const struct param_set *p)
+{
+	char err[ERRBUF];
+	void *cfg;
+	int bb;
+
+	if (!s->verifies_black_box)
+		return s->black_box;
+	if (!(cfg = wm_cfg(s, p, err, sizeof err)))
+		return 0;
+	bb = s->verifies_black_box(cfg);
+	free(cfg);
+	return bb;
+}
+
 int wm_check(const struct wm_scheme *s, const struct param_set *p, const struct nn_model *m,
 	     char *err, size_t errlen)
 {

@@ -601,6 +601,11 @@ out:
 	return rc;
 }
 
+static int gs_verifies_black_box(const void *cfg)
+{
+	return !strcmp(((const struct gs_cfg *)cfg)->verify, "blackbox");
+}
+
 const struct wm_scheme wm_gradsigns = {
     .cfg_size = sizeof(struct gs_cfg),
     .name = "gradsigns",
@@ -616,4 +621,5 @@ const struct wm_scheme wm_gradsigns = {
     .keygen = gs_keygen,
     .embed = gs_embed,
     .verify = gs_verify,
+    .verifies_black_box = gs_verifies_black_box,
 };

@@ -98,6 +98,9 @@ struct wm_scheme {
 	/* Its keys are made from a marked model (embed completes the key): a fresh
 	 * calibration key needs a fresh owner model (README "Calibration"). */
 	int key_from_model;
+	/* Optional: whether a setting verifies through the query path alone, when
+	 * a parameter decides it (gradsigns' verify); NULL: black_box. */
+	int (*verifies_black_box)(const void *cfg);
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);
@@ -137,6 +140,9 @@ const char *wm_default_layer(const struct nn_model *m);
  * "<scheme>: parameter 'layer' = 'x' ...; expected one of ..." and returns -1. */
 int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_model *m, char *err,
 		     size_t errlen);
+/* Whether setting p of s verifies through the query path alone (black_box,
+ * or verifies_black_box of the setting); 0 on a bad setting too. */
+int wm_black_box(const struct wm_scheme *s, const struct param_set *p);
 /* Parses the key's "params" text back into a set. */
 int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen);
 

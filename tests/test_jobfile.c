@@ -607,7 +607,8 @@ static void test_csv(void **state)
 	    buf,
 	    "job_id,parent_id,kind,dataset,model,scheme,scheme_params,attack,attack_params,seed,"
 	    "status,message,metric_name,metric_before,metric,pvalue,detected,capacity,acc_before,"
-	    "acc,acc_clean,success,queries,aux,train_s,rank,host,wall_s,peak_rss_kb\n");
+	    "acc,acc_clean,removed,forged,success,queries,attack_queries,aux,train_s,rank,host,"
+	    "wall_s,peak_rss_kb\n");
 	assert_int_equal(result_csv_parse(buf, &q), -1);
 	assert_int_equal(result_csv_header(buf, 10), -1);
 
@@ -633,8 +634,11 @@ static void test_csv(void **state)
 	assert_string_equal(r.status, "ok");
 	assert_true(isnan(r.metric) && isnan(r.pvalue) && isnan(r.acc));
 	assert_int_equal(r.detected, -1);
+	assert_int_equal(r.removed, -1);
+	assert_int_equal(r.forged, -1);
 	assert_int_equal(r.success, -1);
 	assert_int_equal(r.queries, 0);
+	assert_int_equal(r.attack_queries, 0);
 	assert_int_equal(r.rank, -1);
 
 	/* init-only row: NANs survive */
@@ -643,6 +647,11 @@ static void test_csv(void **state)
 	assert_int_equal(result_csv_parse(buf, &q), 0);
 	assert_memory_equal(q.job_id, r.job_id, sizeof r.job_id);
 	assert_true(isnan(q.metric) && isnan(q.aux) && isnan(q.wall_s));
+	/* n/a outcomes are empty fields and read back as -1 */
+	assert_non_null(strstr(buf, ",,,,0,0,"));
+	assert_int_equal(q.removed, -1);
+	assert_int_equal(q.forged, -1);
+	assert_int_equal(q.success, -1);
 
 	strlcopy(r.message, "bad, \"quoted\"\nsecond line\r\nthird", sizeof r.message);
 	strlcopy(r.status, "failed", sizeof r.status);
@@ -656,8 +665,11 @@ static void test_csv(void **state)
 	r.acc_before = 0.9123456789012345;
 	r.acc = -0.0;
 	r.acc_clean = 123456789.123;
+	r.removed = 1;
+	r.forged = 0;
 	r.success = 0;
 	r.queries = 1234567890123L;
+	r.attack_queries = 4242;
 	r.aux = NAN;
 	r.train_s = 5e-324;
 	r.rank = 7;
@@ -691,8 +703,11 @@ static void test_csv(void **state)
 	assert_same_double(q.acc_before, r.acc_before);
 	assert_same_double(q.acc, r.acc);
 	assert_same_double(q.acc_clean, r.acc_clean);
+	assert_int_equal(q.removed, r.removed);
+	assert_int_equal(q.forged, r.forged);
 	assert_int_equal(q.success, r.success);
 	assert_int_equal(q.queries, r.queries);
+	assert_int_equal(q.attack_queries, r.attack_queries);
 	assert_same_double(q.aux, r.aux);
 	assert_same_double(q.train_s, r.train_s);
 	assert_int_equal(q.rank, r.rank);
@@ -717,7 +732,7 @@ static void test_csv(void **state)
 	assert_int_equal(result_csv_parse(buf, &q), 0);
 	for (char *p = buf; *p; p++)
 		commas += *p == ',';
-	assert_int_equal(commas, 28);
+	assert_int_equal(commas, 31);
 	{
 		char line[8192];
 		char *last = strrchr(buf, ',');

@@ -89,6 +89,8 @@ static void new_row(struct result_row *r, const char *kind, const char *scheme, 
 	r->acc_before = NAN;
 	r->acc = NAN;
 	r->acc_clean = NAN;
+	r->removed = -1;
+	r->forged = -1;
 	r->success = -1;
 	r->aux = NAN;
 	r->train_s = NAN;
@@ -142,7 +144,8 @@ static void attack_row(FILE *f, const struct result_row *p, const char *attack, 
 		r.capacity = p->capacity;
 		r.detected = r.metric < (k > 1.5 ? 0.3 : 0.25);
 		r.pvalue = r.detected ? 1e-5 : 0.2;
-		r.success = !r.detected && drop < 0.05;
+		r.removed = p->detected == 1 ? !r.detected : -1;
+		r.success = r.removed < 0 ? -1 : r.removed == 1 && drop < 0.05;
 	}
 	if (out)
 		*out = r;
@@ -570,8 +573,8 @@ static void test_summary(void **state)
 	snprintf(path, sizeof path, "%s/summary.csv", repdir);
 	table_load(path, &t);
 	assert_string_equal(t.head[0], "scheme");
-	assert_string_equal(t.head[t.ncols - 1], "metric_name");
-	assert_int_equal(t.ncols, 7 + 7 * 3 + 1);
+	assert_string_equal(t.head[t.ncols - 1], "degenerate");
+	assert_int_equal(t.ncols, 7 + 9 * 3 + 3);
 
 	/* prune 0.5 on uchida 32: the retry replaced the failed attempt */
 	r = find_row(&t, "attack", "bits=32", "prune", "rate=0.5;scope=layer");
@@ -585,6 +588,21 @@ static void test_summary(void **state)
 	assert_num(cell(&t, r, "acc_drop_ci95"), 0.254124095, 1e-6);
 	assert_num(cell(&t, r, "wall_s_mean"), 2.25, 1e-9);
 	assert_string_equal(cell(&t, r, "metric_name"), "ber");
+	assert_num(cell(&t, r, "removed_mean"), 0, 1e-12); /* BER 0.1, 0.2: still detected */
+	assert_string_equal(cell(&t, r, "forged_mean"), "");
+	/* pruning half of the weights costs the unmarked model 4.8 and 9.6 points
+	 * (mean 7.2 >= 5): a degenerate setting, flagged on every scheme's row */
+	assert_num(cell(&t, r, "unmarked_acc_drop"), 0.072, 1e-9);
+	assert_string_equal(cell(&t, r, "degenerate"), "1");
+	r = find_row(&t, "attack", "bits=64", "prune", "rate=0.5;scope=layer");
+	assert_string_equal(cell(&t, r, "degenerate"), "1");
+	r = find_row(&t, "attack", "bits=32", "prune", "rate=0.1;scope=layer");
+	assert_num(cell(&t, r, "unmarked_acc_drop"), 0.0144, 1e-9);
+	assert_string_equal(cell(&t, r, "degenerate"), "0");
+	r = find_row(&t, "attack", "bits=32", "quantize", "bits=8");
+	assert_string_equal(cell(&t, r, "degenerate"), "0");
+	r = find_row(&t, "attack", "bits=32", "quantize", "bits=4");
+	assert_string_equal(cell(&t, r, "degenerate"), "1");
 
 	/* embedding with 64 bits: accuracy cost against the clean model */
 	r = find_row(&t, "embed", "bits=64", "", "");
@@ -595,6 +613,7 @@ static void test_summary(void **state)
 	assert_num(cell(&t, r, "acc_drop_mean"), 0.015, 1e-9);
 	assert_num(cell(&t, r, "acc_drop_ci95"), 0.0635310237, 1e-6);
 	assert_num(cell(&t, r, "detected_mean"), 1, 1e-12);
+	assert_string_equal(cell(&t, r, "degenerate"), ""); /* not an attack */
 
 	/* one seed failed: n = 1, no sd or interval */
 	r = find_row(&t, "attack", "bits=64", "quantize", "bits=4");
@@ -1147,7 +1166,7 @@ static void test_errors(void **state)
 	assert_true(fprintf(f, "%s%sa,b,c\n", hdr, buf) > 0);
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(report_run(dir, 0, err, sizeof err), -1);
-	assert_non_null(strstr(err, "bad/results.csv:3: malformed row; expected 29 columns"));
+	assert_non_null(strstr(err, "bad/results.csv:3: malformed row; expected 32 columns"));
 
 	/* an interrupted last row is left out; figures without data are skipped */
 	f = fopen(path, "w");
