@@ -2,8 +2,10 @@
  * round(rate * n) weights of the scope, the smallest in |w| (ties broken by
  * position, so the result is deterministic). Biases are left alone. The
  * default scope is global, one magnitude threshold over every weight, as the
- * literature prunes (Uchida et al., the robustness SoK); layer prunes only
- * the marked layer, each every layer at the same rate. */
+ * trigger-set papers prune (Adi et al.; null embedding: SCHEMES.md) and as
+ * an attacker who does not know the marked layer must; layer prunes only the
+ * marked layer (Uchida et al.'s experiment, jobs/papers/uchida_pruning.yaml),
+ * each every layer at the same rate. */
 #include "common.h"
 #include "../workers/util.h"
 
