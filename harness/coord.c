@@ -437,6 +437,24 @@ static int after_state(struct sched *s, int i, int *bad)
 	return !open;
 }
 
+/* Whether a calibration trial file holds its header and K trial lines, the
+ * last one complete (a file cut short by a full disk or a copy is redone). */
+static int trials_complete(const char *path, int K)
+{
+	FILE *f = fopen(path, "r");
+	int c, last = 0;
+	long lines = 0;
+
+	if (!f)
+		return 0;
+	while ((c = getc(f)) != EOF) {
+		lines += c == '\n';
+		last = c;
+	}
+	fclose(f);
+	return last == '\n' && lines == (long)K + 1;
+}
+
 /* Marks jobs finished in the journal; returns the number of rows applied. */
 static int apply_journal(struct sched *s, const char *rundir, const struct run_opts *o,
 			 const struct pipeline *p, char *err, size_t errlen)
@@ -470,11 +488,11 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		    (s->state[j->parent] == ST_OK || s->state[j->parent] == ST_PENDING) &&
 		    after_state(s, i, NULL) >= 0)
 			s->state[i] = ST_PENDING;
-		/* a calibration job whose trials file is gone is run again */
+		/* a calibration job whose trials file is gone or cut short is run again */
 		if (s->state[i] == ST_OK && j->kind == JOB_CALIB) {
 			char path[PATHLEN + 64];
 			pipeline_calib_path(p, j, path, sizeof path);
-			if (access(path, R_OK))
+			if (!trials_complete(path, j->calib_keys))
 				s->state[i] = ST_PENDING;
 		}
 	}

@@ -314,8 +314,7 @@ static void attack_outcome(struct result_row *row, int before)
 		row->success = -1;
 		return;
 	}
-	row->success =
-	    (row->removed == 1 || row->forged == 1) && row->acc_before - row->acc < 0.05;
+	row->success = (row->removed == 1 || row->forged == 1) && row->acc_before - row->acc < 0.05;
 }
 
 static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
@@ -619,8 +618,7 @@ static int write_trials(const char *path, int K, const struct wm_verdict *v, cha
 			x[0] = 0;
 		else
 			fmt_double(x, sizeof x, v[k].aux);
-		fprintf(f, "%d,%s,%s,%s,%d,%s\n", k + 1, v[k].metric_name, a, b, v[k].detected,
-			x);
+		fprintf(f, "%d,%s,%s,%s,%d,%s\n", k + 1, v[k].metric_name, a, b, v[k].detected, x);
 	}
 	bad = fflush(f) || ferror(f) || fsync(fileno(f));
 	if (fclose(f) || bad || rename(tmp, path)) {

@@ -189,8 +189,9 @@ static int robustness_one(struct report *R, const char *attack, const int *gi, i
 		fprintf(gp.s, "deg_metric_lines = '%s'\ndeg_acc_lines = '%s'\n", dm, da);
 		gp_text(gp.s, "deg_note", DEGENERATE_NOTE);
 		xtics_list(gp.s, &ls);
-		gp_lines(gp.s, &ls, (int)fmax(has_thr ? text_width(t) : 0,
-					      dm[0] || da[0] ? text_width(DEGENERATE_NOTE) : 0));
+		gp_lines(gp.s, &ls,
+			 (int)fmax(has_thr ? text_width(t) : 0,
+				   dm[0] || da[0] ? text_width(DEGENERATE_NOTE) : 0));
 	}
 	rc = gp_end(R, &gp, fg, err, errlen);
 out:

@@ -65,8 +65,8 @@ int fig_tradeoff(struct report *R, char *err, size_t errlen)
 			fprintf(gp.d, " %d %d\n", g->n, g->degenerate == 1);
 			if (g->degenerate == 1 && isfinite(y) && isfinite(l->x[j])) {
 				snprintf(dl, sizeof dl, " %d", i + 1);
-				if (!strstr(deg_lines, dl) && strlen(deg_lines) + strlen(dl) <
-								    sizeof deg_lines)
+				if (!strstr(deg_lines, dl) &&
+				    strlen(deg_lines) + strlen(dl) < sizeof deg_lines)
 					strcat(deg_lines, dl);
 			}
 			if (l->x[j] < xmin)
@@ -100,8 +100,9 @@ int fig_tradeoff(struct report *R, char *err, size_t errlen)
 		gp_num(gp.s, "thr_y", isfinite(thr) ? thr : NAN);
 		fprintf(gp.s, "deg_lines = '%s'\n", deg_lines);
 		gp_text(gp.s, "deg_note", DEGENERATE_NOTE);
-		gp_lines(gp.s, &ls,
-			 (int)fmax(text_width(note), deg_lines[0] ? text_width(DEGENERATE_NOTE) : 0));
+		gp_lines(
+		    gp.s, &ls,
+		    (int)fmax(text_width(note), deg_lines[0] ? text_width(DEGENERATE_NOTE) : 0));
 	}
 	rc = gp_end(R, &gp, fg, err, errlen);
 out:

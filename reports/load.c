@@ -346,7 +346,8 @@ void build_groups(struct report *R)
 		for (int j = 0; j < R->ng; j++) {
 			struct group *g = &R->g[j];
 
-			if (!strcmp(g->rep->kind, "attack") && !strcmp(g->rep->attack, u->rep->attack) &&
+			if (!strcmp(g->rep->kind, "attack") &&
+			    !strcmp(g->rep->attack, u->rep->attack) &&
 			    !strcmp(g->rep->attack_params, u->rep->attack_params)) {
 				g->unmarked_drop = u->st[M_DROP].mean;
 				g->degenerate = u->st[M_DROP].mean >= DEGENERATE_DROP;

@@ -34,7 +34,18 @@ struct mstat {
 	double mean, sd, ci;
 };
 
-enum { M_METRIC, M_PVALUE, M_DETECTED, M_ACC, M_DROP, M_REMOVED, M_FORGED, M_SUCCESS, M_WALL, NMET };
+enum {
+	M_METRIC,
+	M_PVALUE,
+	M_DETECTED,
+	M_ACC,
+	M_DROP,
+	M_REMOVED,
+	M_FORGED,
+	M_SUCCESS,
+	M_WALL,
+	NMET
+};
 
 /* An attack setting is degenerate when the unmarked model loses this much
  * test accuracy under it, mean over seeds (README "report/summary.csv"). */

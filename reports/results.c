@@ -1,8 +1,8 @@
 /* results.c - the result row's CSV form (RFC 4180, one line a row).
  *
  * Doubles are written in their shortest round-trip form and NAN as an empty
- * field, an optional flag's -1 (n/a) too, so result_csv_parse(result_csv_row(r)) gives back r exactly (up to
- * line breaks in text fields, which are written as spaces). */
+ * field, an optional flag's -1 (n/a) too, so result_csv_parse(result_csv_row(r)) gives back r
+ * exactly (up to line breaks in text fields, which are written as spaces). */
 #include "results.h"
 #include "../workers/util.h"
 
@@ -28,16 +28,21 @@ struct col {
 	}
 
 static const struct col cols[] = {
-    COL(C_STR, job_id),	       COL(C_STR, parent_id),	  COL(C_STR, kind),
-    COL(C_STR, dataset),       COL(C_STR, model),	  COL(C_STR, scheme),
-    COL(C_STR, scheme_params), COL(C_STR, attack),	  COL(C_STR, attack_params),
-    COL(C_LONG, seed),	       COL(C_STR, status),	  COL(C_STR, message),
-    COL(C_STR, metric_name),   COL(C_DBL, metric_before), COL(C_DBL, metric),
-    COL(C_DBL, pvalue),	       COL(C_INT, detected),	  COL(C_DBL, capacity),
-    COL(C_DBL, acc_before),    COL(C_DBL, acc),		  COL(C_DBL, acc_clean),
-    COL(C_OPT, removed),       COL(C_OPT, forged),	  COL(C_OPT, success),
-    COL(C_LONG, queries),      COL(C_LONG, attack_queries), COL(C_DBL, aux),
-    COL(C_DBL, train_s),       COL(C_INT, rank),	  COL(C_STR, host),
+    COL(C_STR, job_id),	       COL(C_STR, parent_id),
+    COL(C_STR, kind),	       COL(C_STR, dataset),
+    COL(C_STR, model),	       COL(C_STR, scheme),
+    COL(C_STR, scheme_params), COL(C_STR, attack),
+    COL(C_STR, attack_params), COL(C_LONG, seed),
+    COL(C_STR, status),	       COL(C_STR, message),
+    COL(C_STR, metric_name),   COL(C_DBL, metric_before),
+    COL(C_DBL, metric),	       COL(C_DBL, pvalue),
+    COL(C_INT, detected),      COL(C_DBL, capacity),
+    COL(C_DBL, acc_before),    COL(C_DBL, acc),
+    COL(C_DBL, acc_clean),     COL(C_OPT, removed),
+    COL(C_OPT, forged),	       COL(C_OPT, success),
+    COL(C_LONG, queries),      COL(C_LONG, attack_queries),
+    COL(C_DBL, aux),	       COL(C_DBL, train_s),
+    COL(C_INT, rank),	       COL(C_STR, host),
     COL(C_DBL, wall_s),	       COL(C_LONG, peak_rss_kb),
 };
 

@@ -118,4 +118,16 @@ check "a run with a lost trial file and owner key resumes" test $? -eq 0
 calrows "$TMP/lost/results.csv" >"$TMP/lost.rows"
 check "the lost trial file is written again, identical" cmp -s "$TMP/one/calibration/$f" "$TMP/lost/calibration/$f"
 check "rows after redoing lost files equal an uninterrupted run" cmp -s "$TMP/one.rows" "$TMP/lost.rows"
+
+# a trial file cut short (a full disk, a partial copy) is redone too
+cp -r "$TMP/one" "$TMP/cut"
+f=$(ls "$TMP/cut/calibration" | tail -1)
+head -c -7 "$TMP/one/calibration/$f" >"$TMP/cut/calibration/$f"
+$WM run -q -o "$TMP/cut" "$TMP/cal.yaml" >/dev/null 2>&1
+check "a trial file cut mid-line is written again, identical" cmp -s "$TMP/one/calibration/$f" \
+	"$TMP/cut/calibration/$f"
+head -n 5 "$TMP/one/calibration/$f" >"$TMP/cut/calibration/$f"
+$WM run -q -o "$TMP/cut" "$TMP/cal.yaml" >/dev/null 2>&1
+check "a trial file missing whole lines is written again, identical" cmp -s \
+	"$TMP/one/calibration/$f" "$TMP/cut/calibration/$f"
 finish
