@@ -69,6 +69,9 @@ glyph_w(n) = (fmt eq 'tex') ? n * 0.66 * 9 / (pdf_w * 72) : n * hchar(fmt)
 # Markers: the PDF is viewed at its printed size, the bitmaps on a screen.
 psz(f) = (f eq 'png' || f eq 'svg') ? 1.0 : 0.55
 clamp(v, lo, hi) = v < lo ? lo : v > hi ? hi : v
+# a word of a line-number list as an index: gnuplot evaluates the options of
+# "for [s in list]" even when the list is empty, where int(s) would fail
+wi(s) = (s eq '') ? 1 : int(s)
 max2(a, b) = a > b ? a : b
 # Names beside an axis (heatmap rows, cost bars) take at most this much of
 # the canvas width; longer ones are cut.

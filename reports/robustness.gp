@@ -73,7 +73,7 @@ do for [fmt in formats] {
 		dt lt_dt[int(s)] pt lt_pt[int(s)] ps 0.8 * psz(fmt) lw 1.5 title T(int(s)), \
 	     for [s in thr_key] keyentry with lines lc rgb '#000000' dt (6, 4) lw 1 \
 		title key_title(thr_title, thr_title_pdf, thr_title_tex, rm - lm), \
-	     for [s in deg_metric_lines] datafile index (int(s) - 1) using 1:($2 * DEG($7)) \
+	     for [s in deg_metric_lines] datafile index (wi(s) - 1) using 1:($2 * DEG($7)) \
 		with points lc rgb '#555555' pt 6 ps 1.9 * psz(fmt) lw 1 notitle, \
 	     for [s in deg_key] keyentry with points lc rgb '#555555' pt 6 ps 1.9 * psz(fmt) \
 		lw 1 title key_title(deg_note, deg_note_pdf, deg_note_tex, rm - lm)
@@ -89,7 +89,7 @@ do for [fmt in formats] {
 	plot for [s in acc_lines] datafile index (int(s) - 1) using 1:4:5 \
 		with yerrorlines lc rgb lt_color[int(s)] dt lt_dt[int(s)] pt lt_pt[int(s)] \
 		ps 0.8 * psz(fmt) lw 1.5 notitle, \
-	     for [s in deg_acc_lines] datafile index (int(s) - 1) using 1:($4 * DEG($7)) \
+	     for [s in deg_acc_lines] datafile index (wi(s) - 1) using 1:($4 * DEG($7)) \
 		with points lc rgb '#555555' pt 6 ps 1.9 * psz(fmt) lw 1 notitle
 	unset multiplot
 	set output

@@ -58,7 +58,7 @@ do for [fmt in formats] {
 	plot for [i=1:nlines] datafile index (i - 1) using 1:2 with points \
 		lc rgb lt_color[i] pt lt_pt[i] ps 1.1 * psz(fmt) title T(i), \
 	     keyentry with lines lc rgb '#777777' dt (6, 4) lw 1 title key_title(thr_note, thr_note_pdf, thr_note_tex, rm - lm), \
-	     for [s in deg_lines] datafile index (int(s) - 1) using 1:($2 * DEG($4)) with points \
+	     for [s in deg_lines] datafile index (wi(s) - 1) using 1:($2 * DEG($4)) with points \
 		lc rgb '#555555' pt 6 ps 2.2 * psz(fmt) lw 1 notitle, \
 	     for [s in deg_key] keyentry with points lc rgb '#555555' pt 6 ps 2.2 * psz(fmt) lw 1 \
 		title key_title(deg_note, deg_note_pdf, deg_note_tex, rm - lm)
