@@ -103,7 +103,8 @@ int fig_heatmap(struct report *R, char *err, size_t errlen)
 				same[p] = !kv_get(cols[j].rep->attack_params, k, w, sizeof w) &&
 					  !strcmp(w, v);
 			}
-			if (!same[p]) {
+			/* a scope always shows: it decides what the attack touched */
+			if (!same[p] || !strcmp(k, "scope")) {
 				snprintf(t, sizeof t, "%s%.100s=%.300s", shown[0] ? ", " : "", k,
 					 v);
 				rp_cat(shown, sizeof shown, t);

@@ -68,7 +68,8 @@ def label(name, params):
         return name
     mine = dict(kv.split("=", 1) for kv in params.split(";") if "=" in kv)
     others = [dict(kv.split("=", 1) for kv in o.split(";") if "=" in kv) for o in VARY.get(name, ())]
-    keep = [k for k in mine if any(o.get(k) != mine[k] for o in others)]
+    # a scope always shows (what the attack touched); the rest where it varies
+    keep = [k for k in mine if k == "scope" or any(o.get(k) != mine[k] for o in others)]
     return name if not keep else "%s (%s)" % (name, ", ".join("%s=%s" % (k, mine[k]) for k in keep))
 
 
