@@ -183,6 +183,12 @@ def claims(rundirs):
     def m(rs, col):
         return mean(num(r[col]) for r in rs)
 
+    def by_bits(rs):
+        by = defaultdict(list)
+        for r in rs:
+            by[int(dict(kv.split("=", 1) for kv in r["scheme_params"].split(";"))["bits"])].append(r)
+        return by
+
     out = []
 
     def claim(paper, text, run, fn):
@@ -214,10 +220,8 @@ def claims(rundirs):
           "paper-uchida-pruning", uchida_prune)
 
     def uchida_cap():
-        e = sel("paper-uchida-capacity", "embed", "uchida")
-        by = defaultdict(list)
-        for r in e:
-            by[int(dict(kv.split("=", 1) for kv in r["scheme_params"].split(";"))["bits"])].append(num(r["metric"]))
+        by = {t: [num(r["metric"]) for r in v]
+              for t, v in by_bits(sel("paper-uchida-capacity", "embed", "uchida")).items()}
         low = max(mean(v) for t, v in by.items() if t <= 150)
         high = min(mean(v) for t, v in by.items() if t >= 450)
         return ("reproduced" if low == 0 and high > 0 else "not reproduced",
@@ -277,10 +281,7 @@ def claims(rundirs):
           "paper-trigger-pruning", ne_piracy)
 
     def gs_cap():
-        e = sel("paper-gradsigns-capacity", "embed", "gradsigns")
-        by = defaultdict(list)
-        for r in e:
-            by[int(dict(kv.split("=", 1) for kv in r["scheme_params"].split(";"))["bits"])].append(r)
+        by = by_bits(sel("paper-gradsigns-capacity", "embed", "gradsigns"))
         det = {t: mean(num(x["detected"]) for x in v) for t, v in by.items()}
         ok = all(det[t] == 1 for t in det if t <= 64)
         return ("reproduced" if ok else "not reproduced",
