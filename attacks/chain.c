@@ -102,6 +102,16 @@ static int chain_parse(const char *steps, struct chain_step *st, char *err, size
 			return errf(err, errlen, "chain: step %d: %s", n + 1, sub);
 		n++;
 	}
+	/* an attack that plants the attacker's mark reports its verdict on the
+	 * model it leaves, so no step may change that model after it */
+	for (int i = 0; i + 1 < n; i++)
+		if (st[i].a->second_verdict)
+			return errf(
+			    err, errlen,
+			    "chain: parameter 'steps' = '%s': step %d '%s' plants the "
+			    "attacker's own mark, whose verdict is read on the model it leaves; "
+			    "expected it as the last step",
+			    steps, i + 1, st[i].a->name);
 	return n;
 }
 

@@ -389,6 +389,18 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 		jobfile_free(&old);
 		return 0;
 	}
+	if (old.alpha != rs->alpha) {
+		/* alpha is not part of a job's identity, but every finished row was
+		 * decided at the old one and the keys record it */
+		double a = old.alpha;
+		free(ojobs);
+		jobfile_free(&old);
+		return errf(err, errlen,
+			    "%s: run.alpha changed from %g to %g since this run began (%s): its "
+			    "rows were decided and its keys stamped at %g; expected the same alpha "
+			    "to resume (start a new run directory for another alpha)",
+			    rs->path, a, rs->alpha, saved, a);
+	}
 	struct id_index xo, xn;
 	id_index_build(&xo, ojobs, on);
 	id_index_build(&xn, jobs, n);

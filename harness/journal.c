@@ -92,8 +92,24 @@ int journal_read(const char *rundir, struct result_row **rows, int *n, char *err
 	*rows = xmalloc((size_t)cap * sizeof **rows);
 	char *save = NULL;
 	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (++lineno == 1)
+		if (++lineno == 1) {
+			char want[2048];
+			int wl = result_csv_header(want, sizeof want);
+			if (wl > 0 && want[wl - 1] == '\n')
+				want[wl - 1] = 0;
+			if (wl > 0 && strcmp(line, want)) {
+				free(buf);
+				free(*rows);
+				*rows = NULL;
+				return errf(
+				    err, errlen,
+				    "%s:1: the header is not this wmbench's (a run directory "
+				    "from another version, whose columns differ); expected "
+				    "'%.60s...' with %d columns: start a new run directory",
+				    path, want, result_csv_ncols());
+			}
 			continue; /* header */
+		}
 		if (*n == cap) {
 			cap *= 2;
 			*rows = realloc(*rows, (size_t)cap * sizeof **rows);

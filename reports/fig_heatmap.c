@@ -122,7 +122,8 @@ int fig_heatmap(struct report *R, char *err, size_t errlen)
 	    "Fraction of seeds in which the attack removed the owner's mark (detected before, "
 	    "not after) or planted a mark of its own that verifies, losing less than 5 points "
 	    "of test accuracy, per scheme (rows) and attack setting (columns). Seeds whose "
-	    "mark was not detected before the attack do not count. Hatched: a degenerate "
+	    "mark was not detected before the attack count only when the attack forged a mark "
+	    "of its own. Hatched: a degenerate "
 	    "setting, which costs the unmarked model 5 points or more itself. Blank: not "
 	    "applicable (a query-path attack against white-box verification).");
 	if (!fg) {

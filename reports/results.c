@@ -105,6 +105,11 @@ static int finish(struct out *o)
 	return (int)o->off;
 }
 
+int result_csv_ncols(void)
+{
+	return NCOLS;
+}
+
 int result_csv_header(char *buf, size_t len)
 {
 	struct out o = {buf, len, 0, 0};

@@ -49,6 +49,8 @@ struct result_row {
 
 /* Writes the CSV header line / one row (with '\n') into buf; returns length. */
 int result_csv_header(char *buf, size_t len);
+/* The number of columns. */
+int result_csv_ncols(void);
 int result_csv_row(const struct result_row *r, char *buf, size_t len);
 /* Parses one CSV line written by result_csv_row (for resume and report). */
 int result_csv_parse(const char *line, struct result_row *r);

@@ -353,7 +353,7 @@ def repro(rundirs):
             ag = defaultdict(list)
             for r in att:
                 ag[(r["scheme"], r["scheme_params"], r["attack"], r["attack_params"])].append(r)
-            print("\nAttacks (aux: nullembed's accuracy on null-filtered inputs, or the pirate's metric for piracy):\n")
+            print("\nAttacks (aux: nullembed's accuracy on null-filtered inputs, or the attacker's own metric for piracy and overwrite):\n")
             print("| scheme | attack | n | metric after | aux | accuracy after | detected | success |")
             print("|---|---|---|---|---|---|---|---|")
             for (s, p, a, ap), rs in sorted(ag.items(), key=lambda kv: (kv[0][0], pkey(kv[0][1]), kv[0][2], pkey(kv[0][3]))):

@@ -101,6 +101,17 @@ assert "deg_acc_lines = ' " in open(os.path.join(d, "robustness_noise_ber.gp")).
 PY
 check "figures: text on the page, nothing overlaps" /usr/bin/python3 tests/layout_check.py \
 	"$TMP"/r/report/*.pdf
+# resuming with another alpha, or a results.csv of another version, is refused
+sed 's/^  alpha: 1e-3$/  alpha: 1e-2/' "$TMP/out.yaml" >"$TMP/alpha.yaml"
+$WM run -q -o "$TMP/r" "$TMP/alpha.yaml" >"$TMP/alpha.txt" 2>&1
+check "resume with another alpha is refused, naming both" test $? -ne 0 -a \
+	"$(grep -c "run.alpha changed from 0.001 to 0.01" "$TMP/alpha.txt")" -eq 1
+cp -r "$TMP/r" "$TMP/old"
+sed -i '1s/,removed,forged,success,queries,attack_queries,/,success,queries,/' "$TMP/old/results.csv"
+$WM run -q -o "$TMP/old" "$TMP/out.yaml" >"$TMP/old.txt" 2>&1
+check "resume of a results.csv with another version's header is refused with the reason" \
+	test $? -ne 0 -a "$(grep -c "results.csv:1: the header is not this wmbench's" "$TMP/old.txt")" -eq 1
+
 # distill queries the marked model once per attacker sample
 sed -e '/^attacks:/,$d' "$TMP/out.yaml" >"$TMP/d.yaml"
 printf 'attacks:\n  distill: {epochs: 1, attacker_data: 0.1}\n' >>"$TMP/d.yaml"

@@ -807,6 +807,12 @@ static void test_check_errors(void **state)
 			   (const char *const[]){"chain", "'rate'", "key=value", NULL});
 	expect_check_error("chain", "steps=input_clip",
 			   (const char *const[]){"chain", "input_clip", "query-path", NULL});
+	/* the attacker's own verdict is read on the final model: last step only */
+	expect_check_error("chain", "steps=piracy|finetune:mode=ftal",
+			   (const char *const[]){"chain", "step 1", "piracy", "last step", NULL});
+	expect_check_error(
+	    "chain", "steps=overwrite|prune",
+	    (const char *const[]){"chain", "step 1", "overwrite", "last step", NULL});
 	expect_check_error("chain", "steps=prune:attacker_data=0.5",
 			   (const char *const[]){"chain", "attacker_data", NULL});
 	expect_check_error("input_clip", "lo=1;hi=0",
