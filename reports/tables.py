@@ -491,15 +491,17 @@ def calibrate(wallfile, rundirs):
     if wall:
         s = int(wall)
         ranks = json.load(open(os.path.join(rundirs[0], "run.json"))).get("ranks", "?")
-        print("Wall time of `make calibrate`: %d s (%.1f min), %s MPI ranks on %d cores.\n"
+        print("Wall time of `make calibrate`: %d s (%.1f min), %s MPI ranks on %d cores (other "
+              "work may have shared them; each run's start and end are below).\n"
               % (s, s / 60, ranks, os.cpu_count()))
     for rd in rundirs:
         rows = load(rd)
         note_params(rows)
         run = json.load(open(os.path.join(rd, "run.json")))
         print("## %s\n" % run.get("name", os.path.basename(rd)))
-        print("%s  CPU: %s. Run from %s to %s.\n" % (run_header(rd, rows).strip(), run.get("cpu", "?"),
-                                                    run.get("start", "?"), run.get("end", "?")))
+        print(run_header(rd, rows))
+        print("CPU: %s. Run from %s to %s.\n" % (run.get("cpu", "?"), run.get("start", "?"),
+                                                run.get("end", "?")))
         cpath = os.path.join(rd, "report", "calibration.csv")
         if os.path.exists(cpath):
             cal = list(csv.DictReader(open(cpath, newline="")))
@@ -567,6 +569,8 @@ def calibrate(wallfile, rundirs):
                     if c["keys_from"] != "owner models":
                         continue
                     t = trials_of(rd, rows, c["scheme"], c["scheme_params"])
+                    if not t:
+                        continue
                     K = int(c["keys"])
                     hist = defaultdict(int)
                     for x in t:
