@@ -56,7 +56,8 @@ build/tests/test_report: tests/test_report.c build/libreport.a Makefile
 		build/libreport.a $(REPORT_LIBS) $(shell pkg-config --libs cmocka)
 
 # A wmbench with a plug-in from a test file (tests/e2e_plugin.sh).
-build/tests/wmbench-plugin: build/harness/main.o build/tests/plugins/test_scale.o build/libwm.a
+build/tests/wmbench-plugin: build/harness/main.o build/tests/plugins/test_scale.o \
+		build/tests/plugins/test_flaky.o build/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 build/tests/plugins/%.o: tests/plugins/%.c Makefile
@@ -64,7 +65,7 @@ build/tests/plugins/%.o: tests/plugins/%.c Makefile
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 -include $(LIB_OBJ:.o=.d) build/harness/main.d build/tests/testlib.d $(TESTS:=.d) $(BENCHES:=.d) \
-	build/tests/plugins/test_scale.d
+	build/tests/plugins/test_scale.d build/tests/plugins/test_flaky.d
 
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps

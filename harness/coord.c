@@ -168,12 +168,16 @@ static void write_row(struct sched *s, struct result_row *r, int j)
 
 static void skip_one(struct sched *s, int j, int c, const char *why);
 
+static void release_wake(struct sched *s, int j);
+
+/* Skips what needs job j's model; the jobs that only wait for j to finish
+ * (its wake range: calibration jobs waiting for owner models) go on without
+ * it. */
 static void skip_descendants(struct sched *s, int j, const char *why)
 {
 	for (int k = s->child_off[j]; k < s->child_off[j + 1]; k++)
 		skip_one(s, j, s->child[k], why);
-	for (int c = s->jobs[j].wake; c >= 0 && c < s->jobs[j].wake + s->jobs[j].nwake; c++)
-		skip_one(s, j, c, why);
+	release_wake(s, j);
 }
 
 /* Skips job c, which waits for job j (its parent, or a job of its `after`
@@ -229,6 +233,13 @@ static void finish(struct sched *s, int j, struct result_row *r)
 			heap_push(s, c);
 		}
 	}
+	release_wake(s, j);
+}
+
+/* Job j finished (ok, failed or skipped): the jobs of its wake range have one
+ * job less to wait for. */
+static void release_wake(struct sched *s, int j)
+{
 	for (int c = s->jobs[j].wake; c >= 0 && c < s->jobs[j].wake + s->jobs[j].nwake; c++) {
 		int p = s->jobs[c].parent;
 
@@ -429,22 +440,17 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 			    : ", or --extend to add the new jobs and keep the finished ones");
 }
 
-/* The jobs of job i's `after` range: 1 all finished ok, -1 one failed or was
- * skipped (its index in *bad if bad), 0 otherwise; counts the unfinished ones
- * into s->wait[i]. */
-static int after_state(struct sched *s, int i, int *bad)
+/* The jobs of job i's `after` range: 1 all finished (ok, failed or skipped:
+ * a calibration job verifies the keys of the owners that embedded), 0
+ * otherwise; counts the unfinished ones into s->wait[i]. */
+static int after_state(struct sched *s, int i)
 {
 	const struct job *j = &s->jobs[i];
 	int open = 0;
 
-	for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++) {
-		if (s->state[d] == ST_FAILED || s->state[d] == ST_SKIPPED) {
-			if (bad)
-				*bad = d;
-			return -1;
-		}
-		open += s->state[d] != ST_OK;
-	}
+	for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++)
+		open +=
+		    s->state[d] != ST_OK && s->state[d] != ST_FAILED && s->state[d] != ST_SKIPPED;
 	s->wait[i] = open;
 	return !open;
 }
@@ -498,7 +504,7 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		const struct job *j = &s->jobs[i];
 		if (s->state[i] == ST_SKIPPED && j->parent >= 0 &&
 		    (s->state[j->parent] == ST_OK || s->state[j->parent] == ST_PENDING) &&
-		    after_state(s, i, NULL) >= 0)
+		    after_state(s, i) >= 0)
 			s->state[i] = ST_PENDING;
 		/* a calibration job whose trials file is gone or cut short is run again */
 		if (s->state[i] == ST_OK && j->kind == JOB_CALIB) {
@@ -558,12 +564,9 @@ static void seed_ready(struct sched *s)
 	for (int i = 0; i < s->n; i++) {
 		if (s->state[i] != ST_PENDING)
 			continue;
-		int p = s->jobs[i].parent, bad = -1, after = after_state(s, i, &bad);
+		int p = s->jobs[i].parent, after = after_state(s, i);
 		if (p >= 0 && (s->state[p] == ST_FAILED || s->state[p] == ST_SKIPPED)) {
 			skip_descendants(s, p, s->state[p] == ST_FAILED ? "failed" : "was skipped");
-		} else if (after < 0) {
-			skip_descendants(s, bad,
-					 s->state[bad] == ST_FAILED ? "failed" : "was skipped");
 		} else if ((p < 0 || s->state[p] == ST_OK) && after > 0) {
 			s->state[i] = ST_READY;
 			heap_push(s, i);

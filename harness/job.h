@@ -91,9 +91,10 @@ struct job {
 	int calib_model;   /* JOB_CALMODEL, JOB_CALIB: which calibration model (1..M) */
 	int calib_owner;   /* JOB_CALOWNER: which owner model (1..K) */
 	int calib_keys;	   /* JOB_CALIB: keys verified (K) */
-	/* Besides its parent, the job waits for jobs [after, after + nafter) (JOB_CALIB of a
-	 * scheme whose keys come from owner models: the setting's JOB_CALOWNER jobs); a job
-	 * of such a range releases [wake, wake + nwake) when it finishes. */
+	/* Besides its parent, the job waits for jobs [after, after + nafter) to finish, ok
+	 * or not (JOB_CALIB of a scheme whose keys come from owner models: the setting's
+	 * JOB_CALOWNER jobs; it verifies the keys of the owners that embedded); a job of
+	 * such a range releases [wake, wake + nwake) when it finishes, however. */
 	int after, nafter, wake, nwake;
 	double cost; /* estimated CPU seconds */
 	char identity[1024];

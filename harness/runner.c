@@ -597,7 +597,8 @@ out:
 
 /* Writes the trials of a calibration job to path, atomically (a temporary
  * name, fsync, rename): key,metric_name,metric,pvalue,detected,aux (aux
- * empty where the scheme reports none). */
+ * empty where the scheme reports none; a key whose owner model did not embed
+ * is the line "k,,,,-1,"). */
 static int write_trials(const char *path, int K, const struct wm_verdict *v, char *err,
 			size_t errlen)
 {
@@ -612,6 +613,10 @@ static int write_trials(const char *path, int K, const struct wm_verdict *v, cha
 			    strerror(errno));
 	fputs("key,metric_name,metric,pvalue,detected,aux\n", f);
 	for (int k = 0; k < K; k++) {
+		if (v[k].detected < 0) { /* an owner model that did not embed */
+			fprintf(f, "%d,,,,-1,\n", k + 1);
+			continue;
+		}
 		fmt_double(a, sizeof a, v[k].metric);
 		fmt_double(b, sizeof b, v[k].pvalue);
 		if (isnan(v[k].aux))
@@ -655,6 +660,8 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	}
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	double t0 = now_seconds();
+	int nmissing = 0, ntrials = 0;
+	char missing[200] = "";
 	for (int k = 1; k <= K; k++) {
 		struct job_ctx kc = *c;
 		struct npz key;
@@ -664,6 +671,17 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		kc.env.rng = &kc.rng;
 		if (j->nafter) {
 			pipeline_key_path(p, &p->jobs[j->after + k - 1], path, sizeof path);
+			if (access(path, R_OK)) {
+				/* the owner model did not embed (its row says why): no
+				 * key, no trial; the trial file says so with detected -1 */
+				char t[16];
+				v[k - 1].detected = -1;
+				v[k - 1].metric = v[k - 1].pvalue = v[k - 1].aux = NAN;
+				snprintf(t, sizeof t, "%s%d", nmissing++ ? ", " : "", k);
+				if (strlen(missing) + strlen(t) < sizeof missing)
+					strcat(missing, t);
+				continue;
+			}
 			rc = npz_read(&key, path, err, errlen);
 		} else {
 			rc = wm_keygen(s, &j->sp, &m, &kc.env, &key, err, errlen);
@@ -673,6 +691,7 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		if (rc)
 			goto out;
 		rc = -1;
+		ntrials++;
 		fp += v[k - 1].detected == 1;
 		if (isnan(pmin) || v[k - 1].pvalue < pmin)
 			pmin = v[k - 1].pvalue;
@@ -680,8 +699,19 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		queries += v[k - 1].queries;
 	}
 	row->train_s = now_seconds() - t0;
+	if (!ntrials) {
+		errf(err, errlen,
+		     "calibration: none of the %d owner models of %s embedded (their calowner rows "
+		     "say why); expected at least one key to verify",
+		     K, j->scheme);
+		goto out;
+	}
+	if (nmissing)
+		snprintf(row->message, sizeof row->message,
+			 "%d of %d owner keys verified; owner models %s did not embed", ntrials, K,
+			 missing);
 	strlcopy(row->metric_name, "fpr", sizeof row->metric_name);
-	row->metric = (double)fp / K;
+	row->metric = (double)fp / ntrials;
 	row->detected = fp;
 	row->pvalue = pmin;
 	row->capacity = capacity;

@@ -44,6 +44,8 @@ static int read_trials(const struct report *R, const char *job_id, double **v, i
 			continue; /* header */
 		for (int k = 0; k < 3 && c; k++)
 			c = strchr(c, ',') ? strchr(c, ',') + 1 : NULL;
+		if (c && !strncmp(c, ",-1,", 4))
+			continue; /* an owner model that did not embed: no trial */
 		if (!c || !rp_is_num(strtok(c, ","), &p)) {
 			fclose(f);
 			return errf(

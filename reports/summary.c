@@ -152,9 +152,29 @@ static int has_owners(const struct report *R, const struct result_row *c)
 	return 0;
 }
 
+/* The trials of calibration job id: K, less the keys whose owner model did
+ * not embed (lines "k,,,,-1," of its trial file); K if the file cannot be
+ * read (the figure then says why). */
+static int calib_trials(const struct report *R, const char *id, int K)
+{
+	char path[REPORT_PATHLEN + 64], line[512];
+	FILE *f;
+	int missing = 0;
+
+	snprintf(path, sizeof path, "%s/calibration/%s.csv", R->rundir, id);
+	if (!(f = fopen(path, "r")))
+		return K;
+	while (fgets(line, sizeof line, f)) {
+		char *c = strchr(line, ',');
+		missing += c && !strncmp(c, ",,,,-1,", 7);
+	}
+	fclose(f);
+	return K - missing;
+}
+
 /* One row per scheme setting: the calibration rows (one per calibration model,
- * each K trials) pooled, their Clopper-Pearson interval, the largest FPR of a
- * model and the pass rule at the run's alpha. */
+ * each K trials, fewer where an owner model did not embed) pooled, their Clopper-Pearson interval,
+ * the largest FPR of a model and the pass rule at the run's alpha. */
 int write_calibration(struct report *R, char *err, size_t errlen)
 {
 	char path[FILELEN];
@@ -186,7 +206,7 @@ int write_calibration(struct report *R, char *err, size_t errlen)
 		M = atoi(models) > g->n ? atoi(models) : g->n;
 		for (int j = 0; j < g->n; j++) {
 			const struct result_row *r = &R->rows[g->ok[j]];
-			int K = atoi(keys);
+			int K = calib_trials(R, r->job_id, atoi(keys));
 
 			fp[j] = r->detected > 0 ? r->detected : 0;
 			n[j] = K;

@@ -475,7 +475,7 @@ def trials_of(rundir, rows, scheme, params):
         if r["kind"] == "calibration" and r["status"] == "ok" and r["scheme"] == scheme \
                 and r["scheme_params"] == params:
             with open(os.path.join(rundir, "calibration", r["job_id"] + ".csv"), newline="") as fh:
-                out += list(csv.DictReader(fh))
+                out += [t for t in csv.DictReader(fh) if t["detected"] != "-1"]
     return out
 
 

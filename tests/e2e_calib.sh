@@ -119,6 +119,52 @@ calrows "$TMP/lost/results.csv" >"$TMP/lost.rows"
 check "the lost trial file is written again, identical" cmp -s "$TMP/one/calibration/$f" "$TMP/lost/calibration/$f"
 check "rows after redoing lost files equal an uninterrupted run" cmp -s "$TMP/one.rows" "$TMP/lost.rows"
 
+# owner models that fail to embed: the calibration jobs verify the keys of the
+# owners that did (tests/plugins/test_flaky.c fails some owners by design)
+WMP=build/tests/wmbench-plugin
+cat >"$TMP/flaky.yaml" <<'Y'
+run:
+  name: flaky
+  dataset: fashion
+  model: mlp
+  epochs: 1
+  seeds: [1]
+  train_subset: 1500
+  test_subset: 300
+  calibrate: {models: 2, keys: 5, owners: 20}
+schemes:
+  test_flaky: {}
+attacks:
+  identity: {}
+Y
+$MPIRUN -np 2 $WMP run -q -o "$TMP/fl" "$TMP/flaky.yaml" >/dev/null 2>&1
+check "a calibration run with failing owner models exits (not 0: jobs failed)" test $? -ne 0
+$WM report "$TMP/fl" >/dev/null 2>&1 # the report needs no plug-in code
+check "its report exits 0 and draws the null p-values" test $? -eq 0 -a -s "$TMP/fl/report/calibration.pdf"
+check "the calibration jobs ran on the owners that embedded, and say which did not" python3 - "$TMP/fl" <<'PY'
+import csv, os, sys
+d = sys.argv[1]
+rows = {r["job_id"]: r for r in csv.DictReader(open(os.path.join(d, "results.csv")))}.values()
+owners = [r for r in rows if r["kind"] == "calowner"]
+failed = sorted(int(r["seed"]) for r in owners if r["status"] == "failed")
+ok = len(owners) - len(failed)
+print("# %d of %d owners failed: %s" % (len(failed), len(owners), failed))
+assert len(owners) == 20 and 0 < len(failed) < 20, failed
+cal = [r for r in rows if r["kind"] == "calibration"]
+assert len(cal) == 2 and all(r["status"] == "ok" for r in cal), cal
+for r in cal:
+    assert ("%d of 20 owner keys verified" % ok) in r["message"], r["message"]
+    t = list(csv.DictReader(open(os.path.join(d, "calibration", r["job_id"] + ".csv"))))
+    assert len(t) == 20 and sorted(int(x["key"]) for x in t if x["detected"] == "-1") == failed
+    assert abs(float(r["metric"]) * ok - int(r["detected"])) < 1e-9, r
+c = list(csv.DictReader(open(os.path.join(d, "report", "calibration.csv"))))
+assert len(c) == 1 and c[0]["trials"] == str(2 * ok) and c[0]["pass"] in ("yes", "no"), c
+PY
+calrows "$TMP/fl/results.csv" >"$TMP/fl.rows"
+$MPIRUN -np 2 $WMP run -q -o "$TMP/fl" "$TMP/flaky.yaml" >/dev/null 2>&1
+calrows "$TMP/fl/results.csv" >"$TMP/fl2.rows"
+check "resuming it runs nothing again and changes no row" cmp -s "$TMP/fl.rows" "$TMP/fl2.rows"
+
 # a trial file cut short (a full disk, a partial copy) is redone too
 cp -r "$TMP/one" "$TMP/cut"
 f=$(ls "$TMP/cut/calibration" | tail -1)
