@@ -167,11 +167,17 @@ PAPER = {
         "Uchida et al.: random sign constraints on M weights stay satisfiable up to about T = 2M; "
         "the paper's conv layer (M = 576) failed at 2048 bits (regulariser 0.535). "
         "Here: lenet5 conv2, M = 150, T from 64 to 1024.",
-    "paper-trigger-pruning":
-        "Third-party MNIST LeNet-5 reproductions cited in SCHEMES.md: adi (100 triggers) keeps "
-        "91 % / 57 % watermark accuracy at 80 % / 90 % global pruning, test accuracy about 97 % at 90 %; "
-        "nullembed (lambda 2000, n 6) keeps 100 % after 90 % global pruning while test accuracy "
-        "falls to about 87 %. Here: Fashion-MNIST lenet5, 5 epochs.",
+    "paper-adi-pruning":
+        "A third-party MNIST LeNet-5 reproduction cited in SCHEMES.md: adi (100 triggers) keeps "
+        "91 % / 57 % watermark accuracy at 80 % / 90 % global pruning, test accuracy about 97 % "
+        "at 90 %. Here: Fashion-MNIST lenet5, 5 epochs, SGD with momentum.",
+    "paper-nullembed-pruning":
+        "A third-party MNIST LeNet-5 reproduction cited in SCHEMES.md: nullembed (lambda 2000, "
+        "n 6) keeps 100 % after 90 % global pruning while test accuracy falls to about 87 %. "
+        "The paper: a pirate who fine-tunes the marked model to add a null embedding of their "
+        "own destroys its normal accuracy. Here: Fashion-MNIST lenet5, 5 epochs, Adam 1e-3; "
+        "our pirate embeds with the owner's procedure on the attacker's third of the data for "
+        "2 epochs, with the owner's gradient clip (1) and without it (clip=0).",
     "paper-gradsigns-capacity":
         "GradSigns (Aramoon et al., MLSys 2021): capacity grows with N; the paper reports "
         "robustness to pruning, fine-tuning, quantisation and query-path perturbations "
@@ -183,8 +189,8 @@ PAPER = {
 def claims(rundirs):
     """One line per claim of the five papers: reproduced, not reproduced (with the
     evidence) or not testable here (why). Each verdict's rule is printed with it."""
-    runs = {os.path.basename(d.rstrip("/")): [r for r in load(d) if r["status"] == "ok"]
-            for d in rundirs}
+    runs_all = {os.path.basename(d.rstrip("/")): load(d) for d in rundirs}
+    runs = {k: [r for r in v if r["status"] == "ok"] for k, v in runs_all.items()}
 
     def sel(run, kind, scheme=None, attack=None, ap=None, sp=None):
         return [r for r in runs.get(run, []) if r["kind"] == kind
@@ -262,36 +268,49 @@ def claims(rundirs):
           "paper-deepsigns-mlp", ds_bb)
 
     def adi_prune():
-        a = {ap: m(sel("paper-trigger-pruning", "attack", "adi", "prune", "rate=%s;scope=global" % ap), "metric")
+        a = {ap: m(sel("paper-adi-pruning", "attack", "adi", "prune", "rate=%s;scope=global" % ap), "metric")
              for ap in ("0.8", "0.9")}
-        e = m(sel("paper-trigger-pruning", "embed", "adi"), "metric")
+        e = m(sel("paper-adi-pruning", "embed", "adi"), "metric")
         ok = e >= 0.95 and a["0.8"] is not None and a["0.8"] >= 0.7
         return ("reproduced" if ok else "not reproduced",
                 "trigger accuracy %s unattacked, %s / %s at 80 / 90 %% (rule: >= 0.95, and >= 0.7 at 80 %%)" % (
                     f(e), f(a["0.8"]), f(a["0.9"])))
     claim("Adi et al. (third-party LeNet-5 reproduction)", "trigger accuracy 100 %; 91 % / 57 % after 80 % / 90 % global pruning",
-          "paper-trigger-pruning", adi_prune)
+          "paper-adi-pruning", adi_prune)
 
     def ne_prune():
-        a = m(sel("paper-trigger-pruning", "attack", "nullembed", "prune", "rate=0.9;scope=global"), "metric")
-        d = m(sel("paper-trigger-pruning", "attack", "nullembed", "prune", "rate=0.9;scope=global"), "detected")
+        a = m(sel("paper-nullembed-pruning", "attack", "nullembed", "prune", "rate=0.9;scope=global"), "metric")
+        d = m(sel("paper-nullembed-pruning", "attack", "nullembed", "prune", "rate=0.9;scope=global"), "detected")
         return ("reproduced" if a is not None and a >= 0.95 and d == 1 else "not reproduced",
                 "acc_true %s after 90 %% global pruning, detected in %s of the seeds (rule: >= 0.95 and detected)" % (
                     f(a), f(d, "%.2f")))
     claim("null embedding (third-party LeNet-5 reproduction)", "the mark survives 90 % global pruning (100 %)",
-          "paper-trigger-pruning", ne_prune)
+          "paper-nullembed-pruning", ne_prune)
 
-    def ne_piracy():
-        r = sel("paper-trigger-pruning", "attack", "nullembed", "piracy")
-        lost = 100 * mean(num(x["acc_before"]) - num(x["acc"]) for x in r)
-        forged = mean(num(x["forged"]) for x in r)
-        owner = mean(num(x["detected"]) for x in r)
-        ok = lost >= 20
-        return ("reproduced" if ok else "not reproduced",
-                "the pirate's fine-tune lost %.1f points of accuracy; the pirate's mark verified in %s, "
-                "the owner's in %s of the seeds (rule: >= 20 points lost)" % (lost, f(forged, "%.2f"), f(owner, "%.2f")))
-    claim("null embedding (Li et al.)", "piracy: adding a pirate's null embedding destroys normal accuracy",
-          "paper-trigger-pruning", ne_piracy)
+    def ne_piracy(variant):
+        def fn():
+            r = [x for x in sel("paper-nullembed-pruning", "attack", "nullembed", "piracy")
+                 if ("scheme_params=%s" % variant) in x["attack_params"]]
+            failed = [x for x in runs_all.get("paper-nullembed-pruning", [])
+                      if x["attack"] == "piracy" and x["scheme"] == "nullembed"
+                      and x["status"] == "failed" and ("scheme_params=%s" % variant) in x["attack_params"]]
+            if not r and failed:
+                return ("reproduced", "the pirate's training failed in %d of %d seeds: %s" % (
+                    len(failed), len(failed), failed[0]["message"][:120]))
+            lost = 100 * mean(num(x["acc_before"]) - num(x["acc"]) for x in r)
+            return ("reproduced" if lost >= 20 else "not reproduced",
+                    "%d seeds: the pirate's fine-tune lost %.1f points of accuracy (to %s); the "
+                    "pirate's mark verified in %s, the owner's in %s of them%s (rule: >= 20 points "
+                    "lost)" % (len(r), lost, f(mean(num(x["acc"]) for x in r)),
+                               f(mean(num(x["forged"]) for x in r), "%.2f"),
+                               f(mean(num(x["detected"]) for x in r), "%.2f"),
+                               "; %d more failed" % len(failed) if failed else ""))
+        return fn
+    claim("null embedding (Li et al.)", "piracy: adding a pirate's null embedding destroys normal "
+          "accuracy (our pirate: the owner's procedure, gradient clip 1, 2 epochs on the attacker's data)",
+          "paper-nullembed-pruning", ne_piracy("same"))
+    claim("null embedding (Li et al.)", "the same, the pirate without the gradient clip (clip=0)",
+          "paper-nullembed-pruning", ne_piracy("clip=0"))
 
     def gs_cap():
         by = by_bits(sel("paper-gradsigns-capacity", "embed", "gradsigns"))

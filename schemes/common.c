@@ -80,7 +80,7 @@ int wm_black_box(const struct wm_scheme *s, const struct param_set *p)
 	if (!s->verifies_black_box)
 		return s->black_box;
 	if (!(cfg = wm_cfg(s, p, err, sizeof err)))
-		return 0;
+		return s->black_box; /* a bad setting fails its own check, with a message */
 	bb = s->verifies_black_box(cfg);
 	free(cfg);
 	return bb;

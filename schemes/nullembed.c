@@ -30,7 +30,9 @@
  * metric wm_acc = acc_true, aux = acc_null.
  * The decision is the paper's acceptance rule (README "Decision rules"):
  * the key checks, acc_true >= true_min (the paper's 0.8) and acc_null >=
- * null_ratio * acc_clean. The paper asks for acc_null within a margin of the
+ * null_ratio * acc_clean, and the model classifies: acc_clean and acc_null
+ * are at least twice the chance rate 1/C (an embedding that collapsed the
+ * model to one class would otherwise pass the ratio at chance level). The paper asks for acc_null within a margin of the
  * clean accuracy; its absolute 0.8 on MNIST (clean about 0.99) is a ratio of
  * about 0.8, the default, which does not penalise datasets with lower clean
  * accuracy. The acc_null half stops a claim on an unmarked model that sends
@@ -425,8 +427,12 @@ static int ne_verify(const void *cfg, const struct npz *key, struct nn_model *m,
 	v->metric = true_n ? (double)true_ok / true_n : 0;
 	v->aux = (double)null_ok / N;
 	v->pvalue = ne_pvalue(v->metric, per_class, C, N);
-	v->detected =
-	    valid && v->metric >= p->true_min && null_ok >= ratio * clean_ok && null_ok > 0;
+	/* a model at chance level on clean or null-filtered inputs (one that sends
+	 * everything to one class, y_W by chance or by a collapsed embedding)
+	 * classifies nothing, so it carries no evidence of the mark */
+	int working = clean_ok >= 2.0 * N / C && null_ok >= 2.0 * N / C;
+	v->detected = valid && true_n > 0 && working && v->metric >= p->true_min &&
+		      null_ok >= ratio * clean_ok;
 	v->capacity = k.n * k.n;
 	rc = 0;
 	goto out;

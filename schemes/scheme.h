@@ -141,7 +141,8 @@ const char *wm_default_layer(const struct nn_model *m);
 int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_model *m, char *err,
 		     size_t errlen);
 /* Whether setting p of s verifies through the query path alone (black_box,
- * or verifies_black_box of the setting); 0 on a bad setting too. */
+ * or verifies_black_box of the setting; black_box for a setting that does not
+ * parse, which then fails its own check). */
 int wm_black_box(const struct wm_scheme *s, const struct param_set *p);
 /* Parses the key's "params" text back into a set. */
 int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen);

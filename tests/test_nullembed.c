@@ -384,6 +384,52 @@ static void test_mlp(void **state)
 	npz_free(&key);
 }
 
+/* A prediction path that answers one class for every input: a model that an
+ * embedding (or an attack) collapsed. */
+static int one_class(struct wm_query *q, const float *x, int n, float *probs)
+{
+	int c = *(const int *)q->ctx;
+	(void)x;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < q->nclass; k++)
+			probs[(size_t)i * q->nclass + k] = k == c ? 0.91f : 0.01f;
+	q->queries += n;
+	return 0;
+}
+
+/* A model that sends everything to y_W has acc_true 1 and acc_null equal to
+ * acc_clean (both at chance, 0.1): the ratio half alone would pass it. It
+ * classifies nothing, so it is not detected; sending everything elsewhere is
+ * not either. */
+static void test_collapsed(void **state)
+{
+	struct npz key;
+	struct wm_verdict v;
+	struct wm_env env;
+	struct rng r;
+	struct wm_query q;
+	int target;
+	(void)state;
+	tl_need_fashion();
+	keygen_only(&key, "mlp", "lambda=5", SEED);
+	target = *(const int32_t *)npz_get(&key, "nullembed.target")->data;
+	env_init(&env, &r, 999, NULL);
+	for (int c = 0; c < 2; c++) {
+		int cls = c ? (target + 1) % 10 : target;
+		memset(&q, 0, sizeof q);
+		q.predict = one_class;
+		q.nclass = 10;
+		q.ctx = &cls;
+		tl_verify(ne, &key, NULL, &q, &env, &v);
+		printf("nullembed, a model that answers class %d (y_W = %d) to everything: acc_true "
+		       "%.3f acc_null %.3f detected %d\n",
+		       cls, target, v.metric, v.aux, v.detected);
+		assert_true(c || (v.metric == 1 && v.aux < 0.2));
+		assert_int_equal(v.detected, 0);
+	}
+	npz_free(&key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +437,7 @@ int main(void)
 	    cmocka_unit_test(test_key_derivation),
 	    cmocka_unit_test(test_lenet5),
 	    cmocka_unit_test(test_mlp),
+	    cmocka_unit_test(test_collapsed),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
