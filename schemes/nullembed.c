@@ -32,8 +32,8 @@
  * the key checks, acc_true >= true_min (the paper's 0.8) and acc_null >=
  * null_ratio * acc_clean, and the model classifies: acc_clean and acc_null
  * are at least twice the chance rate 1/C (an embedding that collapsed the
- * model to one class would otherwise pass the ratio at chance level). The paper asks for acc_null within a margin of the
- * clean accuracy; its absolute 0.8 on MNIST (clean about 0.99) is a ratio of
+ * model to one class would otherwise pass the ratio at chance level). The paper asks for acc_null
+ * within a margin of the clean accuracy; its absolute 0.8 on MNIST (clean about 0.99) is a ratio of
  * about 0.8, the default, which does not penalise datasets with lower clean
  * accuracy. The acc_null half stops a claim on an unmarked model that sends
  * every filtered input to one class.

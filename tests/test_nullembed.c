@@ -421,9 +421,10 @@ static void test_collapsed(void **state)
 		q.nclass = 10;
 		q.ctx = &cls;
 		tl_verify(ne, &key, NULL, &q, &env, &v);
-		printf("nullembed, a model that answers class %d (y_W = %d) to everything: acc_true "
-		       "%.3f acc_null %.3f detected %d\n",
-		       cls, target, v.metric, v.aux, v.detected);
+		printf(
+		    "nullembed, a model that answers class %d (y_W = %d) to everything: acc_true "
+		    "%.3f acc_null %.3f detected %d\n",
+		    cls, target, v.metric, v.aux, v.detected);
 		assert_true(c || (v.metric == 1 && v.aux < 0.2));
 		assert_int_equal(v.detected, 0);
 	}
@@ -433,10 +434,8 @@ static void test_collapsed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_check),
-	    cmocka_unit_test(test_key_derivation),
-	    cmocka_unit_test(test_lenet5),
-	    cmocka_unit_test(test_mlp),
+	    cmocka_unit_test(test_check),     cmocka_unit_test(test_key_derivation),
+	    cmocka_unit_test(test_lenet5),    cmocka_unit_test(test_mlp),
 	    cmocka_unit_test(test_collapsed),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
