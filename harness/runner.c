@@ -273,35 +273,6 @@ static int load_key(struct pipeline *p, int mj, const struct wm_scheme **s, stru
 	return npz_read(key, path, err, errlen);
 }
 
-/* Test accuracy through a prediction path (a query-path attack's wrapper). */
-static int query_accuracy(struct wm_query *q, const struct dataset *d, double *acc, char *err,
-			  size_t errlen)
-{
-	enum { BS = 256 };
-	size_t D = (size_t)d->c * d->h * d->w;
-	float *x = xmalloc((size_t)BS * D * sizeof(float));
-	float *probs = xmalloc((size_t)BS * q->nclass * sizeof(float));
-	int y[BS], ok = 0, rc = 0;
-	uint32_t idx[BS];
-
-	for (int s = 0; s < d->n && !rc; s += BS) {
-		int B = d->n - s < BS ? d->n - s : BS;
-		for (int b = 0; b < B; b++)
-			idx[b] = (uint32_t)(s + b);
-		nn_fill_batch(d->x, d->y, D, idx, B, x, y);
-		if (q->predict(q, x, B, probs))
-			rc = errf(err, errlen,
-				  "the attacked prediction path failed while measuring test "
-				  "accuracy; expected probabilities for every query");
-		for (int b = 0; b < B && !rc; b++)
-			ok += nn_argmax(probs + (size_t)b * q->nclass, q->nclass) == y[b];
-	}
-	*acc = d->n ? (double)ok / d->n : NAN;
-	free(x);
-	free(probs);
-	return rc;
-}
-
 /* The outcome columns of an attack row (README "results.csv"): removed needs
  * a mark detected before the attack (before: the verdict on the parent, -1
  * when there is no mark); forged is set by the attacker's own verdict;
@@ -428,8 +399,12 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		/* accuracy through the path verification queried, after it (so
 		 * that its queries and noise draws are the verification's alone) */
 		long vq = q->queries;
-		if (query_accuracy(q, &p->test, &row->acc, err, errlen))
+		if (wm_query_accuracy(q, &p->test, &row->acc)) {
+			errf(err, errlen,
+			     "the attacked prediction path failed while measuring test accuracy; "
+			     "expected probabilities for every query");
 			goto out;
+		}
 		q->queries = vq;
 	}
 	if (who && second.metric_name[0]) {

@@ -404,14 +404,9 @@ def repro(rundirs):
 
 def npy_f32_2d(zf, name):
     """A 2-D little-endian float32 array of an .npz as (rows, cols, flat list)."""
-    b = zf.read(name + ".npy")
-    hlen = struct.unpack("<H", b[8:10])[0] if b[6] == 1 else struct.unpack("<I", b[8:12])[0]
-    start = (10 if b[6] == 1 else 12) + hlen
-    head = b[:start].decode("latin1")
-    assert "'<f4'" in head and "False" in head, head
-    shape = head[head.index("(") + 1:head.index(")")].split(",")
-    r, c = int(shape[0]), int(shape[1])
-    return r, c, struct.unpack("<%df" % (r * c), b[start:start + 4 * r * c])
+    shape, data = npy_read(zf, name, "<f4")
+    r, c = shape
+    return r, c, struct.unpack("<%df" % (r * c), data[:4 * r * c])
 
 
 def row_mean_energy(path, layer="fc2"):
@@ -478,14 +473,23 @@ def optimizer_study(dirs):
         print()
 
 
-def npy_int32(zf, name):
-    """A 1-D little-endian int32 array of an .npz (no numpy needed)."""
+def npy_read(zf, name, descr):
+    """The shape and raw bytes of array name of an .npz (no numpy needed),
+    asserting its dtype descr and C order."""
     b = zf.read(name + ".npy")
-    hlen = struct.unpack("<H", b[8:10])[0] if b[6] == 1 else struct.unpack("<I", b[8:12])[0]
-    start = (10 if b[6] == 1 else 12) + hlen
+    v1 = b[6] == 1
+    hlen = struct.unpack("<H", b[8:10])[0] if v1 else struct.unpack("<I", b[8:12])[0]
+    start = (10 if v1 else 12) + hlen
     head = b[:start].decode("latin1")
-    assert "'<i4'" in head, head
-    return list(struct.unpack("<%di" % ((len(b) - start) // 4), b[start:]))
+    assert ("'%s'" % descr) in head and "False" in head, head
+    shape = tuple(int(x) for x in head[head.index("(") + 1:head.index(")")].split(",") if x.strip())
+    return shape, b[start:]
+
+
+def npy_int32(zf, name):
+    """A 1-D little-endian int32 array of an .npz."""
+    _, data = npy_read(zf, name, "<i4")
+    return list(struct.unpack("<%di" % (len(data) // 4), data))
 
 
 def trials_of(rundir, rows, scheme, params):

@@ -191,3 +191,27 @@ int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_mode
 	     scheme, layer, m->arch, names);
 	return -1;
 }
+
+int wm_query_accuracy(struct wm_query *q, const struct dataset *d, double *acc)
+{
+	enum { BS = 256 };
+	size_t D = (size_t)d->c * d->h * d->w;
+	float *x = xmalloc((size_t)BS * D * sizeof(float));
+	float *probs = xmalloc((size_t)BS * q->nclass * sizeof(float));
+	int y[BS], ok = 0, rc = 0;
+	uint32_t idx[BS];
+
+	for (int s = 0; s < d->n && !rc; s += BS) {
+		int B = d->n - s < BS ? d->n - s : BS;
+		for (int b = 0; b < B; b++)
+			idx[b] = (uint32_t)(s + b);
+		nn_fill_batch(d->x, d->y, D, idx, B, x, y);
+		rc = q->predict(q, x, B, probs) ? -1 : 0;
+		for (int b = 0; b < B && !rc; b++)
+			ok += nn_argmax(probs + (size_t)b * q->nclass, q->nclass) == y[b];
+	}
+	*acc = d->n ? (double)ok / d->n : NAN;
+	free(x);
+	free(probs);
+	return rc;
+}

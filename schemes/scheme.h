@@ -51,6 +51,9 @@ struct wm_query {
 };
 /* The plain query path: softmax of the model. */
 void wm_query_init(struct wm_query *q, struct nn_model *m);
+/* Top-1 test accuracy of d through a query path (queries counted on q); -1
+ * when the path fails. */
+int wm_query_accuracy(struct wm_query *q, const struct dataset *d, double *acc);
 
 struct wm_verdict {
 	char metric_name[8]; /* "ber" (multi-bit) or "wm_acc" (trigger) */
