@@ -1,7 +1,7 @@
 # wmbench - build, test, benchmark, install.
-# Flags come from pkg-config: Open MPI, OpenBLAS, libarchive, libyaml, zlib, libsodium.
+# Flags come from pkg-config: Open MPI, OpenBLAS, libarchive, libyaml, zlib, libsodium, FreeType.
 CC      := mpicc
-PKGS    := openblas libarchive yaml-0.1 zlib libsodium
+PKGS    := openblas libarchive yaml-0.1 zlib libsodium freetype2
 CFLAGS  ?= -O3 -g
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -march=x86-64-v2 -fno-math-errno $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm

@@ -279,6 +279,7 @@ struct atk_qctx *atk_wrap_init(struct wm_query *outer, struct wm_query *inner, s
 	outer->predict = predict;
 	outer->model = inner->model;
 	outer->nclass = inner->nclass;
+	outer->in_size = inner->in_size;
 	outer->queries = 0;
 	outer->ctx = c;
 	outer->inner = inner;

@@ -26,13 +26,14 @@ enum job_kind {
 };
 const char *job_kind_name(int kind);
 
-#define NAMELEN		 32
-#define PATHLEN		 1024
-#define MAXSEEDS	 256
-#define MAXPLUG		 32
-#define CALIB_MAX_MODELS 1000
-#define CALIB_MAX_KEYS	 100000
-#define CALIB_MIN_OWNERS 20 /* owner models asked of model-made keys (issue 12) */
+#define NAMELEN		  32
+#define PATHLEN		  1024
+#define MAXSEEDS	  256
+#define MAXPLUG		  32
+#define CALIB_MAX_MODELS  1000
+#define CALIB_MAX_KEYS	  100000
+#define CALIB_MIN_OWNERS  20 /* owner models asked of model-made keys (issue 12) */
+#define NULL_MIN_CONTROLS 5  /* run.controls asked of schemes with an empirical null */
 
 /* The result row (reports/results.h) holds these sizes under its own names. */
 _Static_assert(NAMELEN == RESULT_NAMELEN, "NAMELEN must equal RESULT_NAMELEN");

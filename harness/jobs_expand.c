@@ -263,6 +263,17 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		goto out;
 	if (combos(rs, rs->attacks, rs->nattacks, 1, &ac, &nac, err, errlen))
 		goto out;
+	for (int k = 0; k < nsc; k++)
+		if (rs->controls < NULL_MIN_CONTROLS &&
+		    wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps)) {
+			errf(err, errlen,
+			     "%s:%d:%d: scheme %s decides by an empirical null fitted on the "
+			     "run's control models (README \"Empirical null\"), and run.controls "
+			     "is %d; expected run.controls >= %d (10 recommended)",
+			     rs->path, sc[k].e->line, sc[k].e->col, sc[k].e->name, rs->controls,
+			     NULL_MIN_CONTROLS);
+			goto out;
+		}
 	total =
 	    (double)rs->nseeds * (1 + nsc) * (1 + nac) + (double)rs->nseeds * nsc * rs->controls;
 	if (rs->calib_models > 0) {

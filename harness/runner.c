@@ -8,6 +8,7 @@
 #include "../workers/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +196,10 @@ static void stamp_verify_context(const struct pipeline *p, struct npz *key)
 	npz_add(key, "run.test_subset", NPZ_I32, 1, &one, &subset);
 }
 
+static int fit_null(struct pipeline *p, struct job_ctx *c, const struct wm_scheme *s,
+		    const struct param_set *sp, const char *base, struct npz *key, char *err,
+		    size_t errlen);
+
 static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		     char *err, size_t errlen)
 {
@@ -229,6 +234,8 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (j->kind == JOB_EMBED) {
 		struct wm_verdict v;
+		if (fit_null(p, c, s, &j->sp, p->jobs[j->parent].identity, &key, err, errlen))
+			goto out;
 		if (verify(s, &key, &m, NULL, c, &v, err, errlen))
 			goto out;
 		put_verdict(row, &v);
@@ -430,44 +437,113 @@ out:
 	return rc;
 }
 
+/* Control model ci of the clean training whose identity text is base: an
+ * unmarked model on its own stream, from the run directory's cache if there,
+ * else trained and written atomically. The control models of a seed depend
+ * only on (clean training, seed, index), so every scheme of the seed shares
+ * them. *train_s gets the training time (untouched when cached). */
+static int control_model(struct pipeline *p, struct job_ctx *c, const char *base, int ci,
+			 struct nn_model *m, double *train_s, char *err, size_t errlen)
+{
+	const struct wm_scheme *none = wm_scheme_unmarked();
+	char ident[1200], path[PATHLEN + 128], hex[65];
+	struct npz nokey;
+	struct rng r;
+	int rc = -1;
+
+	snprintf(ident, sizeof ident, "%s;control=%d", base, ci);
+	sha256_hex(ident, strlen(ident), hex);
+	hex[16] = 0;
+	snprintf(path, sizeof path, "%s/models/control-%s.npz", p->rundir, hex);
+	if (!access(path, R_OK) && !model_load(m, path, err, errlen))
+		return 0;
+	npz_init(&nokey);
+	struct seed_scope cs = {.job = base, .control = ci};
+	rng_seed(&r, seed_stream(p->rs->run_seed, SEED_CONTROL, &cs));
+	struct wm_env env = c->env;
+	env.rng = &r;
+	if (fresh_model(p, &r, m, err, errlen))
+		goto out;
+	double t0 = now_seconds();
+	if (wm_embed(none, NULL, m, &nokey, &env, err, errlen) ||
+	    model_save(m, path, err, errlen)) {
+		nn_free(m);
+		goto out;
+	}
+	*train_s = now_seconds() - t0;
+	rc = 0;
+out:
+	npz_free(&nokey);
+	return rc;
+}
+
+/* Schemes whose decision rests on an empirical null (README "Empirical
+ * null"): the owner's key verified on the run.controls control models of
+ * the clean training base, the null fitted to their counts and stored in the
+ * key. Nothing for other schemes. */
+static int fit_null(struct pipeline *p, struct job_ctx *c, const struct wm_scheme *s,
+		    const struct param_set *sp, const char *base, struct npz *key, char *err,
+		    size_t errlen)
+{
+	int N = p->rs->controls, n = -1, rc = -1;
+	struct wm_verdict v;
+	struct wm_null f;
+	double ts = 0;
+
+	if (!wm_null_fit_needed(s, sp))
+		return 0;
+	if (N < 1)
+		return errf(err, errlen,
+			    "%s decides by an empirical null, and run.controls is 0; expected "
+			    "run.controls >= %d",
+			    s->name, NULL_MIN_CONTROLS);
+	int *counts = xmalloc((size_t)N * sizeof *counts);
+	for (int ci = 1; ci <= N; ci++) {
+		struct nn_model cm;
+		if (control_model(p, c, base, ci, &cm, &ts, err, errlen))
+			goto out;
+		int vr = verify(s, key, &cm, NULL, c, &v, err, errlen);
+		nn_free(&cm);
+		if (vr)
+			goto out;
+		if (v.count < 0 || v.count > v.capacity || (n >= 0 && n != (int)v.capacity)) {
+			errf(err, errlen,
+			     "%s: verify reported count %d of %g on control %d; expected a count "
+			     "of 0..capacity, the same capacity on every control",
+			     s->name, v.count, v.capacity, ci);
+			goto out;
+		}
+		n = (int)v.capacity;
+		counts[ci - 1] = v.count;
+	}
+	if (wm_null_fit(counts, N, n, &f)) {
+		errf(err, errlen, "%s: the empirical null cannot be fitted to %d counts of %d",
+		     s->name, N, n);
+		goto out;
+	}
+	wm_null_store(key, counts, &f);
+	rc = 0;
+out:
+	free(counts);
+	return rc;
+}
+
 static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		       char *err, size_t errlen)
 {
 	const struct job *j = &p->jobs[ji], *emb = &p->jobs[j->parent];
-	const struct wm_scheme *s, *none = wm_scheme_unmarked();
-	char ident[1200], path[PATHLEN + 128], hex[65];
+	const struct wm_scheme *s;
 	struct nn_model m;
-	struct npz key, nokey;
+	struct npz key;
 	struct wm_verdict v;
-	struct rng r;
 	int rc = -1;
 
 	npz_init(&key);
-	npz_init(&nokey);
 	if (load_key(p, j->parent, &s, &key, err, errlen))
 		goto out_key;
-	/* The control model depends only on (clean training, seed, index), so every
-	 * scheme of a seed is verified on the same controls; it is cached by that
-	 * identity and written atomically. */
-	snprintf(ident, sizeof ident, "%s;control=%d", p->jobs[emb->parent].identity,
-		 j->control_index);
-	sha256_hex(ident, strlen(ident), hex);
-	hex[16] = 0;
-	snprintf(path, sizeof path, "%s/models/control-%s.npz", p->rundir, hex);
-	if (access(path, R_OK) || model_load(&m, path, err, errlen)) {
-		struct seed_scope cs = {.job = p->jobs[emb->parent].identity,
-					.control = j->control_index};
-		rng_seed(&r, seed_stream(p->rs->run_seed, SEED_CONTROL, &cs));
-		struct wm_env env = c->env;
-		env.rng = &r;
-		if (fresh_model(p, &r, &m, err, errlen))
-			goto out_key;
-		double t0 = now_seconds();
-		if (wm_embed(none, NULL, &m, &nokey, &env, err, errlen) ||
-		    model_save(&m, path, err, errlen))
-			goto out;
-		row->train_s = now_seconds() - t0;
-	}
+	if (control_model(p, c, p->jobs[emb->parent].identity, j->control_index, &m, &row->train_s,
+			  err, errlen))
+		goto out_key;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (verify(s, &key, &m, NULL, c, &v, err, errlen))
 		goto out;
@@ -477,7 +553,6 @@ out:
 	nn_free(&m);
 out_key:
 	npz_free(&key);
-	npz_free(&nokey);
 	return rc;
 }
 
@@ -527,6 +602,21 @@ static void calib_key_rng(const struct pipeline *p, const struct job *j, int k, 
 	rng_seed(r, seed_stream(p->rs->run_seed, SEED_CALIB_KEY, &sc));
 }
 
+/* The clean training whose control models the owner models of calibration
+ * share for their empirical nulls: a train job of the run's settings with
+ * the seed LONG_MIN, which no user seed is; its models are independent of
+ * the calibration models (another stream). */
+static int calib_controls_base(const struct pipeline *p, const struct job *owner, char *buf,
+			       size_t len)
+{
+	struct job t = {.kind = JOB_TRAIN, .parent = -1, .seed = LONG_MIN};
+	(void)owner;
+	strlcopy(t.scheme, wm_scheme_unmarked()->name, NAMELEN);
+	job_finalise(&t, p->rs);
+	strlcopy(buf, t.identity, len);
+	return 0;
+}
+
 /* Owner model k of a scheme setting whose keys are made from a marked model:
  * keygen on calibration key k's stream, training on the job's own stream;
  * the model and the completed key are saved like an embed job's. */
@@ -539,7 +629,7 @@ static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct re
 	struct npz key;
 	struct wm_verdict v;
 	struct rng krng;
-	char path[PATHLEN + 64];
+	char path[PATHLEN + 64], base[sizeof j->identity];
 	int rc = -1;
 
 	npz_init(&key);
@@ -554,6 +644,9 @@ static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct re
 		goto out;
 	row->train_s = now_seconds() - t0;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	if (calib_controls_base(p, j, base, sizeof base) ||
+	    fit_null(p, c, s, &j->sp, base, &key, err, errlen))
+		goto out;
 	if (verify(s, &key, &m, NULL, c, &v, err, errlen))
 		goto out;
 	put_verdict(row, &v);

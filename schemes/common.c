@@ -86,6 +86,19 @@ int wm_black_box(const struct wm_scheme *s, const struct param_set *p)
 	return bb;
 }
 
+int wm_null_fit_needed(const struct wm_scheme *s, const struct param_set *p)
+{
+	char err[ERRBUF];
+	void *cfg;
+	int nf;
+
+	if (!s->null_fit || !(cfg = wm_cfg(s, p, err, sizeof err)))
+		return 0;
+	nf = s->null_fit(cfg);
+	free(cfg);
+	return nf;
+}
+
 int wm_check(const struct wm_scheme *s, const struct param_set *p, const struct nn_model *m,
 	     char *err, size_t errlen)
 {
@@ -141,6 +154,7 @@ int wm_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model 
 
 	if (wm_key_params(key, &p, err, errlen) || !(cfg = wm_cfg(s, &p, err, errlen)))
 		return -1;
+	v->count = -1;
 	rc = s->verify(cfg, key, m, q, env, v, err, errlen);
 	free(cfg);
 	return rc;
@@ -159,6 +173,7 @@ void wm_query_init(struct wm_query *q, struct nn_model *m)
 	q->predict = plain_predict;
 	q->model = m;
 	q->nclass = m->nclass;
+	q->in_size = nn_in_size(m);
 }
 
 const char *wm_default_layer(const struct nn_model *m)
@@ -214,4 +229,36 @@ int wm_query_accuracy(struct wm_query *q, const struct dataset *d, double *acc)
 	free(x);
 	free(probs);
 	return rc;
+}
+
+int wm_query_labels(struct wm_query *q, const float *x, int n, int *labels)
+{
+	enum { BS = 256 };
+	size_t D = q->in_size;
+	float *probs = xmalloc((size_t)BS * q->nclass * sizeof(float));
+	int rc = 0;
+
+	for (int s = 0; s < n && !rc; s += BS) {
+		int B = n - s < BS ? n - s : BS;
+		rc = q->predict(q, x + (size_t)s * D, B, probs) ? -1 : 0;
+		for (int b = 0; b < B && !rc; b++)
+			labels[s + b] = nn_argmax(probs + (size_t)b * q->nclass, q->nclass);
+	}
+	free(probs);
+	return rc;
+}
+
+double wm_input_grad(struct nn_model *m, const float *x, const int *y, int B, float *gx)
+{
+	int keep = m->want_dinput;
+	m->want_dinput = 1;
+	nn_forward(m, x, B, 0, NULL);
+	nn_zero_act_grads(m);
+	/* scale B: the summed loss's gradient (nn_loss_xent divides by B) */
+	double loss = nn_loss_xent(m, y, B) * B;
+	nn_backward(m);
+	memcpy(gx, m->dinput, nn_in_size(m) * B * sizeof(float));
+	nn_zero_grads(m);
+	m->want_dinput = keep;
+	return loss;
 }

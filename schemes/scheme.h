@@ -42,8 +42,9 @@ struct wm_query {
 	int (*predict)(struct wm_query *q, const float *x, int n, float *probs);
 	struct nn_model *model;
 	int nclass;
-	long queries; /* samples queried so far */
-	void *ctx;    /* for wrappers */
+	size_t in_size; /* floats per input sample (C*H*W) */
+	long queries;	/* samples queried so far */
+	void *ctx;	/* for wrappers */
 	struct wm_query *inner;
 	/* Frees what a wrapper allocated in ctx (NULL if nothing); the one who
 	 * installed the wrapper calls it once when done querying. */
@@ -63,6 +64,10 @@ struct wm_verdict {
 	double capacity; /* bits or trigger-set size */
 	long queries;	 /* black-box queries spent */
 	double aux;	 /* scheme-specific (nullembed: acc_null), NAN if unused */
+	/* Schemes whose decision rests on an empirical null (README "Empirical
+	 * null"): the count m out of capacity n that the null is fitted on
+	 * (matches, bits right); -1 otherwise (wm_verify sets -1 first). */
+	int count;
 };
 
 struct wm_scheme {
@@ -104,6 +109,13 @@ struct wm_scheme {
 	/* Optional: whether a setting verifies through the query path alone, when
 	 * a parameter decides it (gradsigns' verify); NULL: black_box. */
 	int (*verifies_black_box)(const void *cfg);
+	/* Optional: whether a setting's decision rests on an empirical null
+	 * (kinds 2 and 3 of README "Empirical null"). Then, after embedding,
+	 * the runner verifies the key on run.controls independently trained
+	 * unmarked models, fits the null to their counts (wm_null_fit), stores
+	 * the fit in the key, and verify decides by it (wm_null_decide). NULL:
+	 * never. */
+	int (*null_fit)(const void *cfg);
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);
@@ -147,6 +159,42 @@ int wm_resolve_layer(const char *scheme, const char *layer, const struct nn_mode
  * or verifies_black_box of the setting; black_box for a setting that does not
  * parse, which then fails its own check). */
 int wm_black_box(const struct wm_scheme *s, const struct param_set *p);
+/* Top-1 labels of x (n rows of the model's input size) through the query
+ * path q (queries counted on q): 0, or -1 when the path fails. */
+int wm_query_labels(struct wm_query *q, const float *x, int n, int *labels);
+/* The gradient of the summed cross-entropy of labels y with respect to the
+ * input x (B rows), into gx (B rows); inference mode (no dropout). The
+ * parameter gradients are left zeroed. Returns the summed loss. */
+double wm_input_grad(struct nn_model *m, const float *x, const int *y, int B, float *gx);
+
+/* ---- the empirical null (README "Empirical null") ----
+ * N control counts m_c out of n, fitted by moments to a beta-binomial:
+ * mu = mean/n floored at the Jeffreys estimate (sum m + 0.5)/(N n + 1),
+ * rho = (var/(n mu (1-mu)) - 1)/(n-1) clipped to [0, 1) (0: Binomial(n, mu)),
+ * a = mu (1/rho - 1), b = (1-mu)(1/rho - 1). */
+struct wm_null {
+	int N, n;
+	double mu, rho, a, b;
+};
+int wm_null_fit(const int *counts, int N, int n, struct wm_null *f);
+/* P[BetaBin(n, a, b) >= m] (P[Binomial(n, mu) >= m] when rho = 0). */
+double wm_null_tail(const struct wm_null *f, int m);
+/* The rank bound (1 + #{m_c >= m})/(N + 1). */
+double wm_null_rank(const int *counts, int N, int m);
+/* Stores the fit and the control counts in a key ("null.*" arrays). */
+void wm_null_store(struct npz *key, const int *counts, const struct wm_null *f);
+/* The decision of a scheme with an empirical null: v->count = m,
+ * v->pvalue = the fitted tail at m (1 when the key holds no fit yet: no
+ * claim without a null), v->aux = the rank bound (NAN without a fit),
+ * v->detected = pvalue < alpha. A fit of another n than the key's count is
+ * an error (message, -1). */
+int wm_null_decide(const struct npz *key, int m, int n, double alpha, struct wm_verdict *v,
+		   char *err, size_t errlen);
+
+/* Whether setting p of s decides by an empirical null (its null_fit; 0 for
+ * a setting that does not parse, which then fails its own check). */
+int wm_null_fit_needed(const struct wm_scheme *s, const struct param_set *p);
+
 /* Parses the key's "params" text back into a set. */
 int wm_key_params(const struct npz *key, struct param_set *p, char *err, size_t errlen);
 

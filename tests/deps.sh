@@ -3,7 +3,7 @@
 # apt-get line (otherwise). Packages already installed are not touched.
 set -eu
 PKGS="make gcc pkg-config openmpi-bin libopenmpi-dev libopenblas-dev libarchive-dev
-libyaml-dev libcmocka-dev zlib1g-dev libsodium-dev gnuplot-nox poppler-utils fontconfig fonts-liberation2 fonts-dejavu-core procps clang-format
+libyaml-dev libcmocka-dev zlib1g-dev libsodium-dev gnuplot-nox poppler-utils fontconfig fonts-liberation2 fonts-dejavu-core fonts-dejavu-extra libfreetype-dev procps clang-format
 dataset-fashion-mnist python3-numpy python3-pandas slurmctld slurmd slurm-client munge"
 missing=""
 for p in $PKGS; do
