@@ -1,0 +1,73 @@
+#!/bin/bash
+# The empirical null (README "Empirical null") through the whole program: a job
+# file whose scheme needs one and has too few controls is refused before any
+# work; on the ci matrix with 5 controls, each embed of zhang-content and
+# frontier stores a fit of 5 control counts in its key, the control models are
+# trained once per seed and shared by both schemes, the marked models are
+# detected and the controls are not, and `wmbench verify` repeats every
+# embed's decision from the model and the key alone.
+. tests/lib.sh
+sed -e 's/seeds: \[1, 2\]/seeds: [1]/' \
+	-e 's/^  alpha: 1e-3$/  alpha: 1e-3\n  controls: 2/' \
+	-e 's/^  uchida: .*/  zhang-content: {}\n  frontier: {}/' \
+	-e '/prune/d' jobs/ci.yaml >"$TMP/few.yaml"
+$WM run --dry-run "$TMP/few.yaml" >"$TMP/few.txt" 2>&1
+check "too few controls for an empirical null: refused before any work (exit 2)" \
+	test $? -eq 2
+check "... naming the file, the scheme's line, run.controls and the minimum" \
+	grep -q "few.yaml:[0-9]*:[0-9]*: scheme zhang-content decides by an empirical null .* run.controls is 2; expected run.controls >= 5" "$TMP/few.txt"
+sed -e 's/controls: 2/controls: 5/' "$TMP/few.yaml" >"$TMP/nf.yaml"
+$MPIRUN -np 3 $WM run -q -o "$TMP/r" "$TMP/nf.yaml" >"$TMP/run.log" 2>&1
+check "the run exits 0" test $? -eq 0
+check "5 control models for the one seed, shared by both schemes" \
+	test "$(ls "$TMP/r/models/" | grep -c '^control-')" -eq 5
+check "embeds detected with the fitted null, rank bound 1/6 in aux; controls not detected" \
+	python3 - "$TMP/r/results.csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+emb = [r for r in rows if r["kind"] == "embed"]
+ctl = [r for r in rows if r["kind"] == "control"]
+print("# embed: " + "; ".join("%s %s %s p %s aux %s" % (r["scheme"], r["status"], r["metric"],
+      r["pvalue"], r["aux"]) for r in emb))
+assert len(emb) == 2 and all(r["status"] == "ok" for r in emb), emb
+for r in emb:
+    assert r["detected"] == "1" and float(r["pvalue"]) < 1e-3, r
+    assert abs(float(r["aux"]) - 1 / 6) < 1e-9, r
+assert len(ctl) == 10 and all(r["detected"] == "0" for r in ctl), ctl
+PY
+check "each key holds the 5 control counts and the fit" python3 - "$TMP/r" <<'PY'
+import csv, io, os, sys, zipfile, struct
+d = sys.argv[1]
+for r in csv.DictReader(open(os.path.join(d, "results.csv"))):
+    if r["kind"] != "embed":
+        continue
+    z = zipfile.ZipFile(os.path.join(d, "keys", r["job_id"] + ".npz"))
+    names = set(z.namelist())
+    assert {"null.counts.npy", "null.fit.npy"} <= names, names
+    raw = z.read("null.fit.npy")
+    hl = struct.unpack("<H", raw[8:10])[0]
+    fit = struct.unpack("<6d", raw[10 + hl:10 + hl + 48])
+    assert fit[0] == 5, fit
+PY
+bad=0
+while IFS=, read -r id metric pvalue detected; do
+	out=$($WM verify --model "$TMP/r/models/$id.npz" --key "$TMP/r/keys/$id.npz" 2>&1)
+	rc=$?
+	python3 - "$out" "$metric" "$pvalue" "$detected" "$rc" <<'PY' || { echo "# $out"; bad=1; }
+import sys
+out, metric, pvalue, detected, rc = sys.argv[1:]
+kv = dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
+m = float(kv.get("ber", kv.get("wm_acc", "nan")))
+p = float(kv["p-value"])
+assert abs(m - float(metric)) <= 1e-5 * max(1, abs(m)), (m, metric)
+assert abs(p - float(pvalue)) <= 1e-5 * max(p, 1e-300), (p, pvalue)
+assert (int(rc) == 0) == (detected == "1"), (rc, detected)
+PY
+done < <(python3 -c '
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["kind"] == "embed" and r["status"] == "ok":
+        print(",".join((r["job_id"], r["metric"], r["pvalue"], r["detected"])))' \
+	"$TMP/r/results.csv")
+check "wmbench verify repeats each embed's decision from the key's stored fit" test $bad -eq 0
+finish
