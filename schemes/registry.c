@@ -9,13 +9,24 @@ extern const struct wm_scheme wm_adi, wm_nullembed;
 extern const struct wm_scheme wm_deepsigns, wm_deepsigns_bb;
 extern const struct wm_scheme wm_gradsigns;
 extern const struct wm_scheme wm_zhang_content, wm_zhang_noise, wm_zhang_unrelated;
+extern const struct wm_scheme wm_deepmarks, wm_dawn;
 
 #define WM_MAX_SCHEMES 64
 
 const struct wm_scheme *wm_schemes[WM_MAX_SCHEMES + 1] = {
-    &wm_none,	   &wm_uchida,	     &wm_adi,	    &wm_nullembed,
-    &wm_deepsigns, &wm_deepsigns_bb, &wm_gradsigns, &wm_zhang_content,
-    &wm_zhang_noise, &wm_zhang_unrelated, NULL,
+    &wm_none,
+    &wm_uchida,
+    &wm_adi,
+    &wm_nullembed,
+    &wm_deepsigns,
+    &wm_deepsigns_bb,
+    &wm_gradsigns,
+    &wm_zhang_content,
+    &wm_zhang_noise,
+    &wm_zhang_unrelated,
+    &wm_deepmarks,
+    &wm_dawn,
+    NULL,
 };
 
 int wm_scheme_register(const struct wm_scheme *s)
