@@ -6,6 +6,9 @@
  * owner's RNG. The images come from the parameter 'source':
  *   abstract  procedural images generated from the owner's RNG: a smooth
  *             background, Gaussian blobs, thick curved strokes, salt noise;
+ *   glyph     glyphs of the DejaVu fonts (workers/glyph.h); the key also
+ *             holds their specs and the fonts' SHA-256, and verify refuses
+ *             a key whose fonts differ;
  *   noise     i.i.d. uniform pixels;
  *   mnist, fashion, cifar10
  *             images drawn from the test split of another dataset of the
@@ -20,6 +23,7 @@
  * Verify (black-box, through q->predict only): watermark accuracy on T;
  * p-value = P[Binomial(|T|, 1/C) >= matches]; detected iff p < alpha. */
 #include "scheme.h"
+#include "../workers/glyph.h"
 #include "../workers/util.h"
 
 #include <math.h>
@@ -30,13 +34,13 @@
 
 /* source's choices: abstract, noise, or a dataset of the table in
  * workers/data.c (filled before main runs). */
-static char adi_sources[256] = "abstract|noise";
+static char adi_sources[256] = "abstract|noise|glyph";
 
 __attribute__((constructor)) static void adi_list_sources(void)
 {
 	char names[200];
 	data_names(names, sizeof names, "|");
-	snprintf(adi_sources, sizeof adi_sources, "abstract|noise|%s", names);
+	snprintf(adi_sources, sizeof adi_sources, "abstract|noise|glyph|%s", names);
 }
 
 /* The parameters, as the plug-in receives them (table below). */
@@ -53,7 +57,8 @@ static const struct param_def adi_params[] = {
     {"size", PT_INT, "100", 1, 10000, NULL, "trigger-set size |T| (the capacity parameter)",
      offsetof(struct adi_cfg, size)},
     {"source", PT_STRING, "abstract", 0, 0, adi_sources,
-     "trigger images: abstract (procedural images), noise (uniform), or the name of another "
+     "trigger images: abstract (procedural images), noise (uniform), glyph (rendered DejaVu "
+     "glyphs), or the name of another "
      "dataset (its test split)",
      offsetof(struct adi_cfg, source)},
     {"source_dir", PT_STRING, "default", 0, 0, NULL,
@@ -231,6 +236,9 @@ static int adi_keygen(const void *cfg, const struct nn_model *m, const struct wm
 	} else if (!strcmp(src, "noise")) {
 		for (size_t i = 0; i < (size_t)T * D; i++)
 			x[i] = (float)rng_uniform(env->rng);
+	} else if (!strcmp(src, "glyph")) {
+		if (glyph_key_images(env->rng, T, C, H, W, x, key, "adi", err, errlen))
+			goto out;
 	} else if (dataset_images(src, dir, m, env, T, x, err, errlen)) {
 		goto out;
 	}
@@ -336,6 +344,11 @@ static int adi_verify(const void *cfg, const struct npz *key, struct nn_model *m
 		return errf(err, errlen,
 			    "adi: key lacks adi.x (float32, T x C x H x W); expected a key written "
 			    "by wmbench");
+	/* glyph triggers: refuse a key rendered from other fonts */
+	int ng;
+	if (npz_get(key, "adi.glyph_fonts") &&
+	    glyph_key_check(key, "adi", 1, 1, 1, NULL, &ng, err, errlen))
+		return -1;
 	if (adi_load(&s, key, (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], C, err, errlen))
 		return -1;
 	if (env->test && (size_t)env->test->c * env->test->h * env->test->w != s.D)

@@ -268,6 +268,31 @@ static void test_sources(void **state)
 	assert_true(fabs(mean / (double)x->count - 0.5) < 0.02);
 	npz_free(&key);
 
+	/* glyph triggers: the key holds their specs and the fonts' hash, and a
+	 * key whose fonts differ is refused before any query */
+	{
+		struct nn_model gm;
+		struct wm_verdict gv;
+		struct wm_env genv;
+		struct rng gr;
+		struct wm_query q;
+		keygen_only(&key, "size=10,source=glyph", SEED);
+		assert_non_null(npz_get(&key, "adi.glyph_spec"));
+		env_init(&genv, &gr, SEED, 1);
+		assert_int_equal(nn_create(&gm, "mlp", 1, 28, 28, 10, &gr, err, sizeof err), 0);
+		wm_query_init(&q, &gm);
+		memset(&gv, 0, sizeof gv);
+		assert_int_equal(wm_verify(adi, &key, &gm, &q, &genv, &gv, err, sizeof err), 0);
+		assert_int_equal(gv.capacity, 10);
+		npz_add_text(&key, "adi.glyph_fonts", "0123456789abcdef");
+		long q0 = q.queries;
+		assert_int_equal(wm_verify(adi, &key, &gm, &q, &genv, &gv, err, sizeof err), -1);
+		assert_non_null(strstr(err, "expected the same DejaVu font files"));
+		assert_int_equal(q.queries, q0);
+		nn_free(&gm);
+		npz_free(&key);
+	}
+
 	/* a dataset source: absent MNIST and the run's own dataset both fail */
 	struct wm_env env;
 	struct rng r;
@@ -313,7 +338,7 @@ static void test_check(void **state)
 	    "adi: parameter 'size' = '20000' is out of range; expected an integer in [1, 10000]");
 	expect_reject("per_batch=0", "parameter 'per_batch' = '0'");
 	expect_reject("source=cats", "adi: parameter 'source' = 'cats' is not valid; expected one "
-				     "of abstract|noise|fashion|mnist|cifar10");
+				     "of abstract|noise|glyph|fashion|mnist|cifar10");
 	expect_reject("mode=later", "parameter 'mode' = 'later'");
 }
 
