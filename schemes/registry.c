@@ -9,7 +9,7 @@ extern const struct wm_scheme wm_adi, wm_nullembed;
 extern const struct wm_scheme wm_deepsigns, wm_deepsigns_bb;
 extern const struct wm_scheme wm_gradsigns;
 extern const struct wm_scheme wm_zhang_content, wm_zhang_noise, wm_zhang_unrelated;
-extern const struct wm_scheme wm_deepmarks, wm_dawn;
+extern const struct wm_scheme wm_deepmarks, wm_dawn, wm_ewe;
 
 #define WM_MAX_SCHEMES 64
 
