@@ -24,6 +24,7 @@ const struct wm_scheme *wm_schemes[WM_MAX_SCHEMES + 1] = {
     &wm_zhang_content,
     &wm_zhang_noise,
     &wm_zhang_unrelated,
+    &wm_ewe,
     &wm_deepmarks,
     &wm_dawn,
     NULL,
