@@ -23,6 +23,9 @@ enum job_kind {
 	JOB_CALOWNER, /* owner model k of a scheme setting whose keys are made from a marked model
 		       */
 	JOB_CALIB,    /* K fresh keys of a scheme setting verified on calibration model m */
+	/* control model ci of a seed, trained once for the empirical nulls of the
+	 * seed's embeds (README "Empirical null"); only in runs with such a scheme */
+	JOB_CTLMODEL,
 };
 const char *job_kind_name(int kind);
 
@@ -88,7 +91,7 @@ struct job {
 	struct param_set sp;
 	char attack[NAMELEN];
 	struct param_set ap;
-	int control_index; /* JOB_CONTROL: which control model */
+	int control_index; /* JOB_CONTROL, JOB_CTLMODEL: which control model */
 	int calib_model;   /* JOB_CALMODEL, JOB_CALIB: which calibration model (1..M) */
 	int calib_owner;   /* JOB_CALOWNER: which owner model (1..K) */
 	int calib_keys;	   /* JOB_CALIB: keys verified (K) */

@@ -33,6 +33,8 @@ const char *job_kind_name(int kind)
 		return "calowner";
 	case JOB_CALIB:
 		return "calibration";
+	case JOB_CTLMODEL:
+		return "ctlmodel";
 	}
 	return "unknown";
 }
@@ -252,7 +254,7 @@ int jobs_not_applicable(const struct run_spec *rs, char *err, size_t errlen)
 int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
 {
 	struct combo *sc = NULL, *ac = NULL;
-	int nsc = 0, nac = 0, n = 0, rc = -1;
+	int nsc = 0, nac = 0, n = 0, rc = -1, nfit = 0;
 	struct job *js = NULL;
 	double tc = train_cost(rs), total;
 	int *train_of = NULL;
@@ -263,6 +265,8 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		goto out;
 	if (combos(rs, rs->attacks, rs->nattacks, 1, &ac, &nac, err, errlen))
 		goto out;
+	for (int k = 0; k < nsc; k++)
+		nfit += wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps);
 	for (int k = 0; k < nsc; k++)
 		if (rs->controls < NULL_MIN_CONTROLS &&
 		    wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps)) {
@@ -276,6 +280,8 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		}
 	total =
 	    (double)rs->nseeds * (1 + nsc) * (1 + nac) + (double)rs->nseeds * nsc * rs->controls;
+	if (nfit)
+		total += (double)rs->nseeds * rs->controls;
 	if (rs->calib_models > 0) {
 		total += rs->calib_models + (double)nsc * rs->calib_models;
 		for (int k = 0; k < nsc; k++) {
@@ -312,18 +318,42 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		j->cost = tc;
 		train_of[s] = n - 1;
 	}
-	for (int s = 0; s < rs->nseeds; s++)
+	/* Control models of the seeds, when a scheme's decision needs an empirical
+	 * null: its embeds wait for them (README "Empirical null"). */
+	int ctl0 = n;
+	if (nfit)
+		for (int s = 0; s < rs->nseeds; s++)
+			for (int ci = 1; ci <= rs->controls; ci++) {
+				struct job *j =
+				    new_job(js, &n, JOB_CTLMODEL, train_of[s], rs->seeds[s]);
+
+				strlcopy(j->scheme, wm_scheme_unmarked()->name, NAMELEN);
+				j->control_index = ci;
+				j->cost = tc;
+			}
+	for (int s = 0; s < rs->nseeds; s++) {
+		int emb0 = n;
 		for (int k = 0; k < nsc; k++) {
 			struct job *j = new_job(js, &n, JOB_EMBED, train_of[s], rs->seeds[s]);
 
 			strlcopy(j->scheme, sc[k].e->name, NAMELEN);
 			j->sp = sc[k].ps;
 			j->cost = tc;
+			if (wm_null_fit_needed(wm_scheme_find(j->scheme), &j->sp)) {
+				j->after = ctl0 + s * rs->controls;
+				j->nafter = rs->controls;
+			}
 		}
+		if (nfit)
+			for (int ci = 0; ci < rs->controls; ci++) {
+				js[ctl0 + s * rs->controls + ci].wake = emb0;
+				js[ctl0 + s * rs->controls + ci].nwake = nsc;
+			}
+	}
 	/* Attacks of every model job: the clean one and every marked one, except
 	 * the pairs where the attack cannot act (not_applicable). */
 	for (int m = 0, nmodels = n; m < nmodels; m++)
-		for (int k = 0; k < nac; k++) {
+		for (int k = 0; k < nac && js[m].kind != JOB_CTLMODEL; k++) {
 			const struct job *pj = &js[m];
 			if (not_applicable(pj, ac[k].e->name))
 				continue;
@@ -335,8 +365,9 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 			j->ap = ac[k].ps;
 			j->cost = 0.2 * tc;
 		}
-	for (int m = rs->nseeds; m < rs->nseeds * (1 + nsc); m++)
-		for (int ci = 1; ci <= rs->controls; ci++) {
+	for (int m = rs->nseeds;
+	     m < ctl0 + (nfit ? rs->nseeds * rs->controls : 0) + rs->nseeds * nsc; m++)
+		for (int ci = 1; ci <= rs->controls && js[m].kind == JOB_EMBED; ci++) {
 			const struct job *pj = &js[m];
 			struct job *j = new_job(js, &n, JOB_CONTROL, m, pj->seed);
 

@@ -528,6 +528,21 @@ out:
 	return rc;
 }
 
+/* Control model ci of a seed, for the empirical nulls of its embeds. */
+static int run_ctlmodel(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
+			char *err, size_t errlen)
+{
+	const struct job *j = &p->jobs[ji];
+	struct nn_model m;
+
+	if (control_model(p, c, p->jobs[j->parent].identity, j->control_index, &m, &row->train_s,
+			  err, errlen))
+		return -1;
+	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
+	nn_free(&m);
+	return 0;
+}
+
 static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		       char *err, size_t errlen)
 {
@@ -800,7 +815,7 @@ typedef int (*job_fn)(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 static const job_fn job_fns[] = {
     [JOB_TRAIN] = run_train,	 [JOB_EMBED] = run_train,	[JOB_ATTACK] = run_attack,
     [JOB_CONTROL] = run_control, [JOB_CALMODEL] = run_calmodel, [JOB_CALOWNER] = run_calowner,
-    [JOB_CALIB] = run_calib,
+    [JOB_CALIB] = run_calib,	 [JOB_CTLMODEL] = run_ctlmodel,
 };
 
 void pipeline_run(struct pipeline *p, int ji, struct result_row *row)

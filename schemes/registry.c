@@ -10,6 +10,7 @@ extern const struct wm_scheme wm_deepsigns, wm_deepsigns_bb;
 extern const struct wm_scheme wm_gradsigns;
 extern const struct wm_scheme wm_zhang_content, wm_zhang_noise, wm_zhang_unrelated;
 extern const struct wm_scheme wm_deepmarks, wm_dawn, wm_ewe;
+extern const struct wm_scheme wm_frontier, wm_blackmarks;
 
 #define WM_MAX_SCHEMES 64
 
@@ -24,6 +25,8 @@ const struct wm_scheme *wm_schemes[WM_MAX_SCHEMES + 1] = {
     &wm_zhang_content,
     &wm_zhang_noise,
     &wm_zhang_unrelated,
+    &wm_frontier,
+    &wm_blackmarks,
     &wm_ewe,
     &wm_deepmarks,
     &wm_dawn,
