@@ -210,12 +210,15 @@ static struct job *new_job(struct job *jobs, int *n, int kind, int parent, long 
 	return j;
 }
 
-/* Whether a scheme's keys are made from a marked model (one owner model per key). */
-static int key_from_model(const char *scheme)
+/* Whether a scheme setting's calibration keys need an owner model each: keys
+ * made from a marked model, or decisions by an empirical null fitted on
+ * controls after embedding (a bare keygen key holds no fit, so it would make
+ * no claim and pass trivially). */
+static int key_from_model(const struct combo *c)
 {
-	const struct wm_scheme *s = wm_scheme_find(scheme);
+	const struct wm_scheme *s = wm_scheme_find(c->e->name);
 
-	return s && s->key_from_model;
+	return s && (s->key_from_model || wm_null_fit_needed(s, &c->ps));
 }
 
 /* A query-path attack against a setting verified in the white box cannot
@@ -285,7 +288,7 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 	if (rs->calib_models > 0) {
 		total += rs->calib_models + (double)nsc * rs->calib_models;
 		for (int k = 0; k < nsc; k++) {
-			if (!key_from_model(sc[k].e->name))
+			if (!key_from_model(&sc[k]))
 				continue;
 			if (rs->calib_owners < CALIB_MIN_OWNERS) {
 				errf(err, errlen,
@@ -392,10 +395,9 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 		}
 		for (int k = 0; k < nsc; k++) {
 			int owner0 = n, nowner = 0;
-			int nkeys =
-			    key_from_model(sc[k].e->name) ? rs->calib_owners : rs->calib_keys;
+			int nkeys = key_from_model(&sc[k]) ? rs->calib_owners : rs->calib_keys;
 
-			if (key_from_model(sc[k].e->name))
+			if (key_from_model(&sc[k]))
 				for (int o = 1; o <= rs->calib_owners; o++) {
 					struct job *j = new_job(js, &n, JOB_CALOWNER, -1, o);
 
