@@ -46,8 +46,6 @@ double wm_blackmarks_bit_loss(const double *z, const int *c, const int *enc, int
 static const struct wm_scheme *bm = &wm_blackmarks;
 static struct dataset train, test;
 static char err[ERRBUF];
-static struct nn_model clean[NCTRL + 1]; /* [0]: seed SEED; others: controls */
-static int have_clean[NCTRL + 1];
 static struct nn_model marked;
 static struct npz mkey;
 static int have_marked;
@@ -62,9 +60,6 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i <= NCTRL; i++)
-		if (have_clean[i])
-			nn_free(&clean[i]);
 	if (have_marked) {
 		nn_free(&marked);
 		npz_free(&mkey);
@@ -73,33 +68,15 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static void env_init(struct wm_env *env, struct rng *r, uint64_t seed)
-{
-	rng_seed(r, seed);
-	tl_env_init(env, r, EPOCHS, &train, &test, tl_fashion_all(), train.n);
-}
-
-static void params(struct param_set *p, const char *kv)
-{
-	tl_params("test", bm->params, p, kv, ",");
-}
-
 static uint64_t clean_seed(int i)
 {
 	return i ? SEED + 7 * (uint64_t)i : SEED;
 }
 
+/* unmarked models: 0 the seed SEED, 1..NCTRL controls of other seeds */
 static struct nn_model *get_clean(int i)
 {
-	if (!have_clean[i]) {
-		struct wm_env env;
-		struct rng r;
-		env_init(&env, &r, clean_seed(i));
-		if (tl_train_clean(&clean[i], "mlp", &env))
-			fail_msg("clean model %d failed", i);
-		have_clean[i] = 1;
-	}
-	return &clean[i];
+	return tl_clean_model("mlp", clean_seed(i), EPOCHS);
 }
 
 /* keygen on the key stream of seed, embed on the training stream of seed (as the runner) */
@@ -108,9 +85,9 @@ static int embed(struct nn_model *m, struct npz *key, const char *kv, uint64_t s
 	struct wm_env env, kenv;
 	struct rng r, kr;
 	struct param_set p;
-	params(&p, kv);
-	env_init(&env, &r, seed);
-	env_init(&kenv, &kr, KEYSEED(seed));
+	tl_scheme_params(bm, &p, kv);
+	tl_fashion_env(&env, &r, seed, EPOCHS);
+	tl_fashion_env(&kenv, &kr, KEYSEED(seed), EPOCHS);
 	if (nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("nn_create: %s", err);
 	npz_init(key);
@@ -134,32 +111,26 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q;
-	env_init(&env, &r, 999);
-	tl_hidden_query(&q, m);
-	tl_verify(bm, key, NULL, &q, &env, v);
-	assert_string_equal(v->metric_name, "ber");
-	assert_true(q.queries > 0);
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	tl_verify_bb(bm, key, m, &env, "ber", v);
 }
 
+/* Fits the null of key on the controls and stores it; prints the fair-coin
+ * p-value of each control's bits right (the null the paper's setting suggests). */
 static void fit_null(struct npz *key, const char *what)
 {
-	struct wm_null f;
-	struct wm_verdict v;
-	int counts[NCTRL];
-	const struct npz_array *ba = npz_get(key, "blackmarks.bits");
-	int n = (int)ba->count;
+	struct nn_model *ctrl[NCTRL];
+	struct wm_verdict v[NCTRL];
+	struct wm_env env;
+	struct rng r;
+	for (int i = 0; i < NCTRL; i++)
+		ctrl[i] = get_clean(1 + i);
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	int n = tl_fit_null(bm, key, ctrl, NCTRL, &env, "ber", v);
 	printf("blackmarks %s: control bits right", what);
-	for (int i = 1; i <= NCTRL; i++) {
-		verify_bb(key, get_clean(i), &v);
-		counts[i - 1] = v.count;
-		printf(" %d", v.count);
-		/* the fair-coin null the paper's setting suggests */
-		printf("(coin p %.2g)", binom_tail(n, v.count, 0.5));
-	}
-	assert_int_equal(wm_null_fit(counts, NCTRL, n, &f), 0);
-	wm_null_store(key, counts, &f);
-	printf(" of %d; fit mu %.3f rho %.3f\n", n, f.mu, f.rho);
+	for (int i = 0; i < NCTRL; i++)
+		printf(" %d(coin p %.2g)", v[i].count, binom_tail(n, v[i].count, 0.5));
+	printf(" of %d\n", n);
 }
 
 /* The bit loss's gradient against central differences, in double. */
@@ -323,7 +294,7 @@ static void test_check(void **state)
 	(void)state;
 	assert_true(bm->black_box && bm->key_from_model && bm->null_fit);
 	assert_int_equal(nn_build_spec(&m, "mlp", nn_arch_spec("mlp"), err, sizeof err), 0);
-	params(&p, "");
+	tl_scheme_params(bm, &p, "");
 	assert_int_equal(wm_check(bm, &p, &m, err, sizeof err), 0);
 	nn_free(&m);
 	tl_expect_check_error(bm, "mlp", "bits=0",

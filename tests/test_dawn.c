@@ -51,40 +51,23 @@ long wm_dawn_api_flipped(const struct wm_query *api);
 #define SEED	    4
 
 static struct dataset train, test;
-static uint32_t *owner, *attacker;
-static int n_owner, n_attacker;
 static const struct wm_scheme *dawn = &wm_dawn;
 static char err[ERRBUF];
 
 static int setup(void **state)
 {
 	(void)state;
-	if (tl_fashion_load(&train, &test, NTRAIN, 0))
+	/* owner and attacker halves; tl_fashion_env hands both */
+	if (tl_fashion_load(&train, &test, NTRAIN, 0) || tl_fashion_split(11, 0.5))
 		return -1;
-	data_split(train.n, 11, 0.5, &owner, &n_owner, &attacker, &n_attacker);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	free(owner);
-	free(attacker);
 	tl_fashion_free(&train, &test);
 	return 0;
-}
-
-static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epochs)
-{
-	rng_seed(r, seed);
-	tl_env_init(env, r, epochs, &train, &test, owner, n_owner);
-	env->attacker_idx = attacker;
-	env->n_attacker = n_attacker;
-}
-
-static void params(struct param_set *p, const char *kv)
-{
-	tl_params("test", dawn->params, p, kv, ",");
 }
 
 static void hex(const char *h, uint8_t *out)
@@ -243,11 +226,11 @@ static void pipeline(struct nn_model *m, struct npz *key, const char *kv, uint64
 	struct wm_env env;
 	struct rng r, kr;
 	struct param_set p;
-	env_init(&env, &r, seed, EPOCHS);
+	tl_fashion_env(&env, &r, seed, EPOCHS);
 	rng_seed(&kr, keyseed);
 	if (nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("%s", err);
-	params(&p, kv);
+	tl_scheme_params(dawn, &p, kv);
 	npz_init(key);
 	env.rng = &kr;
 	if (wm_check(dawn, &p, m, err, sizeof err) ||
@@ -276,12 +259,9 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q;
-	env_init(&env, &r, 999, 1);
-	tl_hidden_query(&q, m);
-	tl_verify(dawn, key, NULL, &q, &env, v);
-	assert_string_equal(v->metric_name, "wm_acc");
-	assert_true(q.queries == (long)v->capacity);
+	tl_fashion_env(&env, &r, 999, 1);
+	tl_verify_bb(dawn, key, m, &env, "wm_acc", v);
+	assert_true(v->queries == (long)v->capacity);
 }
 
 static void test_pipeline(void **state)
@@ -299,16 +279,16 @@ static void test_pipeline(void **state)
 	snprintf(kv, sizeof kv, "rate=1e-6,surrogate_epochs=%d", SURR_EPOCHS);
 	pipeline(&sc, &kc, kv, SEED, 3);
 	/* the seed's clean model: F inside embed is it */
-	env_init(&env, &r, SEED, EPOCHS);
+	tl_fashion_env(&env, &r, SEED, EPOCHS);
 	assert_int_equal(tl_train_clean(&clean, "mlp", &env), 0);
 	double acc_f = nn_accuracy(&clean, &test, NULL, 0);
 	assert_true(key_f64(&ka, "dawn.clean_acc") == acc_f);
 	assert_true(key_f64(&kc, "dawn.clean_acc") == acc_f);
 
 	int nW = key_nW(&ka);
-	double mu = atof(RATE) * n_attacker, sd = sqrt(mu * (1 - atof(RATE)));
+	double mu = atof(RATE) * env.n_attacker, sd = sqrt(mu * (1 - atof(RATE)));
 	assert_true(fabs(nW - mu) < 5 * sd);
-	assert_true(*(const int64_t *)npz_get(&ka, "dawn.queries")->data == n_attacker);
+	assert_true(*(const int64_t *)npz_get(&ka, "dawn.queries")->data == env.n_attacker);
 	assert_int_equal(key_nW(&kc), 0);
 
 	verify_bb(&ka, &sa, &v);  /* marked surrogate, its key */
@@ -317,7 +297,7 @@ static void test_pipeline(void **state)
 	verify_bb(&kb, &sb, &vb); /* the other surrogate, its key */
 	printf("dawn mlp, owner/attacker %d/%d, F %d epochs, r %s, surrogate %d epochs (hard "
 	       "labels)\n",
-	       n_owner, n_attacker, EPOCHS, RATE, SURR_EPOCHS);
+	       env.n_owner, env.n_attacker, EPOCHS, RATE, SURR_EPOCHS);
 	printf("  F test acc %.4f, API %.4f (cost %.2f points); surrogate %.4f, clean-API "
 	       "surrogate %.4f\n",
 	       acc_f, key_f64(&ka, "dawn.api_acc"), 100 * (acc_f - key_f64(&ka, "dawn.api_acc")),
@@ -402,12 +382,12 @@ static void test_keygen_deterministic(void **state)
 	struct rng r;
 	struct param_set p;
 	(void)state;
-	params(&p, "");
+	tl_scheme_params(dawn, &p, "");
 	rng_seed(&r, 1);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
 	for (int k = 0; k < 3; k++) {
 		struct npz *z = k == 0 ? &a : k == 1 ? &b : &c;
-		env_init(&env, &r, k == 2 ? 8 : 7, 1);
+		tl_fashion_env(&env, &r, k == 2 ? 8 : 7, 1);
 		npz_init(z);
 		assert_int_equal(wm_keygen(dawn, &p, &m, &env, z, err, sizeof err), 0);
 	}
@@ -435,11 +415,11 @@ static void test_refusals(void **state)
 	tl_expect_check_error(dawn, "mlp", "surrogate_epochs=-1",
 			      "parameter 'surrogate_epochs' = '-1'");
 	/* no attacker data: refused before any training */
-	env_init(&env, &r, 1, 1);
+	tl_fashion_env(&env, &r, 1, 1);
 	env.attacker_idx = NULL;
 	env.n_attacker = 0;
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	params(&p, "");
+	tl_scheme_params(dawn, &p, "");
 	npz_init(&key);
 	assert_int_equal(wm_keygen(dawn, &p, &m, &env, &key, err, sizeof err), 0);
 	float before = m.params[0];

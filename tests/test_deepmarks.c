@@ -30,38 +30,23 @@ double wm_deepmarks_penalty(const struct npz *key, struct nn_model *m, double ga
 			    double strength, char *err, size_t errlen);
 
 static struct dataset train, test;
-static uint32_t *owner, *attacker;
-static int n_owner, n_attacker;
 static const struct wm_scheme *dm = &wm_deepmarks;
 static char err[ERRBUF];
 
 static int setup(void **state)
 {
 	(void)state;
-	if (tl_fashion_load(&train, &test, 9000, 0))
+	/* the owner's two thirds of 9000 samples */
+	if (tl_fashion_load(&train, &test, 9000, 0) || tl_fashion_split(11, 1.0 / 3))
 		return -1;
-	data_split(train.n, 11, 1.0 / 3, &owner, &n_owner, &attacker, &n_attacker);
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	free(owner);
-	free(attacker);
 	tl_fashion_free(&train, &test);
 	return 0;
-}
-
-static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epochs)
-{
-	rng_seed(r, seed);
-	tl_env_init(env, r, epochs, &train, &test, owner, n_owner);
-}
-
-static void params(struct param_set *p, const char *kv)
-{
-	tl_params("test", dm->params, p, kv, ",");
 }
 
 /* The key of kv from the key stream of seed (seed + 1000), for model m. */
@@ -70,8 +55,8 @@ static void keygen(struct npz *key, const struct nn_model *m, const char *kv, ui
 	struct wm_env env;
 	struct rng kr;
 	struct param_set p;
-	env_init(&env, &kr, seed + 1000, 1);
-	params(&p, kv);
+	tl_fashion_env(&env, &kr, seed + 1000, 1);
+	tl_scheme_params(dm, &p, kv);
 	npz_init(key);
 	if (wm_check(dm, &p, m, err, sizeof err) ||
 	    wm_keygen(dm, &p, m, &env, key, err, sizeof err))
@@ -85,16 +70,16 @@ static void make_model(struct nn_model *m, const char *arch, const char *kv, uin
 	struct wm_env env;
 	struct rng r;
 	struct param_set p;
-	env_init(&env, &r, seed, epochs);
-	if (nn_create(m, arch, 1, 28, 28, 10, &r, err, sizeof err))
-		fail_msg("%s", err);
+	tl_fashion_env(&env, &r, seed, epochs);
 	if (!kv) {
-		if (wm_train_owner(m, &env, NULL, 0, err, sizeof err))
-			fail_msg("%s", err);
+		if (tl_train_clean(m, arch, &env))
+			fail_msg("unmarked %s did not train", arch);
 		return;
 	}
+	if (nn_create(m, arch, 1, 28, 28, 10, &r, err, sizeof err))
+		fail_msg("%s", err);
 	keygen(key, m, kv, seed);
-	params(&p, kv);
+	tl_scheme_params(dm, &p, kv);
 	if (wm_embed(dm, &p, m, key, &env, err, sizeof err))
 		fail_msg("deepmarks %s: %s", kv, err);
 }
@@ -104,7 +89,7 @@ static void verify(const struct npz *key, struct nn_model *m, struct wm_verdict 
 	struct wm_env env;
 	struct rng r;
 	struct wm_query q;
-	env_init(&env, &r, 0, 1);
+	tl_fashion_env(&env, &r, 0, 1);
 	wm_query_init(&q, m);
 	tl_verify(dm, key, m, &q, &env, v);
 	assert_string_equal(v->metric_name, "ber");

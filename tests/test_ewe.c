@@ -206,29 +206,14 @@ static void test_snnl_model(void **state)
 
 /* ---- models and keys ---------------------------------------------------- */
 
-/* The env of a seed, as the runner hands it: training stream seed, batch 64. */
-static void env_init(struct wm_env *env, struct rng *r, uint64_t seed, int epochs)
-{
-	rng_seed(r, seed);
-	tl_env_init(env, r, epochs, &train, &test, tl_fashion_all(), train.n);
-}
-
-static void params(struct param_set *p, const char *kv)
-{
-	tl_params("test", ewe->params, p, kv, ",");
-}
-
 /* Black-box verification: the query path hides the model. */
 static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdict *v)
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q;
-	env_init(&env, &r, 999, 1);
-	tl_hidden_query(&q, m);
-	tl_verify(ewe, key, NULL, &q, &env, v);
-	assert_string_equal(v->metric_name, "wm_acc");
-	assert_int_equal(q.queries, (long)v->capacity);
+	tl_fashion_env(&env, &r, 999, 1);
+	tl_verify_bb(ewe, key, m, &env, "wm_acc", v);
+	assert_int_equal(v->queries, (long)v->capacity);
 }
 
 /* keygen on the job stream (seed + 5000), like the runner's job RNG */
@@ -238,10 +223,10 @@ static void keygen_only(struct npz *key, const char *kv, uint64_t seed)
 	struct rng r;
 	struct param_set p;
 	struct nn_model m;
-	env_init(&env, &r, seed + 5000, 1);
+	tl_fashion_env(&env, &r, seed + 5000, 1);
 	if (nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("nn_create: %s", err);
-	params(&p, kv);
+	tl_scheme_params(ewe, &p, kv);
 	npz_init(key);
 	if (wm_check(ewe, &p, &m, err, sizeof err) ||
 	    wm_keygen(ewe, &p, &m, &env, key, err, sizeof err))
@@ -249,45 +234,35 @@ static void keygen_only(struct npz *key, const char *kv, uint64_t seed)
 	nn_free(&m);
 }
 
-/* The model of a seed (fresh from its training stream), then (if key)
- * keygen + embed, else clean training. */
+/* The marked model of a seed (fresh from its training stream): keygen +
+ * embed. The unmarked ones are tl_clean_model's. */
 static void train_model(struct nn_model *m, const char *kv, uint64_t seed, int epochs,
 			struct npz *key)
 {
 	struct wm_env env;
 	struct rng r;
 	struct param_set p;
-	env_init(&env, &r, seed, epochs);
+	tl_fashion_env(&env, &r, seed, epochs);
 	if (nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("nn_create: %s", err);
-	if (!key) {
-		if (wm_train_owner(m, &env, NULL, 0, err, sizeof err))
-			fail_msg("clean training: %s", err);
-		return;
-	}
 	keygen_only(key, kv, seed);
-	params(&p, kv);
+	tl_scheme_params(ewe, &p, kv);
 	if (wm_embed(ewe, &p, m, key, &env, err, sizeof err))
 		fail_msg("ewe embed %s: %s", kv, err);
 }
 
 /* Verifies key on the controls and stores the fitted null in it. */
-static void fit_null(struct npz *key, struct nn_model *controls, int N)
+static void fit_null(struct npz *key, struct nn_model *const *controls)
 {
-	int counts[NCONTROLS];
-	struct wm_null f;
-	struct wm_verdict v;
-	for (int i = 0; i < N; i++) {
-		verify_bb(key, &controls[i], &v);
-		assert_int_equal(v.count, (int)lround(v.metric * v.capacity));
-		counts[i] = v.count;
+	struct wm_verdict v[NCONTROLS];
+	struct wm_env env;
+	struct rng r;
+	tl_fashion_env(&env, &r, 999, 1);
+	tl_fit_null(ewe, key, controls, NCONTROLS, &env, "wm_acc", v);
+	for (int i = 0; i < NCONTROLS; i++) {
+		assert_int_equal(v[i].queries, (long)v[i].capacity);
+		assert_int_equal(v[i].count, (int)lround(v[i].metric * v[i].capacity));
 	}
-	assert_int_equal(wm_null_fit(counts, N, (int)v.capacity, &f), 0);
-	wm_null_store(key, counts, &f);
-	printf("ewe null: counts");
-	for (int i = 0; i < N; i++)
-		printf(" %d", counts[i]);
-	printf(" of %d; mu %.4f rho %.4f\n", (int)v.capacity, f.mu, f.rho);
 }
 
 /* Top-1 labels of a model on the training set, as a relabelled copy. */
@@ -315,16 +290,15 @@ static void train_on(struct nn_model *m, const struct dataset *d, uint64_t seed,
 {
 	struct wm_env env;
 	struct rng r;
-	env_init(&env, &r, seed, epochs);
+	tl_fashion_env(&env, &r, seed, epochs);
 	env.train = d;
-	if (nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err) ||
-	    wm_train_owner(m, &env, NULL, 0, err, sizeof err))
-		fail_msg("training on relabelled data: %s", err);
+	if (tl_train_clean(m, "mlp", &env))
+		fail_msg("training on relabelled data failed");
 }
 
 static void test_embed_detect(void **state)
 {
-	struct nn_model marked, other, clean, longer, controls[NCONTROLS], stolen, honest;
+	struct nn_model marked, other, *clean, *longer, *controls[NCONTROLS], stolen, honest;
 	struct npz key, wrong;
 	struct wm_verdict v, vc, vw, vo, vs, vh;
 	struct dataset stolen_d;
@@ -333,10 +307,10 @@ static void test_embed_detect(void **state)
 
 	train_model(&marked, "", SEED, EPOCHS, &key);
 	train_model(&other, "", SEED + 1000, EPOCHS, &wrong);
-	train_model(&clean, "", SEED, EPOCHS, NULL);
-	train_model(&longer, "", SEED, EPOCHS + 2, NULL); /* as many passes as embed */
+	clean = tl_clean_model("mlp", SEED, EPOCHS);
+	longer = tl_clean_model("mlp", SEED, EPOCHS + 2); /* as many passes as embed */
 	for (int i = 0; i < NCONTROLS; i++)
-		train_model(&controls[i], "", 100 + i, EPOCHS, NULL);
+		controls[i] = tl_clean_model("mlp", 100 + i, EPOCHS);
 	const int32_t *st = npz_get(&key, "ewe.s")->data, *tt = npz_get(&key, "ewe.t")->data;
 	const int32_t *sw = npz_get(&wrong, "ewe.s")->data, *tw = npz_get(&wrong, "ewe.t")->data;
 	const int32_t *pa = npz_get(&key, "ewe.patch")->data;
@@ -347,14 +321,14 @@ static void test_embed_detect(void **state)
 	/* before a fit: no claim */
 	verify_bb(&key, &marked, &v);
 	assert_true(v.pvalue == 1 && !v.detected);
-	fit_null(&key, controls, NCONTROLS);
-	fit_null(&wrong, controls, NCONTROLS);
+	fit_null(&key, controls);
+	fit_null(&wrong, controls);
 
 	double acc_m = nn_accuracy(&marked, &test, NULL, 0),
-	       acc_c = nn_accuracy(&clean, &test, NULL, 0),
-	       acc_l = nn_accuracy(&longer, &test, NULL, 0);
+	       acc_c = nn_accuracy(clean, &test, NULL, 0),
+	       acc_l = nn_accuracy(longer, &test, NULL, 0);
 	verify_bb(&key, &marked, &v);
-	verify_bb(&key, &clean, &vc);
+	verify_bb(&key, clean, &vc);
 	verify_bb(&wrong, &marked, &vw);
 	verify_bb(&wrong, &other, &vo);
 	printf("ewe mlp seed %d: test acc marked %.4f (%d + 2 epochs), clean %.4f (%d epochs) "
@@ -395,12 +369,8 @@ static void test_embed_detect(void **state)
 
 	nn_free(&marked);
 	nn_free(&other);
-	nn_free(&clean);
-	nn_free(&longer);
 	nn_free(&stolen);
 	nn_free(&honest);
-	for (int i = 0; i < NCONTROLS; i++)
-		nn_free(&controls[i]);
 	npz_free(&key);
 	npz_free(&wrong);
 }
@@ -506,9 +476,9 @@ static void test_params(void **state)
 	struct rng r;
 	struct npz key;
 	tl_need_fashion();
-	env_init(&env, &r, SEED, 1);
+	tl_fashion_env(&env, &r, SEED, 1);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	params(&p, "size=5000,s=2");
+	tl_scheme_params(ewe, &p, "size=5000,s=2");
 	npz_init(&key);
 	assert_int_equal(wm_keygen(ewe, &p, &m, &env, &key, err, sizeof err), -1);
 	printf("ewe keygen(size=5000): %s\n", err);
@@ -517,7 +487,7 @@ static void test_params(void **state)
 	npz_free(&key);
 	/* a key that embed has not completed does not verify */
 	npz_init(&key);
-	params(&p, "size=10");
+	tl_scheme_params(ewe, &p, "size=10");
 	assert_int_equal(wm_keygen(ewe, &p, &m, &env, &key, err, sizeof err), 0);
 	struct wm_query q;
 	struct wm_verdict v;

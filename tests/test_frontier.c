@@ -47,9 +47,6 @@ int wm_frontier_key_from_model(const void *cfg, struct nn_model *m, const struct
 static const struct wm_scheme *fr = &wm_frontier;
 static struct dataset train, test;
 static char err[ERRBUF];
-/* unmarked models: [0] the seed SEED (= F0), [1..NCTRL] controls of other seeds */
-static struct nn_model clean[NCTRL + 1];
-static int have_clean[NCTRL + 1];
 /* the marked model of SEED and its key */
 static struct nn_model marked;
 static struct npz mkey;
@@ -65,9 +62,6 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	for (int i = 0; i <= NCTRL; i++)
-		if (have_clean[i])
-			nn_free(&clean[i]);
 	if (have_marked) {
 		nn_free(&marked);
 		npz_free(&mkey);
@@ -76,33 +70,15 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-static void env_init(struct wm_env *env, struct rng *r, uint64_t seed)
-{
-	rng_seed(r, seed);
-	tl_env_init(env, r, EPOCHS, &train, &test, tl_fashion_all(), train.n);
-}
-
-static void params(struct param_set *p, const char *kv)
-{
-	tl_params("test", fr->params, p, kv, ",");
-}
-
 static uint64_t clean_seed(int i)
 {
 	return i ? SEED + 7 * (uint64_t)i : SEED;
 }
 
+/* unmarked models: 0 the seed SEED (= F0), 1..NCTRL controls of other seeds */
 static struct nn_model *get_clean(int i)
 {
-	if (!have_clean[i]) {
-		struct wm_env env;
-		struct rng r;
-		env_init(&env, &r, clean_seed(i));
-		if (tl_train_clean(&clean[i], "mlp", &env))
-			fail_msg("clean model %d failed", i);
-		have_clean[i] = 1;
-	}
-	return &clean[i];
+	return tl_clean_model("mlp", clean_seed(i), EPOCHS);
 }
 
 /* keygen with the key stream of seed (as the runner: not the training stream) */
@@ -110,7 +86,7 @@ static void keygen(struct npz *key, const struct param_set *p, struct nn_model *
 {
 	struct wm_env env;
 	struct rng r;
-	env_init(&env, &r, KEYSEED(seed));
+	tl_fashion_env(&env, &r, KEYSEED(seed), EPOCHS);
 	npz_init(key);
 	if (wm_keygen(fr, p, m, &env, key, err, sizeof err))
 		fail_msg("keygen: %s", err);
@@ -123,8 +99,8 @@ static void get_marked(void)
 	struct param_set p;
 	if (have_marked)
 		return;
-	params(&p, MARK_KV);
-	env_init(&env, &r, SEED);
+	tl_scheme_params(fr, &p, MARK_KV);
+	tl_fashion_env(&env, &r, SEED, EPOCHS);
 	if (nn_create(&marked, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("nn_create: %s", err);
 	keygen(&mkey, &p, &marked, SEED);
@@ -138,33 +114,22 @@ static void verify_bb(const struct npz *key, struct nn_model *m, struct wm_verdi
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q;
-	env_init(&env, &r, 999);
-	tl_hidden_query(&q, m);
-	tl_verify(fr, key, NULL, &q, &env, v);
-	assert_string_equal(v->metric_name, "wm_acc");
-	assert_true(q.queries > 0);
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	tl_verify_bb(fr, key, m, &env, "wm_acc", v);
 }
 
 /* Fits the null of key on the controls (skipping control `skip`) and stores it. */
-static void fit_null(struct npz *key, int skip, int *counts, int *N)
+static void fit_null(struct npz *key, int skip)
 {
-	struct wm_null f;
-	struct wm_verdict v;
-	*N = 0;
-	for (int i = 1; i <= NCTRL; i++) {
-		if (i == skip)
-			continue;
-		verify_bb(key, get_clean(i), &v);
-		counts[(*N)++] = v.count;
-	}
-	const struct npz_array *ya = npz_get(key, "frontier.y");
-	assert_int_equal(wm_null_fit(counts, *N, (int)ya->count, &f), 0);
-	wm_null_store(key, counts, &f);
-	printf("frontier null on %d controls: mu %.3f rho %.3f; counts", *N, f.mu, f.rho);
-	for (int i = 0; i < *N; i++)
-		printf(" %d", counts[i]);
-	printf(" of %lld\n", (long long)ya->count);
+	struct nn_model *ctrl[NCTRL];
+	struct wm_env env;
+	struct rng r;
+	int N = 0;
+	for (int i = 1; i <= NCTRL; i++)
+		if (i != skip)
+			ctrl[N++] = get_clean(i);
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	tl_fit_null(fr, key, ctrl, N, &env, "wm_acc", NULL);
 }
 
 /* The key of a model (F0 = clean model of seed) built directly: 0 or -1 (err). */
@@ -173,9 +138,9 @@ static int key_of(struct npz *key, const char *kv, struct nn_model *m, uint64_t 
 	struct param_set p;
 	struct wm_env env;
 	struct rng r;
-	params(&p, kv);
+	tl_scheme_params(fr, &p, kv);
 	keygen(key, &p, m, seed);
-	env_init(&env, &r, SEED + 500);
+	tl_fashion_env(&env, &r, SEED + 500, EPOCHS);
 	void *cfg = wm_cfg(fr, &p, err, sizeof err);
 	assert_non_null(cfg);
 	int rc = wm_frontier_key_from_model(cfg, m, &env, key, err, sizeof err);
@@ -225,7 +190,7 @@ static void test_eps_sweep(void **state)
 static void test_embed_detect(void **state)
 {
 	struct wm_verdict v, vc, vw, vctl;
-	int counts[NCTRL], N, called = 0;
+	int called = 0;
 	(void)state;
 	tl_need_fashion();
 	get_marked();
@@ -240,7 +205,7 @@ static void test_embed_detect(void **state)
 	/* without a null fit no claim is made */
 	verify_bb(&mkey, &marked, &v);
 	assert_true(v.pvalue == 1 && !v.detected);
-	fit_null(&mkey, 0, counts, &N);
+	fit_null(&mkey, 0);
 
 	verify_bb(&mkey, &marked, &v);
 	verify_bb(&mkey, get_clean(0), &vc);
@@ -276,7 +241,7 @@ static void test_embed_detect(void **state)
 	/* a wrong key: made from control 1 (another F0), its null fitted on the others */
 	struct npz wrong;
 	assert_int_equal(key_of(&wrong, "", get_clean(1), SEED + 1), 0);
-	fit_null(&wrong, 1, counts, &N);
+	fit_null(&wrong, 1);
 	verify_bb(&wrong, &marked, &vw);
 	printf("frontier wrong key on the marked model: wm_acc %.3f true_half %.3f p %.3g "
 	       "detected %d\n",
@@ -328,7 +293,7 @@ static void test_check(void **state)
 	(void)state;
 	assert_true(fr->black_box && fr->key_from_model && fr->null_fit);
 	assert_int_equal(nn_build_spec(&m, "mlp", nn_arch_spec("mlp"), err, sizeof err), 0);
-	params(&p, "");
+	tl_scheme_params(fr, &p, "");
 	assert_int_equal(wm_check(fr, &p, &m, err, sizeof err), 0);
 	nn_free(&m);
 	tl_expect_check_error(fr, "mlp", "size=7",

@@ -46,17 +46,10 @@ extern const struct wm_scheme wm_zhang_content, wm_zhang_noise, wm_zhang_unrelat
 
 static struct dataset train, test;
 static char err[ERRBUF];
-static int loaded;
 /* clean[0]: seed SEED (the unmarked model of the marked models' seed);
- * clean[1..NCTRL]: controls, seeds SEED+1.. */
-static struct nn_model clean[NCTRL + 1];
+ * clean[1..NCTRL]: controls, seeds SEED+1.. (tl_clean_model) */
+static struct nn_model *clean[NCTRL + 1];
 static double clean_acc, ft_acc; /* unmarked; unmarked + a keyless fine-tune */
-
-static void env_init(struct wm_env *env, struct rng *r, uint64_t seed)
-{
-	rng_seed(r, seed);
-	tl_env_init(env, r, EPOCHS, &train, &test, tl_fashion_all(), train.n);
-}
 
 static int group_setup(void **state)
 {
@@ -64,15 +57,9 @@ static int group_setup(void **state)
 	if (tl_fashion_load(&train, &test, NTRAIN, NTEST))
 		return 0; /* the tests that need the data fail in tl_need_fashion() */
 	double t0 = now_seconds();
-	for (int i = 0; i <= NCTRL; i++) {
-		struct wm_env env;
-		struct rng r;
-		env_init(&env, &r, SEED + i);
-		if (tl_train_clean(&clean[i], "mlp", &env))
-			return -1;
-	}
-	loaded = 1;
-	clean_acc = nn_accuracy(&clean[0], &test, NULL, 0);
+	for (int i = 0; i <= NCTRL; i++)
+		clean[i] = tl_clean_model("mlp", SEED + i, EPOCHS);
+	clean_acc = nn_accuracy(clean[0], &test, NULL, 0);
 	/* the same fine-tune without a key (2 epochs at lr / 10): what the
 	 * extra epochs alone do to the accuracy */
 	struct wm_env env;
@@ -80,8 +67,8 @@ static int group_setup(void **state)
 	struct nn_model ft;
 	struct nn_opt opt;
 	struct train_cfg cfg = {.epochs = 2, .batch = 64};
-	env_init(&env, &r, SEED + 100);
-	nn_copy(&ft, &clean[0]);
+	tl_fashion_env(&env, &r, SEED + 100, EPOCHS);
+	nn_copy(&ft, clean[0]);
 	nn_opt_init(&opt, "adam", 1e-4, ft.nparams);
 	if (nn_train(&ft, &train, tl_fashion_all(), train.n, &cfg, &opt, NULL, &r, NULL, err,
 		     sizeof err))
@@ -101,16 +88,8 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	(void)state;
-	if (loaded)
-		for (int i = 0; i <= NCTRL; i++)
-			nn_free(&clean[i]);
 	tl_fashion_free(&train, &test);
 	return 0;
-}
-
-static void params(const struct wm_scheme *s, struct param_set *p, const char *kv)
-{
-	tl_params(s->name, s->params, p, kv, ",");
 }
 
 /* Black-box verification through a query path that hides the model. */
@@ -119,12 +98,9 @@ static void verify_bb(const struct wm_scheme *s, const struct npz *key, struct n
 {
 	struct wm_env env;
 	struct rng r;
-	struct wm_query q;
-	env_init(&env, &r, 999);
-	tl_hidden_query(&q, m);
-	tl_verify(s, key, NULL, &q, &env, v);
-	assert_string_equal(v->metric_name, "wm_acc");
-	assert_int_equal(q.queries, (long)v->capacity);
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	tl_verify_bb(s, key, m, &env, "wm_acc", v);
+	assert_int_equal(v->queries, (long)v->capacity);
 }
 
 /* keygen of setting kv from key stream kseed (the untrained model of SEED). */
@@ -134,12 +110,12 @@ static void keygen(const struct wm_scheme *s, const char *kv, uint64_t kseed, st
 	struct rng r, kr;
 	struct param_set p;
 	struct nn_model m;
-	env_init(&env, &r, SEED);
+	tl_fashion_env(&env, &r, SEED, EPOCHS);
 	if (nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("nn_create: %s", err);
 	rng_seed(&kr, kseed);
 	env.rng = &kr;
-	params(s, &p, kv);
+	tl_scheme_params(s, &p, kv);
 	npz_init(key);
 	if (wm_check(s, &p, &m, err, sizeof err) ||
 	    wm_keygen(s, &p, &m, &env, key, err, sizeof err))
@@ -156,35 +132,28 @@ static void embed(const struct wm_scheme *s, const char *kv, struct nn_model *m,
 	struct param_set p;
 	double t0 = now_seconds();
 	keygen(s, kv, KEY_SEED, key);
-	env_init(&env, &r, SEED);
+	tl_fashion_env(&env, &r, SEED, EPOCHS);
 	if (nn_create(m, "mlp", 1, 28, 28, 10, &r, err, sizeof err))
 		fail_msg("nn_create: %s", err);
-	params(s, &p, kv);
+	tl_scheme_params(s, &p, kv);
 	if (wm_embed(s, &p, m, key, &env, err, sizeof err))
 		fail_msg("%s embed %s: %s", s->name, kv, err);
 	printf("%s %s: embedded in %.1f s\n", s->name, kv, now_seconds() - t0);
 }
 
-/* The empirical null of key from the controls' counts, stored in the key;
- * the controls' counts go to counts (NCTRL). */
-static void fit_null(const struct wm_scheme *s, struct npz *key, int *counts)
+/* The empirical null of key from the controls' counts, stored in the key. */
+static void fit_null(const struct wm_scheme *s, struct npz *key)
 {
-	struct wm_null f;
-	struct wm_verdict v;
-	int n = 0;
+	struct wm_env env;
+	struct rng r;
+	struct wm_verdict v[NCTRL];
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	tl_fit_null(s, key, &clean[1], NCTRL, &env, "wm_acc", v);
 	for (int i = 0; i < NCTRL; i++) {
-		verify_bb(s, key, &clean[1 + i], &v);
-		assert_true(v.pvalue == 1.0); /* no fit yet: no claim */
-		assert_int_equal(v.detected, 0);
-		assert_true(v.count >= 0);
-		counts[i] = v.count;
-		n = (int)v.capacity;
+		assert_true(v[i].pvalue == 1.0); /* no fit yet: no claim */
+		assert_int_equal(v[i].detected, 0);
+		assert_int_equal(v[i].queries, (long)v[i].capacity);
 	}
-	assert_int_equal(wm_null_fit(counts, NCTRL, n, &f), 0);
-	wm_null_store(key, counts, &f);
-	printf("%s: null from %d controls: counts %d %d %d %d %d of %d, mu %.4f rho %.4f\n",
-	       s->name, NCTRL, counts[0], counts[1], counts[2], counts[3], counts[4], n, f.mu,
-	       f.rho);
 }
 
 static void key_classes(const struct npz *key, int *s, int *t)
@@ -203,7 +172,7 @@ static void detect_case(const struct wm_scheme *s, const char *kv, int kind2, do
 	struct nn_model m;
 	struct npz key, wrong;
 	struct wm_verdict v, vc, vw;
-	int counts[NCTRL], ks, kt, ws, wt;
+	int ks, kt, ws, wt;
 
 	tl_need_fashion();
 	embed(s, kv, &m, &key);
@@ -211,12 +180,12 @@ static void detect_case(const struct wm_scheme *s, const char *kv, int kind2, do
 	key_classes(&key, &ks, &kt);
 	key_classes(&wrong, &ws, &wt);
 	if (kind2) {
-		fit_null(s, &key, counts);
-		fit_null(s, &wrong, counts);
+		fit_null(s, &key);
+		fit_null(s, &wrong);
 	}
 	double acc = nn_accuracy(&m, &test, NULL, 0);
 	verify_bb(s, &key, &m, &v);
-	verify_bb(s, &key, &clean[0], &vc);
+	verify_bb(s, &key, clean[0], &vc);
 	verify_bb(s, &wrong, &m, &vw);
 	printf("%s %s (s %d, t %d): test acc marked %.4f unmarked %.4f (+ keyless fine-tune "
 	       "%.4f) cost %+.2f points (%+.2f)\n",
@@ -274,13 +243,13 @@ static void test_noise(void **state)
 	for (int i = 0; i <= NCTRL; i++) {
 		int C = 10, hist[10] = {0}, top = 0;
 		float *probs = xmalloc(100 * C * sizeof(float));
-		nn_predict_proba(&clean[i], x->data, 100, probs);
+		nn_predict_proba(clean[i], x->data, 100, probs);
 		for (int k = 0; k < 100; k++)
 			hist[nn_argmax(probs + k * C, C)]++;
 		for (int c = 0; c < C; c++)
 			if (c != s) /* t != s: class s is never a key's label */
 				top = hist[c] > top ? hist[c] : top;
-		verify_bb(&wm_zhang_noise, &key, &clean[i], &v);
+		verify_bb(&wm_zhang_noise, &key, clean[i], &v);
 		assert_int_equal(v.count, hist[t]);
 		printf(
 		    "zhang-noise (s %d, t %d, std 0.4): unmarked seed %d answers t on %d of 100, "
@@ -450,8 +419,8 @@ static void test_refusals(void **state)
 	keygen(&wm_zhang_unrelated, "size=10", KEY_SEED, &key);
 	npz_add_text(&key, "zhang.glyph_fonts",
 		     "0000000000000000000000000000000000000000000000000000000000000000");
-	env_init(&env, &r, 999);
-	tl_hidden_query(&q, &clean[0]);
+	tl_fashion_env(&env, &r, 999, EPOCHS);
+	tl_hidden_query(&q, clean[0]);
 	memset(&v, 0, sizeof v);
 	assert_int_equal(wm_verify(&wm_zhang_unrelated, &key, NULL, &q, &env, &v, err, sizeof err),
 			 -1);
@@ -461,9 +430,9 @@ static void test_refusals(void **state)
 	assert_int_equal(q.queries, 0);
 	npz_free(&key);
 
-	env_init(&env, &r, SEED);
+	tl_fashion_env(&env, &r, SEED, EPOCHS);
 	assert_int_equal(nn_create(&m, "mlp", 1, 28, 28, 10, &r, err, sizeof err), 0);
-	params(&wm_zhang_content, &p, "size=5000,source=3");
+	tl_scheme_params(&wm_zhang_content, &p, "size=5000,source=3");
 	npz_init(&key);
 	assert_int_equal(wm_keygen(&wm_zhang_content, &p, &m, &env, &key, err, sizeof err), -1);
 	printf("zhang-content, size 5000: %s\n", err);
@@ -485,9 +454,9 @@ static void test_check(void **state)
 		char want[256];
 		assert_true(s->black_box);
 		assert_int_equal(s->order, 7 + k);
-		params(s, &p, "");
+		tl_scheme_params(s, &p, "");
 		assert_int_equal(wm_check(s, &p, &m, err, sizeof err), 0);
-		params(s, &p, "source=0,target=9");
+		tl_scheme_params(s, &p, "source=0,target=9");
 		assert_int_equal(wm_check(s, &p, &m, err, sizeof err), 0);
 		snprintf(want, sizeof want,
 			 "%s: parameter 'size' = '0' is out of range; expected an integer in [1, "
@@ -535,15 +504,15 @@ static void test_check(void **state)
 
 	/* which settings rest on an empirical null */
 	void *cfg;
-	params(&wm_zhang_unrelated, &p, "");
+	tl_scheme_params(&wm_zhang_unrelated, &p, "");
 	assert_non_null(cfg = wm_cfg(&wm_zhang_unrelated, &p, err, sizeof err));
 	assert_int_equal(wm_zhang_unrelated.null_fit(cfg), 0);
 	free(cfg);
-	params(&wm_zhang_unrelated, &p, "labels=single");
+	tl_scheme_params(&wm_zhang_unrelated, &p, "labels=single");
 	assert_non_null(cfg = wm_cfg(&wm_zhang_unrelated, &p, err, sizeof err));
 	assert_int_equal(wm_zhang_unrelated.null_fit(cfg), 1);
 	free(cfg);
-	params(&wm_zhang_noise, &p, "");
+	tl_scheme_params(&wm_zhang_noise, &p, "");
 	assert_non_null(cfg = wm_cfg(&wm_zhang_noise, &p, err, sizeof err));
 	assert_int_equal(wm_zhang_noise.null_fit(cfg), 1);
 	assert_int_equal(wm_zhang_content.null_fit(cfg), 1);

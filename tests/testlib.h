@@ -47,9 +47,24 @@ const uint32_t *tl_fashion_all(void);
 void tl_env_init(struct wm_env *env, struct rng *r, int epochs, const struct dataset *train,
 		 const struct dataset *test, const uint32_t *owner, int n_owner);
 
+/* Splits the training set that tl_fashion_load loaded into owner and
+ * attacker samples (data_split of seed, the attacker's share frac) for
+ * tl_fashion_env; tl_fashion_free frees them. 0, or -1 when nothing loaded. */
+int tl_fashion_split(uint64_t seed, double frac);
+/* tl_env_init on what tl_fashion_load loaded, with r seeded from seed: every
+ * training sample is the owner's, or, after tl_fashion_split, the owner's
+ * part, with the attacker's part as the attacker samples. Without the data
+ * it has no samples. */
+void tl_fashion_env(struct wm_env *env, struct rng *r, uint64_t seed, int epochs);
+
 /* The unmarked model: a fresh arch (1x28x28, 10 classes) from env->rng,
  * trained on env's owner samples. 0, or -1 after printing why to stderr. */
 int tl_train_clean(struct nn_model *m, const char *arch, const struct wm_env *env);
+/* The unmarked model of arch trained for epochs in tl_fashion_env(seed)
+ * (tl_train_clean): trained at the first call with these arguments, then the
+ * same model until tl_fashion_free frees it. Fails the test without the data,
+ * when it does not train, or beyond 16 models. */
+struct nn_model *tl_clean_model(const char *arch, uint64_t seed, int epochs);
 
 /* A query path that reaches m through q->ctx only (q->model stays NULL), so
  * verify cannot read the weights; it counts the samples in q->queries and
@@ -61,6 +76,21 @@ void tl_hidden_query(struct wm_query *q, struct nn_model *m);
 void tl_verify(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
 	       struct wm_query *q, const struct wm_env *env, struct wm_verdict *v);
 
+/* Black-box verification: tl_verify of key on m through tl_hidden_query, in
+ * env, with v->queries set to the samples verify queried. Fails the test on
+ * an error, when the verdict's metric is not metric (NULL: not checked) or
+ * when verify queried nothing. */
+void tl_verify_bb(const struct wm_scheme *s, const struct npz *key, struct nn_model *m,
+		  const struct wm_env *env, const char *metric, struct wm_verdict *v);
+/* The empirical null of key (schemes/scheme.h): tl_verify_bb of key on each
+ * of the n_models unmarked models (metric as there; each from env's RNG as
+ * handed), wm_null_fit of their counts out of the capacity, wm_null_store in
+ * key. Prints the counts and the fit; the verdicts go to vs (n_models; NULL:
+ * not kept). Returns the capacity. Fails the test on an error, when the
+ * capacities differ or when the fit refuses the counts. */
+int tl_fit_null(const struct wm_scheme *s, struct npz *key, struct nn_model *const *models,
+		int n_models, const struct wm_env *env, const char *metric, struct wm_verdict *vs);
+
 /* Fails the test unless array name is in both a and b with the same dtype,
  * count and bytes. */
 void tl_assert_same_array(const struct npz *a, const struct npz *b, const char *name);
@@ -71,6 +101,9 @@ int tl_tmpdir(char *dir, size_t len, const char *prefix);
  * with the table's defaults; a bad list fails the test. */
 void tl_params(const char *owner, const struct param_def *defs, struct param_set *ps,
 	       const char *kv, const char *seps);
+/* tl_params of scheme s (its name in messages, its table) from "k=v,k=v"
+ * (kv NULL: none); a bad list fails the test. */
+void tl_scheme_params(const struct wm_scheme *s, struct param_set *p, const char *kv);
 /* The scheme's check of kv against a model of arch fails, and its message
  * holds needle. */
 void tl_expect_check_error(const struct wm_scheme *s, const char *arch, const char *kv,
