@@ -846,9 +846,9 @@ def calibrate(wallfile, rundirs):
     if wall:
         s = int(wall)
         ranks = json.load(open(os.path.join(rundirs[0], "run.json"))).get("ranks", "?")
-        print("Wall time of `make calibrate`: %d s (%.1f min), %s MPI ranks on %d cores (other "
+        print("Wall time of `make calibrate%s`: %d s (%.1f min), %s MPI ranks on %d cores (other "
               "work may have shared them; each run's start and end are below).\n"
-              % (s, s / 60, ranks, os.cpu_count()))
+              % ("-wrt" if only_wrt else "", s, s / 60, ranks, os.cpu_count()))
     for rd in rundirs:
         rows = load(rd)
         note_params(rows)
@@ -907,7 +907,8 @@ def calibrate(wallfile, rundirs):
                           sum(a > 0.5 for a in at), sum(a >= 0.13 for a in at),
                           sorted(an)[len(an) // 2] if an else float("nan"),
                           sum(x["detected"] == "1" for x in t)))
-            owners = [r for r in rows if r["kind"] == "calowner" and r["status"] == "ok"]
+            owners = [r for r in rows if r["kind"] == "calowner" and r["status"] == "ok"
+                      and r["scheme"] == "deepsigns-bb"]
             if owners:
                 nmax = []
                 for r in owners:
@@ -921,7 +922,7 @@ def calibrate(wallfile, rundirs):
                           "bound uses that count.\n" % (", ".join(map(str, sorted(nmax))),
                                                        len(y)))
                 for c in cal:
-                    if c["keys_from"] != "owner models":
+                    if c["keys_from"] != "owner models" or c["scheme"] != "deepsigns-bb":
                         continue
                     t = trials_of(rd, rows, c["scheme"], c["scheme_params"])
                     if not t:
@@ -939,6 +940,23 @@ def calibrate(wallfile, rundirs):
                               label(c["scheme"], c["scheme_params"]), K,
                               ", ".join("%d x %d" % (n, m) for m, n in sorted(hist.items())),
                               paper))
+        # frontier: the paper's Binomial(n, 1/2) test on the errors, on the same null trials
+        for c in (c for c in cal if c["scheme"] == "frontier") if os.path.exists(cpath) else ():
+            t = trials_of(rd, rows, c["scheme"], c["scheme_params"])
+            al = float(c["alpha"])
+            n = 100
+            sp = dict(kv.split("=", 1) for kv in c["scheme_params"].split(";") if "=" in kv)
+            n = int(sp.get("size", n))
+
+            def lower(e):
+                return sum(math.comb(n, i) for i in range(0, e + 1)) / 2 ** n
+            ps = [lower(int(round(n * (1 - num(x["metric"]))))) for x in t
+                  if num(x["metric"]) is not None]
+            if ps:
+                print("%s null trials: the paper's test, P[Binomial(%d, 1/2) <= errors], would have "
+                      "fired on %d of %d at 0.05 and on %d at alpha %g; the empirical null on %s.\n" % (
+                          label(c["scheme"], c["scheme_params"]), n, sum(p < 0.05 for p in ps),
+                          len(ps), sum(p < al for p in ps), al, c["false_positives"]))
         failed = [r for r in rows if r["status"] == "failed"]
         if failed:
             print("%d failed jobs; the first: %s\n" % (len(failed), failed[0]["message"]))
