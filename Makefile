@@ -7,65 +7,70 @@ CFLAGS  += -std=gnu11 -Wall -Wextra -Wshadow -march=x86-64-v2 -fno-math-errno $(
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 PREFIX  ?= /usr/local
 QUICK_NP ?= 3
+# The build directory and the program: make sanitize builds into build-san/
+# and make fuzz into build-fuzz/, so their objects never mix with build/.
+B       ?= build
+BIN     ?= wmbench
 export OMPI_ALLOW_RUN_AS_ROOT := 1
 export OMPI_ALLOW_RUN_AS_ROOT_CONFIRM := 1
 export OPENBLAS_NUM_THREADS := 1
 
 LIB_SRC := $(wildcard workers/*.c) $(wildcard schemes/*.c) $(wildcard attacks/*.c) \
            $(wildcard reports/*.c) $(filter-out harness/main.c,$(wildcard harness/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=build/%.o)
-TESTS   := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/test_*.c))
-BENCHES := $(patsubst tests/%.c,build/tests/%,$(wildcard tests/bench_*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+TESTS   := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/test_*.c))
+BENCHES := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/bench_*.c))
 # The report alone: reports/ and the general helpers of workers/util.c, with
 # the libraries they need. test_report links only this, so a report that used
 # anything of the engine, the plug-ins or the harness would not link.
-REPORT_OBJ  := $(patsubst %.c,build/%.o,$(wildcard reports/*.c)) build/workers/util.o
+REPORT_OBJ  := $(patsubst %.c,$(B)/%.o,$(wildcard reports/*.c)) $(B)/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro robustness calibrate quick format format-check layers
+.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers \
+	sanitize fuzz
 
 all: wmbench
 
-# -MMD -MP: each object depends on the headers it includes (build/*.d).
-build/%.o: %.c Makefile
+# -MMD -MP: each object depends on the headers it includes ($(B)/*.d).
+$(B)/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-build/libwm.a: $(LIB_OBJ)
+$(B)/libwm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
-build/libreport.a: $(REPORT_OBJ)
+$(B)/libreport.a: $(REPORT_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
-wmbench: build/harness/main.o build/libwm.a
+$(BIN): $(B)/harness/main.o $(B)/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Every test and benchmark links the shared fixtures of tests/testlib.{c,h}.
 TEST_CFLAGS := -Iworkers -Iharness $(shell pkg-config --cflags cmocka)
-build/tests/testlib.o: CFLAGS += $(TEST_CFLAGS)
+$(B)/tests/testlib.o: CFLAGS += $(TEST_CFLAGS)
 
-build/tests/%: tests/%.c build/tests/testlib.o build/libwm.a Makefile
+$(B)/tests/%: tests/%.c $(B)/tests/testlib.o $(B)/libwm.a Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP $(TEST_CFLAGS) -o $@ $< build/tests/testlib.o \
-		build/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
+	$(CC) $(CFLAGS) -MMD -MP $(TEST_CFLAGS) -o $@ $< $(B)/tests/testlib.o \
+		$(B)/libwm.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-build/tests/test_report: tests/test_report.c build/libreport.a Makefile
+$(B)/tests/test_report: tests/test_report.c $(B)/libreport.a Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP $(shell pkg-config --cflags cmocka) -o $@ $< \
-		build/libreport.a $(REPORT_LIBS) $(shell pkg-config --libs cmocka)
+		$(B)/libreport.a $(REPORT_LIBS) $(shell pkg-config --libs cmocka)
 
 # A wmbench with a plug-in from a test file (tests/e2e_plugin.sh).
-build/tests/wmbench-plugin: build/harness/main.o build/tests/plugins/test_scale.o \
-		build/tests/plugins/test_flaky.o build/libwm.a
+$(B)/tests/wmbench-plugin: $(B)/harness/main.o $(B)/tests/plugins/test_scale.o \
+		$(B)/tests/plugins/test_flaky.o $(B)/libwm.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-build/tests/plugins/%.o: tests/plugins/%.c Makefile
+$(B)/tests/plugins/%.o: tests/plugins/%.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
--include $(LIB_OBJ:.o=.d) build/harness/main.d build/tests/testlib.d $(TESTS:=.d) $(BENCHES:=.d) \
-	build/tests/plugins/test_scale.d build/tests/plugins/test_flaky.d
+-include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(B)/tests/testlib.d $(TESTS:=.d) $(BENCHES:=.d) \
+	$(B)/tests/plugins/test_scale.d $(B)/tests/plugins/test_flaky.d $(wildcard $(B)/fuzz/*.d)
 
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
 check: deps
@@ -88,6 +93,40 @@ format-check:
 
 unit: $(TESTS)
 	@for t in $(TESTS); do $$t || exit 1; done
+
+# ASan + UBSan (README "Sanitizers and fuzzing"): wmbench and the unit tests
+# built with gcc into build-san/, then the unit tests and a 2-rank jobs/ci.yaml
+# run (tests/sanitize.sh). Any report fails: UBSan does not recover, LSan
+# ignores only Open MPI's own leaks (tests/lsan.supp, each line explained).
+SAN_CFLAGS := -O2 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SAN_TESTS  := $(patsubst build/%,build-san/%,$(TESTS))
+sanitize: export ASAN_OPTIONS := detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=0
+sanitize: export LSAN_OPTIONS := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+sanitize: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+sanitize: deps
+	@CFLAGS="$(SAN_CFLAGS)" $(MAKE) --no-print-directory B=build-san BIN=build-san/wmbench \
+		build-san/wmbench $(SAN_TESTS)
+	@bash tests/sanitize.sh $(SAN_TESTS)
+
+# libFuzzer targets, one per parser (tests/fuzz/fuzz_*.c), built with clang
+# (OMPI_CC) and ASan + UBSan into build-fuzz/; each runs FUZZ_SECONDS from its
+# seed corpus (tests/fuzz/corpus/) after replaying its regression inputs
+# (tests/fuzz/regress/). tests/fuzz/run.sh prints the executions per target.
+FUZZ_SECONDS ?= 10
+FUZZ_CFLAGS  := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -Wno-unknown-attributes
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,build-fuzz/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+.PRECIOUS: $(B)/tests/fuzz/fuzz.o
+$(B)/fuzz/%: tests/fuzz/%.c $(B)/tests/fuzz/fuzz.o $(B)/libwm.a Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -MMD -MP -Iworkers -Iharness -o $@ $< \
+		$(B)/tests/fuzz/fuzz.o $(B)/libwm.a $(LDLIBS)
+fuzz: export OMPI_CC := clang
+fuzz: export ASAN_OPTIONS := detect_leaks=1:halt_on_error=1
+fuzz: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+fuzz: deps
+	@CFLAGS="$(FUZZ_CFLAGS)" $(MAKE) --no-print-directory B=build-fuzz $(FUZZ_BINS)
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 bench: wmbench $(BENCHES)
 	@bash tests/bench.sh
@@ -119,6 +158,15 @@ calibrate: deps
 	python3 reports/tables.py calibrate runs/calibrate-wall-s \
 		$(foreach f,$(CALIBRATE),runs/calibrate-$(subst _,-,$(f))) > docs/calibration.md
 
+# The WRT toolbox's schemes (SCHEMES-WRT.md), calibrated in their own doc.
+calibrate-wrt: deps
+	@$(MAKE) --no-print-directory wmbench
+	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/calibrate/wrt.yaml; \
+		test $$? -ne 1 || exit 1; ./wmbench report runs/calibrate-wrt || exit 1; \
+		echo $$(( $$(date +%s) - start )) > runs/calibrate-wrt-wall-s
+	python3 reports/tables.py calibrate runs/calibrate-wrt-wall-s runs/calibrate-wrt \
+		> docs/calibration-wrt.md
+
 PAPERS := $(wildcard jobs/papers/*.yaml)
 repro: deps
 	@$(MAKE) --no-print-directory wmbench
@@ -126,6 +174,15 @@ repro: deps
 		test $$? -ne 1 || exit 1; done
 	python3 reports/tables.py repro $(foreach f,$(PAPERS),runs/paper-$(subst _,-,$(basename $(notdir $(f))))) \
 		> docs/reproduction.md
+
+# The WRT toolbox's schemes (SCHEMES-WRT.md): their claims and tables.
+PAPERS_WRT := $(wildcard jobs/papers-wrt/*.yaml)
+repro-wrt: deps
+	@$(MAKE) --no-print-directory wmbench
+	for f in $(PAPERS_WRT); do mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q $$f; \
+		test $$? -ne 1 || exit 1; done
+	python3 reports/tables.py repro $(foreach f,$(PAPERS_WRT),runs/paper-$(subst _,-,$(basename $(notdir $(f))))) \
+		> docs/reproduction-wrt.md
 
 install: wmbench
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/wmbench/jobs \
@@ -137,4 +194,4 @@ install: wmbench
 	install -m 644 reports/*.gp $(DESTDIR)$(PREFIX)/share/wmbench/reports/
 
 clean:
-	rm -rf build wmbench
+	rm -rf build build-san build-fuzz wmbench

@@ -15,22 +15,10 @@ extern const struct wm_scheme wm_frontier, wm_blackmarks;
 #define WM_MAX_SCHEMES 64
 
 const struct wm_scheme *wm_schemes[WM_MAX_SCHEMES + 1] = {
-    &wm_none,
-    &wm_uchida,
-    &wm_adi,
-    &wm_nullembed,
-    &wm_deepsigns,
-    &wm_deepsigns_bb,
-    &wm_gradsigns,
-    &wm_zhang_content,
-    &wm_zhang_noise,
-    &wm_zhang_unrelated,
-    &wm_frontier,
-    &wm_blackmarks,
-    &wm_ewe,
-    &wm_deepmarks,
-    &wm_dawn,
-    NULL,
+    &wm_none,	     &wm_uchida,	  &wm_adi,	 &wm_nullembed,
+    &wm_deepsigns,   &wm_deepsigns_bb,	  &wm_gradsigns, &wm_zhang_content,
+    &wm_zhang_noise, &wm_zhang_unrelated, &wm_frontier,	 &wm_blackmarks,
+    &wm_ewe,	     &wm_deepmarks,	  &wm_dawn,	 NULL,
 };
 
 int wm_scheme_register(const struct wm_scheme *s)

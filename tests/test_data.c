@@ -24,6 +24,9 @@
 static char tmp[256];
 static int bad_label_rec = -1;
 static int noisy;
+/* An entry write_tar adds after the members: 0 none, 1 a file "../x",
+ * 2 a symbolic link, 3 a hard link. */
+static int extra_entry;
 static char err[ERRBUF];
 
 static int setup(void **state)
@@ -315,6 +318,23 @@ static void write_tar(const char *file, const int *recs, const int *size_fix)
 		archive_entry_free(e);
 		free(buf);
 	}
+	if (extra_entry) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, extra_entry == 1 ? "cifar-10-batches-bin/../../x"
+							       : "cifar-10-batches-bin/readme");
+		archive_entry_set_filetype(e, extra_entry == 2 ? AE_IFLNK : AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		if (extra_entry == 2)
+			archive_entry_set_symlink(e, "/etc/passwd");
+		if (extra_entry == 3)
+			archive_entry_set_hardlink(e, "cifar-10-batches-bin/test_batch.bin");
+		archive_entry_set_size(e, extra_entry == 1 ? 1 : 0);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (extra_entry == 1)
+			assert_int_equal(archive_write_data(a, "x", 1), 1);
+		archive_entry_free(e);
+	}
 	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
 	archive_write_free(a);
 }
@@ -413,6 +433,65 @@ static void test_cifar_broken(void **state)
 	write_tar("cifar-10-binary.tar.gz", recs, NULL);
 	file_cut("cifar-10-binary.tar.gz", 700);
 	expect_cifar_fail("cifar-10-binary.tar.gz", "truncated");
+}
+
+/* Hostile archives: a path climbing out with "..", links, and a member of
+ * 307 MB of zeros (a tar.gz of about 300 KB) refused before it is read. */
+static void test_cifar_hostile(void **state)
+{
+	static const int recs[6] = {3, 3, 3, 3, 3, 2};
+	static const char *const needles[4] = {NULL, "has an absolute path or a '..' component",
+					       "is a symbolic link (to '/etc/passwd')",
+					       "is a hard link"};
+	size_t chunk = 1 << 20, total = (size_t)REC * 100000;
+	struct archive *a;
+	struct archive_entry *e;
+	uint8_t *zeros;
+	char p[1024];
+
+	(void)state;
+	for (extra_entry = 1; extra_entry <= 3; extra_entry++) {
+		write_tar("cifar-10-binary.tar.gz", recs, NULL);
+		expect_cifar_fail("cifar-10-binary.tar.gz: entry 'cifar-10-batches-bin/",
+				  needles[extra_entry]);
+	}
+	extra_entry = 0;
+
+	a = archive_write_new();
+	e = archive_entry_new();
+	zeros = calloc(chunk, 1);
+	path_of(p, "cifar-10-binary.tar.gz");
+	archive_write_add_filter_gzip(a);
+	archive_write_set_format_pax_restricted(a);
+	assert_int_equal(archive_write_open_filename(a, p), ARCHIVE_OK);
+	archive_entry_set_pathname(e, "cifar-10-batches-bin/data_batch_1.bin");
+	archive_entry_set_size(e, (la_int64_t)total);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+	for (size_t n = 0; n < total; n += chunk) {
+		size_t k = total - n < chunk ? total - n : chunk;
+
+		assert_int_equal(archive_write_data(a, zeros, k), (la_ssize_t)k);
+	}
+	archive_entry_free(e);
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	free(zeros);
+	expect_cifar_fail("member cifar-10-batches-bin/data_batch_1.bin claims 307300000 bytes",
+			  "tar bomb");
+}
+
+/* An IDX header that claims 100 images of 4096x4096 (1.6 GB) in a gzip file
+ * of a few dozen bytes is refused before anything is allocated. */
+static void test_idx_bomb(void **state)
+{
+	uint32_t dims[3] = {100, 4096, 4096};
+
+	(void)state;
+	write_mnist();
+	write_idx("train-images-idx3-ubyte.gz", 0x803, dims, 3, NULL, 0);
+	expect_fail("train-images-idx3-ubyte.gz: header says 100 images of 4096x4096", "gzip bomb");
 }
 
 static void test_split(void **state)
@@ -525,6 +604,7 @@ int main(void)
 	    T(test_idx_label_count), T(test_idx_bad_label),
 	    T(test_idx_bad_magic),   T(test_missing),
 	    T(test_cifar_ok),	     T(test_cifar_broken),
+	    T(test_cifar_hostile),   T(test_idx_bomb),
 	    T(test_split),	     T(test_files),
 	    T(test_missing_policy),  cmocka_unit_test(test_real_fashion),
 	};

@@ -439,6 +439,72 @@ static void test_corrupt_members(void **state)
 	unlink(path);
 }
 
+/* A zip bomb: one deflated member whose .npy header honestly says (1 << 25,)
+ * float32, 128 MB of zeros that deflate to about 128 KB. Refused from its
+ * header, before 128 MB are allocated or unpacked. */
+static void test_zip_bomb(void **state)
+{
+	static const char dict[] =
+	    "{'descr': '<f4', 'fortran_order': False, 'shape': (33554432,), }\n";
+	struct archive *ar = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	size_t chunk = 1 << 20, total = (size_t)1 << 27, hn;
+	unsigned char hdr[128], *zeros = calloc(chunk, 1);
+	char path[1200];
+
+	(void)state;
+	path_in(path, sizeof(path), "bomb.npz");
+	hn = make_npy(hdr, 1, dict, 0);
+	assert_int_equal(archive_write_set_format_zip(ar), ARCHIVE_OK);
+	assert_int_equal(archive_write_set_options(ar, "zip:compression=deflate"), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(ar, path), ARCHIVE_OK);
+	archive_entry_set_pathname(e, "w.npy");
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)(hn + total));
+	assert_int_equal(archive_write_header(ar, e), ARCHIVE_OK);
+	assert_int_equal(archive_write_data(ar, hdr, hn), (la_ssize_t)hn);
+	for (size_t n = 0; n < total; n += chunk)
+		assert_int_equal(archive_write_data(ar, zeros, chunk), (la_ssize_t)chunk);
+	archive_entry_free(e);
+	assert_int_equal(archive_write_close(ar), ARCHIVE_OK);
+	archive_write_free(ar);
+	free(zeros);
+	assert_fails(path, "zip bomb");
+	assert_fails(path, "w.npy: the .npy header claims");
+	unlink(path);
+}
+
+/* Two members of the same name: the second would replace the first. */
+static void test_duplicate_members(void **state)
+{
+	static const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }\n";
+	struct archive *ar = archive_write_new();
+	unsigned char buf[256];
+	char path[1200];
+	size_t n = make_npy(buf, 1, dict, 12);
+
+	(void)state;
+	path_in(path, sizeof(path), "dup.npz");
+	assert_int_equal(archive_write_set_format_zip(ar), ARCHIVE_OK);
+	assert_int_equal(archive_write_open_filename(ar, path), ARCHIVE_OK);
+	for (int i = 0; i < 2; i++) {
+		struct archive_entry *e = archive_entry_new();
+
+		archive_entry_set_pathname(e, "fc1.weight.npy");
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)n);
+		assert_int_equal(archive_write_header(ar, e), ARCHIVE_OK);
+		assert_int_equal(archive_write_data(ar, buf, n), (la_ssize_t)n);
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(ar), ARCHIVE_OK);
+	archive_write_free(ar);
+	assert_fails(path, "fc1.weight.npy: member appears twice");
+	unlink(path);
+}
+
 /* Reads the files npz_numpy.py wrote with numpy.savez and savez_compressed. */
 static void test_numpy_files(void **state)
 {
@@ -509,6 +575,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_bitflip),
 	    cmocka_unit_test(test_corrupt_members),
 	    cmocka_unit_test(test_numpy_files),
+	    cmocka_unit_test(test_zip_bomb),
+	    cmocka_unit_test(test_duplicate_members),
 	};
 	int own = argc < 2, ret;
 

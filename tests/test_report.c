@@ -62,7 +62,7 @@
 
 static char tmpdir[256], rundir[512], repdir[600];
 static char origdir[1024];
-static char testdir[1100]; /* tests/, for layout_check.py */
+static char testdir[2048]; /* tests/, for layout_check.py */
 static int nid;
 
 /* ---------------------------------------------------------------- fixture -- */

@@ -74,6 +74,7 @@ static int idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **out,
 	uint8_t hdr[16], scratch[4096];
 	uint64_t want = 1, got = 0, extra = 0;
 	uint8_t *buf = NULL;
+	struct stat st;
 	char what[128];
 	const char *zmsg;
 	int r, zerr, ret = -1;
@@ -118,6 +119,14 @@ static int idx_read(const char *path, int ndim, uint32_t dims[3], uint8_t **out,
 	if (!dims[0] || dims[0] > INT_MAX || !want || want > IDX_MAX_BYTES ||
 	    (ndim == 3 && (dims[1] > 4096 || dims[2] > 4096))) {
 		errf(err, errlen, "%s: implausible IDX header: %s", path, what);
+		goto out;
+	}
+	if (stat(path, &st) == 0 && want > unpack_max(st.st_size)) {
+		errf(err, errlen,
+		     "%s: header says %s (%llu bytes) but a %lld-byte file may unpack to at most "
+		     "%llu; expected a complete IDX file (a gzip bomb, or a corrupt header?)",
+		     path, what, (unsigned long long)want, (long long)st.st_size,
+		     (unsigned long long)unpack_max(st.st_size));
 		goto out;
 	}
 	buf = malloc(want);
@@ -210,7 +219,8 @@ fail:
 /* Reads one tar member fully into *buf; its size must be a positive
  * multiple of one record. */
 static int cifar_member(struct archive *a, struct archive_entry *e, const char *tar,
-			const char *name, uint8_t **buf, size_t *len, char *err, size_t errlen)
+			const char *name, uint64_t *left, uint8_t **buf, size_t *len, char *err,
+			size_t errlen)
 {
 	int64_t size = archive_entry_size(e);
 	size_t got = 0;
@@ -223,6 +233,14 @@ static int cifar_member(struct archive *a, struct archive_entry *e, const char *
 		    "%s: member %s holds %lld bytes, not a positive multiple of %d (1 label byte + "
 		    "%d pixel bytes per record); the real file has 10000 records (%d bytes)",
 		    tar, name, (long long)size, CIFAR_REC, CIFAR_PIX, 10000 * CIFAR_REC);
+	if ((uint64_t)size > *left)
+		return errf(err, errlen,
+			    "%s: member %s claims %lld bytes, more than the %llu the archive may "
+			    "still unpack to; expected the members to unpack to at most %dx the "
+			    "file size plus %llu MB (a tar bomb, or a corrupt header?)",
+			    tar, name, (long long)size, (unsigned long long)*left, UNPACK_RATIO,
+			    UNPACK_FREE >> 20);
+	*left -= (uint64_t)size;
 	*buf = xmalloc((size_t)size);
 	while (got < (size_t)size) {
 		r = archive_read_data(a, *buf + got, (size_t)size - got);
@@ -276,6 +294,44 @@ static int cifar_fill(struct dataset *d, uint8_t **bufs, const size_t *lens,
 	return 0;
 }
 
+/* A ".." component anywhere in path p. */
+static int has_dotdot(const char *p)
+{
+	for (const char *c = p; c; c = strchr(c, '/')) {
+		if (*c == '/')
+			c++;
+		if (c[0] == '.' && c[1] == '.' && (c[2] == '/' || !c[2]))
+			return 1;
+	}
+	return 0;
+}
+
+/* Refuses what no CIFAR-10 archive holds and an unpacking tool could be
+ * tricked by: a path that is absolute or climbs out with "..", and links. */
+static int cifar_entry_check(struct archive_entry *e, const char *tar, char *err, size_t errlen)
+{
+	const char *p = archive_entry_pathname(e), *to;
+	unsigned type = archive_entry_filetype(e);
+
+	if (!p)
+		return errf(err, errlen,
+			    "%s: an entry has no path name; expected the CIFAR-10 binary archive",
+			    tar);
+	if (*p == '/' || has_dotdot(p))
+		return errf(err, errlen,
+			    "%s: entry '%s' has an absolute path or a '..' component; expected "
+			    "paths inside %s (a path-traversal archive?)",
+			    tar, p, CIFAR_DIR);
+	to = type == AE_IFLNK ? archive_entry_symlink(e) : archive_entry_hardlink(e);
+	if (type == AE_IFLNK || archive_entry_hardlink(e))
+		return errf(
+		    err, errlen,
+		    "%s: entry '%s' is a %s link (to '%s'); expected only regular files and "
+		    "directories (the CIFAR-10 archive holds no links)",
+		    tar, p, type == AE_IFLNK ? "symbolic" : "hard", to ? to : "?");
+	return 0;
+}
+
 /* The five training members must have equal sizes, each a positive multiple
  * of 3073 bytes (the real archive has 10000 records in every member; smaller
  * archives in the same format are accepted, which the tests rely on). */
@@ -292,6 +348,7 @@ int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
 	struct archive_entry *e;
 	struct archive *a;
 	struct stat st;
+	uint64_t left;
 	int r, ret = -1;
 
 	memset(train, 0, sizeof(*train));
@@ -306,10 +363,13 @@ int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
 		     archive_error_string(a));
 		goto out;
 	}
+	left = unpack_max(st.st_size);
 	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
 		const char *p = archive_entry_pathname(e);
 		int m;
 
+		if (cifar_entry_check(e, targz, err, errlen))
+			goto out;
 		if (!p || archive_entry_filetype(e) != AE_IFREG)
 			continue;
 		if (!strncmp(p, "./", 2))
@@ -322,7 +382,7 @@ int cifar10_load(const char *targz, struct dataset *train, struct dataset *test,
 			errf(err, errlen, "%s: member %s appears twice", targz, names[m]);
 			goto out;
 		}
-		if (cifar_member(a, e, targz, names[m], &bufs[m], &lens[m], err, errlen))
+		if (cifar_member(a, e, targz, names[m], &left, &bufs[m], &lens[m], err, errlen))
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {

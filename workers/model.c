@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SPEC_SLACK (1 << 20) /* parameters, 4 MB */
+
 int model_to_npz(const struct nn_model *m, struct npz *z)
 {
 	int32_t shape[3] = {m->in_c, m->in_h, m->in_w}, nc = m->nclass;
@@ -102,7 +104,14 @@ int model_from_npz(struct nn_model *m, const struct npz *z, const char *path, ch
 	} else {
 		npz_get_text(z, "arch", arch, sizeof arch);
 	}
-	if (nn_build_spec(m, arch, spec, err, errlen)) {
+	/* The parameters must be in the file: a spec may not claim more than its
+	 * float arrays hold, plus SPEC_SLACK (so that a model short of a few
+	 * arrays gets the message naming the first missing one, below). */
+	size_t held = SPEC_SLACK;
+	for (int i = 0; i < z->n; i++)
+		if (z->a[i].dtype == NPZ_F32 || z->a[i].dtype == NPZ_F64)
+			held += z->a[i].count;
+	if (nn_build_spec_max(m, arch, spec, held, err, errlen)) {
 		char tmp[ERRBUF];
 		strlcopy(tmp, err, sizeof tmp);
 		return errf(err, errlen, "%s: %s", path, tmp);

@@ -37,6 +37,8 @@ enum nn_kind { NN_DENSE, NN_CONV, NN_MAXPOOL, NN_RELU, NN_FLATTEN, NN_DROPOUT };
 #define NN_NAMELEN   32
 #define NN_MAXLAYERS 32
 #define NN_MAXCLASS  1024
+#define NN_MAXDIM    (1 << 24) /* elements of an input or activation, per sample */
+#define NN_MAXPARAMS (1 << 28) /* parameters: 1 GB of floats, and as much for gradients */
 
 struct nn_layer {
 	enum nn_kind kind;
@@ -111,8 +113,14 @@ const char *nn_arch_spec(const char *arch);
 void nn_arch_names(char *buf, size_t len, const char *sep, const char *last, int c, int h, int w);
 /* Every model's name, joined by ", ". */
 const char *nn_arch_list(void);
-/* Builds a model from a spec; parameters zeroed. -1 with message on error. */
+/* Builds a model from a spec; parameters zeroed. -1 with message on error:
+ * a malformed spec, a dimension or an activation over NN_MAXDIM elements,
+ * or more than NN_MAXPARAMS parameters. */
 int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen);
+/* nn_build_spec refusing, before it allocates, a spec of more than
+ * max_params parameters (a model file's: what its arrays can hold). */
+int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, size_t max_params,
+		      char *err, size_t errlen);
 /* Builds a named model for inputs of shape (c, h, w) with nclass outputs and
  * initialises its parameters from rng (PyTorch's default: U(+-1/sqrt(fan_in))). */
 int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass, struct rng *r,

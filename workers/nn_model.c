@@ -28,9 +28,11 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		return errf(err, errlen, "architecture: empty layer; expected a layer description");
 	if (!strcmp(kind, "dense")) {
 		nf = sscanf(tok, "%*s %31s %d", name, &a);
-		if (nf != 2 || a < 1)
-			return errf(err, errlen, "architecture: '%s'; expected 'dense NAME OUT'",
-				    tok);
+		if (nf != 2 || a < 1 || a > NN_MAXDIM)
+			return errf(
+			    err, errlen,
+			    "architecture: '%s'; expected 'dense NAME OUT' with OUT in 1..%d", tok,
+			    NN_MAXDIM);
 		if (*cm || *h != 1 || *w != 1)
 			return errf(
 			    err, errlen,
@@ -54,9 +56,15 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		l->stride = s;
 		l->pad = p;
 		l->out_c = a;
-		l->out_h = (*h + 2 * p - b) / s + 1;
-		l->out_w = (*w + 2 * p - b) / s + 1;
-		l->w_n = (size_t)a * *c * b * b;
+		if (a > NN_MAXDIM || b > NN_MAXDIM || s > NN_MAXDIM || p > NN_MAXDIM)
+			return errf(
+			    err, errlen,
+			    "architecture: '%s'; expected OUT, K, STRIDE and PAD of at most "
+			    "%d",
+			    tok, NN_MAXDIM);
+		l->out_h = (int)(((long long)*h + 2LL * p - b) / s + 1);
+		l->out_w = (int)(((long long)*w + 2LL * p - b) / s + 1);
+		l->w_n = (size_t)a * (size_t)*c * (size_t)b * (size_t)b;
 		l->b_n = (size_t)a;
 		l->chan_major = 1;
 	} else if (!strcmp(kind, "maxpool")) {
@@ -89,7 +97,7 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 		l->chan_major = *cm;
 	} else if (!strcmp(kind, "flatten")) {
 		l->kind = NN_FLATTEN;
-		l->out_c = *c * *h * *w;
+		l->out_c = (int)((long long)*c * *h * *w); /* <= NN_MAXDIM: checked below */
 		l->out_h = l->out_w = 1;
 	} else {
 		return errf(err, errlen,
@@ -97,6 +105,11 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 			    "relu, flatten or dropout",
 			    kind);
 	}
+	if ((long long)l->out_c * l->out_h * l->out_w > NN_MAXDIM || l->w_n > NN_MAXPARAMS)
+		return errf(err, errlen,
+			    "architecture: '%s' on a %dx%dx%d input is too large; expected at most "
+			    "%d outputs and %d weights per layer",
+			    tok, *c, *h, *w, NN_MAXDIM, NN_MAXPARAMS);
 	if (l->out_h < 1 || l->out_w < 1 || *h + 2 * l->pad < l->k || *w + 2 * l->pad < l->k)
 		return errf(err, errlen, "architecture: '%s' leaves no output for a %dx%d input",
 			    tok, *h, *w);
@@ -118,6 +131,12 @@ static int add_layer(struct nn_model *m, const char *tok, int *c, int *h, int *w
 
 int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen)
 {
+	return nn_build_spec_max(m, arch, spec, NN_MAXPARAMS, err, errlen);
+}
+
+int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, size_t max_params,
+		      char *err, size_t errlen)
+{
 	char buf[512], *save = NULL, *tok;
 	int c, h, w, cm = 0;
 
@@ -134,6 +153,11 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 		    err, errlen,
 		    "architecture: '%s' does not start with the input shape; expected 'CxHxW|...'",
 		    spec);
+	if ((long long)c * h * w > NN_MAXDIM)
+		return errf(err, errlen,
+			    "architecture: input shape %dx%dx%d is too large; expected at most %d "
+			    "elements",
+			    c, h, w, NN_MAXDIM);
 	m->in_c = c;
 	m->in_h = h;
 	m->in_w = w;
@@ -156,6 +180,11 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 		l->b_off = off;
 		off += l->b_n;
 	}
+	if (off > max_params)
+		return errf(err, errlen,
+			    "architecture: '%s' has %zu parameters; expected at most %zu (the "
+			    "limit, or what a model file's float arrays hold)",
+			    spec, off, max_params);
 	m->nparams = off;
 	m->params = xcalloc(off, sizeof(float));
 	m->grads = xcalloc(off, sizeof(float));

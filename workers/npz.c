@@ -438,10 +438,13 @@ static int get(struct archive *ar, void *buf, size_t n)
 		goto out;                                                                          \
 	} while (0)
 
+/* Reads one member into z; *left is what the archive of fsize bytes may
+ * still unpack to (unpack_max), checked against the .npy header's claims
+ * before anything is allocated. */
 static int read_member(struct archive *ar, struct archive_entry *e, struct npz *z, const char *path,
-		       const char *member, char *err, size_t errlen)
+		       const char *member, int64_t fsize, uint64_t *left, char *err, size_t errlen)
 {
-	size_t mlen = strlen(member), count, nbytes, hlen, hl;
+	size_t mlen = strlen(member), count, nbytes = 0, hlen, hl;
 	uint64_t msize;
 	unsigned char pre[12] = {0};
 	char name[NPZ_NAMELEN], *text = NULL;
@@ -458,6 +461,9 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 	name[mlen - 4] = 0;
 	if (!name_ok(name))
 		FAIL("array name contains control characters; expected a printable name");
+	if (npz_get(z, name))
+		FAIL("member appears twice in the archive; expected each array once (a second "
+		     "copy would silently replace the first)");
 	if ((r = get(ar, pre, 10)))
 		goto rd;
 	if (memcmp(pre, "\x93NUMPY", 6))
@@ -472,6 +478,8 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 	if (hlen > NPY_MAXHDR)
 		FAIL(".npy header length %zu is absurd; expected at most %d bytes", hlen,
 		     NPY_MAXHDR);
+	if (hlen + 12 > *left)
+		goto bomb;
 	text = xmalloc(hlen + 1);
 	if ((r = get(ar, text, hlen)))
 		goto rd;
@@ -503,6 +511,9 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 		     "(product(shape) x itemsize)",
 		     msize < 8 + hl + hlen + nbytes ? "truncated" : "longer than its shape says",
 		     (unsigned long long)msize, 8 + hl + hlen, nbytes);
+	if (nbytes > *left - (8 + hl + hlen))
+		goto bomb;
+	*left -= 8 + hl + hlen + nbytes;
 	if (!(data = malloc(nbytes ? nbytes : 1)))
 		FAIL("cannot allocate %zu bytes; expected an array that fits in memory", nbytes);
 	if ((r = get(ar, data, nbytes)))
@@ -517,6 +528,12 @@ static int read_member(struct archive *ar, struct archive_entry *e, struct npz *
 	data = NULL;
 	ret = 0;
 	goto out;
+bomb:
+	FAIL("the .npy header claims %zu bytes, more than the %llu the archive may still unpack "
+	     "to; expected the members of a %lld-byte file to unpack to at most %dx its size plus "
+	     "%llu MB (a zip bomb, or a corrupt header?)",
+	     12 + hlen + nbytes, (unsigned long long)*left, (long long)fsize, UNPACK_RATIO,
+	     UNPACK_FREE >> 20);
 rd:
 	if (r < 0)
 		FAIL("cannot read member data (libarchive: %s); expected an intact zip member",
@@ -534,6 +551,8 @@ int npz_read(struct npz *z, const char *path, char *err, size_t errlen)
 	struct archive *ar = archive_read_new();
 	struct archive_entry *e;
 	struct npz tmp;
+	struct stat st;
+	uint64_t left;
 	char eocd[23];
 	int fd, r, ret = -1;
 
@@ -549,6 +568,12 @@ int npz_read(struct npz *z, const char *path, char *err, size_t errlen)
 		ret = 0;
 		goto out;
 	}
+	if (fstat(fd, &st)) {
+		errf(err, errlen, "%s: cannot stat: %s; expected a readable .npz file", path,
+		     strerror(errno));
+		goto out;
+	}
+	left = unpack_max(st.st_size);
 	archive_read_support_format_zip_seekable(ar);
 	if (archive_read_open_fd(ar, fd, 65536) != ARCHIVE_OK) {
 		errf(err, errlen,
@@ -560,7 +585,8 @@ int npz_read(struct npz *z, const char *path, char *err, size_t errlen)
 	while ((r = archive_read_next_header(ar, &e)) == ARCHIVE_OK) {
 		const char *m = archive_entry_pathname(e);
 
-		if (read_member(ar, e, &tmp, path, m ? m : "(unnamed member)", err, errlen))
+		if (read_member(ar, e, &tmp, path, m ? m : "(unnamed member)", st.st_size, &left,
+				err, errlen))
 			goto out;
 	}
 	if (r != ARCHIVE_EOF) {

@@ -145,3 +145,8 @@ int kv_next(const char **p, const char *seps, const char **key, size_t *klen, co
 	*p = end;
 	return 1;
 }
+
+uint64_t unpack_max(int64_t file_bytes)
+{
+	return UNPACK_FREE + UNPACK_RATIO * (uint64_t)(file_bytes > 0 ? file_bytes : 0);
+}

@@ -32,4 +32,15 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 int kv_next(const char **p, const char *seps, const char **key, size_t *klen, const char **val,
 	    size_t *vlen);
 
+/* What a compressed file (a .npz, a .gz, a tar.gz) may unpack to: at most
+ * UNPACK_RATIO times its size plus UNPACK_FREE bytes. A header that claims
+ * more is a zip bomb or a lie; readers refuse it before allocating, so their
+ * memory is bounded by the file, never by what a header claims. Real files
+ * are far below it: weights barely compress (ratio about 1.1), Fashion-MNIST
+ * about 2, CIFAR-10 about 1.1. */
+#define UNPACK_RATIO 100
+#define UNPACK_FREE  (64ULL << 20)
+/* The bound for a file of file_bytes bytes. */
+uint64_t unpack_max(int64_t file_bytes);
+
 #endif
