@@ -842,8 +842,10 @@ def calibrate(wallfile, rundirs):
         ("make calibrate-wrt", "jobs/calibrate/wrt.yaml") if only_wrt
         else ("make calibrate", "jobs/calibrate/*.yaml")))
     print("\"Calibration\"). A null trial is an unmarked model verified with a key it never saw:")
-    print("a fresh key from the scheme's keygen, or, for deepsigns-bb, whose keys are made from a")
-    print("marked model, the key of an independently embedded owner model. A setting passes")
+    print("a fresh key from the scheme's keygen, or, for settings whose keys are made from a")
+    print("marked model or whose decision rests on an empirical null fitted after embedding")
+    print("(deepsigns-bb and the WRT schemes but deepmarks and zhang-unrelated with random labels),")
+    print("the key of an independently embedded owner model. A setting passes")
     print("when a one-sided exact binomial test at 5 % does not reject FPR <= alpha, on the pooled")
     print("trials (keygen keys) and on each model's trials (Bonferroni over the models).\n")
     if wall:
