@@ -601,6 +601,7 @@ const struct wm_scheme wm_zhang_content = {
     .colour = "#3F007D",
     .point = 8,
     .order = 7,
+    .aux_label = "null rank bound",
     .key_from_model = 1,
     .null_fit = zc_null_fit,
 };
@@ -619,6 +620,7 @@ const struct wm_scheme wm_zhang_noise = {
     .colour = "#6A51A3",
     .point = 10,
     .order = 8,
+    .aux_label = "null rank bound",
     .key_from_model = 1,
     .null_fit = zn_null_fit,
 };
@@ -637,6 +639,7 @@ const struct wm_scheme wm_zhang_unrelated = {
     .colour = "#9E9AC8",
     .point = 2,
     .order = 9,
+    .aux_label = "null rank bound",
     .key_from_model = 0,
     .null_fit = zu_null_fit,
 };
