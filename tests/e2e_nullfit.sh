@@ -52,25 +52,5 @@ for r in csv.DictReader(open(os.path.join(d, "results.csv"))):
     fit = struct.unpack("<6d", raw[10 + hl:10 + hl + 48])
     assert fit[0] == 5, fit
 PY
-bad=0
-while IFS=, read -r id metric pvalue detected; do
-	out=$($WM verify --model "$TMP/r/models/$id.npz" --key "$TMP/r/keys/$id.npz" 2>&1)
-	rc=$?
-	python3 - "$out" "$metric" "$pvalue" "$detected" "$rc" <<'PY' || { echo "# $out"; bad=1; }
-import sys
-out, metric, pvalue, detected, rc = sys.argv[1:]
-kv = dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
-m = float(kv.get("ber", kv.get("wm_acc", "nan")))
-p = float(kv["p-value"])
-assert abs(m - float(metric)) <= 1e-5 * max(1, abs(m)), (m, metric)
-assert abs(p - float(pvalue)) <= 1e-5 * max(p, 1e-300), (p, pvalue)
-assert (int(rc) == 0) == (detected == "1"), (rc, detected)
-PY
-done < <(python3 -c '
-import csv, sys
-for r in csv.DictReader(open(sys.argv[1])):
-    if r["kind"] == "embed" and r["status"] == "ok":
-        print(",".join((r["job_id"], r["metric"], r["pvalue"], r["detected"])))' \
-	"$TMP/r/results.csv")
-check "wmbench verify repeats each embed's decision from the key's stored fit" test $bad -eq 0
+check "wmbench verify repeats each embed's decision from the key's stored fit" verify_embeds "$TMP/r"
 finish

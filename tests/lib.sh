@@ -43,4 +43,36 @@ kill_when() {
 	pkill -9 -f "wmbench run -q -o $dir" 2>/dev/null
 	sleep 0.5
 }
+# verify_embeds DIR [PYTHON]: `wmbench verify` on every ok embed of run DIR, from its
+# model and key file alone, must repeat the run's metric, p-value and decision
+# (exit 0 iff detected); PYTHON, if given, runs with the printed lines in `kv`
+# (further assertions). Returns 1, naming the failing embeds, if any differ.
+verify_embeds() {
+	local dir=$1 extra=${2:-} bad=0 id scheme metric pvalue detected out rc
+	while IFS=, read -r id scheme metric pvalue detected; do
+		out=$($WM verify --model "$dir/models/$id.npz" --key "$dir/keys/$id.npz" 2>&1)
+		rc=$?
+		python3 - "$out" "$metric" "$pvalue" "$detected" "$rc" "$extra" <<'PY' ||
+import sys
+out, metric, pvalue, detected, rc, extra = sys.argv[1:]
+kv = dict(l.split(": ", 1) for l in out.splitlines() if ": " in l)
+m = float(kv.get("ber", kv.get("wm_acc", "nan")))
+p = float(kv["p-value"])
+assert abs(m - float(metric)) <= 1e-5 * max(1, abs(m)), (m, metric)
+assert abs(p - float(pvalue)) <= 1e-5 * max(p, 1e-300), (p, pvalue)
+assert (int(rc) == 0) == (detected == "1"), (rc, detected)
+exec(extra)
+PY
+			{
+				echo "# $scheme: $out"
+				bad=1
+			}
+	done < <(python3 -c '
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1])):
+    if r["kind"] == "embed" and r["status"] == "ok":
+        print(",".join((r["job_id"], r["scheme"], r["metric"], r["pvalue"], r["detected"])))' \
+		"$dir/results.csv")
+	return $bad
+}
 finish() { exit $((nfail > 0)); }
