@@ -31,9 +31,38 @@ struct atk_env {
 	long *queries;
 };
 
+/* The category of an attack in the SoK's table (wmbench list attacks; the
+ * report groups by it). */
+enum atk_category {
+	ATK_CAT_NONE,	   /* identity: the baseline */
+	ATK_CAT_INPUT,	   /* input pre-processing: wraps predict, transforms each query */
+	ATK_CAT_OUTPUT,	   /* output: wraps predict, perturbs or hides its answer */
+	ATK_CAT_MODIFY,	   /* model modification: changes the marked model's weights */
+	ATK_CAT_EXTRACT,   /* model extraction: a new model from the API or own data */
+	ATK_CAT_AMBIGUITY, /* the attacker's own mark: overwrite, piracy */
+	ATK_CAT_COMPOSITE, /* chain: the categories of its steps */
+	ATK_NCAT
+};
+/* Its name as listed ("input pre-processing", ...). */
+const char *atk_category_name(enum atk_category c);
+
+/* The threat model: what the attacker needs (flags, or-ed). */
+enum {
+	ATK_T_WEIGHTS = 1,  /* the marked model's weights (white-box) */
+	ATK_T_DATA = 2,	    /* the attacker's own images of the task */
+	ATK_T_LABELS = 4,   /* true labels of those images (else none, or the API's) */
+	ATK_T_QUERIES = 8,  /* queries to the marked model's API (counted) */
+	ATK_T_PUBLIC = 16,  /* public images of another distribution (mnist) */
+	ATK_T_ADAPTIVE = 32 /* reads a scheme parameter (never the owner's key) */
+};
+/* The flags as words ("weights, data, labels"); "none" for 0. */
+void atk_threat_text(unsigned threat, char *buf, size_t len);
+
 struct atk_attack {
 	const char *name;
 	const char *summary;
+	enum atk_category category;
+	unsigned threat;		/* ATK_T_* the attack may use (its options may use less) */
 	const struct param_def *params; /* its own parameters (see atk_params) */
 	size_t cfg_size;		/* the config struct the table describes */
 	int query_path;			/* wraps the query path instead of the model */
@@ -51,9 +80,13 @@ struct atk_attack {
 	/* Model-modification: changes m in place. */
 	int (*apply)(const void *cfg, struct nn_model *m, const struct atk_env *env, char *err,
 		     size_t errlen);
-	/* Query-path: installs a wrapper around inner into outer. */
-	int (*wrap)(const void *cfg, struct wm_query *outer, struct wm_query *inner, struct rng *r,
-		    char *err, size_t errlen);
+	/* Query-path: installs a wrapper around inner into outer. r seeds the
+	 * wrapper's own stream (its per-query noise); env is the job's (its
+	 * attacker data and env->rng, for a wrapper that trains something first,
+	 * reconstruct's autoencoder, say); env may be NULL for a wrapper that
+	 * trains nothing. */
+	int (*wrap)(const void *cfg, struct wm_query *outer, struct wm_query *inner,
+		    const struct atk_env *env, struct rng *r, char *err, size_t errlen);
 };
 
 const struct atk_attack *atk_find(const char *name);
@@ -70,7 +103,8 @@ int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, 
 int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_model *m,
 	      const struct atk_env *env, char *err, size_t errlen);
 int atk_wrap(const struct atk_attack *a, const struct param_set *p, struct wm_query *outer,
-	     struct wm_query *inner, struct rng *r, char *err, size_t errlen);
+	     struct wm_query *inner, const struct atk_env *env, struct rng *r, char *err,
+	     size_t errlen);
 extern const struct atk_attack *atk_attacks[]; /* NULL-terminated */
 /* Adds an attack defined outside attacks/ (a test's, say): 0, or -1 when the
  * name is taken or the table is full. */

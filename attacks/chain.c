@@ -139,6 +139,8 @@ static int chain_apply(const void *cfg, struct nn_model *m, const struct atk_env
 }
 
 const struct atk_attack atk_chain = {
+    .category = ATK_CAT_COMPOSITE,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS | ATK_T_QUERIES,
     .cfg_size = sizeof(struct chain_cfg),
     .uses_attacker_data = 1,
     .name = "chain",

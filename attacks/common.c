@@ -261,6 +261,8 @@ static void wrap_release(struct wm_query *q)
 {
 	struct atk_qctx *c = q->ctx;
 	if (c) {
+		if (c->free_state)
+			c->free_state(c->state);
 		free(c->buf);
 		free(c);
 	}

@@ -95,6 +95,10 @@ struct atk_qctx {
 	struct rng rng; /* the wrapper's own stream (copied from the job's) */
 	float *buf;	/* scratch for transformed inputs */
 	size_t buf_n;
+	/* A wrapper's own state (a trained autoencoder, ensemble members),
+	 * freed by free_state when the path is released. */
+	void *state;
+	void (*free_state)(void *state);
 };
 /* Installs predict as outer's function around inner with a fresh context
  * (a copy of *r); outer->release frees the context. Returns the context. */

@@ -49,6 +49,8 @@ static int distill_apply(const void *cfg, struct nn_model *m, const struct atk_e
 }
 
 const struct atk_attack atk_distill = {
+    .category = ATK_CAT_EXTRACT,
+    .threat = ATK_T_DATA | ATK_T_QUERIES,
     .cfg_size = sizeof(struct distill_cfg),
     .uses_attacker_data = 1,
     .name = "distill",

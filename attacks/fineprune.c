@@ -136,6 +136,8 @@ static int fineprune_apply(const void *cfg, struct nn_model *m, const struct atk
 }
 
 const struct atk_attack atk_fineprune = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
     .cfg_size = sizeof(struct fineprune_cfg),
     .uses_attacker_data = 1,
     .name = "fineprune",

@@ -62,6 +62,8 @@ static int finetune_apply(const void *cfg, struct nn_model *m, const struct atk_
 }
 
 const struct atk_attack atk_finetune = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
     .cfg_size = sizeof(struct finetune_cfg),
     .uses_attacker_data = 1,
     .name = "finetune",

@@ -11,6 +11,8 @@ static int identity_apply(const void *cfg, struct nn_model *m, const struct atk_
 }
 
 const struct atk_attack atk_identity = {
+    .category = ATK_CAT_NONE,
+    .threat = 0,
     .name = "identity",
     .summary = "null attack: the model is left unchanged",
     .params = identity_params,

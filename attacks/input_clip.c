@@ -44,8 +44,9 @@ static int input_clip_predict(struct wm_query *q, const float *x, int n, float *
 }
 
 static int input_clip_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
-			   struct rng *r, char *err, size_t errlen)
+			   const struct atk_env *env, struct rng *r, char *err, size_t errlen)
 {
+	(void)env;
 	const struct input_clip_cfg *p = cfg;
 	(void)err, (void)errlen;
 	struct atk_qctx *c = atk_wrap_init(outer, inner, r, input_clip_predict);
@@ -55,6 +56,8 @@ static int input_clip_wrap(const void *cfg, struct wm_query *outer, struct wm_qu
 }
 
 const struct atk_attack atk_input_clip = {
+    .category = ATK_CAT_INPUT,
+    .threat = 0,
     .cfg_size = sizeof(struct input_clip_cfg),
     .name = "input_clip",
     .summary = "query path: clamp every query to the valid input range",

@@ -25,8 +25,9 @@ static int input_noise_predict(struct wm_query *q, const float *x, int n, float 
 }
 
 static int input_noise_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
-			    struct rng *r, char *err, size_t errlen)
+			    const struct atk_env *env, struct rng *r, char *err, size_t errlen)
 {
+	(void)env;
 	const struct input_noise_cfg *p = cfg;
 	(void)err, (void)errlen;
 	atk_wrap_init(outer, inner, r, input_noise_predict)->a = p->sigma;
@@ -34,6 +35,8 @@ static int input_noise_wrap(const void *cfg, struct wm_query *outer, struct wm_q
 }
 
 const struct atk_attack atk_input_noise = {
+    .category = ATK_CAT_INPUT,
+    .threat = 0,
     .cfg_size = sizeof(struct input_noise_cfg),
     .name = "input_noise",
     .summary = "query path: Gaussian noise on every query",

@@ -30,8 +30,9 @@ static int input_quant_predict(struct wm_query *q, const float *x, int n, float 
 }
 
 static int input_quant_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
-			    struct rng *r, char *err, size_t errlen)
+			    const struct atk_env *env, struct rng *r, char *err, size_t errlen)
 {
+	(void)env;
 	const struct input_quant_cfg *p = cfg;
 	(void)err, (void)errlen;
 	atk_wrap_init(outer, inner, r, input_quant_predict)->k = p->bits;
@@ -39,6 +40,8 @@ static int input_quant_wrap(const void *cfg, struct wm_query *outer, struct wm_q
 }
 
 const struct atk_attack atk_input_quant = {
+    .category = ATK_CAT_INPUT,
+    .threat = 0,
     .cfg_size = sizeof(struct input_quant_cfg),
     .name = "input_quant",
     .summary = "query path: reduce the bit depth of every query",

@@ -22,14 +22,17 @@ static int label_only_predict(struct wm_query *q, const float *x, int n, float *
 }
 
 static int label_only_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
-			   struct rng *r, char *err, size_t errlen)
+			   const struct atk_env *env, struct rng *r, char *err, size_t errlen)
 {
+	(void)env;
 	(void)cfg, (void)err, (void)errlen;
 	atk_wrap_init(outer, inner, r, label_only_predict);
 	return 0;
 }
 
 const struct atk_attack atk_label_only = {
+    .category = ATK_CAT_OUTPUT,
+    .threat = 0,
     .name = "label_only",
     .summary = "query path: return only the top-1 label",
     .params = label_only_params,

@@ -32,6 +32,8 @@ static int labelsmooth_apply(const void *cfg, struct nn_model *m, const struct a
 }
 
 const struct atk_attack atk_labelsmooth = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
     .cfg_size = sizeof(struct labelsmooth_cfg),
     .uses_attacker_data = 1,
     .name = "labelsmooth",

@@ -42,6 +42,8 @@ static int noise_apply(const void *cfg, struct nn_model *m, const struct atk_env
 }
 
 const struct atk_attack atk_noise = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS,
     .cfg_size = sizeof(struct noise_cfg),
     .name = "noise",
     .summary = "Gaussian weight noise scaled by each tensor's standard deviation",

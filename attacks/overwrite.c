@@ -53,6 +53,8 @@ static int overwrite_apply(const void *cfg, struct nn_model *m, const struct atk
 }
 
 const struct atk_attack atk_overwrite = {
+    .category = ATK_CAT_AMBIGUITY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS | ATK_T_ADAPTIVE,
     .cfg_size = sizeof(struct overwrite_cfg),
     .uses_attacker_data = 1,
     .name = "overwrite",

@@ -60,6 +60,8 @@ static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_en
 }
 
 const struct atk_attack atk_piracy = {
+    .category = ATK_CAT_AMBIGUITY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS | ATK_T_ADAPTIVE,
     .cfg_size = sizeof(struct piracy_cfg),
     .uses_attacker_data = 1,
     .name = "piracy",

@@ -98,6 +98,8 @@ static int prune_apply(const void *cfg, struct nn_model *m, const struct atk_env
 }
 
 const struct atk_attack atk_prune = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS,
     .cfg_size = sizeof(struct prune_cfg),
     .name = "prune",
     .summary = "magnitude pruning, no retraining (scope: marked layer, each layer, global)",

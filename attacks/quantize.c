@@ -81,6 +81,8 @@ static int quantize_apply(const void *cfg, struct nn_model *m, const struct atk_
 }
 
 const struct atk_attack atk_quantize = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
     .cfg_size = sizeof(struct quantize_cfg),
     .uses_attacker_data = 1,
     .name = "quantize",

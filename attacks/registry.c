@@ -148,11 +148,49 @@ int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_m
 }
 
 int atk_wrap(const struct atk_attack *a, const struct param_set *p, struct wm_query *outer,
-	     struct wm_query *inner, struct rng *r, char *err, size_t errlen)
+	     struct wm_query *inner, const struct atk_env *env, struct rng *r, char *err,
+	     size_t errlen)
 {
 	void *cfg = checked_cfg(a, p, err, errlen);
-	int rc = cfg ? a->wrap(cfg, outer, inner, r, err, errlen) : -1;
+	int rc = cfg ? a->wrap(cfg, outer, inner, env, r, err, errlen) : -1;
 
 	free(cfg);
 	return rc;
+}
+
+static const char *const category_names[ATK_NCAT] = {
+    [ATK_CAT_NONE] = "none",
+    [ATK_CAT_INPUT] = "input pre-processing",
+    [ATK_CAT_OUTPUT] = "output",
+    [ATK_CAT_MODIFY] = "model modification",
+    [ATK_CAT_EXTRACT] = "model extraction",
+    [ATK_CAT_AMBIGUITY] = "ambiguity",
+    [ATK_CAT_COMPOSITE] = "composite",
+};
+
+const char *atk_category_name(enum atk_category c)
+{
+	return (unsigned)c < ATK_NCAT ? category_names[c] : "unknown";
+}
+
+void atk_threat_text(unsigned threat, char *buf, size_t len)
+{
+	static const struct {
+		unsigned flag;
+		const char *word;
+	} words[] = {
+	    {ATK_T_WEIGHTS, "weights"}, {ATK_T_DATA, "data"},	       {ATK_T_LABELS, "labels"},
+	    {ATK_T_QUERIES, "queries"}, {ATK_T_PUBLIC, "public data"}, {ATK_T_ADAPTIVE, "adaptive"},
+	};
+	if (!len)
+		return;
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+		if (!(threat & words[i].flag))
+			continue;
+		size_t n = strlen(buf);
+		snprintf(buf + n, len - n, "%s%s", n ? ", " : "", words[i].word);
+	}
+	if (!buf[0])
+		snprintf(buf, len, "none");
 }

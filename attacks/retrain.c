@@ -41,6 +41,8 @@ static int retrain_apply(const void *cfg, struct nn_model *m, const struct atk_e
 }
 
 const struct atk_attack atk_retrain = {
+    .category = ATK_CAT_EXTRACT,
+    .threat = ATK_T_DATA | ATK_T_QUERIES,
     .cfg_size = sizeof(struct retrain_cfg),
     .uses_attacker_data = 1,
     .name = "retrain",

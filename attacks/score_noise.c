@@ -35,8 +35,9 @@ static int score_noise_predict(struct wm_query *q, const float *x, int n, float 
 }
 
 static int score_noise_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
-			    struct rng *r, char *err, size_t errlen)
+			    const struct atk_env *env, struct rng *r, char *err, size_t errlen)
 {
+	(void)env;
 	const struct score_noise_cfg *p = cfg;
 	(void)err, (void)errlen;
 	atk_wrap_init(outer, inner, r, score_noise_predict)->a = p->sigma;
@@ -44,6 +45,8 @@ static int score_noise_wrap(const void *cfg, struct wm_query *outer, struct wm_q
 }
 
 const struct atk_attack atk_score_noise = {
+    .category = ATK_CAT_OUTPUT,
+    .threat = 0,
     .cfg_size = sizeof(struct score_noise_cfg),
     .name = "score_noise",
     .summary = "query path: perturb the returned probabilities and renormalise",

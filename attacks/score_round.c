@@ -28,8 +28,9 @@ static int score_round_predict(struct wm_query *q, const float *x, int n, float 
 }
 
 static int score_round_wrap(const void *cfg, struct wm_query *outer, struct wm_query *inner,
-			    struct rng *r, char *err, size_t errlen)
+			    const struct atk_env *env, struct rng *r, char *err, size_t errlen)
 {
+	(void)env;
 	const struct score_round_cfg *p = cfg;
 	(void)err, (void)errlen;
 	atk_wrap_init(outer, inner, r, score_round_predict)->k = p->decimals;
@@ -37,6 +38,8 @@ static int score_round_wrap(const void *cfg, struct wm_query *outer, struct wm_q
 }
 
 const struct atk_attack atk_score_round = {
+    .category = ATK_CAT_OUTPUT,
+    .threat = 0,
     .cfg_size = sizeof(struct score_round_cfg),
     .name = "score_round",
     .summary = "query path: round the returned probabilities",

@@ -73,6 +73,8 @@ static int weightshift_apply(const void *cfg, struct nn_model *m, const struct a
 }
 
 const struct atk_attack atk_weightshift = {
+    .category = ATK_CAT_MODIFY,
+    .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
     .cfg_size = sizeof(struct weightshift_cfg),
     .uses_attacker_data = 1,
     .name = "weightshift",

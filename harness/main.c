@@ -361,10 +361,22 @@ static int cmd_list(int argc, char **argv)
 	}
 	if (all || !strcmp(what, "attacks")) {
 		printf("attacks:\n");
-		for (int i = 0; atk_attacks[i]; i++) {
-			printf("  %-14s %s\n", atk_attacks[i]->name, atk_attacks[i]->summary);
-			list_params(atk_params(atk_attacks[i]));
-		}
+		for (int c = 0; c < ATK_NCAT; c++)
+			for (int i = 0; atk_attacks[i]; i++) {
+				const struct atk_attack *a = atk_attacks[i];
+				char threat[128];
+				if ((int)a->category != c)
+					continue;
+				atk_threat_text(a->threat, threat, sizeof threat);
+				printf("  %-14s %s\n", a->name, a->summary);
+				printf("      category: %s%s; needs: %s\n",
+				       atk_category_name(a->category),
+				       a->query_path ? " (query path: wraps the API's predict, n/a "
+						       "against white-box verification)"
+						     : "",
+				       threat);
+				list_params(atk_params(a));
+			}
 		any = 1;
 	}
 	if (all || !strcmp(what, "models")) {

@@ -38,6 +38,9 @@ void result_row_init(struct result_row *r, const struct job *j, const struct run
 	r->attack_queries = 0;
 	r->aux = NAN;
 	r->train_s = NAN;
+	r->cpu_s = NAN;
+	r->forward = -1;
+	r->backward = -1;
 	r->rank = -1;
 	r->wall_s = NAN;
 	r->peak_rss_kb = -1;

@@ -200,6 +200,30 @@ static int fit_null(struct pipeline *p, struct job_ctx *c, const struct wm_schem
 		    const struct param_set *sp, const char *base, struct npz *key, char *err,
 		    size_t errlen);
 
+/* The cost of a job's main work (README "results.csv"): wall time,
+ * CPU-seconds of the process (all its threads), and samples through the
+ * network's forward and backward passes. */
+struct work {
+	double t0, cpu0;
+	long fwd0, bwd0;
+};
+
+static void work_begin(struct work *w)
+{
+	w->t0 = now_seconds();
+	w->cpu0 = cpu_seconds();
+	w->fwd0 = nn_count.forward;
+	w->bwd0 = nn_count.backward;
+}
+
+static void work_end(const struct work *w, struct result_row *row)
+{
+	row->train_s = now_seconds() - w->t0;
+	row->cpu_s = cpu_seconds() - w->cpu0;
+	row->forward = nn_count.forward - w->fwd0;
+	row->backward = nn_count.backward - w->bwd0;
+}
+
 static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		     char *err, size_t errlen)
 {
@@ -223,14 +247,15 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	npz_init(&key);
 	if (fresh_model(p, &train_rng, &m, err, errlen))
 		return -1;
-	double t0 = now_seconds();
+	struct work w;
+	work_begin(&w);
 	if (wm_keygen(s, &j->sp, &m, &c->env, &key, err, errlen))
 		goto out;
 	rc = wm_embed(s, &j->sp, &m, &key, &train_env, err, errlen);
 	if (rc)
 		goto out;
 	rc = -1;
-	row->train_s = now_seconds() - t0;
+	work_end(&w, row);
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (j->kind == JOB_EMBED) {
 		struct wm_verdict v;
@@ -366,20 +391,21 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	memset(&second, 0, sizeof second);
 	second.aux = NAN;
 	settings(p->rs, &env.ts);
-	double t0 = now_seconds();
+	struct work w;
+	work_begin(&w);
 	wm_query_init(&plain, &m);
 	struct wm_query *q = &plain;
 	if (a->query_path) {
 		struct seed_scope qs = {.job_seed = j->rng_seed};
 		rng_seed(&qrng, seed_stream(p->rs->run_seed, SEED_QUERY, &qs));
 		memset(&outer, 0, sizeof outer);
-		if (atk_wrap(a, &j->ap, &outer, &plain, &qrng, err, errlen))
+		if (atk_wrap(a, &j->ap, &outer, &plain, &env, &qrng, err, errlen))
 			goto out;
 		q = &outer;
 	} else if (atk_apply(a, &j->ap, &m, &env, err, errlen)) {
 		goto out;
 	}
-	row->train_s = now_seconds() - t0;
+	work_end(&w, row);
 	if (!a->query_path)
 		row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (s && !wm_black_box(s, &p->jobs[j->parent].sp) && strcmp(m.spec, parent_spec)) {
@@ -588,10 +614,11 @@ static int run_calmodel(struct pipeline *p, int ji, struct job_ctx *c, struct re
 	npz_init(&nokey);
 	if (fresh_model(p, &c->rng, &m, err, errlen))
 		return -1;
-	double t0 = now_seconds();
+	struct work w;
+	work_begin(&w);
 	if (wm_embed(none, NULL, &m, &nokey, &c->env, err, errlen))
 		goto out;
-	row->train_s = now_seconds() - t0;
+	work_end(&w, row);
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	pipeline_model_path(p, j, path, sizeof path);
 	if (model_save(&m, path, err, errlen))
@@ -653,11 +680,12 @@ static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct re
 	struct wm_env kenv = c->env;
 	calib_key_rng(p, j, j->calib_owner, 0, &krng);
 	kenv.rng = &krng;
-	double t0 = now_seconds();
+	struct work w;
+	work_begin(&w);
 	if (wm_keygen(s, &j->sp, &m, &kenv, &key, err, errlen) ||
 	    wm_embed(s, &j->sp, &m, &key, &c->env, err, errlen))
 		goto out;
-	row->train_s = now_seconds() - t0;
+	work_end(&w, row);
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (calib_controls_base(p, j, base, sizeof base) ||
 	    fit_null(p, c, s, &j->sp, base, &key, err, errlen))
@@ -742,7 +770,8 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		return -1;
 	}
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
-	double t0 = now_seconds();
+	struct work w;
+	work_begin(&w);
 	int nmissing = 0, ntrials = 0;
 	char missing[200] = "";
 	for (int k = 1; k <= K; k++) {
@@ -781,7 +810,7 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		capacity = v[k - 1].capacity;
 		queries += v[k - 1].queries;
 	}
-	row->train_s = now_seconds() - t0;
+	work_end(&w, row);
 	if (!ntrials) {
 		errf(err, errlen,
 		     "calibration: none of the %d owner models of %s embedded (their calowner rows "
@@ -824,8 +853,10 @@ void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 	char err[ERRBUF] = "";
 	struct job_ctx c;
 	double t0 = now_seconds();
+	struct work whole;
 	int rc;
 
+	work_begin(&whole);
 	result_row_init(row, j, p->rs, p->jobs);
 	row->rank = p->rank;
 	strlcopy(row->host, p->host, sizeof row->host);
@@ -847,6 +878,12 @@ done:
 		strlcopy(row->message, err, sizeof row->message);
 	}
 	row->wall_s = now_seconds() - t0;
+	if (isnan(row->cpu_s)) {
+		/* a job without its own window (control, calibration): the whole job */
+		double ts = row->train_s;
+		work_end(&whole, row);
+		row->train_s = ts;
+	}
 	row->peak_rss_kb = peak_rss_kb();
 }
 

@@ -42,8 +42,10 @@ static const struct col cols[] = {
     COL(C_OPT, forged),	       COL(C_OPT, success),
     COL(C_LONG, queries),      COL(C_LONG, attack_queries),
     COL(C_DBL, aux),	       COL(C_DBL, train_s),
-    COL(C_INT, rank),	       COL(C_STR, host),
-    COL(C_DBL, wall_s),	       COL(C_LONG, peak_rss_kb),
+    COL(C_DBL, cpu_s),	       COL(C_LONG, forward),
+    COL(C_LONG, backward),     COL(C_INT, rank),
+    COL(C_STR, host),	       COL(C_DBL, wall_s),
+    COL(C_LONG, peak_rss_kb),
 };
 
 #define NCOLS ((int)(sizeof cols / sizeof cols[0]))

@@ -41,6 +41,9 @@ struct result_row {
 	long attack_queries; /* queries the attack itself made to the marked model */
 	double aux;
 	double train_s; /* wall time of the job's main work */
+	double cpu_s;	/* CPU-seconds of that work (all threads of the process) */
+	long forward;	/* samples through forward passes in that work */
+	long backward;	/* samples through backward passes in that work */
 	int rank;
 	char host[64];
 	double wall_s;

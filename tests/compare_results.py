@@ -4,7 +4,7 @@
 usage: compare_results.py A/results.csv B/results.csv
 
 Compares the rows of two results.csv files by job id, ignoring the columns
-that describe where and how long a job ran (train_s, rank, host, wall_s,
+that describe where and how long a job ran (train_s, cpu_s, rank, host, wall_s,
 peak_rss_kb). A job listed twice (after --retry-failed) counts with its last
 row. Prints the number of rows compared and every difference (job id,
 column, both values); exits 0 when the results are identical, 1 when not,
@@ -13,7 +13,7 @@ column, both values); exits 0 when the results are identical, 1 when not,
 import csv
 import sys
 
-IGNORED = {"train_s", "rank", "host", "wall_s", "peak_rss_kb"}
+IGNORED = {"train_s", "cpu_s", "rank", "host", "wall_s", "peak_rss_kb"}
 
 
 def load(path):

@@ -18,7 +18,7 @@ rows() {
 import csv, sys
 rows = {}
 for r in csv.DictReader(open(sys.argv[1])):
-    for k in ("rank", "host", "wall_s", "peak_rss_kb", "train_s"):
+    for k in ("rank", "host", "wall_s", "peak_rss_kb", "train_s", "cpu_s"):
         r.pop(k)
     rows[r["job_id"]] = r  # the last row of a job wins
 for k in sorted(rows):

