@@ -2,7 +2,7 @@
 # clean model of the same seed (left) and training time relative to clean
 # training (right); mean +- sd over seeds.
 #
-# Needs: fig_title, nbars, bar_w, bar_w_pdf (longest labels in characters),
+# Needs: fig_title, time_label (and _pdf, _tex: the right panel's axis), nbars, bar_w, bar_w_pdf (longest labels in characters),
 #   time_bars (the bars with a training-time ratio, as words), the axis
 #   ranges and tic steps cost_min, cost_max, cost_step, time_max, time_step,
 #   bar_label[], bar_color[], with _pdf and _tex twins.
@@ -46,7 +46,7 @@ do for [fmt in formats] {
 			set ytics (' ' 0)
 			do for [i=2:nbars] { set ytics add (' ' i - 1) }
 		}
-		set xlabel cut(tx('training time (x clean training)', 'training time ($\times$ clean training)'), stacked ? 0.97 - lm : (0.97 - lm) / 2)
+		set xlabel cut(tx(time_label, time_label_tex), stacked ? 0.97 - lm : (0.97 - lm) / 2)
 		set arrow 1 from first 1, graph 0 to first 1, graph 1 nohead back lc rgb '#777777' dt (6, 4)
 		set xrange [0:time_max]
 		set xtics 0, time_step

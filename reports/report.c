@@ -101,7 +101,8 @@ int report_run(const char *rundir, int flags, char *err, size_t errlen)
 		goto out;
 	if (fig_robustness(R, err, errlen) || fig_tradeoff(R, err, errlen) ||
 	    fig_capacity(R, err, errlen) || fig_heatmap(R, err, errlen) ||
-	    fig_cost(R, err, errlen) || fig_calibration(R, err, errlen))
+	    fig_cost(R, err, errlen) || fig_attack_cost(R, err, errlen) ||
+	    fig_calibration(R, err, errlen))
 		goto out;
 	if (write_docs(R, err, errlen))
 		goto out;

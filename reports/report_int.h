@@ -224,5 +224,6 @@ int fig_calibration(struct report *R, char *err, size_t errlen);
 int fig_capacity(struct report *R, char *err, size_t errlen);
 int fig_heatmap(struct report *R, char *err, size_t errlen);
 int fig_cost(struct report *R, char *err, size_t errlen);
+int fig_attack_cost(struct report *R, char *err, size_t errlen);
 
 #endif

@@ -94,6 +94,9 @@ static void new_row(struct result_row *r, const char *kind, const char *scheme, 
 	r->success = -1;
 	r->aux = NAN;
 	r->train_s = NAN;
+	r->cpu_s = NAN;
+	r->forward = -1;
+	r->backward = -1;
 	r->rank = 1;
 	strcpy(r->host, "node1");
 	r->wall_s = 1.5 * seed;
@@ -137,6 +140,9 @@ static void attack_row(FILE *f, const struct result_row *p, const char *attack, 
 	r.acc = p->acc - drop;
 	r.acc_clean = p->acc_clean;
 	r.train_s = 0.5;
+	/* passes: prune 0.1 of clean training (forward only), quantize 0.4 */
+	r.forward = !strcmp(attack, "prune") ? 200000 : 400000;
+	r.backward = !strcmp(attack, "prune") ? 0 : 400000;
 	if (strcmp(p->scheme, "none")) {
 		strcpy(r.metric_name, "ber");
 		r.metric_before = p->metric;
@@ -173,6 +179,7 @@ static void write_fixture(const char *dir)
 		t->acc = s == 1 ? 0.90 : 0.92;
 		t->acc_clean = t->acc;
 		t->train_s = s == 1 ? 10 : 12;
+		t->forward = t->backward = 1000000;
 		put_row(f, t);
 		for (int k = 0; k < 4; k++) {
 			struct result_row *e = &emb[k][s - 1];
@@ -371,8 +378,8 @@ static void assert_num(const char *s, double want, double tol)
 }
 
 static const char *const figures[] = {
-    "robustness_prune", "robustness_quantize", "tradeoff",
-    "capacity",		"success_heatmap",     "embedding_cost",
+    "robustness_prune", "robustness_quantize", "tradeoff",    "capacity",
+    "success_heatmap",	"embedding_cost",      "attack_cost",
 };
 #define NFIG ((int)(sizeof figures / sizeof figures[0]))
 
@@ -839,6 +846,12 @@ static void test_plugins(void **state)
 	assert_true(file_has(repdir, "robustness_prune.gp",
 			     "lt_color[5] = '" HOSTILE_COLOUR "'\nlt_pt[5] = 9\n"));
 	assert_true(file_has(repdir, "embedding_cost.gp", "= '" HOSTILE_COLOUR "'\n"));
+	/* the attack-cost twin: passes against clean training (prune 0.2M forward
+	 * of 2M; quantize 0.8M), one bar per attack over its settings */
+	assert_true(file_has(repdir, "attack_cost.dat", "\n0 6.06 5.630299802 0.1 "));
+	assert_true(file_has(repdir, "attack_cost.dat", " 0.4 "));
+	assert_true(file_has(repdir, "attack_cost.gp", "'prune (3 settings)'"));
+	assert_true(file_has(repdir, "attack_cost.gp", "'quantize (2 settings)'"));
 	assert_true(
 	    file_has(repdir, "robustness_prune.gp", "lt_color[1] = '#000000'\nlt_pt[1] = 5\n"));
 	assert_true(file_has(repdir, "robustness_prune.gp",
