@@ -5,6 +5,11 @@ check "--version prints the version" sh -c "$WM --version | grep -q '^wmbench [0
 for c in run report verify list slurm; do
 	check "'$c --help' exits 0 and prints usage" sh -c "$WM $c --help | grep -q 'usage: wmbench $c'"
 done
+$WM list attacks >"$TMP/list"
+check "list attacks: each attack's category and threat model" sh -c \
+	"grep -A1 '^  prune ' $TMP/list | grep -q 'category: model modification; needs: weights\$' &&
+	 grep -A1 '^  input_noise ' $TMP/list | grep -q 'category: input pre-processing (query path' &&
+	 grep -A1 '^  distill ' $TMP/list | grep -q 'category: model extraction; needs: data, queries'"
 $WM frobnicate >/dev/null 2>"$TMP/err"
 check "an unknown command exits non-zero with a message" sh -c "[ $? -ne 0 ] && grep -q 'unknown command' $TMP/err"
 

@@ -78,6 +78,28 @@ u = one("none", "input_noise")
 assert float(u["acc_before"]) - float(u["acc"]) > 0.05, u
 assert all(r["attack_queries"] == "0" for r in rows if r["kind"] == "attack")
 PY
+check "cost columns: CPU-seconds and network passes of each job's own work" python3 - "$TMP/r" <<'PY'
+import csv, os, sys
+d = sys.argv[1]
+rows = list({r["job_id"]: r for r in csv.DictReader(open(os.path.join(d, "results.csv")))}.values())
+t = [r for r in rows if r["kind"] == "train"][0]
+# one epoch over the owner's part, forward and backward once per sample
+owner = int(t["forward"])
+print("# train: forward %s backward %s cpu_s %s train_s %s" % (t["forward"], t["backward"], t["cpu_s"], t["train_s"]))
+assert 1000 < owner < 3000 and t["backward"] == t["forward"], t
+assert float(t["cpu_s"]) > 0, t
+for r in rows:
+    if r["kind"] != "attack":
+        continue
+    f, b = int(r["forward"]), int(r["backward"])
+    if r["attack"] in ("identity", "noise", "input_noise", "score_round"):
+        # no training: noise changes weights, wrappers only wrap (their queries
+        # are verification's)
+        assert f == 0 and b == 0, (r["attack"], f, b)
+    elif r["attack"] == "piracy" and r["scheme"] != "none":
+        # the pirate embeds its own mark: training passes over the attacker's data
+        assert f > 0 and b > 0, (r["attack"], f, b)
+PY
 check "summary.csv: weight noise sigma 2 is degenerate, identity is not" python3 - \
 	"$TMP/r/report/summary.csv" <<'PY'
 import csv, sys
