@@ -79,6 +79,17 @@ static void plugin_attack(struct runjson_plugin *pl, int *n, int cap, const stru
 {
 	struct runjson_plugin *p = a ? plugin_add(pl, n, cap, "attack", a->name) : NULL;
 
+	if (p) {
+		strlcopy(p->category, atk_category_name(a->category), sizeof p->category);
+		char t[sizeof p->threat - 16];
+		atk_threat_text(a->threat, t, sizeof t);
+		/* a query-path attack sits in front of the API it serves */
+		if (a->query_path)
+			snprintf(p->threat, sizeof p->threat, "the API%s%s", a->threat ? ", " : "",
+				 a->threat ? t : "");
+		else
+			strlcopy(p->threat, t, sizeof p->threat);
+	}
 	for (const struct param_def *d = p ? atk_params(a) : NULL;
 	     d && d->key && p->nparams < RUNJSON_MAXPARAMS; d++) {
 		strlcopy(p->param_key[p->nparams], d->key, RESULT_KEYLEN);

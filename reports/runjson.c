@@ -50,6 +50,10 @@ static void put_plugin(FILE *f, const struct runjson_plugin *p)
 			p->unmarked ? "true" : "false");
 		put_str_or_null(f, p->aux_label);
 	} else {
+		fputs(", \"category\": ", f);
+		put_str_or_null(f, p->category);
+		fputs(", \"threat\": ", f);
+		put_str_or_null(f, p->threat);
 		fputs(", \"params\": {", f);
 		for (int i = 0; i < p->nparams; i++) {
 			fputs(i ? ", " : "", f);
@@ -432,6 +436,8 @@ static int read_plugin(const char *p, struct runjson_plugin *pl)
 	params = json_member(p, "unmarked");
 	pl->unmarked = params && !strncmp(params, "true", 4);
 	member_str(p, "aux_label", pl->aux_label, sizeof pl->aux_label);
+	member_str(p, "category", pl->category, sizeof pl->category);
+	member_str(p, "threat", pl->threat, sizeof pl->threat);
 	params = json_member(p, "params");
 	if (params)
 		read_params(params, pl);

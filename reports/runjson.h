@@ -26,6 +26,8 @@ struct runjson_plugin {
 	int point;	     /* gnuplot point type, 0 if none */
 	int unmarked;	     /* the unmarked baseline */
 	char aux_label[128]; /* what the aux column holds, "" if unused */
+	char category[32];   /* attacks: "model modification", ... ("" if not known) */
+	char threat[96];     /* attacks: what the attacker needs ("weights, data") */
 	int nparams;
 	char param_key[RUNJSON_MAXPARAMS][RESULT_KEYLEN];
 	char param_help[RUNJSON_MAXPARAMS][RUNJSON_HELPLEN]; /* "" if none */
