@@ -882,7 +882,8 @@ static void test_runjson(void **state)
 	    "    {\"name\": \"nullembed\", \"kind\": \"scheme\", \"order\": 5, \"colour\": "
 	    "\"#D55E00\", "
 	    "\"point\": 15, \"unmarked\": false, \"aux_label\": \"acc \\\"null\\\"\"},\n"
-	    "    {\"name\": \"prune\", \"kind\": \"attack\", \"params\": {\"rate\": \"fraction\", "
+	    "    {\"name\": \"prune\", \"kind\": \"attack\", \"category\": \"model "
+	    "modification\", \"threat\": \"weights\", \"params\": {\"rate\": \"fraction\", "
 	    "\"scope\": null}}\n  ]\n}\n";
 	struct runjson_plugin pl[3], *got;
 	struct runjson rj = {
@@ -927,6 +928,8 @@ static void test_runjson(void **state)
 	strcpy(pl[1].aux_label, "acc \"null\"");
 	strcpy(pl[2].name, "prune");
 	strcpy(pl[2].kind, "attack");
+	strcpy(pl[2].category, "model modification");
+	strcpy(pl[2].threat, "weights");
 	pl[2].nparams = 2;
 	strcpy(pl[2].param_key[0], "rate");
 	strcpy(pl[2].param_help[0], "fraction");
@@ -954,6 +957,8 @@ static void test_runjson(void **state)
 		assert_string_equal(got[i].kind, pl[i].kind);
 		assert_string_equal(got[i].colour, pl[i].colour);
 		assert_string_equal(got[i].aux_label, pl[i].aux_label);
+		assert_string_equal(got[i].category, pl[i].category);
+		assert_string_equal(got[i].threat, pl[i].threat);
 		assert_int_equal(got[i].point, pl[i].point);
 		assert_int_equal(got[i].unmarked, pl[i].unmarked);
 		assert_int_equal(got[i].nparams, pl[i].nparams);
