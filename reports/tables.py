@@ -131,26 +131,145 @@ def robustness(rundir):
           "unmarked model 5 points or more itself and says nothing about the mark. Query-path "
           "attacks against the white-box schemes are not applicable and not run.\n")
     print(run_header(rundir, rows))
-    print("| scheme | attack | metric | metric after | aux | accuracy before | accuracy after "
+    cats = attack_categories(rundir)
+    summary_sections(rows, att, unmarked, cats)
+    print("## Every cell\n")
+    print("| scheme | attack | category | metric | metric after | aux | accuracy before | accuracy after "
           "| removed | forged | success | degenerate |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for s in schemes:
         for a in attacks:
             rs = [r for r in cell[(s, a)] if r["status"] == "ok"]
             if not rs and not cell[(s, a)]:
                 continue
             if not rs:
-                print("| %s | %s | failed: %s |||||||||" % (s, a, cell[(s, a)][0]["message"][:80]))
+                print("| %s | %s | failed: %s ||||||||||" % (s, a, cell[(s, a)][0]["message"][:80]))
                 continue
             u = mean(unmarked.get((rs[0]["attack"], rs[0]["attack_params"]), []))
-            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                s, a, rs[0]["metric_name"], f(mean(num(r["metric"]) for r in rs)),
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                s, a, cats.get(rs[0]["attack"], ("-", "-"))[0], rs[0]["metric_name"],
+                f(mean(num(r["metric"]) for r in rs)),
                 f(mean(num(r["aux"]) for r in rs)),
                 f(mean(num(r["acc_before"]) for r in rs)), f(mean(num(r["acc"]) for r in rs)),
                 f(mean(num(r["removed"]) for r in rs), "%.2f"),
                 f(mean(num(r["forged"]) for r in rs), "%.2f"),
                 f(mean(num(r["success"]) for r in rs), "%.2f"),
                 "-" if u is None else ("**yes** (%.1f points)" % (100 * u) if u >= 0.05 else "no")))
+
+def attack_categories(rundir):
+    """attack name -> (category, threat) from the run's run.json."""
+    try:
+        with open(os.path.join(rundir, "run.json")) as fh:
+            js = json.load(fh)
+    except (OSError, ValueError):
+        return {}
+    return {p["name"]: (p.get("category") or "-", p.get("threat") or "-")
+            for p in js.get("plugins", []) if p.get("kind") == "attack"}
+
+
+def summary_sections(rows, att, unmarked, cats):
+    """The text of docs/robustness.md above the full table: per scheme, the
+    weakest attack setting that removes its mark within 5 points; the
+    settings that are not applicable (not run) or degenerate."""
+    train = {}  # (dataset, model, seed) -> passes of clean training
+    for r in rows:
+        if r["kind"] == "train" and r["status"] == "ok" and num(r.get("forward")) is not None:
+            train[(r["dataset"], r["model"], r["seed"])] = num(r["forward"]) + num(r["backward"])
+    settings = defaultdict(list)
+    for r in att:
+        if r["status"] == "ok":
+            settings[(r["scheme"], r["attack"], r["attack_params"])].append(r)
+    degenerate = {k for k, v in unmarked.items() if v and mean(v) >= 0.05}
+    schemes = []
+    for r in att:
+        if r["scheme"] not in schemes:
+            schemes.append(r["scheme"])
+    all_attacks = []
+    for r in att:
+        if (r["attack"], r["attack_params"]) not in all_attacks:
+            all_attacks.append((r["attack"], r["attack_params"]))
+
+    def passes(rs):
+        v = [(num(r.get("forward")) or 0) + (num(r.get("backward")) or 0) for r in rs]
+        t = [train.get((r["dataset"], r["model"], r["seed"])) for r in rs]
+        xs = [a / b for a, b in zip(v, t) if b]
+        return mean(xs)
+
+    print("## The weakest removing attack per scheme\n")
+    print("A setting removes a scheme's mark when, on every seed where the mark was detected "
+          "before the attack, it is no longer detected after, with less than 5 points of test "
+          "accuracy lost on average, and the setting is not degenerate (the unmarked model "
+          "keeps its accuracy under it). Weakest means cheapest: the fewest samples through "
+          "forward and backward passes, relative to clean training of the same seed (the "
+          "`forward` and `backward` columns; query-path attacks count their set-up only, and "
+          "ties go to the smaller accuracy loss). Forgeries (the attacker's own mark verifies) "
+          "are listed apart: they leave the owner's mark in place.\n")
+    print("| scheme | weakest removing attack | category | passes (x clean training) | "
+          "accuracy lost (points) | settings that remove it | forging settings |")
+    print("|---|---|---|---|---|---|---|")
+    for sc in schemes:
+        cands, forging = [], []
+        for (s2, a, ap), rs in settings.items():
+            if s2 != sc:
+                continue
+            lost = mean(num(r["acc_before"]) - num(r["acc"]) for r in rs
+                        if num(r["acc_before"]) is not None and num(r["acc"]) is not None)
+            det = [r for r in rs if r["removed"] in ("0", "1")]
+            if any(r["forged"] == "1" for r in rs) and lost is not None and lost < 0.05:
+                forging.append(label(a, ap))
+            if (not det or any(r["removed"] != "1" for r in det) or lost is None or
+                    lost >= 0.05 or (a, ap) in degenerate):
+                continue
+            c = passes(rs)
+            cands.append((c if c is not None else float("inf"), lost, a, ap))
+        cands.sort()
+        if cands:
+            c, lost, a, ap = cands[0]
+            print("| %s | %s | %s | %s | %.1f | %d | %s |" % (
+                sc, label(a, ap), cats.get(a, ("-",))[0],
+                "-" if c == float("inf") else "%.3g" % c, 100 * lost, len(cands),
+                ", ".join(forging) or "-"))
+        else:
+            print("| %s | none removes it | - | - | - | 0 | %s |" % (sc, ", ".join(forging) or "-"))
+    print()
+    print("## Not applicable and degenerate settings\n")
+    na = defaultdict(list)
+    for sc in schemes:
+        have = {(r["attack"], r["attack_params"]) for r in att if r["scheme"] == sc}
+        for a, ap in all_attacks:
+            if (a, ap) not in have:
+                na[sc].append(label(a, ap))
+    if na:
+        print("Not run (n/a): query-path attacks wrap the prediction API, which white-box "
+              "verification never calls.\n")
+        for sc in schemes:
+            if na[sc]:
+                print("- %s: %s" % (sc, ", ".join(na[sc])))
+        print()
+    never = defaultdict(int)
+    for (sc, a, ap), rs in settings.items():
+        if all(r["removed"] == "" for r in rs):
+            never[sc] += 1
+    for sc in schemes:
+        if never[sc]:
+            print("- %s: removal n/a in %d settings (the mark was not detected before the "
+                  "attack on any seed)" % (sc, never[sc]))
+    if degenerate:
+        print("\nDegenerate (the unmarked model loses 5 points or more; nothing about the "
+              "mark can be read from them): %s.\n" % ", ".join(
+                  "%s (%.1f points)" % (label(a, ap), 100 * mean(unmarked[(a, ap)]))
+                  for a, ap in all_attacks if (a, ap) in degenerate))
+    else:
+        print("\nNo setting is degenerate.\n")
+    print("## Categories and threat models\n")
+    print("| attack | category | needs |")
+    print("|---|---|---|")
+    seen = []
+    for a, _ in all_attacks:
+        if a not in seen:
+            seen.append(a)
+            print("| %s | %s | %s |" % (a, cats.get(a, ("-", "-"))[0], cats.get(a, ("-", "-"))[1]))
+    print()
 
 
 # What the papers (or the reproductions SCHEMES.md cites) report, per run name.
