@@ -32,8 +32,8 @@ enum search_outcome {
 
 enum search_status {
 	SEARCH_RUNNING,
-	SEARCH_FOUND,	    /* answer: index `hi` (weakest removing); `lo` the strongest kept */
-	SEARCH_NOT_REMOVED, /* not removed at any probed value, the strongest included */
+	SEARCH_FOUND,	     /* answer: index `hi` (weakest removing); `lo` the strongest kept */
+	SEARCH_NOT_REMOVED,  /* not removed at any probed value, the strongest included */
 	SEARCH_NOT_DETECTED, /* the mark was not detected before the attack */
 	SEARCH_ABORTED	     /* a probe failed */
 };
