@@ -31,8 +31,10 @@ static int no_data(const char *name, char *err, size_t errlen)
 int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
 	    const struct train_hooks *h, char *err, size_t errlen)
 {
-	struct train_cfg cfg = {
-	    .epochs = t->epochs, .batch = t->batch, .label_smooth = t->label_smooth};
+	struct train_cfg cfg = {.epochs = t->epochs,
+				.batch = t->batch,
+				.extra_rows = t->extra_rows,
+				.label_smooth = t->label_smooth};
 	struct nn_opt opt;
 	char sub[ERRBUF];
 	int rc;

@@ -36,6 +36,7 @@ struct atk_train {
 	double lr;
 	char optimizer[16];
 	double label_smooth; /* 0 = off */
+	int extra_rows;	     /* rows a hook's mix may append to each batch (atk_fit) */
 };
 /* Copies epochs, lr, batch and optimizer from an attack's config c. */
 #define ATK_TRAIN_FROM(t, c)                                                                       \

@@ -11,19 +11,40 @@ extern const struct atk_attack atk_identity, atk_prune;
 extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_noise, atk_overwrite,
     atk_piracy, atk_distill, atk_retrain, atk_labelsmooth, atk_weightshift, atk_chain,
     atk_input_noise, atk_input_clip, atk_input_quant, atk_score_round, atk_score_noise,
-    atk_label_only, atk_permute;
+    atk_label_only, atk_permute, atk_labelnoise, atk_occlude, atk_featreg;
 
 #define ATK_MAX 64
 
+/* One entry per line (clang-format off keeps it so): adding an attack is one
+ * line here and one in the extern list above. */
+// clang-format off
 const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
-    &atk_identity,    &atk_prune,	&atk_finetune,
-    &atk_fineprune,   &atk_quantize,	&atk_noise,
-    &atk_overwrite,   &atk_piracy,	&atk_distill,
-    &atk_retrain,     &atk_labelsmooth, &atk_weightshift,
-    &atk_chain,	      &atk_input_noise, &atk_input_clip,
-    &atk_input_quant, &atk_score_round, &atk_score_noise,
-    &atk_label_only,  &atk_permute,	NULL,
+	&atk_identity,
+	&atk_prune,
+	&atk_finetune,
+	&atk_fineprune,
+	&atk_quantize,
+	&atk_noise,
+	&atk_overwrite,
+	&atk_piracy,
+	&atk_distill,
+	&atk_retrain,
+	&atk_labelsmooth,
+	&atk_weightshift,
+	&atk_chain,
+	&atk_input_noise,
+	&atk_input_clip,
+	&atk_input_quant,
+	&atk_score_round,
+	&atk_score_noise,
+	&atk_label_only,
+	&atk_permute,
+	&atk_labelnoise,
+	&atk_occlude,
+	&atk_featreg,
+	NULL,
 };
+// clang-format on
 
 int atk_register(const struct atk_attack *a)
 {

@@ -4,6 +4,7 @@
  * in Open MPI); ranks 1..N-1 run jobs. With one process the same loop runs the
  * jobs inline. */
 #include "coord.h"
+#include "search.h"
 #include "../workers/data.h"
 #include "../workers/nn.h"
 #include "runner.h"
@@ -31,12 +32,29 @@
 #include <unistd.h>
 #include <yaml.h>
 
-enum { TAG_JOB = 1, TAG_RESULT = 2 };
+enum { TAG_JOB = 1, TAG_RESULT = 2, TAG_JOBDESC = 3 };
 enum { ST_PENDING, ST_READY, ST_RUNNING, ST_OK, ST_FAILED, ST_SKIPPED };
+
+struct sinst;
+struct idpos;
 
 struct sched {
 	const struct job *jobs;
 	int n;
+	/* Jobs grown during the run (the probes of searches, README "Adaptive
+	 * search") are appended to the run's array: *jobsp holds n of cap, the
+	 * first nstatic expanded from the job file; pl (if set) sees the same. */
+	struct job **jobsp;
+	int *njobsp, cap, nstatic;
+	struct pipeline *pl;
+	int *removed; /* the removed column of each finished job's row; -2 unknown */
+	struct sinst *si;
+	int nsi;
+	struct idpos *sid; /* the static jobs' ids, sorted */
+	struct result_row *jrows;
+	const struct result_row **jsorted; /* the journal's rows by id (resumed probes) */
+	int njrows;
+	int retry_failed;
 	int *state;
 	int *child_off, *child; /* CSR lists of children */
 	int *wait;		/* jobs of a job's `after` range not finished ok */
@@ -170,6 +188,8 @@ static void skip_one(struct sched *s, int j, int c, const char *why);
 
 static void release_wake(struct sched *s, int j);
 
+static void search_notify(struct sched *s, int j);
+
 /* Skips what needs job j's model; the jobs that only wait for j to finish
  * (its wake range: calibration jobs waiting for owner models) go on without
  * it. */
@@ -197,6 +217,7 @@ static void skip_one(struct sched *s, int j, int c, const char *why)
 	s->remaining--;
 	write_row(s, &r, c);
 	skip_descendants(s, c, "was skipped");
+	search_notify(s, c);
 }
 
 /* Records a finished job and releases or skips its children. */
@@ -204,6 +225,7 @@ static void finish(struct sched *s, int j, struct result_row *r)
 {
 	int ok = !strcmp(r->status, "ok");
 	s->acc[j] = r->acc;
+	s->removed[j] = ok ? r->removed : -2;
 	s->work_s += r->train_s;
 	write_row(s, r, j);
 	s->state[j] = ok ? ST_OK : ST_FAILED;
@@ -223,6 +245,7 @@ static void finish(struct sched *s, int j, struct result_row *r)
 	progress(s, 0);
 	if (!ok) {
 		skip_descendants(s, j, "failed");
+		search_notify(s, j);
 		return;
 	}
 	for (int k = s->child_off[j]; k < s->child_off[j + 1]; k++) {
@@ -234,6 +257,7 @@ static void finish(struct sched *s, int j, struct result_row *r)
 		}
 	}
 	release_wake(s, j);
+	search_notify(s, j);
 }
 
 /* Job j finished (ok, failed or skipped): the jobs of its wake range have one
@@ -258,13 +282,16 @@ static void sched_build(struct sched *s, const struct job *jobs, int n, const st
 	s->jobs = jobs;
 	s->n = n;
 	s->rs = rs;
-	s->state = xcalloc((size_t)n, sizeof(int));
+	s->cap = s->nstatic = n;
+	s->state = xcalloc((size_t)n + 1, sizeof(int));
 	s->wait = xcalloc((size_t)n + 1, sizeof(int));
-	s->acc = xmalloc((size_t)n * sizeof(double));
+	s->acc = xmalloc((size_t)(n + 1) * sizeof(double));
+	s->removed = xmalloc((size_t)(n + 1) * sizeof(int));
 	s->heap = xmalloc((size_t)(n ? n : 1) * sizeof(int));
-	s->child_off = xcalloc((size_t)n + 1, sizeof(int));
+	s->child_off = xcalloc((size_t)n + 2, sizeof(int));
 	s->child = xmalloc((size_t)(n ? n : 1) * sizeof(int));
 	for (int i = 0; i < n; i++) {
+		s->removed[i] = -2;
 		s->acc[i] = NAN;
 		if (jobs[i].parent >= 0)
 			s->child_off[jobs[i].parent + 1]++;
@@ -283,12 +310,303 @@ static void sched_build(struct sched *s, const struct job *jobs, int n, const st
 
 static void sched_free(struct sched *s)
 {
+	free(s->removed);
+	free(s->si);
+	free(s->sid);
+	free(s->jrows);
+	free(s->jsorted);
 	free(s->state);
 	free(s->wait);
 	free(s->acc);
 	free(s->heap);
 	free(s->child_off);
 	free(s->child);
+}
+
+/* ---- searches (README "Adaptive search") -------------------------------- */
+
+/* One search: an entry of the job file's search section on one marked model. */
+struct sinst {
+	int entry, model, key;
+	int started;
+	struct search st;
+	int job[SEARCH_MAXPROBES]; /* the job of probe st.probe[i] */
+};
+
+struct idpos {
+	char id[17];
+	int j;
+};
+
+static int cmp_idpos(const void *a, const void *b)
+{
+	return strcmp(((const struct idpos *)a)->id, ((const struct idpos *)b)->id);
+}
+
+static int cmp_row_id(const void *a, const void *b)
+{
+	const struct result_row *x = *(const struct result_row *const *)a,
+				*y = *(const struct result_row *const *)b;
+	int c = strcmp(x->job_id, y->job_id);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Keeps the journal's rows (the last of a job wins) for the probes that
+ * searches grow again on resume. Takes rows. */
+static void search_journal(struct sched *s, struct result_row *rows, int n, int retry_failed)
+{
+	s->jrows = rows;
+	s->njrows = n;
+	s->retry_failed = retry_failed;
+	s->jsorted = xmalloc((size_t)(n ? n : 1) * sizeof *s->jsorted);
+	for (int i = 0; i < n; i++)
+		s->jsorted[i] = &rows[i];
+	qsort(s->jsorted, (size_t)n, sizeof *s->jsorted, cmp_row_id);
+}
+
+static const struct result_row *journal_row(const struct sched *s, const char *id)
+{
+	int lo = 0, hi = s->njrows - 1, found = -1;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2, c = strcmp(s->jsorted[mid]->job_id, id);
+		if (!c)
+			found = mid;
+		if (c <= 0)
+			lo = mid + 1; /* the last row of the id */
+		else
+			hi = mid - 1;
+	}
+	return found < 0 ? NULL : s->jsorted[found];
+}
+
+/* The searches of the run: every search entry on every marked model it can
+ * act on, in job order. */
+static void search_build(struct sched *s)
+{
+	const struct run_spec *rs = s->rs;
+
+	s->sid = xmalloc((size_t)(s->n ? s->n : 1) * sizeof *s->sid);
+	for (int i = 0; i < s->n; i++) {
+		strlcopy(s->sid[i].id, s->jobs[i].id, sizeof s->sid[i].id);
+		s->sid[i].j = i;
+	}
+	qsort(s->sid, (size_t)s->n, sizeof *s->sid, cmp_idpos);
+	for (int m = 0; m < s->n; m++)
+		for (int e = 0; e < rs->nsearches; e++)
+			if (job_search_applies(&s->jobs[m], &rs->searches[e]))
+				s->nsi++;
+	s->si = xcalloc((size_t)(s->nsi ? s->nsi : 1), sizeof *s->si);
+	int k = 0;
+	for (int m = 0; m < s->n; m++)
+		for (int e = 0; e < rs->nsearches; e++)
+			if (job_search_applies(&s->jobs[m], &rs->searches[e])) {
+				struct sinst *in = &s->si[k++];
+				in->entry = e;
+				in->model = m;
+				in->key = search_key(&rs->searches[e]);
+				search_init(&in->st, rs->searches[e].nvals[in->key],
+					    rs->search_coarse);
+			}
+}
+
+/* Appends a grown job to the run; returns its index. */
+static int sched_append(struct sched *s, const struct job *nj)
+{
+	int n = s->n;
+
+	if (n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		*s->jobsp = xrealloc(*s->jobsp, (size_t)s->cap * sizeof **s->jobsp);
+		s->state = xrealloc(s->state, (size_t)(s->cap + 1) * sizeof *s->state);
+		s->wait = xrealloc(s->wait, (size_t)(s->cap + 1) * sizeof *s->wait);
+		s->acc = xrealloc(s->acc, (size_t)(s->cap + 1) * sizeof *s->acc);
+		s->removed = xrealloc(s->removed, (size_t)(s->cap + 1) * sizeof *s->removed);
+		s->heap = xrealloc(s->heap, (size_t)s->cap * sizeof *s->heap);
+		s->child_off = xrealloc(s->child_off, (size_t)(s->cap + 2) * sizeof *s->child_off);
+	}
+	(*s->jobsp)[n] = *nj;
+	s->jobs = *s->jobsp;
+	s->n = *s->njobsp = n + 1;
+	if (s->pl) {
+		s->pl->jobs = s->jobs;
+		s->pl->njobs = s->n;
+	}
+	s->state[n] = ST_PENDING;
+	s->wait[n] = 0;
+	s->acc[n] = NAN;
+	s->removed[n] = -2;
+	s->child_off[n + 1] = s->child_off[n]; /* a probe has no children */
+	return n;
+}
+
+/* The job of probe v of search in: a job of the job file with the same id,
+ * a probe grown before, or a new job (finished already if the journal has
+ * its row). -1 when the probe cannot be made. */
+static int probe_job(struct sched *s, const struct sinst *in, int v)
+{
+	struct job nj;
+	struct idpos key;
+	char err[ERRBUF];
+
+	if (job_search_probe(s->rs, s->jobs, s->n, in->model, &s->rs->searches[in->entry], v, &nj,
+			     err, sizeof err)) {
+		fprintf(stderr, "wmbench: %s\n", err);
+		return -1;
+	}
+	strlcopy(key.id, nj.id, sizeof key.id);
+	const struct idpos *hit =
+	    bsearch(&key, s->sid, (size_t)s->nstatic, sizeof *s->sid, cmp_idpos);
+	if (hit)
+		return hit->j;
+	for (int j = s->nstatic; j < s->n; j++)
+		if (!strcmp(s->jobs[j].id, nj.id))
+			return j;
+	int j = sched_append(s, &nj);
+	const struct result_row *row = journal_row(s, nj.id);
+	s->total++;
+	if (row && !strcmp(row->status, "ok")) {
+		s->state[j] = ST_OK;
+		s->acc[j] = row->acc;
+		s->removed[j] = row->removed;
+		s->nok++;
+		s->done0++;
+	} else if (row && !strcmp(row->status, "failed") && !s->retry_failed) {
+		s->state[j] = ST_FAILED;
+		s->nfailed++;
+		s->done0++;
+	} else {
+		s->state[j] = ST_READY;
+		heap_push(s, j);
+		s->remaining++;
+	}
+	return j;
+}
+
+/* What a finished probe job says; -1 while it runs. */
+static int probe_outcome(const struct sched *s, int j)
+{
+	switch (s->state[j]) {
+	case ST_OK:
+		return s->removed[j] == 1   ? SEARCH_REMOVED
+		       : s->removed[j] == 0 ? SEARCH_KEPT
+					    : SEARCH_NA;
+	case ST_FAILED:
+	case ST_SKIPPED:
+		return SEARCH_FAILED;
+	default:
+		return -1;
+	}
+}
+
+/* Hands out the search's next probes and feeds back those finished already,
+ * until it waits for a running job or is over. */
+static void search_drive(struct sched *s, struct sinst *in)
+{
+	int idx[SEARCH_MAXPROBES], k;
+
+	in->started = 1;
+	while ((k = search_next(&in->st, idx, SEARCH_MAXPROBES)) > 0)
+		for (int i = 0; i < k; i++) {
+			int j = probe_job(s, in, idx[i]), o;
+			for (int p = 0; p < in->st.nprobes; p++)
+				if (in->st.probe[p] == idx[i])
+					in->job[p] = j;
+			o = j < 0 ? SEARCH_FAILED : probe_outcome(s, j);
+			if (o >= 0)
+				search_outcome(&in->st, idx[i], o);
+		}
+}
+
+/* Job j finished (or was skipped): searches on it as a model start; those
+ * waiting for it as a probe go on. */
+static void search_notify(struct sched *s, int j)
+{
+	for (int i = 0; i < s->nsi; i++) {
+		struct sinst *in = &s->si[i];
+		if (in->model == j) {
+			if (s->state[j] == ST_OK && !in->started)
+				search_drive(s, in);
+			continue;
+		}
+		if (!in->started || in->st.status != SEARCH_RUNNING)
+			continue;
+		for (int p = 0; p < in->st.nprobes; p++)
+			if (in->job[p] == j && in->st.outcome[p] < 0) {
+				search_outcome(&in->st, in->st.probe[p], probe_outcome(s, j));
+				search_drive(s, in);
+				break;
+			}
+	}
+}
+
+/* At the start: the searches of models finished in an earlier run. */
+static void search_resume(struct sched *s)
+{
+	for (int i = 0; i < s->nsi; i++)
+		if (s->state[s->si[i].model] == ST_OK && !s->si[i].started)
+			search_drive(s, &s->si[i]);
+}
+
+/* RUNDIR/search.csv: one line per search (README "Adaptive search"). */
+static int search_write(const struct sched *s, const char *rundir, char *err, size_t errlen)
+{
+	static const char *const status[] = {"running", "found", "not_removed", "not_detected",
+					     "aborted"};
+	char path[PATHLEN + 32], tmp[PATHLEN + 48];
+	FILE *f;
+
+	if (!s->nsi)
+		return 0;
+	snprintf(path, sizeof path, "%s/search.csv", rundir);
+	snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+	f = fopen(tmp, "w");
+	if (!f)
+		return errf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+	fputs("model_id,scheme,scheme_params,seed,attack,param,values,status,weakest,"
+	      "strongest_kept,acc_before,acc_after,probes,probed\n",
+	      f);
+	for (int i = 0; i < s->nsi; i++) {
+		const struct sinst *in = &s->si[i];
+		const struct plug_entry *e = &s->rs->searches[in->entry];
+		const struct job *m = &s->jobs[in->model];
+		char sp[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+		const char *st = !in->started
+				     ? (s->state[in->model] == ST_OK ? "running" : "no_model")
+				     : status[in->st.status];
+		int found = in->started && in->st.status == SEARCH_FOUND;
+		int kept = in->started && in->st.lo >= 0 &&
+			   (in->st.status == SEARCH_FOUND || in->st.status == SEARCH_NOT_REMOVED);
+		int hj = -1;
+
+		for (int p = 0; found && p < in->st.nprobes; p++)
+			if (in->st.probe[p] == in->st.hi)
+				hj = in->job[p];
+		param_format(&m->sp, sp, sizeof sp);
+		fprintf(f, "%s,%s,\"%s\",%ld,%s,%s,%d,%s,%s,%s,", m->id, m->scheme, sp, m->seed,
+			e->name, e->key[in->key], in->st.n, st,
+			found ? e->vals[in->key][in->st.hi] : "",
+			kept ? e->vals[in->key][in->st.lo] : "");
+		if (isfinite(s->acc[in->model]))
+			fprintf(f, "%.17g", s->acc[in->model]);
+		fputc(',', f);
+		if (hj >= 0 && isfinite(s->acc[hj]))
+			fprintf(f, "%.17g", s->acc[hj]);
+		fprintf(f, ",%d,\"", in->st.nprobes);
+		for (int p = 0; p < in->st.nprobes; p++) {
+			static const char *const oc[] = {"kept", "removed", "na", "failed"};
+			int o = in->st.outcome[p];
+			fprintf(f, "%s%s:%s", p ? " " : "", e->vals[in->key][in->st.probe[p]],
+				o >= 0 && o <= 3 ? oc[o] : "pending");
+		}
+		fputs("\"\n", f);
+	}
+	if (fflush(f) || fsync(fileno(f)) || fclose(f)) {
+		unlink(tmp);
+		return errf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+	}
+	if (rename(tmp, path))
+		return errf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+	return 0;
 }
 
 static int cmp_id(const void *a, const void *b)
@@ -490,13 +808,15 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		if (!strcmp(rows[i].status, "ok")) {
 			s->state[j] = ST_OK;
 			s->acc[j] = rows[i].acc;
+			s->removed[j] = rows[i].removed;
 		} else if (!strcmp(rows[i].status, "failed")) {
 			s->state[j] = o->retry_failed ? ST_PENDING : ST_FAILED;
 		} else {
 			s->state[j] = ST_SKIPPED;
 		}
 	}
-	free(rows);
+	/* kept: the rows of probes that searches will grow again */
+	search_journal(s, rows, nrows, o->retry_failed);
 	free(x.sorted);
 	/* A finished model job whose file is gone must be redone if anything
 	 * still needs it; skipped jobs are retried when their parent is fine. */
@@ -633,6 +953,21 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 		printf("# %d not-applicable attack jobs skipped: query-path attacks against "
 		       "white-box verification cannot act\n",
 		       na);
+	for (int k = 0; k < rs->nsearches; k++) {
+		const struct plug_entry *se = &rs->searches[k];
+		int key = search_key(se), models = 0, nv = se->nvals[key], steps = 0;
+		for (int i = 0; i < n; i++)
+			models += job_search_applies(&jobs[i], se);
+		while ((1 << steps) < nv)
+			steps++;
+		printf(
+		    "# search %s over %s (%d values): %d marked models, up to %d probe jobs each "
+		    "(%d coarse, then bisection) against %d for the full grid; grown during the "
+		    "run\n",
+		    se->name, se->key[key], nv, models,
+		    (rs->search_coarse < nv ? rs->search_coarse : nv) + steps, rs->search_coarse,
+		    nv);
+	}
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -760,7 +1095,6 @@ static void serve_alone(struct run *r, struct sched *s)
  * been told to stop. Polls, and sleeps between polls (see the README). */
 static void serve_workers(struct run *r, struct sched *s)
 {
-	const struct job *jobs = r->jobs;
 	int size = r->size;
 	int *held = xmalloc((size_t)size * sizeof(int)),
 	    *running = xmalloc((size_t)size * sizeof(int));
@@ -778,13 +1112,14 @@ static void serve_workers(struct run *r, struct sched *s)
 			MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT, MPI_COMM_WORLD,
 				 MPI_STATUS_IGNORE);
 			if (running[w] >= 0) {
+				/* finish may grow the job array (a search's next probe) */
 				finish(s, running[w], &row);
-				if (jobs[running[w]].kind != JOB_ATTACK &&
-				    jobs[running[w]].kind != JOB_CONTROL &&
-				    jobs[running[w]].kind != JOB_CALIB)
+				const struct job *jr = &s->jobs[running[w]];
+				if (jr->kind != JOB_ATTACK && jr->kind != JOB_CONTROL &&
+				    jr->kind != JOB_CALIB)
 					held[w] = running[w];
 				else if (!strcmp(row.status, "ok"))
-					held[w] = jobs[running[w]].parent;
+					held[w] = jr->parent;
 				running[w] = -1;
 			}
 			idle[nidle++] = w;
@@ -797,6 +1132,10 @@ static void serve_workers(struct run *r, struct sched *s)
 				break; /* wait for running jobs to release more */
 			nidle--;
 			MPI_Send(&j, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
+			/* a grown job: the worker's array lacks it, so it travels whole */
+			if (j >= s->nstatic)
+				MPI_Send(&s->jobs[j], sizeof s->jobs[j], MPI_BYTE, w, TAG_JOBDESC,
+					 MPI_COMM_WORLD);
 			if (j < 0)
 				active--;
 			else
@@ -823,6 +1162,10 @@ static int run_serve(struct run *r)
 	struct sched s;
 
 	sched_build(&s, r->jobs, njobs, &r->rs);
+	s.jobsp = &r->jobs;
+	s.njobsp = &r->njobs;
+	s.pl = &r->p;
+	search_build(&s);
 	s.quiet = o->quiet;
 	s.t0 = now_seconds();
 	/* read first (a torn tail, even a torn header, is cut), then append */
@@ -849,6 +1192,7 @@ static int run_serve(struct run *r)
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	seed_ready(&s);
+	search_resume(&s);
 	if (size == 1)
 		serve_alone(r, &s);
 	else
@@ -871,6 +1215,8 @@ static int run_serve(struct run *r)
 		/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
 		 * already on disk; the jobs in flight are redone by the next run. */
 		journal_close(&s.jl);
+		if (search_write(&s, rundir, err, sizeof r->err))
+			fprintf(stderr, "wmbench: %s\n", err);
 		fprintf(stderr,
 			"wmbench: interrupted; %d jobs finished, %d to go; run the same "
 			"command again to resume\n",
@@ -884,6 +1230,10 @@ static int run_serve(struct run *r)
 	iso_time(end, sizeof end);
 	provenance_write(rundir, &r->rs, size, r->start, end, njobs, &counts, err, sizeof r->err);
 	journal_close(&s.jl);
+	if (search_write(&s, rundir, err, sizeof r->err)) {
+		fprintf(stderr, "wmbench: %s\n", err);
+		s.nfailed++;
+	}
 	if (!o->quiet)
 		printf("wmbench: %d ok, %d failed, %d skipped; results in %s/results.csv\n", s.nok,
 		       s.nfailed, s.nskipped, rundir);
@@ -896,6 +1246,7 @@ static int run_serve(struct run *r)
  * stop (job -1). */
 static int run_work(struct run *r)
 {
+	int nstatic = r->njobs;
 	struct result_row row;
 	memset(&row, 0, sizeof row);
 	MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
@@ -904,6 +1255,19 @@ static int run_work(struct run *r)
 		MPI_Recv(&j, 1, MPI_INT, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
 		if (j < 0)
 			break;
+		if (j >= nstatic) {
+			/* a job grown by a search on rank 0: its description follows */
+			if (j >= r->njobs) {
+				r->jobs = xrealloc(r->jobs, (size_t)(j + 1) * sizeof *r->jobs);
+				memset(&r->jobs[r->njobs], 0,
+				       (size_t)(j + 1 - r->njobs) * sizeof *r->jobs);
+				r->njobs = j + 1;
+				r->p.jobs = r->jobs;
+				r->p.njobs = r->njobs;
+			}
+			MPI_Recv(&r->jobs[j], sizeof r->jobs[j], MPI_BYTE, 0, TAG_JOBDESC,
+				 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		}
 		run_job(r, j, &row);
 		row.rank = r->rank;
 		MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);

@@ -32,7 +32,7 @@ const char *job_kind_name(int kind);
 #define NAMELEN		  32
 #define PATHLEN		  1024
 #define MAXSEEDS	  256
-#define MAXPLUG		  32
+#define MAXPLUG		  64
 #define CALIB_MAX_MODELS  1000
 #define CALIB_MAX_KEYS	  100000
 #define CALIB_MIN_OWNERS  20 /* owner models asked of model-made keys (issue 12) */
@@ -79,6 +79,12 @@ struct run_spec {
 	int nschemes, nattacks;
 	struct plug_entry schemes[MAXPLUG];
 	struct plug_entry attacks[MAXPLUG];
+	/* search: attacks whose one parameter with several values is searched
+	 * for its weakest removing value (README "Adaptive search"), per marked
+	 * model; search_coarse points in the first round */
+	int nsearches;
+	struct plug_entry searches[MAXPLUG];
+	int search_coarse;
 };
 
 struct job {
@@ -122,5 +128,17 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
  * act on that verification (query-path attacks against white-box schemes);
  * -1 with a message on a bad matrix. */
 int jobs_not_applicable(const struct run_spec *rs, char *err, size_t errlen);
+/* Searches (README "Adaptive search"). The key searched in entry e (its one
+ * parameter with several values), -1 if none. */
+int search_key(const struct plug_entry *e);
+/* Whether search entry e runs on model job `model` (a marked model the
+ * attack can act on). */
+int job_search_applies(const struct job *model, const struct plug_entry *e);
+/* The probe of search entry e at value index v on model job m of jobs[0..
+ * njobs): an attack job, finalised (its id hashes its identity, which holds
+ * the model's and the value: the same probe gets the same id in every run).
+ * -1 with a message for a value the attack refuses. */
+int job_search_probe(const struct run_spec *rs, const struct job *jobs, int njobs, int m,
+		     const struct plug_entry *e, int v, struct job *out, char *err, size_t errlen);
 
 #endif

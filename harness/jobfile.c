@@ -29,6 +29,7 @@ static void set_run_defaults(struct run_spec *rs)
 	rs->alpha = 1e-3;
 	rs->controls = 0;
 	rs->threads = 1;
+	rs->search_coarse = 3;
 	rs->train_subset = 0;
 	rs->test_subset = 0;
 	rs->attacker_split = 1.0 / 3.0;
@@ -102,7 +103,7 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 	size_t len = 0;
 	int have_parser = 0, have_doc = 0, rc = -1;
 	struct jf_ctx c = {path, &doc, rs, err, errlen};
-	const yaml_node_t *root, *run = NULL, *schemes = NULL, *attacks = NULL;
+	const yaml_node_t *root, *run = NULL, *schemes = NULL, *attacks = NULL, *search = NULL;
 	yaml_node_pair_t *p;
 
 	memset(rs, 0, sizeof *rs);
@@ -164,11 +165,13 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 			schemes = v;
 		} else if (!strcmp(jf_scalar(k), "attacks")) {
 			attacks = v;
+		} else if (!strcmp(jf_scalar(k), "search")) {
+			search = v;
 		} else {
-			jf_node_err(
-			    &c, k,
-			    "unknown top-level key '%s'; expected one of: run, schemes, attacks",
-			    jf_scalar(k));
+			jf_node_err(&c, k,
+				    "unknown top-level key '%s'; expected one of: run, schemes, "
+				    "attacks, search",
+				    jf_scalar(k));
 			goto out;
 		}
 	}
@@ -183,6 +186,8 @@ int jobfile_load(const char *path, struct run_spec *rs, char *err, size_t errlen
 		rs->nschemes = 1;
 	}
 	if (attacks && jf_parse_plugins(&c, attacks, 1))
+		goto out;
+	if (search && jf_parse_plugins(&c, search, 2))
 		goto out;
 	rc = 0;
 out:
@@ -217,6 +222,8 @@ void jobfile_free(struct run_spec *rs)
 	/* Entries being filled when an error struck are counted in n already. */
 	free_entries(rs->schemes, rs->nschemes);
 	free_entries(rs->attacks, rs->nattacks);
+	free_entries(rs->searches, rs->nsearches);
 	rs->nschemes = 0;
 	rs->nattacks = 0;
+	rs->nsearches = 0;
 }

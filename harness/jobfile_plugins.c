@@ -122,11 +122,45 @@ static void known_attacks(char *buf, size_t len)
 }
 
 /* schemes: or attacks: */
+/* A search entry names one parameter with several values: the strength
+ * searched, weakest first. */
+static int check_search_entry(struct jf_ctx *c, const struct plug_entry *e)
+{
+	int many = 0;
+	char keys[400] = "";
+
+	for (int k = 0; k < e->nkeys; k++)
+		if (e->nvals[k] > 1) {
+			many++;
+			if (keys[0])
+				strlcopy(keys + strlen(keys), ", ", sizeof keys - strlen(keys));
+			strlcopy(keys + strlen(keys), e->key[k], sizeof keys - strlen(keys));
+		}
+	if (many == 1)
+		return 0;
+	errf(c->err, c->errlen,
+	     "%s:%d:%d: search entry %s has %s; expected exactly one parameter with a list or "
+	     "range of values (the strength searched, weakest first) and single values for the "
+	     "others",
+	     c->path, e->line, e->col, e->name,
+	     many ? "several parameters with several values" : "no parameter with several values");
+	if (many) {
+		size_t l = strlen(c->err);
+		snprintf(c->err + l, c->errlen - l, " (%s)", keys);
+	}
+	return -1;
+}
+
+/* attacks: 0 the schemes section, 1 attacks, 2 search (attack entries). */
 int jf_parse_plugins(struct jf_ctx *c, const yaml_node_t *m, int attacks)
 {
-	const char *section = attacks ? "attacks" : "schemes";
-	struct plug_entry *entries = attacks ? c->rs->attacks : c->rs->schemes;
-	int *count = attacks ? &c->rs->nattacks : &c->rs->nschemes;
+	const char *section = attacks == 2 ? "search" : attacks ? "attacks" : "schemes";
+	struct plug_entry *entries = attacks == 2 ? c->rs->searches
+				     : attacks	  ? c->rs->attacks
+						  : c->rs->schemes;
+	int *count = attacks == 2 ? &c->rs->nsearches
+		     : attacks	  ? &c->rs->nattacks
+				  : &c->rs->nschemes;
 	yaml_node_pair_t *p;
 
 	*count = 0;
@@ -177,6 +211,8 @@ int jf_parse_plugins(struct jf_ctx *c, const yaml_node_t *m, int attacks)
 		e->line = jf_node_line(k);
 		e->col = jf_node_col(k);
 		if (parse_entry_params(c, e, defs, v))
+			return -1;
+		if (attacks == 2 && check_search_entry(c, e))
 			return -1;
 	}
 	return 0;

@@ -57,6 +57,7 @@ static const struct run_key run_keys[] = {
     {"train_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(train_subset)},
     {"test_subset", RK_INT, 0, 100000000, 0, 0, NULL, NULL, RS_FIELD(test_subset)},
     {"attacker_split", RK_DOUBLE, 0, 1, 1, 1, NULL, NULL, RS_FIELD(attacker_split)},
+    {"search_coarse", RK_INT, 2, 32, 0, 0, NULL, NULL, RS_FIELD(search_coarse)},
     {"calibrate", RK_CALIB, 0, 0, 0, 0, NULL, NULL, RS_FIELD(calib_models)},
     {NULL, 0, 0, 0, 0, 0, NULL, NULL, 0, 0},
 };

@@ -433,6 +433,18 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 	}
 	for (int i = 0; i < n; i++)
 		job_finalise(&js[i], rs);
+	/* every value of every search, checked now: a probe is made during the
+	 * run, where a bad value would only fail a job */
+	for (int e = 0; e < rs->nsearches; e++) {
+		int key = search_key(&rs->searches[e]);
+		for (int v = 0; key >= 0 && v < rs->searches[e].nvals[key]; v++) {
+			struct job probe;
+			if (js && n > 0 &&
+			    job_search_probe(rs, js, n, 0, &rs->searches[e], v, &probe, err,
+					     errlen))
+				goto out;
+		}
+	}
 	*jobs = js;
 	*njobs = n;
 	js = NULL;
@@ -443,4 +455,44 @@ out:
 	free(sc);
 	free(ac);
 	return rc;
+}
+
+int search_key(const struct plug_entry *e)
+{
+	for (int k = 0; k < e->nkeys; k++)
+		if (e->nvals[k] > 1)
+			return k;
+	return -1;
+}
+
+int job_search_applies(const struct job *model, const struct plug_entry *e)
+{
+	const struct wm_scheme *s = wm_scheme_find(model->scheme);
+
+	return model->kind == JOB_EMBED && s && !s->unmarked && !not_applicable(model, e->name);
+}
+
+int job_search_probe(const struct run_spec *rs, const struct job *jobs, int njobs, int m,
+		     const struct plug_entry *e, int v, struct job *out, char *err, size_t errlen)
+{
+	const struct atk_attack *a = atk_find(e->name);
+	int key = search_key(e), n = 0;
+	char msg[ERRBUF];
+
+	if (!a || key < 0 || v < 0 || v >= e->nvals[key] || m < 0 || m >= njobs)
+		return errf(err, errlen, "%s:%d:%d: search entry %s: no value %d to probe",
+			    rs->path, e->line, e->col, e->name, v);
+	new_job(out, &n, JOB_ATTACK, m, jobs[m].seed);
+	strlcopy(out->scheme, jobs[m].scheme, NAMELEN);
+	out->sp = jobs[m].sp;
+	strlcopy(out->attack, e->name, NAMELEN);
+	for (int k = 0; k < e->nkeys; k++)
+		param_set_put(&out->ap, e->key[k], e->vals[k][k == key ? v : 0]);
+	param_complete(&out->ap, atk_params(a));
+	if (atk_check(a, &out->ap, msg, sizeof msg))
+		return errf(err, errlen, "%s:%d:%d: search entry %s: %s", rs->path, e->line, e->col,
+			    e->name, msg);
+	out->cost = 0.2 * train_cost(rs);
+	job_finalise(out, rs);
+	return 0;
 }

@@ -607,7 +607,8 @@ static void test_csv(void **state)
 	    buf,
 	    "job_id,parent_id,kind,dataset,model,scheme,scheme_params,attack,attack_params,seed,"
 	    "status,message,metric_name,metric_before,metric,pvalue,detected,capacity,acc_before,"
-	    "acc,acc_clean,removed,forged,success,queries,attack_queries,aux,train_s,rank,host,"
+	    "acc,acc_clean,removed,forged,success,queries,attack_queries,aux,train_s,cpu_s,forward,"
+	    "backward,rank,host,"
 	    "wall_s,peak_rss_kb\n");
 	assert_int_equal(result_csv_parse(buf, &q), -1);
 	assert_int_equal(result_csv_header(buf, 10), -1);
@@ -732,7 +733,7 @@ static void test_csv(void **state)
 	assert_int_equal(result_csv_parse(buf, &q), 0);
 	for (char *p = buf; *p; p++)
 		commas += *p == ',';
-	assert_int_equal(commas, 31);
+	assert_int_equal(commas, 34);
 	{
 		char line[8192];
 		char *last = strrchr(buf, ',');

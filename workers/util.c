@@ -48,6 +48,16 @@ long peak_rss_kb(void)
 	return kb;
 }
 
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (!q) {
+		fprintf(stderr, "wmbench: out of memory (%zu bytes)\n", n);
+		abort();
+	}
+	return q;
+}
+
 void *xcalloc(size_t n, size_t sz)
 {
 	void *p = calloc(n ? n : 1, sz ? sz : 1);

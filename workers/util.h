@@ -17,6 +17,7 @@ double now_seconds(void);	    /* monotonic clock */
 double cpu_seconds(void);	    /* CPU time of this process, all threads */
 long peak_rss_kb(void);		    /* VmHWM of this process */
 void *xcalloc(size_t n, size_t sz); /* aborts on out-of-memory */
+void *xrealloc(void *p, size_t n);  /* aborts when out of memory */
 void *xmalloc(size_t sz);
 char *xstrdup(const char *s);
 /* Shortest decimal text that reads back to the same double ("%.17g" trimmed). */
