@@ -11,7 +11,8 @@ extern const struct atk_attack atk_identity, atk_prune;
 extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_noise, atk_overwrite,
     atk_piracy, atk_distill, atk_retrain, atk_labelsmooth, atk_weightshift, atk_chain,
     atk_input_noise, atk_input_clip, atk_input_quant, atk_score_round, atk_score_noise,
-    atk_label_only, atk_permute, atk_labelnoise, atk_occlude, atk_featreg;
+    atk_label_only, atk_permute, atk_labelnoise, atk_occlude, atk_featreg, atk_reconstruct,
+    atk_smoothretrain, atk_ensemble;
 
 #define ATK_MAX 64
 
@@ -42,6 +43,9 @@ const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
 	&atk_labelnoise,
 	&atk_occlude,
 	&atk_featreg,
+	&atk_reconstruct,
+	&atk_smoothretrain,
+	&atk_ensemble,
 	NULL,
 };
 // clang-format on

@@ -121,6 +121,13 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
  * max_params parameters (a model file's: what its arrays can hold). */
 int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, size_t max_params,
 		      char *err, size_t errlen);
+/* nn_build_spec for a network that is not a classifier (reconstruct's
+ * autoencoder, whose output is an image): its last dense layer may be wider
+ * than NN_MAXCLASS, and m->nclass is then that width. Never hand such a model
+ * to nn_loss_xent, nn_loss_soft, nn_predict_proba or a scheme, which keep a
+ * row of NN_MAXCLASS logits on the stack; write the loss gradient into
+ * m->dacts[m->nlayers - 1] yourself. */
+int nn_build_net(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen);
 /* Builds a named model for inputs of shape (c, h, w) with nclass outputs and
  * initialises its parameters from rng (PyTorch's default: U(+-1/sqrt(fan_in))). */
 int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass, struct rng *r,

@@ -134,8 +134,11 @@ int nn_build_spec(struct nn_model *m, const char *arch, const char *spec, char *
 	return nn_build_spec_max(m, arch, spec, NN_MAXPARAMS, err, errlen);
 }
 
-int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, size_t max_params,
-		      char *err, size_t errlen)
+/* nn_build_spec_max with the widest output allowed: NN_MAXCLASS for a
+ * classifier, whose losses and predictions keep a row of logits on the stack,
+ * NN_MAXDIM for nn_build_net's networks, which never reach them. */
+static int build_spec(struct nn_model *m, const char *arch, const char *spec, size_t max_params,
+		      int max_out, char *err, size_t errlen)
 {
 	char buf[512], *save = NULL, *tok;
 	int c, h, w, cm = 0;
@@ -166,9 +169,9 @@ int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, si
 			return -1;
 	if (!m->nlayers || m->layers[m->nlayers - 1].kind != NN_DENSE)
 		return errf(err, errlen, "architecture: '%s' must end with a dense layer", spec);
-	if (c > NN_MAXCLASS)
+	if (c > max_out)
 		return errf(err, errlen, "architecture: %d classes; expected at most %d", c,
-			    NN_MAXCLASS);
+			    max_out);
 	m->nclass = c;
 	size_t off = 0;
 	for (int i = 0; i < m->nlayers; i++) {
@@ -189,6 +192,17 @@ int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, si
 	m->params = xcalloc(off, sizeof(float));
 	m->grads = xcalloc(off, sizeof(float));
 	return 0;
+}
+
+int nn_build_spec_max(struct nn_model *m, const char *arch, const char *spec, size_t max_params,
+		      char *err, size_t errlen)
+{
+	return build_spec(m, arch, spec, max_params, NN_MAXCLASS, err, errlen);
+}
+
+int nn_build_net(struct nn_model *m, const char *arch, const char *spec, char *err, size_t errlen)
+{
+	return build_spec(m, arch, spec, NN_MAXPARAMS, NN_MAXDIM, err, errlen);
 }
 
 int nn_create(struct nn_model *m, const char *arch, int c, int h, int w, int nclass, struct rng *r,
