@@ -1087,6 +1087,8 @@ static void serve_alone(struct run *r, struct sched *s)
 		struct result_row row;
 		run_job(r, j, &row);
 		finish(s, j, &row);
+		if (journal_tick(&s->jl, r->err, sizeof r->err))
+			fprintf(stderr, "wmbench: %s\n", r->err);
 	}
 }
 
@@ -1141,6 +1143,8 @@ static void serve_workers(struct run *r, struct sched *s)
 			else
 				running[w] = j;
 		}
+		if (journal_tick(&s->jl, r->err, sizeof r->err))
+			fprintf(stderr, "wmbench: %s\n", r->err);
 		if (!flag) {
 			sleep_us(nap);
 			if (nap < 2000)
@@ -1214,7 +1218,8 @@ static int run_serve(struct run *r)
 	if (got_term) {
 		/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
 		 * already on disk; the jobs in flight are redone by the next run. */
-		journal_close(&s.jl);
+		if (journal_close(&s.jl, err, sizeof r->err))
+			fprintf(stderr, "wmbench: %s\n", err);
 		if (search_write(&s, rundir, err, sizeof r->err))
 			fprintf(stderr, "wmbench: %s\n", err);
 		fprintf(stderr,
@@ -1228,8 +1233,12 @@ static int run_serve(struct run *r)
 	}
 	char end[32];
 	iso_time(end, sizeof end);
+	/* the last group first: run.json's end says every row is on disk */
+	if (journal_close(&s.jl, err, sizeof r->err)) {
+		fprintf(stderr, "wmbench: %s\n", err);
+		s.nfailed++;
+	}
 	provenance_write(rundir, &r->rs, size, r->start, end, njobs, &counts, err, sizeof r->err);
-	journal_close(&s.jl);
 	if (search_write(&s, rundir, err, sizeof r->err)) {
 		fprintf(stderr, "wmbench: %s\n", err);
 		s.nfailed++;

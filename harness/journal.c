@@ -14,8 +14,8 @@
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen)
 {
 	struct stat st;
+	memset(jl, 0, sizeof *jl);
 	snprintf(jl->path, sizeof jl->path, "%s/results.csv", rundir);
-	jl->fsync_s = 0;
 	jl->fd = open(jl->path, O_WRONLY | O_APPEND | O_CREAT, 0644);
 	if (jl->fd < 0)
 		return errf(err, errlen, "%s: cannot open for appending: %s", jl->path,
@@ -30,6 +30,31 @@ int journal_open(struct journal *jl, const char *rundir, char *err, size_t errle
 	return 0;
 }
 
+int journal_commit(struct journal *jl, char *err, size_t errlen)
+{
+	if (!jl->nbuf || jl->fd < 0)
+		return 0;
+	off_t end = lseek(jl->fd, 0, SEEK_END);
+	ssize_t w = write(jl->fd, jl->buf, jl->len);
+	if (w != (ssize_t)jl->len) {
+		int e = w < 0 ? errno : ENOSPC; /* a short write: the disk filled up */
+		/* never leave a fragment that later rows would be appended to */
+		if (end >= 0 && ftruncate(jl->fd, end))
+			e = errno;
+		return errf(err, errlen, "%s: cannot write %d rows (kept for the next commit): %s",
+			    jl->path, jl->nbuf, strerror(e));
+	}
+	double t0 = now_seconds();
+	int bad = fsync(jl->fd);
+	jl->fsync_s += now_seconds() - t0;
+	if (bad)
+		return errf(err, errlen, "%s: fsync failed: %s", jl->path, strerror(errno));
+	jl->commits++;
+	jl->len = 0;
+	jl->nbuf = 0;
+	return 0;
+}
+
 int journal_append(struct journal *jl, const struct result_row *r, char *err, size_t errlen)
 {
 	char line[4096];
@@ -37,29 +62,36 @@ int journal_append(struct journal *jl, const struct result_row *r, char *err, si
 	if (n <= 0 || n >= (int)sizeof line || line[n - 1] != '\n')
 		return errf(err, errlen, "%s: row for job %s does not fit in one line", jl->path,
 			    r->job_id);
-	off_t end = lseek(jl->fd, 0, SEEK_END);
-	ssize_t w = write(jl->fd, line, (size_t)n);
-	if (w != n) {
-		int e = errno;
-		/* never leave a fragment that later rows would be appended to */
-		if (end >= 0 && ftruncate(jl->fd, end))
-			e = errno;
-		return errf(err, errlen, "%s: short write of job %s: %s", jl->path, r->job_id,
-			    w < 0 ? strerror(e) : "disk full?");
+	if (jl->len + (size_t)n > jl->cap) {
+		jl->cap = jl->cap ? 2 * jl->cap : 64 * 1024;
+		while (jl->cap < jl->len + (size_t)n)
+			jl->cap *= 2;
+		jl->buf = xrealloc(jl->buf, jl->cap);
 	}
-	double t0 = now_seconds();
-	int bad = fsync(jl->fd);
-	jl->fsync_s += now_seconds() - t0;
-	if (bad)
-		return errf(err, errlen, "%s: fsync failed: %s", jl->path, strerror(errno));
+	memcpy(jl->buf + jl->len, line, (size_t)n);
+	jl->len += (size_t)n;
+	if (!jl->nbuf++)
+		jl->t_first = now_seconds();
+	return jl->nbuf >= JOURNAL_GROUP_ROWS ? journal_commit(jl, err, errlen) : 0;
+}
+
+int journal_tick(struct journal *jl, char *err, size_t errlen)
+{
+	if (jl->nbuf && 1e3 * (now_seconds() - jl->t_first) >= JOURNAL_GROUP_MS)
+		return journal_commit(jl, err, errlen);
 	return 0;
 }
 
-void journal_close(struct journal *jl)
+int journal_close(struct journal *jl, char *err, size_t errlen)
 {
+	int rc = journal_commit(jl, err, errlen);
 	if (jl->fd >= 0)
 		close(jl->fd);
 	jl->fd = -1;
+	free(jl->buf);
+	jl->buf = NULL;
+	jl->len = jl->cap = 0;
+	return rc;
 }
 
 int journal_read(const char *rundir, struct result_row **rows, int *n, char *err, size_t errlen)
