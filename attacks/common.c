@@ -326,3 +326,265 @@ int atk_verify_own(const char *name, const char *who, const struct npz *key, str
 	}
 	return 0;
 }
+
+/* ---- adversarial examples (advtrain, advextract) ------------------------- */
+
+int atk_opt(const struct atk_train *t, size_t nparams, struct nn_opt *opt, char *err, size_t errlen)
+{
+	return opt_for(t, nparams, opt, err, errlen);
+}
+
+enum atk_labels atk_labels_of(const char *v)
+{
+	if (!strcmp(v, "source"))
+		return ATK_LABELS_SOURCE;
+	if (!strcmp(v, "source_hard"))
+		return ATK_LABELS_SOURCE_HARD;
+	return ATK_LABELS_TRUE;
+}
+
+int atk_fresh_student(const char *name, const char *arch, const struct nn_model *m, struct rng *r,
+		      struct nn_model *s, char *err, size_t errlen)
+{
+	char sub[ERRBUF];
+
+	if (!arch[0] || !strcmp(arch, "same")) {
+		if (nn_build_spec(s, m->arch, m->spec, sub, sizeof sub))
+			return errf(err, errlen, "%s: building the student: %s", name, sub);
+		nn_init_params(s, r);
+		return 0;
+	}
+	if (nn_create(s, arch, m->in_c, m->in_h, m->in_w, m->nclass, r, sub, sizeof sub))
+		return errf(err, errlen,
+			    "%s: parameter 'student' = '%s' does not fit the teacher: %s", name,
+			    arch, sub);
+	return 0;
+}
+
+int atk_check_pgd(const char *name, double eps, double alpha, char *err, size_t errlen)
+{
+	if (!(eps > 0 && eps <= 1))
+		return errf(
+		    err, errlen,
+		    "%s: parameter 'eps' = '%g' is out of range; expected a number in (0, 1]", name,
+		    eps);
+	if (!(alpha > 0 && alpha <= 1))
+		return errf(
+		    err, errlen,
+		    "%s: parameter 'alpha' = '%g' is out of range; expected a number in (0, "
+		    "1]",
+		    name, alpha);
+	return 0;
+}
+
+#define PGD_BATCH 128
+
+int atk_pgd(struct nn_model *m, const float *x, const int *y, int n, double eps, double alpha,
+	    int steps, float *x_adv)
+{
+	size_t D = nn_in_size(m);
+	int C = m->nclass, keep_dinput = m->want_dinput, frozen[NN_MAXLAYERS];
+	int yb[PGD_BATCH];
+
+	if (n < 0 || steps < 0 || !(eps >= 0) || !(alpha >= 0))
+		return -1;
+	if (!n)
+		return 0;
+	/* Only the input gradient is needed: frozen layers skip the weight
+	 * gradients (a third of the backward pass) and leave m->grads alone. */
+	for (int i = 0; i < m->nlayers; i++) {
+		frozen[i] = m->layers[i].frozen;
+		m->layers[i].frozen = 1;
+	}
+	m->want_dinput = 1;
+	float fe = (float)eps, fa = (float)alpha;
+	for (int s = 0; s < n; s += PGD_BATCH) {
+		int B = n - s < PGD_BATCH ? n - s : PGD_BATCH;
+		const float *x0 = x + (size_t)s * D;
+		float *xa = x_adv + (size_t)s * D;
+		memcpy(xa, x0, (size_t)B * D * sizeof(float));
+		if (y) {
+			memcpy(yb, y + s, (size_t)B * sizeof(int));
+		} else {
+			const float *z = nn_forward(m, x0, B, 0, NULL);
+			for (int b = 0; b < B; b++)
+				yb[b] = nn_argmax(z + (size_t)b * C, C);
+		}
+		for (int k = 0; k < steps; k++) {
+			nn_forward(m, xa, B, 0, NULL);
+			nn_zero_act_grads(m);
+			nn_loss_xent(m, yb, 1.0);
+			nn_backward(m);
+			const float *g = m->dinput;
+			for (size_t i = 0; i < (size_t)B * D; i++) {
+				float lo = fmaxf(0.0f, x0[i] - fe), hi = fminf(1.0f, x0[i] + fe);
+				float v = xa[i] + (g[i] > 0 ? fa : g[i] < 0 ? -fa : 0.0f);
+				xa[i] = v < lo ? lo : v > hi ? hi : v;
+			}
+		}
+	}
+	for (int i = 0; i < m->nlayers; i++)
+		m->layers[i].frozen = frozen[i];
+	m->want_dinput = keep_dinput;
+	return 0;
+}
+
+/* Targets (B, C) of the model src on x (B, D): its softmax, or its argmax
+ * one-hot when hard. */
+static void source_targets(struct nn_model *src, const float *x, int B, int hard, float *q)
+{
+	int C = src->nclass;
+	const float *z = nn_forward(src, x, B, 0, NULL);
+	for (int b = 0; b < B; b++) {
+		const float *zb = z + (size_t)b * C;
+		float *qb = q + (size_t)b * C;
+		if (hard) {
+			int k = nn_argmax(zb, C);
+			for (int c = 0; c < C; c++)
+				qb[c] = c == k;
+			continue;
+		}
+		double mx = zb[0], sum = 0;
+		for (int c = 1; c < C; c++)
+			mx = zb[c] > mx ? zb[c] : mx;
+		for (int c = 0; c < C; c++)
+			sum += exp(zb[c] - mx);
+		for (int c = 0; c < C; c++)
+			qb[c] = (float)(exp(zb[c] - mx) / sum);
+	}
+}
+
+/* The crafted examples of one epoch: na of them into xa (na, D) with
+ * targets qa (na, C), from attacker positions drawn through sel (a
+ * permutation of 0..n-1 reshuffled whenever it runs out). */
+static void craft_epoch(struct nn_model *m, struct nn_model *source, const float *q,
+			const struct atk_env *env, const struct atk_adv *a, uint32_t *sel,
+			float *xa, float *qa)
+{
+	const struct dataset *d = env->train;
+	size_t D = (size_t)d->c * d->h * d->w;
+	int n = env->n_attacker, C = m->nclass, na = a->per_epoch;
+	int hard = a->labels == ATK_LABELS_SOURCE_HARD;
+	uint32_t pos[PGD_BATCH], sidx[PGD_BATCH];
+	int yb[PGD_BATCH];
+	float *xc = xmalloc((size_t)PGD_BATCH * D * sizeof(float));
+
+	for (int s = 0; s < na; s += PGD_BATCH) {
+		int B = na - s < PGD_BATCH ? na - s : PGD_BATCH;
+		for (int b = 0; b < B; b++) {
+			int i = (s + b) % n;
+			if (!i)
+				rng_shuffle_u32(env->rng, sel, (size_t)n);
+			pos[b] = sel[i];
+			sidx[b] = env->attacker_idx[pos[b]];
+		}
+		nn_fill_batch(d->x, d->y, D, sidx, B, xc, yb);
+		float *xs = xa + (size_t)s * D, *qs = qa + (size_t)s * C;
+		atk_pgd(m, xc, NULL, B, a->eps, a->alpha, a->steps, xs);
+		if (a->labels == ATK_LABELS_TRUE) {
+			for (int b = 0; b < B; b++)
+				for (int c = 0; c < C; c++)
+					qs[(size_t)b * C + c] = c == yb[b];
+		} else if (!a->on_adv && a->q_is_source) {
+			/* the answers on these clean images are already the attacker's */
+			for (int b = 0; b < B; b++)
+				memcpy(qs + (size_t)b * C, q + (size_t)pos[b] * C,
+				       (size_t)C * sizeof(float));
+		} else {
+			source_targets(source, a->on_adv ? xs : xc, B, hard, qs);
+			if (env->queries)
+				*env->queries += B;
+		}
+	}
+	free(xc);
+}
+
+/* One epoch of m on the attacker's samples (targets q) and the crafted
+ * examples xa (na, targets qa), shuffled together with env->rng. */
+static int pool_epoch(struct nn_model *m, const struct atk_env *env, const float *q,
+		      const float *xa, const float *qa, int na, struct nn_opt *opt, int e,
+		      const struct atk_train *t, char *err, size_t errlen)
+{
+	const struct dataset *d = env->train;
+	size_t D = (size_t)d->c * d->h * d->w;
+	int n = env->n_attacker, N = n + na, C = m->nclass, bs = t->batch, rc = 0;
+	uint32_t *perm = xmalloc((size_t)N * sizeof *perm);
+	float *x = xmalloc((size_t)bs * D * sizeof(float));
+	float *qb = xmalloc((size_t)bs * C * sizeof(float));
+
+	for (int i = 0; i < N; i++)
+		perm[i] = (uint32_t)i;
+	rng_shuffle_u32(env->rng, perm, (size_t)N);
+	for (int s = 0, nb = 0; s < N; s += bs, nb++) {
+		int B = N - s < bs ? N - s : bs;
+		for (int b = 0; b < B; b++) {
+			uint32_t p = perm[s + b];
+			float *xb = x + (size_t)b * D;
+			if (p < (uint32_t)n) {
+				nn_fill_batch(d->x, d->y, D, env->attacker_idx + p, 1, xb, NULL);
+				memcpy(qb + (size_t)b * C, q + (size_t)p * C,
+				       (size_t)C * sizeof(float));
+			} else {
+				p -= (uint32_t)n;
+				memcpy(xb, xa + (size_t)p * D, D * sizeof(float));
+				memcpy(qb + (size_t)b * C, qa + (size_t)p * C,
+				       (size_t)C * sizeof(float));
+			}
+		}
+		nn_forward(m, x, B, 1, env->rng);
+		nn_zero_act_grads(m);
+		double loss = nn_loss_soft(m, qb, 1.0);
+		if (!isfinite(loss)) {
+			rc = errf(
+			    err, errlen,
+			    "%s: training diverged: loss is %g at epoch %d, batch %d; expected "
+			    "a finite loss (lower lr)",
+			    t->name, loss, e + 1, nb + 1);
+			break;
+		}
+		nn_zero_grads(m);
+		nn_backward(m);
+		nn_opt_step(opt, m, e);
+	}
+	free(perm);
+	free(x);
+	free(qb);
+	return rc;
+}
+
+int atk_adv_train(struct nn_model *m, struct nn_model *source, const float *q,
+		  const struct atk_env *env, const struct atk_adv *a, char *err, size_t errlen)
+{
+	const struct atk_train *t = &a->t;
+	size_t D = (size_t)env->train->c * env->train->h * env->train->w;
+	int n = env->n_attacker, na = a->per_epoch, C = m->nclass, rc = 0;
+	struct nn_opt opt;
+
+	if (n <= 0)
+		return no_data(t->name, err, errlen);
+	if (na < 0 || (a->labels != ATK_LABELS_TRUE && !source))
+		return errf(err, errlen, "%s: no marked model to label the crafted examples",
+			    t->name);
+	if (opt_for(t, m->nparams, &opt, err, errlen))
+		return -1;
+	uint32_t *sel = xmalloc((size_t)n * sizeof *sel);
+	float *xa = xmalloc((size_t)(na ? na : 1) * D * sizeof(float));
+	float *qa = xmalloc((size_t)(na ? na : 1) * C * sizeof(float));
+	for (int i = 0; i < n; i++)
+		sel[i] = (uint32_t)i;
+	for (int e = 0; e < t->epochs && !rc; e++) {
+		craft_epoch(m, source, q, env, a, sel, xa, qa);
+		rc = pool_epoch(m, env, q, xa, qa, na, &opt, e, t, err, errlen);
+	}
+	for (size_t i = 0; i < m->nparams && !rc; i++)
+		if (!isfinite(m->params[i]))
+			rc = errf(err, errlen,
+				  "%s: training diverged: a parameter became %g; expected finite "
+				  "weights (lower lr)",
+				  t->name, m->params[i]);
+	nn_opt_free(&opt);
+	free(sel);
+	free(xa);
+	free(qa);
+	return rc;
+}

@@ -116,4 +116,85 @@ size_t atk_wrap_dim(const struct wm_query *q);
 int atk_verify_own(const char *name, const char *who, const struct npz *key, struct nn_model *m,
 		   const struct atk_env *env, char *err, size_t errlen);
 
+/* ---- adversarial examples (advtrain, advextract) and regularize ---------- */
+
+/* The optimiser an attack's own loop steps: t->optimizer at t->lr, sgd with
+ * momentum 0.9 (as atk_fit). -1 with a message naming t->name. */
+int atk_opt(const struct atk_train *t, size_t nparams, struct nn_opt *opt, char *err,
+	    size_t errlen);
+
+/* L-infinity PGD (Madry et al., arXiv 1706.06083) without random start, in
+ * pixel space: x_0 = x, x_{k+1} = clip(x_k + alpha sign(grad_x CE(m(x_k), y))),
+ * where clip projects onto [x - eps, x + eps] and [0, 1], for `steps` steps.
+ * y (n) are the labels whose loss it ascends; NULL: m's own prediction on the
+ * clean x (as WRT, which passes no label). x and x_adv are (n, C*H*W), both
+ * in [0, 1]; they must not overlap. m runs in evaluation mode and its
+ * parameters, gradients and frozen flags are left as they were. Returns 0,
+ * or -1 (nothing written) for n < 0, steps < 0 or a negative or NaN eps or
+ * alpha. */
+int atk_pgd(struct nn_model *m, const float *x, const int *y, int n, double eps, double alpha,
+	    int steps, float *x_adv);
+
+/* Checks PGD's eps and alpha, both in (0, 1] (a table's ranges are closed). */
+int atk_check_pgd(const char *name, double eps, double alpha, char *err, size_t errlen);
+
+/* Which labels the attacker trains on: the true labels of its data, the
+ * marked model's softmax (its API), or that softmax's argmax. */
+enum atk_labels { ATK_LABELS_TRUE, ATK_LABELS_SOURCE, ATK_LABELS_SOURCE_HARD };
+/* "true", "source" or "source_hard" (already checked by a table's choices). */
+enum atk_labels atk_labels_of(const char *v);
+
+/* The adversarial-training loop of advtrain and advextract (ATTACKS-MORE.md
+ * section 5): each of t.epochs epochs draws per_epoch positions of the
+ * attacker's samples (without replacement while they last), crafts PGD
+ * examples (eps, alpha, steps; no label: the current model's prediction)
+ * against the CURRENT model, labels them, and trains one epoch on the
+ * attacker's samples plus these examples, shuffled together. */
+struct atk_adv {
+	struct atk_train t; /* epochs, lr, batch, optimizer; the attack's name */
+	double eps, alpha;
+	int steps, per_epoch;
+	enum atk_labels labels; /* targets of the crafted examples */
+	/* With source labels: the marked model reads the crafted input (1) or
+	 * the clean image it came from (0). */
+	int on_adv;
+	/* The targets q of the attacker's samples are already the marked model's
+	 * answers in the mode `labels` (so clean-image labels need no query). */
+	int q_is_source;
+};
+/* Trains m by that loop. q (n_attacker, nclass): the targets of the
+ * attacker's samples (rows sum to 1). source: the marked model, which labels
+ * the crafted examples with source labels (NULL with true labels); each of
+ * its answers adds one to *env->queries. Randomness from env->rng. */
+int atk_adv_train(struct nn_model *m, struct nn_model *source, const float *q,
+		  const struct atk_env *env, const struct atk_adv *a, char *err, size_t errlen);
+
+/* A fresh student for m: "same" (or "") builds m's architecture, any other
+ * name a model of the zoo for m's input shape and classes; initialised from
+ * r. -1 with a message naming the attack `name`. */
+int atk_fresh_student(const char *name, const char *arch, const struct nn_model *m, struct rng *r,
+		      struct nn_model *s, char *err, size_t errlen);
+
+/* The core of regularize (regularize.c): holds out 10 % of the attacker's
+ * samples (drawn with env->rng) for validation, trains on the rest for
+ * reg_epochs with coupled L2 weight decay l2 on every parameter, then with
+ * decay 0 fine-tunes at most max_ft epochs, evaluating the validation loss
+ * after each and stopping after `patience` epochs without a lower one; the
+ * weights of the best epoch are kept. */
+struct atk_reg {
+	struct atk_train t; /* lr, batch, optimizer (epochs unused); name */
+	double l2;
+	int reg_epochs, max_ft, patience;
+};
+struct atk_reg_out {
+	double norm0, norm1, norm2; /* L2 norm of all parameters: before, after phase 1, end */
+	int ft_epochs;		    /* fine-tuning epochs run */
+	int best_epoch;		    /* the fine-tuning epoch kept (0: none ran) */
+	double val_loss;	    /* its validation loss (after phase 1 if none ran) */
+};
+/* Returns the fine-tuning epochs run (0..max_ft), or -1 with a message;
+ * out (may be NULL) gets the record. */
+int atk_reg_run(struct nn_model *m, const struct atk_env *env, const struct atk_reg *c,
+		struct atk_reg_out *out, char *err, size_t errlen);
+
 #endif

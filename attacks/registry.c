@@ -13,6 +13,7 @@ extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_no
     atk_input_noise, atk_input_clip, atk_input_quant, atk_score_round, atk_score_noise,
     atk_label_only, atk_permute, atk_labelnoise, atk_occlude, atk_featreg, atk_reconstruct,
     atk_smoothretrain, atk_ensemble;
+extern const struct atk_attack atk_advtrain, atk_advextract, atk_regularize;
 
 #define ATK_MAX 64
 
@@ -46,6 +47,9 @@ const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
 	&atk_reconstruct,
 	&atk_smoothretrain,
 	&atk_ensemble,
+	&atk_advtrain,
+	&atk_advextract,
+	&atk_regularize,
 	NULL,
 };
 // clang-format on
