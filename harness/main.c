@@ -6,6 +6,7 @@
 #include "../workers/util.h"
 #include "coord.h"
 #include "version.h"
+#include "keyreg.h"
 
 #include <cblas.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage_main[] =
@@ -26,6 +28,7 @@ static const char usage_main[] =
     "  run JOBFILE        run (or resume) a job matrix; under mpirun, rank 0 coordinates\n"
     "  report RUNDIR      summary.csv, gnuplot figures and report.md of a run\n"
     "  verify             check a suspect model against an owner's key\n"
+    "  register           commit to keys in a registry file (hash and time)\n"
     "  list [WHAT]        schemes, attacks and models, with their parameters\n"
     "  slurm JOBFILE      print an sbatch script that runs a job file\n"
     "\n"
@@ -73,12 +76,32 @@ static const char usage_verify[] =
     "      --test-subset N  verify on the first N test samples (default: the run's,\n"
     "                       from the key; 0 = all)\n"
     "      --data-dir DIR   where that dataset lives\n"
+    "      --registry FILE  accept the key only if FILE (wmbench register) holds it\n"
+    "      --before TIME    ... registered before TIME (seconds since 1970 or\n"
+    "                       YYYY-MM-DDTHH:MM:SSZ; e.g. when the model was published)\n"
     "  -h, --help           this help\n"
     "\n"
     "A key from a run records the run's alpha, dataset and test subset, so the\n"
     "decision printed here is the run's (README \"Decision rules\").\n"
     "\n"
-    "exit status: 0 the mark is detected, 1 it is not, 2 error\n";
+    "exit status: 0 the mark is detected, 1 it is not, 2 error, 4 the key is not\n"
+    "registered before TIME (nothing verified)\n";
+
+static const char usage_register[] =
+    "usage: wmbench register --registry FILE [--time TIME] KEY.npz...\n"
+    "\n"
+    "Commits to keys before any dispute: appends each key file's SHA-256 and TIME\n"
+    "(default: now) to the registry FILE, which the owner keeps or publishes.\n"
+    "'wmbench verify --registry FILE --before T' then accepts only keys\n"
+    "registered before T, so a key forged after the model was published is\n"
+    "refused (README \"Key registration\"). A key registered already keeps its\n"
+    "first time.\n"
+    "\n"
+    "  -r, --registry FILE  the registry (created if absent)\n"
+    "  -t, --time TIME      seconds since 1970 or YYYY-MM-DDTHH:MM:SSZ\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "exit status: 0 all registered, 2 error\n";
 
 /* usage_verify with the default dataset filled in */
 static void print_usage_verify(FILE *f)
@@ -202,8 +225,10 @@ static int cmd_verify(int argc, char **argv)
 	    {"model", required_argument, 0, 'm'},    {"key", required_argument, 0, 'k'},
 	    {"alpha", required_argument, 0, 'a'},    {"dataset", required_argument, 0, 'd'},
 	    {"data-dir", required_argument, 0, 'D'}, {"test-subset", required_argument, 0, 'T'},
+	    {"registry", required_argument, 0, 'R'}, {"before", required_argument, 0, 'B'},
 	    {"help", no_argument, 0, 'h'},	     {0}};
-	const char *model = NULL, *keyf = NULL, *dataset = NULL, *dir = "";
+	const char *model = NULL, *keyf = NULL, *dataset = NULL, *dir = "", *registry = NULL;
+	long long before = -1;
 	double alpha = NAN;
 	long subset = -1;
 	char err[ERRBUF] = "", scheme[NAMELEN], key_dataset[NAMELEN];
@@ -247,6 +272,16 @@ static int cmd_verify(int argc, char **argv)
 			}
 			break;
 		}
+		case 'R':
+			registry = optarg;
+			break;
+		case 'B':
+			if (keyreg_parse_time(optarg, "wmbench verify: --before", &before, err,
+					      sizeof err)) {
+				fprintf(stderr, "%s\n", err);
+				return 2;
+			}
+			break;
 		case 'h':
 			print_usage_verify(stdout);
 			return 0;
@@ -259,6 +294,32 @@ static int cmd_verify(int argc, char **argv)
 		fprintf(stderr, "wmbench verify: expected --model FILE and --key FILE\n");
 		print_usage_verify(stderr);
 		return 2;
+	}
+	if (!registry != (before < 0)) {
+		fprintf(stderr, "wmbench verify: --registry and --before go together; expected "
+				"both or neither\n");
+		return 2;
+	}
+	if (registry) {
+		long long when;
+		char hex[65];
+		int rc = keyreg_lookup(registry, keyf, &when, hex, err, sizeof err);
+		if (rc < 0) {
+			fprintf(stderr, "error: %s\n", err);
+			return 2;
+		}
+		if (!rc || when >= before) {
+			printf("registry: %s\nkey: %s (SHA-256 %s)\n", registry, keyf, hex);
+			if (rc)
+				printf("registered: %lld, not before %lld\n", when, before);
+			else
+				printf("registered: never\n");
+			printf("decision: REFUSED (the key was not registered before the given "
+			       "time; nothing verified)\n");
+			return 4;
+		}
+		printf("registry: %s, key registered at %lld (before %lld)\n", registry, when,
+		       before);
 	}
 	struct nn_model m;
 	struct npz key;
@@ -421,6 +482,64 @@ static int valid_time(const char *t)
 	return sscanf(t, "%d:%d%n", &h, &m, &n) == 2 && !t[n] && h >= 0 && m >= 0 && m < 60;
 }
 
+static int cmd_register(int argc, char **argv)
+{
+	static const struct option opts[] = {{"registry", required_argument, 0, 'r'},
+					     {"time", required_argument, 0, 't'},
+					     {"help", no_argument, 0, 'h'},
+					     {0}};
+	const char *registry = NULL;
+	long long when = (long long)time(NULL);
+	char err[ERRBUF];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "r:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			registry = optarg;
+			break;
+		case 't':
+			if (keyreg_parse_time(optarg, "wmbench register: --time", &when, err,
+					      sizeof err)) {
+				fprintf(stderr, "%s\n", err);
+				return 2;
+			}
+			break;
+		case 'h':
+			fputs(usage_register, stdout);
+			return 0;
+		default:
+			fputs(usage_register, stderr);
+			return 2;
+		}
+	}
+	if (!registry || optind == argc) {
+		fprintf(stderr, "wmbench register: expected --registry FILE and key files\n");
+		fputs(usage_register, stderr);
+		return 2;
+	}
+	for (int i = optind; i < argc; i++) {
+		struct npz key;
+		char scheme[NAMELEN];
+		/* only a key of a scheme: a registry of anything else proves nothing */
+		npz_init(&key);
+		if (npz_read(&key, argv[i], err, sizeof err) ||
+		    npz_get_text(&key, "scheme", scheme, sizeof scheme)) {
+			fprintf(stderr, "error: %s: %s\n", argv[i],
+				err[0] ? err : "no 'scheme' array; expected a wmbench key file");
+			npz_free(&key);
+			return 2;
+		}
+		npz_free(&key);
+		if (keyreg_add(registry, argv[i], when, err, sizeof err)) {
+			fprintf(stderr, "error: %s\n", err);
+			return 2;
+		}
+		printf("registered %s at %lld in %s\n", argv[i], when, registry);
+	}
+	return 0;
+}
+
 static int cmd_slurm(int argc, char **argv)
 {
 	static const struct option opts[] = {{"nodes", required_argument, 0, 'N'},
@@ -568,8 +687,11 @@ int main(int argc, char **argv)
 		return cmd_list(argc, argv);
 	if (!strcmp(cmd, "slurm"))
 		return cmd_slurm(argc, argv);
+	if (!strcmp(cmd, "register"))
+		return cmd_register(argc, argv);
 	fprintf(stderr,
-		"wmbench: unknown command '%s'; expected run, report, verify, list or slurm\n%s",
+		"wmbench: unknown command '%s'; expected run, report, verify, register, list or "
+		"slurm\n%s",
 		cmd, usage_main);
 	return 1;
 }

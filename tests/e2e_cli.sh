@@ -2,7 +2,7 @@
 # Command-line conventions, error messages for bad input, and `wmbench verify`.
 . tests/lib.sh
 check "--version prints the version" sh -c "$WM --version | grep -q '^wmbench [0-9]'"
-for c in run report verify list slurm; do
+for c in run report verify register list slurm; do
 	check "'$c --help' exits 0 and prints usage" sh -c "$WM $c --help | grep -q 'usage: wmbench $c'"
 done
 $WM list attacks >"$TMP/list"
