@@ -26,7 +26,7 @@ BENCHES := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/bench_*.c))
 REPORT_OBJ  := $(patsubst %.c,$(B)/%.o,$(wildcard reports/*.c)) $(B)/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers \
+.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect \
 	sanitize fuzz
 
 all: wmbench
@@ -145,6 +145,13 @@ robustness: deps
 	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/robustness.yaml; test $$? -ne 1
 	./wmbench report runs/robustness
 	python3 reports/tables.py robustness runs/robustness > docs/robustness.md
+
+# Property inference: marked against unmarked shadow models, from the weights
+# alone (README "Detecting a mark from the weights").
+detect: deps
+	@$(MAKE) --no-print-directory wmbench
+	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/detect.yaml; test $$? -ne 1
+	/usr/bin/python3 reports/detect.py runs/detect > docs/detection.md
 
 # Every decision rule on null trials (README "Decision rules"); its wall time
 # goes into docs/calibration.md.
