@@ -74,6 +74,11 @@ struct atk_attack {
 	 * ("pirate"); NULL if none. It fills env->second and env->second_who;
 	 * the core records them in aux and message. */
 	const char *second_verdict;
+	/* Parameters added after results were recorded with the attack
+	 * (NULL-terminated; NULL: none): a canonical set (atk_canonical) leaves
+	 * each out while it has its default, so the attack's earlier settings
+	 * keep their text, and with it their job ids, seeds and results. */
+	const char *const *late;
 	/* Optional: checks beyond the table's ranges, before any work (message
 	 * names attack, parameter, value and what was expected). */
 	int (*check)(const void *cfg, char *err, size_t errlen);
@@ -93,6 +98,10 @@ const struct atk_attack *atk_find(const char *name);
 /* Every parameter of an attack: its own table, and attacker_data when it
  * uses the attacker's data (a PARAM_CORE row the core reads). */
 const struct param_def *atk_params(const struct atk_attack *a);
+/* The canonical set of an attack's parameters, as a job's identity holds
+ * it: param_complete over atk_params(a), then its late parameters that have
+ * their default taken out (the config struct gets the default anyway). */
+void atk_canonical(const struct atk_attack *a, struct param_set *p);
 /* The attacker_data of an attack's parameters (1 when it takes none). */
 double atk_attacker_data(const struct atk_attack *a, const struct param_set *p);
 /* The attack's config struct filled from p; free it. NULL with a message. */

@@ -28,8 +28,9 @@ static int no_data(const char *name, char *err, size_t errlen)
 		    name);
 }
 
-int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
-	    const struct train_hooks *h, char *err, size_t errlen)
+int atk_fit_on(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n,
+	       const struct atk_train *t, const struct train_hooks *h, struct rng *r, char *err,
+	       size_t errlen)
 {
 	struct train_cfg cfg = {.epochs = t->epochs,
 				.batch = t->batch,
@@ -41,16 +42,22 @@ int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_trai
 
 	if (t->epochs <= 0)
 		return 0;
-	if (env->n_attacker <= 0)
+	if (n <= 0)
 		return no_data(t->name, err, errlen);
 	if (opt_for(t, m->nparams, &opt, err, errlen))
 		return -1;
-	rc = nn_train(m, env->train, env->attacker_idx, env->n_attacker, &cfg, &opt, h, env->rng,
-		      NULL, sub, sizeof sub);
+	rc = nn_train(m, d, idx, n, &cfg, &opt, h, r, NULL, sub, sizeof sub);
 	if (rc)
 		errf(err, errlen, "%s: %s", t->name, sub);
 	nn_opt_free(&opt);
 	return rc;
+}
+
+int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
+	    const struct train_hooks *h, char *err, size_t errlen)
+{
+	return atk_fit_on(m, env->train, env->attacker_idx, env->n_attacker, t, h, env->rng, err,
+			  errlen);
 }
 
 float *atk_logits(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n)
@@ -154,36 +161,94 @@ int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
 	    v, nn_arch_list());
 }
 
-int atk_student(const char *arch, const struct atk_train *t, struct nn_model *m,
-		const struct atk_env *env, double T, int hard, char *err, size_t errlen)
+enum atk_labels atk_labels_of(const char *v)
 {
-	const char *name = t->name;
-	struct nn_model s;
-	char sub[ERRBUF];
-	int n = env->n_attacker, C = m->nclass, rc;
+	if (!strcmp(v, "true"))
+		return ATK_LABELS_TRUE;
+	return !strcmp(v, "source_hard") ? ATK_LABELS_SOURCE_HARD : ATK_LABELS_SOURCE;
+}
 
-	if (n <= 0)
-		return no_data(name, err, errlen);
-	if (!arch[0] || !strcmp(arch, "same")) {
-		if (nn_build_spec(&s, m->arch, m->spec, sub, sizeof sub))
-			return errf(err, errlen, "%s: building the student: %s", name, sub);
-		nn_init_params(&s, env->rng);
-	} else if (nn_create(&s, arch, m->in_c, m->in_h, m->in_w, C, env->rng, sub, sizeof sub)) {
-		return errf(err, errlen,
-			    "%s: parameter 'student' = '%s' does not fit the teacher: %s", name,
-			    arch, sub);
+const uint32_t *atk_data_idx(const struct atk_env *env, const char *data, int *n, uint32_t **own)
+{
+	*own = NULL;
+	if (strcmp(data, "all_images")) {
+		*n = env->n_attacker;
+		return env->attacker_idx;
 	}
-	float *q = atk_logits(m, env->train, env->attacker_idx, n);
-	if (env->queries)
-		*env->queries += n; /* one query of the marked model per attacker sample */
+	*n = env->train->n;
+	*own = xmalloc((size_t)(*n ? *n : 1) * sizeof **own);
+	for (int i = 0; i < *n; i++)
+		(*own)[i] = (uint32_t)i;
+	return *own;
+}
+
+/* The API's probabilities of samples idx[0..n) of d into q (n, nclass). */
+static int api_answers(struct wm_query *api, const struct dataset *d, const uint32_t *idx, int n,
+		       float *q, const char *name, char *err, size_t errlen)
+{
+	enum { BS = 256 };
+	size_t D = (size_t)d->c * d->h * d->w;
+	int rc = 0;
+
+	if (api->in_size != D)
+		return errf(err, errlen,
+			    "%s: the query path takes %zu floats per sample but the images have "
+			    "%zu; expected images of the marked model's input shape",
+			    name, api->in_size, D);
+	float *x = xmalloc((size_t)BS * D * sizeof(float));
+	for (int s = 0; s < n && !rc; s += BS) {
+		int B = n - s < BS ? n - s : BS;
+		nn_fill_batch(d->x, d->y, D, idx + s, B, x, NULL);
+		if (api->predict(api, x, B, q + (size_t)s * api->nclass))
+			rc = errf(err, errlen,
+				  "%s: the marked model's query path failed on samples %d..%d",
+				  name, s, s + B - 1);
+	}
+	free(x);
+	return rc;
+}
+
+float *atk_targets(struct nn_model *m, struct wm_query *api, const struct dataset *d,
+		   const uint32_t *idx, int n, enum atk_labels labels, double T, long *queries,
+		   const char *name, char *err, size_t errlen)
+{
+	int C = api ? api->nclass : m->nclass;
+	float *q;
+
+	if (labels == ATK_LABELS_TRUE) {
+		q = xcalloc((size_t)(n ? n : 1) * C, sizeof(float));
+		for (int i = 0; i < n; i++)
+			q[(size_t)i * C + d->y[idx[i]]] = 1;
+		return q;
+	}
+	if (api) {
+		if (T != 1) {
+			errf(err, errlen,
+			     "%s: soft labels at T = %g through the query path; expected T = 1 "
+			     "(the path answers probabilities)",
+			     name, T);
+			return NULL;
+		}
+		q = xmalloc((size_t)(n ? n : 1) * C * sizeof(float));
+		if (api_answers(api, d, idx, n, q, name, err, errlen)) {
+			free(q);
+			return NULL;
+		}
+	} else {
+		q = atk_logits(m, d, idx, n);
+	}
+	if (queries)
+		*queries += n; /* one query of the marked model per sample */
 	for (int i = 0; i < n; i++) {
 		float *qi = q + (size_t)i * C;
-		if (hard) {
+		if (labels == ATK_LABELS_SOURCE_HARD) {
 			int k = nn_argmax(qi, C);
 			for (int c = 0; c < C; c++)
 				qi[c] = c == k;
 			continue;
 		}
+		if (api)
+			continue; /* already probabilities */
 		double mx = qi[0], sum = 0;
 		for (int c = 1; c < C; c++)
 			mx = qi[c] > mx ? qi[c] : mx;
@@ -192,8 +257,46 @@ int atk_student(const char *arch, const struct atk_train *t, struct nn_model *m,
 		for (int c = 0; c < C; c++)
 			qi[c] = (float)(qi[c] / sum);
 	}
-	rc = atk_train_student(&s, env->train, env->attacker_idx, n, q, hard ? 1.0 : T, t, env->rng,
-			       err, errlen);
+	return q;
+}
+
+int atk_new_student(const char *name, const char *arch, const struct nn_model *m, struct rng *r,
+		    struct nn_model *s, char *err, size_t errlen)
+{
+	char sub[ERRBUF];
+
+	if (!arch[0] || !strcmp(arch, "same")) {
+		if (nn_build_spec(s, m->arch, m->spec, sub, sizeof sub))
+			return errf(err, errlen, "%s: building the student: %s", name, sub);
+		nn_init_params(s, r);
+		return 0;
+	}
+	if (nn_create(s, arch, m->in_c, m->in_h, m->in_w, m->nclass, r, sub, sizeof sub))
+		return errf(err, errlen,
+			    "%s: parameter 'student' = '%s' does not fit the teacher: %s", name,
+			    arch, sub);
+	return 0;
+}
+
+int atk_student(const char *arch, const struct atk_train *t, struct nn_model *m,
+		const struct atk_env *env, const struct atk_lesson *l, char *err, size_t errlen)
+{
+	const char *name = t->name;
+	struct nn_model s;
+	int n = l->n, rc;
+
+	if (n <= 0)
+		return no_data(name, err, errlen);
+	if (atk_new_student(name, arch, m, env->rng, &s, err, errlen))
+		return -1;
+	float *q = atk_targets(m, l->api, l->d, l->idx, n, l->labels, l->T, env->queries, name, err,
+			       errlen);
+	if (!q) {
+		nn_free(&s);
+		return -1;
+	}
+	double T = l->labels == ATK_LABELS_SOURCE && !l->api ? l->T : 1.0;
+	rc = atk_train_student(&s, l->d, l->idx, n, q, T, t, env->rng, err, errlen);
 	free(q);
 	if (rc) {
 		nn_free(&s);
@@ -202,6 +305,62 @@ int atk_student(const char *arch, const struct atk_train *t, struct nn_model *m,
 	nn_free(m);
 	*m = s;
 	return 0;
+}
+
+/* The public set as loaded (the MNIST training digits); never freed: the
+ * process keeps it until it exits. */
+static struct dataset public_set;
+
+const struct dataset *atk_public_images(const char *name, const struct nn_model *m,
+					const struct dataset *job, struct dataset *own, char *err,
+					size_t errlen)
+{
+	const struct dataset *p = &public_set;
+	char sub[ERRBUF];
+
+	memset(own, 0, sizeof *own);
+	if (job && !strcmp(job->name, "mnist")) {
+		errf(err, errlen,
+		     "%s: the job's data set is mnist, the public set itself; expected another "
+		     "data set (fashion, cifar10): the public images must come from another "
+		     "distribution than the owner's",
+		     name);
+		return NULL;
+	}
+	if (!public_set.n) {
+		struct dataset test;
+		if (data_load("mnist", "", &public_set, &test, sub, sizeof sub)) {
+			errf(err, errlen, "%s: the public images (mnist): %s", name, sub);
+			return NULL;
+		}
+		data_free(&test);
+	}
+	if (m->in_c == p->c && m->in_h == p->h && m->in_w == p->w)
+		return p;
+	if (m->in_h < p->h || m->in_w < p->w) {
+		errf(err, errlen,
+		     "%s: the public images are %dx%d but model '%s' takes %dx%dx%d inputs; "
+		     "expected a model taking at least %dx%d images",
+		     name, p->h, p->w, m->arch, m->in_c, m->in_h, m->in_w, p->h, p->w);
+		return NULL;
+	}
+	/* centred on black (the digits' own background), grey in every channel */
+	int top = (m->in_h - p->h) / 2, left = (m->in_w - p->w) / 2;
+	size_t plane = (size_t)m->in_h * m->in_w, D = (size_t)m->in_c * plane;
+	*own = *p;
+	own->c = m->in_c;
+	own->h = m->in_h;
+	own->w = m->in_w;
+	own->x = xcalloc((size_t)p->n * D, 1);
+	own->y = xmalloc((size_t)p->n);
+	memcpy(own->y, p->y, (size_t)p->n);
+	for (int i = 0; i < p->n; i++)
+		for (int c = 0; c < m->in_c; c++)
+			for (int r = 0; r < p->h; r++)
+				memcpy(own->x + i * D + c * plane + (size_t)(top + r) * m->in_w +
+					   left,
+				       p->x + ((size_t)i * p->h + r) * p->w, (size_t)p->w);
+	return own;
 }
 
 /* Applies "k=v k=v ..." (whitespace-separated) to sp, checking each against
@@ -332,15 +491,6 @@ int atk_verify_own(const char *name, const char *who, const struct npz *key, str
 int atk_opt(const struct atk_train *t, size_t nparams, struct nn_opt *opt, char *err, size_t errlen)
 {
 	return opt_for(t, nparams, opt, err, errlen);
-}
-
-enum atk_labels atk_labels_of(const char *v)
-{
-	if (!strcmp(v, "source"))
-		return ATK_LABELS_SOURCE;
-	if (!strcmp(v, "source_hard"))
-		return ATK_LABELS_SOURCE_HARD;
-	return ATK_LABELS_TRUE;
 }
 
 int atk_fresh_student(const char *name, const char *arch, const struct nn_model *m, struct rng *r,

@@ -51,6 +51,10 @@ struct atk_train {
  * do nothing. Returns -1 with a message (no attacker data, divergence). */
 int atk_fit(struct nn_model *m, const struct atk_env *env, const struct atk_train *t,
 	    const struct train_hooks *h, char *err, size_t errlen);
+/* The same on samples idx[0..n) of d (true labels), shuffling with r. */
+int atk_fit_on(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n,
+	       const struct atk_train *t, const struct train_hooks *h, struct rng *r, char *err,
+	       size_t errlen);
 
 /* Trains student s on targets q (n, nclass), row i belonging to sample
  * idx[i] of d, with the distillation loss T^2 * CE(q, softmax(z_s / T)),
@@ -63,14 +67,93 @@ int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_
  * The caller frees. */
 float *atk_logits(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n);
 
-/* Replaces *m by a fresh student trained on m's labels over the attacker's
- * data: soft labels softmax(z_t / T) with the loss above if !hard, else the
- * teacher's argmax as one-hot targets (T = 1). student is "same" (m's
- * architecture) or a named model taking m's input shape and classes; t says
- * how it trains; it is initialised from env->rng. On error *m is left as it
- * was. */
+/* Parameter labels of the extraction attacks: where a student's targets
+ * come from (ATTACKS-MORE.md section 3). */
+enum atk_labels {
+	ATK_LABELS_TRUE,	/* the data set's labels: no query */
+	ATK_LABELS_SOURCE,	/* the marked model's softmax */
+	ATK_LABELS_SOURCE_HARD, /* its argmax, one-hot */
+};
+#define ATK_LABELS_ALL "true|source|source_hard"
+/* The table row of parameter labels (field labels, char[PARAM_VALLEN]). */
+#define ATK_PARAM_LABELS(type, def)                                                                \
+	{                                                                                          \
+		"labels", PT_STRING, def, 0, 0, ATK_LABELS_ALL,                                    \
+		    "the student's targets: true (the data set's labels, no query), source (the "  \
+		    "marked model's softmax), source_hard (its argmax)",                           \
+		    offsetof(type, labels)                                                         \
+	}
+/* The table row of parameter data (field data, char[PARAM_VALLEN]). */
+#define ATK_PARAM_DATA(type)                                                                       \
+	{                                                                                          \
+		"data", PT_STRING, "attacker", 0, 0, "attacker|all_images",                        \
+		    "images the student learns from: attacker (the threat model) or all_images "   \
+		    "(every training image, the SoK's subset all, whatever attacker_data says; "   \
+		    "to compare with it only)",                                                    \
+		    offsetof(type, data)                                                           \
+	}
+/* The value of a labels parameter (one of ATK_LABELS_ALL, as the table
+ * checked it). */
+enum atk_labels atk_labels_of(const char *v);
+/* The images of a data parameter: "attacker", the attacker's
+ * (env->attacker_idx: the attacker_data fraction of its part), or
+ * "all_images", every training image, 0 .. env->train->n - 1, in a new
+ * array *own (the caller frees *own, NULL for attacker). Their count goes to
+ * *n. */
+const uint32_t *atk_data_idx(const struct atk_env *env, const char *data, int *n, uint32_t **own);
+
+/* Targets (n, nclass), rows summing to 1, for samples idx[0..n) of d:
+ * ATK_LABELS_TRUE the one-hot of d's labels (no query); ATK_LABELS_SOURCE
+ * the marked model's answers at temperature T; ATK_LABELS_SOURCE_HARD the
+ * one-hot of their argmax. The marked model answers through api when api is
+ * not NULL: its probabilities as the query path gives them (T must be 1;
+ * nothing of m is read). Else m answers with its logits, softmax(z / T) (how
+ * distill and retrain always labelled, kept bit for bit). Each sample
+ * queried adds one to *queries (NULL: not counted). The caller frees. NULL
+ * with a message (naming name) when the query path fails or T is not 1
+ * with api. */
+float *atk_targets(struct nn_model *m, struct wm_query *api, const struct dataset *d,
+		   const uint32_t *idx, int n, enum atk_labels labels, double T, long *queries,
+		   const char *name, char *err, size_t errlen);
+
+/* What a student learns from: samples idx[0..n) of d with the targets
+ * atk_targets gives for labels, T and api. Soft targets of m's logits train
+ * with the loss above at T; all others at T = 1 (plain cross-entropy for
+ * one-hot targets). */
+struct atk_lesson {
+	const struct dataset *d;
+	const uint32_t *idx;
+	int n;
+	enum atk_labels labels;
+	double T;
+	struct wm_query *api; /* NULL: m's logits */
+};
+/* A fresh student *s for teacher m: student "same" (m's architecture) or a
+ * named model taking m's input shape and classes, initialised from r. -1
+ * with a message naming name (a model that does not fit). */
+int atk_new_student(const char *name, const char *student, const struct nn_model *m, struct rng *r,
+		    struct nn_model *s, char *err, size_t errlen);
+/* Replaces *m by a fresh student trained on lesson l. student is "same"
+ * (m's architecture) or a named model taking m's input shape and classes;
+ * it is initialised from env->rng before the targets are drawn, and trained
+ * as t says, shuffling with env->rng; the queries go to env->queries. On
+ * error *m is left as it was. */
 int atk_student(const char *student, const struct atk_train *t, struct nn_model *m,
-		const struct atk_env *env, double T, int hard, char *err, size_t errlen);
+		const struct atk_env *env, const struct atk_lesson *l, char *err, size_t errlen);
+
+/* The public images of another distribution that the extraction attacks may
+ * use (ATK_T_PUBLIC): the MNIST training digits of data_load("mnist"),
+ * 7,996 after make deps, with their digit labels, loaded once per process
+ * and kept until it exits. Shaped for m's input: the loaded set itself for a
+ * 1x28x28 model, else a copy in *own (the caller data_free's it; zeroed
+ * otherwise), each digit centred on a black border and repeated over the
+ * channels (the cnn's 3x32x32). NULL with a message naming name when they
+ * are not installed (data_load's message: the directory, make deps), when
+ * m's input is smaller than 28x28, or when job (the job's training set) is
+ * MNIST itself: then they are the owner's distribution, not another one. */
+const struct dataset *atk_public_images(const char *name, const struct nn_model *m,
+					const struct dataset *job, struct dataset *own, char *err,
+					size_t errlen);
 /* Checks a student parameter: "same" or a known architecture. */
 int atk_check_student(const char *name, const char *v, char *err, size_t errlen);
 
@@ -137,12 +220,6 @@ int atk_pgd(struct nn_model *m, const float *x, const int *y, int n, double eps,
 
 /* Checks PGD's eps and alpha, both in (0, 1] (a table's ranges are closed). */
 int atk_check_pgd(const char *name, double eps, double alpha, char *err, size_t errlen);
-
-/* Which labels the attacker trains on: the true labels of its data, the
- * marked model's softmax (its API), or that softmax's argmax. */
-enum atk_labels { ATK_LABELS_TRUE, ATK_LABELS_SOURCE, ATK_LABELS_SOURCE_HARD };
-/* "true", "source" or "source_hard" (already checked by a table's choices). */
-enum atk_labels atk_labels_of(const char *v);
 
 /* The adversarial-training loop of advtrain and advextract (ATTACKS-MORE.md
  * section 5): each of t.epochs epochs draws per_epoch positions of the

@@ -7,8 +7,21 @@
  * term: the attacker uses only the teacher's outputs). The student, in
  * evaluation at T = 1, replaces the model. A white-box scheme whose marked
  * layer the student lacks (another architecture) cannot verify it, and the
- * job fails with the scheme's message. */
+ * job fails with the scheme's message.
+ *
+ * labels = source (the default, as above), source_hard (the teacher's argmax
+ * as one-hot targets, T = 1: retrain) or true (the attacker's true labels,
+ * T = 1, no query). data = attacker (the default: the threat model) or
+ * all_images (every training image, owner's and attacker's, as the SoK's
+ * CIFAR-10 configs with subset all, attacker_data aside; only to compare
+ * with them). The teacher answers with its logits, so softmax(z_t / T) is
+ * exact (an API's softmax gives the same up to rounding); each image
+ * labelled counts one query. Both parameters are late ones (attack.h): at
+ * their defaults a job keeps the identity, seed and results it had before
+ * they existed. */
 #include "common.h"
+
+#include <stdlib.h>
 
 /* The parameters, as the plug-in receives them (table below). */
 struct distill_cfg {
@@ -18,6 +31,8 @@ struct distill_cfg {
 	double lr;
 	int batch;
 	char optimizer[PARAM_VALLEN];
+	char labels[PARAM_VALLEN];
+	char data[PARAM_VALLEN];
 };
 
 static const struct param_def distill_params[] = {
@@ -30,7 +45,11 @@ static const struct param_def distill_params[] = {
     ATK_PARAM_LR(struct distill_cfg, "0.001"),
     ATK_PARAM_BATCH(struct distill_cfg),
     ATK_PARAM_OPTIMIZER(struct distill_cfg),
+    ATK_PARAM_LABELS(struct distill_cfg, "source"),
+    ATK_PARAM_DATA(struct distill_cfg),
     {0}};
+
+static const char *const distill_late[] = {"labels", "data", NULL};
 
 static int distill_check(const void *cfg, char *err, size_t errlen)
 {
@@ -43,19 +62,26 @@ static int distill_apply(const void *cfg, struct nn_model *m, const struct atk_e
 {
 	const struct distill_cfg *p = cfg;
 	struct atk_train t = {.name = "distill"};
+	struct atk_lesson l = {.d = env->train, .labels = atk_labels_of(p->labels), .T = p->T};
+	uint32_t *all;
+	int rc;
 
 	ATK_TRAIN_FROM(&t, p);
-	return atk_student(p->student, &t, m, env, p->T, 0, err, errlen);
+	l.idx = atk_data_idx(env, p->data, &l.n, &all);
+	rc = atk_student(p->student, &t, m, env, &l, err, errlen);
+	free(all);
+	return rc;
 }
 
 const struct atk_attack atk_distill = {
     .category = ATK_CAT_EXTRACT,
-    .threat = ATK_T_DATA | ATK_T_QUERIES,
+    .threat = ATK_T_DATA | ATK_T_LABELS | ATK_T_QUERIES,
     .cfg_size = sizeof(struct distill_cfg),
     .uses_attacker_data = 1,
     .name = "distill",
     .summary = "train a fresh student on the marked model's soft labels (temperature T)",
     .params = distill_params,
+    .late = distill_late,
     .check = distill_check,
     .apply = distill_apply,
 };

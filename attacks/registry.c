@@ -14,6 +14,7 @@ extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_no
     atk_label_only, atk_permute, atk_labelnoise, atk_occlude, atk_featreg, atk_reconstruct,
     atk_smoothretrain, atk_ensemble;
 extern const struct atk_attack atk_advtrain, atk_advextract, atk_regularize;
+extern const struct atk_attack atk_knockoff, atk_transfer;
 
 #define ATK_MAX 64
 
@@ -50,6 +51,8 @@ const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
 	&atk_advtrain,
 	&atk_advextract,
 	&atk_regularize,
+	&atk_knockoff,
+	&atk_transfer,
 	NULL,
 };
 // clang-format on
@@ -118,6 +121,30 @@ const struct param_def *atk_params(const struct atk_attack *a)
 	memset(&tables[n][k], 0, sizeof tables[n][k]);
 	who[n] = a;
 	return tables[n++];
+}
+
+void atk_canonical(const struct atk_attack *a, struct param_set *p)
+{
+	const struct param_def *defs = atk_params(a);
+
+	param_complete(p, defs);
+	for (const char *const *k = a->late; k && *k; k++) {
+		const char *def = NULL;
+		for (const struct param_def *d = defs; d->key; d++)
+			if (!strcmp(d->key, *k))
+				def = d->def;
+		for (int i = 0; def && i < p->n; i++) {
+			if (strcmp(p->key[i], *k) || strcmp(p->val[i], def))
+				continue;
+			/* out, keeping the order param_complete sorted */
+			for (int j = i + 1; j < p->n; j++) {
+				memcpy(p->key[j - 1], p->key[j], PARAM_KEYLEN);
+				memcpy(p->val[j - 1], p->val[j], PARAM_VALLEN);
+			}
+			p->n--;
+			break;
+		}
+	}
 }
 
 double atk_attacker_data(const struct atk_attack *a, const struct param_set *p)

@@ -101,7 +101,8 @@ struct combo {
 };
 
 /* All parameter combinations of the entries (odometer, last key fastest),
- * completed with defaults; the unmarked scheme is left out. */
+ * completed with defaults (an attack's through atk_canonical, which leaves
+ * out late parameters at their default); the unmarked scheme is left out. */
 static int combos(const struct run_spec *rs, const struct plug_entry *es, int n, int attacks,
 		  struct combo **out, int *nout, char *err, size_t errlen)
 {
@@ -161,7 +162,10 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 			c->ps.n = 0;
 			for (p = 0; p < e->nkeys; p++)
 				param_set_put(&c->ps, e->key[p], e->vals[p][idx[p]]);
-			param_complete(&c->ps, defs);
+			if (a)
+				atk_canonical(a, &c->ps);
+			else
+				param_complete(&c->ps, defs);
 			if (a) {
 				char msg[ERRBUF];
 
@@ -488,7 +492,7 @@ int job_search_probe(const struct run_spec *rs, const struct job *jobs, int njob
 	strlcopy(out->attack, e->name, NAMELEN);
 	for (int k = 0; k < e->nkeys; k++)
 		param_set_put(&out->ap, e->key[k], e->vals[k][k == key ? v : 0]);
-	param_complete(&out->ap, atk_params(a));
+	atk_canonical(a, &out->ap); /* as the grid's jobs: the same probe, the same id */
 	if (atk_check(a, &out->ap, msg, sizeof msg))
 		return errf(err, errlen, "%s:%d:%d: search entry %s: %s", rs->path, e->line, e->col,
 			    e->name, msg);

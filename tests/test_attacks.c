@@ -827,7 +827,8 @@ static void test_check_errors(void **state)
 	expect_check_error("finetune", "lr=abc",
 			   (const char *const[]){"finetune", "'lr'", "not a number", NULL});
 	/* every attack's defaults pass its own check; trainers take attacker_data (the core adds
-	 * it to their table) */
+	 * it to their table), but for those that train on public images and the API's answers
+	 * alone (knockoff), which take none */
 	for (int i = 0; atk_attacks[i]; i++) {
 		const struct atk_attack *a = atk_attacks[i];
 		struct param_set p;
@@ -839,7 +840,10 @@ static void test_check_errors(void **state)
 			fail_msg("%s defaults: %s", a->name, err);
 		for (const struct param_def *d = a->params; d->key; d++)
 			trains |= !strcmp(d->key, "epochs");
-		if (trains) {
+		int public_only = (a->threat & ATK_T_PUBLIC) && !(a->threat & ATK_T_DATA);
+		if (public_only)
+			assert_false(a->uses_attacker_data);
+		if (trains && !public_only) {
 			int has = 0;
 			assert_true(a->uses_attacker_data);
 			for (const struct param_def *d = atk_params(a); d->key; d++)
