@@ -15,6 +15,7 @@ extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_no
     atk_smoothretrain, atk_ensemble;
 extern const struct atk_attack atk_advtrain, atk_advextract, atk_regularize;
 extern const struct atk_attack atk_knockoff, atk_transfer;
+extern const struct atk_attack atk_forge_uchida, atk_forge_trigger;
 
 #define ATK_MAX 64
 
@@ -53,6 +54,8 @@ const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
 	&atk_regularize,
 	&atk_knockoff,
 	&atk_transfer,
+	&atk_forge_uchida,
+	&atk_forge_trigger,
 	NULL,
 };
 // clang-format on
