@@ -29,6 +29,12 @@ struct atk_env {
 	/* Where an attack adds the queries it makes to the marked model (the
 	 * teacher's labels of distill and retrain); NULL: not counted. */
 	long *queries;
+	/* Called with the attacker's own key before it is verified (piracy,
+	 * overwrite, forge_*): the runner writes it to RUNDIR/keys/<attack
+	 * job>.npz, so that `wmbench verify` can be asked about the claim
+	 * (README "Key registration"). NULL: not kept. */
+	int (*save_key)(void *ctx, const struct npz *key, char *err, size_t errlen);
+	void *save_ctx;
 };
 
 /* The category of an attack in the SoK's table (wmbench list attacks; the

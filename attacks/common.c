@@ -474,6 +474,8 @@ int atk_verify_own(const char *name, const char *who, const struct npz *key, str
 
 	memset(&v, 0, sizeof v);
 	v.aux = NAN;
+	if (env->save_key && env->save_key(env->save_ctx, key, sub, sizeof sub))
+		return errf(err, errlen, "%s: keeping the attacker's own key: %s", name, sub);
 	wm_query_init(&q, m);
 	if (wm_verify(env->scheme, key, m, &q, env->wm, &v, sub, sizeof sub))
 		return errf(err, errlen, "%s: verifying the attacker's own key: %s", name, sub);

@@ -196,6 +196,37 @@ static void stamp_verify_context(const struct pipeline *p, struct npz *key)
 	npz_add(key, "run.test_subset", NPZ_I32, 1, &one, &subset);
 }
 
+/* An attacker's own key (piracy, overwrite, forge_*), kept beside the
+ * owners' keys as RUNDIR/keys/<attack job>.npz with the run's verification
+ * context, for `wmbench verify`. */
+struct attacker_key {
+	const struct pipeline *p;
+	const struct job *j;
+};
+
+static int save_attacker_key(void *ctx, const struct npz *key, char *err, size_t errlen)
+{
+	const struct attacker_key *a = ctx;
+	struct npz copy;
+	char path[PATHLEN + 64];
+	int rc;
+
+	npz_init(&copy);
+	for (int i = 0; i < key->n; i++) {
+		const struct npz_array *x = &key->a[i];
+		if (strncmp(x->name, "run.", 4) &&
+		    npz_add(&copy, x->name, x->dtype, x->ndim, x->shape, x->data)) {
+			npz_free(&copy);
+			return errf(err, errlen, "cannot copy array %s of the key", x->name);
+		}
+	}
+	stamp_verify_context(a->p, &copy);
+	pipeline_key_path(a->p, a->j, path, sizeof path);
+	rc = npz_write(&copy, path, err, errlen);
+	npz_free(&copy);
+	return rc;
+}
+
 static int fit_null(struct pipeline *p, struct job_ctx *c, const struct wm_scheme *s,
 		    const struct param_set *sp, const char *base, struct npz *key, char *err,
 		    size_t errlen);
@@ -373,6 +404,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	memcpy(sub, c->attacker, (size_t)c->n_attacker * sizeof *sub);
 	rng_shuffle_u32(&c->rng, sub, (size_t)c->n_attacker);
 	struct wm_env aenv = c->env;
+	struct attacker_key akey = {p, j};
 	aenv.owner_idx = sub; /* a scheme called by the attacker trains on the attacker's data */
 	aenv.n_owner = k;
 	struct atk_env env = {
@@ -387,6 +419,8 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	    .second = &second,
 	    .second_who = &who,
 	    .queries = &row->attack_queries,
+	    .save_key = save_attacker_key,
+	    .save_ctx = &akey,
 	};
 	memset(&second, 0, sizeof second);
 	second.aux = NAN;

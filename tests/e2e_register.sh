@@ -15,12 +15,16 @@ run:
   train_subset: 2000
   test_subset: 500
 schemes:
+  none: {}
   uchida: {bits: 32, lambda: 0.01}
+attacks:
+  forge_uchida: {scheme: uchida}
 Y
 $WM run -q -o "$TMP/r" "$TMP/reg.yaml" >/dev/null 2>&1
 check "the run exits 0" test $? -eq 0
-key=$(ls "$TMP"/r/keys/*.npz | head -1)
-model="$TMP/r/models/$(basename "$key")"
+emb=$(python3 -c "import csv,sys; print([r['job_id'] for r in csv.DictReader(open(sys.argv[1])) if r['kind']=='embed'][0])" "$TMP/r/results.csv")
+key="$TMP/r/keys/$emb.npz"
+model="$TMP/r/models/$emb.npz"
 $WM register --registry "$TMP/reg.txt" --time 2026-01-01T00:00:00Z "$key" >"$TMP/o1" 2>&1
 check "register: the key goes in with its time" sh -c \
 	"grep -q '^# wmbench key registry v1' $TMP/reg.txt && grep -q ' 1767225600 2026-01-01T00:00:00Z ' $TMP/reg.txt"
@@ -44,4 +48,23 @@ $WM verify --model "$model" --key "$key" --registry "$TMP/bad.txt" --before 2026
 check "a malformed registry line is named by file:line" grep -q "bad.txt:2: malformed line" "$TMP/v5"
 $WM register --registry "$TMP/reg.txt" --time yesterday "$key" >/dev/null 2>"$TMP/v6"
 check "a bad --time is refused naming the value and the formats" grep -q "'yesterday' is not a time; expected" "$TMP/v6"
+# A forger's key: forge_uchida on the clean model, which nobody ever marked,
+# kept in keys/ by the run. It verifies (the finding); under registration it
+# is refused, because the forger can only register it after publication.
+read -r fjob clean fflag <<<"$(python3 -c "
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+f = [r for r in rows if r['attack'] == 'forge_uchida' and r['scheme'] == 'none'][0]
+print(f['job_id'], f['parent_id'], f['forged'])" "$TMP/r/results.csv")"
+forged="$TMP/r/keys/$fjob.npz"
+check "the forgery on the never-marked model is recorded as forged and its key kept" sh -c \
+	"[ '$fflag' = 1 ] && test -f '$forged'"
+$WM verify --model "$TMP/r/models/$clean.npz" --key "$forged" >"$TMP/f1" 2>&1
+check "wmbench verify accepts the forged key on a model nobody marked (exit 0)" sh -c \
+	"[ $? -eq 0 ] && grep -q DETECTED $TMP/f1"
+$WM register --registry "$TMP/reg.txt" --time 2026-07-01T00:00:00Z "$forged" >/dev/null 2>&1
+$WM verify --model "$TMP/r/models/$clean.npz" --key "$forged" --registry "$TMP/reg.txt" \
+	--before 2026-06-01T00:00:00Z >"$TMP/f2" 2>&1
+check "under registration (owner before publication, forger after) the forgery is refused" sh -c \
+	"[ $? -eq 4 ] && grep -q REFUSED $TMP/f2"
 finish
