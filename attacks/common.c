@@ -465,6 +465,37 @@ size_t atk_wrap_dim(const struct wm_query *q)
 	return nn_in_size(q->model);
 }
 
+int atk_wrap_shape(const struct wm_query *q, const char *name, int *c, int *h, int *w, char *err,
+		   size_t errlen)
+{
+	const struct nn_model *m = q->model;
+	size_t n = q->in_size ? q->in_size : (m ? nn_in_size(m) : 0);
+
+	if (m && m->in_h * m->in_w > 1) {
+		if (nn_in_size(m) != n)
+			return errf(err, errlen,
+				    "%s: the query path takes %zu floats per sample but its model "
+				    "%dx%dx%d; expected them to agree",
+				    name, n, m->in_c, m->in_h, m->in_w);
+		*c = m->in_c, *h = m->in_h, *w = m->in_w;
+		return 0;
+	}
+	/* a hidden model (or a flat input): the shapes of the harness's data sets */
+	if (n == 784) {
+		*c = 1, *h = 28, *w = 28;
+		return 0;
+	}
+	if (n == 3072) {
+		*c = 3, *h = 32, *w = 32;
+		return 0;
+	}
+	return errf(err, errlen,
+		    "%s: cannot tell the image shape of queries of %zu floats (the query path "
+		    "shows no image model); expected an image model, or 784 (1x28x28) or 3072 "
+		    "(3x32x32) floats per sample",
+		    name, n);
+}
+
 int atk_verify_own(const char *name, const char *who, const struct npz *key, struct nn_model *m,
 		   const struct atk_env *env, char *err, size_t errlen)
 {

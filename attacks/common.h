@@ -192,6 +192,14 @@ struct atk_qctx *atk_wrap_init(struct wm_query *outer, struct wm_query *inner, s
 float *atk_wrap_buf(struct atk_qctx *c, size_t n);
 /* Floats per query sample of the wrapped model. */
 size_t atk_wrap_dim(const struct wm_query *q);
+/* The image shape C x H x W of a query path's samples, for the wrappers that
+ * filter images (jpeg, smooth, flip, squeeze): the model's input shape when
+ * the path exposes an image model, else told from q->in_size alone (a path
+ * that hides its model): 784 floats are 1x28x28 (Fashion-MNIST, MNIST), 3072
+ * are 3x32x32 (CIFAR-10). 0, or -1 with a message naming the attack when the
+ * shape cannot be told or disagrees with in_size. */
+int atk_wrap_shape(const struct wm_query *q, const char *name, int *c, int *h, int *w, char *err,
+		   size_t errlen);
 
 /* Verifies the attacker's own key (made by atk_embed_own) on the attacked
  * model and hands the verdict to the core as the attack's second verdict,

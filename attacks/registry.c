@@ -16,6 +16,7 @@ extern const struct atk_attack atk_finetune, atk_fineprune, atk_quantize, atk_no
 extern const struct atk_attack atk_advtrain, atk_advextract, atk_regularize;
 extern const struct atk_attack atk_knockoff, atk_transfer;
 extern const struct atk_attack atk_forge_uchida, atk_forge_trigger;
+extern const struct atk_attack atk_jpeg, atk_smooth, atk_flip, atk_squeeze;
 
 #define ATK_MAX 64
 
@@ -56,6 +57,10 @@ const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
 	&atk_transfer,
 	&atk_forge_uchida,
 	&atk_forge_trigger,
+	&atk_jpeg,
+	&atk_smooth,
+	&atk_flip,
+	&atk_squeeze,
 	NULL,
 };
 // clang-format on
