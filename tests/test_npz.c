@@ -14,6 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -506,6 +510,52 @@ static void test_duplicate_members(void **state)
 }
 
 /* Reads the files npz_numpy.py wrote with numpy.savez and savez_compressed. */
+/* A write that the system refuses names the cause, not only libarchive's
+ * "Write error": a file-size limit (EFBIG, any user), and a full tmpfs
+ * (ENOSPC; root only: mount needs it, else skipped). No file is left. */
+static void test_write_cause(void **state)
+{
+	struct npz z;
+	char path[1200], err[ERRBUF];
+	static float big[256 * 1024];
+	int64_t shape = 256 * 1024;
+	struct rlimit old, small = {64 * 1024, 64 * 1024};
+
+	(void)state;
+	npz_init(&z);
+	assert_int_equal(npz_add_f32(&z, "w", 1, &shape, big), 0);
+	snprintf(path, sizeof path, "%s/limit.npz", dir);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	int rc = npz_write(&z, path, err, sizeof err);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	printf("# over the file-size limit: %s\n", err);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err, strerror(EFBIG)));
+	assert_int_equal(access(path, F_OK), -1);
+	/* a full disk */
+	char mnt[1100];
+	snprintf(mnt, sizeof mnt, "%s/small", dir);
+	assert_int_equal(mkdir(mnt, 0755), 0);
+	if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=512k")) {
+		printf("# no tmpfs mount here (needs root): the full-disk case is not run\n");
+		rmdir(mnt);
+		npz_free(&z);
+		return;
+	}
+	snprintf(path, sizeof path, "%s/full.npz", mnt);
+	rc = npz_write(&z, path, err, sizeof err);
+	printf("# on a full tmpfs: %s\n", err);
+	assert_int_equal(rc, -1);
+	assert_non_null(strstr(err, strerror(ENOSPC)));
+	assert_int_equal(access(path, F_OK), -1);
+	umount(mnt);
+	rmdir(mnt);
+	npz_free(&z);
+}
+
 static void test_numpy_files(void **state)
 {
 	static const char *const files[] = {"np_savez.npz", "np_savez_compressed.npz"};
@@ -577,6 +627,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_numpy_files),
 	    cmocka_unit_test(test_zip_bomb),
 	    cmocka_unit_test(test_duplicate_members),
+	    cmocka_unit_test(test_write_cause),
 	};
 	int own = argc < 2, ret;
 

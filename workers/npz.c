@@ -194,6 +194,22 @@ static size_t npy_header(const struct npz_array *a, char *buf, size_t len)
 	return 10 + hlen;
 }
 
+/* libarchive's message with the system's cause when it has one ("Write
+ * error" alone does not say that the disk is full). Valid until the next
+ * call. */
+static const char *ar_why(struct archive *ar)
+{
+	static char buf[400];
+	const char *s = archive_error_string(ar);
+	int e = archive_errno(ar);
+
+	if (e > 0 && (!s || !strstr(s, strerror(e))))
+		snprintf(buf, sizeof buf, "%s: %s", s ? s : "error", strerror(e));
+	else
+		snprintf(buf, sizeof buf, "%s", s ? s : "unknown error");
+	return buf;
+}
+
 static int write_all(struct archive *ar, const void *p, size_t n)
 {
 	const char *c = p;
@@ -239,7 +255,7 @@ static int write_members(struct archive *ar, const struct npz *z, const char *pa
 			return errf(err, errlen,
 				    "%s: %s: cannot write member (libarchive: %s); expected a "
 				    "writable zip stream",
-				    path, member, archive_error_string(ar));
+				    path, member, ar_why(ar));
 	}
 	return 0;
 }
@@ -278,7 +294,7 @@ int npz_write(const struct npz *z, const char *path, char *err, size_t errlen)
 	if (archive_write_close(ar) != ARCHIVE_OK) {
 		errf(err, errlen,
 		     "%s: cannot finish the zip archive (libarchive: %s); expected a writable file",
-		     path, archive_error_string(ar));
+		     path, ar_why(ar));
 		goto out;
 	}
 	if (fsync(fd)) {
