@@ -1092,6 +1092,36 @@ static void serve_alone(struct run *r, struct sched *s)
 	}
 }
 
+/* An MPI call's result (MPI_ERRORS_RETURN is set in main, so a failure
+ * comes back here instead of aborting): 0, or -1 after printing which rank,
+ * call and peer failed and MPI's reason. WMBENCH_FAULT_SEND=N makes rank 0's
+ * N-th send to a worker fail without sending (tests/e2e_ranks.sh). */
+static int mpi_check(int rc, int rank, const char *call, int peer)
+{
+	char why[MPI_MAX_ERROR_STRING];
+	int len = 0;
+
+	if (rc == MPI_SUCCESS)
+		return 0;
+	if (MPI_Error_string(rc, why, &len) != MPI_SUCCESS)
+		snprintf(why, sizeof why, "MPI error %d", rc);
+	fprintf(stderr, "wmbench: rank %d: %s with rank %d failed: %s\n", rank, call, peer, why);
+	return -1;
+}
+
+static int coord_send(const void *buf, int n, MPI_Datatype t, int w, int tag)
+{
+	static long sends, fail_at = -1;
+
+	if (fail_at < 0) {
+		const char *f = getenv("WMBENCH_FAULT_SEND");
+		fail_at = f ? atol(f) : 0;
+	}
+	if (++sends == fail_at)
+		return mpi_check(MPI_ERR_OTHER, 0, "MPI_Send (injected by WMBENCH_FAULT_SEND)", w);
+	return mpi_check(MPI_Send(buf, n, t, w, tag, MPI_COMM_WORLD), 0, "MPI_Send", w);
+}
+
 /* Rank 0 of several: hands ready jobs to idle workers (preferring a child of
  * the model a worker holds) and records their rows, until every worker has
  * been told to stop. Polls, and sleeps between polls (see the README). */
@@ -1099,7 +1129,8 @@ static void serve_workers(struct run *r, struct sched *s)
 {
 	int size = r->size;
 	int *held = xmalloc((size_t)size * sizeof(int)),
-	    *running = xmalloc((size_t)size * sizeof(int));
+	    *running = xmalloc((size_t)size * sizeof(int)),
+	    *lost = xcalloc((size_t)size, sizeof(int));
 	int *idle = xmalloc((size_t)size * sizeof(int)), nidle = 0, active = size - 1;
 	long nap = 20;
 	for (int w = 0; w < size; w++)
@@ -1107,12 +1138,24 @@ static void serve_workers(struct run *r, struct sched *s)
 	while (active > 0 && !got_term) {
 		int flag = 0;
 		MPI_Status st;
-		MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st);
+		if (mpi_check(MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st), 0,
+			      "MPI_Iprobe", -1))
+			break;
 		if (flag) {
 			struct result_row row;
 			int w = st.MPI_SOURCE;
-			MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT, MPI_COMM_WORLD,
-				 MPI_STATUS_IGNORE);
+			if (mpi_check(MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT,
+					       MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+				      0, "MPI_Recv", w)) {
+				lost[w] = 1;
+				active--;
+				if (running[w] >= 0) {
+					/* its job goes back to the others */
+					s->state[running[w]] = ST_READY;
+					heap_push(s, running[w]);
+				}
+				continue;
+			}
 			if (running[w] >= 0) {
 				/* finish may grow the job array (a search's next probe) */
 				finish(s, running[w], &row);
@@ -1133,11 +1176,19 @@ static void serve_workers(struct run *r, struct sched *s)
 			if (j < 0 && s->remaining > 0)
 				break; /* wait for running jobs to release more */
 			nidle--;
-			MPI_Send(&j, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
 			/* a grown job: the worker's array lacks it, so it travels whole */
-			if (j >= s->nstatic)
-				MPI_Send(&s->jobs[j], sizeof s->jobs[j], MPI_BYTE, w, TAG_JOBDESC,
-					 MPI_COMM_WORLD);
+			if (coord_send(&j, 1, MPI_INT, w, TAG_JOB) ||
+			    (j >= s->nstatic && coord_send(&s->jobs[j], sizeof s->jobs[j], MPI_BYTE,
+							   w, TAG_JOBDESC))) {
+				/* that worker is gone: its job goes back to the others */
+				lost[w] = 1;
+				active--;
+				if (j >= 0) {
+					s->state[j] = ST_READY;
+					heap_push(s, j);
+				}
+				continue;
+			}
 			if (j < 0)
 				active--;
 			else
@@ -1151,6 +1202,14 @@ static void serve_workers(struct run *r, struct sched *s)
 				nap *= 2;
 		}
 	}
+	/* a worker given up on may still be waiting for a job: tell it to stop
+	 * (best effort) so that the run ends */
+	for (int w = 1; w < size && !got_term; w++)
+		if (lost[w]) {
+			int stop = -1;
+			MPI_Send(&stop, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
+		}
+	free(lost);
 	free(held);
 	free(running);
 	free(idle);
@@ -1214,6 +1273,12 @@ static int run_serve(struct run *r)
 	progress(&s, 1);
 	if (s.live)
 		fputc('\n', stderr);
+	if (!got_term && s.remaining > 0)
+		fprintf(stderr,
+			"wmbench: %d jobs not run: no worker rank is left (see the messages "
+			"above); the finished rows are on disk; run the same command again to "
+			"resume\n",
+			s.remaining);
 	struct run_counts counts = {s.nok, s.nfailed, s.nskipped};
 	if (got_term) {
 		/* SIGTERM (SLURM's time limit, scancel) or SIGINT: every finished row is
@@ -1246,7 +1311,7 @@ static int run_serve(struct run *r)
 	if (!o->quiet)
 		printf("wmbench: %d ok, %d failed, %d skipped; results in %s/results.csv\n", s.nok,
 		       s.nfailed, s.nskipped, rundir);
-	status = (s.nfailed || s.nskipped) ? 3 : 0;
+	status = (s.nfailed || s.nskipped || s.remaining > 0) ? 3 : 0;
 	sched_free(&s);
 	return status;
 }
@@ -1258,10 +1323,15 @@ static int run_work(struct run *r)
 	int nstatic = r->njobs;
 	struct result_row row;
 	memset(&row, 0, sizeof row);
-	MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+	if (mpi_check(MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD), r->rank,
+		      "MPI_Send", 0))
+		return 1;
 	for (;;) {
 		int j;
-		MPI_Recv(&j, 1, MPI_INT, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		if (mpi_check(
+			MPI_Recv(&j, 1, MPI_INT, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+			r->rank, "MPI_Recv", 0))
+			return 1;
 		if (j < 0)
 			break;
 		if (j >= nstatic) {
@@ -1274,12 +1344,16 @@ static int run_work(struct run *r)
 				r->p.jobs = r->jobs;
 				r->p.njobs = r->njobs;
 			}
-			MPI_Recv(&r->jobs[j], sizeof r->jobs[j], MPI_BYTE, 0, TAG_JOBDESC,
-				 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+			if (mpi_check(MPI_Recv(&r->jobs[j], sizeof r->jobs[j], MPI_BYTE, 0,
+					       TAG_JOBDESC, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+				      r->rank, "MPI_Recv", 0))
+				return 1;
 		}
 		run_job(r, j, &row);
 		row.rank = r->rank;
-		MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD);
+		if (mpi_check(MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD),
+			      r->rank, "MPI_Send", 0))
+			return 1;
 	}
 	return 0;
 }

@@ -180,6 +180,8 @@ static int cmd_run(int argc, char **argv)
 	if (o.dry_run)
 		return coord_run(&o, 0, 1);
 	MPI_Init(NULL, NULL);
+	/* failures come back as return codes, which coord.c turns into messages */
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	status = coord_run(&o, rank, size);

@@ -25,4 +25,20 @@ r=[x for x in csv.DictReader(open('$TMP/r1/results.csv')) if x['kind']=='embed']
 sys.exit(not (len(r)==2 and all(float(x['metric'])==0 and x['detected']=='1' for x in r)))"
 check "run.json records the job file hash and the ranks" \
 	grep -q "\"ranks\": 2" "$TMP/r2/run.json"
+# A worker lost to an MPI failure (rank 0's third send is made to fail): a
+# message names rank, call and peer; its job goes to the other worker; the
+# rows equal the undisturbed run's.
+WMBENCH_FAULT_SEND=3 $MPIRUN -np 3 -x WMBENCH_FAULT_SEND $WM run -q -o "$TMP/f3" jobs/ci.yaml >"$TMP/outf" 2>&1
+check "a failed MPI_Send to one worker: the run completes on the other (exit 0)" test $? -eq 0
+check "the failure is a message naming rank 0, the call and the worker" \
+	grep -q "wmbench: rank 0: MPI_Send (injected by WMBENCH_FAULT_SEND) with rank [12] failed" "$TMP/outf"
+rows "$TMP/f3/results.csv" >"$TMP/c"
+check "its rows equal the undisturbed run's" cmp -s "$TMP/a" "$TMP/c"
+# the only worker lost: the run stops with the finished rows kept, and says so
+WMBENCH_FAULT_SEND=2 $MPIRUN -np 2 -x WMBENCH_FAULT_SEND $WM run -q -o "$TMP/f2" jobs/ci.yaml >"$TMP/outg" 2>&1
+check "no worker left: exit 3, with the count of jobs not run and how to resume" sh -c \
+	"[ $? -eq 3 ] && grep -q 'jobs not run: no worker rank is left' $TMP/outg"
+$MPIRUN -np 2 $WM run -q -o "$TMP/f2" jobs/ci.yaml >/dev/null 2>&1
+rows "$TMP/f2/results.csv" >"$TMP/d"
+check "resumed without the fault, the rows equal the undisturbed run's" cmp -s "$TMP/a" "$TMP/d"
 finish
