@@ -26,7 +26,7 @@ BENCHES := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/bench_*.c))
 REPORT_OBJ  := $(patsubst %.c,$(B)/%.o,$(wildcard reports/*.c)) $(B)/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect \
+.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect forgery \
 	sanitize fuzz
 
 all: wmbench
@@ -152,6 +152,13 @@ detect: deps
 	@$(MAKE) --no-print-directory wmbench
 	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/detect.yaml; test $$? -ne 1
 	/usr/bin/python3 reports/detect.py runs/detect > docs/detection.md
+
+# Who can be framed: forged keys with and without registration (README "Key
+# registration").
+forgery: deps
+	@$(MAKE) --no-print-directory wmbench
+	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/forgery.yaml; test $$? -ne 1
+	python3 reports/tables.py forgery runs/forgery ./wmbench > docs/forgery.md
 
 # Every decision rule on null trials (README "Decision rules"); its wall time
 # goes into docs/calibration.md.
