@@ -26,7 +26,7 @@ BENCHES := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/bench_*.c))
 REPORT_OBJ  := $(patsubst %.c,$(B)/%.o,$(wildcard reports/*.c)) $(B)/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect forgery \
+.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect forgery sok sok-small \
 	sanitize fuzz
 
 all: wmbench
@@ -159,6 +159,15 @@ forgery: deps
 	@$(MAKE) --no-print-directory wmbench
 	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/forgery.yaml; test $$? -ne 1
 	python3 reports/tables.py forgery runs/forgery ./wmbench > docs/forgery.md
+
+# The robustness SoK's verdict table (README "The SoK's table"): sok-small in
+# under an hour here, sok overnight (or `wmbench slurm jobs/sok.yaml`).
+sok sok-small: deps
+	@$(MAKE) --no-print-directory wmbench
+	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/$@.yaml; \
+		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) > runs/$@-wall-s
+	python3 reports/sok.py runs/$@ > docs/$@.md
+	echo "Wall time of the run: $$(cat runs/$@-wall-s) s on this machine." >> docs/$@.md
 
 # Every decision rule on null trials (README "Decision rules"); its wall time
 # goes into docs/calibration.md.

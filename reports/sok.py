@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""The robustness SoK's verdict table (Lukas et al., IEEE S&P 2022), regenerated
+from a wmbench run (make sok, make sok-small; README "The SoK's table").
+
+  sok.py RUNDIR > docs/sok.md
+  sok.py --self-test
+
+The SoK's rule (ATTACKS-MORE.md section 1, from the WRT code):
+- threshold: the null models' matched counts (here: each scheme setting's
+  owner key verified on the run's unmarked control models, matches = wm_acc x
+  trigger-set size or (1 - BER) x bits) get one normal fitted (mean, MLE sd);
+  the threshold count is the smallest integer whose normal CDF reaches 1 - p,
+  p = 0.05; t = threshold / key length, rounded UP to two decimals;
+- normalised watermark accuracy n(x) = max(0, 1/2 + (x - t) / (2 (1 - t))), x the
+  matched fraction after the attack; t maps to 0.5, a perfect key to 1;
+- success: n < 0.5 and |stealing loss| < 0.05, the loss measured from the
+  marked model's test accuracy;
+- equilibrium per scheme and category: the attacker's payoff is 10000 acc - n
+  for a success, acc - n otherwise; the scheme picks the parameter set that
+  minimises the attacker's best payoff; the point is the attacker's best
+  attack against it. Means over seeds decide; the interval is over seeds.
+wmbench's own verdict beside it: the `success` column (removed at the run's
+calibrated alpha, under 5 points lost) of the same scheme setting, any attack
+of the category, on the majority of seeds."""
+import csv
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+
+# The SoK's equilibrium n on CIFAR-10 (ATTACKS-MORE.md section 2, decoded from
+# WRT's radar-plot PDF); "DeepSigns" is the white-box scheme and its 0.03 is
+# hard-coded in the plotting script, not data.
+SOK = {
+    "adi": (0.498, 0.494, 0.458),
+    "zhang-content": (0.847, 0.473, 0.462),
+    "zhang-noise": (0.343, 0.180, 0.020),
+    "zhang-unrelated": (0.659, 0.500, 0.482),
+    "ewe": (0.548, 0.495, 0.495),
+    "frontier": (0.000, 0.337, 0.402),
+    "blackmarks": (0.304, 0.000, 0.000),
+    "uchida": (1.000, 0.000, 0.274),
+    "deepmarks": (1.000, 0.185, 0.292),
+    "deepsigns": (0.03, 0.03, 0.03),
+    "dawn": (0.482, 0.482, 0.482),
+}
+SOK_NOTE = {"deepsigns": "hard-coded 0.03 in WRT's plotting script, not data",
+            "zhang-unrelated": "MM exactly at the threshold (0.500): not a success"}
+ORDER = ["adi", "zhang-content", "zhang-noise", "zhang-unrelated", "ewe", "frontier",
+         "blackmarks", "uchida", "deepmarks", "deepsigns", "dawn", "nullembed", "gradsigns",
+         "deepsigns-bb"]
+CATS = [("IP", "input pre-processing"), ("MM", "model modification"),
+        ("ME", "model extraction"), ("OP", "output")]
+
+
+def phi(z):
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+def sok_threshold(counts, length, p=0.05):
+    """t from the null models' matched counts (one normal, MLE sd)."""
+    m = sum(counts) / len(counts)
+    sd = math.sqrt(sum((c - m) ** 2 for c in counts) / len(counts))
+    c = 0
+    while c <= length and (phi((c - m) / sd) if sd > 0 else float(c >= m)) < 1 - p:
+        c += 1
+    return math.ceil(round(100 * c / length, 9)) / 100
+
+
+def normalise(x, t):
+    if t >= 1:
+        return 0.0 if x < 1 else 1.0
+    return max(0.0, 0.5 + (x - t) / (2 * (1 - t)))
+
+
+def matched(r):
+    """Matched fraction of a row: wm_acc, or 1 - BER."""
+    v = num(r["metric"])
+    if v is None:
+        return None
+    return 1 - v if r["metric_name"] == "ber" else v
+
+
+def num(x):
+    try:
+        v = float(x)
+        return None if math.isnan(v) else v
+    except (TypeError, ValueError):
+        return None
+
+
+def mean(xs):
+    xs = [x for x in xs if x is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def interval(xs):
+    """mean and a 95 % t interval over seeds (the range for two)."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None, None
+    m = sum(xs) / len(xs)
+    if len(xs) < 3:
+        return m, min(xs), max(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    tq = {3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
+    h = tq.get(len(xs), 1.96) * sd / math.sqrt(len(xs))
+    return m, m - h, m + h
+
+
+def load(rundir):
+    rows = {}
+    with open(os.path.join(rundir, "results.csv"), newline="") as f:
+        for r in csv.DictReader(f):
+            rows[r["job_id"]] = r
+    return [r for r in rows.values() if r["status"] == "ok"]
+
+
+def categories(rundir):
+    with open(os.path.join(rundir, "run.json")) as fh:
+        js = json.load(fh)
+    return {p["name"]: p.get("category") for p in js.get("plugins", []) if p.get("kind") == "attack"}
+
+
+def table(rundir):
+    rows = load(rundir)
+    cats = categories(rundir)
+    setting = lambda r: (r["scheme"], r["scheme_params"])
+    thr = {}
+    for key in {setting(r) for r in rows if r["kind"] == "control"}:
+        cs = [r for r in rows if r["kind"] == "control" and setting(r) == key]
+        L = num(cs[0]["capacity"])
+        counts = [matched(r) * L for r in cs if matched(r) is not None]
+        if L and len(counts) >= 2:
+            thr[key] = sok_threshold(counts, int(round(L)))
+    att = [r for r in rows if r["kind"] == "attack" and r["scheme"] != "none" and setting(r) in thr]
+    # per (scheme setting, category, attack setting): n, acc, loss per seed
+    cell = defaultdict(list)
+    for r in att:
+        c = next((a for a, name in CATS if name == cats.get(r["attack"])), None)
+        x = matched(r)
+        if c is None or x is None or num(r["acc"]) is None or num(r["acc_before"]) is None:
+            continue
+        n = normalise(x, thr[setting(r)])
+        cell[(setting(r), c, r["attack"], r["attack_params"])].append(
+            (n, num(r["acc"]), num(r["acc_before"]) - num(r["acc"]), r["success"], r["removed"]))
+    out = {}
+    for scheme in sorted({s for (s, _), _ in thr.items()}, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+        for c, _ in CATS:
+            best = None  # (attacker's best payoff, p, a) minimised over p
+            lowest = None
+            for key in [k for k in thr if k[0] == scheme]:
+                mine = [(k, v) for k, v in cell.items() if k[0] == key and k[1] == c]
+                if not mine:
+                    continue
+                top = None
+                for k, v in mine:
+                    n, acc, loss = mean(x[0] for x in v), mean(x[1] for x in v), mean(x[2] for x in v)
+                    succ = n < 0.5 and abs(loss) < 0.05
+                    pay = (10000 * acc - n) if succ else (acc - n)
+                    if top is None or pay > top[0]:
+                        top = (pay, k, v, succ)
+                    if succ and (lowest is None or n < lowest):
+                        lowest = n
+                if best is None or top[0] < best[0]:
+                    best = top
+            if best is None:
+                continue
+            _, k, v, succ = best
+            m, lo, hi = interval([x[0] for x in v])
+            # wmbench's verdict: any attack of the category, this scheme setting
+            wm = [vv for kk, vv in cell.items() if kk[0] == k[0] and kk[1] == c]
+            removed = any(sum(x[3] == "1" for x in vv) * 2 > len(vv) for vv in wm)
+            costly = not removed and any(
+                sum(x[4] == "1" for x in vv) * 2 > len(vv) for vv in wm)
+            out[(scheme, c)] = dict(n=m, lo=lo, hi=hi, succ=succ, attack=k[2], ap=k[3],
+                                    sp=k[0][1], lowest=lowest, wm=removed, costly=costly,
+                                    t=thr[k[0]])
+    return thr, out
+
+
+def main():
+    if sys.argv[1:] == ["--self-test"]:
+        return self_test()
+    if len(sys.argv) != 2:
+        sys.exit(__doc__.split("\n\n")[1])
+    rundir = sys.argv[1]
+    thr, out = table(rundir)
+    print("# The SoK's verdict table, regenerated on CPUs with intervals\n")
+    print("Generated by `reports/sok.py` from the run `%s` (`make sok`, or `make sok-small`). "
+          "Each cell: the normalised watermark accuracy n at the SoK's equilibrium (its rule: "
+          "null threshold at p = 0.05 from the run's unmarked controls, normalisation, 5-point "
+          "budget; README \"The SoK's table\"), the mean over seeds with a 95 %% interval "
+          "(the range for two seeds), **bold** when below 0.5 (removed within the budget); "
+          "then wmbench's own verdict at the run's calibrated alpha (removed: the `success` "
+          "column of some attack of the category on the majority of seeds; removed at 5+ "
+          "points: `removed` but not within the budget; kept); then the SoK's "
+          "published CIFAR-10 value. n/a: no attack of the category can act (query-path "
+          "attacks on white-box schemes).\n" % os.path.basename(rundir.rstrip("/")))
+    print("| scheme | t | " + " | ".join("%s (n, wmbench, SoK)" % c for c, _ in CATS) + " |")
+    print("|---|---|" + "---|" * len(CATS))
+    agree, disagree = [], []
+    for scheme in sorted({s for s, _ in out}, key=lambda s: ORDER.index(s) if s in ORDER else 99):
+        cells = []
+        ts = sorted({v["t"] for (s, _), v in out.items() if s == scheme})
+        for i, (c, _) in enumerate(CATS):
+            v = out.get((scheme, c))
+            sok = SOK.get(scheme)
+            sv = sok[i] if sok and i < 3 else None
+            if not v:
+                cells.append("n/a%s" % ("; SoK %.3f" % sv if sv is not None else ""))
+                continue
+            nn = "%.3f [%.3f, %.3f]" % (v["n"], v["lo"], v["hi"])
+            if v["succ"]:
+                nn = "**%s**" % nn
+            cells.append("%s; %s; %s" % (nn, "removed" if v["wm"] else
+                                         "removed at 5+ points" if v["costly"] else "kept",
+                                         "SoK %.3f" % sv if sv is not None else "SoK -"))
+            if sv is not None:
+                (agree if (v["n"] < 0.5) == (sv < 0.5) else disagree).append(
+                    "%s %s (here %.3f by %s, SoK %.3f)" % (scheme, c, v["n"], v["attack"], sv))
+        print("| %s | %s | %s |" % (scheme, ", ".join("%.2f" % t for t in ts), " | ".join(cells)))
+    print()
+    print("Agree with the SoK (removed in both, or in neither): %s.\n" % ("; ".join(agree) or "none"))
+    print("Disagree: %s.\n" % ("; ".join(disagree) or "none"))
+    for s, why in SOK_NOTE.items():
+        print("- SoK %s: %s." % (s, why))
+
+
+def self_test():
+    """The rule on a hand-computed example (tests/e2e_sok.sh)."""
+    # 6 null models, key length 10, matched counts 2, 3, 3, 4, 5, 3: mean
+    # 20/6 = 3.333, MLE sd sqrt(((4/3)^2 + 3 (1/3)^2 + (2/3)^2 + (5/3)^2)/6)
+    # = 0.943; CDF at 4 is phi(0.707) = 0.760, at 5 phi(1.768) = 0.961 >= 0.95:
+    # threshold 5, t = 0.50
+    t = sok_threshold([2, 3, 3, 4, 5, 3], 10)
+    assert t == 0.5, t
+    # n: t -> 0.5, perfect -> 1, 0.8 -> 0.5 + 0.3 / 1 = 0.8, 0.3 -> 0.3, 0 -> 0
+    for x, want in ((0.5, 0.5), (1.0, 1.0), (0.8, 0.8), (0.3, 0.3), (0.0, 0.0)):
+        assert abs(normalise(x, t) - want) < 1e-12, (x, normalise(x, t), want)
+    # rounding UP to two decimals: counts 0, 1, 0, 1, 0, 2, 1, 0 of 64 keys: mean
+    # 0.625, sd 0.696; CDF at 1 is phi(0.539) = 0.705, at 2 phi(1.976) = 0.976
+    t2 = sok_threshold([0, 1, 0, 1, 0, 2, 1, 0], 64)
+    assert t2 == 0.04, t2  # 2/64 = 0.03125 -> 0.04
+    # t = 0.04: x = 0.9 -> 0.5 + 0.86 / 1.92 = 0.9479...
+    assert abs(normalise(0.9, t2) - (0.5 + 0.86 / 1.92)) < 1e-12
+    print("sok.py self-test: threshold, rounding up and normalisation as computed by hand")
+
+
+main()
