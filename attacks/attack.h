@@ -23,9 +23,14 @@ struct atk_env {
 	struct rng *rng;
 	/* For an attack with second_verdict (also as a step of a chain): where
 	 * it puts the verdict of its own key, and its second_verdict name (the
-	 * runner reports both in aux and message). */
+	 * runner reports both in aux and message). A second verdict with
+	 * detected < 0 is a finding on the model, not a key (nc's anomaly
+	 * index): the runner puts its metric in aux and note in the message,
+	 * and claims no forgery. */
 	struct wm_verdict *second;
 	const char **second_who;
+	char *note; /* note_len bytes for that message; NULL: not wanted */
+	size_t note_len;
 	/* Where an attack adds the queries it makes to the marked model (the
 	 * teacher's labels of distill and retrain); NULL: not counted. */
 	long *queries;

@@ -17,6 +17,7 @@ extern const struct atk_attack atk_advtrain, atk_advextract, atk_regularize;
 extern const struct atk_attack atk_knockoff, atk_transfer;
 extern const struct atk_attack atk_forge_uchida, atk_forge_trigger;
 extern const struct atk_attack atk_jpeg, atk_smooth, atk_flip, atk_squeeze;
+extern const struct atk_attack atk_nc, atk_launder;
 
 #define ATK_MAX 64
 
@@ -61,6 +62,8 @@ const struct atk_attack *atk_attacks[ATK_MAX + 1] = {
 	&atk_smooth,
 	&atk_flip,
 	&atk_squeeze,
+	&atk_nc,
+	&atk_launder,
 	NULL,
 };
 // clang-format on

@@ -359,8 +359,9 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	const struct wm_scheme *s;
 	struct nn_model m;
 	struct npz key;
-	struct wm_verdict v, second; /* the attack's own key (piracy) */
-	const char *who = NULL;	     /* who filled second, named by its attack */
+	struct wm_verdict v, second;	     /* the attack's own key (piracy) */
+	const char *who = NULL;		     /* who filled second, named by its attack */
+	char note[sizeof row->message] = ""; /* the attack's words on a finding (nc) */
 	struct wm_query plain, outer = {0};
 	struct rng qrng;
 	int rc = -1, k;
@@ -418,6 +419,8 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	    .rng = &c->rng,
 	    .second = &second,
 	    .second_who = &who,
+	    .note = note,
+	    .note_len = sizeof note,
 	    .queries = &row->attack_queries,
 	    .save_key = save_attacker_key,
 	    .save_ctx = &akey,
@@ -474,7 +477,11 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 		}
 		q->queries = vq;
 	}
-	if (who && second.metric_name[0]) {
+	if (who && second.metric_name[0] && second.detected < 0) {
+		/* a finding on the model, not a key (nc): no forgery claimed */
+		snprintf(row->message, sizeof row->message, "%s", note[0] ? note : who);
+		row->aux = second.metric;
+	} else if (who && second.metric_name[0]) {
 		/* the attacker's own key on the result (piracy, overwrite, also as a
 		 * step of a chain): its metric in aux, the rest in the message */
 		int o = snprintf(row->message, sizeof row->message,
