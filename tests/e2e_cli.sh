@@ -9,7 +9,7 @@ $WM list attacks >"$TMP/list"
 check "list attacks: each attack's category and threat model" sh -c \
 	"grep -A1 '^  prune ' $TMP/list | grep -q 'category: model modification; needs: weights\$' &&
 	 grep -A1 '^  input_noise ' $TMP/list | grep -q 'category: input pre-processing (query path' &&
-	 grep -A1 '^  distill ' $TMP/list | grep -q 'category: model extraction; needs: data, queries'"
+	 grep -A1 '^  distill ' $TMP/list | grep -q 'category: model extraction; needs: data, labels, queries'"
 $WM frobnicate >/dev/null 2>"$TMP/err"
 check "an unknown command exits non-zero with a message" sh -c "[ $? -ne 0 ] && grep -q 'unknown command' $TMP/err"
 
