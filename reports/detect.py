@@ -151,6 +151,12 @@ def main():
     resist = [s for s, d in verdicts if not d]
     print("Detectable (an interval above 0.5): %s. Not detectable at this S: %s.\n" % (
         ", ".join(s for s, d in verdicts if d) or "none", ", ".join(resist) or "none"))
+    print("Caveat, not yet measured apart: most schemes embed by training beyond the clean "
+          "schedule (a fine-tune of a few epochs, a surrogate, a longer run), while the "
+          "unmarked shadows train the job file's epochs only. The detector may key on that "
+          "extra training as much as on the mark itself (the pooled statistics, which see "
+          "only overall weight scale, separate most schemes too). A null whose unmarked "
+          "shadows train for the same total epochs would tell the two apart.\n")
 
 
 main()
