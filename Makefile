@@ -162,12 +162,17 @@ forgery: deps
 
 # The robustness SoK's verdict table (README "The SoK's table"): sok-small in
 # under an hour here, sok overnight (or `wmbench slurm jobs/sok.yaml`).
-sok sok-small: deps
+define sok_run
 	@$(MAKE) --no-print-directory wmbench
-	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/$@.yaml; \
-		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) > runs/$@-wall-s
-	python3 reports/sok.py runs/$@ > docs/$@.md
-	echo "Wall time of the run: $$(cat runs/$@-wall-s) s on this machine." >> docs/$@.md
+	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/$(1).yaml; \
+		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) > runs/$(1)-wall-s
+	python3 reports/sok.py runs/$(1) > docs/$(1).md
+	echo "Wall time of the run: $$(cat runs/$(1)-wall-s) s on this machine." >> docs/$(1).md
+endef
+sok: deps
+	$(call sok_run,sok)
+sok-small: deps
+	$(call sok_run,sok-small)
 
 # Every decision rule on null trials (README "Decision rules"); its wall time
 # goes into docs/calibration.md.
