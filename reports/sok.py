@@ -171,12 +171,16 @@ def table(rundir):
             m, lo, hi = interval([x[0] for x in v])
             # wmbench's verdict: any attack of the category, this scheme setting
             wm = [vv for kk, vv in cell.items() if kk[0] == k[0] and kk[1] == c]
-            removed = any(sum(x[3] == "1" for x in vv) * 2 > len(vv) for vv in wm)
+            remk = sorted({kk[2] for kk, vv in cell.items() if kk[0] == k[0] and kk[1] == c and
+                           sum(x[3] == "1" for x in vv) * 2 > len(vv)})
+            removed = bool(remk)
             costly = not removed and any(
                 sum(x[4] == "1" for x in vv) * 2 > len(vv) for vv in wm)
-            out[(scheme, c)] = dict(n=m, lo=lo, hi=hi, succ=succ, attack=k[2], ap=k[3],
+            loss = mean(x[2] for x in v)
+            out[(scheme, c)] = dict(n=m, lo=lo, hi=hi, succ=succ, attack=k[2], ap=k[3], loss=loss,
+                                    seeds=len(v),
                                     sp=k[0][1], lowest=lowest, wm=removed, costly=costly,
-                                    t=thr[k[0]])
+                                    t=thr[k[0]], remk=remk)
     return thr, out
 
 
@@ -226,6 +230,25 @@ def main():
     print("Disagree: %s.\n" % ("; ".join(disagree) or "none"))
     for s, why in SOK_NOTE.items():
         print("- SoK %s: %s." % (s, why))
+    print("\n## The equilibrium cell by cell\n")
+    print("The parameter set the scheme picks, the attacker's best answer to it (the attack "
+          "and its parameters), the mean accuracy the attack costs (from the marked model's "
+          "test accuracy; the budget is 0.05) over the seeds, and the lowest n any attack of "
+          "the category reached within the budget against any parameter set (- if none did), and "
+          "the attacks of the category that wmbench's calibrated rule finds removing the mark "
+          "of this parameter set within the budget on most seeds.\n")
+    print("| scheme | category | scheme parameters | attacker's best attack | n | accuracy lost | seeds | lowest n within budget | wmbench: removed by |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (scheme, c), v in sorted(out.items(), key=lambda kv: (
+            ORDER.index(kv[0][0]) if kv[0][0] in ORDER else 99, [a for a, _ in CATS].index(kv[0][1]))):
+        print("| %s | %s | %s | %s%s | %.3f | %.3f | %d | %s | %s |" % (
+            scheme, c, v["sp"] or "-", v["attack"], " {%s}" % v["ap"] if v["ap"] else "",
+            v["n"], v["loss"], v["seeds"], "%.3f" % v["lowest"] if v["lowest"] is not None else "-",
+            ", ".join(v["remk"]) or "-"))
+    print("\nThresholds t per scheme setting (from the unmarked controls at p = 0.05):\n")
+    for (scheme, sp), t in sorted(thr.items(), key=lambda kv: (
+            ORDER.index(kv[0][0]) if kv[0][0] in ORDER else 99, kv[0][1])):
+        print("- %s {%s}: t = %.2f" % (scheme, sp, t))
 
 
 def self_test():
