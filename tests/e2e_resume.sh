@@ -78,6 +78,12 @@ pkill -9 -f "wmbench run -q -o $TMP/r" 2>/dev/null
 sleep 0.3
 n=$(($(wc -l <"$TMP/r/results.csv") - 1))
 check "kill -9 of one rank stopped the run part-way ($n of 16)" test "$n" -lt 16
+check "kill -9 of one rank left no torn row (every line whole, ending in a newline)" python3 - "$TMP/r/results.csv" <<'PY'
+import csv, sys
+data = open(sys.argv[1], newline="").read()
+rows = list(csv.reader(data.splitlines()))
+sys.exit(not (data.endswith("\n") and all(len(r) == len(rows[0]) for r in rows)))
+PY
 $MPIRUN -np 3 $WM run -q -o "$TMP/r" jobs/ci.yaml >/dev/null 2>&1
 rows "$TMP/r/results.csv" >"$TMP/r.rows"
 check "after kill -9 of a rank, the resumed rows equal an uninterrupted run" cmp -s "$TMP/full.rows" "$TMP/r.rows"
