@@ -48,14 +48,7 @@ struct advextract_cfg {
 };
 
 static const struct param_def advextract_params[] = {
-    {"eps", PT_DOUBLE, "0.1", 0, 1, NULL,
-     "L-inf radius of the PGD examples in [0,1] pixel units, > 0",
-     offsetof(struct advextract_cfg, eps)},
-    {"alpha", PT_DOUBLE, "0.01", 0, 1, NULL, "PGD step size in pixel units, > 0",
-     offsetof(struct advextract_cfg, alpha)},
-    {"steps", PT_INT, "20", 1, 200, NULL, "PGD steps K", offsetof(struct advextract_cfg, steps)},
-    {"per_epoch", PT_INT, "1000", 1, 100000, NULL, "adversarial examples crafted per epoch",
-     offsetof(struct advextract_cfg, per_epoch)},
+    ATK_PARAM_PGD(struct advextract_cfg),
     {"epochs", PT_INT, "20", 1, 1000, NULL, "epochs of the student's training",
      offsetof(struct advextract_cfg, epochs)},
     {"labels", PT_STRING, "source", 0, 0, "source|source_hard",

@@ -51,15 +51,7 @@ struct advtrain_cfg {
 };
 
 static const struct param_def advtrain_params[] = {
-    {"eps", PT_DOUBLE, "0.1", 0, 1, NULL,
-     "L-inf radius of the PGD examples in [0,1] pixel units, > 0 (one value; a grid goes in the "
-     "job file)",
-     offsetof(struct advtrain_cfg, eps)},
-    {"alpha", PT_DOUBLE, "0.01", 0, 1, NULL, "PGD step size in pixel units, > 0",
-     offsetof(struct advtrain_cfg, alpha)},
-    {"steps", PT_INT, "20", 1, 200, NULL, "PGD steps K", offsetof(struct advtrain_cfg, steps)},
-    {"per_epoch", PT_INT, "1000", 1, 100000, NULL, "adversarial examples crafted per epoch",
-     offsetof(struct advtrain_cfg, per_epoch)},
+    ATK_PARAM_PGD(struct advtrain_cfg),
     {"epochs", PT_INT, "5", 1, 1000, NULL, "epochs (each crafts per_epoch new examples)",
      offsetof(struct advtrain_cfg, epochs)},
     {"labels", PT_STRING, "source", 0, 0, "true|source|source_hard",

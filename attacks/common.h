@@ -29,6 +29,20 @@
 		    offsetof(type, optimizer)                                                      \
 	}
 
+/* The PGD rows of attacks that craft adversarial examples (advtrain, advextract): the
+ * config has double eps, alpha and int steps, per_epoch. */
+/* clang-format off */
+#define ATK_PARAM_PGD(type)                                                                        \
+	{"eps", PT_DOUBLE, "0.1", 0, 1, NULL,                                                      \
+	 "L-inf radius of the PGD examples in [0,1] pixel units, > 0 (one value; a grid goes "    \
+	 "in the job file)", offsetof(type, eps)},                                                 \
+	{"alpha", PT_DOUBLE, "0.01", 0, 1, NULL, "PGD step size in pixel units, > 0",             \
+	 offsetof(type, alpha)},                                                                   \
+	{"steps", PT_INT, "20", 1, 200, NULL, "PGD steps K", offsetof(type, steps)},              \
+	{"per_epoch", PT_INT, "1000", 1, 100000, NULL, "adversarial examples crafted per epoch",  \
+	 offsetof(type, per_epoch)}
+/* clang-format on */
+
 /* How an attack trains on the attacker's data. */
 struct atk_train {
 	const char *name; /* the attack, for messages */
