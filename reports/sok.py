@@ -250,6 +250,13 @@ def main():
     print("Disagree: %s.\n" % ("; ".join(disagree) or "none"))
     for s, why in SOK_NOTE.items():
         print("- SoK %s: %s." % (s, why))
+    for (scheme, sp), t in sorted(thr.items()):
+        if t >= 0.99:
+            print("- %s {%s}: t = %.2f. The unmarked controls already match the key almost "
+                  "everywhere, so the SoK's rule tells marked from unmarked by the last bits "
+                  "only: n is 1 for a perfect match and 0 once a few bits flip. Its cells say "
+                  "nothing about robustness; wmbench's calibrated verdict beside them does."
+                  % (scheme, sp, t))
     print("\nMarked models detected before any attack under the SoK's rule (n >= 0.5 "
           "unattacked; only these enter the table, since an attack removes a mark only if "
           "it was there):\n")
