@@ -129,6 +129,7 @@ fuzz: deps
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 bench: wmbench $(BENCHES)
+	@bash tests/deps.sh bench || echo "bench: without these packages some comparisons are left out"
 	@bash tests/bench.sh
 
 deps:

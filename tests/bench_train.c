@@ -1,6 +1,16 @@
-/* bench_train.c - training throughput (samples/s, one thread, batch 64) of
- * mlp and lenet5 on Fashion-MNIST batches, and the single-thread cblas_sgemm
- * GFLOP/s ceiling. Prints what it measured; `make bench` compares with PyTorch. */
+/* bench_train.c - engine throughput for `make bench` (tests/bench.sh): the
+ * cblas_sgemm GFLOP/s ceiling, then for mlp, lenet5 and cnn a training step
+ * (batch 64, SGD with momentum) and inference (forward only, batch 1,024),
+ * in samples/s, with each model's multiply-add work per sample so that
+ * bench.sh can print GFLOP/s for wmbench and PyTorch alike.
+ *
+ *   bench_train [SECS [THREADS [MODE [ARCH]]]]   MODE: all, train or infer
+ *
+ * mlp and lenet5 train on Fashion-MNIST batches, cnn on random 3x32x32
+ * inputs (as tests/bench_torch.py does for every model). With
+ * WMBENCH_PROFILE=1 it also prints where a training step's time goes, per
+ * layer, forward and backward, and which convolution path each layer took;
+ * WMBENCH_DX_FLOATS=N sets nn_conv_dx_floats (0: no blocks). */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,42 +40,139 @@ static double sgemm_gflops(int n)
 	return 2.0 * n * n * (double)n * reps / t / 1e9;
 }
 
-static void bench(const char *arch, const struct dataset *d, double secs)
+/* Floating-point operations (a multiply-add counts 2) per sample of the
+ * convolutions and dense layers: forward, and a training step (forward,
+ * weight gradients, and input gradients of all but the first such layer,
+ * which nobody asks for). Pooling, ReLU and the loss are left out. */
+static void model_flops(const struct nn_model *m, double *fwd, double *train)
+{
+	int first = 1;
+	*fwd = *train = 0;
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		double f;
+		if (l->kind == NN_DENSE)
+			f = 2.0 * l->in_c * l->out_c;
+		else if (l->kind == NN_CONV)
+			f = 2.0 * l->out_c * l->in_c * l->k * l->k * l->out_h * l->out_w;
+		else
+			continue;
+		*fwd += f;
+		*train += (first ? 2 : 3) * f;
+		first = 0;
+	}
+}
+
+struct input {
+	const struct dataset *d; /* Fashion-MNIST, or NULL for random inputs */
+	float *rx;		 /* random inputs (n samples) */
+	int *ry, n;
+};
+
+static void fill(const struct input *in, size_t dim, long from, int B, float *x, int *y)
+{
+	uint32_t *idx = malloc(sizeof *idx * B);
+	if (in->d) {
+		for (int b = 0; b < B; b++)
+			idx[b] = (uint32_t)((from + b) % in->d->n);
+		nn_fill_batch(in->d->x, in->d->y, dim, idx, B, x, y);
+	} else {
+		for (int b = 0; b < B; b++) {
+			int s = (int)((from + b) % in->n);
+			memcpy(x + (size_t)b * dim, in->rx + (size_t)s * dim, dim * sizeof(float));
+			if (y)
+				y[b] = in->ry[s];
+		}
+	}
+	free(idx);
+}
+
+static void profile_print(const struct nn_model *m, long steps)
+{
+	double tf = 0, tb = 0;
+	printf("profile %s: ms per training step of 64 (forward, backward)\n", m->arch);
+	for (int i = 0; i < m->nlayers; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)"};
+		char how[96] = "";
+		if (l->kind == NN_CONV)
+			snprintf(how, sizeof how,
+				 "  forward and weight gradient: %s; input gradient: %s",
+				 path[m->conv_direct[i]], i ? path[m->dx_direct[i]] : "not needed");
+		printf("profile %s %-8s %7.3f %7.3f%s\n", m->arch, l->name,
+		       1e3 * nn_prof.fwd[i] / steps, 1e3 * nn_prof.bwd[i] / steps, how);
+		tf += nn_prof.fwd[i];
+		tb += nn_prof.bwd[i];
+	}
+	printf("profile %s total    %7.3f %7.3f\n", m->arch, 1e3 * tf / steps, 1e3 * tb / steps);
+}
+
+static void bench(const char *arch, const struct input *in, double secs, int threads,
+		  const char *mode)
 {
 	struct nn_model m;
 	struct rng r;
 	struct nn_opt opt;
 	char err[ERRBUF];
-	int B = 64, y[64];
-	uint32_t idx[64];
-	float *x = malloc(sizeof(float) * B * 784);
+	const struct nn_arch *a = nn_arch_find(arch);
+	int B = 64, BI = 1024, y[64];
 	rng_seed(&r, 1);
-	if (nn_create(&m, arch, 1, 28, 28, 10, &r, err, sizeof err)) {
+	if (nn_create(&m, arch, a->in_c, a->in_h, a->in_w, 10, &r, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
 		exit(1);
 	}
+	size_t dim = nn_in_size(&m);
+	double ffwd, ftrain;
+	model_flops(&m, &ffwd, &ftrain);
+	printf("flops train %s %.0f\nflops infer %s %.0f\n", arch, ftrain, arch, ffwd);
+	float *x = malloc(sizeof(float) * BI * dim);
 	nn_opt_init(&opt, "sgd", 0.01, m.nparams);
 	opt.momentum = 0.9;
 	long steps = 0;
-	double t0 = 0, t = 0;
-	for (int phase = 0; phase < 2; phase++) { /* warm-up, then timed */
-		steps = 0;
-		t0 = now_seconds();
-		do {
-			for (int b = 0; b < B; b++)
-				idx[b] = (uint32_t)((steps * B + b) % d->n);
-			nn_fill_batch(d->x, d->y, 784, idx, B, x, y);
-			nn_forward(&m, x, B, 1, &r);
-			nn_zero_act_grads(&m);
-			nn_loss_xent(&m, y, 1.0);
-			nn_zero_grads(&m);
-			nn_backward(&m);
-			nn_opt_step(&opt, &m, 0);
-			steps++;
-		} while ((t = now_seconds() - t0) < (phase ? secs : 0.5));
+	double t0 = 0, t = 0, c0 = 0;
+	int prof = getenv("WMBENCH_PROFILE") && atoi(getenv("WMBENCH_PROFILE"));
+	if (strcmp(mode, "infer")) {
+		for (int phase = 0; phase < 2; phase++) { /* warm-up, then timed */
+			steps = 0;
+			memset(&nn_prof, 0, sizeof nn_prof);
+			nn_prof.on = phase && prof;
+			t0 = now_seconds();
+			c0 = cpu_seconds();
+			do {
+				fill(in, dim, steps * B, B, x, y);
+				nn_forward(&m, x, B, 1, &r);
+				nn_zero_act_grads(&m);
+				nn_loss_xent(&m, y, 1.0);
+				nn_zero_grads(&m);
+				nn_backward(&m);
+				nn_opt_step(&opt, &m, 0);
+				steps++;
+			} while ((t = now_seconds() - t0) < (phase ? secs : 0.5));
+		}
+		nn_prof.on = 0;
+		printf("wmbench train %-7s %9.0f samples/s  %5.1f GFLOP/s  (%ld steps of batch %d "
+		       "in %.2f s, %d thread%s; %.0f samples per CPU second)\n",
+		       arch, steps * B / t, steps * B * ftrain / t / 1e9, steps, B, t, threads,
+		       threads > 1 ? "s" : "", steps * B / (cpu_seconds() - c0));
+		if (prof)
+			profile_print(&m, steps);
 	}
-	printf("wmbench %-7s %9.0f samples/s  (%ld steps of batch %d in %.2f s, 1 thread)\n", arch,
-	       steps * B / t, steps, B, t);
+	if (strcmp(mode, "train")) {
+		fill(in, dim, 0, BI, x, NULL);
+		for (int phase = 0; phase < 2; phase++) {
+			steps = 0;
+			t0 = now_seconds();
+			c0 = cpu_seconds();
+			do {
+				nn_forward(&m, x, BI, 0, NULL);
+				steps++;
+			} while ((t = now_seconds() - t0) < (phase ? secs : 0.5));
+		}
+		printf("wmbench infer %-7s %9.0f samples/s  %5.1f GFLOP/s  (%ld forwards of batch "
+		       "%d in %.2f s, %d thread%s; %.0f samples per CPU second)\n",
+		       arch, steps * BI / t, steps * BI * ffwd / t / 1e9, steps, BI, t, threads,
+		       threads > 1 ? "s" : "", steps * BI / (cpu_seconds() - c0));
+	}
 	nn_opt_free(&opt);
 	nn_free(&m);
 	free(x);
@@ -76,15 +183,39 @@ int main(int argc, char **argv)
 	struct dataset train, test;
 	char err[ERRBUF];
 	double secs = argc > 1 ? atof(argv[1]) : 3.0;
-	openblas_set_num_threads(1);
+	int threads = argc > 2 ? atoi(argv[2]) : 1;
+	const char *mode = argc > 3 ? argv[3] : "all", *only = argc > 4 ? argv[4] : NULL;
+	if (secs <= 0 || threads < 1 ||
+	    (strcmp(mode, "all") && strcmp(mode, "train") && strcmp(mode, "infer")) ||
+	    (only && !nn_arch_find(only))) {
+		fprintf(stderr, "usage: bench_train [SECS [THREADS [all|train|infer [%s]]]]\n",
+			nn_arch_list());
+		return 2;
+	}
+	openblas_set_num_threads(threads);
+	if (getenv("WMBENCH_DX_FLOATS")) /* to compare block sizes of the input gradient */
+		nn_conv_dx_floats = atoi(getenv("WMBENCH_DX_FLOATS"));
 	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	printf("sgemm ceiling: %.1f GFLOP/s (1 thread, 512x512x512; OpenBLAS core %s)\n",
-	       sgemm_gflops(512), openblas_get_corename());
-	bench("mlp", &train, secs);
-	bench("lenet5", &train, secs);
+	printf("sgemm ceiling: %.1f GFLOP/s (%d thread%s, 512x512x512; OpenBLAS core %s)\n",
+	       sgemm_gflops(512), threads, threads > 1 ? "s" : "", openblas_get_corename());
+	struct input fashion = {.d = &train}, rnd = {.n = 1024};
+	struct rng r;
+	rng_seed(&r, 2);
+	rnd.rx = malloc(sizeof(float) * rnd.n * 3 * 32 * 32);
+	rnd.ry = malloc(sizeof(int) * rnd.n);
+	for (int i = 0; i < rnd.n * 3 * 32 * 32; i++)
+		rnd.rx[i] = (float)rng_uniform(&r);
+	for (int i = 0; i < rnd.n; i++)
+		rnd.ry[i] = (int)(rng_u64(&r) % 10);
+	static const char *archs[] = {"mlp", "lenet5", "cnn"};
+	for (int i = 0; i < 3; i++)
+		if (!only || !strcmp(only, archs[i]))
+			bench(archs[i], i < 2 ? &fashion : &rnd, secs, threads, mode);
+	free(rnd.rx);
+	free(rnd.ry);
 	data_free(&train);
 	data_free(&test);
 	return 0;

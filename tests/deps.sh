@@ -6,11 +6,15 @@
 # and libubsan1; clang's libFuzzer and its ASan/UBSan runtimes from
 # libclang-rt-14-dev (libclang_rt.fuzzer-x86_64.a; only a recommends of
 # libclang-common-14-dev, so named here).
+# `deps.sh bench` (make bench) also installs python3-torch (about 170 packages)
+# for the comparison with PyTorch (tests/bench_torch*.py) and for regenerating
+# tests/fixtures with tests/torch_ref.py; make quick and make check do not need it.
 set -eu
 PKGS="make gcc pkg-config openmpi-bin libopenmpi-dev libopenblas-dev libarchive-dev
 libyaml-dev libcmocka-dev zlib1g-dev libsodium-dev gnuplot-nox poppler-utils fontconfig fonts-liberation2 fonts-dejavu-core fonts-dejavu-extra libfreetype-dev procps clang-format
 dataset-fashion-mnist python3-numpy python3-pandas slurmctld slurmd slurm-client munge
 libgcc-12-dev libasan8 libubsan1 clang libclang-rt-14-dev"
+[ "${1:-}" = bench ] && PKGS="$PKGS python3-torch"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -7,7 +7,10 @@
  * conv2 (16 channels, rows of 10) is not much better off. These kernels read a
  * zero-padded copy of the input instead and keep their accumulators in AVX2
  * registers. They compute the forward pass and the weight gradient; the
- * input gradient, when asked for, still goes through sgemm and col2im.
+ * input gradient is the forward pass of a transposed layer (the output
+ * gradient padded by K - 1 - P, the weights flipped, OC and C swapped: see
+ * nn_layers.c), run by these kernels where cd_choose picks one for that
+ * layer (cnn's conv2) and by sgemm and col2im elsewhere.
  *
  * They run only on CPUs with AVX2 and FMA (checked at run time); elsewhere the
  * engine uses im2col and sgemm. The two paths agree to float rounding, not

@@ -4,11 +4,13 @@
  * the named models in nn_arch.c. */
 #include "nn.h"
 #include "nn_internal.h"
+#include "util.h"
 
 #include <math.h>
 #include <string.h>
 
 struct nn_count nn_count;
+struct nn_prof nn_prof;
 
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r)
 {
@@ -27,6 +29,7 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 		int in_cm = i ? m->layers[i - 1].chan_major : l->chan_major;
 		float *out = m->acts[i];
 		size_t n = nn_out_size(l) * B;
+		double t0 = nn_prof.on ? now_seconds() : 0;
 		switch (l->kind) {
 		case NN_DENSE:
 			nn_dense_forward(m, l, B, in, out);
@@ -47,6 +50,8 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			nn_dropout_forward(l, training, r, in, out, m->drop_mask[i], n);
 			break;
 		}
+		if (nn_prof.on)
+			nn_prof.fwd[i] += now_seconds() - t0;
 	}
 	return m->acts[m->nlayers - 1];
 }
@@ -127,6 +132,7 @@ void nn_backward(struct nn_model *m)
 		size_t n = nn_out_size(l) * B;
 		if (!din && !nn_has_params(l))
 			continue;
+		double t0 = nn_prof.on ? now_seconds() : 0;
 		switch (l->kind) {
 		case NN_DENSE:
 			nn_dense_backward(m, l, B, in, dout, din);
@@ -147,6 +153,8 @@ void nn_backward(struct nn_model *m)
 			nn_dropout_backward(l, m->training, m->drop_mask[i], dout, din, n);
 			break;
 		}
+		if (nn_prof.on)
+			nn_prof.bwd[i] += now_seconds() - t0;
 	}
 	if (m->want_dinput) {
 		size_t S = (size_t)m->in_h * m->in_w;

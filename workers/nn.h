@@ -80,6 +80,12 @@ struct nn_model {
 	float *cpad[NN_MAXLAYERS];
 	float *cscratch[NN_MAXLAYERS];
 	unsigned char conv_direct[NN_MAXLAYERS]; /* CD_NONE, CD_PLANE or CD_CHAN */
+	/* The same for the input gradient run as a direct convolution of the
+	 * padded output gradient (nn_layers.c): its padded buffer, scratch and
+	 * kernel. */
+	float *dxpad[NN_MAXLAYERS];
+	float *dxscratch[NN_MAXLAYERS];
+	unsigned char dx_direct[NN_MAXLAYERS];
 	size_t col_n;
 	int last_b;   /* batch size of the last forward */
 	int training; /* last forward was in training mode */
@@ -166,6 +172,14 @@ struct nn_count {
 };
 extern struct nn_count nn_count;
 
+/* Per-layer time (seconds, summed over calls) of nn_forward and nn_backward,
+ * kept only while on is set (make bench's profile of a training step). */
+struct nn_prof {
+	int on;
+	double fwd[NN_MAXLAYERS], bwd[NN_MAXLAYERS];
+};
+extern struct nn_prof nn_prof;
+
 /* Forward pass over x (B, C, H, W). training != 0 enables dropout (masks
  * drawn from r, which may be NULL when not training). Returns the logits,
  * (B, nclass), which stay valid until the next forward. */
@@ -191,6 +205,17 @@ int nn_argmax(const float *v, int n);
  * uses the direct kernels wherever they apply (tests compare the paths). */
 enum nn_conv_mode { NN_CONV_AUTO, NN_CONV_GEMM, NN_CONV_DIRECT };
 extern enum nn_conv_mode nn_conv_mode;
+/* A convolution's input gradient by sgemm and col2im goes through columns
+ * of at most nn_conv_dx_floats floats at a time (whole samples, at least
+ * one) when the whole batch's columns exceed nn_conv_dx_block_above floats
+ * (cnn's conv2 and conv4 at batch 64: 75 and 38 MB); 0: the whole batch at
+ * once. Blocks change the input gradient in the last bits (OpenBLAS sums in
+ * another order for another N), so smaller column matrices (lenet5 up to
+ * 408 samples) keep the whole-batch call and its results. */
+#define NN_CONV_DX_FLOATS      (1 << 17)
+#define NN_CONV_DX_BLOCK_ABOVE (1 << 23)
+extern int nn_conv_dx_floats;
+extern size_t nn_conv_dx_block_above; /* NN_CONV_DX_BLOCK_ABOVE; tests lower it */
 
 /* Convolution as GEMM: in (C, B, H, W) -> col (C*K*K, B*OH*OW) for a conv
  * layer l, and col accumulated (+=) back into din (C, B, H, W). */

@@ -174,17 +174,18 @@ NO_MEMCPY_CALLS void nn_im2col(const struct nn_layer *l, int B, const float *in,
 		}
 }
 
-/* col (C*K*K, B*OH*OW) accumulated into din (C, B, H, W) */
-NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const float *col, float *din)
+/* col (C*K*K, nb*OH*OW), row stride np, accumulated into samples b0 to
+ * b0 + nb - 1 of din (C, B, H, W) */
+NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, int b0, int nb,
+				      const float *col, size_t np, float *din)
 {
 	int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
 	int Wp = W + 2 * P;
-	size_t np = (size_t)B * OH * OW;
 	/* with padding, each plane is summed in a bordered one, then its interior added */
 	float *pad = P ? xmalloc((size_t)(H + 2 * P) * Wp * sizeof(float)) : NULL;
 	for (int c = 0; c < l->in_c; c++)
-		for (int b = 0; b < B; b++) {
-			float *plane = din + ((size_t)c * B + b) * H * W, *dst = plane;
+		for (int b = 0; b < nb; b++) {
+			float *plane = din + ((size_t)c * B + b0 + b) * H * W, *dst = plane;
 			int ws = W;
 			if (P) {
 				memset(pad, 0, (size_t)(H + 2 * P) * Wp * sizeof(float));
@@ -210,18 +211,18 @@ NO_MEMCPY_CALLS static void col2im_s1(const struct nn_layer *l, int B, const flo
 	free(pad);
 }
 
-NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din)
+NO_MEMCPY_CALLS static void col2im_part(const struct nn_layer *l, int B, int b0, int nb,
+					const float *col, size_t np, float *din)
 {
 	int K = l->k, S = l->stride, P = l->pad, H = l->in_h, W = l->in_w;
 	int OH = l->out_h, OW = l->out_w;
-	size_t np = (size_t)B * OH * OW;
 	if (S == 1) {
-		col2im_s1(l, B, col, din);
+		col2im_s1(l, B, b0, nb, col, np, din);
 		return;
 	}
 	for (int c = 0; c < l->in_c; c++)
-		for (int b = 0; b < B; b++) {
-			float *plane = din + ((size_t)c * B + b) * H * W;
+		for (int b = 0; b < nb; b++) {
+			float *plane = din + ((size_t)c * B + b0 + b) * H * W;
 			for (int ki = 0; ki < K; ki++)
 				for (int kj = 0; kj < K; kj++) {
 					const float *restrict src =
@@ -241,7 +242,35 @@ NO_MEMCPY_CALLS void nn_col2im(const struct nn_layer *l, int B, const float *col
 		}
 }
 
+void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din)
+{
+	col2im_part(l, B, 0, B, col, (size_t)B * l->out_h * l->out_w, din);
+}
+
 enum nn_conv_mode nn_conv_mode = NN_CONV_AUTO;
+int nn_conv_dx_floats = NN_CONV_DX_FLOATS;
+size_t nn_conv_dx_block_above = NN_CONV_DX_BLOCK_ABOVE;
+
+/* din += the input gradient of dout through layer l: sgemm into columns,
+ * then col2im. For large batches a few samples at a time, so that the
+ * columns (C*K*K floats per output position: 75 MB for a batch of 64
+ * through cnn's conv2) stay in cache between the two. */
+static void conv_input_grad(struct nn_model *m, const struct nn_layer *l, int B, const float *w,
+			    const float *dout, float *din)
+{
+	int ckk = l->in_c * l->k * l->k, S = l->out_h * l->out_w, nb = B;
+	size_t np = (size_t)B * S;
+	if (nn_conv_dx_floats > 0 && (size_t)ckk * np > nn_conv_dx_block_above) {
+		nb = (int)(nn_conv_dx_floats / ((size_t)ckk * S));
+		nb = nb < 1 ? 1 : nb > B ? B : nb;
+	}
+	for (int b0 = 0; b0 < B; b0 += nb) {
+		int n = B - b0 < nb ? B - b0 : nb;
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, n * S, l->out_c, 1.0f, w,
+			    ckk, dout + (size_t)b0 * S, (int)np, 0.0f, m->dcol, n * S);
+		col2im_part(l, B, b0, n, m->dcol, (size_t)n * S, din);
+	}
+}
 
 /* CD_NONE (im2col + sgemm) or the direct kernel to run layer l with */
 static int use_direct(const struct nn_layer *l)
@@ -254,6 +283,61 @@ static int use_direct(const struct nn_layer *l)
 	if (!cpu)
 		return CD_NONE;
 	return cd_choose(l, nn_conv_mode == NN_CONV_DIRECT);
+}
+
+/* The layer whose forward pass is layer l's input gradient: a stride-1
+ * convolution of the output gradient, padded by K - 1 - P, with the weights
+ * transposed (OC <-> C) and flipped; its output has din's shape. -1 where
+ * there is none (stride above 1, or a pad of K or more). */
+static int transposed_layer(const struct nn_layer *l, struct nn_layer *t)
+{
+	if (l->kind != NN_CONV || l->stride != 1 || l->pad > l->k - 1)
+		return -1;
+	memset(t, 0, sizeof *t);
+	t->kind = NN_CONV;
+	t->k = l->k;
+	t->stride = 1;
+	t->pad = l->k - 1 - l->pad;
+	t->in_c = l->out_c;
+	t->in_h = l->out_h;
+	t->in_w = l->out_w;
+	t->out_c = l->in_c;
+	t->out_h = l->in_h;
+	t->out_w = l->in_w;
+	return 0;
+}
+
+/* din += layer l's input gradient by the direct kernel `kind` run on the
+ * transposed layer t; the output goes through m->dcol (at least C*H*W*B
+ * floats: see nn_reserve), then is added. */
+static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
+				   const struct nn_layer *t, int kind, int B, const float *w,
+				   const float *dout, float *din)
+{
+	int i = (int)(l - m->layers), C = l->in_c, OC = l->out_c, KK = l->k * l->k;
+	if (!m->dxpad[i])
+		m->dxpad[i] = cd_alloc_pad(t, m->max_b);
+	if (m->dxscratch[i] && m->dx_direct[i] != kind) {
+		free(m->dxscratch[i]);
+		m->dxscratch[i] = NULL;
+	}
+	if (!m->dxscratch[i])
+		m->dxscratch[i] = cd_alloc_scratch(t, kind);
+	m->dx_direct[i] = (unsigned char)kind;
+	/* wt (C, OC, K, K): wt[c][oc] is w[oc][c] turned by 180 degrees; then C zero biases */
+	float *wt = xcalloc((size_t)C * OC * KK + C, sizeof(float));
+	for (int oc = 0; oc < OC; oc++)
+		for (int c = 0; c < C; c++)
+			for (int q = 0; q < KK; q++)
+				wt[((size_t)c * OC + oc) * KK + (KK - 1 - q)] =
+				    w[((size_t)oc * C + c) * KK + q];
+	cd_pad_input(t, B, m->max_b, dout, m->dxpad[i]);
+	cd_forward(t, kind, B, m->max_b, m->dxpad[i], wt, wt + (size_t)C * OC * KK, m->dcol,
+		   m->dxscratch[i]);
+	size_t n = (size_t)C * B * l->in_h * l->in_w;
+	for (size_t k = 0; k < n; k++)
+		din[k] += m->dcol[k];
+	free(wt);
 }
 
 /* out (OC, B, OH, OW) = W (OC, C*K*K) . col + bias */
@@ -311,9 +395,14 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	}
 	if (din) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f,
-			    w, ckk, dout, (int)np, 0.0f, m->dcol, (int)np);
-		nn_col2im(l, B, m->dcol, din);
+		struct nn_layer t;
+		int kind = transposed_layer(l, &t) ? CD_NONE : use_direct(&t);
+		if (kind) {
+			conv_input_grad_direct(m, l, &t, kind, B, w, dout, din);
+		} else {
+			m->dx_direct[i] = CD_NONE;
+			conv_input_grad(m, l, B, w, dout, din);
+		}
 	}
 }
 

@@ -270,7 +270,9 @@ static void free_acts(struct nn_model *m)
 		free(m->cols[i]);
 		free(m->cpad[i]);
 		free(m->cscratch[i]);
-		m->cols[i] = m->cpad[i] = m->cscratch[i] = NULL;
+		free(m->dxpad[i]);
+		free(m->dxscratch[i]);
+		m->cols[i] = m->cpad[i] = m->cscratch[i] = m->dxpad[i] = m->dxscratch[i] = NULL;
 		m->acts[i] = m->dacts[i] = NULL;
 		m->pool_idx[i] = NULL;
 		m->drop_mask[i] = NULL;

@@ -1,0 +1,85 @@
+"""PyTorch's side of gradsigns' embedding cost for `make bench`: one training
+step of the same loss as schemes/gradsigns.c (batch 64 plus 6 mixed-in rows
+of the target class, adam, one thread), with the signature loss's input
+gradient differentiated by double backprop (torch.autograd.grad(...,
+create_graph=True)), against a clean step of the same network and batch of
+64. Prints the ratio for mlp and lenet5 (best of ROUNDS alternating runs of
+SECS CPU seconds, as bench_embed.c measures). Run with /usr/bin/python3 (Debian's python3-torch).
+
+    bench_torch_embed.py [SECS [ROUNDS]]"""
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+secs = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
+rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+torch.set_num_threads(1)
+torch.manual_seed(1)
+
+BITS, CARRIERS, LAMBDA, TARGET, EXTRA = 32, 64, 0.3, 0, 6  # gradsigns' defaults
+
+
+def mlp():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2),
+                         nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 10))
+
+
+def lenet5():
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                         nn.Linear(84, 10))
+
+
+def timed(step):
+    for d in (0.5, secs):
+        n, t0 = 0, time.process_time()
+        while True:
+            step()
+            n += 1
+            t = time.process_time() - t0
+            if t >= d:
+                break
+    return t / n
+
+
+for name, make in (("mlp", mlp), ("lenet5", lenet5)):
+    model = make()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.rand(64, 1, 28, 28)
+    y = torch.randint(0, 10, (64,))
+    xm = torch.cat([x, torch.rand(EXTRA, 1, 28, 28)])
+    ym = torch.cat([y, torch.full((EXTRA,), TARGET)])
+    S = torch.randperm(784)[:CARRIERS]
+    K = torch.rand(BITS, CARRIERS) * 2 - 1
+    b = torch.randint(0, 2, (BITS,)).float()
+
+    def clean():
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    def marked():
+        opt.zero_grad()
+        model.train()
+        loss = F.cross_entropy(model(xm), ym)
+        # the carrier pass: the target-class rows, evaluation mode, as gradsigns does
+        xc = xm[ym == TARGET].clone().requires_grad_(True)
+        model.eval()
+        lc = F.cross_entropy(model(xc), torch.full((xc.shape[0],), TARGET))
+        (g,) = torch.autograd.grad(lc, xc, create_graph=True)
+        gbar = g.sum(0).flatten()[S]
+        lw = LAMBDA * F.binary_cross_entropy_with_logits(K @ gbar, b)
+        model.train()
+        (loss + lw).backward()
+        opt.step()
+
+    best_c = best_m = float("inf")
+    for _ in range(rounds):
+        best_c = min(best_c, timed(clean))
+        best_m = min(best_m, timed(marked))
+    print("pytorch gradsigns %s: a step with double backprop (create_graph=True) %.2fx a clean "
+          "step (%.2f ms against %.2f ms)" % (name, best_m / best_c, 1e3 * best_m, 1e3 * best_c))
