@@ -1,5 +1,6 @@
 /* coord.c - expands a job file, resumes from the journal, and hands ready jobs
- * to workers. Rank 0 coordinates and sleeps while idle (it polls with
+ * to workers, each with the ancestors it reads (workers never expand the
+ * job file, README "Scale"). Rank 0 coordinates and sleeps while idle (it polls with
  * MPI_Iprobe and nanosleep instead of blocking in MPI_Recv, which busy-polls
  * in Open MPI); ranks 1..N-1 run jobs. With one process the same loop runs the
  * jobs inline. */
@@ -23,6 +24,7 @@
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,25 +34,30 @@
 #include <unistd.h>
 #include <yaml.h>
 
-enum { TAG_JOB = 1, TAG_RESULT = 2, TAG_JOBDESC = 3 };
+enum { TAG_JOB = 1, TAG_RESULT = 2 };
+
+/* What rank 0 sends a worker: a job index, then the job and the ancestors
+ * it reads (matrix_bundle), packed (job_pack: a few hundred bytes each), in
+ * one message; the index alone, -1, tells it to stop. One message, so a
+ * failed send leaves no worker waiting for the rest of a job. */
+#define JOB_MSG_MAX ((int)(sizeof(int) + 3 * JOB_WIRE_MAX))
 enum { ST_PENDING, ST_READY, ST_RUNNING, ST_OK, ST_FAILED, ST_SKIPPED };
 
 struct sinst;
-struct idpos;
 
 struct sched {
-	const struct job *jobs;
-	int n;
-	/* Jobs grown during the run (the probes of searches, README "Adaptive
-	 * search") are appended to the run's array: *jobsp holds n of cap, the
-	 * first nstatic expanded from the job file; pl (if set) sees the same. */
-	struct job **jobsp;
-	int *njobsp, cap, nstatic;
-	struct pipeline *pl;
+	/* The run's jobs, compact (struct job_rec); jobs grown during the run
+	 * (the probes of searches, README "Adaptive search") are appended to
+	 * it: n jobs, room for cap in the arrays below, the first nstatic
+	 * expanded from the job file. */
+	struct matrix *m;
+	int n, cap, nstatic;
 	int *removed; /* the removed column of each finished job's row; -2 unknown */
 	struct sinst *si;
 	int nsi;
-	struct idpos *sid; /* the static jobs' ids, sorted */
+	int *byid;	    /* the static jobs' indices, sorted by id */
+	struct job *bundle; /* a job and its ancestors (matrix_bundle) */
+	unsigned char *msg; /* what send_job sends */
 	struct result_row *jrows;
 	const struct result_row **jsorted; /* the journal's rows by id (resumed probes) */
 	int njrows;
@@ -70,6 +77,7 @@ struct sched {
 	double work_s;	  /* sum of the jobs' own work time (train_s) */
 	int total, done0; /* jobs in the run; finished before this process started */
 	int live;	  /* stderr is a terminal: one live progress line */
+	long stop_after;  /* WMBENCH_STOP_AFTER (see finish); 0 = none */
 	double last_progress;
 };
 
@@ -101,9 +109,14 @@ static void progress(struct sched *s, int force)
 	fflush(stderr);
 }
 
+static const struct job_rec *rec(const struct sched *s, int j)
+{
+	return &s->m->r[j];
+}
+
 static int heap_less(const struct sched *s, int a, int b)
 {
-	const struct job *x = &s->jobs[a], *y = &s->jobs[b];
+	const struct job_rec *x = rec(s, a), *y = rec(s, b);
 	if (x->cost != y->cost)
 		return x->cost < y->cost;
 	return a > b; /* earlier in the file first among equals */
@@ -167,8 +180,8 @@ static int next_job(struct sched *s, int held)
 
 static int train_ancestor(const struct sched *s, int j)
 {
-	while (j >= 0 && s->jobs[j].kind != JOB_TRAIN)
-		j = s->jobs[j].parent;
+	while (j >= 0 && rec(s, j)->kind != JOB_TRAIN)
+		j = rec(s, j)->parent;
 	return j;
 }
 
@@ -178,7 +191,7 @@ static void write_row(struct sched *s, struct result_row *r, int j)
 	int t = train_ancestor(s, j);
 	if (t >= 0 && t != j && !isnan(s->acc[t]))
 		r->acc_clean = s->acc[t];
-	if (j >= 0 && s->jobs[j].kind == JOB_TRAIN)
+	if (j >= 0 && rec(s, j)->kind == JOB_TRAIN)
 		r->acc_clean = r->acc;
 	if (journal_append(&s->jl, r, err, sizeof err))
 		fprintf(stderr, "wmbench: %s\n", err);
@@ -205,13 +218,18 @@ static void skip_descendants(struct sched *s, int j, const char *why)
 static void skip_one(struct sched *s, int j, int c, const char *why)
 {
 	struct result_row r;
+	char pid[17], jid[17];
 
 	if (s->state[c] == ST_OK || s->state[c] == ST_FAILED || s->state[c] == ST_SKIPPED)
 		return;
-	result_row_init(&r, &s->jobs[c], s->rs, s->jobs);
+	matrix_job(s->m, c, s->bundle, 0);
+	if (s->bundle->parent >= 0)
+		matrix_id(s->m, s->bundle->parent, pid);
+	result_row_init(&r, s->bundle, s->rs, s->bundle->parent >= 0 ? pid : NULL);
+	matrix_id(s->m, j, jid);
 	strcpy(r.status, "skipped");
 	snprintf(r.message, sizeof r.message, "%s %s %s",
-		 s->jobs[c].parent == j ? "parent" : "prerequisite", s->jobs[j].id, why);
+		 rec(s, c)->parent == j ? "parent" : "prerequisite", jid, why);
 	s->state[c] = ST_SKIPPED;
 	s->nskipped++;
 	s->remaining--;
@@ -234,6 +252,11 @@ static void finish(struct sched *s, int j, struct result_row *r)
 		s->nok++;
 	else
 		s->nfailed++;
+	/* WMBENCH_STOP_AFTER=N: stop as on SIGTERM after N rows of this process
+	 * (tests/bench_sched.sh: rank 0's and a worker's memory in a run of a
+	 * million jobs, all of it allocated before the first job) */
+	if (s->stop_after > 0 && s->nok + s->nfailed - s->done0 >= s->stop_after)
+		got_term = 1;
 	if (!s->quiet && s->live)
 		fprintf(stderr, "\r\033[K");
 	if (!s->quiet)
@@ -264,8 +287,8 @@ static void finish(struct sched *s, int j, struct result_row *r)
  * job less to wait for. */
 static void release_wake(struct sched *s, int j)
 {
-	for (int c = s->jobs[j].wake; c >= 0 && c < s->jobs[j].wake + s->jobs[j].nwake; c++) {
-		int p = s->jobs[c].parent;
+	for (int c = rec(s, j)->wake; c >= 0 && c < rec(s, j)->wake + rec(s, j)->nwake; c++) {
+		int p = rec(s, c)->parent;
 
 		if (s->wait[c] > 0)
 			s->wait[c]--;
@@ -276,11 +299,16 @@ static void release_wake(struct sched *s, int j)
 	}
 }
 
-static void sched_build(struct sched *s, const struct job *jobs, int n, const struct run_spec *rs)
+static void sched_build(struct sched *s, struct matrix *m, const struct run_spec *rs)
 {
+	int n = m->n;
+	const struct job_rec *jobs = m->r;
+
 	memset(s, 0, sizeof *s);
-	s->jobs = jobs;
+	s->m = m;
 	s->n = n;
+	s->bundle = xmalloc(3 * sizeof *s->bundle);
+	s->msg = xmalloc(JOB_MSG_MAX);
 	s->rs = rs;
 	s->cap = s->nstatic = n;
 	s->state = xcalloc((size_t)n + 1, sizeof(int));
@@ -312,7 +340,9 @@ static void sched_free(struct sched *s)
 {
 	free(s->removed);
 	free(s->si);
-	free(s->sid);
+	free(s->byid);
+	free(s->bundle);
+	free(s->msg);
 	free(s->jrows);
 	free(s->jsorted);
 	free(s->state);
@@ -333,14 +363,43 @@ struct sinst {
 	int job[SEARCH_MAXPROBES]; /* the job of probe st.probe[i] */
 };
 
-struct idpos {
-	char id[17];
-	int j;
-};
+/* Job indices sorted by id, and a lookup of an id in them: O(n log n). */
+static const struct matrix *sort_m; /* what cmp_byid compares (qsort has no context) */
 
-static int cmp_idpos(const void *a, const void *b)
+static int cmp_byid(const void *a, const void *b)
 {
-	return strcmp(((const struct idpos *)a)->id, ((const struct idpos *)b)->id);
+	return memcmp(sort_m->r[*(const int *)a].id, sort_m->r[*(const int *)b].id, 8);
+}
+
+static int *id_sort(const struct matrix *m, int n)
+{
+	int *x = xmalloc((size_t)(n ? n : 1) * sizeof *x);
+
+	for (int i = 0; i < n; i++)
+		x[i] = i;
+	sort_m = m;
+	qsort(x, (size_t)n, sizeof *x, cmp_byid);
+	return x;
+}
+
+/* The index of the job with this id among the n sorted in x; -1 if none. */
+static int id_find(const struct matrix *m, const int *x, int n, const char *id)
+{
+	unsigned char b[8];
+	int lo = 0, hi = n - 1;
+
+	if (job_id_bytes(id, b))
+		return -1;
+	while (lo <= hi) {
+		int mid = (lo + hi) / 2, c = memcmp(m->r[x[mid]].id, b, 8);
+		if (!c)
+			return x[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
 }
 
 static int cmp_row_id(const void *a, const void *b)
@@ -384,22 +443,24 @@ static const struct result_row *journal_row(const struct sched *s, const char *i
 static void search_build(struct sched *s)
 {
 	const struct run_spec *rs = s->rs;
+	struct job *mj = s->bundle;
 
-	s->sid = xmalloc((size_t)(s->n ? s->n : 1) * sizeof *s->sid);
-	for (int i = 0; i < s->n; i++) {
-		strlcopy(s->sid[i].id, s->jobs[i].id, sizeof s->sid[i].id);
-		s->sid[i].j = i;
-	}
-	qsort(s->sid, (size_t)s->n, sizeof *s->sid, cmp_idpos);
-	for (int m = 0; m < s->n; m++)
-		for (int e = 0; e < rs->nsearches; e++)
-			if (job_search_applies(&s->jobs[m], &rs->searches[e]))
+	s->byid = id_sort(s->m, s->n);
+	/* only marked models (embed jobs) are searched */
+	for (int m = 0; m < s->n && rs->nsearches; m++)
+		for (int e = 0; e < rs->nsearches && rec(s, m)->kind == JOB_EMBED; e++) {
+			if (!e)
+				matrix_job(s->m, m, mj, 0);
+			if (job_search_applies(mj, &rs->searches[e]))
 				s->nsi++;
+		}
 	s->si = xcalloc((size_t)(s->nsi ? s->nsi : 1), sizeof *s->si);
 	int k = 0;
-	for (int m = 0; m < s->n; m++)
-		for (int e = 0; e < rs->nsearches; e++)
-			if (job_search_applies(&s->jobs[m], &rs->searches[e])) {
+	for (int m = 0; m < s->n && s->nsi; m++)
+		for (int e = 0; e < rs->nsearches && rec(s, m)->kind == JOB_EMBED; e++) {
+			if (!e)
+				matrix_job(s->m, m, mj, 0);
+			if (job_search_applies(mj, &rs->searches[e])) {
 				struct sinst *in = &s->si[k++];
 				in->entry = e;
 				in->model = m;
@@ -407,6 +468,7 @@ static void search_build(struct sched *s)
 				search_init(&in->st, rs->searches[e].nvals[in->key],
 					    rs->search_coarse);
 			}
+		}
 }
 
 /* Appends a grown job to the run; returns its index. */
@@ -416,7 +478,6 @@ static int sched_append(struct sched *s, const struct job *nj)
 
 	if (n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 16;
-		*s->jobsp = xrealloc(*s->jobsp, (size_t)s->cap * sizeof **s->jobsp);
 		s->state = xrealloc(s->state, (size_t)(s->cap + 1) * sizeof *s->state);
 		s->wait = xrealloc(s->wait, (size_t)(s->cap + 1) * sizeof *s->wait);
 		s->acc = xrealloc(s->acc, (size_t)(s->cap + 1) * sizeof *s->acc);
@@ -424,13 +485,8 @@ static int sched_append(struct sched *s, const struct job *nj)
 		s->heap = xrealloc(s->heap, (size_t)s->cap * sizeof *s->heap);
 		s->child_off = xrealloc(s->child_off, (size_t)(s->cap + 2) * sizeof *s->child_off);
 	}
-	(*s->jobsp)[n] = *nj;
-	s->jobs = *s->jobsp;
-	s->n = *s->njobsp = n + 1;
-	if (s->pl) {
-		s->pl->jobs = s->jobs;
-		s->pl->njobs = s->n;
-	}
+	matrix_append(s->m, nj);
+	s->n = n + 1;
 	s->state[n] = ST_PENDING;
 	s->wait[n] = 0;
 	s->acc[n] = NAN;
@@ -444,25 +500,23 @@ static int sched_append(struct sched *s, const struct job *nj)
  * its row). -1 when the probe cannot be made. */
 static int probe_job(struct sched *s, const struct sinst *in, int v)
 {
-	struct job nj;
-	struct idpos key;
+	struct job *model = &s->bundle[0], *nj = &s->bundle[1];
 	char err[ERRBUF];
 
-	if (job_search_probe(s->rs, s->jobs, s->n, in->model, &s->rs->searches[in->entry], v, &nj,
-			     err, sizeof err)) {
+	matrix_job(s->m, in->model, model, 0);
+	if (job_search_probe(s->rs, model, in->model, &s->rs->searches[in->entry], v, nj, err,
+			     sizeof err)) {
 		fprintf(stderr, "wmbench: %s\n", err);
 		return -1;
 	}
-	strlcopy(key.id, nj.id, sizeof key.id);
-	const struct idpos *hit =
-	    bsearch(&key, s->sid, (size_t)s->nstatic, sizeof *s->sid, cmp_idpos);
-	if (hit)
-		return hit->j;
+	int hit = id_find(s->m, s->byid, s->nstatic, nj->id);
+	if (hit >= 0)
+		return hit;
 	for (int j = s->nstatic; j < s->n; j++)
-		if (!strcmp(s->jobs[j].id, nj.id))
+		if (!strcmp(s->m->grown[j - s->nstatic].id, nj->id))
 			return j;
-	int j = sched_append(s, &nj);
-	const struct result_row *row = journal_row(s, nj.id);
+	int j = sched_append(s, nj);
+	const struct result_row *row = journal_row(s, s->m->grown[j - s->nstatic].id);
 	s->total++;
 	if (row && !strcmp(row->status, "ok")) {
 		s->state[j] = ST_OK;
@@ -568,7 +622,7 @@ static int search_write(const struct sched *s, const char *rundir, char *err, si
 	for (int i = 0; i < s->nsi; i++) {
 		const struct sinst *in = &s->si[i];
 		const struct plug_entry *e = &s->rs->searches[in->entry];
-		const struct job *m = &s->jobs[in->model];
+		const struct job *m = s->bundle;
 		char sp[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
 		const char *st = !in->started
 				     ? (s->state[in->model] == ST_OK ? "running" : "no_model")
@@ -578,6 +632,7 @@ static int search_write(const struct sched *s, const char *rundir, char *err, si
 			   (in->st.status == SEARCH_FOUND || in->st.status == SEARCH_NOT_REMOVED);
 		int hj = -1;
 
+		matrix_job(s->m, in->model, s->bundle, 0);
 		for (int p = 0; found && p < in->st.nprobes; p++)
 			if (in->st.probe[p] == in->st.hi)
 				hj = in->job[p];
@@ -607,41 +662,6 @@ static int search_write(const struct sched *s, const char *rundir, char *err, si
 	if (rename(tmp, path))
 		return errf(err, errlen, "%s: cannot rename to %s: %s", tmp, path, strerror(errno));
 	return 0;
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-	return strcmp(((const struct job *const *)a)[0]->id, ((const struct job *const *)b)[0]->id);
-}
-
-/* Maps job ids to indices in O(n log n). */
-struct id_index {
-	const struct job **sorted;
-	int n;
-};
-
-static void id_index_build(struct id_index *x, const struct job *jobs, int n)
-{
-	x->sorted = xmalloc((size_t)(n ? n : 1) * sizeof *x->sorted);
-	for (int i = 0; i < n; i++)
-		x->sorted[i] = &jobs[i];
-	qsort(x->sorted, (size_t)n, sizeof *x->sorted, cmp_id);
-	x->n = n;
-}
-
-static int id_index_find(const struct id_index *x, const struct job *base, const char *id)
-{
-	int lo = 0, hi = x->n - 1;
-	while (lo <= hi) {
-		int mid = (lo + hi) / 2, c = strcmp(x->sorted[mid]->id, id);
-		if (!c)
-			return (int)(x->sorted[mid] - base);
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return -1;
 }
 
 /* ---- run directory ------------------------------------------------------- */
@@ -697,32 +717,38 @@ static int copy_file(const char *from, const char *to)
 /* Compares the job file of a previous run with the current one. Returns 0 if
  * they expand to the same jobs (or the run is new); otherwise explains. */
 static int check_changed(const char *rundir, const struct run_opts *o, const struct run_spec *rs,
-			 const struct job *jobs, int n, char *err, size_t errlen)
+			 const struct matrix *mx, char *err, size_t errlen)
 {
 	char saved[PATHLEN + 32], e2[ERRBUF];
 	struct run_spec old;
-	struct job *ojobs = NULL;
-	int on = 0, added = 0, removed = 0;
+	struct matrix om;
+	int n = mx->nstatic, on, added = 0, removed = 0;
 	char first_added[200] = "", first_removed[200] = "";
 	snprintf(saved, sizeof saved, "%s/jobfile.yaml", rundir);
 	if (access(saved, R_OK))
 		return 0;
-	if (jobfile_load(saved, &old, e2, sizeof e2) ||
-	    jobs_expand(&old, &ojobs, &on, e2, sizeof e2))
+	if (jobfile_load(saved, &old, e2, sizeof e2))
 		return errf(err, errlen,
 			    "%s: the saved job file of this run no longer loads (%s); expected a "
 			    "run directory written by this wmbench",
 			    saved, e2);
 	if (!strcmp(old.sha256, rs->sha256)) {
-		free(ojobs);
-		jobfile_free(&old);
+		jobfile_free(&old); /* the same file: the same jobs */
 		return 0;
 	}
+	if (matrix_expand(&old, &om, e2, sizeof e2)) {
+		jobfile_free(&old);
+		return errf(err, errlen,
+			    "%s: the saved job file of this run no longer loads (%s); expected a "
+			    "run directory written by this wmbench",
+			    saved, e2);
+	}
+	on = om.n;
 	if (old.alpha != rs->alpha) {
 		/* alpha is not part of a job's identity, but every finished row was
 		 * decided at the old one and the keys record it */
 		double a = old.alpha;
-		free(ojobs);
+		matrix_free(&om);
 		jobfile_free(&old);
 		return errf(err, errlen,
 			    "%s: run.alpha changed from %g to %g since this run began (%s): its "
@@ -730,20 +756,29 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
 			    "to resume (start a new run directory for another alpha)",
 			    rs->path, a, rs->alpha, saved, a);
 	}
-	struct id_index xo, xn;
-	id_index_build(&xo, ojobs, on);
-	id_index_build(&xn, jobs, n);
-	for (int i = 0; i < n; i++)
-		if (id_index_find(&xo, ojobs, jobs[i].id) < 0 && added++ == 0)
+	int *xo = id_sort(&om, on), *xn = id_sort(mx, n);
+	struct job *j = xmalloc(sizeof *j);
+	char id[17];
+	for (int i = 0; i < n; i++) {
+		matrix_id(mx, i, id);
+		if (id_find(&om, xo, on, id) < 0 && added++ == 0) {
+			matrix_job(mx, i, j, 0);
 			snprintf(first_added, sizeof first_added, "%s %s %s",
-				 job_kind_name(jobs[i].kind), jobs[i].scheme, jobs[i].attack);
-	for (int i = 0; i < on; i++)
-		if (id_index_find(&xn, jobs, ojobs[i].id) < 0 && removed++ == 0)
+				 job_kind_name(j->kind), j->scheme, j->attack);
+		}
+	}
+	for (int i = 0; i < on; i++) {
+		matrix_id(&om, i, id);
+		if (id_find(mx, xn, n, id) < 0 && removed++ == 0) {
+			matrix_job(&om, i, j, 0);
 			snprintf(first_removed, sizeof first_removed, "%s %s %s",
-				 job_kind_name(ojobs[i].kind), ojobs[i].scheme, ojobs[i].attack);
-	free(xo.sorted);
-	free(xn.sorted);
-	free(ojobs);
+				 job_kind_name(j->kind), j->scheme, j->attack);
+		}
+	}
+	free(j);
+	free(xo);
+	free(xn);
+	matrix_free(&om);
 	jobfile_free(&old);
 	if (!added && !removed)
 		return 0; /* edits that do not change any job (comments, order) */
@@ -763,7 +798,7 @@ static int check_changed(const char *rundir, const struct run_opts *o, const str
  * otherwise; counts the unfinished ones into s->wait[i]. */
 static int after_state(struct sched *s, int i)
 {
-	const struct job *j = &s->jobs[i];
+	const struct job_rec *j = rec(s, i);
 	int open = 0;
 
 	for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++)
@@ -791,37 +826,57 @@ static int trials_complete(const char *path, int K)
 	return last == '\n' && lines == (long)K + 1;
 }
 
+/* A row of the journal: the state of a job of the job file (the last row of
+ * a job wins), or kept if it is no such job (a search's probe, grown again
+ * on resume: search_journal). Rows are read one at a time, so rank 0's
+ * memory on resume grows with the probes, not the journal. */
+struct journal_apply {
+	struct sched *s;
+	int retry_failed;
+	struct result_row *rows;
+	int n, cap;
+};
+
+static int apply_row(void *ctx, const struct result_row *r)
+{
+	struct journal_apply *a = ctx;
+	struct sched *s = a->s;
+	int j = id_find(s->m, s->byid, s->n, r->job_id);
+
+	if (j < 0) {
+		if (a->n == a->cap) {
+			a->cap = a->cap ? 2 * a->cap : 64;
+			a->rows = xrealloc(a->rows, (size_t)a->cap * sizeof *a->rows);
+		}
+		a->rows[a->n++] = *r;
+	} else if (!strcmp(r->status, "ok")) {
+		s->state[j] = ST_OK;
+		s->acc[j] = r->acc;
+		s->removed[j] = r->removed;
+	} else if (!strcmp(r->status, "failed")) {
+		s->state[j] = a->retry_failed ? ST_PENDING : ST_FAILED;
+	} else {
+		s->state[j] = ST_SKIPPED;
+	}
+	return 0;
+}
+
 /* Marks jobs finished in the journal; returns the number of rows applied. */
 static int apply_journal(struct sched *s, const char *rundir, const struct run_opts *o,
 			 const struct pipeline *p, char *err, size_t errlen)
 {
-	struct result_row *rows;
-	int nrows;
-	struct id_index x;
-	if (journal_read(rundir, &rows, &nrows, err, errlen))
+	struct journal_apply a = {s, o->retry_failed, NULL, 0, 0};
+	char id[17];
+	if (journal_scan(rundir, apply_row, &a, err, errlen)) {
+		free(a.rows);
 		return -1;
-	id_index_build(&x, s->jobs, s->n);
-	for (int i = 0; i < nrows; i++) {
-		int j = id_index_find(&x, s->jobs, rows[i].job_id);
-		if (j < 0)
-			continue;
-		if (!strcmp(rows[i].status, "ok")) {
-			s->state[j] = ST_OK;
-			s->acc[j] = rows[i].acc;
-			s->removed[j] = rows[i].removed;
-		} else if (!strcmp(rows[i].status, "failed")) {
-			s->state[j] = o->retry_failed ? ST_PENDING : ST_FAILED;
-		} else {
-			s->state[j] = ST_SKIPPED;
-		}
 	}
 	/* kept: the rows of probes that searches will grow again */
-	search_journal(s, rows, nrows, o->retry_failed);
-	free(x.sorted);
+	search_journal(s, a.rows, a.n, o->retry_failed);
 	/* A finished model job whose file is gone must be redone if anything
 	 * still needs it; skipped jobs are retried when their parent is fine. */
 	for (int i = 0; i < s->n; i++) {
-		const struct job *j = &s->jobs[i];
+		const struct job_rec *j = rec(s, i);
 		if (s->state[i] == ST_SKIPPED && j->parent >= 0 &&
 		    (s->state[j->parent] == ST_OK || s->state[j->parent] == ST_PENDING) &&
 		    after_state(s, i) >= 0)
@@ -829,22 +884,24 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		/* a calibration job whose trials file is gone or cut short is run again */
 		if (s->state[i] == ST_OK && j->kind == JOB_CALIB) {
 			char path[PATHLEN + 64];
-			pipeline_calib_path(p, j, path, sizeof path);
-			if (!trials_complete(path, j->calib_keys))
+			matrix_job(s->m, i, s->bundle, 0);
+			pipeline_calib_path(p, s->bundle->id, path, sizeof path);
+			if (!trials_complete(path, s->bundle->calib_keys))
 				s->state[i] = ST_PENDING;
 		}
 	}
 	/* children come after their parents, so one backward sweep reaches every
 	 * model that a pending job still needs */
 	for (int i = s->n - 1; i >= 0; i--) {
-		const struct job *j = &s->jobs[i];
+		const struct job_rec *j = rec(s, i);
 		if (s->state[i] != ST_PENDING || j->parent < 0)
 			continue;
 		int pj = j->parent;
 		char model[PATHLEN + 64], key[PATHLEN + 64];
 		/* a calibration job reads the keys of the owner jobs it waits for */
 		for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++) {
-			pipeline_key_path(p, &s->jobs[d], key, sizeof key);
+			matrix_id(s->m, d, id);
+			pipeline_key_path(p, id, key, sizeof key);
 			if (s->state[d] == ST_OK && access(key, R_OK))
 				s->state[d] = ST_PENDING;
 		}
@@ -852,10 +909,11 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 		 * control reads the key; an embed reads nothing of its parent; a
 		 * calibration job reads its calibration model */
 		int need_model = j->kind == JOB_ATTACK || j->kind == JOB_CALIB;
-		int need_key = s->jobs[pj].kind == JOB_EMBED &&
+		int need_key = rec(s, pj)->kind == JOB_EMBED &&
 			       (j->kind == JOB_ATTACK || j->kind == JOB_CONTROL);
-		pipeline_model_path(p, &s->jobs[pj], model, sizeof model);
-		pipeline_key_path(p, &s->jobs[pj], key, sizeof key);
+		matrix_id(s->m, pj, id);
+		pipeline_model_path(p, id, model, sizeof model);
+		pipeline_key_path(p, id, key, sizeof key);
 		if (s->state[pj] == ST_OK &&
 		    ((need_model && access(model, R_OK)) || (need_key && access(key, R_OK))))
 			s->state[pj] = ST_PENDING; /* finished, but a file it left is gone: redo */
@@ -884,7 +942,7 @@ static void seed_ready(struct sched *s)
 	for (int i = 0; i < s->n; i++) {
 		if (s->state[i] != ST_PENDING)
 			continue;
-		int p = s->jobs[i].parent, after = after_state(s, i);
+		int p = rec(s, i)->parent, after = after_state(s, i);
 		if (p >= 0 && (s->state[p] == ST_FAILED || s->state[p] == ST_SKIPPED)) {
 			skip_descendants(s, p, s->state[p] == ST_FAILED ? "failed" : "was skipped");
 		} else if ((p < 0 || s->state[p] == ST_OK) && after > 0) {
@@ -914,8 +972,40 @@ static void remove_stale_tmp(const char *rundir)
 	}
 }
 
-static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int n)
+/* s at o, then spaces to width w (printf's %-Ns); returns the end. */
+static char *put_padded(char *o, const char *s, int w)
 {
+	size_t l = strlen(s), n = w > 0 && (size_t)w > l ? (size_t)w : l;
+
+	memcpy(o, s, l);
+	memset(o + l, ' ', n - l);
+	return o + n;
+}
+
+/* "name{params}" (params cut at 299 characters; "name" alone if none),
+ * padded to 40. */
+static char *put_params(char *o, const char *name, const char *params)
+{
+	char t[400];
+	size_t l = strlen(name), p = strnlen(params, 299);
+
+	memcpy(t, name, l);
+	if (p) {
+		t[l++] = '{';
+		memcpy(t + l, params, p);
+		l += p;
+		t[l++] = '}';
+	}
+	t[l] = 0;
+	return put_padded(o, t, 40);
+}
+
+static void print_dry_run(const struct matrix *mx)
+{
+	const struct run_spec *rs = mx->rs;
+	int n = mx->n;
+	struct job *j = xmalloc(sizeof *j);
+	char pid[17];
 	double cpu = 0, disk = 0;
 	struct nn_model m;
 	char e[ERRBUF];
@@ -928,21 +1018,47 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 	       rs->dataset, rs->model);
 	printf("# %-16s %-7s %-16s %5s  %-40s %-40s %9s\n", "job", "kind", "parent", "seed",
 	       "scheme", "attack", "est_cpu_s");
+	/* A line of a million-job listing is put together by hand: printf of the
+	 * whole line took most of the dry run's time. The fields are those of
+	 * "  %-16s %-7s %-16s %5ld  %-40s %-40s %9.1f\n" (parameters cut at 299
+	 * characters, as param_format into 300 bytes cuts them). */
+	char line[1200], id[17], num[32], cost[64] = "";
+	double last_cost = NAN;
 	for (int i = 0; i < n; i++) {
-		const struct job *j = &jobs[i];
-		char sp[300], ap[300], s1[400], a1[400];
-		param_format(&j->sp, sp, sizeof sp);
-		param_format(&j->ap, ap, sizeof ap);
-		snprintf(s1, sizeof s1, "%s%s%s%s", j->scheme, sp[0] ? "{" : "", sp,
-			 sp[0] ? "}" : "");
-		snprintf(a1, sizeof a1, "%s%s%s%s", j->attack[0] ? j->attack : "-",
-			 ap[0] ? "{" : "", ap, ap[0] ? "}" : "");
-		printf("  %-16s %-7s %-16s %5ld  %-40s %-40s %9.1f\n", j->id,
-		       job_kind_name(j->kind), j->parent >= 0 ? jobs[j->parent].id : "-", j->seed,
-		       s1, a1, j->cost);
-		cpu += j->cost;
-		if (j->kind == JOB_TRAIN || j->kind == JOB_EMBED || j->kind == JOB_CALMODEL ||
-		    j->kind == JOB_CALOWNER)
+		const struct job_rec *r = &mx->r[i];
+		const char *sp = matrix_params(mx, i, 0), *ap = matrix_params(mx, i, 1);
+		char spb[300], apb[300];
+		double c = matrix_cost(mx, i);
+		char *o = line;
+
+		if (!sp || !ap) {
+			matrix_job(mx, i, j, 0);
+			param_format(&j->sp, spb, sizeof spb);
+			param_format(&j->ap, apb, sizeof apb);
+			sp = spb;
+			ap = apb;
+		}
+		matrix_id(mx, i, id);
+		if (r->parent >= 0)
+			matrix_id(mx, r->parent, pid);
+		o = put_padded(put_padded(o, "  ", 0), id, 16);
+		o = put_padded(put_padded(o, " ", 0), job_kind_name(r->kind), 7);
+		o = put_padded(put_padded(o, " ", 0), r->parent >= 0 ? pid : "-", 16);
+		snprintf(num, sizeof num, " %5ld  ", matrix_seed(mx, i));
+		o = put_padded(o, num, 0);
+		o = put_params(o, r->sc >= 0 ? mx->sc[r->sc].e->name : wm_scheme_unmarked()->name,
+			       sp);
+		o = put_padded(o, " ", 0);
+		o = put_params(o, r->ac >= 0 ? mx->ac[r->ac].e->name : "-", ap);
+		if (c != last_cost) {
+			snprintf(cost, sizeof cost, " %9.1f\n", c);
+			last_cost = c;
+		}
+		o = put_padded(o, cost, 0);
+		fwrite(line, 1, (size_t)(o - line), stdout);
+		cpu += c;
+		if (r->kind == JOB_TRAIN || r->kind == JOB_EMBED || r->kind == JOB_CALMODEL ||
+		    r->kind == JOB_CALOWNER)
 			disk += (double)model_bytes;
 	}
 	printf(
@@ -957,7 +1073,10 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 		const struct plug_entry *se = &rs->searches[k];
 		int key = search_key(se), models = 0, nv = se->nvals[key], steps = 0;
 		for (int i = 0; i < n; i++)
-			models += job_search_applies(&jobs[i], se);
+			if (mx->r[i].kind == JOB_EMBED) {
+				matrix_job(mx, i, j, 0);
+				models += job_search_applies(j, se);
+			}
 		while ((1 << steps) < nv)
 			steps++;
 		printf(
@@ -968,6 +1087,7 @@ static void print_dry_run(const struct run_spec *rs, const struct job *jobs, int
 		    (rs->search_coarse < nv ? rs->search_coarse : nv) + steps, rs->search_coarse,
 		    nv);
 	}
+	free(j);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -998,9 +1118,9 @@ static void sleep_us(long us)
  * times 2.5e8 dependent multiply-adds (about `units` seconds on a 3 GHz core),
  * so two jobs sharing one core take twice as long. */
 static void run_synthetic(const struct job *j, struct result_row *row, const struct run_spec *rs,
-			  const struct job *jobs, double units)
+			  const char *parent_id, double units)
 {
-	result_row_init(row, j, rs, jobs);
+	result_row_init(row, j, rs, parent_id);
 	double t0 = now_seconds();
 	volatile double sink;
 	double x = 1.0;
@@ -1011,6 +1131,7 @@ static void run_synthetic(const struct job *j, struct result_row *row, const str
 	(void)sink;
 	row->acc = 0;
 	row->train_s = row->wall_s = now_seconds() - t0;
+	row->peak_rss_kb = peak_rss_kb(); /* what the rank holds (make bench: a worker's) */
 }
 
 /* What one rank holds during a run. */
@@ -1018,18 +1139,21 @@ struct run {
 	const struct run_opts *o;
 	int rank, size;
 	struct run_spec rs;
-	struct job *jobs;
-	int njobs;
+	struct matrix m; /* rank 0 only: workers get each job whole */
 	char rundir[PATHLEN], start[32];
 	struct pipeline p;
 	char err[ERRBUF];
 };
 
-/* One job on this rank: the pipeline's, or a synthetic one. */
+/* One job on this rank (set in r->p by pipeline_set_jobs): the pipeline's,
+ * or a synthetic one. */
 static void run_job(struct run *r, int j, struct result_row *row)
 {
+	const struct pipeline *p = &r->p;
+
 	if (r->o->synthetic)
-		run_synthetic(&r->jobs[j], row, &r->rs, r->jobs, r->o->synthetic_s);
+		run_synthetic(&p->held[0], row, &r->rs, p->nheld > 1 ? p->held[1].id : NULL,
+			      r->o->synthetic_s);
 	else
 		pipeline_run(&r->p, j, row);
 }
@@ -1057,7 +1181,7 @@ static int run_setup(struct run *r)
 			go = go && !mkdir_p(sub, err, sizeof r->err);
 		}
 		go = go && lock_rundir(rundir, err, sizeof r->err) >= 0;
-		go = go && !check_changed(rundir, o, &r->rs, r->jobs, r->njobs, err, sizeof r->err);
+		go = go && !check_changed(rundir, o, &r->rs, &r->m, err, sizeof r->err);
 		if (go) {
 			snprintf(saved, sizeof saved, "%s/jobfile.yaml", rundir);
 			if (copy_file(r->rs.path, saved))
@@ -1065,8 +1189,8 @@ static int run_setup(struct run *r)
 					   "%s: cannot copy the job file into the run directory",
 					   saved);
 		}
-		go = go && !provenance_write(rundir, &r->rs, r->size, r->start, NULL, r->njobs,
-					     NULL, err, sizeof r->err);
+		go = go && !provenance_write(rundir, &r->rs, r->size, r->start, NULL, r->m.n, NULL,
+					     err, sizeof r->err);
 		if (go)
 			remove_stale_tmp(rundir); /* only with the lock held */
 		if (!go)
@@ -1085,6 +1209,7 @@ static void serve_alone(struct run *r, struct sched *s)
 		if (j < 0)
 			break; /* nothing runnable: cannot happen in a DAG */
 		struct result_row row;
+		pipeline_set_jobs(&r->p, j, s->bundle, matrix_bundle(s->m, j, s->bundle, 1));
 		run_job(r, j, &row);
 		finish(s, j, &row);
 		if (journal_tick(&s->jl, r->err, sizeof r->err))
@@ -1120,6 +1245,19 @@ static int coord_send(const void *buf, int n, MPI_Datatype t, int w, int tag)
 	if (++sends == fail_at)
 		return mpi_check(MPI_ERR_OTHER, 0, "MPI_Send (injected by WMBENCH_FAULT_SEND)", w);
 	return mpi_check(MPI_Send(buf, n, t, w, tag, MPI_COMM_WORLD), 0, "MPI_Send", w);
+}
+
+/* Sends job j to worker w with the ancestors it reads (JOB_MSG_MAX; j -1:
+ * stop): workers hold no matrix, so their memory does not grow with the run
+ * (README "Scale"). */
+static int send_job(struct sched *s, int j, int w)
+{
+	size_t len = sizeof j;
+
+	memcpy(s->msg, &j, sizeof j);
+	for (int k = 0, n = j >= 0 ? matrix_bundle(s->m, j, s->bundle, 0) : 0; k < n; k++)
+		len += job_pack(&s->bundle[k], s->msg + len);
+	return coord_send(s->msg, (int)len, MPI_BYTE, w, TAG_JOB);
 }
 
 /* Rank 0 of several: hands ready jobs to idle workers (preferring a child of
@@ -1159,7 +1297,7 @@ static void serve_workers(struct run *r, struct sched *s)
 			if (running[w] >= 0) {
 				/* finish may grow the job array (a search's next probe) */
 				finish(s, running[w], &row);
-				const struct job *jr = &s->jobs[running[w]];
+				const struct job_rec *jr = &s->m->r[running[w]];
 				if (jr->kind != JOB_ATTACK && jr->kind != JOB_CONTROL &&
 				    jr->kind != JOB_CALIB)
 					held[w] = running[w];
@@ -1176,10 +1314,7 @@ static void serve_workers(struct run *r, struct sched *s)
 			if (j < 0 && s->remaining > 0)
 				break; /* wait for running jobs to release more */
 			nidle--;
-			/* a grown job: the worker's array lacks it, so it travels whole */
-			if (coord_send(&j, 1, MPI_INT, w, TAG_JOB) ||
-			    (j >= s->nstatic && coord_send(&s->jobs[j], sizeof s->jobs[j], MPI_BYTE,
-							   w, TAG_JOBDESC))) {
+			if (send_job(s, j, w)) {
 				/* that worker is gone: its job goes back to the others */
 				lost[w] = 1;
 				active--;
@@ -1207,7 +1342,7 @@ static void serve_workers(struct run *r, struct sched *s)
 	for (int w = 1; w < size && !got_term; w++)
 		if (lost[w]) {
 			int stop = -1;
-			MPI_Send(&stop, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
+			MPI_Send(&stop, sizeof stop, MPI_BYTE, w, TAG_JOB, MPI_COMM_WORLD);
 		}
 	free(lost);
 	free(held);
@@ -1221,13 +1356,10 @@ static int run_serve(struct run *r)
 {
 	const struct run_opts *o = r->o;
 	char *rundir = r->rundir, *err = r->err;
-	int size = r->size, njobs = r->njobs, status;
+	int size = r->size, njobs = r->m.n, status;
 	struct sched s;
 
-	sched_build(&s, r->jobs, njobs, &r->rs);
-	s.jobsp = &r->jobs;
-	s.njobsp = &r->njobs;
-	s.pl = &r->p;
+	sched_build(&s, &r->m, &r->rs);
 	search_build(&s);
 	s.quiet = o->quiet;
 	s.t0 = now_seconds();
@@ -1240,7 +1372,7 @@ static int run_serve(struct run *r)
 		/* tell the workers to stop */
 		for (int w = 1; w < size; w++) {
 			int stop = -1;
-			MPI_Send(&stop, 1, MPI_INT, w, TAG_JOB, MPI_COMM_WORLD);
+			MPI_Send(&stop, sizeof stop, MPI_BYTE, w, TAG_JOB, MPI_COMM_WORLD);
 		}
 		sched_free(&s);
 		return 1;
@@ -1251,6 +1383,7 @@ static int run_serve(struct run *r)
 	s.total = njobs;
 	s.done0 = done;
 	s.live = isatty(2) && !o->quiet;
+	s.stop_after = getenv("WMBENCH_STOP_AFTER") ? atol(getenv("WMBENCH_STOP_AFTER")) : 0;
 	s.last_progress = now_seconds();
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
@@ -1318,74 +1451,114 @@ static int run_serve(struct run *r)
 
 /* A worker rank: asks for work, runs it, sends the row back, until told to
  * stop (job -1). */
+/* Unpacks the jobs of a message from send_job after its index; returns how
+ * many, or -1 with a failed row for the job (a message that is not one, or
+ * a job that is another here: the job file differs). */
+static int unpack_jobs(struct run *r, const unsigned char *msg, int bytes, struct job *jobs,
+		       struct result_row *row)
+{
+	size_t at = sizeof(int), used;
+	char err[sizeof row->message - 16]; /* with "rank N: " before it */
+	int n = 0;
+
+	while ((int)at < bytes && n < 3) {
+		if (job_unpack(&r->rs, msg + at, (size_t)bytes - at, &jobs[n], &used, err,
+			       sizeof err)) {
+			result_row_init(row, &jobs[n], &r->rs, NULL);
+			strlcopy(row->status, "failed", sizeof row->status);
+			snprintf(row->message, sizeof row->message, "rank %d: %s", r->rank, err);
+			return -1;
+		}
+		at += used;
+		n++;
+	}
+	return n;
+}
+
 static int run_work(struct run *r)
 {
-	int nstatic = r->njobs;
 	struct result_row row;
+	unsigned char *msg = xmalloc(JOB_MSG_MAX);
+	struct job *jobs = xmalloc(3 * sizeof *jobs);
+	int status = 1;
 	memset(&row, 0, sizeof row);
 	if (mpi_check(MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD), r->rank,
 		      "MPI_Send", 0))
-		return 1;
+		goto out;
 	for (;;) {
-		int j;
-		if (mpi_check(
-			MPI_Recv(&j, 1, MPI_INT, 0, TAG_JOB, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-			r->rank, "MPI_Recv", 0))
-			return 1;
+		MPI_Status st;
+		int bytes = 0, j = -1, n;
+		if (mpi_check(MPI_Recv(msg, JOB_MSG_MAX, MPI_BYTE, 0, TAG_JOB, MPI_COMM_WORLD, &st),
+			      r->rank, "MPI_Recv", 0) ||
+		    mpi_check(MPI_Get_count(&st, MPI_BYTE, &bytes), r->rank, "MPI_Get_count", 0))
+			goto out;
+		if (bytes >= (int)sizeof j)
+			memcpy(&j, msg, sizeof j);
 		if (j < 0)
 			break;
-		if (j >= nstatic) {
-			/* a job grown by a search on rank 0: its description follows */
-			if (j >= r->njobs) {
-				r->jobs = xrealloc(r->jobs, (size_t)(j + 1) * sizeof *r->jobs);
-				memset(&r->jobs[r->njobs], 0,
-				       (size_t)(j + 1 - r->njobs) * sizeof *r->jobs);
-				r->njobs = j + 1;
-				r->p.jobs = r->jobs;
-				r->p.njobs = r->njobs;
-			}
-			if (mpi_check(MPI_Recv(&r->jobs[j], sizeof r->jobs[j], MPI_BYTE, 0,
-					       TAG_JOBDESC, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-				      r->rank, "MPI_Recv", 0))
-				return 1;
+		/* the job and its ancestors (send_job) */
+		n = unpack_jobs(r, msg, bytes, jobs, &row);
+		if (n > 0) {
+			pipeline_set_jobs(&r->p, j, jobs, n);
+			run_job(r, j, &row);
 		}
-		run_job(r, j, &row);
 		row.rank = r->rank;
 		if (mpi_check(MPI_Send(&row, sizeof row, MPI_BYTE, 0, TAG_RESULT, MPI_COMM_WORLD),
 			      r->rank, "MPI_Send", 0))
-			return 1;
+			goto out;
 	}
-	return 0;
+	status = 0;
+out:
+	free(msg);
+	free(jobs);
+	return status;
 }
 
 int coord_run(const struct run_opts *o, int rank, int size)
 {
 	struct run r;
-	int go = 1, status = 1;
+	int go, loaded, status = 1;
 
 	memset(&r, 0, sizeof r);
 	r.o = o;
 	r.rank = rank;
 	r.size = size;
-	if (jobfile_load(o->jobfile, &r.rs, r.err, sizeof r.err) ||
-	    jobs_expand(&r.rs, &r.jobs, &r.njobs, r.err, sizeof r.err) ||
-	    pipeline_precheck(&r.rs, r.jobs, r.njobs, r.err, sizeof r.err))
+	go = loaded = !jobfile_load(o->jobfile, &r.rs, r.err, sizeof r.err);
+	/* rank 0 alone expands the matrix: workers get each job whole */
+	if (go && rank == 0 &&
+	    (matrix_expand(&r.rs, &r.m, r.err, sizeof r.err) ||
+	     pipeline_precheck(&r.m, r.err, sizeof r.err)))
 		go = 0;
 	if (o->dry_run) {
 		if (rank == 0) {
 			if (go)
-				print_dry_run(&r.rs, r.jobs, r.njobs);
+				print_dry_run(&r.m);
 			else
 				fprintf(stderr, "error: %s\n", r.err);
 		}
-		free(r.jobs);
-		if (go)
+		matrix_free(&r.m);
+		if (loaded)
 			jobfile_free(&r.rs);
 		return go ? 0 : 1;
+	}
+	if (size > 1) {
+		/* the workers go on as rank 0 says */
+		int go0 = go;
+		if (mpi_check(MPI_Bcast(&go0, 1, MPI_INT, 0, MPI_COMM_WORLD), rank, "MPI_Bcast", 0))
+			go0 = 0;
+		if (go0 && !go) {
+			/* the job file changed between rank 0's read and this one's */
+			fprintf(stderr, "error: rank %d: %s\n", rank, r.err);
+			MPI_Abort(MPI_COMM_WORLD, 1);
+		}
+		go = go0;
 	}
 	if (!go) {
 		if (rank == 0)
 			fprintf(stderr, "error: %s\n", r.err);
+		matrix_free(&r.m);
+		if (loaded)
+			jobfile_free(&r.rs);
 		return 1;
 	}
 	openblas_set_num_threads(r.rs.threads);
@@ -1393,13 +1566,13 @@ int coord_run(const struct run_opts *o, int rank, int size)
 		strlcopy(r.rundir, o->rundir, sizeof r.rundir);
 	else
 		snprintf(r.rundir, sizeof r.rundir, "runs/%s", r.rs.name);
-	pipeline_init(&r.p, &r.rs, r.jobs, r.njobs, r.rundir, rank);
+	pipeline_init(&r.p, &r.rs, r.rundir, rank);
 	iso_time(r.start, sizeof r.start);
 
 	if (run_setup(&r))
 		status = rank == 0 ? run_serve(&r) : run_work(&r);
 	pipeline_free(&r.p);
-	free(r.jobs);
+	matrix_free(&r.m);
 	jobfile_free(&r.rs);
 	return status;
 }

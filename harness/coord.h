@@ -51,5 +51,10 @@ int journal_close(struct journal *jl, char *err, size_t errlen);
 /* Reads the rows of rundir/results.csv, dropping (and truncating away) a torn
  * last line. *rows is malloc'd; later rows of the same job win. */
 int journal_read(const char *rundir, struct result_row **rows, int *n, char *err, size_t errlen);
+/* The same rows one at a time, in file order, to fn (which returns 0 to go
+ * on): memory does not grow with the journal (a resumed run of a million
+ * jobs). Returns -1 with a message, or fn's first non-zero result. */
+int journal_scan(const char *rundir, int (*fn)(void *ctx, const struct result_row *r), void *ctx,
+		 char *err, size_t errlen);
 
 #endif

@@ -24,6 +24,7 @@ static void set_run_defaults(struct run_spec *rs)
 	strlcopy(rs->dataset, data_sources[0].name, sizeof rs->dataset);
 	strlcopy(rs->model, nn_archs[0].name, sizeof rs->model);
 	rs->nseeds = 1;
+	rs->seeds = xmalloc(sizeof *rs->seeds);
 	rs->seeds[0] = 1;
 	rs->run_seed = 0;
 	rs->alpha = 1e-3;
@@ -226,4 +227,7 @@ void jobfile_free(struct run_spec *rs)
 	rs->nschemes = 0;
 	rs->nattacks = 0;
 	rs->nsearches = 0;
+	free(rs->seeds);
+	rs->seeds = NULL;
+	rs->nseeds = 0;
 }

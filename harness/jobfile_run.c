@@ -234,6 +234,23 @@ static int name_ok(const char *s)
 	return 1;
 }
 
+/* Appends seed v (checked) to the run's growing array of seeds. */
+static int push_seed(struct jf_ctx *c, const yaml_node_t *n, long long v)
+{
+	struct run_spec *rs = c->rs;
+
+	if (rs->nseeds >= MAXSEEDS)
+		return jf_node_err(c, n,
+				   "run.seeds has more than %d seeds; expected at most %d seeds",
+				   MAXSEEDS, MAXSEEDS);
+	/* doubling from a power of two: a new block exactly when nseeds is one */
+	if (!(rs->nseeds & (rs->nseeds - 1)))
+		rs->seeds = xrealloc(rs->seeds,
+				     (size_t)(rs->nseeds ? 2 * rs->nseeds : 1) * sizeof *rs->seeds);
+	rs->seeds[rs->nseeds++] = (long)v;
+	return 0;
+}
+
 /* Adds one seed value (text) at node n. */
 static int add_seed(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *n, long long v,
 		    const char *expect)
@@ -247,12 +264,7 @@ static int add_seed(struct jf_ctx *c, const struct run_key *k, const yaml_node_t
 		if (rs->seeds[i] == v)
 			return jf_node_err(
 			    c, n, "run.seeds lists seed %lld twice; expected distinct seeds", v);
-	if (rs->nseeds >= MAXSEEDS)
-		return jf_node_err(c, n,
-				   "run.seeds has more than %d seeds; expected at most %d seeds",
-				   MAXSEEDS, MAXSEEDS);
-	rs->seeds[rs->nseeds++] = (long)v;
-	return 0;
+	return push_seed(c, n, v);
 }
 
 static int parse_seed_scalar(struct jf_ctx *c, const struct run_key *k, const yaml_node_t *n,
@@ -288,8 +300,19 @@ static int parse_seed_scalar(struct jf_ctx *c, const struct run_key *k, const ya
 		return jf_node_err(
 		    c, n, "run.seeds = '%s' gives more than %d seeds; expected at most %d seeds", s,
 		    MAXSEEDS, MAXSEEDS);
+	/* The message of the first value of a..b that is out of range or listed
+	 * before, found in one pass over the seeds before (not one per value: a
+	 * range of a million seeds). */
+	long long first = b > k->max ? k->max + 1 : b + 1;
+	if (a < k->min)
+		first = a;
+	for (int i = 0; i < c->rs->nseeds; i++)
+		if (c->rs->seeds[i] >= a && c->rs->seeds[i] < first)
+			first = c->rs->seeds[i];
+	if (first <= b)
+		return add_seed(c, k, n, first, expect);
 	for (long long v = a; v <= b; v++)
-		if (add_seed(c, k, n, v, expect))
+		if (push_seed(c, n, v))
 			return -1;
 	return 0;
 }

@@ -1,6 +1,8 @@
 /* jobs_expand.c - from a run_spec to the job DAG: every combination of
  * plug-in parameters, the jobs of every seed, their identity (id and RNG
- * seed) and the cost model (from the model and dataset tables). */
+ * seed) and the cost model (from the model and dataset tables). The DAG is
+ * held compact (struct job_rec) and each job made whole on demand; jobs go
+ * to workers packed (job_pack). */
 #include "job.h"
 #include "../workers/data.h"
 #include "../workers/nn.h"
@@ -12,9 +14,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
-
-#define MAX_JOBS 100000 /* jobs one run may expand to */
 
 const char *job_kind_name(int kind)
 {
@@ -41,40 +42,60 @@ const char *job_kind_name(int kind)
 
 /* ---- identity ---- */
 
-void job_finalise(struct job *j, const struct run_spec *rs)
+/* What a job's identity text says of the run (training settings): the same
+ * for every job, so the matrix formats it once. */
+static void identity_prefix(const struct run_spec *rs, char *buf, size_t len)
 {
-	char text[8192], hex[65];
 	char lr[32], mom[32], wd[32], split[32];
-	char sp[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
-	char ap[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
 
 	fmt_double(lr, sizeof lr, rs->lr);
 	fmt_double(mom, sizeof mom, rs->momentum);
 	fmt_double(wd, sizeof wd, rs->weight_decay);
 	fmt_double(split, sizeof split, rs->attacker_split);
-	param_format(&j->sp, sp, sizeof sp);
-	param_format(&j->ap, ap, sizeof ap);
-	snprintf(
-	    text, sizeof text,
-	    "kind=%s;dataset=%s;model=%s;epochs=%d;batch=%d;opt=%s;lr=%s;momentum=%s;wd=%s;train_"
-	    "subset=%d;test_subset=%d;split=%s;seed=%ld;scheme=%s{%s};attack=%s{%s};control=%d",
-	    job_kind_name(j->kind), rs->dataset, rs->model, rs->epochs, rs->batch, rs->optimizer,
-	    lr, mom, wd, rs->train_subset, rs->test_subset, split, j->seed, j->scheme, sp,
-	    j->attack, ap, j->control_index);
+	snprintf(buf, len,
+		 "dataset=%s;model=%s;epochs=%d;batch=%d;opt=%s;lr=%s;momentum=%s;wd=%s;train_"
+		 "subset=%d;test_subset=%d;split=%s",
+		 rs->dataset, rs->model, rs->epochs, rs->batch, rs->optimizer, lr, mom, wd,
+		 rs->train_subset, rs->test_subset, split);
+}
+
+/* The canonical identity text of job j (see job.h) into text, from the
+ * run's prefix and the job's formatted parameters. */
+static void identity_compose(const struct job *j, const char *prefix, const char *sp,
+			     const char *ap, char *text, size_t len)
+{
+	int l = snprintf(text, len, "kind=%s;%s;seed=%ld;scheme=%s{%s};attack=%s{%s};control=%d",
+			 job_kind_name(j->kind), prefix, j->seed, j->scheme, sp, j->attack, ap,
+			 j->control_index);
+	size_t n = l < 0 ? 0 : (size_t)l < len ? (size_t)l : len - 1;
+
 	/* Calibration jobs append what tells them apart; the texts of the other
 	 * kinds are unchanged, and so are their ids and seeds. */
-	if (j->kind == JOB_CALMODEL || j->kind == JOB_CALIB) {
-		size_t l = strlen(text);
-		snprintf(text + l, sizeof text - l, ";calib_model=%d", j->calib_model);
-	}
-	if (j->kind == JOB_CALIB) {
-		size_t l = strlen(text);
-		snprintf(text + l, sizeof text - l, ";calib_keys=%d", j->calib_keys);
-	}
-	if (j->kind == JOB_CALOWNER) {
-		size_t l = strlen(text);
-		snprintf(text + l, sizeof text - l, ";calib_owner=%d", j->calib_owner);
-	}
+	if (j->kind == JOB_CALMODEL || j->kind == JOB_CALIB)
+		n += (size_t)snprintf(text + n, len - n, ";calib_model=%d", j->calib_model);
+	if (n < len && j->kind == JOB_CALIB)
+		n += (size_t)snprintf(text + n, len - n, ";calib_keys=%d", j->calib_keys);
+	if (n < len && j->kind == JOB_CALOWNER)
+		snprintf(text + n, len - n, ";calib_owner=%d", j->calib_owner);
+}
+
+static void identity_text(const struct job *j, const struct run_spec *rs, char *text, size_t len)
+{
+	char prefix[1024];
+	char sp[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+	char ap[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+
+	identity_prefix(rs, prefix, sizeof prefix);
+	param_format(&j->sp, sp, sizeof sp);
+	param_format(&j->ap, ap, sizeof ap);
+	identity_compose(j, prefix, sp, ap, text, len);
+}
+
+void job_finalise(struct job *j, const struct run_spec *rs)
+{
+	char text[8192], hex[65];
+
+	identity_text(j, rs, text, sizeof text);
 	/* The id and seed hash the whole text even if the stored copy is cut. */
 	strlcopy(j->identity, text, sizeof j->identity);
 	sha256_hex(text, strlen(text), hex);
@@ -95,11 +116,6 @@ void job_setting(const struct job *j, const struct run_spec *rs, char *buf, size
 
 /* ---- expansion ---- */
 
-struct combo {
-	const struct plug_entry *e;
-	struct param_set ps;
-};
-
 /* All parameter combinations of the entries (odometer, last key fastest),
  * completed with defaults (an attack's through atk_canonical, which leaves
  * out late parameters at their default); the unmarked scheme is left out. */
@@ -119,11 +135,11 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 			k *= es[i].nvals[p];
 		total += k;
 	}
-	if (total > MAX_JOBS)
+	if (total > MAX_COMBOS)
 		return errf(err, errlen,
 			    "%s: the %s expand to %.0f parameter combinations; expected at most %d "
 			    "in all (shorten the value lists)",
-			    rs->path, attacks ? "attacks" : "schemes", total, MAX_JOBS);
+			    rs->path, attacks ? "attacks" : "schemes", total, MAX_COMBOS);
 	cs = xcalloc(total > 0 ? (size_t)total : 1, sizeof *cs);
 	for (int i = 0; i < n; i++) {
 		const struct plug_entry *e = &es[i];
@@ -202,18 +218,6 @@ static double train_cost(const struct run_spec *rs)
 	return rs->epochs * n * per;
 }
 
-static struct job *new_job(struct job *jobs, int *n, int kind, int parent, long seed)
-{
-	struct job *j = &jobs[(*n)++];
-
-	memset(j, 0, sizeof *j);
-	j->kind = kind;
-	j->parent = parent;
-	j->seed = seed;
-	j->after = j->wake = -1;
-	return j;
-}
-
 /* Whether a scheme setting's calibration keys need an owner model each: keys
  * made from a marked model, or decisions by an empirical null fitted on
  * controls after embedding (a bare keygen key holds no fit, so it would make
@@ -258,20 +262,424 @@ int jobs_not_applicable(const struct run_spec *rs, char *err, size_t errlen)
 	return na;
 }
 
-int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
-{
-	struct combo *sc = NULL, *ac = NULL;
-	int nsc = 0, nac = 0, n = 0, rc = -1, nfit = 0;
-	struct job *js = NULL;
-	double tc = train_cost(rs), total;
-	int *train_of = NULL;
+/* ---- the compact matrix ---- */
 
-	*jobs = NULL;
-	*njobs = 0;
-	if (combos(rs, rs->schemes, rs->nschemes, 0, &sc, &nsc, err, errlen))
-		goto out;
-	if (combos(rs, rs->attacks, rs->nattacks, 1, &ac, &nac, err, errlen))
-		goto out;
+static struct job_rec *new_rec(struct matrix *m, int kind, int parent, int seed, int sc)
+{
+	struct job_rec *r = &m->r[m->n++];
+
+	memset(r, 0, sizeof *r);
+	r->kind = (unsigned char)kind;
+	r->parent = parent;
+	r->seed = seed;
+	r->sc = sc;
+	r->ac = -1;
+	r->after = r->wake = -1;
+	return r;
+}
+
+/* The keys a calibration job of scheme combination sc verifies, and whether
+ * they are owner models' keys. */
+static int calib_nkeys(const struct matrix *m, int sc, int *owners)
+{
+	*owners = key_from_model(&m->sc[sc]);
+	return *owners ? m->rs->calib_owners : m->rs->calib_keys;
+}
+
+static double rec_cost(const struct matrix *m, const struct job_rec *r)
+{
+	int own, nkeys;
+
+	switch (r->kind) {
+	case JOB_ATTACK:
+		return 0.2 * m->tc;
+	case JOB_CALIB:
+		/* a verification per key; a keygen per key if made here */
+		nkeys = calib_nkeys(m, r->sc, &own);
+		return nkeys * (own ? 0.002 : 0.004) * m->tc;
+	default:
+		return m->tc;
+	}
+}
+
+static int hexval(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A 16-hex-char id as 8 bytes; -1 if it is not one. */
+static int id_bytes(const char *id, unsigned char *out)
+{
+	for (int i = 0; i < 8; i++) {
+		int a = hexval((unsigned char)id[2 * i]),
+		    b = a < 0 ? -1 : hexval((unsigned char)id[2 * i + 1]);
+		if (a < 0 || b < 0)
+			return -1;
+		out[i] = (unsigned char)(a << 4 | b);
+	}
+	return id[16] ? -1 : 0;
+}
+
+int job_id_bytes(const char *id, unsigned char *out)
+{
+	return id_bytes(id, out);
+}
+
+void matrix_id(const struct matrix *m, int i, char *id)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int k = 0; k < 8; k++) {
+		id[2 * k] = hex[m->r[i].id[k] >> 4];
+		id[2 * k + 1] = hex[m->r[i].id[k] & 15];
+	}
+	id[16] = 0;
+}
+
+void matrix_job(const struct matrix *m, int i, struct job *out, int finalise)
+{
+	const struct run_spec *rs = m->rs;
+	const struct job_rec *r = &m->r[i];
+	char v[16];
+
+	if (i >= m->nstatic) {
+		*out = m->grown[i - m->nstatic];
+		return;
+	}
+	/* all but the identity text, written below */
+	memset(out, 0, offsetof(struct job, identity));
+	out->identity[0] = 0;
+	out->kind = r->kind;
+	out->parent = r->parent;
+	out->seed = r->seed >= 0 ? rs->seeds[r->seed] : r->ctl;
+	if (r->sc >= 0) {
+		strlcopy(out->scheme, m->sc[r->sc].e->name, NAMELEN);
+		out->sp = m->sc[r->sc].ps;
+	} else {
+		strlcopy(out->scheme, wm_scheme_unmarked()->name, NAMELEN);
+	}
+	if (r->ac >= 0) {
+		strlcopy(out->attack, m->ac[r->ac].e->name, NAMELEN);
+		out->ap = m->ac[r->ac].ps;
+	}
+	switch (r->kind) {
+	case JOB_CONTROL:
+	case JOB_CTLMODEL:
+		out->control_index = r->ctl;
+		break;
+	case JOB_CALMODEL:
+		out->calib_model = r->ctl;
+		break;
+	case JOB_CALOWNER:
+		out->calib_owner = r->ctl;
+		break;
+	case JOB_CALIB: {
+		int own;
+		out->calib_model = r->ctl;
+		out->calib_keys = calib_nkeys(m, r->sc, &own);
+		snprintf(v, sizeof v, "%d", out->calib_keys);
+		param_set_put(&out->ap, "keys", v); /* the row's attack_params */
+		snprintf(v, sizeof v, "%d", rs->calib_models);
+		param_set_put(&out->ap, "models", v);
+		break;
+	}
+	}
+	out->after = r->after;
+	out->nafter = r->nafter;
+	out->wake = r->wake;
+	out->nwake = r->nwake;
+	out->cost = rec_cost(m, r);
+	if (finalise)
+		job_finalise(out, rs);
+	else
+		matrix_id(m, i, out->id);
+}
+
+int matrix_append(struct matrix *m, const struct job *j)
+{
+	int n = m->n;
+
+	if (n == m->cap) {
+		m->cap = m->cap ? 2 * m->cap : 16;
+		m->r = xrealloc(m->r, (size_t)m->cap * sizeof *m->r);
+	}
+	if (!((n - m->nstatic) & (n - m->nstatic - 1)))
+		m->grown = xrealloc(m->grown, (size_t)(n - m->nstatic ? 2 * (n - m->nstatic) : 1) *
+						  sizeof *m->grown);
+	m->grown[n - m->nstatic] = *j;
+	new_rec(m, j->kind, j->parent, -1, -1);
+	m->r[n].after = j->after;
+	m->r[n].nafter = j->nafter;
+	m->r[n].wake = j->wake;
+	m->r[n].nwake = j->nwake;
+	m->r[n].cost = (float)j->cost;
+	id_bytes(j->id, m->r[n].id);
+	return n;
+}
+
+int matrix_bundle(const struct matrix *m, int i, struct job *out, int finalise)
+{
+	int n = 1;
+
+	matrix_job(m, i, &out[0], finalise);
+	if (out[0].parent >= 0) {
+		matrix_job(m, out[0].parent, &out[n++], finalise);
+		if (out[0].kind == JOB_CONTROL && out[1].parent >= 0)
+			matrix_job(m, out[1].parent, &out[n++], finalise);
+	}
+	return n;
+}
+
+/* The fixed part of a job on the wire; its parameters follow as
+ * "key\0value\0" pairs, the scheme's then the attack's. */
+struct job_wire {
+	char id[17];
+	unsigned char kind, nsp, nap;
+	int parent, control_index, calib_model, calib_owner, calib_keys;
+	int after, nafter, wake, nwake;
+	long seed;
+	double cost;
+	char scheme[NAMELEN], attack[NAMELEN];
+};
+_Static_assert(sizeof(struct job_wire) <= 256, "JOB_WIRE_MAX assumes a small head");
+
+static size_t pack_params(const struct param_set *ps, unsigned char *buf)
+{
+	size_t at = 0;
+
+	for (int k = 0; k < ps->n; k++) {
+		size_t a = strlen(ps->key[k]) + 1, b = strlen(ps->val[k]) + 1;
+		memcpy(buf + at, ps->key[k], a);
+		memcpy(buf + at + a, ps->val[k], b);
+		at += a + b;
+	}
+	return at;
+}
+
+size_t job_pack(const struct job *j, unsigned char *buf)
+{
+	struct job_wire w;
+	size_t at = sizeof w;
+
+	memset(&w, 0, sizeof w);
+	memcpy(w.id, j->id, sizeof w.id);
+	w.kind = (unsigned char)j->kind;
+	w.nsp = (unsigned char)j->sp.n;
+	w.nap = (unsigned char)j->ap.n;
+	w.parent = j->parent;
+	w.control_index = j->control_index;
+	w.calib_model = j->calib_model;
+	w.calib_owner = j->calib_owner;
+	w.calib_keys = j->calib_keys;
+	w.after = j->after;
+	w.nafter = j->nafter;
+	w.wake = j->wake;
+	w.nwake = j->nwake;
+	w.seed = j->seed;
+	w.cost = j->cost;
+	memcpy(w.scheme, j->scheme, NAMELEN);
+	memcpy(w.attack, j->attack, NAMELEN);
+	memcpy(buf, &w, sizeof w);
+	at += pack_params(&j->sp, buf + at);
+	at += pack_params(&j->ap, buf + at);
+	return at;
+}
+
+/* One NUL-terminated string of at most cap bytes (NUL included) at *at. */
+static int unpack_str(const unsigned char *buf, size_t len, size_t *at, char *out, size_t cap)
+{
+	const unsigned char *z = *at < len ? memchr(buf + *at, 0, len - *at) : NULL;
+	size_t n = z ? (size_t)(z - (buf + *at)) + 1 : 0;
+
+	if (!z || n > cap)
+		return -1;
+	memcpy(out, buf + *at, n);
+	*at += n;
+	return 0;
+}
+
+static int unpack_params(const unsigned char *buf, size_t len, size_t *at, int n,
+			 struct param_set *ps)
+{
+	if (n > PARAM_MAX)
+		return -1;
+	ps->n = n;
+	for (int k = 0; k < n; k++)
+		if (unpack_str(buf, len, at, ps->key[k], PARAM_KEYLEN) ||
+		    unpack_str(buf, len, at, ps->val[k], PARAM_VALLEN))
+			return -1;
+	return 0;
+}
+
+int job_unpack(const struct run_spec *rs, const unsigned char *buf, size_t len, struct job *out,
+	       size_t *used, char *err, size_t errlen)
+{
+	struct job_wire w;
+	size_t at = sizeof w;
+
+	if (len < sizeof w)
+		return errf(err, errlen, "a job message of %zu bytes; expected at least %zu", len,
+			    sizeof w);
+	memcpy(&w, buf, sizeof w);
+	memset(out, 0, offsetof(struct job, identity));
+	if (w.id[16] || w.scheme[NAMELEN - 1] || w.attack[NAMELEN - 1] ||
+	    unpack_params(buf, len, &at, w.nsp, &out->sp) ||
+	    unpack_params(buf, len, &at, w.nap, &out->ap)) {
+		memset(out, 0, offsetof(struct job, identity));
+		out->parent = -1;
+		return errf(err, errlen, "a malformed job message; expected one packed by rank 0");
+	}
+	out->kind = w.kind;
+	out->parent = w.parent;
+	out->control_index = w.control_index;
+	out->calib_model = w.calib_model;
+	out->calib_owner = w.calib_owner;
+	out->calib_keys = w.calib_keys;
+	out->after = w.after;
+	out->nafter = w.nafter;
+	out->wake = w.wake;
+	out->nwake = w.nwake;
+	out->seed = w.seed;
+	out->cost = w.cost;
+	memcpy(out->scheme, w.scheme, NAMELEN);
+	memcpy(out->attack, w.attack, NAMELEN);
+	job_finalise(out, rs);
+	if (strcmp(out->id, w.id)) {
+		errf(err, errlen,
+		     "job %s is job %s here: %s differs between rank 0 and this rank; expected "
+		     "the same job file on every rank",
+		     w.id, out->id, rs->path);
+		memcpy(out->id, w.id, sizeof w.id); /* rank 0's job, for its failed row */
+		return -1;
+	}
+	*used = at;
+	return 0;
+}
+
+void matrix_free(struct matrix *m)
+{
+	free(m->sc);
+	free(m->ac);
+	free(m->r);
+	free(m->grown);
+	free(m->sfmt);
+	free(m->afmt);
+	free(m->sbuf);
+	free(m->abuf);
+	memset(m, 0, sizeof *m);
+}
+
+void job_calowner(const struct run_spec *rs, const struct job *calib, int k, struct job *out)
+{
+	memset(out, 0, sizeof *out);
+	out->kind = JOB_CALOWNER;
+	out->parent = -1;
+	out->seed = k;
+	out->after = out->wake = -1;
+	strlcopy(out->scheme, calib->scheme, NAMELEN);
+	out->sp = calib->sp;
+	out->calib_owner = k;
+	out->cost = train_cost(rs);
+	job_finalise(out, rs);
+}
+
+/* The parameters of each combination, formatted once (a million jobs share
+ * a few hundred combinations); *buf holds them. */
+static char **format_combos(const struct combo *c, int n, char **buf)
+{
+	char one[PARAM_MAX * (PARAM_KEYLEN + PARAM_VALLEN + 2) + 1];
+	char **f = xmalloc((size_t)(n + 1) * sizeof *f);
+	size_t len = 1, at = 1;
+
+	for (int i = 0; i < n; i++) {
+		param_format(&c[i].ps, one, sizeof one);
+		len += strlen(one) + 1;
+	}
+	*buf = xmalloc(len);
+	(*buf)[0] = 0;
+	f[0] = *buf; /* f[0]: no combination (""), f[i + 1]: combination i */
+	for (int i = 0; i < n; i++) {
+		param_format(&c[i].ps, one, sizeof one);
+		f[i + 1] = *buf + at;
+		memcpy(f[i + 1], one, strlen(one) + 1);
+		at += strlen(one) + 1;
+	}
+	return f;
+}
+
+long matrix_seed(const struct matrix *m, int i)
+{
+	const struct job_rec *r = &m->r[i];
+
+	return i >= m->nstatic ? m->grown[i - m->nstatic].seed
+	       : r->seed >= 0  ? m->rs->seeds[r->seed]
+			       : r->ctl;
+}
+
+double matrix_cost(const struct matrix *m, int i)
+{
+	return i >= m->nstatic ? m->grown[i - m->nstatic].cost : rec_cost(m, &m->r[i]);
+}
+
+const char *matrix_params(const struct matrix *m, int i, int attack)
+{
+	if (i >= m->nstatic || m->r[i].kind == JOB_CALIB)
+		return NULL;
+	return attack ? m->afmt[m->r[i].ac + 1] : m->sfmt[m->r[i].sc + 1];
+}
+
+/* The ids of the jobs: the hash of each identity text (rng_seed is made
+ * when a job is materialised to run). The text is composed from the run's
+ * prefix and the formatted combinations, as job_finalise composes it. */
+static void matrix_ids(struct matrix *m)
+{
+	struct job *j = xmalloc(sizeof *j);
+	char prefix[1024], text[8192], hex[65];
+	char **sf = m->sfmt, **af = m->afmt;
+	const char *none = wm_scheme_unmarked()->name;
+
+	identity_prefix(m->rs, prefix, sizeof prefix);
+	for (int i = 0; i < m->n; i++) {
+		struct job_rec *r = &m->r[i];
+
+		if (r->kind == JOB_CALIB) {
+			/* its attack parameters are made, not a combination */
+			matrix_job(m, i, j, 0);
+			identity_text(j, m->rs, text, sizeof text);
+		} else {
+			j->kind = r->kind;
+			j->seed = r->seed >= 0 ? m->rs->seeds[r->seed] : r->ctl;
+			strlcopy(j->scheme, r->sc >= 0 ? m->sc[r->sc].e->name : none, NAMELEN);
+			strlcopy(j->attack, r->ac >= 0 ? m->ac[r->ac].e->name : "", NAMELEN);
+			j->control_index =
+			    r->kind == JOB_CONTROL || r->kind == JOB_CTLMODEL ? r->ctl : 0;
+			j->calib_model = r->kind == JOB_CALMODEL ? r->ctl : 0;
+			j->calib_owner = r->kind == JOB_CALOWNER ? r->ctl : 0;
+			identity_compose(j, prefix, sf[r->sc + 1], af[r->ac + 1], text,
+					 sizeof text);
+		}
+		sha256_hex(text, strlen(text), hex);
+		hex[16] = 0;
+		id_bytes(hex, r->id);
+		r->cost = (float)rec_cost(m, r);
+	}
+	free(j);
+}
+
+int matrix_expand(const struct run_spec *rs, struct matrix *m, char *err, size_t errlen)
+{
+	int nfit = 0;
+	double total;
+	unsigned char *na = NULL;
+
+	memset(m, 0, sizeof *m);
+	m->rs = rs;
+	m->tc = train_cost(rs);
+	if (combos(rs, rs->schemes, rs->nschemes, 0, &m->sc, &m->nsc, err, errlen) ||
+	    combos(rs, rs->attacks, rs->nattacks, 1, &m->ac, &m->nac, err, errlen))
+		goto fail;
+	const struct combo *sc = m->sc;
+	int nsc = m->nsc, nac = m->nac;
 	for (int k = 0; k < nsc; k++)
 		nfit += wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps);
 	for (int k = 0; k < nsc; k++)
@@ -283,7 +691,7 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 			     "is %d; expected run.controls >= %d (10 recommended)",
 			     rs->path, sc[k].e->line, sc[k].e->col, sc[k].e->name, rs->controls,
 			     NULL_MIN_CONTROLS);
-			goto out;
+			goto fail;
 		}
 	total =
 	    (double)rs->nseeds * (1 + nsc) * (1 + nac) + (double)rs->nseeds * nsc * rs->controls;
@@ -302,163 +710,149 @@ int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *
 				     rs->path, rs->calib_line, rs->calib_col,
 				     rs->calib_owners_given ? "owners" : "keys", rs->calib_owners,
 				     sc[k].e->name, CALIB_MIN_OWNERS);
-				goto out;
+				goto fail;
 			}
 			total += rs->calib_owners;
 		}
 	}
+	/* before anything the size of the matrix is allocated */
 	if (total > MAX_JOBS) {
 		errf(err, errlen,
 		     "%s: the job matrix expands to %.0f jobs; expected at most %d (fewer seeds, "
 		     "schemes, attacks or values)",
 		     rs->path, total, MAX_JOBS);
-		goto out;
+		goto fail;
 	}
-	js = xcalloc((size_t)total, sizeof *js);
-	train_of = xcalloc((size_t)rs->nseeds, sizeof *train_of);
-
-	/* Clean models first, then marked ones: they gate everything else. */
-	for (int s = 0; s < rs->nseeds; s++) {
-		struct job *j = new_job(js, &n, JOB_TRAIN, -1, rs->seeds[s]);
-
-		strlcopy(j->scheme, wm_scheme_unmarked()->name, NAMELEN);
-		j->cost = tc;
-		train_of[s] = n - 1;
+	m->cap = total > 0 ? (int)total : 1;
+	m->r = xmalloc((size_t)m->cap * sizeof *m->r);
+	/* which attacks cannot act on each marked setting (not_applicable) */
+	na = xcalloc((size_t)nsc * (size_t)nac + 1, 1);
+	{
+		struct job *mj = xcalloc(1, sizeof *mj);
+		mj->kind = JOB_EMBED;
+		for (int k = 0; k < nsc; k++) {
+			strlcopy(mj->scheme, sc[k].e->name, NAMELEN);
+			mj->sp = sc[k].ps;
+			for (int a = 0; a < nac; a++)
+				na[k * nac + a] =
+				    (unsigned char)not_applicable(mj, m->ac[a].e->name);
+		}
+		free(mj);
 	}
+
+	/* Clean models first (job s is seed s's), then marked ones: they gate
+	 * everything else. */
+	for (int s = 0; s < rs->nseeds; s++)
+		new_rec(m, JOB_TRAIN, -1, s, -1);
 	/* Control models of the seeds, when a scheme's decision needs an empirical
 	 * null: its embeds wait for them (README "Empirical null"). */
-	int ctl0 = n;
+	int ctl0 = m->n;
 	if (nfit)
 		for (int s = 0; s < rs->nseeds; s++)
-			for (int ci = 1; ci <= rs->controls; ci++) {
-				struct job *j =
-				    new_job(js, &n, JOB_CTLMODEL, train_of[s], rs->seeds[s]);
-
-				strlcopy(j->scheme, wm_scheme_unmarked()->name, NAMELEN);
-				j->control_index = ci;
-				j->cost = tc;
-			}
+			for (int ci = 1; ci <= rs->controls; ci++)
+				new_rec(m, JOB_CTLMODEL, s, s, -1)->ctl = ci;
 	for (int s = 0; s < rs->nseeds; s++) {
-		int emb0 = n;
+		int emb0 = m->n;
 		for (int k = 0; k < nsc; k++) {
-			struct job *j = new_job(js, &n, JOB_EMBED, train_of[s], rs->seeds[s]);
+			struct job_rec *r = new_rec(m, JOB_EMBED, s, s, k);
 
-			strlcopy(j->scheme, sc[k].e->name, NAMELEN);
-			j->sp = sc[k].ps;
-			j->cost = tc;
-			if (wm_null_fit_needed(wm_scheme_find(j->scheme), &j->sp)) {
-				j->after = ctl0 + s * rs->controls;
-				j->nafter = rs->controls;
+			if (wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps)) {
+				r->after = ctl0 + s * rs->controls;
+				r->nafter = rs->controls;
 			}
 		}
 		if (nfit)
 			for (int ci = 0; ci < rs->controls; ci++) {
-				js[ctl0 + s * rs->controls + ci].wake = emb0;
-				js[ctl0 + s * rs->controls + ci].nwake = nsc;
+				m->r[ctl0 + s * rs->controls + ci].wake = emb0;
+				m->r[ctl0 + s * rs->controls + ci].nwake = nsc;
 			}
 	}
 	/* Attacks of every model job: the clean one and every marked one, except
 	 * the pairs where the attack cannot act (not_applicable). */
-	for (int m = 0, nmodels = n; m < nmodels; m++)
-		for (int k = 0; k < nac && js[m].kind != JOB_CTLMODEL; k++) {
-			const struct job *pj = &js[m];
-			if (not_applicable(pj, ac[k].e->name))
+	for (int mo = 0, nmodels = m->n; mo < nmodels; mo++)
+		for (int k = 0; k < nac && m->r[mo].kind != JOB_CTLMODEL; k++) {
+			int msc = m->r[mo].sc;
+			if (m->r[mo].kind == JOB_EMBED && na[msc * nac + k])
 				continue;
-			struct job *j = new_job(js, &n, JOB_ATTACK, m, pj->seed);
-
-			strlcopy(j->scheme, pj->scheme, NAMELEN);
-			j->sp = pj->sp;
-			strlcopy(j->attack, ac[k].e->name, NAMELEN);
-			j->ap = ac[k].ps;
-			j->cost = 0.2 * tc;
+			new_rec(m, JOB_ATTACK, mo, m->r[mo].seed, msc)->ac = k;
 		}
-	for (int m = rs->nseeds;
-	     m < ctl0 + (nfit ? rs->nseeds * rs->controls : 0) + rs->nseeds * nsc; m++)
-		for (int ci = 1; ci <= rs->controls && js[m].kind == JOB_EMBED; ci++) {
-			const struct job *pj = &js[m];
-			struct job *j = new_job(js, &n, JOB_CONTROL, m, pj->seed);
-
-			strlcopy(j->scheme, pj->scheme, NAMELEN);
-			j->sp = pj->sp;
-			j->control_index = ci;
-			j->cost = tc;
-		}
+	for (int mo = rs->nseeds;
+	     mo < ctl0 + (nfit ? rs->nseeds * rs->controls : 0) + rs->nseeds * nsc; mo++)
+		for (int ci = 1; ci <= rs->controls && m->r[mo].kind == JOB_EMBED; ci++)
+			new_rec(m, JOB_CONTROL, mo, m->r[mo].seed, m->r[mo].sc)->ctl = ci;
 	/* Calibration: M unmarked models shared by every scheme setting; per setting, the
 	 * owner models of model-made keys (K of them), then one job per model verifying
 	 * the K keys. Owner jobs precede the jobs that wait for them. */
 	if (rs->calib_models > 0) {
-		int calmodel0 = n;
-		char keys[16];
+		int calmodel0 = m->n;
 
-		for (int m = 1; m <= rs->calib_models; m++) {
-			struct job *j = new_job(js, &n, JOB_CALMODEL, -1, m);
-
-			strlcopy(j->scheme, wm_scheme_unmarked()->name, NAMELEN);
-			j->calib_model = m;
-			j->cost = tc;
-		}
+		for (int mm = 1; mm <= rs->calib_models; mm++)
+			new_rec(m, JOB_CALMODEL, -1, -1, -1)->ctl = mm;
 		for (int k = 0; k < nsc; k++) {
-			int owner0 = n, nowner = 0;
-			int nkeys = key_from_model(&sc[k]) ? rs->calib_owners : rs->calib_keys;
+			int owner0 = m->n, nowner = 0;
 
 			if (key_from_model(&sc[k]))
 				for (int o = 1; o <= rs->calib_owners; o++) {
-					struct job *j = new_job(js, &n, JOB_CALOWNER, -1, o);
-
-					strlcopy(j->scheme, sc[k].e->name, NAMELEN);
-					j->sp = sc[k].ps;
-					j->calib_owner = o;
-					j->cost = tc;
+					new_rec(m, JOB_CALOWNER, -1, -1, k)->ctl = o;
 					nowner++;
 				}
 			for (int o = owner0; o < owner0 + nowner; o++) {
-				js[o].wake = n; /* the calibration jobs below */
-				js[o].nwake = rs->calib_models;
+				m->r[o].wake = m->n; /* the calibration jobs below */
+				m->r[o].nwake = rs->calib_models;
 			}
-			for (int m = 1; m <= rs->calib_models; m++) {
-				struct job *j = new_job(js, &n, JOB_CALIB, calmodel0 + m - 1, m);
-
-				strlcopy(j->scheme, sc[k].e->name, NAMELEN);
-				j->sp = sc[k].ps;
-				j->calib_model = m;
-				j->calib_keys = nkeys;
-				snprintf(keys, sizeof keys, "%d", nkeys);
-				param_set_put(&j->ap, "keys", keys); /* the row's attack_params */
-				snprintf(keys, sizeof keys, "%d", rs->calib_models);
-				param_set_put(&j->ap, "models", keys);
+			for (int mm = 1; mm <= rs->calib_models; mm++) {
+				struct job_rec *r =
+				    new_rec(m, JOB_CALIB, calmodel0 + mm - 1, -1, k);
+				r->ctl = mm;
 				if (nowner) {
-					j->after = owner0;
-					j->nafter = nowner;
+					r->after = owner0;
+					r->nafter = nowner;
 				}
-				/* a verification per key; a keygen per key if made here */
-				j->cost = nkeys * (nowner ? 0.002 : 0.004) * tc;
 			}
 		}
 	}
-	for (int i = 0; i < n; i++)
-		job_finalise(&js[i], rs);
+	m->nstatic = m->n;
+	m->sfmt = format_combos(m->sc, m->nsc, &m->sbuf);
+	m->afmt = format_combos(m->ac, m->nac, &m->abuf);
+	matrix_ids(m);
 	/* every value of every search, checked now: a probe is made during the
 	 * run, where a bad value would only fail a job */
-	for (int e = 0; e < rs->nsearches; e++) {
-		int key = search_key(&rs->searches[e]);
-		for (int v = 0; key >= 0 && v < rs->searches[e].nvals[key]; v++) {
-			struct job probe;
-			if (js && n > 0 &&
-			    job_search_probe(rs, js, n, 0, &rs->searches[e], v, &probe, err,
-					     errlen))
-				goto out;
+	if (m->n > 0 && rs->nsearches > 0) {
+		struct job *j0 = xmalloc(2 * sizeof *j0);
+		int bad = 0;
+		matrix_job(m, 0, &j0[0], 1);
+		for (int e = 0; e < rs->nsearches && !bad; e++) {
+			int key = search_key(&rs->searches[e]);
+			for (int v = 0; key >= 0 && v < rs->searches[e].nvals[key] && !bad; v++)
+				bad = job_search_probe(rs, &j0[0], 0, &rs->searches[e], v, &j0[1],
+						       err, errlen) != 0;
 		}
+		free(j0);
+		if (bad)
+			goto fail;
 	}
-	*jobs = js;
-	*njobs = n;
-	js = NULL;
-	rc = 0;
-out:
-	free(js);
-	free(train_of);
-	free(sc);
-	free(ac);
-	return rc;
+	free(na);
+	return 0;
+fail:
+	free(na);
+	matrix_free(m);
+	return -1;
+}
+
+int jobs_expand(const struct run_spec *rs, struct job **jobs, int *njobs, char *err, size_t errlen)
+{
+	struct matrix m;
+
+	*jobs = NULL;
+	*njobs = 0;
+	if (matrix_expand(rs, &m, err, errlen))
+		return -1;
+	*jobs = xmalloc((size_t)(m.n ? m.n : 1) * sizeof **jobs);
+	for (int i = 0; i < m.n; i++)
+		matrix_job(&m, i, &(*jobs)[i], 1);
+	*njobs = m.n;
+	matrix_free(&m);
+	return 0;
 }
 
 int search_key(const struct plug_entry *e)
@@ -476,19 +870,23 @@ int job_search_applies(const struct job *model, const struct plug_entry *e)
 	return model->kind == JOB_EMBED && s && !s->unmarked && !not_applicable(model, e->name);
 }
 
-int job_search_probe(const struct run_spec *rs, const struct job *jobs, int njobs, int m,
+int job_search_probe(const struct run_spec *rs, const struct job *model, int m,
 		     const struct plug_entry *e, int v, struct job *out, char *err, size_t errlen)
 {
 	const struct atk_attack *a = atk_find(e->name);
-	int key = search_key(e), n = 0;
+	int key = search_key(e);
 	char msg[ERRBUF];
 
-	if (!a || key < 0 || v < 0 || v >= e->nvals[key] || m < 0 || m >= njobs)
+	if (!a || key < 0 || v < 0 || v >= e->nvals[key] || m < 0)
 		return errf(err, errlen, "%s:%d:%d: search entry %s: no value %d to probe",
 			    rs->path, e->line, e->col, e->name, v);
-	new_job(out, &n, JOB_ATTACK, m, jobs[m].seed);
-	strlcopy(out->scheme, jobs[m].scheme, NAMELEN);
-	out->sp = jobs[m].sp;
+	memset(out, 0, sizeof *out);
+	out->kind = JOB_ATTACK;
+	out->parent = m;
+	out->seed = model->seed;
+	out->after = out->wake = -1;
+	strlcopy(out->scheme, model->scheme, NAMELEN);
+	out->sp = model->sp;
 	strlcopy(out->attack, e->name, NAMELEN);
 	for (int k = 0; k < e->nkeys; k++)
 		param_set_put(&out->ap, e->key[k], e->vals[k][k == key ? v : 0]);

@@ -94,69 +94,119 @@ int journal_close(struct journal *jl, char *err, size_t errlen)
 	return rc;
 }
 
-int journal_read(const char *rundir, struct result_row **rows, int *n, char *err, size_t errlen)
+/* The length of path's bytes up to its last newline (a torn last line, no
+ * newline, belonged to a job in flight), read from the end. */
+static int whole_length(FILE *f, off_t size, off_t *keep)
 {
-	char path[PATHLEN + 32];
+	char buf[4096];
+	off_t end = size;
+
+	while (end > 0) {
+		size_t n = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+		if (fseeko(f, end - (off_t)n, SEEK_SET) || fread(buf, 1, n, f) != n)
+			return -1;
+		for (size_t k = n; k > 0; k--)
+			if (buf[k - 1] == '\n') {
+				*keep = end - (off_t)(n - k);
+				return 0;
+			}
+		end -= (off_t)n;
+	}
+	*keep = 0;
+	return 0;
+}
+
+int journal_scan(const char *rundir, int (*fn)(void *ctx, const struct result_row *r), void *ctx,
+		 char *err, size_t errlen)
+{
+	char path[PATHLEN + 32], want[2048];
 	struct stat st;
+	struct result_row *row;
+	char *line = NULL;
+	size_t cap = 0;
+	off_t keep, at = 0;
+	int lineno = 0, rc = 0;
+
 	snprintf(path, sizeof path, "%s/results.csv", rundir);
-	*rows = NULL;
-	*n = 0;
 	if (stat(path, &st))
 		return 0; /* a new run */
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-	char *buf = xmalloc((size_t)st.st_size + 1);
-	size_t len = fread(buf, 1, (size_t)st.st_size, f);
-	fclose(f);
-	buf[len] = 0;
-	/* a torn last line (no newline) belonged to a job in flight: drop it */
-	size_t keep = len;
-	while (keep > 0 && buf[keep - 1] != '\n')
-		keep--;
-	if (keep < len && truncate(path, (off_t)keep)) {
-		free(buf);
+	if (whole_length(f, st.st_size, &keep)) {
+		fclose(f);
+		return errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+	}
+	if (keep < st.st_size && truncate(path, keep)) {
+		fclose(f);
 		return errf(err, errlen, "%s: cannot drop the torn last line: %s", path,
 			    strerror(errno));
 	}
-	buf[keep] = 0;
-	int cap = 64, lineno = 0;
-	*rows = xmalloc((size_t)cap * sizeof **rows);
-	char *save = NULL;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	int wl = result_csv_header(want, sizeof want);
+	if (wl > 0 && want[wl - 1] == '\n')
+		want[wl - 1] = 0;
+	row = xmalloc(sizeof *row);
+	rewind(f);
+	/* one line at a time: memory does not grow with the journal */
+	while (!rc && at < keep) {
+		ssize_t n = getline(&line, &cap, f);
+		if (n <= 0)
+			break;
+		at += n;
+		if (line[n - 1] == '\n')
+			line[--n] = 0;
+		if (!n)
+			continue; /* empty lines are neither counted nor rows */
 		if (++lineno == 1) {
-			char want[2048];
-			int wl = result_csv_header(want, sizeof want);
-			if (wl > 0 && want[wl - 1] == '\n')
-				want[wl - 1] = 0;
-			if (wl > 0 && strcmp(line, want)) {
-				free(buf);
-				free(*rows);
-				*rows = NULL;
-				return errf(
-				    err, errlen,
-				    "%s:1: the header is not this wmbench's (a run directory "
-				    "from another version, whose columns differ); expected "
-				    "'%.60s...' with %d columns: start a new run directory",
-				    path, want, result_csv_ncols());
-			}
-			continue; /* header */
+			if (wl > 0 && strcmp(line, want))
+				rc = errf(err, errlen,
+					  "%s:1: the header is not this wmbench's (a run directory "
+					  "from another version, whose columns differ); expected "
+					  "'%.60s...' with %d columns: start a new run directory",
+					  path, want, result_csv_ncols());
+			continue;
 		}
-		if (*n == cap) {
-			cap *= 2;
-			*rows = realloc(*rows, (size_t)cap * sizeof **rows);
-		}
-		if (result_csv_parse(line, &(*rows)[*n])) {
-			free(buf);
-			free(*rows);
-			*rows = NULL;
-			return errf(
-			    err, errlen,
-			    "%s:%d: malformed row; expected %s columns as written by wmbench", path,
-			    lineno, "the documented");
-		}
-		(*n)++;
+		if (result_csv_parse(line, row))
+			rc = errf(err, errlen,
+				  "%s:%d: malformed row; expected %s columns as written by wmbench",
+				  path, lineno, "the documented");
+		else
+			rc = fn(ctx, row);
 	}
-	free(buf);
+	free(line);
+	free(row);
+	fclose(f);
+	return rc;
+}
+
+struct read_ctx {
+	struct result_row *rows;
+	int n, cap;
+};
+
+static int collect(void *ctx, const struct result_row *r)
+{
+	struct read_ctx *c = ctx;
+
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->rows = xrealloc(c->rows, (size_t)c->cap * sizeof *c->rows);
+	}
+	c->rows[c->n++] = *r;
+	return 0;
+}
+
+int journal_read(const char *rundir, struct result_row **rows, int *n, char *err, size_t errlen)
+{
+	struct read_ctx c = {NULL, 0, 0};
+
+	*rows = NULL;
+	*n = 0;
+	if (journal_scan(rundir, collect, &c, err, errlen)) {
+		free(c.rows);
+		return -1;
+	}
+	*rows = c.rows ? c.rows : xmalloc(sizeof **rows);
+	*n = c.n;
 	return 0;
 }

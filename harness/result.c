@@ -8,12 +8,12 @@
 #include <string.h>
 
 void result_row_init(struct result_row *r, const struct job *j, const struct run_spec *rs,
-		     const struct job *jobs)
+		     const char *parent_id)
 {
 	memset(r, 0, sizeof *r);
 	strlcopy(r->job_id, j->id, sizeof r->job_id);
-	if (j->parent >= 0 && jobs)
-		strlcopy(r->parent_id, jobs[j->parent].id, sizeof r->parent_id);
+	if (j->parent >= 0 && parent_id)
+		strlcopy(r->parent_id, parent_id, sizeof r->parent_id);
 	strlcopy(r->kind, job_kind_name(j->kind), sizeof r->kind);
 	strlcopy(r->dataset, rs->dataset, sizeof r->dataset);
 	strlcopy(r->model, rs->model, sizeof r->model);

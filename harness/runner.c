@@ -15,13 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-void pipeline_init(struct pipeline *p, const struct run_spec *rs, const struct job *jobs, int njobs,
-		   const char *rundir, int rank)
+void pipeline_init(struct pipeline *p, const struct run_spec *rs, const char *rundir, int rank)
 {
 	memset(p, 0, sizeof *p);
 	p->rs = rs;
-	p->jobs = jobs;
-	p->njobs = njobs;
 	strlcopy(p->rundir, rundir, sizeof p->rundir);
 	p->rank = rank;
 	p->cached_job = -1;
@@ -29,6 +26,26 @@ void pipeline_init(struct pipeline *p, const struct run_spec *rs, const struct j
 	if (gethostname(p->host, sizeof p->host))
 		strcpy(p->host, "unknown");
 	p->host[sizeof p->host - 1] = 0;
+}
+
+void pipeline_set_jobs(struct pipeline *p, int j, const struct job *jobs, int n)
+{
+	p->nheld = n < 3 ? n : 3;
+	for (int i = 0; i < p->nheld; i++) {
+		p->held[i] = jobs[i];
+		p->held_index[i] = i ? jobs[i - 1].parent : j;
+	}
+}
+
+/* Job i of the run: the job being run or one of its ancestors set with it. */
+static const struct job *pipeline_job(const struct pipeline *p, int i)
+{
+	for (int k = 0; k < p->nheld; k++)
+		if (p->held_index[k] == i)
+			return &p->held[k];
+	/* the coordinator sends every ancestor a job reads (matrix_bundle) */
+	fprintf(stderr, "wmbench: rank %d: job %d is not held (internal error)\n", p->rank, i);
+	abort();
 }
 
 void pipeline_free(struct pipeline *p)
@@ -58,19 +75,19 @@ int pipeline_load_data(struct pipeline *p, char *err, size_t errlen)
 	return 0;
 }
 
-void pipeline_model_path(const struct pipeline *p, const struct job *j, char *buf, size_t len)
+void pipeline_model_path(const struct pipeline *p, const char *id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/models/%s.npz", p->rundir, j->id);
+	snprintf(buf, len, "%s/models/%s.npz", p->rundir, id);
 }
 
-void pipeline_key_path(const struct pipeline *p, const struct job *j, char *buf, size_t len)
+void pipeline_key_path(const struct pipeline *p, const char *id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/keys/%s.npz", p->rundir, j->id);
+	snprintf(buf, len, "%s/keys/%s.npz", p->rundir, id);
 }
 
-void pipeline_calib_path(const struct pipeline *p, const struct job *j, char *buf, size_t len)
+void pipeline_calib_path(const struct pipeline *p, const char *id, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/calibration/%s.csv", p->rundir, j->id);
+	snprintf(buf, len, "%s/calibration/%s.csv", p->rundir, id);
 }
 
 static int is_calibration(int kind)
@@ -141,7 +158,7 @@ static int get_model(struct pipeline *p, int j, struct nn_model *m, char *err, s
 		nn_copy(m, &p->cached);
 		return 0;
 	}
-	pipeline_model_path(p, &p->jobs[j], path, sizeof path);
+	pipeline_model_path(p, pipeline_job(p, j)->id, path, sizeof path);
 	if (model_load(m, path, err, errlen))
 		return -1;
 	cache_model(p, j, m);
@@ -221,7 +238,7 @@ static int save_attacker_key(void *ctx, const struct npz *key, char *err, size_t
 		}
 	}
 	stamp_verify_context(a->p, &copy);
-	pipeline_key_path(a->p, a->j, path, sizeof path);
+	pipeline_key_path(a->p, a->j->id, path, sizeof path);
 	rc = npz_write(&copy, path, err, errlen);
 	npz_free(&copy);
 	return rc;
@@ -258,7 +275,7 @@ static void work_end(const struct work *w, struct result_row *row)
 static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		     char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	const struct wm_scheme *s = wm_scheme_find(j->scheme);
 	struct nn_model m;
 	struct npz key;
@@ -290,7 +307,8 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (j->kind == JOB_EMBED) {
 		struct wm_verdict v;
-		if (fit_null(p, c, s, &j->sp, p->jobs[j->parent].identity, &key, err, errlen))
+		if (fit_null(p, c, s, &j->sp, pipeline_job(p, j->parent)->identity, &key, err,
+			     errlen))
 			goto out;
 		if (verify(s, &key, &m, NULL, c, &v, err, errlen))
 			goto out;
@@ -306,11 +324,11 @@ static int run_train(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 				 "the mark is not detected right after embedding (%s %.4g, p %.3g)",
 				 v.metric_name, v.metric, v.pvalue);
 		stamp_verify_context(p, &key);
-		pipeline_key_path(p, j, path, sizeof path);
+		pipeline_key_path(p, j->id, path, sizeof path);
 		if (npz_write(&key, path, err, errlen))
 			goto out;
 	}
-	pipeline_model_path(p, j, path, sizeof path);
+	pipeline_model_path(p, j->id, path, sizeof path);
 	if (model_save(&m, path, err, errlen))
 		goto out;
 	cache_model(p, ji, &m);
@@ -326,13 +344,13 @@ static int load_key(struct pipeline *p, int mj, const struct wm_scheme **s, stru
 		    char *err, size_t errlen)
 {
 	char path[PATHLEN + 64];
-	const struct job *j = &p->jobs[mj];
+	const struct job *j = pipeline_job(p, mj);
 	*s = wm_scheme_find(j->scheme);
 	if (j->kind != JOB_EMBED) {
 		*s = NULL;
 		return 0;
 	}
-	pipeline_key_path(p, j, path, sizeof path);
+	pipeline_key_path(p, j->id, path, sizeof path);
 	return npz_read(key, path, err, errlen);
 }
 
@@ -354,7 +372,7 @@ static void attack_outcome(struct result_row *row, int before)
 static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		      char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	const struct atk_attack *a = atk_find(j->attack);
 	const struct wm_scheme *s;
 	struct nn_model m;
@@ -414,7 +432,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	    .n_attacker = k,
 	    .marked_layer = s && s->marked_layer ? s->marked_layer(&key) : NULL,
 	    .scheme = s,
-	    .scheme_params = &p->jobs[j->parent].sp,
+	    .scheme_params = &pipeline_job(p, j->parent)->sp,
 	    .wm = &aenv,
 	    .rng = &c->rng,
 	    .second = &second,
@@ -445,7 +463,7 @@ static int run_attack(struct pipeline *p, int ji, struct job_ctx *c, struct resu
 	work_end(&w, row);
 	if (!a->query_path)
 		row->acc = nn_accuracy(&m, &p->test, NULL, 0);
-	if (s && !wm_black_box(s, &p->jobs[j->parent].sp) && strcmp(m.spec, parent_spec)) {
+	if (s && !wm_black_box(s, &pipeline_job(p, j->parent)->sp) && strcmp(m.spec, parent_spec)) {
 		/* a student of another architecture: the owner's white-box check has
 		 * no layer to read, so the mark is not detected */
 		char name[sizeof v.metric_name];
@@ -599,11 +617,11 @@ out:
 static int run_ctlmodel(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 			char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	struct nn_model m;
 
-	if (control_model(p, c, p->jobs[j->parent].identity, j->control_index, &m, &row->train_s,
-			  err, errlen))
+	if (control_model(p, c, pipeline_job(p, j->parent)->identity, j->control_index, &m,
+			  &row->train_s, err, errlen))
 		return -1;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	nn_free(&m);
@@ -613,7 +631,7 @@ static int run_ctlmodel(struct pipeline *p, int ji, struct job_ctx *c, struct re
 static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		       char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji], *emb = &p->jobs[j->parent];
+	const struct job *j = pipeline_job(p, ji), *emb = pipeline_job(p, j->parent);
 	const struct wm_scheme *s;
 	struct nn_model m;
 	struct npz key;
@@ -623,8 +641,8 @@ static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct res
 	npz_init(&key);
 	if (load_key(p, j->parent, &s, &key, err, errlen))
 		goto out_key;
-	if (control_model(p, c, p->jobs[emb->parent].identity, j->control_index, &m, &row->train_s,
-			  err, errlen))
+	if (control_model(p, c, pipeline_job(p, emb->parent)->identity, j->control_index, &m,
+			  &row->train_s, err, errlen))
 		goto out_key;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
 	if (verify(s, &key, &m, NULL, c, &v, err, errlen))
@@ -645,7 +663,7 @@ out_key:
 static int run_calmodel(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 			char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	const struct wm_scheme *none = wm_scheme_unmarked();
 	struct nn_model m;
 	struct npz nokey;
@@ -661,7 +679,7 @@ static int run_calmodel(struct pipeline *p, int ji, struct job_ctx *c, struct re
 		goto out;
 	work_end(&w, row);
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
-	pipeline_model_path(p, j, path, sizeof path);
+	pipeline_model_path(p, j->id, path, sizeof path);
 	if (model_save(&m, path, err, errlen))
 		goto out;
 	cache_model(p, ji, &m);
@@ -706,7 +724,7 @@ static int calib_controls_base(const struct pipeline *p, const struct job *owner
 static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 			char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	const struct wm_scheme *s = wm_scheme_find(j->scheme);
 	struct nn_model m;
 	struct npz key;
@@ -734,10 +752,10 @@ static int run_calowner(struct pipeline *p, int ji, struct job_ctx *c, struct re
 	if (verify(s, &key, &m, NULL, c, &v, err, errlen))
 		goto out;
 	put_verdict(row, &v);
-	pipeline_key_path(p, j, path, sizeof path);
+	pipeline_key_path(p, j->id, path, sizeof path);
 	if (npz_write(&key, path, err, errlen))
 		goto out;
-	pipeline_model_path(p, j, path, sizeof path);
+	pipeline_model_path(p, j->id, path, sizeof path);
 	if (model_save(&m, path, err, errlen))
 		goto out;
 	rc = 0;
@@ -797,7 +815,7 @@ static int write_trials(const char *path, int K, const struct wm_verdict *v, cha
 static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct result_row *row,
 		     char *err, size_t errlen)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	const struct wm_scheme *s = wm_scheme_find(j->scheme);
 	int K = j->calib_keys, fp = 0, rc = -1;
 	struct wm_verdict *v = xcalloc((size_t)K, sizeof *v);
@@ -823,7 +841,9 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 		calib_key_rng(p, j, k, j->calib_model, &kc.rng);
 		kc.env.rng = &kc.rng;
 		if (j->nafter) {
-			pipeline_key_path(p, &p->jobs[j->after + k - 1], path, sizeof path);
+			struct job owner; /* the owner model job whose key is key k */
+			job_calowner(p->rs, j, k, &owner);
+			pipeline_key_path(p, owner.id, path, sizeof path);
 			if (access(path, R_OK)) {
 				/* the owner model did not embed (its row says why): no
 				 * key, no trial; the trial file says so with detected -1 */
@@ -869,7 +889,7 @@ static int run_calib(struct pipeline *p, int ji, struct job_ctx *c, struct resul
 	row->pvalue = pmin;
 	row->capacity = capacity;
 	row->queries = queries;
-	pipeline_calib_path(p, j, path, sizeof path);
+	pipeline_calib_path(p, j->id, path, sizeof path);
 	if (write_trials(path, K, v, err, errlen))
 		goto out;
 	rc = 0;
@@ -890,7 +910,7 @@ static const job_fn job_fns[] = {
 
 void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 {
-	const struct job *j = &p->jobs[ji];
+	const struct job *j = pipeline_job(p, ji);
 	char err[ERRBUF] = "";
 	struct job_ctx c;
 	double t0 = now_seconds();
@@ -898,7 +918,7 @@ void pipeline_run(struct pipeline *p, int ji, struct result_row *row)
 	int rc;
 
 	work_begin(&whole);
-	result_row_init(row, j, p->rs, p->jobs);
+	result_row_init(row, j, p->rs, j->parent >= 0 ? pipeline_job(p, j->parent)->id : NULL);
 	row->rank = p->rank;
 	strlcopy(row->host, p->host, sizeof row->host);
 	if (pipeline_load_data(p, err, sizeof err)) {
@@ -928,9 +948,9 @@ done:
 	row->peak_rss_kb = peak_rss_kb();
 }
 
-int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njobs, char *err,
-		      size_t errlen)
+int pipeline_precheck(const struct matrix *mx, char *err, size_t errlen)
 {
+	const struct run_spec *rs = mx->rs;
 	struct nn_model m;
 	const char *spec = nn_arch_spec(rs->model);
 	if (!spec)
@@ -939,18 +959,19 @@ int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njo
 	if (nn_build_spec(&m, rs->model, spec, err, errlen))
 		return -1;
 	int rc = 0;
-	for (int i = 0; i < njobs && !rc; i++) {
-		const struct job *j = &jobs[i];
-		char sub[ERRBUF];
-		if (j->kind == JOB_EMBED || j->kind == JOB_CALOWNER || j->kind == JOB_CALIB) {
-			const struct wm_scheme *s = wm_scheme_find(j->scheme);
-			if (wm_check(s, &j->sp, &m, sub, sizeof sub))
-				rc = errf(err, errlen, "%s: %s", rs->path, sub);
-		} else if (j->kind == JOB_ATTACK) {
-			const struct atk_attack *a = atk_find(j->attack);
-			if (atk_check(a, &j->ap, sub, sizeof sub))
-				rc = errf(err, errlen, "%s: %s", rs->path, sub);
-		}
+	char sub[ERRBUF];
+	/* Every scheme combination is embedded (each seed, or calibration) and
+	 * every attack combination attacks the clean models: checked in the
+	 * order of their first jobs, schemes first. */
+	for (int k = 0; k < mx->nsc && !rc; k++) {
+		const struct wm_scheme *s = wm_scheme_find(mx->sc[k].e->name);
+		if (wm_check(s, &mx->sc[k].ps, &m, sub, sizeof sub))
+			rc = errf(err, errlen, "%s: %s", rs->path, sub);
+	}
+	for (int k = 0; k < mx->nac && !rc; k++) {
+		const struct atk_attack *a = atk_find(mx->ac[k].e->name);
+		if (atk_check(a, &mx->ac[k].ps, sub, sizeof sub))
+			rc = errf(err, errlen, "%s: %s", rs->path, sub);
 	}
 	nn_free(&m);
 	return rc;

@@ -1,5 +1,5 @@
 /* runner.h - the job runner: what a rank does with one job: train, embed, attack, verify.
- * Knows nothing of MPI: the coordinator hands it job indices. */
+ * Knows nothing of MPI: the coordinator hands it a job and its ancestors (pipeline_set_jobs). */
 #ifndef WM_PIPELINE_H
 #define WM_PIPELINE_H
 
@@ -9,8 +9,11 @@
 
 struct pipeline {
 	const struct run_spec *rs;
-	const struct job *jobs;
-	int njobs;
+	/* the job to run and the ancestors it reads (matrix_bundle): a rank
+	 * holds these, never the run's matrix */
+	int nheld;
+	int held_index[3];
+	struct job held[3];
 	char rundir[PATHLEN];
 	int rank;
 	char host[64];
@@ -28,21 +31,23 @@ struct pipeline {
 	char before_metric_name[8];
 };
 
-void pipeline_init(struct pipeline *p, const struct run_spec *rs, const struct job *jobs, int njobs,
-		   const char *rundir, int rank);
+void pipeline_init(struct pipeline *p, const struct run_spec *rs, const char *rundir, int rank);
+/* Sets the job to run (index j) and its ancestors: jobs[0] is job j, jobs[1]
+ * its parent, jobs[2] its parent's parent (matrix_bundle). */
+void pipeline_set_jobs(struct pipeline *p, int j, const struct job *jobs, int n);
 void pipeline_free(struct pipeline *p);
 /* Loads the run's dataset (once). -1 with message on error. */
 int pipeline_load_data(struct pipeline *p, char *err, size_t errlen);
-/* Runs job j and fills row (status ok or failed with a message); never exits. */
+/* Runs job j (set by pipeline_set_jobs) and fills row (status ok or failed
+ * with a message); never exits. */
 void pipeline_run(struct pipeline *p, int j, struct result_row *row);
 /* Paths of a job's model and key files inside the run directory. */
-void pipeline_model_path(const struct pipeline *p, const struct job *j, char *buf, size_t len);
-void pipeline_key_path(const struct pipeline *p, const struct job *j, char *buf, size_t len);
+void pipeline_model_path(const struct pipeline *p, const char *id, char *buf, size_t len);
+void pipeline_key_path(const struct pipeline *p, const char *id, char *buf, size_t len);
 /* A calibration job's trials: RUNDIR/calibration/<job id>.csv. */
-void pipeline_calib_path(const struct pipeline *p, const struct job *j, char *buf, size_t len);
+void pipeline_calib_path(const struct pipeline *p, const char *id, char *buf, size_t len);
 /* Checks a model/key before anything is trained: scheme and attack
  * parameters against the model (bits vs layer size, layer names, ...). */
-int pipeline_precheck(const struct run_spec *rs, const struct job *jobs, int njobs, char *err,
-		      size_t errlen);
+int pipeline_precheck(const struct matrix *m, char *err, size_t errlen);
 
 #endif

@@ -25,6 +25,16 @@ r=[x for x in csv.DictReader(open('$TMP/r1/results.csv')) if x['kind']=='embed']
 sys.exit(not (len(r)==2 and all(float(x['metric'])==0 and x['detected']=='1' for x in r)))"
 check "run.json records the job file hash and the ranks" \
 	grep -q "\"ranks\": 2" "$TMP/r2/run.json"
+# Workers never expand the matrix: rank 0 sends each job, and a worker makes
+# its identity again. A worker that read another job file (here: another lr)
+# fails each job it gets with a message saying so, rather than run another
+# job or hang; the jobs under them are skipped.
+sed 's/^  lr: 1e-3$/  lr: 2e-3/' jobs/ci.yaml >"$TMP/other.yaml"
+$MPIRUN -np 1 $WM run -q -o "$TMP/x" jobs/ci.yaml : -np 1 $WM run -q -o "$TMP/x" "$TMP/other.yaml" >"$TMP/outx" 2>&1
+check "a worker with another job file: the run ends (exit 3)" test $? -eq 3
+check "its rows fail, naming the job file that differs" \
+	grep -q "rank 1: job [0-9a-f]* is job [0-9a-f]* here: .*other.yaml differs between rank 0 and this rank; expected the same job file on every rank" "$TMP/x/results.csv"
+check "no row is ok" test "$(grep -c ',ok,' "$TMP/x/results.csv")" -eq 0
 # A worker lost to an MPI failure (rank 0's third send is made to fail): a
 # message names rank, call and peer; its job goes to the other worker; the
 # rows equal the undisturbed run's.

@@ -457,7 +457,10 @@ static const struct err_case err_cases[] = {
     {"run:\n  dataset: cifar10\n  model: mlp\n", 3, 10, "expected model cnn for cifar10"},
     {"run:\n  dataset: cifar10\n", 2, 12, "expected model cnn for cifar10"},
     {"run:\n  model: cnn\n", 2, 10, "expected model mlp or lenet5 for fashion"},
-    {"run:\n  seeds: 1..300\n", 2, 10, "expected at most 256 seeds"},
+    {"run:\n  seeds: 1..20000000\n", 2, 10, "gives more than 16000000 seeds; expected at most"},
+    {"run:\n  seeds: [5, 1..10]\n", 2, 14, "lists seed 5 twice"},
+    {"run:\n  seeds: 2147483640..2147483650\n", 2, 10,
+     "run.seeds value 2147483648 is out of range"},
     {"run:\n  seeds: [1, 2, 1]\n", 2, 17, "twice"},
     {"run:\n  seeds: 3..1\n", 2, 10, "not a valid range"},
 };
@@ -619,7 +622,7 @@ static void test_csv(void **state)
 		if (jobs[i].kind == JOB_ATTACK && jobs[i].sp.n && jobs[i].ap.n)
 			a = &jobs[i];
 	assert_non_null(a);
-	result_row_init(&r, a, rs, jobs);
+	result_row_init(&r, a, rs, jobs[a->parent].id);
 	assert_string_equal(r.job_id, a->id);
 	assert_string_equal(r.parent_id, jobs[a->parent].id);
 	assert_string_equal(r.kind, "attack");
@@ -764,12 +767,155 @@ static void test_csv(void **state)
 	free(rs);
 }
 
+/* ---- scale: the compact matrix (README "Scale") ---- */
+
+/* Every kind of job: controls and empirical nulls (zhang-content), calibration
+ * with owner models (deepsigns-bb) and with fresh keys (uchida). */
+static const char *const matrix_all = "run:\n"
+				      "  seeds: 1..3\n"
+				      "  controls: 5\n"
+				      "  calibrate: {models: 2, keys: 30, owners: 20}\n"
+				      "schemes:\n"
+				      "  none: {}\n"
+				      "  uchida: {bits: [16, 32]}\n"
+				      "  deepsigns-bb: {}\n"
+				      "  zhang-content: {}\n"
+				      "attacks:\n"
+				      "  identity: {}\n"
+				      "  prune: {rate: [0.1, 0.5]}\n";
+
+/* Two jobs alike in every field (param sets compared by their entries, not
+ * the unused bytes after them). */
+static void assert_same_job(const struct job *a, const struct job *b)
+{
+	assert_string_equal(a->id, b->id);
+	assert_string_equal(a->identity, b->identity);
+	assert_true(a->rng_seed == b->rng_seed);
+	assert_int_equal(a->kind, b->kind);
+	assert_int_equal(a->parent, b->parent);
+	assert_int_equal(a->seed, b->seed);
+	assert_string_equal(a->scheme, b->scheme);
+	assert_string_equal(a->attack, b->attack);
+	assert_int_equal(a->sp.n, b->sp.n);
+	assert_int_equal(a->ap.n, b->ap.n);
+	for (int k = 0; k < a->sp.n; k++) {
+		assert_string_equal(a->sp.key[k], b->sp.key[k]);
+		assert_string_equal(a->sp.val[k], b->sp.val[k]);
+	}
+	for (int k = 0; k < a->ap.n; k++) {
+		assert_string_equal(a->ap.key[k], b->ap.key[k]);
+		assert_string_equal(a->ap.val[k], b->ap.val[k]);
+	}
+	assert_int_equal(a->control_index, b->control_index);
+	assert_int_equal(a->calib_model, b->calib_model);
+	assert_int_equal(a->calib_owner, b->calib_owner);
+	assert_int_equal(a->calib_keys, b->calib_keys);
+	assert_int_equal(a->after, b->after);
+	assert_int_equal(a->nafter, b->nafter);
+	assert_int_equal(a->wake, b->wake);
+	assert_int_equal(a->nwake, b->nwake);
+	assert_true(a->cost == b->cost);
+}
+
+static void test_scale(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	struct matrix m;
+	struct job *jobs, *j = calloc(3, sizeof *j), *o = calloc(1, sizeof *o);
+	unsigned char *wire = malloc(JOB_WIRE_MAX);
+	char err[ERRBUF], id[17];
+	int n, kinds[JOB_CTLMODEL + 1] = {0};
+
+	(void)state;
+	/* more seeds than the old fixed array of 256 */
+	load_ok("seeds.yaml", "run:\n  seeds: [0, 5..1004]\n", rs);
+	assert_int_equal(rs->nseeds, 1001);
+	assert_int_equal(rs->seeds[0], 0);
+	assert_int_equal(rs->seeds[1000], 1004);
+	assert_int_equal(matrix_expand(rs, &m, err, sizeof err), 0);
+	assert_int_equal(m.n, 1001);
+	matrix_free(&m);
+	jobfile_free(rs);
+
+	/* the records make the same jobs as the whole expansion, id for id */
+	load_ok("all.yaml", matrix_all, rs);
+	assert_int_equal(matrix_expand(rs, &m, err, sizeof err), 0);
+	assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+	assert_int_equal(n, m.n);
+	for (int i = 0; i < n; i++) {
+		kinds[jobs[i].kind]++;
+		matrix_id(&m, i, id);
+		/* the id of the record is the hash of the identity text made again */
+		assert_string_equal(id, jobs[i].id);
+		matrix_job(&m, i, j, 0);
+		assert_string_equal(j->id, jobs[i].id);
+		assert_int_equal(j->parent, jobs[i].parent);
+		assert_true(j->cost == jobs[i].cost);
+		assert_true((float)j->cost == m.r[i].cost);
+		/* a worker gets the job with the ancestors it reads */
+		int nb = matrix_bundle(&m, i, j, 1);
+		assert_string_equal(j[0].identity, jobs[i].identity);
+		assert_true(j[0].rng_seed == jobs[i].rng_seed);
+		assert_int_equal(nb, 1 + (jobs[i].parent >= 0) + (jobs[i].kind == JOB_CONTROL));
+		if (nb > 1)
+			assert_string_equal(j[1].identity, jobs[jobs[i].parent].identity);
+		if (nb > 2)
+			assert_string_equal(j[2].identity,
+					    jobs[jobs[jobs[i].parent].parent].identity);
+		/* ... packed for a worker, which makes the same job again (the
+		 * id checked); cut short or with another id, it is refused */
+		for (int k = 0; k < nb; k++) {
+			size_t len = job_pack(&j[k], wire), used = 0;
+			assert_true(len <= JOB_WIRE_MAX);
+			assert_int_equal(job_unpack(rs, wire, len, o, &used, err, sizeof err), 0);
+			assert_int_equal(used, len);
+			assert_same_job(o, &j[k]);
+			assert_int_equal(job_unpack(rs, wire, len - 1, o, &used, err, sizeof err),
+					 -1);
+			wire[0] ^= 1; /* the first char of the id */
+			assert_int_equal(job_unpack(rs, wire, len, o, &used, err, sizeof err), -1);
+			assert_non_null(strstr(err, "expected the same job file on every rank"));
+		}
+		/* a calibration job finds its owner models' keys without the matrix */
+		for (int k = 1; k <= jobs[i].nafter && jobs[i].kind == JOB_CALIB; k++) {
+			job_calowner(rs, &jobs[i], k, o);
+			assert_string_equal(o->id, jobs[jobs[i].after + k - 1].id);
+		}
+	}
+	for (int k = JOB_TRAIN; k <= JOB_CTLMODEL; k++)
+		if (!kinds[k])
+			fail_msg("no job of kind %s in the test matrix", job_kind_name(k));
+	free(jobs);
+	matrix_free(&m);
+	jobfile_free(rs);
+
+	/* a matrix over the cap is refused with its size and the cap, before
+	 * its records are allocated (20M records: about 1 GB) */
+	load_ok("huge.yaml",
+		"run:\n  seeds: 1..2000\nschemes:\n  uchida: {lambda: \"0.001:0.099:0.001\"}\n"
+		"attacks:\n  prune: {rate: \"0.01:0.99:0.01\"}\n",
+		rs);
+	assert_int_equal(matrix_expand(rs, &m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "huge.yaml: the job matrix expands to 20000000 jobs; expected "
+				    "at most 16000000"));
+	assert_null(m.r);
+	jobfile_free(rs);
+	free(j);
+	free(o);
+	free(wire);
+	free(rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),	     cmocka_unit_test(test_ranges),
-	    cmocka_unit_test(test_canonical_values), cmocka_unit_test(test_matrix),
-	    cmocka_unit_test(test_errors),	     cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_ranges),
+	    cmocka_unit_test(test_canonical_values),
+	    cmocka_unit_test(test_matrix),
+	    cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_csv),
+	    cmocka_unit_test(test_scale),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
