@@ -34,8 +34,6 @@
 #include <unistd.h>
 #include <yaml.h>
 
-enum { TAG_JOB = 1, TAG_RESULT = 2 };
-
 /* What rank 0 sends a worker: a job index, then the job and the ancestors
  * it reads (matrix_bundle), packed (job_pack: a few hundred bytes each), in
  * one message; the index alone, -1, tells it to stop. One message, so a
@@ -1143,6 +1141,7 @@ struct run {
 	char rundir[PATHLEN], start[32];
 	struct pipeline p;
 	char err[ERRBUF];
+	struct coord_transport *tp; /* rank 0's messages to the workers */
 };
 
 /* One job on this rank (set in r->p by pipeline_set_jobs): the pipeline's,
@@ -1196,7 +1195,7 @@ static int run_setup(struct run *r)
 		if (!go)
 			fprintf(stderr, "error: %s\n", err);
 	}
-	if (r->size > 1)
+	if (r->size > 1 && !o->transport) /* simulated workers wait for nothing */
 		MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD);
 	return go;
 }
@@ -1247,17 +1246,54 @@ static int coord_send(const void *buf, int n, MPI_Datatype t, int w, int tag)
 	return mpi_check(MPI_Send(buf, n, t, w, tag, MPI_COMM_WORLD), 0, "MPI_Send", w);
 }
 
+/* Rank 0's messages over MPI (struct coord_transport; harness/coord_sim.c
+ * has the simulated one). */
+static int mpi_probe(struct coord_transport *t, int *flag, int *w)
+{
+	MPI_Status st;
+
+	(void)t;
+	if (mpi_check(MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, flag, &st), 0,
+		      "MPI_Iprobe", -1))
+		return -1;
+	*w = *flag ? st.MPI_SOURCE : -1;
+	return 0;
+}
+
+static int mpi_recv(struct coord_transport *t, int w, void *buf, int len)
+{
+	(void)t;
+	return mpi_check(
+	    MPI_Recv(buf, len, MPI_BYTE, w, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE), 0,
+	    "MPI_Recv", w);
+}
+
+static int mpi_send(struct coord_transport *t, const void *buf, int n, MPI_Datatype type, int w,
+		    int tag)
+{
+	(void)t;
+	return coord_send(buf, n, type, w, tag);
+}
+
+static void mpi_idle(struct coord_transport *t, long us)
+{
+	(void)t;
+	sleep_us(us);
+}
+
+static struct coord_transport mpi_transport = {mpi_probe, mpi_recv, mpi_send, mpi_idle, NULL, NULL};
+
 /* Sends job j to worker w with the ancestors it reads (JOB_MSG_MAX; j -1:
  * stop): workers hold no matrix, so their memory does not grow with the run
  * (README "Scale"). */
-static int send_job(struct sched *s, int j, int w)
+static int send_job(struct sched *s, struct coord_transport *tp, int j, int w)
 {
 	size_t len = sizeof j;
 
 	memcpy(s->msg, &j, sizeof j);
 	for (int k = 0, n = j >= 0 ? matrix_bundle(s->m, j, s->bundle, 0) : 0; k < n; k++)
 		len += job_pack(&s->bundle[k], s->msg + len);
-	return coord_send(s->msg, (int)len, MPI_BYTE, w, TAG_JOB);
+	return tp->send(tp, s->msg, (int)len, MPI_BYTE, w, TAG_JOB);
 }
 
 /* Rank 0 of several: hands ready jobs to idle workers (preferring a child of
@@ -1271,20 +1307,17 @@ static void serve_workers(struct run *r, struct sched *s)
 	    *lost = xcalloc((size_t)size, sizeof(int));
 	int *idle = xmalloc((size_t)size * sizeof(int)), nidle = 0, active = size - 1;
 	long nap = 20;
+	struct coord_transport *tp = r->tp;
 	for (int w = 0; w < size; w++)
 		held[w] = running[w] = -1;
 	while (active > 0 && !got_term) {
-		int flag = 0;
-		MPI_Status st;
-		if (mpi_check(MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st), 0,
-			      "MPI_Iprobe", -1))
+		int flag = 0, src;
+		if (tp->probe(tp, &flag, &src))
 			break;
 		if (flag) {
 			struct result_row row;
-			int w = st.MPI_SOURCE;
-			if (mpi_check(MPI_Recv(&row, sizeof row, MPI_BYTE, w, TAG_RESULT,
-					       MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-				      0, "MPI_Recv", w)) {
+			int w = src;
+			if (tp->recv(tp, w, &row, sizeof row)) {
 				lost[w] = 1;
 				active--;
 				if (running[w] >= 0) {
@@ -1314,7 +1347,7 @@ static void serve_workers(struct run *r, struct sched *s)
 			if (j < 0 && s->remaining > 0)
 				break; /* wait for running jobs to release more */
 			nidle--;
-			if (send_job(s, j, w)) {
+			if (send_job(s, tp, j, w)) {
 				/* that worker is gone: its job goes back to the others */
 				lost[w] = 1;
 				active--;
@@ -1332,7 +1365,7 @@ static void serve_workers(struct run *r, struct sched *s)
 		if (journal_tick(&s->jl, r->err, sizeof r->err))
 			fprintf(stderr, "wmbench: %s\n", r->err);
 		if (!flag) {
-			sleep_us(nap);
+			tp->idle(tp, nap);
 			if (nap < 2000)
 				nap *= 2;
 		}
@@ -1342,7 +1375,7 @@ static void serve_workers(struct run *r, struct sched *s)
 	for (int w = 1; w < size && !got_term; w++)
 		if (lost[w]) {
 			int stop = -1;
-			MPI_Send(&stop, sizeof stop, MPI_BYTE, w, TAG_JOB, MPI_COMM_WORLD);
+			tp->send(tp, &stop, sizeof stop, MPI_BYTE, w, TAG_JOB);
 		}
 	free(lost);
 	free(held);
@@ -1367,12 +1400,14 @@ static int run_serve(struct run *r)
 	int done = apply_journal(&s, rundir, o, &r->p, err, sizeof r->err);
 	if (done >= 0 && journal_open(&s.jl, rundir, err, sizeof r->err))
 		done = -1;
+	s.jl.clock = r->tp->clock; /* a simulation's rows group on its clock */
+	s.jl.clock_ctx = r->tp->ctx;
 	if (done < 0) {
 		fprintf(stderr, "error: %s\n", err);
 		/* tell the workers to stop */
 		for (int w = 1; w < size; w++) {
 			int stop = -1;
-			MPI_Send(&stop, sizeof stop, MPI_BYTE, w, TAG_JOB, MPI_COMM_WORLD);
+			r->tp->send(r->tp, &stop, sizeof stop, MPI_BYTE, w, TAG_JOB);
 		}
 		sched_free(&s);
 		return 1;
@@ -1523,6 +1558,7 @@ int coord_run(const struct run_opts *o, int rank, int size)
 	r.o = o;
 	r.rank = rank;
 	r.size = size;
+	r.tp = o->transport ? o->transport : &mpi_transport;
 	go = loaded = !jobfile_load(o->jobfile, &r.rs, r.err, sizeof r.err);
 	/* rank 0 alone expands the matrix: workers get each job whole */
 	if (go && rank == 0 &&
@@ -1541,7 +1577,7 @@ int coord_run(const struct run_opts *o, int rank, int size)
 			jobfile_free(&r.rs);
 		return go ? 0 : 1;
 	}
-	if (size > 1) {
+	if (size > 1 && !o->transport) { /* simulated workers wait for nothing */
 		/* the workers go on as rank 0 says */
 		int go0 = go;
 		if (mpi_check(MPI_Bcast(&go0, 1, MPI_INT, 0, MPI_COMM_WORLD), rank, "MPI_Bcast", 0))

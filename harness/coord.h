@@ -4,6 +4,32 @@
 
 #include "job.h"
 
+#include <mpi.h>
+
+/* Rank 0's messages: TAG_JOB to a worker (MPI_BYTE: a job index, then the
+ * job and the ancestors it reads, packed by job_pack; the index alone, -1,
+ * tells it to stop), TAG_RESULT (its row) back. */
+enum { TAG_JOB = 1, TAG_RESULT = 2 };
+
+/* How rank 0's loop (serve_workers in coord.c) talks to its workers: MPI in
+ * a run; harness/coord_sim.c drives the same loop with simulated workers. */
+struct coord_transport {
+	/* A TAG_RESULT message waiting from any worker: *flag 1 and its rank in
+	 * *w, else *flag 0. -1 when the call failed. */
+	int (*probe)(struct coord_transport *t, int *flag, int *w);
+	/* Receives that message (len bytes) from worker w; 0, or -1 (w is lost). */
+	int (*recv)(struct coord_transport *t, int w, void *buf, int len);
+	/* Sends n items of type to worker w; 0, or -1 (w is lost). */
+	int (*send)(struct coord_transport *t, const void *buf, int n, MPI_Datatype type, int w,
+		    int tag);
+	/* Nothing arrived: wait about us microseconds before polling again. */
+	void (*idle)(struct coord_transport *t, long us);
+	/* NULL: the real clock. Else the time (s) that the journal's group
+	 * window (JOURNAL_GROUP_MS) runs on. */
+	double (*clock)(void *ctx);
+	void *ctx;
+};
+
 struct run_opts {
 	const char *jobfile;
 	char rundir[PATHLEN]; /* "" = runs/<name> */
@@ -13,6 +39,9 @@ struct run_opts {
 	int quiet;
 	int synthetic;	    /* benchmark: jobs sleep/spin instead of training */
 	double synthetic_s; /* seconds of CPU per synthetic job */
+	/* NULL: MPI. Else rank 0 serves size - 1 workers through it (no
+	 * MPI call is made: harness/coord_sim.c) */
+	struct coord_transport *transport;
 };
 
 /* Runs (or resumes) a job file. Called on every rank after MPI_Init (size 1
@@ -36,7 +65,9 @@ struct journal {
 	char *buf; /* rows of the open group */
 	size_t len, cap;
 	int nbuf;
-	double t_first; /* when the oldest row of the open group was appended */
+	double t_first;		    /* when the oldest row of the open group was appended */
+	double (*clock)(void *ctx); /* NULL: now_seconds */
+	void *clock_ctx;
 };
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen);
 /* Adds a row to the open group (committing it when full). */

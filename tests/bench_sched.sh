@@ -1,6 +1,7 @@
 #!/bin/bash
 # Scheduler benchmarks (make bench): speed-up from 1 to 2 workers on 20 equal
-# jobs, and coordinator overhead per job at 10,000 jobs on 8 oversubscribed ranks.
+# jobs, coordinator overhead per job at 10,000 jobs on 8 oversubscribed ranks,
+# expansion time, and rank 0 with 1 to 4,096 simulated workers (tests/bench_coord_sim.sh).
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 TMP=$(mktemp -d)
@@ -57,3 +58,4 @@ echo "10,100 jobs of no work, all run: rank 0 peak RSS $((rank0 / 1024)) MB; a w
 scale_run jobs/bench/sched1m.yaml 20000
 echo "1,000,000 jobs of no work, first $rows run: rank 0 peak RSS $((rank0 / 1024)) MB (goal 1024 MB); a worker's peak RSS $((worker / 1024)) MB"
 awk -v a="$w4" -v b="$worker" 'BEGIN {printf "worker peak RSS at 10^6 vs 10^4 jobs: %.2fx (goal 1.00x: it holds no matrix)\n", b / a}'
+bash tests/bench_coord_sim.sh
