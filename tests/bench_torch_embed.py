@@ -11,8 +11,9 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_models import lenet5, mlp
 
 secs = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -20,18 +21,6 @@ torch.set_num_threads(1)
 torch.manual_seed(1)
 
 BITS, CARRIERS, LAMBDA, TARGET, EXTRA = 32, 64, 0.3, 0, 6  # gradsigns' defaults
-
-
-def mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2),
-                         nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.2), nn.Linear(512, 10))
-
-
-def lenet5():
-    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                         nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                         nn.Linear(84, 10))
 
 
 def timed(step):
