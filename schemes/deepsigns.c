@@ -204,6 +204,9 @@ struct ds {
 	double *m1, *m2;  /* Adam moments of mu */
 	long t;
 	int *near, *count; /* (C) nearest other centre, samples per class in the batch */
+	double *dist;	   /* (C, C) squared distances of the centres */
+	double *pacc, *z;  /* (M) pull loss per feature, (N) projections */
+	float *At;	   /* (N, M) A transposed */
 };
 
 static int ds_setup(struct ds *d, const struct npz *key, const struct nn_model *m, char *err,
@@ -273,38 +276,63 @@ static double ds_pre_backward(void *ctx, struct nn_model *m, const float *x, con
 
 	memset(d->gmu, 0, (size_t)C * M * sizeof(double));
 	memset(d->count, 0, (size_t)C * sizeof(int));
-	/* 1. pull: activations towards their class centre, and the centre towards them */
+	/* 1. pull: activations towards their class centre, and the centre towards
+	 * them. The loss goes only into the step's divergence check, so it is
+	 * summed per feature (one chain per feature, which vectorises); every
+	 * gradient keeps its order of summation. */
+	for (int j = 0; j < M; j++)
+		d->pacc[j] = 0;
 	for (int i = 0; i < B; i++) {
 		const double *mu = d->mu + (size_t)y[i] * M;
-		double *g = d->gmu + (size_t)y[i] * M;
+		double *g = d->gmu + (size_t)y[i] * M, *pa = d->pacc;
 		d->count[y[i]]++;
+		if (!l->chan_major) {
+			const float *ai = a + (size_t)i * M;
+			float *dai = da + (size_t)i * M;
+			for (int j = 0; j < M; j++) {
+				double diff = ai[j] - mu[j];
+				pa[j] += diff * diff;
+				dai[j] += (float)(s * diff);
+				g[j] -= s * diff;
+			}
+			continue;
+		}
 		for (int j = 0; j < M; j++) {
 			size_t o = act_off(l, B, i, j);
 			double diff = a[o] - mu[j];
-			pull += diff * diff;
+			pa[j] += diff * diff;
 			da[o] += (float)(s * diff);
 			g[j] -= s * diff;
 		}
 	}
+	for (int j = 0; j < M; j++)
+		pull += d->pacc[j];
 	pull *= 0.5 * s;
 	/* 2. push: each sample's centre away from its nearest other centre (the
 	 * nearest in Euclidean distance, held fixed for the step) */
+	/* Each pair once, all pairs of c at a time (independent chains, each
+	 * summed over j in order; (b - a)^2 = (a - b)^2 exactly). */
+	for (int c = 0; c < C; c++) {
+		double *dc = d->dist + (size_t)c * C;
+		const double *mc = d->mu + (size_t)c * M;
+		for (int k = c + 1; k < C; k++)
+			dc[k] = 0;
+		for (int j = 0; j < M; j++)
+			for (int k = c + 1; k < C; k++) {
+				double t = mc[j] - d->mu[(size_t)k * M + j];
+				dc[k] += t * t;
+			}
+		for (int k = c + 1; k < C; k++)
+			d->dist[(size_t)k * C + c] = dc[k];
+	}
 	for (int c = 0; c < C; c++) {
 		double best = INFINITY;
 		d->near[c] = c;
-		for (int k = 0; k < C; k++) {
-			double dist = 0;
-			if (k == c)
-				continue;
-			for (int j = 0; j < M; j++) {
-				double t = d->mu[(size_t)c * M + j] - d->mu[(size_t)k * M + j];
-				dist += t * t;
-			}
-			if (dist < best) {
-				best = dist;
+		for (int k = 0; k < C; k++)
+			if (k != c && d->dist[(size_t)c * C + k] < best) {
+				best = d->dist[(size_t)c * C + k];
 				d->near[c] = k;
 			}
-		}
 	}
 	for (int c = 0; c < C; c++) {
 		int n = d->near[c];
@@ -343,14 +371,22 @@ static double ds_pre_backward(void *ctx, struct nn_model *m, const float *x, con
 	{
 		const double *mt = d->mu + (size_t)d->T * M;
 		double *gt = d->gmu + (size_t)d->T * M;
-		for (int k = 0; k < d->N; k++) {
-			double z = 0;
+		int N = d->N;
+		double *z = d->z;
+		/* z_k summed over j in order, all k at once along A's rows */
+		for (int k = 0; k < N; k++)
+			z[k] = 0;
+		for (int j = 0; j < M; j++) {
+			const float *Aj = d->A + (size_t)j * N;
+			for (int k = 0; k < N; k++)
+				z[k] += mt[j] * Aj[k];
+		}
+		for (int k = 0; k < N; k++) {
+			bits += d->g2 * bce_logit(z[k], d->b[k]);
+			double g = d->g2 * (1.0 / (1.0 + exp(-z[k])) - d->b[k]);
+			const float *Ak = d->At + (size_t)k * M;
 			for (int j = 0; j < M; j++)
-				z += mt[j] * d->A[(size_t)j * d->N + k];
-			bits += d->g2 * bce_logit(z, d->b[k]);
-			double g = d->g2 * (1.0 / (1.0 + exp(-z)) - d->b[k]);
-			for (int j = 0; j < M; j++)
-				gt[j] += g * d->A[(size_t)j * d->N + k];
+				gt[j] += g * Ak[j];
 		}
 	}
 	/* Adam step on the centres (PyTorch's formulas, no weight decay) */
@@ -383,6 +419,13 @@ static int ds_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	d.m2 = xcalloc(n, sizeof(double));
 	d.near = xmalloc((size_t)d.C * sizeof(int));
 	d.count = xmalloc((size_t)d.C * sizeof(int));
+	d.dist = xmalloc((size_t)d.C * d.C * sizeof(double));
+	d.pacc = xmalloc((size_t)d.M * sizeof(double));
+	d.z = xmalloc((size_t)d.N * sizeof(double));
+	d.At = xmalloc((size_t)d.M * d.N * sizeof(float));
+	for (int j = 0; j < d.M; j++)
+		for (int k = 0; k < d.N; k++)
+			d.At[(size_t)k * d.M + j] = d.A[(size_t)j * d.N + k];
 	for (size_t k = 0; k < n; k++)
 		d.mu[k] = rng_uniform(env->rng);
 	struct train_hooks h = {.ctx = &d, .pre_backward = ds_pre_backward};
@@ -393,6 +436,10 @@ static int ds_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	free(d.m2);
 	free(d.near);
 	free(d.count);
+	free(d.dist);
+	free(d.pacc);
+	free(d.z);
+	free(d.At);
 	return rc;
 }
 
