@@ -43,16 +43,21 @@ double nn_opt_lr(const struct nn_opt *o, int epoch)
 	return o->lr * pow(o->gamma, epoch / o->step_epochs);
 }
 
-/* The update loops: branch-free and restrict-qualified so they vectorise. */
-static void sgd_plain(float *restrict p, const float *restrict g, size_t n, float lr, float cs,
-		      float wd)
+/* The update loops: branch-free and restrict-qualified so they vectorise;
+ * each also built for AVX2 (8 lanes), chosen at load time. Without FMA in
+ * the target no multiply-add is fused, and division and square root are
+ * exact, so both builds give the same bits. On mlp (670,000 parameters)
+ * Adam's update was a seventh of a training step. */
+#define OPT_CLONES __attribute__((target_clones("avx2", "default")))
+OPT_CLONES static void sgd_plain(float *restrict p, const float *restrict g, size_t n, float lr,
+				 float cs, float wd)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] -= lr * (g[i] * cs + wd * p[i]);
 }
 
-static void sgd_momentum(float *restrict p, const float *restrict g, float *restrict m1, size_t n,
-			 float lr, float cs, float wd, float mom, int nesterov)
+OPT_CLONES static void sgd_momentum(float *restrict p, const float *restrict g, float *restrict m1,
+				    size_t n, float lr, float cs, float wd, float mom, int nesterov)
 {
 	if (nesterov) {
 		for (size_t i = 0; i < n; i++) {
@@ -68,9 +73,9 @@ static void sgd_momentum(float *restrict p, const float *restrict g, float *rest
 	}
 }
 
-static void adam_update(float *restrict p, const float *restrict g, float *restrict m1,
-			float *restrict m2, size_t n, float a, float e, float cs, float wd,
-			float b1, float b2)
+OPT_CLONES static void adam_update(float *restrict p, const float *restrict g, float *restrict m1,
+				   float *restrict m2, size_t n, float a, float e, float cs,
+				   float wd, float b1, float b2)
 {
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i] * cs + wd * p[i];
@@ -80,8 +85,9 @@ static void adam_update(float *restrict p, const float *restrict g, float *restr
 	}
 }
 
-static void rmsprop_update(float *restrict p, const float *restrict g, float *restrict m2, size_t n,
-			   float lr, float eps, float cs, float wd, float b2)
+OPT_CLONES static void rmsprop_update(float *restrict p, const float *restrict g,
+				      float *restrict m2, size_t n, float lr, float eps, float cs,
+				      float wd, float b2)
 {
 	for (size_t i = 0; i < n; i++) {
 		float gi = g[i] * cs + wd * p[i];
