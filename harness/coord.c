@@ -896,11 +896,20 @@ static int apply_journal(struct sched *s, const char *rundir, const struct run_o
 			continue;
 		int pj = j->parent;
 		char model[PATHLEN + 64], key[PATHLEN + 64];
-		/* a calibration job reads the keys of the owner jobs it waits for */
+		/* a calibration job reads the keys of the owner jobs it waits for,
+		 * an embed the control models of its seed (empirical null) */
 		for (int d = j->after; d >= 0 && d < j->after + j->nafter; d++) {
-			matrix_id(s->m, d, id);
-			pipeline_key_path(p, id, key, sizeof key);
-			if (s->state[d] == ST_OK && access(key, R_OK))
+			if (s->state[d] != ST_OK)
+				continue;
+			if (rec(s, d)->kind == JOB_CTLMODEL) {
+				matrix_job(s->m, rec(s, d)->parent, s->bundle, 1);
+				pipeline_control_path(p, s->bundle->identity, rec(s, d)->ctl, key,
+						      sizeof key);
+			} else {
+				matrix_id(s->m, d, id);
+				pipeline_key_path(p, id, key, sizeof key);
+			}
+			if (access(key, R_OK))
 				s->state[d] = ST_PENDING;
 		}
 		/* an attack reads its parent's model (and key, for a marked model); a

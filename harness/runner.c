@@ -85,6 +85,16 @@ void pipeline_key_path(const struct pipeline *p, const char *id, char *buf, size
 	snprintf(buf, len, "%s/keys/%s.npz", p->rundir, id);
 }
 
+void pipeline_control_path(const struct pipeline *p, const char *base, int ci, char *buf,
+			   size_t len)
+{
+	char ident[1200], hex[65];
+	snprintf(ident, sizeof ident, "%s;control=%d", base, ci);
+	sha256_hex(ident, strlen(ident), hex);
+	hex[16] = 0;
+	snprintf(buf, len, "%s/models/control-%s.npz", p->rundir, hex);
+}
+
 void pipeline_calib_path(const struct pipeline *p, const char *id, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/calibration/%s.csv", p->rundir, id);
@@ -531,15 +541,12 @@ static int control_model(struct pipeline *p, struct job_ctx *c, const char *base
 			 struct nn_model *m, double *train_s, char *err, size_t errlen)
 {
 	const struct wm_scheme *none = wm_scheme_unmarked();
-	char ident[1200], path[PATHLEN + 128], hex[65];
+	char path[PATHLEN + 128];
 	struct npz nokey;
 	struct rng r;
 	int rc = -1;
 
-	snprintf(ident, sizeof ident, "%s;control=%d", base, ci);
-	sha256_hex(ident, strlen(ident), hex);
-	hex[16] = 0;
-	snprintf(path, sizeof path, "%s/models/control-%s.npz", p->rundir, hex);
+	pipeline_control_path(p, base, ci, path, sizeof path);
 	if (!access(path, R_OK) && !model_load(m, path, err, errlen))
 		return 0;
 	npz_init(&nokey);

@@ -44,6 +44,10 @@ void pipeline_run(struct pipeline *p, int j, struct result_row *row);
 /* Paths of a job's model and key files inside the run directory. */
 void pipeline_model_path(const struct pipeline *p, const char *id, char *buf, size_t len);
 void pipeline_key_path(const struct pipeline *p, const char *id, char *buf, size_t len);
+/* Control model ci of the seed whose clean model has identity base:
+ * RUNDIR/models/control-<16 hex digits of sha256(base;control=ci)>.npz. */
+void pipeline_control_path(const struct pipeline *p, const char *base, int ci, char *buf,
+			   size_t len);
 /* A calibration job's trials: RUNDIR/calibration/<job id>.csv. */
 void pipeline_calib_path(const struct pipeline *p, const char *id, char *buf, size_t len);
 /* Checks a model/key before anything is trained: scheme and attack

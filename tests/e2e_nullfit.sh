@@ -53,4 +53,20 @@ for r in csv.DictReader(open(os.path.join(d, "results.csv"))):
     assert fit[0] == 5, fit
 PY
 check "wmbench verify repeats each embed's decision from the key's stored fit" verify_embeds "$TMP/r"
+
+# Resume of a run stopped before its embeds: the control models on disk are
+# not trained again (their ctlmodel rows stay single); one that is gone is.
+rows "$TMP/r/results.csv" >"$TMP/r.rows"
+cp -r "$TMP/r" "$TMP/s"
+awk -F, 'NR == 1 || ($3 != "embed" && $3 != "control" && $3 != "attack")' \
+	"$TMP/r/results.csv" >"$TMP/s/results.csv"
+lost=$(ls "$TMP/s/models/" | grep '^control-' | head -1)
+rm "$TMP/s/models/$lost"
+$WM run -q -o "$TMP/s" "$TMP/nf.yaml" >"$TMP/s.log" 2>&1
+rc=$?
+check "a run stopped before its embeds resumes (exit 0)" test $rc -eq 0
+check "... training again only the control model whose file is gone (6 ctlmodel rows: 5 + 1)" \
+	test "$(grep -c ',ctlmodel,' "$TMP/s/results.csv")" -eq 6 -a -f "$TMP/s/models/$lost"
+rows "$TMP/s/results.csv" >"$TMP/s.rows"
+check "... and its rows equal the uninterrupted run's" cmp -s "$TMP/r.rows" "$TMP/s.rows"
 finish
