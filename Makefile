@@ -166,9 +166,10 @@ forgery: deps
 define sok_run
 	@$(MAKE) --no-print-directory wmbench
 	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/$(1).yaml; \
-		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) > runs/$(1)-wall-s
+		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) >> runs/$(1)/wall-s-parts
 	python3 reports/sok.py runs/$(1) > docs/$(1).md
-	echo "Wall time of the run: $$(cat runs/$(1)-wall-s) s on this machine." >> docs/$(1).md
+	awk '{ t += $$1; p = p (NR > 1 ? " + " : "") $$1 } END { printf "Wall time of the run: %d s on this machine%s.\n", t, (NR > 1 ? " (resumed: " p " s)" : "") }' \
+		runs/$(1)/wall-s-parts >> docs/$(1).md
 endef
 sok: deps
 	$(call sok_run,sok)
