@@ -146,6 +146,9 @@ def table_of(rows, cats):
         if r["kind"] == "embed" and setting(r) in thr and matched(r) is not None:
             before[r["job_id"]] = normalise(matched(r), thr[setting(r)])
             before_scheme[r["job_id"]] = r["scheme"]
+    # wmbench's own verdict has the same precondition under its own rule: the
+    # embed row's `detected` (its calibrated decision, unattacked)
+    wm_before = {r["job_id"]: r.get("detected") == "1" for r in rows if r["kind"] == "embed"}
     undetected = defaultdict(list)  # scheme -> n of its undetected marked models
     for r in rows:
         if r["job_id"] in before and before[r["job_id"]] < 0.5:
@@ -161,7 +164,8 @@ def table_of(rows, cats):
             continue
         n = normalise(x, thr[setting(r)])
         cell[(setting(r), c, r["attack"], r["attack_params"])].append(
-            (n, num(r["acc"]), num(r["acc_before"]) - num(r["acc"]), r["success"], r["removed"]))
+            (n, num(r["acc"]), num(r["acc_before"]) - num(r["acc"]), r["success"], r["removed"],
+             wm_before.get(r["parent_id"], False)))
     out = {}
     for scheme in sorted({s for (s, _), _ in thr.items()}, key=lambda s: ORDER.index(s) if s in ORDER else 99):
         for c, _ in CATS:
@@ -186,16 +190,19 @@ def table_of(rows, cats):
                 continue
             _, k, v, succ = best
             m, lo, hi = interval([x[0] for x in v])
-            # wmbench's verdict: any attack of the category, this scheme setting
+            # wmbench's verdict: any attack of the category, this scheme setting,
+            # by the majority of the seeds whose mark wmbench detected unattacked
+            def most(vv, i):
+                d = [x for x in vv if x[5]]
+                return sum(x[i] == "1" for x in d) * 2 > len(d)
             wm = [vv for kk, vv in cell.items() if kk[0] == k[0] and kk[1] == c]
             remk = sorted({kk[2] for kk, vv in cell.items() if kk[0] == k[0] and kk[1] == c and
-                           sum(x[3] == "1" for x in vv) * 2 > len(vv)})
+                           most(vv, 3)})
             removed = bool(remk)
-            costly = not removed and any(
-                sum(x[4] == "1" for x in vv) * 2 > len(vv) for vv in wm)
+            costly = not removed and any(most(vv, 4) for vv in wm)
             loss = mean(x[2] for x in v)
             out[(scheme, c)] = dict(n=m, lo=lo, hi=hi, succ=succ, attack=k[2], ap=k[3], loss=loss,
-                                    seeds=len(v),
+                                    seeds=len(v), wm_seeds=sum(1 for x in v if x[5]),
                                     sp=k[0][1], lowest=lowest, wm=removed, costly=costly,
                                     t=thr[k[0]], remk=remk)
     return thr, out, before, undetected
@@ -214,9 +221,11 @@ def main():
           "null threshold at p = 0.05 from the run's unmarked controls, normalisation, 5-point "
           "budget; README \"The SoK's table\"), the mean over seeds with a 95 %% interval "
           "(the range for two seeds), **bold** when below 0.5 (removed within the budget); "
-          "then wmbench's own verdict at the run's calibrated alpha (removed: the `success` "
-          "column of some attack of the category on the majority of seeds; removed at 5+ "
-          "points: `removed` but not within the budget; kept); then the SoK's "
+          "then wmbench's own verdict at the run's calibrated alpha, over the seeds whose "
+          "mark wmbench's rule detects unattacked (removed: the `success` "
+          "column of some attack of the category on the majority of those seeds; removed at 5+ "
+          "points: `removed` but not within the budget; kept; how many seeds when not all; "
+          "not detected unattacked by wmbench when none); then the SoK's "
           "published CIFAR-10 value. n/a: no attack of the category can act (query-path "
           "attacks on white-box schemes).\n" % os.path.basename(rundir.rstrip("/")))
     print("| scheme | t | " + " | ".join("%s (n, wmbench, SoK)" % c for c, _ in CATS) + " |")
@@ -238,9 +247,14 @@ def main():
             nn = "%.3f [%.3f, %.3f]" % (v["n"], v["lo"], v["hi"])
             if v["succ"]:
                 nn = "**%s**" % nn
-            cells.append("%s; %s; %s" % (nn, "removed" if v["wm"] else
-                                         "removed at 5+ points" if v["costly"] else "kept",
-                                         "SoK %.3f" % sv if sv is not None else "SoK -"))
+            if not v["wm_seeds"]:
+                wmv = "not detected unattacked by wmbench"
+            else:
+                wmv = ("removed" if v["wm"] else
+                       "removed at 5+ points" if v["costly"] else "kept")
+                if v["wm_seeds"] < v["seeds"]:
+                    wmv += " (%d of %d seeds detected unattacked)" % (v["wm_seeds"], v["seeds"])
+            cells.append("%s; %s; %s" % (nn, wmv, "SoK %.3f" % sv if sv is not None else "SoK -"))
             if sv is not None:
                 (agree if v["succ"] == (sv < 0.5) else disagree).append(
                     "%s %s (here %.3f by %s, SoK %.3f)" % (scheme, c, v["n"], v["attack"], sv))
@@ -306,11 +320,11 @@ def self_test():
     # key length 10, the six null counts above (t = 0.5); seed 1's marked model
     # matches 9 (n 0.9), seed 2's only 4 (n 0.4: not there to remove). Pruning
     # leaves 2 matched on both at no accuracy cost: only seed 1 counts.
-    def row(kind, jid, seed, m, parent="", acc="0.9"):
+    def row(kind, jid, seed, m, parent="", acc="0.9", det="1"):
         return dict(kind=kind, job_id=jid, parent_id=parent, scheme="x", scheme_params="",
                     attack="prune" if kind == "attack" else "", attack_params="", seed=seed,
                     metric_name="wm_acc", metric=str(m), capacity="10", acc=acc,
-                    acc_before="0.9", success="1", removed="1", status="ok")
+                    acc_before="0.9", success="1", removed="1", status="ok", detected=det)
     rows = [row("control", "c%d" % i, 1, c / 10) for i, c in enumerate([2, 3, 3, 4, 5, 3])]
     rows += [row("embed", "e1", 1, 0.9), row("embed", "e2", 2, 0.4),
              row("attack", "a1", 1, 0.2, "e1"), row("attack", "a2", 2, 0.2, "e2")]
@@ -321,8 +335,17 @@ def self_test():
     assert undetected == {"x": [before["e2"]]}, undetected
     c = out[("x", "MM")]
     assert c["seeds"] == 1 and abs(c["n"] - 0.2) < 1e-12 and c["succ"], c
+    assert c["wm"] and c["wm_seeds"] == 1, c
+    # wmbench's verdict counts only seeds its own rule detected unattacked: with
+    # e1 not detected by it, the SoK cell stays and wmbench's has no seed (its
+    # success column is 0 there: not there to remove, not "kept")
+    rows2 = [dict(r, detected="0") if r["job_id"] == "e1" else
+             dict(r, success="0", removed="0") if r["job_id"] == "a1" else r for r in rows]
+    before_scheme.clear()
+    c2 = table_of(rows2, {"prune": "model modification"})[1][("x", "MM")]
+    assert c2["succ"] and c2["wm_seeds"] == 0 and not c2["wm"] and not c2["costly"], c2
     print("sok.py self-test: threshold, rounding up and normalisation as computed by hand; "
-          "an undetected marked model is left out")
+          "an undetected marked model is left out, under either rule")
 
 
 main()
