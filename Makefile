@@ -26,7 +26,7 @@ BENCHES := $(patsubst tests/%.c,$(B)/tests/%,$(wildcard tests/bench_*.c))
 REPORT_OBJ  := $(patsubst %.c,$(B)/%.o,$(wildcard reports/*.c)) $(B)/workers/util.o
 REPORT_LIBS := $(shell pkg-config --libs libarchive libsodium) -lm
 
-.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect forgery sok sok-small \
+.PHONY: all check unit bench deps install clean repro repro-wrt robustness calibrate calibrate-wrt quick format format-check layers detect forgery search sok sok-small \
 	sanitize fuzz
 
 all: wmbench
@@ -153,6 +153,18 @@ detect: deps
 	@$(MAKE) --no-print-directory wmbench
 	mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/detect.yaml; test $$? -ne 1
 	/usr/bin/python3 reports/detect.py runs/detect > docs/detection.md
+
+# The weakest removing attack by search, against the full grid of the same
+# strengths (README "Adaptive search"); docs/search.md.
+search: deps
+	@$(MAKE) --no-print-directory wmbench
+	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q jobs/search.yaml; \
+		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) > runs/search-wall-s
+	sed 's/^search:/attacks:/; s/name: search/name: search-grid/' jobs/search.yaml > runs/search-grid.yaml
+	start=$$(date +%s); mpirun --oversubscribe -np $(QUICK_NP) ./wmbench run -q -o runs/search-grid runs/search-grid.yaml; \
+		test $$? -ne 1 || exit 1; echo $$(( $$(date +%s) - start )) > runs/search-grid-wall-s
+	python3 reports/search.py runs/search --grid runs/search-grid > docs/search.md
+	echo "Wall time: the search run $$(cat runs/search-wall-s) s, the grid run $$(cat runs/search-grid-wall-s) s, on this machine." >> docs/search.md
 
 # Who can be framed: forged keys with and without registration (README "Key
 # registration").

@@ -58,6 +58,26 @@ for seed, f in found.items():
         # the grid job of the same rate has the same id: a probe is an attack job like any other
         assert hit[0]["job_id"] in {r["job_id"] for r in grid}, hit[0]["job_id"]
 PY
+python3 reports/search.py "$TMP/s" --grid "$TMP/g" >"$TMP/report.md" 2>&1
+check "reports/search.py: both seeds' searches found the grid's answer, in fewer jobs than its 34" \
+	python3 - "$TMP/report.md" "$TMP/s/search.csv" <<'PY'
+import csv, sys
+text = open(sys.argv[1]).read()
+line = [l for l in text.splitlines() if l.startswith("| uchida |")]
+assert len(line) == 1, text
+cells = [c.strip() for c in line[0].strip("|").split("|")]
+ss = list(csv.DictReader(open(sys.argv[2])))
+probes = sum(int(s["probes"]) for s in ss)
+found = sum(s["status"] == "found" for s in ss)
+print("# " + " | ".join(cells[2:]))
+assert cells[3] == "rate (17 values)", cells
+assert cells[4].startswith("%d / %d / 0 / 0" % (found, 2 - found)), cells
+assert cells[7] == "%d (34)" % probes and probes < 34, cells
+assert cells[8] == "2 of 2", cells
+PY
+python3 reports/search.py "$TMP/g" >"$TMP/nosearch" 2>&1
+check "reports/search.py on a run without a search names the missing file" \
+	grep -q "g/search.csv: no such file; expected a run with a search: section" "$TMP/nosearch"
 rows_before=$(wc -l <"$TMP/s/results.csv")
 cp "$TMP/s/search.csv" "$TMP/search_first.csv"
 $MPIRUN -np 3 $WM run -o "$TMP/s" "$TMP/search.yaml" >"$TMP/resume" 2>&1
