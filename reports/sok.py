@@ -98,7 +98,8 @@ def mean(xs):
 
 
 def interval(xs):
-    """mean and a 95 % t interval over seeds (the range for two)."""
+    """mean and a 95 % t interval over seeds (the range for two), cut to
+    [0, 1], the range of n."""
     xs = [x for x in xs if x is not None]
     if not xs:
         return None, None, None
@@ -108,7 +109,7 @@ def interval(xs):
     sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
     tq = {3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
     h = tq.get(len(xs), 1.96) * sd / math.sqrt(len(xs))
-    return m, m - h, m + h
+    return m, max(0.0, m - h), min(1.0, m + h)
 
 
 def load(rundir):
@@ -220,7 +221,7 @@ def main():
           "Each cell: the normalised watermark accuracy n at the SoK's equilibrium (its rule: "
           "null threshold at p = 0.05 from the run's unmarked controls, normalisation, 5-point "
           "budget; README \"The SoK's table\"), the mean over seeds with a 95 %% interval "
-          "(the range for two seeds), **bold** when below 0.5 (removed within the budget); "
+          "(the range for two seeds; a t interval, cut to [0, 1], for more), **bold** when below 0.5 (removed within the budget); "
           "then wmbench's own verdict at the run's calibrated alpha, over the seeds whose "
           "mark wmbench's rule detects unattacked (removed: the `success` "
           "column of some attack of the category on the majority of those seeds; removed at 5+ "
@@ -336,6 +337,11 @@ def self_test():
     c = out[("x", "MM")]
     assert c["seeds"] == 1 and abs(c["n"] - 0.2) < 1e-12 and c["succ"], c
     assert c["wm"] and c["wm_seeds"] == 1, c
+    # three seeds: a t interval (4.303 s / sqrt 3), cut to n's range [0, 1]
+    m, lo, hi = interval([0.0, 0.5, 1.0])
+    assert m == 0.5 and lo == 0.0 and hi == 1.0, (m, lo, hi)
+    m, lo, hi = interval([0.4, 0.5, 0.6])
+    assert abs(hi - (0.5 + 4.303 * 0.1 / math.sqrt(3))) < 1e-12 and abs(lo - (1 - hi)) < 1e-12
     # wmbench's verdict counts only seeds its own rule detected unattacked: with
     # e1 not detected by it, the SoK cell stays and wmbench's has no seed (its
     # success column is 0 there: not there to remove, not "kept")
