@@ -22,28 +22,7 @@ import os
 import sys
 from collections import defaultdict
 
-TQ = {3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
-
-
-def interval(xs):
-    """mean and a 95 % t interval (the range for two, the value for one)."""
-    if not xs:
-        return None
-    m = sum(xs) / len(xs)
-    if len(xs) < 3:
-        return m, min(xs), max(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    h = TQ.get(len(xs), 1.96) * sd / math.sqrt(len(xs))
-    return m, m - h, m + h
-
-
-def num(x):
-    try:
-        v = float(x)
-        return None if math.isnan(v) else v
-    except (TypeError, ValueError):
-        return None
-
+from stats import num, t_interval as interval
 
 def fmt(iv, digits=3):
     if iv is None:

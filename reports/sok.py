@@ -29,6 +29,8 @@ import os
 import sys
 from collections import defaultdict
 
+from stats import mean, num, t_interval
+
 before_scheme = {}  # embed job id -> its scheme
 
 # The SoK's equilibrium n on CIFAR-10 (ATTACKS-MORE.md section 2, decoded from
@@ -84,32 +86,14 @@ def matched(r):
     return 1 - v if r["metric_name"] == "ber" else v
 
 
-def num(x):
-    try:
-        v = float(x)
-        return None if math.isnan(v) else v
-    except (TypeError, ValueError):
-        return None
-
-
-def mean(xs):
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
-
-
 def interval(xs):
     """mean and a 95 % t interval over seeds (the range for two), cut to
     [0, 1], the range of n."""
-    xs = [x for x in xs if x is not None]
-    if not xs:
+    iv = t_interval(xs)
+    if iv is None:
         return None, None, None
-    m = sum(xs) / len(xs)
-    if len(xs) < 3:
-        return m, min(xs), max(xs)
-    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
-    tq = {3: 4.303, 4: 3.182, 5: 2.776, 6: 2.571, 7: 2.447, 8: 2.365, 9: 2.306, 10: 2.262}
-    h = tq.get(len(xs), 1.96) * sd / math.sqrt(len(xs))
-    return m, max(0.0, m - h), min(1.0, m + h)
+    m, lo, hi = iv
+    return m, max(0.0, lo), min(1.0, hi)
 
 
 def load(rundir):

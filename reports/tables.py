@@ -17,6 +17,8 @@ import sys
 import zipfile
 from collections import defaultdict
 
+from stats import mean, num
+
 
 def load(rundir):
     rows = {}
@@ -25,18 +27,6 @@ def load(rundir):
             rows[r["job_id"]] = r
     return list(rows.values())
 
-
-def num(x):
-    try:
-        v = float(x)
-        return None if math.isnan(v) else v
-    except (TypeError, ValueError):
-        return None
-
-
-def mean(xs):
-    xs = [x for x in xs if x is not None]
-    return sum(xs) / len(xs) if xs else None
 
 
 def sd(xs):
