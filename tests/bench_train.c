@@ -93,7 +93,8 @@ static void profile_print(const struct nn_model *m, long steps)
 	printf("profile %s: ms per training step of 64 (forward, backward)\n", m->arch);
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
-		static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)"};
+		static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)",
+					     "direct (samples)"};
 		char how[96] = "";
 		if (l->kind == NN_CONV)
 			snprintf(how, sizeof how,
@@ -195,6 +196,8 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(threads);
 	if (getenv("WMBENCH_DX_FLOATS")) /* to compare block sizes of the input gradient */
 		nn_conv_dx_floats = atoi(getenv("WMBENCH_DX_FLOATS"));
+	if (getenv("WMBENCH_DX_ABOVE"))
+		nn_conv_dx_block_above = (size_t)atol(getenv("WMBENCH_DX_ABOVE"));
 	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
 		return 1;

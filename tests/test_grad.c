@@ -663,6 +663,28 @@ static void test_fd_direct_conv(void **state)
 	nn_conv_mode = NN_CONV_AUTO;
 }
 
+/* Every input gradient by the CD_BATCH kernel (samples in the lanes): blocks
+ * of 6, 4, 2 and 1 channels, kernels of 2 to 7, pads from 0 to K - 1. */
+static void test_fd_batch_dx(void **state)
+{
+	(void)state;
+	if (!cd_cpu_ok())
+		skip();
+	nn_conv_mode = NN_CONV_BATCH;
+	run_spec("6x9x8|conv c1 4 5 1 0|relu|conv c2 3 3 1 2|flatten|dense f 3", 36, 0, 0);
+	run_spec("4x7x9|conv c1 2 3 1 1|relu|conv c2 5 3 1 1|maxpool 2 2|flatten|dense f 3", 37, 0,
+		 0);
+	run_spec("2x8x8|conv c1 13 4 1 3|relu|conv c2 2 2 1 0|flatten|dense f 3", 38, 0, 0);
+	run_spec("1x9x9|conv c1 5 7 1 6|relu|conv c2 3 5 1 4|flatten|dense f 3", 39, 0, 0);
+	struct gcase g;
+	gcase_init(&g, "3x8x7|conv c1 10 3 1 1|relu|conv c2 6 5 1 0|flatten|dense f 3", 40, 3, 0,
+		   0);
+	check_case(&g, 1e-2);
+	assert_int_equal(g.m.dx_direct[2], CD_BATCH);
+	gcase_free(&g);
+	nn_conv_mode = NN_CONV_AUTO;
+}
+
 /* forward, loss and backward of one model in mode md; returns the logits */
 static void run_mode(struct nn_model *m, enum nn_conv_mode md, const float *x, const int *y, int B,
 		     float *logits, float *grads, float *dinput)
@@ -705,6 +727,8 @@ static void test_direct_matches_gemm(void **state)
 	    "32x16x16|conv c 32 3 1 1|relu|conv d 64 3 1 1|maxpool 2 2|flatten|dense f 10",
 	    "3x12x11|conv c 8 3 1 1|relu|conv d 24 5 1 2|flatten|dense f 5",
 	    "2x9x10|conv c 16 7 1 3|maxpool 2 2|conv d 32 3 1 0|flatten|dense f 3",
+	    /* input gradients of 4 and 10 channels, and a pad of K - 1 */
+	    "4x9x8|conv c 10 3 1 0|relu|conv d 6 5 1 4|flatten|dense f 3",
 	};
 	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
 		struct nn_model m;
@@ -716,7 +740,7 @@ static void test_direct_matches_gemm(void **state)
 			fail_msg("%s", err);
 		nn_init_params(&m, &r);
 		for (int bi = 0; bi < 2; bi++) { /* a full batch, then a smaller one */
-			int B = bi ? 5 : 64, y[64];
+			int B = bi ? 21 : 64, y[64];
 			size_t nx = (size_t)B * nn_in_size(&m);
 			float *x = malloc(nx * sizeof(float));
 			for (size_t i = 0; i < nx; i++)
@@ -733,14 +757,22 @@ static void test_direct_matches_gemm(void **state)
 			assert_true(m.conv_direct[0] == CD_PLANE || m.conv_direct[0] == CD_CHAN);
 			print_message("%s B=%d: direct path (kernel %d) agrees\n",
 				      specs[s] ? specs[s] : "lenet5", B, m.conv_direct[0]);
-			assert_near("logits", l2, l1, nl, 1e-5);
-			assert_near("input gradient", d2, d1, nx, 1e-5);
-			for (int i = 0; i < m.nlayers; i++) {
-				const struct nn_layer *l = &m.layers[i];
-				if (!nn_has_params(l))
-					continue;
-				assert_near(l->name, g2 + l->w_off, g1 + l->w_off, l->w_n, 1e-5);
-				assert_near(l->name, g2 + l->b_off, g1 + l->b_off, l->b_n, 1e-5);
+			for (int md = 0; md < 2; md++) {
+				if (md) { /* every input gradient on the CD_BATCH kernel */
+					run_mode(&m, NN_CONV_BATCH, x, y, B, l2, g2, d2);
+					assert_int_equal(m.dx_direct[0], CD_BATCH);
+				}
+				assert_near("logits", l2, l1, nl, 1e-5);
+				assert_near("input gradient", d2, d1, nx, 1e-5);
+				for (int i = 0; i < m.nlayers; i++) {
+					const struct nn_layer *l = &m.layers[i];
+					if (!nn_has_params(l))
+						continue;
+					assert_near(l->name, g2 + l->w_off, g1 + l->w_off, l->w_n,
+						    1e-5);
+					assert_near(l->name, g2 + l->b_off, g1 + l->b_off, l->b_n,
+						    1e-5);
+				}
 			}
 			free(x), free(l1), free(l2), free(g1), free(g2), free(d1), free(d2);
 		}
@@ -1302,6 +1334,7 @@ int main(void)
 	    cmocka_unit_test(test_init_distribution),
 	    cmocka_unit_test(test_dropout_forward),
 	    cmocka_unit_test(test_fd_direct_conv),
+	    cmocka_unit_test(test_fd_batch_dx),
 	    cmocka_unit_test(test_direct_matches_gemm),
 	    cmocka_unit_test(test_dx_blocks),
 	    cmocka_unit_test(test_batch_independence),

@@ -97,8 +97,13 @@ float *cd_alloc_scratch(const struct nn_layer *l, int kind)
 		if (n < fwd)
 			n = fwd;
 	}
+	return cd_alloc_floats(n);
+}
+
+float *cd_alloc_floats(size_t n)
+{
 	size_t bytes = (n * sizeof(float) + 31) / 32 * 32;
-	float *s = aligned_alloc(32, bytes);
+	float *s = aligned_alloc(32, bytes ? bytes : 32);
 	if (!s) {
 		fprintf(stderr, "wmbench: out of memory (%zu bytes)\n", bytes);
 		abort();
@@ -490,6 +495,138 @@ AVX2 static void cv_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 			    acc[((size_t)(oc / 16) * ckk + q) * 16 + oc % 16];
 }
 #endif
+
+/* ---- the input gradient with samples in the lanes (CD_BATCH) ------------
+ * Scratch: gt (OC, OH, OW, 16), the output gradient of one block of 16
+ * samples; dt (C, H, W, 16), its input gradient; wt (OC, K, K, C). */
+#define DXB_LANES 16
+
+int cd_batch_ok(const struct nn_layer *l)
+{
+	return l->kind == NN_CONV && l->stride == 1 && l->pad >= 0 && l->pad < l->k &&
+	       l->out_h > 0 && l->out_w > 0 && l->out_h == l->in_h + 2 * l->pad - l->k + 1 &&
+	       l->out_w == l->in_w + 2 * l->pad - l->k + 1;
+}
+
+size_t cd_batch_floats(const struct nn_layer *l)
+{
+	size_t os = (size_t)l->out_h * l->out_w, is = (size_t)l->in_h * l->in_w;
+	return DXB_LANES * ((size_t)l->out_c * os + (size_t)l->in_c * is) +
+	       (size_t)l->out_c * l->k * l->k * l->in_c;
+}
+
+#if CD_X86
+/* Input positions (y, x) of channels c0 .. c0 + CB - 1 for one block of 16
+ * samples: acc[c][v] sums w[oc][c][ki][kj] * gt[oc][y + P - ki][x + P - kj]
+ * over the taps that fall inside the output, oc outermost, then ki, kj. */
+#define DXB_KERNEL(CB)                                                                             \
+	AVX2 static void dxb_block##CB(const struct nn_layer *l, int c0, const float *gt,          \
+				       const float *wt, float *dt)                                 \
+	{                                                                                          \
+		int K = l->k, P = l->pad, C = l->in_c, OC = l->out_c, OH = l->out_h,               \
+		    OW = l->out_w, H = l->in_h, W = l->in_w;                                       \
+		for (int y = 0; y < H; y++) {                                                      \
+			int ki0 = y + P - (OH - 1) > 0 ? y + P - (OH - 1) : 0;                     \
+			int ki1 = y + P < K - 1 ? y + P : K - 1;                                   \
+			for (int x = 0; x < W; x++) {                                              \
+				int kj0 = x + P - (OW - 1) > 0 ? x + P - (OW - 1) : 0;             \
+				int kj1 = x + P < K - 1 ? x + P : K - 1;                           \
+				__m256 a[CB][2];                                                   \
+				for (int c = 0; c < CB; c++)                                       \
+					a[c][0] = a[c][1] = _mm256_setzero_ps();                   \
+				for (int oc = 0; oc < OC; oc++)                                    \
+					for (int ki = ki0; ki <= ki1; ki++) {                      \
+						const float *gr =                                  \
+						    gt + (((size_t)oc * OH + y + P - ki) * OW +    \
+							  x + P) *                                 \
+							     DXB_LANES;                            \
+						const float *wr =                                  \
+						    wt + ((size_t)(oc * K + ki) * K) * C + c0;     \
+						for (int kj = kj0; kj <= kj1; kj++) {              \
+							const float *g = gr - kj * DXB_LANES;      \
+							__m256 g0 = _mm256_load_ps(g);             \
+							__m256 g1 = _mm256_load_ps(g + 8);         \
+							for (int c = 0; c < CB; c++) {             \
+								__m256 wv = _mm256_broadcast_ss(   \
+								    wr + (size_t)kj * C + c);      \
+								a[c][0] = _mm256_fmadd_ps(         \
+								    wv, g0, a[c][0]);              \
+								a[c][1] = _mm256_fmadd_ps(         \
+								    wv, g1, a[c][1]);              \
+							}                                          \
+						}                                                  \
+					}                                                          \
+				for (int c = 0; c < CB; c++) {                                     \
+					float *d =                                                 \
+					    dt + (((size_t)(c0 + c) * H + y) * W + x) * DXB_LANES; \
+					_mm256_store_ps(d, a[c][0]);                               \
+					_mm256_store_ps(d + 8, a[c][1]);                           \
+				}                                                                  \
+			}                                                                          \
+		}                                                                                  \
+	}
+/* clang-format off */
+DXB_KERNEL(6)
+DXB_KERNEL(4)
+DXB_KERNEL(2)
+DXB_KERNEL(1)
+/* clang-format on */
+
+AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const float *dout,
+			  float *din, float *scratch)
+{
+	int K = l->k, C = l->in_c, OC = l->out_c, KK = K * K;
+	size_t os = (size_t)l->out_h * l->out_w, is = (size_t)l->in_h * l->in_w;
+	float *gt = scratch, *dt = gt + DXB_LANES * OC * os, *wt = dt + DXB_LANES * C * is;
+	for (int oc = 0; oc < OC; oc++)
+		for (int c = 0; c < C; c++)
+			for (int q = 0; q < KK; q++)
+				wt[((size_t)oc * KK + q) * C + c] =
+				    w[((size_t)oc * C + c) * KK + q];
+	for (int b0 = 0; b0 < B; b0 += DXB_LANES) {
+		int n = B - b0 < DXB_LANES ? B - b0 : DXB_LANES;
+		for (int oc = 0; oc < OC; oc++) {
+			float *g = gt + (size_t)oc * os * DXB_LANES;
+			for (int j = 0; j < n; j++) {
+				const float *src = dout + ((size_t)oc * B + b0 + j) * os;
+				for (size_t p = 0; p < os; p++)
+					g[p * DXB_LANES + j] = src[p];
+			}
+			for (int j = n; j < DXB_LANES; j++)
+				for (size_t p = 0; p < os; p++)
+					g[p * DXB_LANES + j] = 0;
+		}
+		int c0 = 0;
+		for (; c0 + 6 <= C; c0 += 6)
+			dxb_block6(l, c0, gt, wt, dt);
+		for (; c0 + 4 <= C; c0 += 4)
+			dxb_block4(l, c0, gt, wt, dt);
+		for (; c0 + 2 <= C; c0 += 2)
+			dxb_block2(l, c0, gt, wt, dt);
+		for (; c0 < C; c0++)
+			dxb_block1(l, c0, gt, wt, dt);
+		for (int c = 0; c < C; c++)
+			for (int j = 0; j < n; j++) {
+				float *d = din + ((size_t)c * B + b0 + j) * is;
+				const float *t = dt + (size_t)c * is * DXB_LANES + j;
+				for (size_t q = 0; q < is; q++)
+					d[q] += t[q * DXB_LANES];
+			}
+	}
+}
+#endif
+
+void cd_input_grad_batch(const struct nn_layer *l, int B, const float *w, const float *dout,
+			 float *din, float *scratch)
+{
+#if CD_X86
+	dxb_avx2(l, B, w, dout, din, scratch);
+#else
+	(void)l, (void)B, (void)w, (void)dout, (void)din, (void)scratch;
+	fprintf(stderr, "wmbench: conv_direct: no kernels for this CPU\n");
+	abort();
+#endif
+}
 
 void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
 		const float *w, const float *bias, float *out, float *scratch)

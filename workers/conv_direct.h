@@ -36,7 +36,7 @@ int cd_cpu_ok(void);
  * vector (for few input taps and long rows, like lenet5's conv1); CD_CHAN
  * runs sixteen output channels per pair of vectors (for output channels in
  * multiples of 8, like lenet5's conv2). */
-enum { CD_NONE, CD_PLANE, CD_CHAN };
+enum { CD_NONE, CD_PLANE, CD_CHAN, CD_BATCH };
 /* Above this many taps (C*K*K) sgemm is as fast as CD_CHAN. Measured per
  * layer (forward + backward, batch 64, one thread): cnn's conv2 (288 taps)
  * 77 ms with sgemm, 68 ms direct; conv3 (288) 28 ms and 30 ms; conv4 (576)
@@ -63,5 +63,22 @@ void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const floa
  * padded input (the bias gradient is left to the caller). */
 void cd_weight_grad(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
 		    const float *dout, float *dw, float *scratch);
+
+/* CD_BATCH: a stride-1 convolution's input gradient with 16 samples in the
+ * lanes of two vectors (lenet5's conv2, whose input gradient by sgemm has
+ * K = 16 and is bound by writing and re-reading its columns). The output
+ * gradient is copied to (OC, OH, OW, 16) per block of 16 samples; each input
+ * position of up to 6 channels then sums only its valid taps, over oc, ki, kj
+ * in that order, so a sample's gradient does not depend on the batch it came
+ * in. cd_batch_ok says whether layer l can use it; cd_batch_floats is the
+ * scratch it needs (floats, independent of the batch size). */
+int cd_batch_ok(const struct nn_layer *l);
+size_t cd_batch_floats(const struct nn_layer *l);
+/* din (C, B, H, W) += the input gradient of dout (OC, B, OH, OW) through the
+ * weights w (OC, C, K, K); scratch is 32-byte aligned (cd_alloc_floats). */
+void cd_input_grad_batch(const struct nn_layer *l, int B, const float *w, const float *dout,
+			 float *din, float *scratch);
+/* n zeroed floats, 32-byte aligned (free with free()). */
+float *cd_alloc_floats(size_t n);
 
 #endif

@@ -202,8 +202,9 @@ int nn_argmax(const float *v, int n);
 /* How convolutions run: AUTO (the default) uses the direct kernels of
  * conv_direct.h where the CPU has them and the layer gains (few taps, wide
  * rows) and im2col + sgemm elsewhere; GEMM always uses im2col + sgemm; DIRECT
- * uses the direct kernels wherever they apply (tests compare the paths). */
-enum nn_conv_mode { NN_CONV_AUTO, NN_CONV_GEMM, NN_CONV_DIRECT };
+ * uses the direct kernels wherever they apply (tests compare the paths);
+ * BATCH is DIRECT with every input gradient on the CD_BATCH kernel. */
+enum nn_conv_mode { NN_CONV_AUTO, NN_CONV_GEMM, NN_CONV_DIRECT, NN_CONV_BATCH };
 extern enum nn_conv_mode nn_conv_mode;
 /* A convolution's input gradient by sgemm and col2im goes through columns
  * of at most nn_conv_dx_floats floats at a time (whole samples, at least
