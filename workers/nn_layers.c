@@ -300,7 +300,7 @@ static int use_direct(const struct nn_layer *l)
  * 1.49 to 0.66 ms, its conv1 1.72 to 1.00 ms, cnn's conv3 12.5 to 10.7 ms and
  * conv4 24.9 to 21.4 ms; cnn's conv2 keeps the channel kernel (21.0 ms against
  * 26.2 ms). */
-static int use_batch(const struct nn_layer *l)
+int nn_conv_batch_dx(const struct nn_layer *l)
 {
 	return nn_conv_mode != NN_CONV_GEMM && cd_batch_ok(l) && use_direct_cpu();
 }
@@ -421,7 +421,7 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 			       : use_direct(&t);
 		if (kind) {
 			conv_input_grad_direct(m, l, &t, kind, B, w, dout, din);
-		} else if (use_batch(l)) {
+		} else if (nn_conv_batch_dx(l)) {
 			if (m->dxscratch[i] && m->dx_direct[i] != CD_BATCH) {
 				free(m->dxscratch[i]);
 				m->dxscratch[i] = NULL;

@@ -19,6 +19,8 @@
  *   dense  R{dW} = Rd^T a + d^T Ra,                 R{db} = sum_b Rd_b
  *   conv   R{dW} = Rd . im2col(a)^T + d . im2col(Ra)^T, R{db} = sum Rd. */
 #include "nn_rop.h"
+#include "conv_direct.h"
+#include "nn_internal.h"
 #include "util.h"
 
 #include <cblas.h>
@@ -38,6 +40,7 @@ void nn_rop_free(struct nn_rop *r)
 	free(r->rx);
 	free(r->col);
 	free(r->dcol);
+	free(r->dxb);
 	for (int i = 0; i < NN_MAXLAYERS; i++) {
 		free(r->ra[i]);
 		free(r->rd[i]);
@@ -47,7 +50,7 @@ void nn_rop_free(struct nn_rop *r)
 
 static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 {
-	size_t in_n = nn_in_size(m), col_n = 0;
+	size_t in_n = nn_in_size(m), col_n = 0, dxb_n = 0;
 	if (B <= r->max_b && r->nlayers == m->nlayers && r->in_n == in_n &&
 	    r->nparams == m->nparams)
 		return;
@@ -68,8 +71,12 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 			size_t cn = (size_t)l->in_c * l->k * l->k * l->out_h * l->out_w * B;
 			if (cn > col_n)
 				col_n = cn;
+			if (cd_batch_ok(l) && cd_batch_floats(l) > dxb_n)
+				dxb_n = cd_batch_floats(l);
 		}
 	}
+	if (dxb_n)
+		r->dxb = cd_alloc_floats(dxb_n);
 	r->col_n = col_n;
 	if (col_n) {
 		r->col = xmalloc(col_n * sizeof(float));
@@ -165,6 +172,10 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
 			    dout, l->out_c, w, l->in_c, 1.0f, din, l->in_c);
 		break;
 	case NN_CONV: {
+		if (nn_conv_batch_dx(l)) { /* as nn_conv_backward, where it can */
+			cd_input_grad_batch(l, B, w, dout, din, r->dxb);
+			break;
+		}
 		int ckk = l->in_c * l->k * l->k;
 		size_t np = (size_t)B * l->out_h * l->out_w;
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, (int)np, l->out_c, 1.0f,

@@ -38,6 +38,7 @@ struct nn_rop {
 	float *ra[NN_MAXLAYERS]; /* R{acts[i]} */
 	float *rd[NN_MAXLAYERS]; /* R{dacts[i]} */
 	float *col, *dcol;	 /* im2col scratch */
+	float *dxb;		 /* scratch of the CD_BATCH input gradient */
 };
 
 void nn_rop_init(struct nn_rop *r);
