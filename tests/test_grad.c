@@ -663,6 +663,58 @@ static void test_fd_direct_conv(void **state)
 	nn_conv_mode = NN_CONV_AUTO;
 }
 
+/* The CD_BATCH kernel gives each sample the same bits whatever batch it came
+ * in (its position in a block of 16, a partial last block, or alone), and
+ * adds to din rather than overwriting it. */
+static void test_batch_dx_per_sample(void **state)
+{
+	(void)state;
+	if (!cd_cpu_ok())
+		skip();
+	struct nn_layer l = {.kind = NN_CONV,
+			     .in_c = 6,
+			     .in_h = 14,
+			     .in_w = 14,
+			     .out_c = 16,
+			     .k = 5,
+			     .stride = 1,
+			     .pad = 1,
+			     .out_h = 12,
+			     .out_w = 12};
+	enum { B = 37 };
+	size_t os = (size_t)l.out_h * l.out_w, is = (size_t)l.in_h * l.in_w;
+	size_t nw = (size_t)l.out_c * l.in_c * l.k * l.k;
+	float *w = malloc(nw * 4), *dout = malloc(l.out_c * B * os * 4);
+	float *din = calloc(l.in_c * B * is, 4), *one = malloc(l.out_c * os * 4);
+	float *d1 = malloc(l.in_c * is * 4), *d2 = malloc(l.in_c * is * 4);
+	float *scratch = cd_alloc_floats(cd_batch_floats(&l));
+	struct rng r;
+	rng_seed(&r, 41);
+	for (size_t i = 0; i < nw; i++)
+		w[i] = (float)rng_uniform(&r) - 0.5f;
+	for (size_t i = 0; i < l.out_c * B * os; i++)
+		dout[i] = (float)rng_uniform(&r) - 0.5f;
+	assert_true(cd_batch_ok(&l));
+	cd_input_grad_batch(&l, B, w, dout, din, scratch);
+	for (int b = 0; b < B; b++) {
+		for (int oc = 0; oc < l.out_c; oc++)
+			memcpy(one + oc * os, dout + ((size_t)oc * B + b) * os, os * 4);
+		memset(d1, 0, l.in_c * is * 4);
+		cd_input_grad_batch(&l, 1, w, one, d1, scratch);
+		for (int c = 0; c < l.in_c; c++)
+			if (memcmp(d1 + c * is, din + ((size_t)c * B + b) * is, is * 4))
+				fail_msg("sample %d, channel %d: alone and in a batch of %d differ",
+					 b, c, B);
+		/* into ones: din += the gradient */
+		for (size_t i = 0; i < l.in_c * is; i++)
+			d2[i] = 1.0f;
+		cd_input_grad_batch(&l, 1, w, one, d2, scratch);
+		for (size_t i = 0; i < l.in_c * is; i++)
+			assert_true(d2[i] == 1.0f + d1[i]);
+	}
+	free(w), free(dout), free(din), free(one), free(d1), free(d2), free(scratch);
+}
+
 /* Every input gradient by the CD_BATCH kernel (samples in the lanes): blocks
  * of 6, 4, 2 and 1 channels, kernels of 2 to 7, pads from 0 to K - 1. */
 static void test_fd_batch_dx(void **state)
@@ -1335,6 +1387,7 @@ int main(void)
 	    cmocka_unit_test(test_dropout_forward),
 	    cmocka_unit_test(test_fd_direct_conv),
 	    cmocka_unit_test(test_fd_batch_dx),
+	    cmocka_unit_test(test_batch_dx_per_sample),
 	    cmocka_unit_test(test_direct_matches_gemm),
 	    cmocka_unit_test(test_dx_blocks),
 	    cmocka_unit_test(test_batch_independence),
