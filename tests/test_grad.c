@@ -664,7 +664,7 @@ static void test_fd_direct_conv(void **state)
 }
 
 /* The CD_BATCH kernel gives each sample the same bits whatever batch it came
- * in (its position in a block of 16, a partial last block, or alone), and
+ * in (its position in a block of 16, a partial last block of 13, or alone), and
  * adds to din rather than overwriting it. */
 static void test_batch_dx_per_sample(void **state)
 {
@@ -681,7 +681,7 @@ static void test_batch_dx_per_sample(void **state)
 			     .pad = 1,
 			     .out_h = 12,
 			     .out_w = 12};
-	enum { B = 37 };
+	enum { B = 45 };
 	size_t os = (size_t)l.out_h * l.out_w, is = (size_t)l.in_h * l.in_w;
 	size_t nw = (size_t)l.out_c * l.in_c * l.k * l.k;
 	float *w = malloc(nw * 4), *dout = malloc(l.out_c * B * os * 4);

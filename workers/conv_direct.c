@@ -517,11 +517,13 @@ size_t cd_batch_floats(const struct nn_layer *l)
 
 #if CD_X86
 /* Input positions (y, x) of channels c0 .. c0 + CB - 1 for one block of 16
- * samples: acc[c][v] sums w[oc][c][ki][kj] * gt[oc][y + P - ki][x + P - kj]
- * over the taps that fall inside the output, oc outermost, then ki, kj. */
-#define DXB_KERNEL(CB)                                                                             \
-	AVX2 static void dxb_block##CB(const struct nn_layer *l, int c0, const float *gt,          \
-				       const float *wt, float *dt)                                 \
+ * samples (NV = 2 vectors), or of its first 8 (NV = 1: a last block of 8 or
+ * fewer): acc[c][v] sums w[oc][c][ki][kj] * gt[oc][y + P - ki][x + P - kj]
+ * over the taps that fall inside the output, oc outermost, then ki, kj. The
+ * lanes never mix, so NV changes no sample's bits. */
+#define DXB_KERNEL(CB, NV)                                                                         \
+	AVX2 static void dxb_block##CB##_##NV(const struct nn_layer *l, int c0, const float *gt,   \
+					      const float *wt, float *dt)                          \
 	{                                                                                          \
 		int K = l->k, P = l->pad, C = l->in_c, OC = l->out_c, OH = l->out_h,               \
 		    OW = l->out_w, H = l->in_h, W = l->in_w;                                       \
@@ -531,9 +533,10 @@ size_t cd_batch_floats(const struct nn_layer *l)
 			for (int x = 0; x < W; x++) {                                              \
 				int kj0 = x + P - (OW - 1) > 0 ? x + P - (OW - 1) : 0;             \
 				int kj1 = x + P < K - 1 ? x + P : K - 1;                           \
-				__m256 a[CB][2];                                                   \
+				__m256 a[CB][NV];                                                  \
 				for (int c = 0; c < CB; c++)                                       \
-					a[c][0] = a[c][1] = _mm256_setzero_ps();                   \
+					for (int v = 0; v < NV; v++)                               \
+						a[c][v] = _mm256_setzero_ps();                     \
 				for (int oc = 0; oc < OC; oc++)                                    \
 					for (int ki = ki0; ki <= ki1; ki++) {                      \
 						const float *gr =                                  \
@@ -544,32 +547,36 @@ size_t cd_batch_floats(const struct nn_layer *l)
 						    wt + ((size_t)(oc * K + ki) * K) * C + c0;     \
 						for (int kj = kj0; kj <= kj1; kj++) {              \
 							const float *g = gr - kj * DXB_LANES;      \
-							__m256 g0 = _mm256_load_ps(g);             \
-							__m256 g1 = _mm256_load_ps(g + 8);         \
+							__m256 gv[NV];                             \
+							for (int v = 0; v < NV; v++)               \
+								gv[v] = _mm256_load_ps(g + 8 * v); \
 							for (int c = 0; c < CB; c++) {             \
 								__m256 wv = _mm256_broadcast_ss(   \
 								    wr + (size_t)kj * C + c);      \
-								a[c][0] = _mm256_fmadd_ps(         \
-								    wv, g0, a[c][0]);              \
-								a[c][1] = _mm256_fmadd_ps(         \
-								    wv, g1, a[c][1]);              \
+								for (int v = 0; v < NV; v++)       \
+									a[c][v] = _mm256_fmadd_ps( \
+									    wv, gv[v], a[c][v]);   \
 							}                                          \
 						}                                                  \
 					}                                                          \
 				for (int c = 0; c < CB; c++) {                                     \
 					float *d =                                                 \
 					    dt + (((size_t)(c0 + c) * H + y) * W + x) * DXB_LANES; \
-					_mm256_store_ps(d, a[c][0]);                               \
-					_mm256_store_ps(d + 8, a[c][1]);                           \
+					for (int v = 0; v < NV; v++)                               \
+						_mm256_store_ps(d + 8 * v, a[c][v]);               \
 				}                                                                  \
 			}                                                                          \
 		}                                                                                  \
 	}
 /* clang-format off */
-DXB_KERNEL(6)
-DXB_KERNEL(4)
-DXB_KERNEL(2)
-DXB_KERNEL(1)
+DXB_KERNEL(6, 2)
+DXB_KERNEL(4, 2)
+DXB_KERNEL(2, 2)
+DXB_KERNEL(1, 2)
+DXB_KERNEL(6, 1)
+DXB_KERNEL(4, 1)
+DXB_KERNEL(2, 1)
+DXB_KERNEL(1, 1)
 /* clang-format on */
 
 AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const float *dout,
@@ -597,14 +604,25 @@ AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const
 					g[p * DXB_LANES + j] = 0;
 		}
 		int c0 = 0;
-		for (; c0 + 6 <= C; c0 += 6)
-			dxb_block6(l, c0, gt, wt, dt);
-		for (; c0 + 4 <= C; c0 += 4)
-			dxb_block4(l, c0, gt, wt, dt);
-		for (; c0 + 2 <= C; c0 += 2)
-			dxb_block2(l, c0, gt, wt, dt);
-		for (; c0 < C; c0++)
-			dxb_block1(l, c0, gt, wt, dt);
+		if (n > 8) {
+			for (; c0 + 6 <= C; c0 += 6)
+				dxb_block6_2(l, c0, gt, wt, dt);
+			for (; c0 + 4 <= C; c0 += 4)
+				dxb_block4_2(l, c0, gt, wt, dt);
+			for (; c0 + 2 <= C; c0 += 2)
+				dxb_block2_2(l, c0, gt, wt, dt);
+			for (; c0 < C; c0++)
+				dxb_block1_2(l, c0, gt, wt, dt);
+		} else {
+			for (; c0 + 6 <= C; c0 += 6)
+				dxb_block6_1(l, c0, gt, wt, dt);
+			for (; c0 + 4 <= C; c0 += 4)
+				dxb_block4_1(l, c0, gt, wt, dt);
+			for (; c0 + 2 <= C; c0 += 2)
+				dxb_block2_1(l, c0, gt, wt, dt);
+			for (; c0 < C; c0++)
+				dxb_block1_1(l, c0, gt, wt, dt);
+		}
 		for (int c = 0; c < C; c++)
 			for (int j = 0; j < n; j++) {
 				float *d = din + ((size_t)c * B + b0 + j) * is;
