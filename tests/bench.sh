@@ -69,6 +69,8 @@ if part engine; then
 	goal cnn infer ratio "1.3x PyTorch"
 	echo "== where a cnn training step goes (ms per step of 64, forward and backward; one run) =="
 	WMBENCH_PROFILE=1 build/tests/bench_train "$SECS" 1 train cnn | grep '^profile' | sed 's/^profile cnn //'
+	echo "== each stride-1 convolution's input gradient alone: sgemm + col2im against the path the engine takes (batch 64, CPU time, best of 15 alternating) =="
+	build/tests/bench_train 15 1 dx | sed 's/^dx //'
 fi
 
 if part threads; then

@@ -4,7 +4,10 @@
  * in samples/s, with each model's multiply-add work per sample so that
  * bench.sh can print GFLOP/s for wmbench and PyTorch alike.
  *
- *   bench_train [SECS [THREADS [MODE [ARCH]]]]   MODE: all, train or infer
+ *   bench_train [SECS [THREADS [MODE [ARCH]]]]   MODE: all, train, infer or dx
+ *
+ * dx times each stride-1 convolution's input gradient of lenet5 and cnn
+ * alone, sgemm against the default path, best of SECS rounds.
  *
  * mlp and lenet5 train on Fashion-MNIST batches, cnn on random 3x32x32
  * inputs (as tests/bench_torch.py does for every model). With
@@ -108,6 +111,69 @@ static void profile_print(const struct nn_model *m, long steps)
 	printf("profile %s total    %7.3f %7.3f\n", m->arch, 1e3 * tf / steps, 1e3 * tb / steps);
 }
 
+/* MODE dx: each stride-1 convolution of arch alone (a model of that layer,
+ * frozen, then flatten and a dense layer of 3), the backward pass that takes
+ * its input gradient, batch 64, im2col + sgemm (NN_CONV_GEMM) against the
+ * default path; CPU time, best of `reps` alternating runs. */
+static void bench_dx(const char *arch, int reps)
+{
+	static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)",
+				     "direct (samples)"};
+	struct nn_model a;
+	struct rng r;
+	char err[ERRBUF], spec[160];
+	const struct nn_arch *ar = nn_arch_find(arch);
+	rng_seed(&r, 3);
+	if (nn_create(&a, arch, ar->in_c, ar->in_h, ar->in_w, 10, &r, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	for (int i = 0; i < a.nlayers; i++) {
+		const struct nn_layer *l = &a.layers[i];
+		if (l->kind != NN_CONV || l->stride != 1)
+			continue;
+		struct nn_model m;
+		snprintf(spec, sizeof spec, "%dx%dx%d|conv c %d %d 1 %d|flatten|dense f 3", l->in_c,
+			 l->in_h, l->in_w, l->out_c, l->k, l->pad);
+		if (nn_build_spec(&m, "custom", spec, err, sizeof err)) {
+			fprintf(stderr, "%s\n", err);
+			exit(1);
+		}
+		nn_init_params(&m, &r);
+		m.layers[0].frozen = 1;
+		m.want_dinput = 1;
+		int B = 64, y[64];
+		size_t nx = (size_t)B * nn_in_size(&m);
+		float *x = malloc(nx * sizeof(float));
+		for (size_t k = 0; k < nx; k++)
+			x[k] = (float)rng_uniform(&r) - 0.3f;
+		for (int b = 0; b < B; b++)
+			y[b] = b % 3;
+		double best[2] = {1e30, 1e30};
+		int kind = 0;
+		for (int rep = 0; rep < reps; rep++)
+			for (int md = 0; md < 2; md++) {
+				nn_conv_mode = md ? NN_CONV_AUTO : NN_CONV_GEMM;
+				nn_forward(&m, x, B, 0, NULL);
+				nn_zero_act_grads(&m);
+				nn_loss_xent(&m, y, 1.0);
+				double c0 = cpu_seconds();
+				nn_backward(&m);
+				double t = cpu_seconds() - c0;
+				best[md] = t < best[md] ? t : best[md];
+				if (md)
+					kind = m.dx_direct[0];
+			}
+		nn_conv_mode = NN_CONV_AUTO;
+		printf(
+		    "dx %s %s input gradient alone (batch 64): sgemm %.3f ms, %s %.3f ms, %.2fx\n",
+		    arch, l->name, 1e3 * best[0], path[kind], 1e3 * best[1], best[0] / best[1]);
+		free(x);
+		nn_free(&m);
+	}
+	nn_free(&a);
+}
+
 static void bench(const char *arch, const struct input *in, double secs, int threads,
 		  const char *mode)
 {
@@ -187,13 +253,20 @@ int main(int argc, char **argv)
 	int threads = argc > 2 ? atoi(argv[2]) : 1;
 	const char *mode = argc > 3 ? argv[3] : "all", *only = argc > 4 ? argv[4] : NULL;
 	if (secs <= 0 || threads < 1 ||
-	    (strcmp(mode, "all") && strcmp(mode, "train") && strcmp(mode, "infer")) ||
+	    (strcmp(mode, "all") && strcmp(mode, "train") && strcmp(mode, "infer") &&
+	     strcmp(mode, "dx")) ||
 	    (only && !nn_arch_find(only))) {
-		fprintf(stderr, "usage: bench_train [SECS [THREADS [all|train|infer [%s]]]]\n",
+		fprintf(stderr, "usage: bench_train [SECS [THREADS [all|train|infer|dx [%s]]]]\n",
 			nn_arch_list());
 		return 2;
 	}
 	openblas_set_num_threads(threads);
+	if (!strcmp(mode, "dx")) { /* SECS: rounds of each path */
+		for (int i = 0; i < 2; i++)
+			if (!only || !strcmp(only, i ? "cnn" : "lenet5"))
+				bench_dx(i ? "cnn" : "lenet5", secs < 1 ? 1 : (int)secs);
+		return 0;
+	}
 	if (getenv("WMBENCH_DX_FLOATS")) /* to compare block sizes of the input gradient */
 		nn_conv_dx_floats = atoi(getenv("WMBENCH_DX_FLOATS"));
 	if (getenv("WMBENCH_DX_ABOVE"))

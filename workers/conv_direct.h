@@ -10,8 +10,9 @@
  * input gradient is the forward pass of a transposed layer (the output
  * gradient padded by K - 1 - P, the weights flipped, OC and C swapped: see
  * nn_layers.c), run by these kernels where cd_choose picks one for that
- * layer (cnn's conv2), and elsewhere by the CD_BATCH kernel below, which
- * puts samples in the lanes (sgemm and col2im only without AVX2 and FMA).
+ * layer (cnn's conv2), by the CD_BATCH kernel below (samples in the lanes)
+ * for layers of at most 16 output channels (lenet5's), and by sgemm and
+ * col2im elsewhere (nn_conv_batch_dx in nn_layers.c says where).
  *
  * They run only on CPUs with AVX2 and FMA (checked at run time); elsewhere the
  * engine uses im2col and sgemm. The two paths agree to float rounding, not

@@ -293,16 +293,21 @@ static int use_direct(const struct nn_layer *l)
 	return cd_choose(l, nn_conv_mode == NN_CONV_DIRECT || nn_conv_mode == NN_CONV_BATCH);
 }
 
-/* 1 if layer l's input gradient runs on the CD_BATCH kernel: wherever the
- * CPU has it and the layer can use it, unless the transposed layer has a
- * direct kernel (nn_conv_backward tries that first). Measured against sgemm
- * and col2im (input gradient alone, batch 64, one thread): lenet5's conv2
- * 1.49 to 0.66 ms, its conv1 1.72 to 1.00 ms, cnn's conv3 12.5 to 10.7 ms and
- * conv4 24.9 to 21.4 ms; cnn's conv2 keeps the channel kernel (21.0 ms against
- * 26.2 ms). */
+/* 1 if layer l's input gradient runs on the CD_BATCH kernel: where the CPU
+ * has it, the layer can use it and sgemm's K (the layer's output channels)
+ * is at most 16, so that sgemm and col2im are bound by writing and re-reading
+ * the columns; in DIRECT and BATCH modes wherever it applies. nn_conv_backward
+ * tries the transposed layer's direct kernel first. Measured (`bench_train 15
+ * 1 dx`: the backward pass that takes the input gradient of one layer, batch
+ * 64, one thread, three runs): lenet5's conv2 (K = 16) 1.9 ms by sgemm, 0.8-0.9
+ * ms here; its conv1 (K = 6) 2.4-2.6 and 1.4 ms. cnn's conv3 and conv4 (K = 64)
+ * came out 0.81x to 1.16x of sgemm's time, a tie within this machine's noise,
+ * and its conv1 (3 input channels, K = 32) 0.65x to 0.71x: those keep sgemm. */
 int nn_conv_batch_dx(const struct nn_layer *l)
 {
-	return nn_conv_mode != NN_CONV_GEMM && cd_batch_ok(l) && use_direct_cpu();
+	if (nn_conv_mode == NN_CONV_GEMM || !cd_batch_ok(l) || !use_direct_cpu())
+		return 0;
+	return nn_conv_mode != NN_CONV_AUTO || l->out_c <= 16;
 }
 
 /* The layer whose forward pass is layer l's input gradient: a stride-1
