@@ -90,14 +90,15 @@ static void fill(const struct input *in, size_t dim, long from, int B, float *x,
 	free(idx);
 }
 
+/* the convolution paths, by the kernel kinds of conv_direct.h */
+static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)", "direct (samples)"};
+
 static void profile_print(const struct nn_model *m, long steps)
 {
 	double tf = 0, tb = 0;
 	printf("profile %s: ms per training step of 64 (forward, backward)\n", m->arch);
 	for (int i = 0; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
-		static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)",
-					     "direct (samples)"};
 		char how[96] = "";
 		if (l->kind == NN_CONV)
 			snprintf(how, sizeof how,
@@ -117,8 +118,6 @@ static void profile_print(const struct nn_model *m, long steps)
  * default path; CPU time, best of `reps` alternating runs. */
 static void bench_dx(const char *arch, int reps)
 {
-	static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)",
-				     "direct (samples)"};
 	struct nn_model a;
 	struct rng r;
 	char err[ERRBUF], spec[160];

@@ -578,6 +578,11 @@ DXB_KERNEL(4, 1)
 DXB_KERNEL(2, 1)
 DXB_KERNEL(1, 1)
 /* clang-format on */
+typedef void dxb_fn(const struct nn_layer *l, int c0, const float *gt, const float *wt, float *dt);
+static const int dxb_cb[4] = {6, 4, 2, 1};
+static dxb_fn *const dxb_blocks[2][4] = {/* [two vectors][dxb_cb] */
+					 {dxb_block6_1, dxb_block4_1, dxb_block2_1, dxb_block1_1},
+					 {dxb_block6_2, dxb_block4_2, dxb_block2_2, dxb_block1_2}};
 
 AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const float *dout,
 			  float *din, float *scratch)
@@ -603,26 +608,12 @@ AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const
 				for (size_t p = 0; p < os; p++)
 					g[p * DXB_LANES + j] = 0;
 		}
+		/* blocks of 6 channels, then of 4, 2 and 1 for the rest */
+		dxb_fn *const *fn = dxb_blocks[n > 8];
 		int c0 = 0;
-		if (n > 8) {
-			for (; c0 + 6 <= C; c0 += 6)
-				dxb_block6_2(l, c0, gt, wt, dt);
-			for (; c0 + 4 <= C; c0 += 4)
-				dxb_block4_2(l, c0, gt, wt, dt);
-			for (; c0 + 2 <= C; c0 += 2)
-				dxb_block2_2(l, c0, gt, wt, dt);
-			for (; c0 < C; c0++)
-				dxb_block1_2(l, c0, gt, wt, dt);
-		} else {
-			for (; c0 + 6 <= C; c0 += 6)
-				dxb_block6_1(l, c0, gt, wt, dt);
-			for (; c0 + 4 <= C; c0 += 4)
-				dxb_block4_1(l, c0, gt, wt, dt);
-			for (; c0 + 2 <= C; c0 += 2)
-				dxb_block2_1(l, c0, gt, wt, dt);
-			for (; c0 < C; c0++)
-				dxb_block1_1(l, c0, gt, wt, dt);
-		}
+		for (int k = 0; k < 4; k++)
+			for (; c0 + dxb_cb[k] <= C; c0 += dxb_cb[k])
+				fn[k](l, c0, gt, wt, dt);
 		for (int c = 0; c < C; c++)
 			for (int j = 0; j < n; j++) {
 				float *d = din + ((size_t)c * B + b0 + j) * is;
