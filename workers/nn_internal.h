@@ -13,10 +13,10 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 		     float *out);
 void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
 		      const float *dout, float *din);
-/* out (B, OC) = in (B, C) . W^T + b */
 /* 1 if layer l's input gradient can run on the CD_BATCH kernel
  * (conv_direct.h) in the current nn_conv_mode on this CPU. */
 int nn_conv_batch_dx(const struct nn_layer *l);
+/* out (B, OC) = in (B, C) . W^T + b */
 void nn_dense_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
 		      float *out);
 void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
