@@ -91,7 +91,8 @@ static void fill(const struct input *in, size_t dim, long from, int B, float *x,
 }
 
 /* the convolution paths, by the kernel kinds of conv_direct.h */
-static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)", "direct (samples)"};
+static const char *path[] = {"sgemm", "direct (plane)", "direct (channels)", "direct (samples)",
+			     "winograd"};
 
 static void profile_print(const struct nn_model *m, long steps)
 {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "conv_direct.h"
+#include "conv_wino.h"
 #include "nn.h"
 #include "rng.h"
 #include "train.h"
@@ -737,6 +738,42 @@ static void test_fd_batch_dx(void **state)
 	nn_conv_mode = NN_CONV_AUTO;
 }
 
+/* Every 3x3 convolution of stride 1 and pad 1 on even planes by Winograd
+ * F(2x2, 3x3): one tile (2x2 planes), rows of 2, 3 and 5 tiles (the scalar
+ * tail), of 4 (the vector loop) and of 4 + 1 and 8 + 3; a layer too odd for
+ * it (4x5) in between; the first layer's input gradient; a frozen layer;
+ * and chunks of 2, 2 and 1 samples (16 output channels of 32x32). */
+static void test_fd_wino(void **state)
+{
+	(void)state;
+	nn_conv_mode = NN_CONV_WINO;
+	run_spec("3x2x2|conv c1 4 3 1 1|relu|flatten|dense f 3", 61, 0, 0);
+	run_spec("2x4x6|conv c1 3 3 1 1|relu|conv c2 4 3 1 1|flatten|dense f 3", 62, 0, 0);
+	run_spec("5x8x10|conv c1 6 3 1 1|relu|maxpool 2 2|conv c2 4 3 1 1|flatten|dense f 3", 63, 0,
+		 0);
+	run_spec("4x16x8|conv c1 8 3 1 1|relu|conv c2 5 3 1 1|maxpool 2 2|flatten|dense f 3", 64, 0,
+		 0);
+	run_spec("2x6x22|conv c1 7 3 1 1|relu|conv c2 3 3 1 1|flatten|dense f 3", 65, 0, 0);
+	struct gcase g;
+	gcase_init(&g, "3x10x18|conv c1 6 3 1 1|relu|conv c2 4 3 1 1|flatten|dense f 3", 66, 3, 0,
+		   0);
+	g.m.layers[0].frozen = 1; /* the input gradient through a frozen layer */
+	analytic(&g);
+	for (size_t k = 0; k < g.m.layers[0].w_n; k++)
+		assert_true(g.ga[g.m.layers[0].w_off + k] == 0);
+	check_tensor(&g, g.m.params + g.m.layers[2].w_off, g.ga + g.m.layers[2].w_off,
+		     g.m.layers[2].w_n, 1e-2, "c2.weight");
+	check_tensor(&g, g.x, g.gx, nn_in_size(&g.m) * (size_t)g.B, 1e-2, "input");
+	assert_int_equal(g.m.conv_direct[0], CD_WINO);
+	assert_int_equal(g.m.conv_direct[2], CD_WINO);
+	gcase_free(&g);
+	gcase_init(&g, "4x32x32|conv c1 16 3 1 1|flatten|dense f 3", 67, 5, 0, 0);
+	check_case(&g, 1e-2);
+	assert_int_equal(g.m.conv_direct[0], CD_WINO);
+	gcase_free(&g);
+	nn_conv_mode = NN_CONV_AUTO;
+}
+
 /* forward, loss and backward of one model in mode md; returns the logits */
 static void run_mode(struct nn_model *m, enum nn_conv_mode md, const float *x, const int *y, int B,
 		     float *logits, float *grads, float *dinput)
@@ -869,6 +906,74 @@ static void test_direct_matches_gemm(void **state)
 	assert_int_equal(m.conv_direct[0], CD_PLANE);
 	assert_int_equal(m.conv_direct[3], CD_CHAN);
 	nn_free(&m);
+}
+
+/* Winograd against im2col + sgemm at batches of 64 and 21 (several chunks
+ * and a partial one), on cnn itself and on 6 more shapes: the logits, every
+ * parameter gradient and the input gradient agree to float rounding. By
+ * default (AUTO) cnn runs conv1 direct and conv2, conv3 and conv4 by
+ * Winograd. */
+static void test_wino_matches_gemm(void **state)
+{
+	(void)state;
+	static const char *specs[] = {
+	    NULL, /* cnn itself */
+	    "32x16x16|conv c 32 3 1 1|relu|conv d 64 3 1 1|maxpool 2 2|flatten|dense f 10",
+	    "3x12x10|conv c 8 3 1 1|relu|conv d 24 3 1 1|flatten|dense f 5",
+	    "16x8x14|conv c 16 3 1 1|relu|maxpool 2 2|conv d 16 3 1 1|flatten|dense f 3",
+	    "5x2x2|conv c 9 3 1 1|relu|flatten|dense f 3",
+	    "64x6x6|conv c 7 3 1 1|relu|flatten|dense f 4",
+	    "1x20x12|conv c 40 3 1 1|relu|conv d 2 3 1 1|flatten|dense f 3",
+	};
+	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+		struct nn_model m;
+		struct rng r;
+		char err[ERRBUF];
+		rng_seed(&r, 140 + s);
+		if (specs[s] ? nn_build_spec(&m, "custom", specs[s], err, sizeof err)
+			     : nn_create(&m, "cnn", 3, 32, 32, 10, &r, err, sizeof err))
+			fail_msg("%s", err);
+		nn_init_params(&m, &r);
+		for (int bi = 0; bi < 2; bi++) {
+			int B = bi ? 21 : 64, y[64];
+			size_t nx = (size_t)B * nn_in_size(&m), nl = (size_t)B * m.nclass;
+			float *x = malloc(nx * 4), *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
+			float *g1 = malloc(m.nparams * 4), *g2 = malloc(m.nparams * 4);
+			float *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
+			for (size_t i = 0; i < nx; i++)
+				x[i] = (float)rng_uniform(&r) - 0.3f;
+			for (int b = 0; b < B; b++)
+				y[b] = (int)(rng_u64(&r) % (uint64_t)m.nclass);
+			run_mode(&m, NN_CONV_GEMM, x, y, B, l1, g1, d1);
+			run_mode(&m, NN_CONV_WINO, x, y, B, l2, g2, d2);
+			int n = 0;
+			for (int i = 0; i < m.nlayers; i++)
+				n += m.conv_direct[i] == CD_WINO;
+			assert_true(n >= 1);
+			print_message("%s B=%d: %d Winograd layer(s) agree\n",
+				      specs[s] ? specs[s] : "cnn", B, n);
+			assert_near("logits", l2, l1, nl, 1e-5);
+			assert_near("input gradient", d2, d1, nx, 1e-5);
+			for (int i = 0; i < m.nlayers; i++) {
+				const struct nn_layer *l = &m.layers[i];
+				if (!nn_has_params(l))
+					continue;
+				assert_near(l->name, g2 + l->w_off, g1 + l->w_off, l->w_n, 1e-5);
+				assert_near(l->name, g2 + l->b_off, g1 + l->b_off, l->b_n, 1e-5);
+			}
+			free(x), free(l1), free(l2), free(g1), free(g2), free(d1), free(d2);
+		}
+		if (!specs[s]) { /* the default path of each cnn layer */
+			float x[3 * 32 * 32] = {0};
+			nn_forward(&m, x, 1, 0, NULL);
+			assert_int_equal(m.conv_direct[2], CD_WINO);
+			assert_int_equal(m.conv_direct[5], CD_WINO);
+			assert_int_equal(m.conv_direct[7], CD_WINO);
+			if (cd_cpu_ok())
+				assert_int_equal(m.conv_direct[0], CD_PLANE);
+		}
+		nn_free(&m);
+	}
 }
 
 /* A convolution's input gradient by sgemm and col2im, computed a few
@@ -1389,6 +1494,8 @@ int main(void)
 	    cmocka_unit_test(test_fd_batch_dx),
 	    cmocka_unit_test(test_batch_dx_per_sample),
 	    cmocka_unit_test(test_direct_matches_gemm),
+	    cmocka_unit_test(test_fd_wino),
+	    cmocka_unit_test(test_wino_matches_gemm),
 	    cmocka_unit_test(test_dx_blocks),
 	    cmocka_unit_test(test_batch_independence),
 	    cmocka_unit_test(test_spec_validation),

@@ -38,7 +38,7 @@ int cd_cpu_ok(void);
  * vector (for few input taps and long rows, like lenet5's conv1); CD_CHAN
  * runs sixteen output channels per pair of vectors (for output channels in
  * multiples of 8, like lenet5's conv2). */
-enum { CD_NONE, CD_PLANE, CD_CHAN, CD_BATCH };
+enum { CD_NONE, CD_PLANE, CD_CHAN, CD_BATCH, CD_WINO /* conv_wino.h */ };
 /* Above this many taps (C*K*K) sgemm is as fast as CD_CHAN. Measured per
  * layer (forward + backward, batch 64, one thread): cnn's conv2 (288 taps)
  * 77 ms with sgemm, 68 ms direct; conv3 (288) 28 ms and 30 ms; conv4 (576)

@@ -79,7 +79,7 @@ struct nn_model {
 	 * layer run that way, and which path the last forward took. */
 	float *cpad[NN_MAXLAYERS];
 	float *cscratch[NN_MAXLAYERS];
-	unsigned char conv_direct[NN_MAXLAYERS]; /* CD_NONE, CD_PLANE or CD_CHAN */
+	unsigned char conv_direct[NN_MAXLAYERS]; /* CD_NONE, CD_PLANE, CD_CHAN or CD_WINO */
 	/* The same for the input gradient run as a direct convolution of the
 	 * padded output gradient (nn_layers.c): its padded buffer, scratch and
 	 * kernel. */
@@ -199,12 +199,15 @@ void nn_zero_grads(struct nn_model *m);
 void nn_predict_proba(struct nn_model *m, const float *x, int n, float *probs);
 int nn_argmax(const float *v, int n);
 
-/* How convolutions run: AUTO (the default) uses the direct kernels of
+/* How convolutions run: AUTO (the default) uses Winograd (conv_wino.h) for
+ * 3x3 layers of stride 1 and pad 1 on even planes with at least 16 input and
+ * output channels (cnn's conv2 to conv4), the direct kernels of
  * conv_direct.h where the CPU has them and the layer gains (few taps, wide
- * rows) and im2col + sgemm elsewhere; GEMM always uses im2col + sgemm; DIRECT
- * uses the direct kernels wherever they apply (tests compare the paths);
- * BATCH is DIRECT with every input gradient on the CD_BATCH kernel. */
-enum nn_conv_mode { NN_CONV_AUTO, NN_CONV_GEMM, NN_CONV_DIRECT, NN_CONV_BATCH };
+ * rows), and im2col + sgemm elsewhere; GEMM always uses im2col + sgemm;
+ * DIRECT uses the direct kernels wherever they apply (tests compare the
+ * paths); BATCH is DIRECT with every input gradient on the CD_BATCH kernel;
+ * WINO is AUTO with Winograd wherever it applies. */
+enum nn_conv_mode { NN_CONV_AUTO, NN_CONV_GEMM, NN_CONV_DIRECT, NN_CONV_BATCH, NN_CONV_WINO };
 extern enum nn_conv_mode nn_conv_mode;
 /* A convolution's input gradient by sgemm and col2im goes through columns
  * of at most nn_conv_dx_floats floats at a time (whole samples, at least

@@ -4,6 +4,7 @@
  * Backward passes accumulate (+=); see nn.h for the layouts. */
 #include "nn.h"
 #include "conv_direct.h"
+#include "conv_wino.h"
 #include "nn_internal.h"
 #include "util.h"
 
@@ -316,6 +317,37 @@ int nn_conv_batch_dx(const struct nn_layer *l)
 	return nn_conv_mode != NN_CONV_AUTO || l->out_c <= 16;
 }
 
+/* 1 if layer l runs on the Winograd kernels (conv_wino.h): in AUTO mode
+ * where it can and has at least CW_MIN_C input and output channels (cnn's
+ * conv2, conv3 and conv4; measured in nn.h's comment), in WINO mode wherever
+ * it can, never in the other modes. */
+#define CW_MIN_C 16
+static int use_wino(const struct nn_layer *l)
+{
+	if (!cw_ok(l))
+		return 0;
+	if (nn_conv_mode == NN_CONV_WINO)
+		return 1;
+	return nn_conv_mode == NN_CONV_AUTO && l->in_c >= CW_MIN_C && l->out_c >= CW_MIN_C;
+}
+
+/* The scratch in *slot for kernel kind on layer l (the layer it runs: the
+ * transposed one for an input gradient), allocated on first use and again
+ * when the slot last held another kind's; *held records the kind. */
+static float *kernel_scratch(float **slot, unsigned char *held, int kind, const struct nn_layer *l)
+{
+	if (*slot && *held != kind) {
+		free(*slot);
+		*slot = NULL;
+	}
+	if (!*slot)
+		*slot = kind == CD_WINO	   ? cd_alloc_floats(cw_scratch_floats(l))
+			: kind == CD_BATCH ? cd_alloc_floats(cd_batch_floats(l))
+					   : cd_alloc_scratch(l, kind);
+	*held = (unsigned char)kind;
+	return *slot;
+}
+
 /* The layer whose forward pass is layer l's input gradient: a stride-1
  * convolution of the output gradient, padded by K - 1 - P, with the weights
  * transposed (OC <-> C) and flipped; its output has din's shape. -1 where
@@ -348,13 +380,7 @@ static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
 	int i = (int)(l - m->layers), C = l->in_c, OC = l->out_c, KK = l->k * l->k;
 	if (!m->dxpad[i])
 		m->dxpad[i] = cd_alloc_pad(t, m->max_b);
-	if (m->dxscratch[i] && m->dx_direct[i] != kind) {
-		free(m->dxscratch[i]);
-		m->dxscratch[i] = NULL;
-	}
-	if (!m->dxscratch[i])
-		m->dxscratch[i] = cd_alloc_scratch(t, kind);
-	m->dx_direct[i] = (unsigned char)kind;
+	float *scratch = kernel_scratch(&m->dxscratch[i], &m->dx_direct[i], kind, t);
 	/* wt (C, OC, K, K): wt[c][oc] is w[oc][c] turned by 180 degrees; then C zero biases */
 	float *wt = xcalloc((size_t)C * OC * KK + C, sizeof(float));
 	for (int oc = 0; oc < OC; oc++)
@@ -364,7 +390,7 @@ static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
 				    w[((size_t)oc * C + c) * KK + q];
 	cd_pad_input(t, B, m->max_b, dout, m->dxpad[i]);
 	cd_forward(t, kind, B, m->max_b, m->dxpad[i], wt, wt + (size_t)C * OC * KK, m->dcol,
-		   m->dxscratch[i]);
+		   scratch);
 	size_t n = (size_t)C * B * l->in_h * l->in_w;
 	for (size_t k = 0; k < n; k++)
 		din[k] += m->dcol[k];
@@ -378,19 +404,18 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off, *bias = m->params + l->b_off;
+	if (use_wino(l)) {
+		cw_forward(l, B, in, w, bias, out,
+			   kernel_scratch(&m->cscratch[i], &m->conv_direct[i], CD_WINO, l));
+		return;
+	}
 	int kind = use_direct(l);
 	if (kind) {
 		if (!m->cpad[i])
 			m->cpad[i] = cd_alloc_pad(l, m->max_b);
-		if (m->cscratch[i] && m->conv_direct[i] != kind) {
-			free(m->cscratch[i]);
-			m->cscratch[i] = NULL;
-		}
-		if (!m->cscratch[i])
-			m->cscratch[i] = cd_alloc_scratch(l, kind);
-		m->conv_direct[i] = (unsigned char)kind;
+		float *scratch = kernel_scratch(&m->cscratch[i], &m->conv_direct[i], kind, l);
 		cd_pad_input(l, B, m->max_b, in, m->cpad[i]);
-		cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, m->cscratch[i]);
+		cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, scratch);
 		return;
 	}
 	m->conv_direct[i] = CD_NONE;
@@ -413,7 +438,21 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off;
-	(void)in; /* the last forward kept what backward needs: its columns or padded input */
+	if (m->conv_direct[i] == CD_WINO) { /* one transform of dout for both gradients */
+		if (l->frozen && !din)
+			return;
+		if (!l->frozen) {
+			float *db = m->grads + l->b_off;
+			for (int oc = 0; oc < l->out_c; oc++)
+				db[oc] += sum_f(dout + (size_t)oc * np, np);
+		}
+		if (din)
+			m->dx_direct[i] = CD_WINO;
+		cw_backward(l, B, in, w, dout, l->frozen ? NULL : m->grads + l->w_off, din,
+			    m->cscratch[i]);
+		return;
+	}
+	/* otherwise the last forward kept what backward needs: its columns or padded input */
 	if (!l->frozen) {
 		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
 		if (m->conv_direct[i])
@@ -433,14 +472,9 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 		if (kind) {
 			conv_input_grad_direct(m, l, &t, kind, B, w, dout, din);
 		} else if (nn_conv_batch_dx(l)) {
-			if (m->dxscratch[i] && m->dx_direct[i] != CD_BATCH) {
-				free(m->dxscratch[i]);
-				m->dxscratch[i] = NULL;
-			}
-			if (!m->dxscratch[i])
-				m->dxscratch[i] = cd_alloc_floats(cd_batch_floats(l));
-			m->dx_direct[i] = CD_BATCH;
-			cd_input_grad_batch(l, B, w, dout, din, m->dxscratch[i]);
+			cd_input_grad_batch(
+			    l, B, w, dout, din,
+			    kernel_scratch(&m->dxscratch[i], &m->dx_direct[i], CD_BATCH, l));
 		} else {
 			m->dx_direct[i] = CD_NONE;
 			conv_input_grad(m, l, B, w, dout, din);
