@@ -20,6 +20,11 @@
  * one core's L2 here. */
 #define CW_CHUNK_FLOATS (1 << 17)
 
+/* Floats between the 16 transformed positions' matrices beyond their size,
+ * so that the 16 streams a tile reads or writes do not all fall in the same
+ * cache sets (their natural strides are multiples of 4 KB). */
+#define CW_SKEW 16
+
 struct cw_dims {
 	int C, OC, H, W, TW, TH, tps, nb; /* tps: tiles per sample; nb: samples per chunk */
 	size_t tmax;			  /* tiles per chunk */
@@ -57,14 +62,15 @@ size_t cw_scratch_floats(const struct nn_layer *l)
 {
 	struct cw_dims d;
 	dims(l, &d);
-	return (size_t)32 * d.OC * d.C + (size_t)16 * (d.C + d.OC) * d.tmax + cw_row_floats(&d);
+	return 32 * ((size_t)d.OC * d.C + CW_SKEW) + 16 * ((d.C + d.OC) * d.tmax + 2 * CW_SKEW) +
+	       cw_row_floats(&d);
 }
 
 /* U[xi] (OC, C) = G g G^T for each filter g of w (OC, C, 3, 3). */
 static void weight_transform(const struct cw_dims *d, const float *w, float *U)
 {
-	size_t xs = (size_t)d->OC * d->C;
-	for (size_t k = 0; k < xs; k++) {
+	size_t n = (size_t)d->OC * d->C, xs = n + CW_SKEW;
+	for (size_t k = 0; k < n; k++) {
 		const float *g = w + k * 9;
 		float t[4][3];
 		for (int j = 0; j < 3; j++) {
@@ -85,8 +91,8 @@ static void weight_transform(const struct cw_dims *d, const float *w, float *U)
 /* dw (OC, C, 3, 3) += G^T dU[xi] G. */
 static void weight_grad_back(const struct cw_dims *d, const float *dU, float *dw)
 {
-	size_t xs = (size_t)d->OC * d->C;
-	for (size_t k = 0; k < xs; k++) {
+	size_t n = (size_t)d->OC * d->C, xs = n + CW_SKEW;
+	for (size_t k = 0; k < n; k++) {
 		float u[4][4], t[3][4];
 		for (int x = 0; x < 16; x++)
 			u[x / 4][x % 4] = dU[x * xs + k];
@@ -306,31 +312,48 @@ static void din_plane(const struct cw_dims *d, const float *v, size_t xs, float 
 	}
 }
 
+/* The scratch: U and dU (16 positions of OC x C), V (16 of C x tiles), M
+ * (16 of OC x tiles), the row scratch; position strides skewed. */
+struct cw_bufs {
+	float *U, *dU, *V, *M, *R;
+	size_t ws; /* position stride of U and dU */
+};
+
+static void bufs(const struct cw_dims *d, float *scratch, struct cw_bufs *b)
+{
+	b->ws = (size_t)d->OC * d->C + CW_SKEW;
+	b->U = scratch;
+	b->dU = b->U + 16 * b->ws;
+	b->V = b->dU + 16 * b->ws;
+	b->M = b->V + 16 * ((size_t)d->C * d->tmax + CW_SKEW);
+	b->R = b->M + 16 * ((size_t)d->OC * d->tmax + CW_SKEW);
+}
+
 void cw_forward(const struct nn_layer *l, int B, const float *in, const float *w, const float *bias,
 		float *out, float *scratch)
 {
 	struct cw_dims d;
+	struct cw_bufs s;
 	dims(l, &d);
-	size_t ws = (size_t)d.OC * d.C, hw = (size_t)d.H * d.W;
-	float *U = scratch, *V = U + 32 * ws, *M = V + 16 * (size_t)d.C * d.tmax,
-	      *R = M + 16 * (size_t)d.OC * d.tmax;
-	weight_transform(&d, w, U);
+	bufs(&d, scratch, &s);
+	size_t hw = (size_t)d.H * d.W;
+	weight_transform(&d, w, s.U);
 	for (int b0 = 0; b0 < B; b0 += d.nb) {
 		int n = B - b0 < d.nb ? B - b0 : d.nb;
-		size_t T = (size_t)n * d.tps;
+		size_t T = (size_t)n * d.tps, vx = (size_t)d.C * T + CW_SKEW,
+		       mx = (size_t)d.OC * T + CW_SKEW;
 		for (int c = 0; c < d.C; c++)
 			for (int b = 0; b < n; b++)
-				in_plane(&d, in + ((size_t)c * B + b0 + b) * hw, V + (size_t)c * T,
-					 (size_t)d.C * T, (size_t)b * d.tps, R);
+				in_plane(&d, in + ((size_t)c * B + b0 + b) * hw,
+					 s.V + (size_t)c * T, vx, (size_t)b * d.tps, s.R);
 		for (int x = 0; x < 16; x++)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.OC, (int)T, d.C,
-				    1.0f, U + x * ws, d.C, V + x * (size_t)d.C * T, (int)T, 0.0f,
-				    M + x * (size_t)d.OC * T, (int)T);
+				    1.0f, s.U + x * s.ws, d.C, s.V + x * vx, (int)T, 0.0f,
+				    s.M + x * mx, (int)T);
 		for (int oc = 0; oc < d.OC; oc++)
 			for (int b = 0; b < n; b++)
-				out_plane(&d, M + (size_t)oc * T + (size_t)b * d.tps,
-					  (size_t)d.OC * T, bias[oc],
-					  out + ((size_t)oc * B + b0 + b) * hw, R);
+				out_plane(&d, s.M + (size_t)oc * T + (size_t)b * d.tps, mx,
+					  bias[oc], out + ((size_t)oc * B + b0 + b) * hw, s.R);
 	}
 }
 
@@ -338,42 +361,43 @@ void cw_backward(const struct nn_layer *l, int B, const float *in, const float *
 		 const float *dout, float *dw, float *din, float *scratch)
 {
 	struct cw_dims d;
+	struct cw_bufs s;
 	dims(l, &d);
-	size_t ws = (size_t)d.OC * d.C, hw = (size_t)d.H * d.W;
-	float *U = scratch, *dU = U + 16 * ws, *V = U + 32 * ws, *M = V + 16 * (size_t)d.C * d.tmax,
-	      *R = M + 16 * (size_t)d.OC * d.tmax;
+	bufs(&d, scratch, &s);
+	size_t hw = (size_t)d.H * d.W;
 	if (din)
-		weight_transform(&d, w, U);
+		weight_transform(&d, w, s.U);
 	if (dw)
-		memset(dU, 0, 16 * ws * sizeof(float));
+		memset(s.dU, 0, 16 * s.ws * sizeof(float));
 	for (int b0 = 0; b0 < B; b0 += d.nb) {
 		int n = B - b0 < d.nb ? B - b0 : d.nb;
-		size_t T = (size_t)n * d.tps, vx = (size_t)d.C * T, mx = (size_t)d.OC * T;
+		size_t T = (size_t)n * d.tps, vx = (size_t)d.C * T + CW_SKEW,
+		       mx = (size_t)d.OC * T + CW_SKEW;
 		for (int oc = 0; oc < d.OC; oc++)
 			for (int b = 0; b < n; b++)
 				dout_plane(&d, dout + ((size_t)oc * B + b0 + b) * hw,
-					   M + (size_t)oc * T + (size_t)b * d.tps, mx, R);
+					   s.M + (size_t)oc * T + (size_t)b * d.tps, mx, s.R);
 		if (dw) {
 			for (int c = 0; c < d.C; c++)
 				for (int b = 0; b < n; b++)
 					in_plane(&d, in + ((size_t)c * B + b0 + b) * hw,
-						 V + (size_t)c * T, vx, (size_t)b * d.tps, R);
+						 s.V + (size_t)c * T, vx, (size_t)b * d.tps, s.R);
 			for (int x = 0; x < 16; x++)
 				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.OC, d.C,
-					    (int)T, 1.0f, M + x * mx, (int)T, V + x * vx, (int)T,
-					    1.0f, dU + x * ws, d.C);
+					    (int)T, 1.0f, s.M + x * mx, (int)T, s.V + x * vx,
+					    (int)T, 1.0f, s.dU + x * s.ws, d.C);
 		}
 		if (din) {
 			for (int x = 0; x < 16; x++)
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.C, (int)T,
-					    d.OC, 1.0f, U + x * ws, d.C, M + x * mx, (int)T, 0.0f,
-					    V + x * vx, (int)T);
+					    d.OC, 1.0f, s.U + x * s.ws, d.C, s.M + x * mx, (int)T,
+					    0.0f, s.V + x * vx, (int)T);
 			for (int c = 0; c < d.C; c++)
 				for (int b = 0; b < n; b++)
-					din_plane(&d, V + (size_t)c * T + (size_t)b * d.tps, vx,
-						  din + ((size_t)c * B + b0 + b) * hw, R);
+					din_plane(&d, s.V + (size_t)c * T + (size_t)b * d.tps, vx,
+						  din + ((size_t)c * B + b0 + b) * hw, s.R);
 		}
 	}
 	if (dw)
-		weight_grad_back(&d, dU, dw);
+		weight_grad_back(&d, s.dU, dw);
 }
