@@ -10,9 +10,11 @@
  * input gradient is the forward pass of a transposed layer (the output
  * gradient padded by K - 1 - P, the weights flipped, OC and C swapped: see
  * nn_layers.c), run by these kernels where cd_choose picks one for that
- * layer (cnn's conv2), by the CD_BATCH kernel below (samples in the lanes)
+ * layer, by the CD_BATCH kernel below (samples in the lanes)
  * for layers of at most 16 output channels (lenet5's), and by sgemm and
- * col2im elsewhere (nn_conv_batch_dx in nn_layers.c says where).
+ * col2im elsewhere (nn_conv_batch_dx in nn_layers.c says where). cnn's 3x3
+ * layers of 16 or more channels run by Winograd instead (conv_wino.h), except
+ * in NN_CONV_DIRECT mode.
  *
  * They run only on CPUs with AVX2 and FMA (checked at run time); elsewhere the
  * engine uses im2col and sgemm. The two paths agree to float rounding, not

@@ -303,7 +303,7 @@ static int use_direct(const struct nn_layer *l)
 /* 1 if layer l's input gradient runs on the CD_BATCH kernel: where the CPU
  * has it, the layer can use it and sgemm's K (the layer's output channels)
  * is at most 16, so that sgemm and col2im are bound by writing and re-reading
- * the columns; in DIRECT and BATCH modes wherever it applies. nn_conv_backward
+ * the columns (also in WINO mode); in DIRECT and BATCH modes wherever it applies. nn_conv_backward
  * tries the transposed layer's direct kernel first. Measured (`bench_train 15
  * 1 dx`: the backward pass that takes the input gradient of one layer, batch
  * 64, one thread, three runs): lenet5's conv2 (K = 16) 1.9 ms by sgemm, 0.8-0.9
@@ -314,7 +314,7 @@ int nn_conv_batch_dx(const struct nn_layer *l)
 {
 	if (nn_conv_mode == NN_CONV_GEMM || !cd_batch_ok(l) || !use_direct_cpu())
 		return 0;
-	return nn_conv_mode != NN_CONV_AUTO || l->out_c <= 16;
+	return nn_conv_mode == NN_CONV_DIRECT || nn_conv_mode == NN_CONV_BATCH || l->out_c <= 16;
 }
 
 /* 1 if layer l runs on the Winograd kernels (conv_wino.h): in AUTO mode
