@@ -319,8 +319,12 @@ int nn_conv_batch_dx(const struct nn_layer *l)
 
 /* 1 if layer l runs on the Winograd kernels (conv_wino.h): in AUTO mode
  * where it can and has at least CW_MIN_C input and output channels (cnn's
- * conv2, conv3 and conv4; measured in nn.h's comment), in WINO mode wherever
- * it can, never in the other modes. */
+ * conv2, conv3 and conv4), in WINO mode wherever it can, never in the other
+ * modes. Measured (batch 64, one thread, `make bench`): the input gradients
+ * alone of cnn's conv2, conv3 and conv4 1.57x, 1.64x and 1.64-1.70x faster
+ * than sgemm and col2im; cnn's conv1 (3 input channels: each sgemm has K = 3)
+ * took 17.2 ms for its forward and backward by Winograd against 10.4 ms on
+ * the direct plane kernel (with sgemm for its input gradient). */
 #define CW_MIN_C 16
 static int use_wino(const struct nn_layer *l)
 {
