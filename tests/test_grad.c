@@ -774,6 +774,45 @@ static void test_fd_wino(void **state)
 	nn_conv_mode = NN_CONV_AUTO;
 }
 
+/* A model from spec, or the named arch (of c x h x w inputs) when spec is
+ * NULL, initialised from r. */
+static void model_for(struct nn_model *m, struct rng *r, const char *spec, const char *arch, int c,
+		      int h, int w)
+{
+	char err[ERRBUF];
+	if (spec ? nn_build_spec(m, "custom", spec, err, sizeof err)
+		 : nn_create(m, arch, c, h, w, 10, r, err, sizeof err))
+		fail_msg("%s", err);
+	nn_init_params(m, r);
+}
+
+/* B random inputs (uniform minus shift) and labels for m, and the buffers
+ * two run_mode calls fill: logits l, gradients g, input gradients d. */
+struct pair {
+	int B, y[64];
+	size_t nx, nl;
+	float *x, *l1, *l2, *g1, *g2, *d1, *d2;
+};
+
+static void pair_init(struct pair *p, const struct nn_model *m, struct rng *r, int B, float shift)
+{
+	p->B = B;
+	p->nx = (size_t)B * nn_in_size(m);
+	p->nl = (size_t)B * m->nclass;
+	p->x = malloc(p->nx * 4), p->l1 = malloc(p->nl * 4), p->l2 = malloc(p->nl * 4);
+	p->g1 = malloc(m->nparams * 4), p->g2 = malloc(m->nparams * 4);
+	p->d1 = malloc(p->nx * 4), p->d2 = malloc(p->nx * 4);
+	for (size_t i = 0; i < p->nx; i++)
+		p->x[i] = (float)rng_uniform(r) - shift;
+	for (int b = 0; b < B; b++)
+		p->y[b] = (int)(rng_u64(r) % (uint64_t)m->nclass);
+}
+
+static void pair_free(struct pair *p)
+{
+	free(p->x), free(p->l1), free(p->l2), free(p->g1), free(p->g2), free(p->d1), free(p->d2);
+}
+
 /* forward, loss and backward of one model in mode md; returns the logits */
 static void run_mode(struct nn_model *m, enum nn_conv_mode md, const float *x, const int *y, int B,
 		     float *logits, float *grads, float *dinput)
@@ -933,41 +972,32 @@ static void test_wino_matches_gemm(void **state)
 	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
 		struct nn_model m;
 		struct rng r;
-		char err[ERRBUF];
 		rng_seed(&r, 140 + s);
-		if (specs[s] ? nn_build_spec(&m, "custom", specs[s], err, sizeof err)
-			     : nn_create(&m, "cnn", 3, 32, 32, 10, &r, err, sizeof err))
-			fail_msg("%s", err);
-		nn_init_params(&m, &r);
+		model_for(&m, &r, specs[s], "cnn", 3, 32, 32);
 		for (int bi = 0; bi < 2; bi++) {
-			int B = bi ? 21 : 64, y[64];
-			size_t nx = (size_t)B * nn_in_size(&m), nl = (size_t)B * m.nclass;
-			float *x = malloc(nx * 4), *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
-			float *g1 = malloc(m.nparams * 4), *g2 = malloc(m.nparams * 4);
-			float *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
-			for (size_t i = 0; i < nx; i++)
-				x[i] = (float)rng_uniform(&r) - 0.3f;
-			for (int b = 0; b < B; b++)
-				y[b] = (int)(rng_u64(&r) % (uint64_t)m.nclass);
-			run_mode(&m, NN_CONV_GEMM, x, y, B, l1, g1, d1);
-			run_mode(&m, NN_CONV_WINO, x, y, B, l2, g2, d2);
+			struct pair p;
+			pair_init(&p, &m, &r, bi ? 21 : 64, 0.3f);
+			run_mode(&m, NN_CONV_GEMM, p.x, p.y, p.B, p.l1, p.g1, p.d1);
+			run_mode(&m, NN_CONV_WINO, p.x, p.y, p.B, p.l2, p.g2, p.d2);
 			int n = 0;
 			for (int i = 0; i < m.nlayers; i++)
 				n += m.conv_direct[i] == CD_WINO;
 			assert_true(n >= 1);
 			print_message("%s B=%d: %d Winograd layer(s) agree\n",
-				      specs[s] ? specs[s] : "cnn", B, n);
-			assert_near("logits", l2, l1, nl, 1e-5);
+				      specs[s] ? specs[s] : "cnn", p.B, n);
+			assert_near("logits", p.l2, p.l1, p.nl, 1e-5);
 			for (int i = 0; specs[s] && i < m.nlayers; i++) {
 				const struct nn_layer *l = &m.layers[i];
 				if (!nn_has_params(l))
 					continue;
-				assert_near(l->name, g2 + l->w_off, g1 + l->w_off, l->w_n, 1e-5);
-				assert_near(l->name, g2 + l->b_off, g1 + l->b_off, l->b_n, 1e-5);
+				assert_near(l->name, p.g2 + l->w_off, p.g1 + l->w_off, l->w_n,
+					    1e-5);
+				assert_near(l->name, p.g2 + l->b_off, p.g1 + l->b_off, l->b_n,
+					    1e-5);
 			}
 			if (specs[s])
-				assert_near("input gradient", d2, d1, nx, 1e-5);
-			free(x), free(l1), free(l2), free(g1), free(g2), free(d1), free(d2);
+				assert_near("input gradient", p.d2, p.d1, p.nx, 1e-5);
+			pair_free(&p);
 		}
 		if (!specs[s]) { /* the default path of each cnn layer */
 			float x[3 * 32 * 32] = {0};
@@ -1005,22 +1035,15 @@ static void test_dx_blocks(void **state)
 	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
 		struct nn_model m;
 		struct rng r;
-		char err[ERRBUF];
 		rng_seed(&r, 90 + s);
-		if (specs[s] ? nn_build_spec(&m, "custom", specs[s], err, sizeof err)
-			     : nn_create(&m, "lenet5", 1, 28, 28, 10, &r, err, sizeof err))
-			fail_msg("%s", err);
-		nn_init_params(&m, &r);
+		model_for(&m, &r, specs[s], "lenet5", 1, 28, 28);
 		for (int bi = 0; bi < 2; bi++) {
-			int B = bi ? 7 : 64, y[64];
-			size_t nx = (size_t)B * nn_in_size(&m), nl = (size_t)B * m.nclass;
-			float *x = malloc(nx * 4), *l1 = malloc(nl * 4), *l2 = malloc(nl * 4);
-			float *g1 = malloc(m.nparams * 4), *g2 = malloc(m.nparams * 4);
-			float *d1 = malloc(nx * 4), *d2 = malloc(nx * 4);
-			for (size_t i = 0; i < nx; i++)
-				x[i] = (float)rng_uniform(&r) - 0.3f;
-			for (int b = 0; b < B; b++)
-				y[b] = (int)(rng_u64(&r) % (uint64_t)m.nclass);
+			struct pair p;
+			pair_init(&p, &m, &r, bi ? 7 : 64, 0.3f);
+			int B = p.B, *y = p.y;
+			size_t nx = p.nx, nl = p.nl;
+			float *x = p.x, *l1 = p.l1, *l2 = p.l2, *g1 = p.g1, *g2 = p.g2, *d1 = p.d1,
+			      *d2 = p.d2;
 			for (int md = 0; md < 2; md++) {
 				nn_conv_dx_floats = 0;
 				run_mode(&m, modes[md], x, y, B, l1, g1, d1);
@@ -1041,7 +1064,7 @@ static void test_dx_blocks(void **state)
 				}
 				nn_conv_dx_block_above = NN_CONV_DX_BLOCK_ABOVE;
 			}
-			free(x), free(l1), free(l2), free(g1), free(g2), free(d1), free(d2);
+			pair_free(&p);
 		}
 		nn_free(&m);
 	}

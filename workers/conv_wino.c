@@ -329,6 +329,17 @@ static void bufs(const struct cw_dims *d, float *scratch, struct cw_bufs *b)
 	b->R = b->M + 16 * ((size_t)d->OC * d->tmax + CW_SKEW);
 }
 
+/* The chunk of samples from b0: returns its samples; *T its tiles, *vx and
+ * *mx the position strides of V and M. */
+static int chunk(const struct cw_dims *d, int B, int b0, size_t *T, size_t *vx, size_t *mx)
+{
+	int n = B - b0 < d->nb ? B - b0 : d->nb;
+	*T = (size_t)n * d->tps;
+	*vx = (size_t)d->C * *T + CW_SKEW;
+	*mx = (size_t)d->OC * *T + CW_SKEW;
+	return n;
+}
+
 void cw_forward(const struct nn_layer *l, int B, const float *in, const float *w, const float *bias,
 		float *out, float *scratch)
 {
@@ -339,9 +350,8 @@ void cw_forward(const struct nn_layer *l, int B, const float *in, const float *w
 	size_t hw = (size_t)d.H * d.W;
 	weight_transform(&d, w, s.U);
 	for (int b0 = 0; b0 < B; b0 += d.nb) {
-		int n = B - b0 < d.nb ? B - b0 : d.nb;
-		size_t T = (size_t)n * d.tps, vx = (size_t)d.C * T + CW_SKEW,
-		       mx = (size_t)d.OC * T + CW_SKEW;
+		size_t T, vx, mx;
+		int n = chunk(&d, B, b0, &T, &vx, &mx);
 		for (int c = 0; c < d.C; c++)
 			for (int b = 0; b < n; b++)
 				in_plane(&d, in + ((size_t)c * B + b0 + b) * hw,
@@ -370,9 +380,8 @@ void cw_backward(const struct nn_layer *l, int B, const float *in, const float *
 	if (dw)
 		memset(s.dU, 0, 16 * s.ws * sizeof(float));
 	for (int b0 = 0; b0 < B; b0 += d.nb) {
-		int n = B - b0 < d.nb ? B - b0 : d.nb;
-		size_t T = (size_t)n * d.tps, vx = (size_t)d.C * T + CW_SKEW,
-		       mx = (size_t)d.OC * T + CW_SKEW;
+		size_t T, vx, mx;
+		int n = chunk(&d, B, b0, &T, &vx, &mx);
 		for (int oc = 0; oc < d.OC; oc++)
 			for (int b = 0; b < n; b++)
 				dout_plane(&d, dout + ((size_t)oc * B + b0 + b) * hw,
