@@ -536,9 +536,13 @@ out:
  * unmarked model on its own stream, from the run directory's cache if there,
  * else trained and written atomically. The control models of a seed depend
  * only on (clean training, seed, index), so every scheme of the seed shares
- * them. *train_s gets the training time (untouched when cached). */
+ * them. *train_s gets the training time (untouched when cached). Unless
+ * counted (a ctlmodel job, whose work it is), the training's passes are left
+ * out of the job's forward and backward counts: which of a seed's control
+ * jobs finds the model untrained depends on the schedule, and counting it
+ * there made those columns differ from run to run and with the ranks. */
 static int control_model(struct pipeline *p, struct job_ctx *c, const char *base, int ci,
-			 struct nn_model *m, double *train_s, char *err, size_t errlen)
+			 int counted, struct nn_model *m, double *train_s, char *err, size_t errlen)
 {
 	const struct wm_scheme *none = wm_scheme_unmarked();
 	char path[PATHLEN + 128];
@@ -557,8 +561,12 @@ static int control_model(struct pipeline *p, struct job_ctx *c, const char *base
 	if (fresh_model(p, &r, m, err, errlen))
 		goto out;
 	double t0 = now_seconds();
-	if (wm_embed(none, NULL, m, &nokey, &env, err, errlen) ||
-	    model_save(m, path, err, errlen)) {
+	struct nn_count n0 = nn_count;
+	int bad =
+	    wm_embed(none, NULL, m, &nokey, &env, err, errlen) || model_save(m, path, err, errlen);
+	if (!counted)
+		nn_count = n0;
+	if (bad) {
 		nn_free(m);
 		goto out;
 	}
@@ -592,7 +600,7 @@ static int fit_null(struct pipeline *p, struct job_ctx *c, const struct wm_schem
 	int *counts = xmalloc((size_t)N * sizeof *counts);
 	for (int ci = 1; ci <= N; ci++) {
 		struct nn_model cm;
-		if (control_model(p, c, base, ci, &cm, &ts, err, errlen))
+		if (control_model(p, c, base, ci, 0, &cm, &ts, err, errlen))
 			goto out;
 		int vr = verify(s, key, &cm, NULL, c, &v, err, errlen);
 		nn_free(&cm);
@@ -627,7 +635,7 @@ static int run_ctlmodel(struct pipeline *p, int ji, struct job_ctx *c, struct re
 	const struct job *j = pipeline_job(p, ji);
 	struct nn_model m;
 
-	if (control_model(p, c, pipeline_job(p, j->parent)->identity, j->control_index, &m,
+	if (control_model(p, c, pipeline_job(p, j->parent)->identity, j->control_index, 1, &m,
 			  &row->train_s, err, errlen))
 		return -1;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
@@ -648,7 +656,7 @@ static int run_control(struct pipeline *p, int ji, struct job_ctx *c, struct res
 	npz_init(&key);
 	if (load_key(p, j->parent, &s, &key, err, errlen))
 		goto out_key;
-	if (control_model(p, c, pipeline_job(p, emb->parent)->identity, j->control_index, &m,
+	if (control_model(p, c, pipeline_job(p, emb->parent)->identity, j->control_index, 0, &m,
 			  &row->train_s, err, errlen))
 		goto out_key;
 	row->acc = nn_accuracy(&m, &p->test, NULL, 0);
