@@ -442,31 +442,25 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off;
+	float *dw = l->frozen ? NULL : m->grads + l->w_off, *db = m->grads + l->b_off;
+	if (dw)
+		for (int oc = 0; oc < l->out_c; oc++)
+			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	if (m->conv_direct[i] == CD_WINO) { /* one transform of dout for both gradients */
-		if (l->frozen && !din)
-			return;
-		if (!l->frozen) {
-			float *db = m->grads + l->b_off;
-			for (int oc = 0; oc < l->out_c; oc++)
-				db[oc] += sum_f(dout + (size_t)oc * np, np);
-		}
 		if (din)
 			m->dx_direct[i] = CD_WINO;
-		cw_backward(l, B, in, w, dout, l->frozen ? NULL : m->grads + l->w_off, din,
-			    m->cscratch[i]);
+		if (dw || din)
+			cw_backward(l, B, in, w, dout, dw, din, m->cscratch[i]);
 		return;
 	}
 	/* otherwise the last forward kept what backward needs: its columns or padded input */
-	if (!l->frozen) {
-		float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
+	if (dw) {
 		if (m->conv_direct[i])
 			cd_weight_grad(l, m->conv_direct[i], B, m->max_b, m->cpad[i], dout, dw,
 				       m->cscratch[i]);
 		else
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np,
 				    1.0f, dout, (int)np, m->cols[i], (int)np, 1.0f, dw, ckk);
-		for (int oc = 0; oc < l->out_c; oc++)
-			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	}
 	if (din) {
 		struct nn_layer t;
