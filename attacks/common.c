@@ -104,8 +104,8 @@ int atk_train_student(struct nn_model *s, const struct dataset *d, const uint32_
 				sidx[b] = idx[perm[s0 + b]];
 			nn_fill_batch(d->x, d->y, D, sidx, B, x, NULL);
 			const float *z = nn_forward(s, x, B, 1, r);
-			float *dz = s->dacts[s->nlayers - 1];
 			nn_zero_act_grads(s);
+			float *dz = nn_dact(s, s->nlayers - 1);
 			for (int b = 0; b < B; b++) {
 				const float *zb = z + (size_t)b * C;
 				const float *qb = q + (size_t)perm[s0 + b] * C;

@@ -97,7 +97,7 @@ double atk_featreg_penalty(struct nn_model *m, const int *y, const double *d)
 		 * inside the convolutional stack) does not matter */
 		size_t n = nn_out_size(&m->layers[j]) * B;
 		const float *a = m->acts[j];
-		float *da = m->dacts[j];
+		float *da = nn_dact(m, j);
 		float g = (float)(S / n);
 		double sum = 0;
 		for (size_t k = 0; k < n; k++) {

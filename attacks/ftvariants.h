@@ -43,7 +43,7 @@ void atk_occlude_batch(float *x, int B, int c, int h, int w, double ratio, int p
  * parameters but the last: the ReLU right after it, else the layer's own
  * output), S times the mean of that layer's activations over the batch and
  * its units, S = sum_b d[y[b]]. Adds its gradient, S / (B * units), to every
- * element of the layer's m->dacts (call after nn_zero_act_grads) and
+ * element of the layer's nn_dact() (call after nn_zero_act_grads) and
  * returns its value. */
 double atk_featreg_penalty(struct nn_model *m, const int *y, const double *d);
 

@@ -88,7 +88,7 @@ double atk_labelnoise_correct(struct nn_model *m, const int *y, const uint32_t *
 {
 	int B = m->last_b, C = m->nclass;
 	const float *z = m->acts[m->nlayers - 1];
-	float *dz = m->dacts[m->nlayers - 1];
+	float *dz = nn_dact(m, m->nlayers - 1);
 	double loss = 0;
 
 	atk_labelnoise_targets(y, B, C, pi, eps, q);

@@ -136,7 +136,7 @@ static int train_ae(struct nn_model *ae, const struct reconstruct_cfg *p, const 
 			}
 			const float *z = nn_forward(ae, xn, B, 1, env->rng);
 			nn_zero_act_grads(ae);
-			float *dz = ae->dacts[last];
+			float *dz = nn_dact(ae, last);
 			for (size_t i = 0; i < len; i++) {
 				float y = sigmoidf(z[i]);
 				double r = (double)y - x[i];

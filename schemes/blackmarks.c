@@ -160,7 +160,7 @@ double wm_blackmarks_bit_loss(const double *z, const int *c, const int *enc, int
 }
 
 /* The pre_backward hook of a key batch: adds the bit loss's logit gradient
- * into m->dacts[last]. */
+ * into nn_dact(m, last). */
 struct bm_hook {
 	const int *enc; /* (C) */
 	const int *c;	/* bits of the batch's rows */
@@ -172,7 +172,7 @@ static double bm_pre_backward(void *ctx, struct nn_model *m, const float *x, con
 	struct bm_hook *h = ctx;
 	int C = m->nclass, L = m->nlayers - 1;
 	const float *z = m->acts[L];
-	float *dz = m->dacts[L];
+	float *dz = nn_dact(m, L);
 	(void)x;
 	(void)y;
 	for (size_t k = 0; k < (size_t)B * C; k++)

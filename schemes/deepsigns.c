@@ -269,7 +269,7 @@ static double ds_pre_backward(void *ctx, struct nn_model *m, const float *x, con
 	struct ds *d = ctx;
 	const struct nn_layer *l = &m->layers[d->al];
 	const float *a = m->acts[d->al];
-	float *da = m->dacts[d->al];
+	float *da = nn_dact(m, d->al);
 	int M = d->M, C = d->C;
 	double pull = 0, push = 0, norm = 0, bits = 0, s = d->g1 / B;
 	(void)x;

@@ -231,7 +231,7 @@ static double snnl_layer(struct nn_model *m, int li, const int *s, double T, dou
 	int cm = l->chan_major && l->out_c > 1;
 	double *h = xmalloc((size_t)B * D * sizeof *h), *dh = xmalloc((size_t)B * D * sizeof *dh);
 	const float *a = m->acts[li];
-	float *g = m->dacts[li];
+	float *g = nn_dact(m, li);
 	double da;
 
 	for (int b = 0; b < B; b++)
@@ -378,7 +378,7 @@ static void grad_logit(struct nn_model *m, const float *x, int B, int t, float *
 	int C = m->nclass, keep = m->want_dinput;
 	nn_forward(m, x, B, 0, NULL);
 	nn_zero_act_grads(m);
-	float *dz = m->dacts[m->nlayers - 1];
+	float *dz = nn_dact(m, m->nlayers - 1);
 	for (int b = 0; b < B; b++)
 		dz[(size_t)b * C + t] = 1;
 	m->want_dinput = 1;

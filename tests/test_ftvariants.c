@@ -270,9 +270,8 @@ static void test_labelnoise_correction(void **state)
 	nn_copy(&m, &clean);
 	nn_fill_batch(train.x, train.y, 784, attacker, B, x, y);
 	nn_forward(&m, x, B, 0, NULL);
-	float *dz = m.dacts[m.nlayers - 1];
-
 	nn_zero_act_grads(&m);
+	float *dz = nn_dact(&m, m.nlayers - 1);
 	double l1 = atk_labelnoise_correct(&m, y, pi, 0.8, q);
 	l1 += nn_loss_xent(&m, y, 1.0);
 	memcpy(dz1, dz, sizeof dz1);
@@ -291,6 +290,7 @@ static void test_labelnoise_correction(void **state)
 
 	nn_zero_act_grads(&m);
 	assert_true(atk_labelnoise_correct(&m, y, pi, 0, q) == 0);
+	dz = nn_dact(&m, m.nlayers - 1);
 	for (int i = 0; i < B * C; i++)
 		assert_true(dz[i] == 0);
 	nn_free(&m);

@@ -22,6 +22,7 @@
 #include "conv_direct.h"
 #include "conv_wino.h"
 #include "nn.h"
+#include "nn_internal.h"
 #include "rng.h"
 #include "train.h"
 #include "util.h"
@@ -171,7 +172,7 @@ static void analytic(struct gcase *g)
 	if (g->hook_layer >= 0) {
 		size_t n = nn_out_size(&m->layers[g->hook_layer]) * (size_t)g->B;
 		for (size_t k = 0; k < n; k++)
-			m->dacts[g->hook_layer][k] += g->v[k];
+			nn_dact(m, g->hook_layer)[k] += g->v[k];
 	}
 	L = g->q ? nn_loss_soft(m, g->q, 1.0) : nn_loss_xent(m, g->y, 1.0);
 	if (fabs(L - ref) > 1e-5 * (1 + fabs(ref)))
@@ -1224,6 +1225,195 @@ static void test_pool_after_flat_layer(void **state)
 	}
 }
 
+/* One backward pass of m on (x, y) into grads and dx. zero_all: every
+ * activation gradient really zeroed first (nn_dact on each, and dinput's
+ * buffer), so that every layer adds into zeros, each pair of ReLU and
+ * max-pool as two layers: the engine before it marked buffers stale.
+ * Otherwise the stale buffers are filled with NaN, so that a layer reading
+ * one instead of writing it shows. hook >= 0 adds 0.25 to every gradient of
+ * that layer's output through nn_dact. */
+static void stale_pass(struct nn_model *m, const float *x, const int *y, int B, int want_dx,
+		       int zero_all, int hook, float *grads, float *dx)
+{
+	struct rng r;
+	size_t nin = nn_in_size(m) * (size_t)B;
+	rng_seed(&r, 4242);
+	m->want_dinput = want_dx;
+	nn_forward(m, x, B, 1, &r);
+	nn_zero_act_grads(m);
+	for (int i = 0; i < m->nlayers; i++) {
+		size_t n = nn_out_size(&m->layers[i]) * (size_t)B;
+		if (zero_all)
+			nn_dact(m, i);
+		else
+			for (size_t k = 0; k < n; k++)
+				m->dacts[i][k] = NAN;
+	}
+	for (size_t k = 0; k < nin; k++)
+		m->dinput_cm[k] = zero_all ? 0.0f : NAN;
+	if (zero_all)
+		m->dstale[NN_MAXLAYERS] = 0;
+	if (hook >= 0) {
+		float *d = nn_dact(m, hook);
+		for (size_t k = 0; k < nn_out_size(&m->layers[hook]) * (size_t)B; k++)
+			d[k] += 0.25f * (float)(k % 7) - 0.75f;
+	}
+	nn_loss_xent(m, y, 1.0);
+	nn_zero_grads(m);
+	nn_backward(m);
+	memcpy(grads, m->grads, m->nparams * sizeof(float));
+	if (want_dx)
+		memcpy(dx, m->dinput, nin * sizeof(float));
+}
+
+/* Each layer's written input gradient (set, into a buffer of NaN) has the
+ * bits of its input gradient added into zeros, -0.0f in dout included
+ * (0.0f + -0.0f is +0.0f): ReLU, ReLU with max-pool (even and odd planes),
+ * flatten (both layouts), dropout (both modes), dense. */
+static void test_set_bits(void **state)
+{
+	enum { B = 3, C = 2, H = 5, W = 6, N = B * C * H * W };
+	struct nn_layer pl = {.kind = NN_MAXPOOL,
+			      .in_c = C,
+			      .in_h = H,
+			      .in_w = W,
+			      .out_c = C,
+			      .out_h = 2,
+			      .out_w = 3,
+			      .k = 2,
+			      .stride = 2};
+	struct nn_layer fl = {.kind = NN_FLATTEN,
+			      .in_c = C,
+			      .in_h = H,
+			      .in_w = W,
+			      .out_c = C * H * W,
+			      .out_h = 1,
+			      .out_w = 1};
+	struct nn_layer dl = {.kind = NN_DROPOUT, .p = 0.5f};
+	static float in[N], rout[N], dout[N], pout[N], a[N], b[N];
+	static int idx[N];
+	static uint8_t mask[N];
+	struct rng r;
+	(void)state;
+	rng_seed(&r, 5);
+	for (int k = 0; k < N; k++) {
+		in[k] = (float)(2 * rng_uniform(&r) - 1);
+		dout[k] = k % 3 == 0 ? -0.0f : (float)(rng_uniform(&r) - 0.5);
+		mask[k] = (uint8_t)(k % 2);
+	}
+	nn_relu_pool_forward(&pl, B, in, rout, pout, idx);
+	for (int pass = 0; pass < 7; pass++) {
+		for (int k = 0; k < N; k++) {
+			a[k] = 0.0f;
+			b[k] = NAN;
+		}
+		for (int set = 0; set < 2; set++) {
+			float *d = set ? b : a;
+			switch (pass) {
+			case 0:
+				nn_relu_backward(d, in, dout, N, set);
+				break;
+			case 1:
+				nn_relu_pool_backward(&pl, B, rout, dout, idx, d, set);
+				break;
+			case 2:
+				nn_flatten_backward(&fl, B, 1, dout, d, set);
+				break;
+			case 3:
+				nn_flatten_backward(&fl, B, 0, dout, d, set);
+				break;
+			case 4:
+				nn_dropout_backward(&dl, 1, mask, dout, d, N, set);
+				break;
+			case 5:
+				nn_dropout_backward(&dl, 0, mask, dout, d, N, set);
+				break;
+			case 6:
+				nn_maxpool_backward(&pl, B, dout, idx, d, set);
+				break;
+			}
+		}
+		for (int k = 0; k < N; k++)
+			if (memcmp(&a[k], &b[k], sizeof(float)))
+				fail_msg("layer %d: written input gradient %d is %g, added into "
+					 "zeros %g",
+					 pass, k, b[k], a[k]);
+	}
+}
+
+/* nn_zero_act_grads only marks the buffers (nn.h), the layers then write
+ * instead of adding, and a ReLU with a 2x2 max-pool runs as one pass each
+ * way: the same bits as adding into zeroed buffers layer by layer, with and
+ * without the input gradient, with a hook on a layer (which makes its
+ * buffer live: the fused pass then adds into it or is not taken), on odd
+ * planes (a row and a column outside every window), dropout, channel-major
+ * inputs and the named models. */
+static void test_stale_act_grads(void **state)
+{
+	static const struct {
+		const char *spec; /* or a named model, 1x28x28 */
+		int hooks[3];	  /* layers to hook, -1 ends */
+	} cases[] = {
+	    {"1x9x9|conv c1 3 3 1 1|relu|maxpool 2 2|conv c2 4 3 1 0|relu|maxpool 2 2|flatten|"
+	     "dense d1 6|relu|dropout 0.5|dense d2 5",
+	     {0, 1, 7}},
+	    {"3x8x7|conv c1 4 3 1 1|relu|maxpool 2 2|flatten|dense d 5", {0, 1, -1}},
+	    {"2x5x6|conv c 3 1 1 0|relu|maxpool 2 2|flatten|dense d 4", {0, 1, -1}},
+	    {"1x6x6|conv c 2 3 1 1|relu|maxpool 3 2|relu|maxpool 2 2|flatten|dense d 3",
+	     {1, 3, -1}},
+	    {"lenet5", {0, 1, 3}},
+	    {"mlp", {0, 1, -1}},
+	};
+	(void)state;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct nn_model m;
+		struct rng r;
+		char err[ERRBUF];
+		int B = 5;
+		rng_seed(&r, 99 + c);
+		int named = !strchr(cases[c].spec, '|');
+		int rc = named ? nn_create(&m, cases[c].spec, 1, 28, 28, 10, &r, err, sizeof err)
+			       : nn_build_spec(&m, "custom", cases[c].spec, err, sizeof err);
+		if (rc)
+			fail_msg("%s: %s", cases[c].spec, err);
+		if (!named)
+			nn_init_params(&m, &r);
+		size_t nin = nn_in_size(&m) * (size_t)B, P = m.nparams;
+		float *x = xmalloc(nin * sizeof(float)), *ga = xmalloc(P * sizeof(float));
+		float *gb = xmalloc(P * sizeof(float)), *xa = xmalloc(nin * sizeof(float));
+		float *xb = xmalloc(nin * sizeof(float));
+		int y[5];
+		for (size_t k = 0; k < nin; k++)
+			x[k] = (float)(2 * rng_uniform(&r) - 1);
+		for (int b = 0; b < B; b++)
+			y[b] = (int)rng_below(&r, (uint32_t)m.nclass);
+		for (int h = -1; h < 3 && (h < 0 || cases[c].hooks[h] >= 0); h++)
+			for (int want = 0; want < 2; want++) {
+				int hook = h < 0 ? -1 : cases[c].hooks[h];
+				stale_pass(&m, x, y, B, want, 1, hook, ga, xa);
+				stale_pass(&m, x, y, B, want, 0, hook, gb, xb);
+				for (size_t k = 0; k < P; k++)
+					if (memcmp(&ga[k], &gb[k], sizeof(float)))
+						fail_msg(
+						    "%s, hook %d, input gradient %d: parameter "
+						    "gradient %zu is %.9g after zeroing, %.9g "
+						    "from stale buffers",
+						    cases[c].spec, hook, want, k, ga[k], gb[k]);
+				for (size_t k = 0; want && k < nin; k++)
+					if (memcmp(&xa[k], &xb[k], sizeof(float)))
+						fail_msg("%s, hook %d: input gradient %zu is %.9g "
+							 "after zeroing, %.9g from stale buffers",
+							 cases[c].spec, hook, k, xa[k], xb[k]);
+			}
+		free(x);
+		free(ga);
+		free(gb);
+		free(xa);
+		free(xb);
+		nn_free(&m);
+	}
+}
+
 /* ---- optimisers ------------------------------------------------------------- */
 
 /* PyTorch's update rules, in double, one element at a time. */
@@ -1529,6 +1719,8 @@ int main(void)
 	    cmocka_unit_test(test_batch_independence),
 	    cmocka_unit_test(test_spec_validation),
 	    cmocka_unit_test(test_pool_after_flat_layer),
+	    cmocka_unit_test(test_stale_act_grads),
+	    cmocka_unit_test(test_set_bits),
 	    cmocka_unit_test(test_opt_sgd),
 	    cmocka_unit_test(test_opt_adam),
 	    cmocka_unit_test(test_opt_rmsprop),

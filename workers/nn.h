@@ -16,7 +16,7 @@
  *
  * The engine knows nothing of watermarks. It offers hooks: extra gradient on
  * any parameter (write into nn_grad()), extra gradient on any activation
- * (add into m->dacts[i] after nn_zero_act_grads() and before nn_backward()),
+ * (add into nn_dact(m, i) after nn_zero_act_grads() and before nn_backward()),
  * activation capture (m->acts[i] after nn_forward()), input gradients
  * (m->want_dinput), freezing (layer->frozen) and re-initialisation.
  *
@@ -64,9 +64,15 @@ struct nn_model {
 	float *grads;  /* (nparams) */
 	/* Activation buffers, sized for max_b samples (allocated by nn_reserve). */
 	int max_b;
-	float *input;		     /* copy of the last input, (B, C, H, W) */
-	float *acts[NN_MAXLAYERS];   /* output of layer i */
-	float *dacts[NN_MAXLAYERS];  /* gradient w.r.t. output of layer i */
+	float *input;		    /* copy of the last input, (B, C, H, W) */
+	float *acts[NN_MAXLAYERS];  /* output of layer i */
+	float *dacts[NN_MAXLAYERS]; /* gradient w.r.t. output of layer i */
+	/* dacts[i] is zero when dstale[i] is set, whatever the buffer holds:
+	 * nn_zero_act_grads() only sets the flags, nn_dact() zeroes a buffer
+	 * for a hook that writes into it, and nn_backward() writes (=) a
+	 * stale buffer instead of adding into it. dstale[NN_MAXLAYERS] is
+	 * the flag of dinput_cm. */
+	unsigned char dstale[NN_MAXLAYERS + 1];
 	float *dinput;		     /* gradient w.r.t. the input, (B, C, H, W) */
 	int want_dinput;	     /* nn_backward() fills dinput */
 	int *pool_idx[NN_MAXLAYERS]; /* argmax positions for max-pool backward */
@@ -184,8 +190,16 @@ extern struct nn_prof nn_prof;
  * drawn from r, which may be NULL when not training). Returns the logits,
  * (B, nclass), which stay valid until the next forward. */
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r);
-/* Zeroes dacts (all layers) and dinput; call between forward and the loss. */
+/* Zeroes the activation gradients (every dacts[i]); call between forward and
+ * the loss. It only marks them zero (dstale): write into them through
+ * nn_dact(), never through m->dacts[i] directly. m->dinput is valid only
+ * after an nn_backward() with want_dinput. */
 void nn_zero_act_grads(struct nn_model *m);
+/* The gradient w.r.t. the output of layer i (B times its output size),
+ * zeroed first if nn_zero_act_grads() left it marked: where a hook ADDS
+ * extra activation gradient before nn_backward(), and where the losses
+ * write theirs. */
+float *nn_dact(struct nn_model *m, int i);
 /* Softmax cross-entropy over the last logits: returns the mean loss and ADDS
  * scale * d(mean loss)/d(logits) into dacts[last]. */
 double nn_loss_xent(struct nn_model *m, const int *y, double scale);

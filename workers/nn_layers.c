@@ -40,15 +40,47 @@ static float sum_f(const float *d, size_t n)
 #define EW_CLONES
 #endif
 
+/* 0.0f that the compiler cannot see: GCC folds 0.0f + (c ? g : 0.0f) into
+ * c ? g + 0.0f : 0.0f, and then (with -ftrapping-math) neither vectorises
+ * nor if-converts the conditional add. */
+static inline float opaque_zero(void)
+{
+	float z = 0.0f;
+	__asm__("" : "+m"(z));
+	return z;
+}
+
+/* v if c, else +0.0f, without a branch (a ReLU's mask is a coin flip that
+ * the branch GCC writes for c ? v : 0.0f mispredicts) */
+static inline float keep_if(float v, int c)
+{
+	uint32_t u;
+	memcpy(&u, &v, sizeof u);
+	u &= -(uint32_t)(c != 0);
+	memcpy(&v, &u, sizeof v);
+	return v;
+}
+
+/* A backward pass given set = 1 writes din (a stale buffer, nn.h) as 0.0f +
+ * its gradient: the bits that adding into a zeroed buffer gave, -0.0f
+ * included (0.0f + -0.0f is +0.0f). */
 EW_CLONES __attribute__((noinline)) void nn_relu_backward(float *restrict din,
 							  const float *restrict out,
-							  const float *restrict dout, size_t n)
+							  const float *restrict dout, size_t n,
+							  int set)
 {
 	/* both loads unconditional, so the compiler can vectorise the select */
-	for (size_t k = 0; k < n; k++) {
-		float g = dout[k];
-		din[k] += out[k] > 0 ? g : 0.0f;
-	}
+	if (set) {
+		float zero = opaque_zero();
+		for (size_t k = 0; k < n; k++) {
+			float g = dout[k];
+			din[k] = zero + (out[k] > 0 ? g : 0.0f);
+		}
+	} else
+		for (size_t k = 0; k < n; k++) {
+			float g = dout[k];
+			din[k] += out[k] > 0 ? g : 0.0f;
+		}
 }
 
 EW_CLONES void nn_relu_forward(const float *in, float *out, size_t n)
@@ -82,8 +114,10 @@ void nn_dropout_forward(const struct nn_layer *l, int training, struct rng *r, c
 }
 
 void nn_dropout_backward(const struct nn_layer *l, int training, const uint8_t *mask,
-			 const float *dout, float *din, size_t n)
+			 const float *dout, float *din, size_t n, int set)
 {
+	if (set)
+		memset(din, 0, n * sizeof(float));
 	if (training && l->p > 0) {
 		float sc = 1.0f / (1.0f - l->p);
 		for (size_t k = 0; k < n; k++)
@@ -437,8 +471,10 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 }
 
 void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
-		      const float *dout, float *din)
+		      const float *dout, float *din, int set)
 {
+	if (din && set) /* every input-gradient path adds */
+		memset(din, 0, (size_t)l->in_c * l->in_h * l->in_w * B * sizeof(float));
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off;
@@ -492,7 +528,7 @@ void nn_dense_forward(struct nn_model *m, const struct nn_layer *l, int B, const
 }
 
 void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
-		       const float *dout, float *din)
+		       const float *dout, float *din, int set)
 {
 	const float *w = m->params + l->w_off;
 	if (!l->frozen) {
@@ -507,7 +543,34 @@ void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, cons
 	}
 	if (din)
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f,
-			    dout, l->out_c, w, l->in_c, 1.0f, din, l->in_c);
+			    dout, l->out_c, w, l->in_c, set ? 0.0f : 1.0f, din, l->in_c);
+}
+
+/* One plane (H, W) of the 2x2 stride-2 max-pool: its maxima and their
+ * positions in the plane. */
+static inline void pool2_plane(const float *ip, float *op, int *xp, int W, int OH, int OW)
+{
+	for (int oh = 0; oh < OH; oh++) {
+		const float *r0 = ip + 2 * oh * W, *r1 = r0 + W;
+		float *o = op + oh * OW;
+		int *x = xp + oh * OW, base = 2 * oh * W;
+		/* selects, not branches, so that the loop vectorises; the first
+		 * of equal values wins, as before */
+		for (int ow = 0; ow < OW; ow++) {
+			int q = 2 * ow, b = q;
+			float v = r0[q], t = r0[q + 1];
+			b = t > v ? q + 1 : b;
+			v = t > v ? t : v;
+			t = r1[q];
+			b = t > v ? W + q : b;
+			v = t > v ? t : v;
+			t = r1[q + 1];
+			b = t > v ? W + q + 1 : b;
+			v = t > v ? t : v;
+			o[ow] = v;
+			x[ow] = base + b;
+		}
+	}
 }
 
 EW_CLONES void nn_maxpool_forward(const struct nn_layer *l, int B, const float *in, float *out,
@@ -515,34 +578,10 @@ EW_CLONES void nn_maxpool_forward(const struct nn_layer *l, int B, const float *
 {
 	int K = l->k, S = l->stride, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
 	size_t planes = (size_t)l->in_c * B;
-	if (K == 2 && S == 2) {
-		/* the common case, without the inner loops */
-		for (size_t p = 0; p < planes; p++) {
-			const float *ip = in + p * H * W;
-			float *op = out + p * OH * OW;
-			int *xp = idx + p * OH * OW;
-			for (int oh = 0; oh < OH; oh++) {
-				const float *r0 = ip + 2 * oh * W, *r1 = r0 + W;
-				float *o = op + oh * OW;
-				int *x = xp + oh * OW, base = 2 * oh * W;
-				/* selects, not branches, so that the loop vectorises; the
-				 * first of equal values wins, as before */
-				for (int ow = 0; ow < OW; ow++) {
-					int q = 2 * ow, b = q;
-					float v = r0[q], t = r0[q + 1];
-					b = t > v ? q + 1 : b;
-					v = t > v ? t : v;
-					t = r1[q];
-					b = t > v ? W + q : b;
-					v = t > v ? t : v;
-					t = r1[q + 1];
-					b = t > v ? W + q + 1 : b;
-					v = t > v ? t : v;
-					o[ow] = v;
-					x[ow] = base + b;
-				}
-			}
-		}
+	if (K == 2 && S == 2) { /* the common case, without the inner loops */
+		for (size_t p = 0; p < planes; p++)
+			pool2_plane(in + p * H * W, out + p * OH * OW, idx + p * OH * OW, W, OH,
+				    OW);
 		return;
 	}
 	for (size_t p = 0; p < planes; p++) {
@@ -568,13 +607,63 @@ EW_CLONES void nn_maxpool_forward(const struct nn_layer *l, int B, const float *
 }
 
 EW_CLONES void nn_maxpool_backward(const struct nn_layer *l, int B, const float *dout,
-				   const int *idx, float *din)
+				   const int *idx, float *din, int set)
 {
 	size_t planes = (size_t)l->in_c * B, po = (size_t)l->out_h * l->out_w;
 	size_t pi = (size_t)l->in_h * l->in_w;
+	if (set)
+		memset(din, 0, planes * pi * sizeof(float));
 	for (size_t p = 0; p < planes; p++)
 		for (size_t o = 0; o < po; o++)
 			din[p * pi + (size_t)idx[p * po + o]] += dout[p * po + o];
+}
+
+/* ReLU followed by a 2x2 stride-2 max-pool (pl), plane by plane while the
+ * plane is in L1: the ReLU's output (rout) and the pool's (out, idx), the
+ * same bits as the two layers one after the other. Through the ReLU and
+ * the pool of a lenet5 the two passes re-read the ReLU's output from L3. */
+EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, float *rout,
+				    float *out, int *idx)
+{
+	int H = pl->in_h, W = pl->in_w, OH = pl->out_h, OW = pl->out_w;
+	size_t planes = (size_t)pl->in_c * B, hw = (size_t)H * W;
+	for (size_t p = 0; p < planes; p++) {
+		const float *ip = in + p * hw;
+		float *rp = rout + p * hw;
+		for (size_t k = 0; k < hw; k++)
+			rp[k] = ip[k] > 0 ? ip[k] : 0;
+		pool2_plane(rp, out + p * OH * OW, idx + p * OH * OW, W, OH, OW);
+	}
+}
+
+/* The backward pass of nn_relu_pool_forward's pair when nothing was added
+ * to the ReLU's output gradient (it is stale, nn.h): din (the ReLU's input
+ * gradient) from the pool's output gradient dout, plane by plane in L1,
+ * without scattering into the ReLU's output gradient and reading it back.
+ * Each window's argmax gets 0.0f + dout where the ReLU let it through, every
+ * other input 0.0f; added into din or (set) written: the bits of the two
+ * layers one after the other (din + 0.0f + v equals din + v, as v is never
+ * -0.0f). The ReLU's output gradient is left stale. */
+EW_CLONES void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *rout,
+				     const float *dout, const int *idx, float *din, int set)
+{
+	size_t planes = (size_t)pl->in_c * B, hw = (size_t)pl->in_h * pl->in_w;
+	size_t po = (size_t)pl->out_h * pl->out_w;
+	float zero = opaque_zero();
+	for (size_t p = 0; p < planes; p++) {
+		const float *rp = rout + p * hw, *gp = dout + p * po;
+		const int *xp = idx + p * po;
+		float *dp = din + p * hw;
+		if (set)
+			memset(dp, 0, hw * sizeof(float));
+		else
+			for (size_t k = 0; k < hw; k++)
+				dp[k] += 0.0f;
+		for (size_t o = 0; o < po; o++) {
+			int q = xp[o];
+			dp[q] += keep_if(gp[o] + zero, rp[q] > 0);
+		}
+	}
 }
 
 /* flatten: (C, B, S) -> (B, C*S) when chan-major, else a copy */
@@ -591,12 +680,13 @@ void nn_flatten_forward(const struct nn_layer *l, int B, int in_cm, const float 
 			       s * sizeof(float));
 }
 
-void nn_flatten_backward(const struct nn_layer *l, int B, int in_cm, const float *dout, float *din)
+void nn_flatten_backward(const struct nn_layer *l, int B, int in_cm, const float *dout, float *din,
+			 int set)
 {
 	size_t s = (size_t)l->in_h * l->in_w, n = nn_out_size(l);
 	if (!in_cm || l->in_c == 1) {
 		for (size_t i = 0; i < n * B; i++)
-			din[i] += dout[i];
+			din[i] = (set ? 0.0f : din[i]) + dout[i];
 		return;
 	}
 	for (int c = 0; c < l->in_c; c++)
@@ -604,7 +694,7 @@ void nn_flatten_backward(const struct nn_layer *l, int B, int in_cm, const float
 			float *d = din + ((size_t)c * B + b) * s;
 			const float *g = dout + (size_t)b * n + c * s;
 			for (size_t i = 0; i < s; i++)
-				d[i] += g[i];
+				d[i] = (set ? 0.0f : d[i]) + g[i];
 		}
 }
 

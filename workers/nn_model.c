@@ -331,6 +331,7 @@ void nn_reserve(struct nn_model *m, int b)
 				col_n = cn;
 		}
 	}
+	memset(m->dstale, 1, sizeof m->dstale); /* fresh buffers: logically zero */
 	m->col_n = col_n;
 	if (col_n)
 		m->dcol = xmalloc(col_n * sizeof(float));

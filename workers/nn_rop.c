@@ -268,7 +268,7 @@ double nn_rop_prepare(struct nn_rop *r, struct nn_model *m, const float *x, cons
 	double loss = nn_loss_xent(m, y, 1.0);
 	memset(r->dx_cm, 0, r->in_n * B * sizeof(float));
 	for (int i = m->nlayers - 1; i >= 0; i--)
-		backward_data(r, m, i, B, m->dacts[i], i ? m->dacts[i - 1] : r->dx_cm);
+		backward_data(r, m, i, B, m->dacts[i], i ? nn_dact(m, i - 1) : r->dx_cm);
 	if (m->layers[0].chan_major && m->in_c > 1)
 		from_chan_major(r->dx_cm, r->dx, B, m->in_c, S);
 	else
