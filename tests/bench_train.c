@@ -105,6 +105,15 @@ static void profile_print(const struct nn_model *m, long steps)
 			snprintf(how, sizeof how,
 				 "  forward and weight gradient: %s; input gradient: %s",
 				 path[m->conv_direct[i]], i ? path[m->dx_direct[i]] : "not needed");
+		/* a ReLU and a 2x2 max-pool run with the layer before them (nn.c) */
+		int fused_f = (l->kind == NN_RELU || l->kind == NN_MAXPOOL) && !nn_prof.fwd[i];
+		int fused_b = l->kind == NN_RELU && !nn_prof.bwd[i] && i + 1 < m->nlayers &&
+			      m->layers[i + 1].kind == NN_MAXPOOL;
+		if (fused_f || fused_b)
+			snprintf(how, sizeof how, "  %s%s%s",
+				 fused_f ? "forward in the layer above" : "",
+				 fused_f && fused_b ? "; " : "",
+				 fused_b ? "backward in the max-pool below" : "");
 		printf("profile %s %-8s %7.3f %7.3f%s\n", m->arch, l->name,
 		       1e3 * nn_prof.fwd[i] / steps, 1e3 * nn_prof.bwd[i] / steps, how);
 		tf += nn_prof.fwd[i];

@@ -1266,6 +1266,75 @@ static void stale_pass(struct nn_model *m, const float *x, const int *y, int B, 
 		memcpy(dx, m->dinput, nin * sizeof(float));
 }
 
+/* A convolution followed by a ReLU and a 2x2 max-pool runs the pair on each
+ * output plane as the plane kernel writes it (conv_direct.h, epilogue), and
+ * a ReLU with a pool as one pass: the same bits as the three layers apart
+ * (a dropout of 0, a copy in evaluation mode, keeps them apart), in the
+ * default mode and with the direct kernels forced, odd and even planes, one
+ * and two channels in, batches of 1 and 7. */
+static void test_relu_pool_fused_forward(void **state)
+{
+	static const char *pairs[][2] = {
+	    {"1x12x12|conv c 3 5 1 2|relu|maxpool 2 2|flatten|dense d 4",
+	     "1x12x12|conv c 3 5 1 2|dropout 0|relu|dropout 0|maxpool 2 2|flatten|dense d 4"},
+	    {"2x11x9|conv c 4 3 1 1|relu|maxpool 2 2|conv e 5 3 1 0|relu|maxpool 2 2|flatten|"
+	     "dense d 3",
+	     "2x11x9|conv c 4 3 1 1|relu|dropout 0|maxpool 2 2|conv e 5 3 1 0|relu|dropout 0|"
+	     "maxpool 2 2|flatten|dense d 3"},
+	    {"lenet5",
+	     "1x28x28|conv conv1 6 5 1 2|relu|dropout 0|maxpool 2 2|conv conv2 16 5 1 0|relu|"
+	     "dropout 0|maxpool 2 2|flatten|dense fc1 120|relu|dense fc2 84|relu|dense fc3 10"},
+	};
+	static const enum nn_conv_mode modes[] = {NN_CONV_AUTO, NN_CONV_DIRECT};
+	(void)state;
+	for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++)
+		for (size_t md = 0; md < 2; md++)
+			for (int B = 1; B <= 7; B += 6) {
+				struct nn_model a, b;
+				struct rng r;
+				char err[ERRBUF];
+				rng_seed(&r, 31 + p);
+				int named = !strchr(pairs[p][0], '|');
+				int rc = named ? nn_create(&a, pairs[p][0], 1, 28, 28, 10, &r, err,
+							   sizeof err)
+					       : nn_build_spec(&a, "custom", pairs[p][0], err,
+							       sizeof err);
+				if (rc || nn_build_spec(&b, "custom", pairs[p][1], err, sizeof err))
+					fail_msg("%s: %s", pairs[p][0], err);
+				if (!named)
+					nn_init_params(&a, &r);
+				assert_int_equal(a.nparams, b.nparams);
+				memcpy(b.params, a.params, a.nparams * sizeof(float));
+				size_t nin = nn_in_size(&a) * (size_t)B;
+				float *x = xmalloc(nin * sizeof(float));
+				for (size_t k = 0; k < nin; k++)
+					x[k] = (float)(2 * rng_uniform(&r) - 1);
+				nn_conv_mode = modes[md];
+				nn_forward(&a, x, B, 0, NULL);
+				nn_forward(&b, x, B, 0, NULL);
+				nn_conv_mode = NN_CONV_AUTO;
+				if (md)
+					assert_int_equal(a.conv_direct[0], CD_PLANE);
+				/* each layer of a against its twin in b */
+				for (int i = 0, j = 0; i < a.nlayers; i++, j++) {
+					if (b.layers[j].kind == NN_DROPOUT)
+						j++;
+					size_t n = nn_out_size(&a.layers[i]) * (size_t)B;
+					if (memcmp(a.acts[i], b.acts[j], n * sizeof(float)))
+						fail_msg(
+						    "%s, mode %zu, batch %d: layer %d (%s) differs "
+						    "from the layers apart",
+						    pairs[p][0], md, B, i, a.layers[i].name);
+					if (a.layers[i].kind == NN_MAXPOOL)
+						assert_memory_equal(a.pool_idx[i], b.pool_idx[j],
+								    n * sizeof(int));
+				}
+				free(x);
+				nn_free(&a);
+				nn_free(&b);
+			}
+}
+
 /* Each layer's written input gradient (set, into a buffer of NaN) has the
  * bits of its input gradient added into zeros, -0.0f in dout included
  * (0.0f + -0.0f is +0.0f): ReLU, ReLU with max-pool (even and odd planes),
@@ -1301,7 +1370,8 @@ static void test_set_bits(void **state)
 		dout[k] = k % 3 == 0 ? -0.0f : (float)(rng_uniform(&r) - 0.5);
 		mask[k] = (uint8_t)(k % 2);
 	}
-	nn_relu_pool_forward(&pl, B, in, rout, pout, idx);
+	struct nn_relu_pool rp = {&pl, rout, pout, idx};
+	nn_relu_pool_forward(&rp, B, in);
 	for (int pass = 0; pass < 7; pass++) {
 		for (int k = 0; k < N; k++) {
 			a[k] = 0.0f;
@@ -1721,6 +1791,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_after_flat_layer),
 	    cmocka_unit_test(test_stale_act_grads),
 	    cmocka_unit_test(test_set_bits),
+	    cmocka_unit_test(test_relu_pool_fused_forward),
 	    cmocka_unit_test(test_opt_sgd),
 	    cmocka_unit_test(test_opt_adam),
 	    cmocka_unit_test(test_opt_rmsprop),

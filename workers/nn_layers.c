@@ -428,7 +428,7 @@ static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
 				    w[((size_t)oc * C + c) * KK + q];
 	cd_pad_input(t, B, m->max_b, dout, m->dxpad[i]);
 	cd_forward(t, kind, B, m->max_b, m->dxpad[i], wt, wt + (size_t)C * OC * KK, m->dcol,
-		   scratch);
+		   scratch, NULL);
 	size_t n = (size_t)C * B * l->in_h * l->in_w;
 	for (size_t k = 0; k < n; k++)
 		din[k] += m->dcol[k];
@@ -436,8 +436,10 @@ static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
 }
 
 /* out (OC, B, OH, OW) = W (OC, C*K*K) . col + bias */
-void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
-		     float *out)
+EW_CLONES static void relu_pool_epilogue(void *ctx, size_t p, const float *plane);
+
+int nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		    float *out, const struct nn_relu_pool *rp)
 {
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
@@ -445,7 +447,7 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 	if (use_wino(l)) {
 		cw_forward(l, B, in, w, bias, out,
 			   kernel_scratch(&m->cscratch[i], &m->conv_direct[i], CD_WINO, l));
-		return;
+		return 0;
 	}
 	int kind = use_direct(l);
 	if (kind) {
@@ -453,8 +455,9 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 			m->cpad[i] = cd_alloc_pad(l, m->max_b);
 		float *scratch = kernel_scratch(&m->cscratch[i], &m->conv_direct[i], kind, l);
 		cd_pad_input(l, B, m->max_b, in, m->cpad[i]);
-		cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, scratch);
-		return;
+		struct cd_epilogue ep = {relu_pool_epilogue, (void *)rp};
+		return cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, scratch,
+				  rp ? &ep : NULL);
 	}
 	m->conv_direct[i] = CD_NONE;
 	if (!m->cols[i])
@@ -468,6 +471,7 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w, ckk,
 		    col, (int)np, 1.0f, out, (int)np);
+	return 0;
 }
 
 void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
@@ -546,29 +550,45 @@ void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, cons
 			    dout, l->out_c, w, l->in_c, set ? 0.0f : 1.0f, din, l->in_c);
 }
 
+/* Windows ow of one row pair (r0, r1) of a 2x2 stride-2 max-pool: maxima
+ * and their positions (base + offset in the pair). Selects, not branches,
+ * so that the loop vectorises; the first of equal values wins. */
+#define POOL2_WINDOW(ow)                                                                           \
+	do {                                                                                       \
+		int q_ = 2 * (ow), b_ = q_;                                                        \
+		float v_ = r0[q_], t_ = r0[q_ + 1];                                                \
+		b_ = t_ > v_ ? q_ + 1 : b_;                                                        \
+		v_ = t_ > v_ ? t_ : v_;                                                            \
+		t_ = r1[q_];                                                                       \
+		b_ = t_ > v_ ? W + q_ : b_;                                                        \
+		v_ = t_ > v_ ? t_ : v_;                                                            \
+		t_ = r1[q_ + 1];                                                                   \
+		b_ = t_ > v_ ? W + q_ + 1 : b_;                                                    \
+		v_ = t_ > v_ ? t_ : v_;                                                            \
+		o[ow] = v_;                                                                        \
+		x[ow] = base + b_;                                                                 \
+	} while (0)
+
 /* One plane (H, W) of the 2x2 stride-2 max-pool: its maxima and their
- * positions in the plane. */
+ * positions in the plane. A row of 8 or more windows goes in blocks of 8 (a
+ * vector of each), the last block overlapping the one before it rather
+ * than leaving a scalar tail: lenet5's conv1 gives rows of 14 windows, and
+ * the tail of 6 took as long as the 8 before it. */
 static inline void pool2_plane(const float *ip, float *op, int *xp, int W, int OH, int OW)
 {
 	for (int oh = 0; oh < OH; oh++) {
 		const float *r0 = ip + 2 * oh * W, *r1 = r0 + W;
 		float *o = op + oh * OW;
 		int *x = xp + oh * OW, base = 2 * oh * W;
-		/* selects, not branches, so that the loop vectorises; the first
-		 * of equal values wins, as before */
-		for (int ow = 0; ow < OW; ow++) {
-			int q = 2 * ow, b = q;
-			float v = r0[q], t = r0[q + 1];
-			b = t > v ? q + 1 : b;
-			v = t > v ? t : v;
-			t = r1[q];
-			b = t > v ? W + q : b;
-			v = t > v ? t : v;
-			t = r1[q + 1];
-			b = t > v ? W + q + 1 : b;
-			v = t > v ? t : v;
-			o[ow] = v;
-			x[ow] = base + b;
+		if (OW < 8) {
+			for (int ow = 0; ow < OW; ow++)
+				POOL2_WINDOW(ow);
+			continue;
+		}
+		for (int s = 0; s < OW; s += 8) {
+			int s0 = s + 8 <= OW ? s : OW - 8;
+			for (int j = 0; j < 8; j++)
+				POOL2_WINDOW(s0 + j);
 		}
 	}
 }
@@ -618,22 +638,34 @@ EW_CLONES void nn_maxpool_backward(const struct nn_layer *l, int B, const float 
 			din[p * pi + (size_t)idx[p * po + o]] += dout[p * po + o];
 }
 
-/* ReLU followed by a 2x2 stride-2 max-pool (pl), plane by plane while the
- * plane is in L1: the ReLU's output (rout) and the pool's (out, idx), the
- * same bits as the two layers one after the other. Through the ReLU and
- * the pool of a lenet5 the two passes re-read the ReLU's output from L3. */
-EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, float *rout,
-				    float *out, int *idx)
+/* Plane p of a ReLU and the 2x2 stride-2 max-pool pl after it, from the
+ * ReLU's input plane ip: the ReLU's output (rout) and the pool's (out,
+ * idx), the same bits as the two layers one after the other. */
+static inline void relu_pool_plane(const struct nn_relu_pool *rp, size_t p, const float *ip)
 {
-	int H = pl->in_h, W = pl->in_w, OH = pl->out_h, OW = pl->out_w;
-	size_t planes = (size_t)pl->in_c * B, hw = (size_t)H * W;
-	for (size_t p = 0; p < planes; p++) {
-		const float *ip = in + p * hw;
-		float *rp = rout + p * hw;
-		for (size_t k = 0; k < hw; k++)
-			rp[k] = ip[k] > 0 ? ip[k] : 0;
-		pool2_plane(rp, out + p * OH * OW, idx + p * OH * OW, W, OH, OW);
-	}
+	const struct nn_layer *pl = rp->pl;
+	int W = pl->in_w, OH = pl->out_h, OW = pl->out_w;
+	size_t hw = (size_t)pl->in_h * W;
+	float *r = rp->rout + p * hw;
+	for (size_t k = 0; k < hw; k++)
+		r[k] = ip[k] > 0 ? ip[k] : 0;
+	pool2_plane(r, rp->out + p * OH * OW, rp->idx + p * OH * OW, W, OH, OW);
+}
+
+/* The pair plane by plane while the plane is in L1: as two layers, the
+ * pool re-read the ReLU's output of a lenet5 from L3. */
+EW_CLONES void nn_relu_pool_forward(const struct nn_relu_pool *rp, int B, const float *in)
+{
+	size_t planes = (size_t)rp->pl->in_c * B, hw = (size_t)rp->pl->in_h * rp->pl->in_w;
+	for (size_t p = 0; p < planes; p++)
+		relu_pool_plane(rp, p, in + p * hw);
+}
+
+/* The same as a convolution's epilogue (conv_direct.h), on each output
+ * plane as the plane kernel writes it. */
+EW_CLONES static void relu_pool_epilogue(void *ctx, size_t p, const float *plane)
+{
+	relu_pool_plane(ctx, p, plane);
 }
 
 /* The backward pass of nn_relu_pool_forward's pair when nothing was added

@@ -12,7 +12,8 @@ struct train_hooks {
 	 * append rows up to cap (updating *B). x is (cap, C*H*W). */
 	void (*mix)(void *ctx, float *x, int *y, int *B, int cap, struct rng *r);
 	/* After forward and nn_zero_act_grads(), before the task loss: may add
-	 * gradients into m->dacts[i]. Returns its extra loss value. */
+	 * gradients into nn_dact(m, i), never into m->dacts[i] directly (nn.h).
+	 * Returns its extra loss value. */
 	double (*pre_backward)(void *ctx, struct nn_model *m, const float *x, const int *y, int B);
 	/* After nn_backward(): may add into m->grads. Returns its extra loss. */
 	double (*post_backward)(void *ctx, struct nn_model *m, const float *x, const int *y, int B);
