@@ -5,7 +5,10 @@
  * batch 64, adam. The schemes run in turn within each round, best
  * of ROUNDS, so that a slow spell of a shared machine hits them alike.
  *
- *   bench_embed [SAMPLES [ROUNDS]]   (defaults 12,000 and 3)
+ *   bench_embed [SAMPLES [ROUNDS [ARCH [SCHEME]]]]   (defaults 12,000 and 3)
+ *
+ * ARCH (mlp or lenet5) and SCHEME keep to that model and scheme (and clean
+ * training), for a profile of one scheme.
  *
  * Goals (issue 19): uchida under 3 %, deepsigns under 5 %, adi and
  * nullembed no more than the extra samples they add to each batch, gradsigns
@@ -87,15 +90,27 @@ fail:
 	exit(1);
 }
 
+static const char *only_arch, *only_scheme;
+
+/* arch and scheme are measured (ARCH and SCHEME arguments; clean training always) */
+static int keep(const char *arch, const char *scheme)
+{
+	return (!only_arch || !strcmp(arch, only_arch)) &&
+	       (!only_scheme || !strcmp(scheme, "none") || !strcmp(scheme, only_scheme));
+}
+
 int main(int argc, char **argv)
 {
 	struct dataset tr, te;
 	int rounds = argc > 2 ? atoi(argv[2]) : 3;
 	nowner = argc > 1 ? atoi(argv[1]) : nowner;
+	only_arch = argc > 3 ? argv[3] : NULL;
+	only_scheme = argc > 4 ? argv[4] : NULL;
 	static const char *archs[] = {"mlp", "lenet5"};
 	double best[2][NSCH];
 	if (rounds < 1 || nowner < 640 || nowner > 60000) {
-		fprintf(stderr, "usage: bench_embed [SAMPLES (640..60000) [ROUNDS]]\n");
+		fprintf(stderr,
+			"usage: bench_embed [SAMPLES (640..60000) [ROUNDS [ARCH [SCHEME]]]]\n");
 		return 2;
 	}
 	openblas_set_num_threads(1);
@@ -108,6 +123,8 @@ int main(int argc, char **argv)
 	for (int k = 0; k < rounds; k++)
 		for (int a = 0; a < 2; a++)
 			for (size_t s = 0; s < NSCH; s++) {
+				if (!keep(archs[a], schs[s].name))
+					continue;
 				double t = one(archs[a], &schs[s], &tr, &te);
 				if (t < best[a][s])
 					best[a][s] = t;
@@ -117,9 +134,13 @@ int main(int argc, char **argv)
 	       nowner, rounds);
 	for (int a = 0; a < 2; a++) {
 		double c = best[a][0];
+		if (!keep(archs[a], "none"))
+			continue;
 		printf("clean training %s: %.3f s\n", archs[a], c);
 		for (size_t s = 1; s < NSCH; s++) {
 			double t = best[a][s], ov = 100 * (t / c - 1);
+			if (!keep(archs[a], schs[s].name))
+				continue;
 			char goal[96];
 			if (schs[s].goal)
 				snprintf(goal, sizeof goal, "under %s", schs[s].goal);

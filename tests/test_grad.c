@@ -642,6 +642,12 @@ static void test_dropout_forward(void **state)
 		}
 	}
 	assert_true(fabs((double)kept / n - 0.6) < 0.02);
+	/* outside training the dropout's output is its input (no copy), and
+	 * training in between wrote only the dropout's own buffer */
+	assert_ptr_not_equal(a.acts[1], a.acts[0]);
+	za = nn_forward(&a, x, 200, 0, NULL);
+	assert_ptr_equal(a.acts[1], a.acts[0]);
+	assert_memory_equal(za, nn_forward(&b, x, 200, 0, NULL), 200 * 3 * sizeof(float));
 	nn_free(&a);
 	nn_free(&b);
 }

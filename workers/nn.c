@@ -75,7 +75,15 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			nn_flatten_forward(l, B, in_cm, in, out);
 			break;
 		case NN_DROPOUT:
-			nn_dropout_forward(l, training, r, in, out, m->drop_mask[i], n);
+			/* the identity outside training: its output is its input, not a
+			 * copy (2 MB per dropout of an mlp at batch 1,024) */
+			if (training && l->p > 0) {
+				m->acts[i] = m->acts_buf[i];
+				nn_dropout_forward(l, training, r, in, m->acts[i], m->drop_mask[i],
+						   n);
+			} else {
+				m->acts[i] = (float *)in;
+			}
 			break;
 		}
 		if (nn_prof.on)

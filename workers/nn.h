@@ -64,8 +64,11 @@ struct nn_model {
 	float *grads;  /* (nparams) */
 	/* Activation buffers, sized for max_b samples (allocated by nn_reserve). */
 	int max_b;
-	float *input;		    /* copy of the last input, (B, C, H, W) */
-	float *acts[NN_MAXLAYERS];  /* output of layer i */
+	float *input;		   /* copy of the last input, (B, C, H, W) */
+	float *acts[NN_MAXLAYERS]; /* output of layer i (read only) */
+	/* The buffers of acts[]: a dropout's acts[i] is its input where the
+	 * dropout is the identity (evaluation mode, or p = 0). */
+	float *acts_buf[NN_MAXLAYERS];
 	float *dacts[NN_MAXLAYERS]; /* gradient w.r.t. output of layer i */
 	/* dacts[i] is zero when dstale[i] is set, whatever the buffer holds:
 	 * nn_zero_act_grads() only sets the flags, nn_dact() zeroes a buffer

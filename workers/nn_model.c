@@ -263,7 +263,7 @@ static void free_acts(struct nn_model *m)
 	free(m->dcol);
 	m->input = m->dinput = m->dinput_cm = m->dcol = NULL;
 	for (int i = 0; i < NN_MAXLAYERS; i++) {
-		free(m->acts[i]);
+		free(m->acts_buf[i]);
 		free(m->dacts[i]);
 		free(m->pool_idx[i]);
 		free(m->drop_mask[i]);
@@ -273,7 +273,7 @@ static void free_acts(struct nn_model *m)
 		free(m->dxpad[i]);
 		free(m->dxscratch[i]);
 		m->cols[i] = m->cpad[i] = m->cscratch[i] = m->dxpad[i] = m->dxscratch[i] = NULL;
-		m->acts[i] = m->dacts[i] = NULL;
+		m->acts[i] = m->acts_buf[i] = m->dacts[i] = NULL;
 		m->pool_idx[i] = NULL;
 		m->drop_mask[i] = NULL;
 	}
@@ -319,7 +319,7 @@ void nn_reserve(struct nn_model *m, int b)
 	for (int i = 0; i < m->nlayers; i++) {
 		struct nn_layer *l = &m->layers[i];
 		size_t n = nn_out_size(l) * (size_t)b;
-		m->acts[i] = xmalloc(n * sizeof(float));
+		m->acts[i] = m->acts_buf[i] = xmalloc(n * sizeof(float));
 		m->dacts[i] = xmalloc(n * sizeof(float));
 		if (l->kind == NN_MAXPOOL)
 			m->pool_idx[i] = xmalloc(n * sizeof(int));
