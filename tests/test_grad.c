@@ -1341,6 +1341,45 @@ static void test_relu_pool_fused_forward(void **state)
 			}
 }
 
+/* A convolution's bias gradient is the sum of its output gradient's plane
+ * (B * OH * OW floats) in eight float lanes per block of 1024, blocks added
+ * in double in order: bit for bit, over four blocks side by side and a tail
+ * (11 samples of 20x20: 4,400 floats, one group of four blocks, a block of
+ * 304). */
+static void test_bias_grad_order(void **state)
+{
+	struct gcase g;
+	(void)state;
+	gcase_init(&g, "1x20x20|conv c 2 3 1 1|flatten|dense d 3", 61, 11, 0, 0);
+	struct nn_model *m = &g.m;
+	nn_forward(m, g.x, g.B, 0, NULL);
+	nn_zero_act_grads(m);
+	nn_loss_xent(m, g.y, 1.0);
+	nn_zero_grads(m);
+	nn_backward(m);
+	size_t np = (size_t)g.B * 400;
+	const float *db = m->grads + m->layers[0].b_off;
+	for (int oc = 0; oc < 2; oc++) {
+		const float *d = m->dacts[0] + oc * np;
+		double s = 0;
+		for (size_t i0 = 0; i0 < np; i0 += 1024) {
+			size_t e = i0 + 1024 < np ? i0 + 1024 : np, i = i0;
+			float a[8] = {0};
+			for (; i + 8 <= e; i += 8)
+				for (int k = 0; k < 8; k++)
+					a[k] += d[i + k];
+			for (; i < e; i++)
+				a[0] += d[i];
+			s += (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+		}
+		float want = (float)s;
+		if (memcmp(&db[oc], &want, sizeof want))
+			fail_msg("bias gradient %d is %.9g; one block at a time gives %.9g", oc,
+				 db[oc], want);
+	}
+	gcase_free(&g);
+}
+
 /* Each layer's written input gradient (set, into a buffer of NaN) has the
  * bits of its input gradient added into zeros, -0.0f in dout included
  * (0.0f + -0.0f is +0.0f): ReLU, ReLU with max-pool (even and odd planes),
@@ -1797,6 +1836,7 @@ int main(void)
 	    cmocka_unit_test(test_pool_after_flat_layer),
 	    cmocka_unit_test(test_stale_act_grads),
 	    cmocka_unit_test(test_set_bits),
+	    cmocka_unit_test(test_bias_grad_order),
 	    cmocka_unit_test(test_relu_pool_fused_forward),
 	    cmocka_unit_test(test_opt_sgd),
 	    cmocka_unit_test(test_opt_adam),
