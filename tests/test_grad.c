@@ -1272,12 +1272,10 @@ static void stale_pass(struct nn_model *m, const float *x, const int *y, int B, 
 		memcpy(dx, m->dinput, nin * sizeof(float));
 }
 
-/* A convolution followed by a ReLU and a 2x2 max-pool runs the pair on each
- * output plane as the plane kernel writes it (conv_direct.h, epilogue), and
- * a ReLU with a pool as one pass: the same bits as the three layers apart
- * (a dropout of 0, a copy in evaluation mode, keeps them apart), in the
- * default mode and with the direct kernels forced, odd and even planes, one
- * and two channels in, batches of 1 and 7. */
+/* A ReLU followed by a 2x2 max-pool runs as one pass: the same bits as the
+ * layers apart (a dropout of 0, the identity in evaluation mode, keeps them
+ * apart), after convolutions in the default mode and on the direct kernels,
+ * odd and even planes, one and two channels in, batches of 1 and 7. */
 static void test_relu_pool_fused_forward(void **state)
 {
 	static const char *pairs[][2] = {
@@ -1415,8 +1413,7 @@ static void test_set_bits(void **state)
 		dout[k] = k % 3 == 0 ? -0.0f : (float)(rng_uniform(&r) - 0.5);
 		mask[k] = (uint8_t)(k % 2);
 	}
-	struct nn_relu_pool rp = {&pl, rout, pout, idx};
-	nn_relu_pool_forward(&rp, B, in);
+	nn_relu_pool_forward(&pl, B, in, rout, pout, idx);
 	for (int pass = 0; pass < 7; pass++) {
 		for (int k = 0; k < N; k++) {
 			a[k] = 0.0f;

@@ -169,8 +169,7 @@ AVX2 static void fwd_plane(const struct nn_layer *l, const float *x, size_t xstr
 }
 
 AVX2 static void cd_forward_avx2(const struct nn_layer *l, int B, int max_b, const float *pad,
-				 const float *w, const float *bias, float *out, float *fo,
-				 const struct cd_epilogue *ep)
+				 const float *w, const float *bias, float *out, float *fo)
 {
 	int OC = l->out_c, OH = l->out_h, OW = l->out_w, Wp = l->in_w + 2 * l->pad;
 	int np = plane_np(l);
@@ -185,8 +184,6 @@ AVX2 static void cd_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 				for (int oh = 0; oh < OH; oh++)
 					memcpy(dst + (size_t)oh * OW, src + (size_t)oh * Wp,
 					       (size_t)OW * sizeof(float));
-				if (ep)
-					ep->fn(ep->ctx, (size_t)(oc0 + o) * B + b, dst);
 			}
 		}
 }
@@ -640,20 +637,17 @@ void cd_input_grad_batch(const struct nn_layer *l, int B, const float *w, const 
 #endif
 }
 
-int cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
-	       const float *w, const float *bias, float *out, float *scratch,
-	       const struct cd_epilogue *ep)
+void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
+		const float *w, const float *bias, float *out, float *scratch)
 {
 #if CD_X86
-	if (kind == CD_CHAN) {
+	if (kind == CD_CHAN)
 		cv_forward_avx2(l, B, max_b, pad, w, bias, out, scratch);
-		return 0;
-	}
-	cd_forward_avx2(l, B, max_b, pad, w, bias, out, scratch, ep);
-	return ep != NULL;
+	else
+		cd_forward_avx2(l, B, max_b, pad, w, bias, out, scratch);
 #else
 	(void)l, (void)kind, (void)B, (void)max_b, (void)pad, (void)w, (void)bias, (void)out;
-	(void)scratch, (void)ep;
+	(void)scratch;
 	fprintf(stderr, "wmbench: conv_direct: no kernels for this CPU\n");
 	abort();
 #endif

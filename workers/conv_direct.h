@@ -60,17 +60,9 @@ float *cd_alloc_pad(const struct nn_layer *l, int max_b);
 float *cd_alloc_scratch(const struct nn_layer *l, int kind);
 /* Copies in (C, B, H, W) into the padded buffer's interior. */
 void cd_pad_input(const struct nn_layer *l, int B, int max_b, const float *in, float *pad);
-/* A pass over each output plane right after the kernel has written it,
- * while it is in L1: fn(ctx, p, plane) for plane p = oc * B + b of out. */
-struct cd_epilogue {
-	void (*fn)(void *ctx, size_t p, const float *plane);
-	void *ctx;
-};
-/* out (OC, B, OH, OW) = bias + W * padded input. ep (may be NULL) runs
- * only on the plane kernel (CD_PLANE); the return is 1 if it ran. */
-int cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
-	       const float *w, const float *bias, float *out, float *scratch,
-	       const struct cd_epilogue *ep);
+/* out (OC, B, OH, OW) = bias + W * padded input. */
+void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
+		const float *w, const float *bias, float *out, float *scratch);
 /* dw (OC, C, K, K) += sum over the batch of dout (OC, B, OH, OW) times the
  * padded input (the bias gradient is left to the caller). */
 void cd_weight_grad(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,

@@ -43,27 +43,15 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			nn_dense_forward(m, l, B, in, out);
 			break;
 		case NN_CONV:
-			if (i + 2 < m->nlayers && pool2_after(m, i + 1)) { /* conv, ReLU, pool */
-				struct nn_relu_pool rp = {&m->layers[i + 2], m->acts[i + 1],
-							  m->acts[i + 2], m->pool_idx[i + 2]};
-				if (nn_conv_forward(m, l, B, in, out, &rp)) {
-					if (nn_prof.on)
-						nn_prof.fwd[i] += now_seconds() - t0;
-					i += 2;
-					continue;
-				}
-				break;
-			}
-			nn_conv_forward(m, l, B, in, out, NULL);
+			nn_conv_forward(m, l, B, in, out);
 			break;
 		case NN_MAXPOOL:
 			nn_maxpool_forward(l, B, in, out, m->pool_idx[i]);
 			break;
 		case NN_RELU:
 			if (pool2_after(m, i)) { /* both layers in one pass */
-				struct nn_relu_pool rp = {&m->layers[i + 1], out, m->acts[i + 1],
-							  m->pool_idx[i + 1]};
-				nn_relu_pool_forward(&rp, B, in);
+				nn_relu_pool_forward(&m->layers[i + 1], B, in, out, m->acts[i + 1],
+						     m->pool_idx[i + 1]);
 				if (nn_prof.on)
 					nn_prof.fwd[i] += now_seconds() - t0;
 				i++;

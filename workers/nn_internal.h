@@ -10,19 +10,9 @@
 
 #include "nn.h"
 
-/* A ReLU and the 2x2 stride-2 max-pool pl after it: the ReLU's output
- * rout, the pool's out and its argmax positions idx. */
-struct nn_relu_pool {
-	const struct nn_layer *pl;
-	float *rout, *out;
-	int *idx;
-};
-/* out (OC, B, OH, OW) from in (C, B, H, W): direct kernels or im2col +
- * sgemm. With rp (may be NULL), the ReLU and pool after the layer too, on
- * each output plane while it is in L1, where the kernel allows: returns 1
- * if it ran them. */
-int nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
-		    float *out, const struct nn_relu_pool *rp);
+/* out (OC, B, OH, OW) from in (C, B, H, W): direct kernels or im2col + sgemm */
+void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		     float *out);
 void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
 		      const float *dout, float *din, int set);
 /* 1 if layer l's input gradient can run on the CD_BATCH kernel
@@ -43,7 +33,8 @@ void nn_relu_backward(float *restrict din, const float *restrict out, const floa
 		      size_t n, int set);
 /* A ReLU and the 2x2 stride-2 max-pool pl after it, in one pass each way
  * (nn_layers.c); backward only while the ReLU's output gradient is stale. */
-void nn_relu_pool_forward(const struct nn_relu_pool *rp, int B, const float *in);
+void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, float *rout,
+			  float *out, int *idx);
 void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *rout, const float *dout,
 			   const int *idx, float *din, int set);
 void nn_dropout_forward(const struct nn_layer *l, int training, struct rng *r, const float *in,

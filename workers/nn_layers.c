@@ -449,7 +449,7 @@ static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
 				    w[((size_t)oc * C + c) * KK + q];
 	cd_pad_input(t, B, m->max_b, dout, m->dxpad[i]);
 	cd_forward(t, kind, B, m->max_b, m->dxpad[i], wt, wt + (size_t)C * OC * KK, m->dcol,
-		   scratch, NULL);
+		   scratch);
 	size_t n = (size_t)C * B * l->in_h * l->in_w;
 	for (size_t k = 0; k < n; k++)
 		din[k] += m->dcol[k];
@@ -457,10 +457,8 @@ static void conv_input_grad_direct(struct nn_model *m, const struct nn_layer *l,
 }
 
 /* out (OC, B, OH, OW) = W (OC, C*K*K) . col + bias */
-EW_CLONES static void relu_pool_epilogue(void *ctx, size_t p, const float *plane);
-
-int nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
-		    float *out, const struct nn_relu_pool *rp)
+void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
+		     float *out)
 {
 	int i = (int)(l - m->layers), ckk = l->in_c * l->k * l->k;
 	size_t np = (size_t)B * l->out_h * l->out_w;
@@ -468,7 +466,7 @@ int nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const f
 	if (use_wino(l)) {
 		cw_forward(l, B, in, w, bias, out,
 			   kernel_scratch(&m->cscratch[i], &m->conv_direct[i], CD_WINO, l));
-		return 0;
+		return;
 	}
 	int kind = use_direct(l);
 	if (kind) {
@@ -476,9 +474,8 @@ int nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const f
 			m->cpad[i] = cd_alloc_pad(l, m->max_b);
 		float *scratch = kernel_scratch(&m->cscratch[i], &m->conv_direct[i], kind, l);
 		cd_pad_input(l, B, m->max_b, in, m->cpad[i]);
-		struct cd_epilogue ep = {relu_pool_epilogue, (void *)rp};
-		return cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, scratch,
-				  rp ? &ep : NULL);
+		cd_forward(l, kind, B, m->max_b, m->cpad[i], w, bias, out, scratch);
+		return;
 	}
 	m->conv_direct[i] = CD_NONE;
 	if (!m->cols[i])
@@ -492,7 +489,6 @@ int nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const f
 	}
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f, w, ckk,
 		    col, (int)np, 1.0f, out, (int)np);
-	return 0;
 }
 
 void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
@@ -659,34 +655,22 @@ EW_CLONES void nn_maxpool_backward(const struct nn_layer *l, int B, const float 
 			din[p * pi + (size_t)idx[p * po + o]] += dout[p * po + o];
 }
 
-/* Plane p of a ReLU and the 2x2 stride-2 max-pool pl after it, from the
- * ReLU's input plane ip: the ReLU's output (rout) and the pool's (out,
- * idx), the same bits as the two layers one after the other. */
-static inline void relu_pool_plane(const struct nn_relu_pool *rp, size_t p, const float *ip)
+/* ReLU followed by a 2x2 stride-2 max-pool (pl), plane by plane while the
+ * plane is in L1: the ReLU's output (rout) and the pool's (out, idx), the
+ * same bits as the two layers one after the other. As two layers, the pool
+ * re-read the ReLU's output of a lenet5 (1.2 MB a batch) from L3. */
+EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, float *rout,
+				    float *out, int *idx)
 {
-	const struct nn_layer *pl = rp->pl;
 	int W = pl->in_w, OH = pl->out_h, OW = pl->out_w;
-	size_t hw = (size_t)pl->in_h * W;
-	float *r = rp->rout + p * hw;
-	for (size_t k = 0; k < hw; k++)
-		r[k] = ip[k] > 0 ? ip[k] : 0;
-	pool2_plane(r, rp->out + p * OH * OW, rp->idx + p * OH * OW, W, OH, OW);
-}
-
-/* The pair plane by plane while the plane is in L1: as two layers, the
- * pool re-read the ReLU's output of a lenet5 from L3. */
-EW_CLONES void nn_relu_pool_forward(const struct nn_relu_pool *rp, int B, const float *in)
-{
-	size_t planes = (size_t)rp->pl->in_c * B, hw = (size_t)rp->pl->in_h * rp->pl->in_w;
-	for (size_t p = 0; p < planes; p++)
-		relu_pool_plane(rp, p, in + p * hw);
-}
-
-/* The same as a convolution's epilogue (conv_direct.h), on each output
- * plane as the plane kernel writes it. */
-EW_CLONES static void relu_pool_epilogue(void *ctx, size_t p, const float *plane)
-{
-	relu_pool_plane(ctx, p, plane);
+	size_t planes = (size_t)pl->in_c * B, hw = (size_t)pl->in_h * W;
+	for (size_t p = 0; p < planes; p++) {
+		const float *ip = in + p * hw;
+		float *r = rout + p * hw;
+		for (size_t k = 0; k < hw; k++)
+			r[k] = ip[k] > 0 ? ip[k] : 0;
+		pool2_plane(r, out + p * OH * OW, idx + p * OH * OW, W, OH, OW);
+	}
 }
 
 /* The backward pass of nn_relu_pool_forward's pair when nothing was added
