@@ -353,6 +353,10 @@ static int kink_free(struct nn_model *m, const float *x, const float *u, int B, 
 	return same;
 }
 
+/* check_conv on the direct kernels (NN_CONV_DIRECT) needs at least one conv
+ * layer that ran on them in the R-operator; set by check_conv. */
+static int rop_direct_layers;
+
 static void check_conv(const char *spec, int B)
 {
 	const double eps = 1e-3;
@@ -376,6 +380,8 @@ static void check_conv(const char *spec, int B)
 		if (kink_free(&m, x, u, B, eps)) {
 			ok = 1;
 			nn_rop_param_grad(&rop, &m, x, y, B, u, 1.0, ga);
+			for (int i = 0; i < m.nlayers; i++)
+				rop_direct_layers += rop.kscr_kind[i] != 0;
 			nn_fd_param_grad(&m, x, y, B, u, eps, 1.0, gf);
 			for (size_t k = 0; k < P; k++)
 				fd[k] = gf[k];
@@ -403,14 +409,33 @@ static void check_conv(const char *spec, int B)
 	nn_rop_free(&rop);
 }
 
+/* im2col and sgemm (NN_CONV_GEMM), then the engine's direct kernels wherever
+ * they apply (NN_CONV_DIRECT: the tangent's forward and both weight terms of
+ * each stride-1 convolution), then the default; lenet5's two layers (5x5,
+ * pad 2 on one channel; 6 to 16 channels) among the shapes. */
 static void test_rop_conv_vs_fd(void **state)
 {
+	static const enum nn_conv_mode modes[] = {NN_CONV_GEMM, NN_CONV_DIRECT, NN_CONV_AUTO};
 	(void)state;
-	check_conv("1x8x8|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense fc 4", 3);
-	check_conv("3x8x8|conv c1 4 3 1 1|relu|maxpool 2 2|flatten|dense fc 4", 3);
-	check_conv("3x9x9|conv c1 4 3 2 1|relu|conv c2 5 3 1 1|relu|maxpool 2 2|flatten|dense fc1 "
-		   "6|relu|dropout 0.3|dense fc2 3",
-		   2);
+	for (int md = 0; md < 3; md++) {
+		nn_conv_mode = modes[md];
+		rop_direct_layers = 0;
+		check_conv("1x8x8|conv c1 3 3 1 1|relu|maxpool 2 2|flatten|dense fc 4", 3);
+		check_conv("3x8x8|conv c1 4 3 1 1|relu|maxpool 2 2|flatten|dense fc 4", 3);
+		check_conv("3x9x9|conv c1 4 3 2 1|relu|conv c2 5 3 1 1|relu|maxpool 2 2|flatten|"
+			   "dense fc1 6|relu|dropout 0.3|dense fc2 3",
+			   2);
+		check_conv("1x10x10|conv c1 6 5 1 2|relu|maxpool 2 2|conv c2 16 5 1 0|flatten|"
+			   "dense fc 5",
+			   2);
+		printf("(b) mode %d: %d convolutions of the R-operator on the direct kernels\n",
+		       modes[md], rop_direct_layers);
+		if (modes[md] == NN_CONV_GEMM)
+			assert_int_equal(rop_direct_layers, 0);
+		if (modes[md] == NN_CONV_DIRECT)
+			assert_true(rop_direct_layers >= 4);
+	}
+	nn_conv_mode = NN_CONV_AUTO;
 }
 
 /* ---- the scheme ------------------------------------------------------------ */

@@ -15,6 +15,10 @@ void nn_conv_forward(struct nn_model *m, const struct nn_layer *l, int B, const 
 		     float *out);
 void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const float *in,
 		      const float *dout, float *din, int set);
+/* The direct kernel (conv_direct.h: CD_PLANE or CD_CHAN) that computes layer
+ * l's forward pass and weight gradient in the current nn_conv_mode on this
+ * CPU, CD_NONE where im2col and sgemm do (Winograd layers aside). */
+int nn_conv_direct_kind(const struct nn_layer *l);
 /* 1 if layer l's input gradient can run on the CD_BATCH kernel
  * (conv_direct.h) in the current nn_conv_mode on this CPU. */
 int nn_conv_batch_dx(const struct nn_layer *l);

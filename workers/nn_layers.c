@@ -355,6 +355,11 @@ static int use_direct(const struct nn_layer *l)
 	return cd_choose(l, nn_conv_mode == NN_CONV_DIRECT || nn_conv_mode == NN_CONV_BATCH);
 }
 
+int nn_conv_direct_kind(const struct nn_layer *l)
+{
+	return use_direct(l);
+}
+
 /* 1 if layer l's input gradient runs on the CD_BATCH kernel: where the CPU
  * has it, the layer can use it and sgemm's K (the layer's output channels)
  * is at most 16, so that sgemm and col2im are bound by writing and re-reading

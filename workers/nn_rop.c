@@ -17,7 +17,12 @@
  * argmax are piecewise constant, so their tangents vanish a.e.):
  *   Rdin = J^T Rd (the ordinary backward applied to Rd),
  *   dense  R{dW} = Rd^T a + d^T Ra,                 R{db} = sum_b Rd_b
- *   conv   R{dW} = Rd . im2col(a)^T + d . im2col(Ra)^T, R{db} = sum Rd. */
+ *   conv   R{dW} = Rd . im2col(a)^T + d . im2col(Ra)^T, R{db} = sum Rd.
+ * A convolution whose forward pass and weight gradient the engine runs on a
+ * direct kernel (nn_conv_direct_kind: lenet5's two) runs the tangent's
+ * forward and both weight terms on the same kernel, from padded copies of a
+ * and Ra, instead of im2col and sgemm (which took most of gradsigns' extra
+ * time on lenet5); its input gradients use CD_BATCH where the engine does. */
 #include "nn_rop.h"
 #include "conv_direct.h"
 #include "nn_internal.h"
@@ -41,16 +46,21 @@ void nn_rop_free(struct nn_rop *r)
 	free(r->col);
 	free(r->dcol);
 	free(r->dxb);
+	free(r->zeros);
+	free(r->dw_tmp);
 	for (int i = 0; i < NN_MAXLAYERS; i++) {
 		free(r->ra[i]);
 		free(r->rd[i]);
+		free(r->pad_a[i]);
+		free(r->pad_ra[i]);
+		free(r->kscr[i]);
 	}
 	memset(r, 0, sizeof *r);
 }
 
 static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 {
-	size_t in_n = nn_in_size(m), col_n = 0, dxb_n = 0;
+	size_t in_n = nn_in_size(m), col_n = 0, dxb_n = 0, zn = 0;
 	if (B <= r->max_b && r->nlayers == m->nlayers && r->in_n == in_n &&
 	    r->nparams == m->nparams)
 		return;
@@ -69,6 +79,9 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 		r->rd[i] = xmalloc(n * sizeof(float));
 		if (l->kind == NN_CONV) {
 			size_t cn = (size_t)l->in_c * l->k * l->k * l->out_h * l->out_w * B;
+			size_t wn = (size_t)l->out_c * l->in_c * l->k * l->k;
+			if (wn > zn)
+				zn = wn;
 			if (cn > col_n)
 				col_n = cn;
 			if (cd_batch_ok(l) && cd_batch_floats(l) > dxb_n)
@@ -77,6 +90,10 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 	}
 	if (dxb_n)
 		r->dxb = cd_alloc_floats(dxb_n);
+	if (zn) { /* conv weights (OC x C x K x K) bound every conv's OC */
+		r->zeros = xcalloc(zn, sizeof(float));
+		r->dw_tmp = xmalloc(zn * sizeof(float));
+	}
 	r->col_n = col_n;
 	if (col_n) {
 		r->col = xmalloc(col_n * sizeof(float));
@@ -107,6 +124,24 @@ static int in_chan_major(const struct nn_model *m, int i)
 	return i ? m->layers[i - 1].chan_major : m->layers[0].chan_major;
 }
 
+/* The direct kernel of conv layer i (nn_conv_direct_kind), with its padded
+ * buffers and scratch allocated on first use; CD_NONE for im2col and sgemm. */
+static int direct_kind(struct nn_rop *r, const struct nn_model *m, int i)
+{
+	const struct nn_layer *l = &m->layers[i];
+	int kind = nn_conv_direct_kind(l);
+	if (kind && !r->pad_a[i]) {
+		r->pad_a[i] = cd_alloc_pad(l, r->max_b);
+		r->pad_ra[i] = cd_alloc_pad(l, r->max_b);
+	}
+	if (kind && r->kscr_kind[i] != kind) { /* the mode changed (tests) */
+		free(r->kscr[i]);
+		r->kscr[i] = cd_alloc_scratch(l, kind);
+		r->kscr_kind[i] = (unsigned char)kind;
+	}
+	return kind;
+}
+
 /* Ro = J_i Ra: the linear part of layer i's forward at the stored point. */
 static void tangent_forward(struct nn_rop *r, struct nn_model *m, int i, int B, const float *ra,
 			    float *ro)
@@ -120,8 +155,13 @@ static void tangent_forward(struct nn_rop *r, struct nn_model *m, int i, int B, 
 			    l->in_c, w, l->in_c, 0.0f, ro, l->out_c);
 		break;
 	case NN_CONV: { /* ro (OC, B*OH*OW) = W (OC, CKK) . im2col(ra) */
-		int ckk = l->in_c * l->k * l->k;
+		int ckk = l->in_c * l->k * l->k, kind = direct_kind(r, m, i);
 		size_t np = (size_t)B * l->out_h * l->out_w;
+		if (kind) { /* as the engine's forward, with a zero bias */
+			cd_pad_input(l, B, r->max_b, ra, r->pad_ra[i]);
+			cd_forward(l, kind, B, r->max_b, r->pad_ra[i], w, r->zeros, ro, r->kscr[i]);
+			break;
+		}
 		nn_im2col(l, B, ra, r->col);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l->out_c, (int)np, ckk, 1.0f,
 			    w, ckk, r->col, (int)np, 0.0f, ro, (int)np);
@@ -240,14 +280,30 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 		}
 		return;
 	}
-	int ckk = l->in_c * l->k * l->k;
+	int ckk = l->in_c * l->k * l->k, kind = direct_kind(r, m, i);
 	size_t np = (size_t)B * l->out_h * l->out_w;
-	nn_im2col(l, B, a, r->col);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale, rd,
-		    (int)np, r->col, (int)np, 1.0f, dw, ckk);
-	nn_im2col(l, B, ra, r->col);
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale, d,
-		    (int)np, r->col, (int)np, 1.0f, dw, ckk);
+	if (kind) {
+		/* the engine's weight-gradient kernel, once with Rd on the padded
+		 * input, once with d on the padded tangent (padded by
+		 * tangent_forward) */
+		size_t wn = (size_t)l->out_c * ckk;
+		float *acc = scale == 1.0f ? dw : r->dw_tmp;
+		if (acc != dw)
+			memset(acc, 0, wn * sizeof(float));
+		cd_pad_input(l, B, r->max_b, a, r->pad_a[i]);
+		cd_weight_grad(l, kind, B, r->max_b, r->pad_a[i], rd, acc, r->kscr[i]);
+		cd_weight_grad(l, kind, B, r->max_b, r->pad_ra[i], d, acc, r->kscr[i]);
+		if (acc != dw)
+			for (size_t k = 0; k < wn; k++)
+				dw[k] += scale * acc[k];
+	} else {
+		nn_im2col(l, B, a, r->col);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale,
+			    rd, (int)np, r->col, (int)np, 1.0f, dw, ckk);
+		nn_im2col(l, B, ra, r->col);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale,
+			    d, (int)np, r->col, (int)np, 1.0f, dw, ckk);
+	}
 	for (int o = 0; o < l->out_c; o++) {
 		const float *p = rd + (size_t)o * np;
 		double s = 0;

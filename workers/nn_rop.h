@@ -39,6 +39,12 @@ struct nn_rop {
 	float *rd[NN_MAXLAYERS]; /* R{dacts[i]} */
 	float *col, *dcol;	 /* im2col scratch */
 	float *dxb;		 /* scratch of the CD_BATCH input gradient */
+	/* Convolutions on the direct kernels (conv_direct.h): the padded
+	 * input a and tangent R{a} of each such layer, the kernel's scratch,
+	 * and zeros (a bias for the tangent, whose bias drops out). */
+	float *pad_a[NN_MAXLAYERS], *pad_ra[NN_MAXLAYERS], *kscr[NN_MAXLAYERS];
+	unsigned char kscr_kind[NN_MAXLAYERS]; /* the kernel kscr[i] was sized for */
+	float *zeros, *dw_tmp;
 };
 
 void nn_rop_init(struct nn_rop *r);
