@@ -161,10 +161,10 @@ void nn_backward(struct nn_model *m)
 		float *din = i ? m->dacts[i - 1] : m->dinput_cm;
 		if (i <= first && !m->want_dinput)
 			din = NULL;
-		const float *dout = nn_dact(m, i);
 		size_t n = nn_out_size(l) * B;
 		if (!din && !nn_has_params(l))
 			continue;
+		const float *dout = nn_dact(m, i);
 		int set = din && m->dstale[di];
 		double t0 = nn_prof.on ? now_seconds() : 0;
 		/* a max-pool over a ReLU with nothing added between them: both
