@@ -67,8 +67,7 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			 * copy (2 MB per dropout of an mlp at batch 1,024) */
 			if (training && l->p > 0) {
 				m->acts[i] = m->acts_buf[i];
-				nn_dropout_forward(l, training, r, in, m->acts[i], m->drop_mask[i],
-						   n);
+				nn_dropout_forward(l, r, in, m->acts[i], m->drop_mask[i], n);
 			} else {
 				m->acts[i] = (float *)in;
 			}

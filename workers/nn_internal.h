@@ -41,8 +41,9 @@ void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, flo
 			  float *out, int *idx);
 void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *rout, const float *dout,
 			   const int *idx, float *din, int set);
-void nn_dropout_forward(const struct nn_layer *l, int training, struct rng *r, const float *in,
-			float *out, uint8_t *mask, size_t n);
+/* training with p > 0 only: outside it the layer is the identity (nn.c) */
+void nn_dropout_forward(const struct nn_layer *l, struct rng *r, const float *in, float *out,
+			uint8_t *mask, size_t n);
 void nn_dropout_backward(const struct nn_layer *l, int training, const uint8_t *mask,
 			 const float *dout, float *din, size_t n, int set);
 /* in_cm: the input is channel-major (C, B, S) */

@@ -38,6 +38,12 @@ static inline void block_sum(const float *d, size_t n, float a[8])
 		a[0] += d[i];
 }
 
+/* A block's eight lanes, added in double in lane order */
+static inline double lanes_total(const float a[8])
+{
+	return (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+}
+
 EW_CLONES static float sum_f(const float *d, size_t n)
 {
 	double s = 0;
@@ -49,14 +55,13 @@ EW_CLONES static float sum_f(const float *d, size_t n)
 				for (int k = 0; k < 8; k++)
 					a[j][k] += d[i0 + j * 1024 + i + k];
 		for (int j = 0; j < 4; j++)
-			s += (double)a[j][0] + a[j][1] + a[j][2] + a[j][3] + a[j][4] + a[j][5] +
-			     a[j][6] + a[j][7];
+			s += lanes_total(a[j]);
 	}
 	for (; i0 < n; i0 += 1024) {
 		size_t e = i0 + 1024 < n ? i0 + 1024 : n;
 		float a[8] = {0};
 		block_sum(d + i0, e - i0, a);
-		s += (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+		s += lanes_total(a);
 	}
 	return (float)s;
 }
@@ -110,27 +115,24 @@ EW_CLONES void nn_relu_forward(const float *in, float *out, size_t n)
 		out[k] = in[k] > 0 ? in[k] : 0;
 }
 
-/* Inverted dropout: in training, each output is kept with probability
- * 1 - p (mask drawn from r) and scaled by 1 / (1 - p); otherwise a copy. */
-void nn_dropout_forward(const struct nn_layer *l, int training, struct rng *r, const float *in,
-			float *out, uint8_t *mask, size_t n)
+/* Inverted dropout in training (p > 0): each output is kept with
+ * probability 1 - p (mask drawn from r) and scaled by 1 / (1 - p). Outside
+ * training the layer is the identity and nn_forward passes its input on. */
+void nn_dropout_forward(const struct nn_layer *l, struct rng *r, const float *in, float *out,
+			uint8_t *mask, size_t n)
 {
-	if (training && l->p > 0) {
-		float keep = 1.0f - l->p, sc = 1.0f / keep;
-		/* two 32-bit uniforms per 64-bit draw */
-		uint32_t thr = (uint32_t)(keep * 4294967296.0 > 4294967295.0 ? 4294967295.0
-									     : keep * 4294967296.0);
-		for (size_t k = 0; k < n; k += 2) {
-			uint64_t u = rng_u64(r);
-			mask[k] = (uint32_t)u < thr;
-			out[k] = mask[k] ? in[k] * sc : 0;
-			if (k + 1 < n) {
-				mask[k + 1] = (uint32_t)(u >> 32) < thr;
-				out[k + 1] = mask[k + 1] ? in[k + 1] * sc : 0;
-			}
+	float keep = 1.0f - l->p, sc = 1.0f / keep;
+	/* two 32-bit uniforms per 64-bit draw */
+	uint32_t thr =
+	    (uint32_t)(keep * 4294967296.0 > 4294967295.0 ? 4294967295.0 : keep * 4294967296.0);
+	for (size_t k = 0; k < n; k += 2) {
+		uint64_t u = rng_u64(r);
+		mask[k] = (uint32_t)u < thr;
+		out[k] = mask[k] ? in[k] * sc : 0;
+		if (k + 1 < n) {
+			mask[k + 1] = (uint32_t)(u >> 32) < thr;
+			out[k + 1] = mask[k + 1] ? in[k + 1] * sc : 0;
 		}
-	} else {
-		memcpy(out, in, n * sizeof(float));
 	}
 }
 

@@ -130,10 +130,8 @@ static int direct_kind(struct nn_rop *r, const struct nn_model *m, int i)
 {
 	const struct nn_layer *l = &m->layers[i];
 	int kind = nn_conv_direct_kind(l);
-	if (kind && !r->pad_a[i]) {
-		r->pad_a[i] = cd_alloc_pad(l, r->max_b);
+	if (kind && !r->pad_ra[i])
 		r->pad_ra[i] = cd_alloc_pad(l, r->max_b);
-	}
 	if (kind && r->kscr_kind[i] != kind) { /* the mode changed (tests) */
 		free(r->kscr[i]);
 		r->kscr[i] = cd_alloc_scratch(l, kind);
@@ -285,13 +283,22 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 	if (kind) {
 		/* the engine's weight-gradient kernel, once with Rd on the padded
 		 * input, once with d on the padded tangent (padded by
-		 * tangent_forward) */
+		 * tangent_forward). The input is the prepare's forward's, which
+		 * padded it already where it ran on the same kernel. */
 		size_t wn = (size_t)l->out_c * ckk;
 		float *acc = scale == 1.0f ? dw : r->dw_tmp;
+		const float *pa = m->cpad[i];
+		int pb = m->max_b;
 		if (acc != dw)
 			memset(acc, 0, wn * sizeof(float));
-		cd_pad_input(l, B, r->max_b, a, r->pad_a[i]);
-		cd_weight_grad(l, kind, B, r->max_b, r->pad_a[i], rd, acc, r->kscr[i]);
+		if (m->conv_direct[i] != kind || !pa) {
+			if (!r->pad_a[i])
+				r->pad_a[i] = cd_alloc_pad(l, r->max_b);
+			cd_pad_input(l, B, r->max_b, a, r->pad_a[i]);
+			pa = r->pad_a[i];
+			pb = r->max_b;
+		}
+		cd_weight_grad(l, kind, B, pb, pa, rd, acc, r->kscr[i]);
 		cd_weight_grad(l, kind, B, r->max_b, r->pad_ra[i], d, acc, r->kscr[i]);
 		if (acc != dw)
 			for (size_t k = 0; k < wn; k++)
