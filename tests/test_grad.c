@@ -1339,6 +1339,111 @@ static void test_relu_pool_fused_forward(void **state)
 			}
 }
 
+/* The 2x2 stride-2 max-pool (alone and after a ReLU), forward and backward,
+ * against a plain scalar reference written here: every output, argmax and
+ * ReLU output, and every input gradient (written over NaN, and added into
+ * non-zero values), bit for bit. Planes with rows of 8 to 20 windows (the
+ * vector path, lenet5's 14 among them; 9 and 13 make the last block
+ * overlap), odd last rows and columns, rows of fewer than 8 windows (the
+ * scalar path); values from a handful of levels, so that windows hold ties
+ * (the first maximum wins), with -0.0f, and NaN in the pool-alone case. */
+static void pool2_ref(const float *ip, int H, int W, float *o, int *x)
+{
+	for (int oh = 0; oh < H / 2; oh++)
+		for (int ow = 0; ow < W / 2; ow++) {
+			int best = 2 * oh * W + 2 * ow;
+			for (int k = 1; k < 4; k++) {
+				int q = (2 * oh + k / 2) * W + 2 * ow + k % 2;
+				if (ip[q] > ip[best])
+					best = q;
+			}
+			o[oh * (W / 2) + ow] = ip[best];
+			x[oh * (W / 2) + ow] = best;
+		}
+}
+
+static void test_pool2_reference(void **state)
+{
+	static const int shapes[][2] = {{2, 16}, {3, 17}, {28, 28}, {5, 18}, {4, 26},
+					{7, 40}, {6, 33}, {10, 10}, {9, 15}, {2, 2}};
+	static const float levels[] = {-1.0f, -0.0f, 0.0f, 0.25f, 0.5f, 1.0f, 2.0f};
+	enum { B = 3, C = 2 };
+	(void)state;
+	for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+		int H = shapes[sh][0], W = shapes[sh][1], OH = H / 2, OW = W / 2;
+		struct nn_layer pl = {.kind = NN_MAXPOOL,
+				      .in_c = C,
+				      .in_h = H,
+				      .in_w = W,
+				      .out_c = C,
+				      .out_h = OH,
+				      .out_w = OW,
+				      .k = 2,
+				      .stride = 2};
+		size_t hw = (size_t)H * W, po = (size_t)OH * OW, n = hw * B * C, no = po * B * C;
+		float *in = xmalloc(n * sizeof(float)), *r = xmalloc(n * sizeof(float));
+		float *rr = xmalloc(n * sizeof(float)), *d = xmalloc(n * sizeof(float));
+		float *dr = xmalloc(n * sizeof(float)), *o = xmalloc(no * sizeof(float));
+		float * or = xmalloc(no * sizeof(float)), *g = xmalloc(no * sizeof(float));
+		int *x = xmalloc(no * sizeof(int)), *xr = xmalloc(no * sizeof(int));
+		struct rng rg;
+		rng_seed(&rg, 77 + sh);
+		for (int relu = 0; relu < 2; relu++) {
+			for (size_t k = 0; k < n; k++)
+				in[k] = levels[rng_below(&rg, 7)];
+			if (!relu)
+				in[rng_below(&rg, (uint32_t)n)] = NAN;
+			for (size_t k = 0; k < no; k++)
+				g[k] = k % 5 == 0 ? -0.0f : (float)(rng_uniform(&rg) - 0.5);
+			for (size_t k = 0; k < n; k++)
+				rr[k] = relu ? (in[k] > 0 ? in[k] : 0) : in[k];
+			for (size_t p = 0; p < (size_t)B * C; p++)
+				pool2_ref(rr + p * hw, H, W, or +p * po, xr + p * po);
+			if (relu)
+				nn_relu_pool_forward(&pl, B, in, r, o, x);
+			else
+				nn_maxpool_forward(&pl, B, in, o, x);
+			if (relu && memcmp(r, rr, n * sizeof(float)))
+				fail_msg("%dx%d: the ReLU's output differs from the reference", H,
+					 W);
+			if (memcmp(o, or, no * sizeof(float)) || memcmp(x, xr, no * sizeof(int)))
+				fail_msg("%dx%d%s: the pool's output or argmax differs from the "
+					 "reference",
+					 H, W, relu ? " after a ReLU" : "");
+			if (!relu)
+				continue;
+			for (int set = 0; set < 2; set++) {
+				for (size_t k = 0; k < n; k++) { /* reference: add into d */
+					dr[k] = set ? 0.0f : (float)(rng_uniform(&rg) - 0.5);
+					d[k] = set ? NAN : dr[k];
+					dr[k] += 0.0f;
+				}
+				for (size_t p = 0; p < (size_t)B * C; p++)
+					for (size_t k = 0; k < po; k++) {
+						size_t q = p * hw + (size_t)xr[p * po + k];
+						if (rr[q] > 0)
+							dr[q] += 0.0f + g[p * po + k];
+					}
+				nn_relu_pool_backward(&pl, B, r, o, g, x, d, set);
+				if (memcmp(d, dr, n * sizeof(float)))
+					fail_msg("%dx%d: the input gradient (%s) differs from the "
+						 "reference",
+						 H, W, set ? "written" : "added");
+			}
+		}
+		free(in);
+		free(r);
+		free(rr);
+		free(d);
+		free(dr);
+		free(o);
+		free(or);
+		free(g);
+		free(x);
+		free(xr);
+	}
+}
+
 /* A convolution's bias gradient is the sum of its output gradient's plane
  * (B * OH * OW floats) in eight float lanes per block of 1024, blocks added
  * in double in order: bit for bit, over four blocks side by side and a tail
@@ -1426,7 +1531,7 @@ static void test_set_bits(void **state)
 				nn_relu_backward(d, in, dout, N, set);
 				break;
 			case 1:
-				nn_relu_pool_backward(&pl, B, rout, dout, idx, d, set);
+				nn_relu_pool_backward(&pl, B, rout, pout, dout, idx, d, set);
 				break;
 			case 2:
 				nn_flatten_backward(&fl, B, 1, dout, d, set);
@@ -1835,6 +1940,7 @@ int main(void)
 	    cmocka_unit_test(test_set_bits),
 	    cmocka_unit_test(test_bias_grad_order),
 	    cmocka_unit_test(test_relu_pool_fused_forward),
+	    cmocka_unit_test(test_pool2_reference),
 	    cmocka_unit_test(test_opt_sgd),
 	    cmocka_unit_test(test_opt_adam),
 	    cmocka_unit_test(test_opt_rmsprop),

@@ -11,6 +11,9 @@
 #include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 /* The elementwise layers are built for AVX2 as well: exact operations, so
  * both builds give the same bits. GCC only: clang 14 (the fuzzing build)
@@ -21,6 +24,15 @@
 #else
 #define EW_CLONES
 #endif
+
+/* AVX2 and FMA: the direct convolution kernels and the vector max-pool */
+static int use_direct_cpu(void)
+{
+	static int cpu = -1;
+	if (cpu < 0)
+		cpu = cd_cpu_ok();
+	return cpu;
+}
 
 /* Sum of n floats: eight float lanes (vectorised) per block of 1024, blocks
  * added in double, so long sums keep their precision. The blocks' lane sums
@@ -342,13 +354,6 @@ static void conv_input_grad(struct nn_model *m, const struct nn_layer *l, int B,
 }
 
 /* CD_NONE (im2col + sgemm) or the direct kernel to run layer l with */
-static int use_direct_cpu(void)
-{
-	static int cpu = -1;
-	if (cpu < 0)
-		cpu = cd_cpu_ok();
-	return cpu;
-}
 
 static int use_direct(const struct nn_layer *l)
 {
@@ -574,6 +579,127 @@ void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, cons
 			    dout, l->out_c, w, l->in_c, set ? 0.0f : 1.0f, din, l->in_c);
 }
 
+/* ---- 2x2 stride-2 max-pool planes in AVX2 vectors ------------------------
+ * For rows of 8 or more windows (lenet5's first pool has 14): the
+ * comparisons of POOL2_WINDOW, in its order, on the even and odd columns of
+ * a row pair, eight windows at a time; a row's last block overlaps the one
+ * before it (those windows are computed twice, with the same result). GCC
+ * does not vectorise POOL2_WINDOW's deinterleaving loads; rows of fewer
+ * windows stay scalar (a 4-wide version was no faster on lenet5's rows of
+ * 5). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define POOL_X86 1
+#define AVX2_FN	 __attribute__((target("avx2,fma")))
+
+/* columns 0, 2, .., 14 and 1, 3, .., 15 of p (8 floats) and q (the next 8):
+ * shuffle gives the 64-bit chunks (p, q, p, q) by lane; 3,1,2,0 puts them
+ * in column order */
+AVX2_FN static inline __m256 cols_even8(__m256 p, __m256 q)
+{
+	__m256 s = _mm256_shuffle_ps(p, q, _MM_SHUFFLE(2, 0, 2, 0));
+	return _mm256_castpd_ps(
+	    _mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+AVX2_FN static inline __m256 cols_odd8(__m256 p, __m256 q)
+{
+	__m256 s = _mm256_shuffle_ps(p, q, _MM_SHUFFLE(3, 1, 3, 1));
+	return _mm256_castpd_ps(
+	    _mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+/* windows s..s+7 of the row pair at r0 (plane offset base) into o[s..] and
+ * x[s..]; with rr0 (not NULL) a ReLU first, its output stored at rr0 (the
+ * pair's rows in the ReLU's output): max(v, +0.0f) is v > 0 ? v : 0 */
+AVX2_FN static inline void pool2_block8(const float *r0, float *rr0, int s, int W, int base,
+					float *o, int *x)
+{
+	__m256 a[4] = {_mm256_loadu_ps(r0 + 2 * s), _mm256_loadu_ps(r0 + 2 * s + 8),
+		       _mm256_loadu_ps(r0 + W + 2 * s), _mm256_loadu_ps(r0 + W + 2 * s + 8)};
+	if (rr0)
+		for (int k = 0; k < 4; k++) {
+			a[k] = _mm256_max_ps(a[k], _mm256_setzero_ps());
+			_mm256_storeu_ps(rr0 + (k >> 1) * W + 2 * s + (k & 1) * 8, a[k]);
+		}
+	__m256i q = _mm256_add_epi32(_mm256_set1_epi32(base + 2 * s),
+				     _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+	__m256 v = cols_even8(a[0], a[1]), best = _mm256_castsi256_ps(q);
+	__m256 t[3] = {cols_odd8(a[0], a[1]), cols_even8(a[2], a[3]), cols_odd8(a[2], a[3])};
+	int off[3] = {1, W, W + 1};
+	for (int k = 0; k < 3; k++) {
+		__m256 gt = _mm256_cmp_ps(t[k], v, _CMP_GT_OQ);
+		__m256i qk = _mm256_add_epi32(q, _mm256_set1_epi32(off[k]));
+		best = _mm256_blendv_ps(best, _mm256_castsi256_ps(qk), gt);
+		v = _mm256_blendv_ps(v, t[k], gt);
+	}
+	_mm256_storeu_ps(o + s, v);
+	_mm256_storeu_si256((__m256i *)(x + s), _mm256_castps_si256(best));
+}
+
+/* One (H, W) plane with OW >= 8: pool2_plane, or with rp (not NULL) the
+ * ReLU into rp and the pool of rp, in one pass over the plane (the inputs
+ * outside every window, an odd last row or column, by the scalar ReLU). */
+AVX2_FN static void pool2_plane_avx2(const float *ip, float *rp, float *op, int *xp, int H, int W,
+				     int OH, int OW)
+{
+	for (int oh = 0; oh < OH; oh++) {
+		size_t base = (size_t)2 * oh * W;
+		for (int s = 0; s < OW; s += 8)
+			pool2_block8(ip + base, rp ? rp + base : NULL, s + 8 <= OW ? s : OW - 8, W,
+				     (int)base, op + oh * OW, xp + oh * OW);
+	}
+	if (rp)
+		for (int h = 0; h < H; h++)
+			for (int w = h < 2 * OH ? 2 * OW : 0; w < W; w++) {
+				float v = ip[(size_t)h * W + w];
+				rp[(size_t)h * W + w] = v > 0 ? v : 0;
+			}
+}
+
+/* rows 2 oh and 2 oh + 1 of din (from d0) from the windows s..s+7 of the
+ * pool's output row: each window's gradient (0.0f + dout where the
+ * window's maximum, the ReLU's output at its argmax, is positive; else
+ * +0.0f) at its argmax, +0.0f at the window's three other inputs */
+AVX2_FN static inline void unpool2_block8(const float *g, const float *pout, const int *x, int s,
+					  int W, int base, __m256 zero, float *d0)
+{
+	__m256 pass = _mm256_cmp_ps(_mm256_loadu_ps(pout + s), zero, _CMP_GT_OQ);
+	__m256 v = _mm256_and_ps(_mm256_add_ps(_mm256_loadu_ps(g + s), zero), pass);
+	__m256i q = _mm256_add_epi32(_mm256_set1_epi32(base + 2 * s),
+				     _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
+	__m256i rel = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(x + s)), q);
+	__m256 c[4];
+	int off[4] = {0, 1, W, W + 1};
+	for (int k = 0; k < 4; k++)
+		c[k] = _mm256_and_ps(
+		    v, _mm256_castsi256_ps(_mm256_cmpeq_epi32(rel, _mm256_set1_epi32(off[k]))));
+	for (int r = 0; r < 2; r++) { /* interleave even and odd columns */
+		__m256 lo = _mm256_unpacklo_ps(c[2 * r], c[2 * r + 1]);
+		__m256 hi = _mm256_unpackhi_ps(c[2 * r], c[2 * r + 1]);
+		float *d = d0 + r * W + 2 * s;
+		_mm256_storeu_ps(d, _mm256_permute2f128_ps(lo, hi, 0x20));
+		_mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+	}
+}
+
+/* nn_relu_pool_backward's plane with set (din written), OW >= 8; inputs
+ * outside every window (an odd last row or column) get +0.0f */
+AVX2_FN static void relu_unpool2_plane_avx2(const float *gp, const float *pp, const int *xp,
+					    float *dp, int H, int W, int OH, int OW, float zero_f)
+{
+	__m256 zero = _mm256_set1_ps(zero_f);
+	if (2 * OH < H || 2 * OW < W)
+		memset(dp, 0, (size_t)H * W * sizeof(float));
+	for (int oh = 0; oh < OH; oh++)
+		for (int s = 0; s < OW; s += 8)
+			unpool2_block8(gp + oh * OW, pp + oh * OW, xp + oh * OW,
+				       s + 8 <= OW ? s : OW - 8, W, 2 * oh * W, zero,
+				       dp + (size_t)2 * oh * W);
+}
+#else
+#define POOL_X86 0
+#endif
+
 /* Windows ow of one row pair (r0, r1) of a 2x2 stride-2 max-pool: maxima
  * and their positions (base + offset in the pair). Selects, not branches,
  * so that the loop vectorises; the first of equal values wins. */
@@ -600,6 +726,12 @@ void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, cons
  * the tail of 6 took as long as the 8 before it. */
 static inline void pool2_plane(const float *ip, float *op, int *xp, int W, int OH, int OW)
 {
+#if POOL_X86
+	if (OW >= 8 && use_direct_cpu()) {
+		pool2_plane_avx2(ip, NULL, op, xp, 2 * OH, W, OH, OW);
+		return;
+	}
+#endif
 	for (int oh = 0; oh < OH; oh++) {
 		const float *r0 = ip + 2 * oh * W, *r1 = r0 + W;
 		float *o = op + oh * OW;
@@ -671,6 +803,14 @@ EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const floa
 {
 	int W = pl->in_w, OH = pl->out_h, OW = pl->out_w;
 	size_t planes = (size_t)pl->in_c * B, hw = (size_t)pl->in_h * W;
+#if POOL_X86
+	if (OW >= 8 && use_direct_cpu()) {
+		for (size_t p = 0; p < planes; p++)
+			pool2_plane_avx2(in + p * hw, rout + p * hw, out + p * OH * OW,
+					 idx + p * OH * OW, pl->in_h, W, OH, OW);
+		return;
+	}
+#endif
 	for (size_t p = 0; p < planes; p++) {
 		const float *ip = in + p * hw;
 		float *r = rout + p * hw;
@@ -689,11 +829,22 @@ EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const floa
  * layers one after the other (din + 0.0f + v equals din + v, as v is never
  * -0.0f). The ReLU's output gradient is left stale. */
 EW_CLONES void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *rout,
-				     const float *dout, const int *idx, float *din, int set)
+				     const float *pout, const float *dout, const int *idx,
+				     float *din, int set)
 {
 	size_t planes = (size_t)pl->in_c * B, hw = (size_t)pl->in_h * pl->in_w;
 	size_t po = (size_t)pl->out_h * pl->out_w;
 	float zero = opaque_zero();
+#if POOL_X86
+	if (set && pl->out_w >= 8 && use_direct_cpu()) {
+		for (size_t p = 0; p < planes; p++)
+			relu_unpool2_plane_avx2(dout + p * po, pout + p * po, idx + p * po,
+						din + p * hw, pl->in_h, pl->in_w, pl->out_h,
+						pl->out_w, zero);
+		return;
+	}
+#endif
+	(void)pout;
 	for (size_t p = 0; p < planes; p++) {
 		const float *rp = rout + p * hw, *gp = dout + p * po;
 		const int *xp = idx + p * po;
