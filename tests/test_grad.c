@@ -864,6 +864,10 @@ static void test_direct_matches_gemm(void **state)
 	    "2x9x10|conv c 16 7 1 3|maxpool 2 2|conv d 32 3 1 0|flatten|dense f 3",
 	    /* input gradients of 4 and 10 channels, and a pad of K - 1 */
 	    "4x9x8|conv c 10 3 1 0|relu|conv d 6 5 1 4|flatten|dense f 3",
+	    /* padded rows of 16 and 32 (as lenet5's conv1): the forward stores
+	     * straight into the output rows, 14 and 30 wide */
+	    "2x12x14|conv c 7 3 1 1|relu|flatten|dense f 5",
+	    "3x8x28|conv c 4 3 1 2|flatten|dense f 3",
 	};
 	for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
 		struct nn_model m;
