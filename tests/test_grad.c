@@ -1349,8 +1349,8 @@ static void test_relu_pool_fused_forward(void **state)
  * non-zero values), bit for bit. Planes with rows of 8 to 20 windows (the
  * vector path, lenet5's 14 among them; 9 and 13 make the last block
  * overlap), odd last rows and columns, rows of fewer than 8 windows (the
- * scalar path); values from a handful of levels, so that windows hold ties
- * (the first maximum wins), with -0.0f, and NaN in the pool-alone case. */
+ * scalar path: lenet5's 5, and 4, 6 and 7); values from a handful of levels, so that windows hold
+ * ties (the first maximum wins), with -0.0f, and NaN in the pool-alone case. */
 static void pool2_ref(const float *ip, int H, int W, float *o, int *x)
 {
 	for (int oh = 0; oh < H / 2; oh++)
@@ -1369,7 +1369,8 @@ static void pool2_ref(const float *ip, int H, int W, float *o, int *x)
 static void test_pool2_reference(void **state)
 {
 	static const int shapes[][2] = {{2, 16}, {3, 17}, {28, 28}, {5, 18}, {4, 26},
-					{7, 40}, {6, 33}, {10, 10}, {9, 15}, {2, 2}};
+					{7, 40}, {6, 33}, {10, 10}, {9, 15}, {8, 8},
+					{5, 13}, {4, 6},  {2, 2}};
 	static const float levels[] = {-1.0f, -0.0f, 0.0f, 0.25f, 0.5f, 1.0f, 2.0f};
 	enum { B = 3, C = 2 };
 	(void)state;

@@ -585,8 +585,8 @@ void nn_dense_backward(struct nn_model *m, const struct nn_layer *l, int B, cons
  * a row pair, eight windows at a time; a row's last block overlaps the one
  * before it (those windows are computed twice, with the same result). GCC
  * does not vectorise POOL2_WINDOW's deinterleaving loads; rows of fewer
- * windows stay scalar (a 4-wide version was no faster on lenet5's rows of
- * 5). */
+ * windows stay scalar: on lenet5's rows of 5, neither a 4-wide version nor
+ * one partial 8-wide block (masked loads, stores of 4 and 1) was faster. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define POOL_X86 1
 #define AVX2_FN	 __attribute__((target("avx2,fma")))
