@@ -5,6 +5,7 @@
 #include "job.h"
 
 #include <mpi.h>
+#include <pthread.h>
 
 /* Rank 0's messages: TAG_JOB to a worker (MPI_BYTE: a job index, then the
  * job and the ancestors it reads, packed by job_pack; the index alone, -1,
@@ -49,17 +50,22 @@ struct run_opts {
  * not start, 3 the run finished with failed or skipped jobs. */
 int coord_run(const struct run_opts *o, int rank, int size);
 
-/* The run's journal, results.csv: rows appended by one write + fsync each. */
-/* Group commit: rows are buffered and written with one write and one fsync
- * per group, when JOURNAL_GROUP_ROWS rows wait or the oldest has waited
- * JOURNAL_GROUP_MS (journal_tick, called from the coordinator's loop), and
- * at close. A row is durable after the commit of its group; kill -9 loses at
- * most the open group, whose jobs a resumed run does again. */
+/* The run's journal, results.csv. Group commit: rows are buffered and
+ * written with one write per group, when JOURNAL_GROUP_ROWS rows wait or the
+ * oldest has waited JOURNAL_GROUP_MS (journal_tick, called from the
+ * coordinator's loop), and at close. The fsync that makes a written group
+ * durable runs on a thread of its own, so that the coordinator's loop does
+ * not wait for the disk: one fsync covers every group written before it,
+ * and a failed one is reported by the next commit (or close). A written row
+ * survives kill -9 (it is in the page cache); kill -9 loses at most the open
+ * group, whose jobs a resumed run does again, and a crash of the machine at
+ * most the groups written since the last fsync. close waits for the last
+ * fsync. */
 #define JOURNAL_GROUP_ROWS 256
 #define JOURNAL_GROUP_MS   10.0
 struct journal {
 	int fd;
-	double fsync_s; /* time spent in fsync (benchmarks report it apart) */
+	double fsync_s; /* seconds in fsync (under mu: journal_fsync_seconds) */
 	long commits;	/* groups written */
 	char path[PATHLEN + 32];
 	char *buf; /* rows of the open group */
@@ -68,16 +74,29 @@ struct journal {
 	double t_first;		    /* when the oldest row of the open group was appended */
 	double (*clock)(void *ctx); /* NULL: now_seconds */
 	void *clock_ctx;
+	/* the fsync thread (th_on: running; else commits fsync inline) */
+	int th_on;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t ask, done;
+	int want, stop, busy; /* under mu: a sync asked, the thread to end, one running */
+	int sync_errno;	      /* under mu: errno of a failed fsync not yet reported */
+	long syncs;	      /* under mu: fsyncs done */
 };
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen);
 /* Adds a row to the open group (committing it when full). */
 int journal_append(struct journal *jl, const struct result_row *r, char *err, size_t errlen);
 /* Commits the open group if its oldest row waited JOURNAL_GROUP_MS. */
 int journal_tick(struct journal *jl, char *err, size_t errlen);
-/* Writes and fsyncs the open group now; on failure the rows stay buffered
- * for the next commit and the file is cut back to its last whole row. */
+/* Writes the open group now and asks the fsync thread for an fsync; on a
+ * failed write the rows stay buffered for the next commit and the file is
+ * cut back to its last whole row. Also reports an earlier fsync's failure. */
 int journal_commit(struct journal *jl, char *err, size_t errlen);
-/* Commits, then closes. */
+/* Commits and waits until every written row is fsynced. */
+int journal_flush(struct journal *jl, char *err, size_t errlen);
+/* Seconds spent in fsync so far (on the fsync thread). */
+double journal_fsync_seconds(struct journal *jl);
+/* Commits, waits for the last fsync, then closes. */
 int journal_close(struct journal *jl, char *err, size_t errlen);
 /* Reads the rows of rundir/results.csv, dropping (and truncating away) a torn
  * last line. *rows is malloc'd; later rows of the same job win. */

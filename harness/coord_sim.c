@@ -4,8 +4,9 @@
  * latency, the job's duration and one row latency after its job was sent.
  * Rank 0's own time counts as it does on a real rank: the CPU time its code
  * takes between two transport calls (measured on this thread) and each MPI
- * call's measured cost advance the clock, and so does the time it waits
- * blocked in the journal's fsync; its idle naps are the loop's.
+ * call's measured cost advance the clock, and so does any time it waits
+ * blocked (the journal's fsync, before it moved to a thread of its own);
+ * its idle naps are the loop's.
  * So the simulation shows when one coordinator cannot keep up with its
  * workers, which 1,024 real ranks could not show on this machine. */
 #define _GNU_SOURCE /* RUSAGE_THREAD */

@@ -4,12 +4,42 @@
 #include "../workers/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* The fsync thread: one fsync per wake-up, covering every group written
+ * before it; ends when asked to, after the sync it was asked for. */
+static void *sync_main(void *arg)
+{
+	struct journal *jl = arg;
+	pthread_mutex_lock(&jl->mu);
+	for (;;) {
+		while (!jl->want && !jl->stop)
+			pthread_cond_wait(&jl->ask, &jl->mu);
+		if (!jl->want)
+			break;
+		jl->want = 0;
+		jl->busy = 1;
+		pthread_mutex_unlock(&jl->mu);
+		double t0 = now_seconds();
+		int bad = fsync(jl->fd), e = errno;
+		double dt = now_seconds() - t0;
+		pthread_mutex_lock(&jl->mu);
+		jl->fsync_s += dt;
+		jl->syncs++;
+		if (bad)
+			jl->sync_errno = e;
+		jl->busy = 0;
+		pthread_cond_broadcast(&jl->done);
+	}
+	pthread_mutex_unlock(&jl->mu);
+	return NULL;
+}
 
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen)
 {
@@ -27,7 +57,37 @@ int journal_open(struct journal *jl, const char *rundir, char *err, size_t errle
 			return errf(err, errlen, "%s: cannot write the header: %s", jl->path,
 				    strerror(errno));
 	}
+	pthread_mutex_init(&jl->mu, NULL);
+	pthread_cond_init(&jl->ask, NULL);
+	pthread_cond_init(&jl->done, NULL);
+	/* without the thread (it could not start), commits fsync inline */
+	jl->th_on = !pthread_create(&jl->th, NULL, sync_main, jl);
 	return 0;
+}
+
+/* An fsync of what was written: asked of the thread, or (no thread) done
+ * here; with wait, returns after it. Either way reports, once, an earlier
+ * fsync that failed. */
+static int journal_sync(struct journal *jl, int wait, char *err, size_t errlen)
+{
+	int e;
+	if (!jl->th_on) {
+		double t0 = now_seconds();
+		int bad = fsync(jl->fd);
+		e = bad ? errno : 0;
+		jl->fsync_s += now_seconds() - t0;
+		jl->syncs++;
+	} else {
+		pthread_mutex_lock(&jl->mu);
+		jl->want = 1;
+		pthread_cond_signal(&jl->ask);
+		while (wait && (jl->want || jl->busy))
+			pthread_cond_wait(&jl->done, &jl->mu);
+		e = jl->sync_errno;
+		jl->sync_errno = 0;
+		pthread_mutex_unlock(&jl->mu);
+	}
+	return e ? errf(err, errlen, "%s: fsync failed: %s", jl->path, strerror(e)) : 0;
 }
 
 int journal_commit(struct journal *jl, char *err, size_t errlen)
@@ -44,15 +104,10 @@ int journal_commit(struct journal *jl, char *err, size_t errlen)
 		return errf(err, errlen, "%s: cannot write %d rows (kept for the next commit): %s",
 			    jl->path, jl->nbuf, strerror(e));
 	}
-	double t0 = now_seconds();
-	int bad = fsync(jl->fd);
-	jl->fsync_s += now_seconds() - t0;
-	if (bad)
-		return errf(err, errlen, "%s: fsync failed: %s", jl->path, strerror(errno));
 	jl->commits++;
 	jl->len = 0;
 	jl->nbuf = 0;
-	return 0;
+	return journal_sync(jl, 0, err, errlen);
 }
 
 /* The clock of the group window: the real one, or the simulated one of
@@ -89,9 +144,39 @@ int journal_tick(struct journal *jl, char *err, size_t errlen)
 	return 0;
 }
 
-int journal_close(struct journal *jl, char *err, size_t errlen)
+int journal_flush(struct journal *jl, char *err, size_t errlen)
 {
 	int rc = journal_commit(jl, err, errlen);
+	if (jl->fd >= 0 && journal_sync(jl, 1, rc ? NULL : err, errlen) && !rc)
+		rc = -1;
+	return rc;
+}
+
+double journal_fsync_seconds(struct journal *jl)
+{
+	double t;
+	if (!jl->th_on)
+		return jl->fsync_s;
+	pthread_mutex_lock(&jl->mu);
+	t = jl->fsync_s;
+	pthread_mutex_unlock(&jl->mu);
+	return t;
+}
+
+int journal_close(struct journal *jl, char *err, size_t errlen)
+{
+	int rc = journal_flush(jl, err, errlen);
+	if (jl->th_on) {
+		pthread_mutex_lock(&jl->mu);
+		jl->stop = 1;
+		pthread_cond_signal(&jl->ask);
+		pthread_mutex_unlock(&jl->mu);
+		pthread_join(jl->th, NULL);
+		jl->th_on = 0;
+		pthread_mutex_destroy(&jl->mu);
+		pthread_cond_destroy(&jl->ask);
+		pthread_cond_destroy(&jl->done);
+	}
 	if (jl->fd >= 0)
 		close(jl->fd);
 	jl->fd = -1;

@@ -179,7 +179,9 @@ static int cmd_run(int argc, char **argv)
 	o.jobfile = argv[optind];
 	if (o.dry_run)
 		return coord_run(&o, 0, 1);
-	MPI_Init(NULL, NULL);
+	/* rank 0's journal fsyncs on a thread of its own, which makes no MPI call */
+	int provided;
+	MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
 	/* failures come back as return codes, which coord.c turns into messages */
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);

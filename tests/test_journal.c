@@ -1,6 +1,8 @@
 /* test_journal.c - results.csv's group commit (harness/journal.c): rows wait
  * in the open group until JOURNAL_GROUP_ROWS of them or JOURNAL_GROUP_MS,
- * one write + fsync per group; close commits; a row is never half-written. */
+ * one write per group and an fsync on the journal's own thread; flush and
+ * close wait for it; a failed fsync is reported once; a row is never
+ * half-written. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,10 +94,65 @@ static void test_group_commit(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The fsync runs on the journal's thread: journal_flush returns once every
+ * written row is fsynced (nothing asked or running, at least one fsync per
+ * flush); a failed fsync (the journal's descriptor swapped for a pipe, which
+ * cannot be fsynced: EINVAL) is reported by the next flush, once. */
+static void test_fsync_thread(void **state)
+{
+	struct journal jl;
+	struct result_row r;
+	char err[ERRBUF];
+	int fds[2];
+
+	(void)state;
+	strcpy(dir, "/tmp/wmjournal.XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(journal_open(&jl, dir, err, sizeof err), 0);
+	assert_true(jl.th_on);
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 7; i++) {
+			row(&r, 10 * k + i);
+			assert_int_equal(journal_append(&jl, &r, err, sizeof err), 0);
+		}
+		assert_int_equal(journal_flush(&jl, err, sizeof err), 0);
+		pthread_mutex_lock(&jl.mu);
+		assert_int_equal(jl.want, 0);
+		assert_int_equal(jl.busy, 0);
+		assert_true(jl.syncs >= k + 1);
+		pthread_mutex_unlock(&jl.mu);
+		assert_int_equal(lines_on_disk(), 7 * (k + 1));
+	}
+	assert_true(journal_fsync_seconds(&jl) >= 0);
+	/* a descriptor that cannot be fsynced */
+	assert_int_equal(pipe(fds), 0);
+	int saved = dup(jl.fd);
+	assert_true(saved >= 0);
+	assert_true(dup2(fds[1], jl.fd) >= 0);
+	row(&r, 100);
+	assert_int_equal(journal_append(&jl, &r, err, sizeof err), 0);
+	assert_int_equal(journal_flush(&jl, err, sizeof err), -1);
+	assert_non_null(strstr(err, "fsync failed"));
+	assert_non_null(strstr(err, strerror(EINVAL)));
+	/* reported once: back on the file, the next flush is clean */
+	assert_true(dup2(saved, jl.fd) >= 0);
+	close(saved);
+	close(fds[0]);
+	close(fds[1]);
+	row(&r, 101);
+	assert_int_equal(journal_append(&jl, &r, err, sizeof err), 0);
+	assert_int_equal(journal_close(&jl, err, sizeof err), 0);
+	assert_int_equal(lines_on_disk(), 22); /* the pipe got row 100 */
+	char cmd[128];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_group_commit),
+	    cmocka_unit_test(test_fsync_thread),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
