@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,8 +61,14 @@ int journal_open(struct journal *jl, const char *rundir, char *err, size_t errle
 	pthread_mutex_init(&jl->mu, NULL);
 	pthread_cond_init(&jl->ask, NULL);
 	pthread_cond_init(&jl->done, NULL);
-	/* without the thread (it could not start), commits fsync inline */
+	/* without the thread (it could not start), commits fsync inline; the
+	 * thread blocks every signal, so that SIGTERM and SIGINT reach the
+	 * coordinator's thread, as before */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	jl->th_on = !pthread_create(&jl->th, NULL, sync_main, jl);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
 
