@@ -81,8 +81,12 @@ struct journal {
 	pthread_cond_t ask, done;
 	int want, stop, busy; /* under mu: a sync asked, the thread to end, one running */
 	int sync_errno;	      /* under mu: errno of a failed fsync not yet reported */
+	int sync_failed;      /* under mu: errno of the last failed fsync (close fails) */
 	long syncs;	      /* under mu: fsyncs done */
 };
+/* 0: journals fsync inline, on the caller's thread (an MPI library that
+ * does not allow a second thread); 1 (default): on a thread of their own. */
+extern int journal_thread_ok;
 int journal_open(struct journal *jl, const char *rundir, char *err, size_t errlen);
 /* Adds a row to the open group (committing it when full). */
 int journal_append(struct journal *jl, const struct result_row *r, char *err, size_t errlen);
@@ -96,7 +100,8 @@ int journal_commit(struct journal *jl, char *err, size_t errlen);
 int journal_flush(struct journal *jl, char *err, size_t errlen);
 /* Seconds spent in fsync so far (on the fsync thread). */
 double journal_fsync_seconds(struct journal *jl);
-/* Commits, waits for the last fsync, then closes. */
+/* Commits, waits for the last fsync, then closes; fails if any fsync of the
+ * run failed. */
 int journal_close(struct journal *jl, char *err, size_t errlen);
 /* Reads the rows of rundir/results.csv, dropping (and truncating away) a torn
  * last line. *rows is malloc'd; later rows of the same job win. */

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int journal_thread_ok = 1;
+
 /* The fsync thread: one fsync per wake-up, covering every group written
  * before it; ends when asked to, after the sync it was asked for. */
 static void *sync_main(void *arg)
@@ -34,7 +36,7 @@ static void *sync_main(void *arg)
 		jl->fsync_s += dt;
 		jl->syncs++;
 		if (bad)
-			jl->sync_errno = e;
+			jl->sync_errno = jl->sync_failed = e;
 		jl->busy = 0;
 		pthread_cond_broadcast(&jl->done);
 	}
@@ -61,14 +63,16 @@ int journal_open(struct journal *jl, const char *rundir, char *err, size_t errle
 	pthread_mutex_init(&jl->mu, NULL);
 	pthread_cond_init(&jl->ask, NULL);
 	pthread_cond_init(&jl->done, NULL);
-	/* without the thread (it could not start), commits fsync inline; the
-	 * thread blocks every signal, so that SIGTERM and SIGINT reach the
-	 * coordinator's thread, as before */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	jl->th_on = !pthread_create(&jl->th, NULL, sync_main, jl);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* without the thread (not allowed, or it could not start), commits
+	 * fsync inline; the thread blocks every signal, so that SIGTERM and
+	 * SIGINT reach the coordinator's thread, as before */
+	if (journal_thread_ok) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		jl->th_on = !pthread_create(&jl->th, NULL, sync_main, jl);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	return 0;
 }
 
@@ -84,6 +88,8 @@ static int journal_sync(struct journal *jl, int wait, char *err, size_t errlen)
 		e = bad ? errno : 0;
 		jl->fsync_s += now_seconds() - t0;
 		jl->syncs++;
+		if (e)
+			jl->sync_failed = e;
 	} else {
 		pthread_mutex_lock(&jl->mu);
 		jl->want = 1;
@@ -153,9 +159,16 @@ int journal_tick(struct journal *jl, char *err, size_t errlen)
 
 int journal_flush(struct journal *jl, char *err, size_t errlen)
 {
+	char e2[PATHLEN + 128];
 	int rc = journal_commit(jl, err, errlen);
-	if (jl->fd >= 0 && journal_sync(jl, 1, rc ? NULL : err, errlen) && !rc)
+	if (jl->fd >= 0 && journal_sync(jl, 1, e2, sizeof e2)) {
+		size_t n = rc && err ? strlen(err) : 0;
+		if (!rc)
+			errf(err, errlen, "%s", e2);
+		else if (err && n + 3 < errlen) /* both messages */
+			snprintf(err + n, errlen - n, "; %s", e2);
 		rc = -1;
+	}
 	return rc;
 }
 
@@ -172,7 +185,19 @@ double journal_fsync_seconds(struct journal *jl)
 
 int journal_close(struct journal *jl, char *err, size_t errlen)
 {
-	int rc = journal_flush(jl, err, errlen);
+	int rc = journal_flush(jl, err, errlen), failed;
+	/* a failed fsync was reported when it happened; the run still ends
+	 * with an error, since rows written before it may not be on disk */
+	if (jl->th_on)
+		pthread_mutex_lock(&jl->mu);
+	failed = jl->sync_failed;
+	if (jl->th_on)
+		pthread_mutex_unlock(&jl->mu);
+	if (failed && !rc)
+		rc = errf(err, errlen,
+			  "%s: an fsync failed during the run (%s), so rows written before it "
+			  "may not be on disk; run the same command again to resume",
+			  jl->path, strerror(failed));
 	if (jl->th_on) {
 		pthread_mutex_lock(&jl->mu);
 		jl->stop = 1;

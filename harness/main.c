@@ -182,6 +182,7 @@ static int cmd_run(int argc, char **argv)
 	/* rank 0's journal fsyncs on a thread of its own, which makes no MPI call */
 	int provided;
 	MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+	journal_thread_ok = provided >= MPI_THREAD_FUNNELED;
 	/* failures come back as return codes, which coord.c turns into messages */
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
