@@ -185,20 +185,8 @@ double journal_fsync_seconds(struct journal *jl)
 
 int journal_close(struct journal *jl, char *err, size_t errlen)
 {
-	int rc = journal_flush(jl, err, errlen), failed;
-	/* a failed fsync was reported when it happened; the run still ends
-	 * with an error, since rows written before it may not be on disk */
-	if (jl->th_on)
-		pthread_mutex_lock(&jl->mu);
-	failed = jl->sync_failed;
-	if (jl->th_on)
-		pthread_mutex_unlock(&jl->mu);
-	if (failed && !rc)
-		rc = errf(err, errlen,
-			  "%s: an fsync failed during the run (%s), so rows written before it "
-			  "may not be on disk; run the same command again to resume",
-			  jl->path, strerror(failed));
-	if (jl->th_on) {
+	int rc = journal_flush(jl, err, errlen);
+	if (jl->th_on) { /* idle after the flush: stop it, then its fields are ours */
 		pthread_mutex_lock(&jl->mu);
 		jl->stop = 1;
 		pthread_cond_signal(&jl->ask);
@@ -209,6 +197,13 @@ int journal_close(struct journal *jl, char *err, size_t errlen)
 		pthread_cond_destroy(&jl->ask);
 		pthread_cond_destroy(&jl->done);
 	}
+	/* a failed fsync was reported when it happened; the run still ends
+	 * with an error, since rows written before it may not be on disk */
+	if (jl->sync_failed && !rc)
+		rc = errf(err, errlen,
+			  "%s: an fsync failed during the run (%s), so rows written before it "
+			  "may not be on disk; run the same command again to resume",
+			  jl->path, strerror(jl->sync_failed));
 	if (jl->fd >= 0)
 		close(jl->fd);
 	jl->fd = -1;

@@ -1429,7 +1429,7 @@ static void test_pool2_reference(void **state)
 						if (rr[q] > 0)
 							dr[q] += 0.0f + g[p * po + k];
 					}
-				nn_relu_pool_backward(&pl, B, r, o, g, x, d, set);
+				nn_relu_pool_backward(&pl, B, o, g, x, d, set);
 				if (memcmp(d, dr, n * sizeof(float)))
 					fail_msg("%dx%d: the input gradient (%s) differs from the "
 						 "reference",
@@ -1536,7 +1536,7 @@ static void test_set_bits(void **state)
 				nn_relu_backward(d, in, dout, N, set);
 				break;
 			case 1:
-				nn_relu_pool_backward(&pl, B, rout, pout, dout, idx, d, set);
+				nn_relu_pool_backward(&pl, B, pout, dout, idx, d, set);
 				break;
 			case 2:
 				nn_flatten_backward(&fl, B, 1, dout, d, set);

@@ -172,8 +172,8 @@ void nn_backward(struct nn_model *m)
 		    (i - 1 > first || m->want_dinput)) {
 			int dj = i >= 2 ? i - 2 : NN_MAXLAYERS;
 			float *dr = i >= 2 ? m->dacts[i - 2] : m->dinput_cm;
-			nn_relu_pool_backward(l, B, m->acts[i - 1], m->acts[i], dout,
-					      m->pool_idx[i], dr, m->dstale[dj]);
+			nn_relu_pool_backward(l, B, m->acts[i], dout, m->pool_idx[i], dr,
+					      m->dstale[dj]);
 			m->dstale[dj] = 0;
 			if (nn_prof.on)
 				nn_prof.bwd[i] += now_seconds() - t0;

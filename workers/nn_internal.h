@@ -39,9 +39,9 @@ void nn_relu_backward(float *restrict din, const float *restrict out, const floa
  * (nn_layers.c); backward only while the ReLU's output gradient is stale. */
 void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, float *rout,
 			  float *out, int *idx);
-/* rout: the ReLU's output; pout: the pool's (out of the forward) */
-void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *rout, const float *pout,
-			   const float *dout, const int *idx, float *din, int set);
+/* pout: the pool's output (out of the forward) */
+void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *pout, const float *dout,
+			   const int *idx, float *din, int set);
 /* training with p > 0 only: outside it the layer is the identity (nn.c) */
 void nn_dropout_forward(const struct nn_layer *l, struct rng *r, const float *in, float *out,
 			uint8_t *mask, size_t n);

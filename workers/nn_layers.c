@@ -354,7 +354,6 @@ static void conv_input_grad(struct nn_model *m, const struct nn_layer *l, int B,
 }
 
 /* CD_NONE (im2col + sgemm) or the direct kernel to run layer l with */
-
 static int use_direct(const struct nn_layer *l)
 {
 	if (nn_conv_mode == NN_CONV_GEMM || !use_direct_cpu())
@@ -824,13 +823,13 @@ EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const floa
  * to the ReLU's output gradient (it is stale, nn.h): din (the ReLU's input
  * gradient) from the pool's output gradient dout, plane by plane in L1,
  * without scattering into the ReLU's output gradient and reading it back.
- * Each window's argmax gets 0.0f + dout where the ReLU let it through, every
- * other input 0.0f; added into din or (set) written: the bits of the two
- * layers one after the other (din + 0.0f + v equals din + v, as v is never
- * -0.0f). The ReLU's output gradient is left stale. */
-EW_CLONES void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *rout,
-				     const float *pout, const float *dout, const int *idx,
-				     float *din, int set)
+ * Each window's argmax gets 0.0f + dout where the ReLU let it through (the
+ * window's maximum pout, the ReLU's output at the argmax, is positive),
+ * every other input 0.0f; added into din or (set) written: the bits of the
+ * two layers one after the other (din + 0.0f + v equals din + v, as v is
+ * never -0.0f). The ReLU's output gradient is left stale. */
+EW_CLONES void nn_relu_pool_backward(const struct nn_layer *pl, int B, const float *pout,
+				     const float *dout, const int *idx, float *din, int set)
 {
 	size_t planes = (size_t)pl->in_c * B, hw = (size_t)pl->in_h * pl->in_w;
 	size_t po = (size_t)pl->out_h * pl->out_w;
@@ -844,9 +843,8 @@ EW_CLONES void nn_relu_pool_backward(const struct nn_layer *pl, int B, const flo
 		return;
 	}
 #endif
-	(void)pout;
 	for (size_t p = 0; p < planes; p++) {
-		const float *rp = rout + p * hw, *gp = dout + p * po;
+		const float *pp = pout + p * po, *gp = dout + p * po;
 		const int *xp = idx + p * po;
 		float *dp = din + p * hw;
 		if (set)
@@ -856,7 +854,7 @@ EW_CLONES void nn_relu_pool_backward(const struct nn_layer *pl, int B, const flo
 				dp[k] += 0.0f;
 		for (size_t o = 0; o < po; o++) {
 			int q = xp[o];
-			dp[q] += keep_if(gp[o] + zero, rp[q] > 0);
+			dp[q] += keep_if(gp[o] + zero, pp[o] > 0);
 		}
 	}
 }
