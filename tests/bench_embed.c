@@ -1,9 +1,16 @@
 /* bench_embed.c - embedding overhead for `make bench`: each scheme's embed
  * (wm_embed, one thread) against clean training (wm_train_owner) of the same
- * model, data and settings, in CPU seconds (steadier than wall time on a
- * shared machine): one epoch of the first SAMPLES Fashion-MNIST samples,
- * batch 64, adam. The schemes run in turn within each round, best
- * of ROUNDS, so that a slow spell of a shared machine hits them alike.
+ * model, data and settings, in CPU seconds: one epoch of the first SAMPLES
+ * Fashion-MNIST samples, batch 64, adam.
+ *
+ * This machine's speed drifts by 10 to 40 % over seconds, so runs timed one
+ * after the other cannot resolve a few percent. Here the two runs of a pair
+ * (clean training and an embedding) share one thread as coroutines
+ * (ucontext) and take turns after every training step (nn_train_step_done),
+ * each adding up only its own CPU time: a slow spell hits both alike. The
+ * figure is the median over ROUNDS pairs of embed time / clean time, with its
+ * range; which run starts alternates between rounds. A pair of two clean
+ * trainings, measured the same way, shows the method's own error.
  *
  *   bench_embed [SAMPLES [ROUNDS [ARCH [SCHEME]]]]   (defaults 12,000 and 3)
  *
@@ -19,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 
 #include "testlib.h"
 #include "util.h"
@@ -41,20 +50,52 @@ static const struct sch schs[] = {
 };
 #define NSCH (sizeof schs / sizeof schs[0])
 
-/* Seconds of one embed (or clean training for "none") of arch. */
-static double one(const char *arch, const struct sch *s, const struct dataset *tr,
-		  const struct dataset *te)
+/* The two runs of a pair, as coroutines on one thread. cur is the one
+ * running; spent[i] adds up run i's CPU time while it is inside its timed
+ * region (timing[i]). */
+#define STACK (64u << 20)
+static ucontext_t sched_ctx, co_ctx[2];
+static void *stacks[2];
+static int cur = -1, live[2], timing[2];
+static double spent[2], mark;
+static const char *co_arch;
+static const struct sch *co_sch[2];
+static const struct dataset *co_tr, *co_te;
+
+static void tick(void)
 {
+	double now = cpu_seconds();
+	if (timing[cur])
+		spent[cur] += now - mark;
+	mark = now;
+}
+
+/* nn_train_step_done: hands the thread to the other run, if it is live */
+static void step_done(void)
+{
+	int me = cur, other = 1 - cur;
+	if (!live[other])
+		return;
+	tick();
+	cur = other;
+	swapcontext(&co_ctx[me], &co_ctx[other]);
+}
+
+/* Runs one embed (or clean training for "none") of co_arch in coroutine i,
+ * timing the embed alone (not the model's creation nor the key). */
+static void co_main(int i)
+{
+	const struct sch *s = co_sch[i];
 	struct wm_env env;
 	struct rng r, kr;
 	struct nn_model m;
 	struct npz key;
 	struct param_set p;
 	char err[ERRBUF];
-	tl_env_init(&env, &r, 1, tr, te, tl_fashion_all(), nowner);
+	tl_env_init(&env, &r, 1, co_tr, co_te, tl_fashion_all(), nowner);
 	rng_seed(&r, 1);
 	rng_seed(&kr, 1001);
-	if (nn_create(&m, arch, 1, 28, 28, 10, &r, err, sizeof err))
+	if (nn_create(&m, co_arch, 1, 28, 28, 10, &r, err, sizeof err))
 		goto fail;
 	npz_init(&key);
 	memset(&p, 0, sizeof p);
@@ -66,9 +107,9 @@ static double one(const char *arch, const struct sch *s, const struct dataset *t
 	if (param_parse(&p, s->params, ",", s->name, NULL, err, sizeof err))
 		goto fail;
 	param_complete(&p, sc->params);
-	double t0 = 0, t;
 	if (sc->unmarked) {
-		t0 = cpu_seconds();
+		tick();
+		timing[i] = 1;
 		if (wm_train_owner(&m, &env, NULL, 0, err, sizeof err))
 			goto fail;
 	} else {
@@ -77,17 +118,57 @@ static double one(const char *arch, const struct sch *s, const struct dataset *t
 		    wm_keygen(sc, &p, &m, &env, &key, err, sizeof err))
 			goto fail;
 		env.rng = &r;
-		t0 = cpu_seconds();
+		tick();
+		timing[i] = 1;
 		if (wm_embed(sc, &p, &m, &key, &env, err, sizeof err))
 			goto fail;
 	}
-	t = cpu_seconds() - t0;
+	tick();
+	timing[i] = 0;
 	npz_free(&key);
 	nn_free(&m);
-	return t;
+	live[i] = 0;
+	return;
 fail:
-	fprintf(stderr, "bench_embed: %s %s: %s\n", arch, s->name, err);
+	fprintf(stderr, "bench_embed: %s %s: %s\n", co_arch, s->name, err);
 	exit(1);
+}
+
+/* Runs a and b of arch interleaved step by step, b first if b_first;
+ * t[0] and t[1] get their CPU seconds. */
+static void pair(const char *arch, const struct sch *a, const struct sch *b, int b_first,
+		 const struct dataset *tr, const struct dataset *te, double t[2])
+{
+	co_arch = arch;
+	co_tr = tr;
+	co_te = te;
+	co_sch[0] = b_first ? b : a;
+	co_sch[1] = b_first ? a : b;
+	for (int i = 0; i < 2; i++) {
+		live[i] = 1;
+		timing[i] = 0;
+		spent[i] = 0;
+		if (getcontext(&co_ctx[i])) {
+			perror("bench_embed: getcontext");
+			exit(1);
+		}
+		co_ctx[i].uc_stack.ss_sp = stacks[i];
+		co_ctx[i].uc_stack.ss_size = STACK;
+		co_ctx[i].uc_link = &sched_ctx;
+		makecontext(&co_ctx[i], (void (*)(void))co_main, 1, i);
+	}
+	nn_train_step_done = step_done;
+	while (live[0] || live[1]) {
+		cur = live[0] ? 0 : 1;
+		mark = cpu_seconds();
+		if (swapcontext(&sched_ctx, &co_ctx[cur])) {
+			perror("bench_embed: swapcontext");
+			exit(1);
+		}
+	}
+	nn_train_step_done = NULL;
+	t[0] = spent[b_first ? 1 : 0];
+	t[1] = spent[b_first ? 0 : 1];
 }
 
 static const char *only_arch, *only_scheme;
@@ -99,6 +180,19 @@ static int keep(const char *arch, const char *scheme)
 	       (!only_scheme || !strcmp(scheme, "none") || !strcmp(scheme, only_scheme));
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* median of v[0..n), which it sorts */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_d);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 int main(int argc, char **argv)
 {
 	struct dataset tr, te;
@@ -107,40 +201,56 @@ int main(int argc, char **argv)
 	only_arch = argc > 3 ? argv[3] : NULL;
 	only_scheme = argc > 4 ? argv[4] : NULL;
 	static const char *archs[] = {"mlp", "lenet5"};
-	double best[2][NSCH];
-	if (rounds < 1 || nowner < 640 || nowner > 60000) {
-		fprintf(stderr,
-			"usage: bench_embed [SAMPLES (640..60000) [ROUNDS [ARCH [SCHEME]]]]\n");
+	if (rounds < 1 || rounds > 99 || nowner < 640 || nowner > 60000) {
+		fprintf(stderr, "usage: bench_embed [SAMPLES (640..60000) [ROUNDS (1..99) [ARCH "
+				"[SCHEME]]]]\n");
 		return 2;
 	}
 	openblas_set_num_threads(1);
+	for (int i = 0; i < 2; i++) {
+		stacks[i] = mmap(NULL, STACK, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+		if (stacks[i] == MAP_FAILED) {
+			perror("bench_embed: mmap");
+			return 1;
+		}
+	}
 	if (tl_fashion_load(&tr, &te, nowner, 1000))
 		return 1;
-	for (int a = 0; a < 2; a++)
-		for (size_t s = 0; s < NSCH; s++)
-			best[a][s] = INFINITY;
-	one(archs[0], &schs[0], &tr, &te); /* warm-up: page faults, OpenBLAS buffers */
+	/* per arch and scheme (0: clean against clean), per round: the pair's
+	 * times, clean first */
+	static double t[2][NSCH][99][2];
+	double w[2];
+	pair(archs[0], &schs[0], &schs[0], 0, &tr, &te, w); /* warm-up: page faults, buffers */
 	for (int k = 0; k < rounds; k++)
 		for (int a = 0; a < 2; a++)
-			for (size_t s = 0; s < NSCH; s++) {
-				if (!keep(archs[a], schs[s].name))
-					continue;
-				double t = one(archs[a], &schs[s], &tr, &te);
-				if (t < best[a][s])
-					best[a][s] = t;
-			}
+			for (size_t s = 0; s < NSCH; s++)
+				if (keep(archs[a], schs[s].name))
+					pair(archs[a], &schs[0], &schs[s], k % 2, &tr, &te, t[a][s][k]);
 	printf("== embedding overhead: embed against clean training, one epoch of %d samples, "
-	       "batch 64, adam, one thread, CPU time (best of %d) ==\n",
+	       "batch 64, adam, one thread, CPU time; the two runs take turns step by step, "
+	       "median of %d such pairs (range) ==\n",
 	       nowner, rounds);
 	for (int a = 0; a < 2; a++) {
-		double c = best[a][0];
 		if (!keep(archs[a], "none"))
 			continue;
-		printf("clean training %s: %.3f s\n", archs[a], c);
-		for (size_t s = 1; s < NSCH; s++) {
-			double t = best[a][s], ov = 100 * (t / c - 1);
+		for (size_t s = 0; s < NSCH; s++) {
+			double ratio[99], tc[99], te_[99];
 			if (!keep(archs[a], schs[s].name))
 				continue;
+			for (int k = 0; k < rounds; k++) {
+				tc[k] = t[a][s][k][0];
+				te_[k] = t[a][s][k][1];
+				ratio[k] = te_[k] / tc[k];
+			}
+			double r = median(ratio, rounds), lo = ratio[0], hi = ratio[rounds - 1];
+			double mc = median(tc, rounds), me = median(te_, rounds);
+			if (s == 0) {
+				printf("clean against clean %s: %+.1f %% (%+.1f to %+.1f %%; %.3f s): "
+				       "the method's own error\n",
+				       archs[a], 100 * (r - 1), 100 * (lo - 1), 100 * (hi - 1), mc);
+				continue;
+			}
 			char goal[96];
 			if (schs[s].goal)
 				snprintf(goal, sizeof goal, "under %s", schs[s].goal);
@@ -152,12 +262,14 @@ int main(int argc, char **argv)
 					 "at most +%.1f %%, %g extra samples per 64",
 					 100 * schs[s].extra / 64, schs[s].extra);
 			if (!strcmp(schs[s].name, "gradsigns"))
-				printf("embed overhead %s %s: %.2fx clean training (%.3f s) (goal "
-				       "%s)\n",
-				       schs[s].name, archs[a], t / c, t, goal);
+				printf("embed overhead %s %s: %.2fx clean training (%.2fx to %.2fx; "
+				       "%.3f against %.3f s) (goal %s)\n",
+				       schs[s].name, archs[a], r, lo, hi, me, mc, goal);
 			else
-				printf("embed overhead %s %s: %+.1f %% (%.3f s) (goal %s)\n",
-				       schs[s].name, archs[a], ov, t, goal);
+				printf("embed overhead %s %s: %+.1f %% (%+.1f to %+.1f %%; %.3f "
+				       "against %.3f s) (goal %s)\n",
+				       schs[s].name, archs[a], 100 * (r - 1), 100 * (lo - 1),
+				       100 * (hi - 1), me, mc, goal);
 		}
 	}
 	tl_fashion_free(&tr, &te);

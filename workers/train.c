@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+void (*nn_train_step_done)(void);
+
 int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n,
 	     const struct train_cfg *cfg, struct nn_opt *opt, const struct train_hooks *h,
 	     struct rng *r, double *last_loss, char *err, size_t errlen)
@@ -77,6 +79,8 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 			nn_opt_step(opt, m, e);
 			sum += loss;
 			nb++;
+			if (nn_train_step_done)
+				nn_train_step_done();
 		}
 		epoch_loss = sum / (nb ? nb : 1);
 		if (h && h->epoch_end)

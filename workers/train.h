@@ -30,6 +30,12 @@ struct train_cfg {
 	double label_smooth; /* epsilon for label smoothing (0 = off) */
 };
 
+/* When set (NULL by default), nn_train calls it after every training step.
+ * For measurement only: make bench's embedding-overhead benchmark
+ * (tests/bench_embed.c) switches there between a clean training and an
+ * embedding, step by step. Schemes and attacks use train_hooks. */
+extern void (*nn_train_step_done)(void);
+
 /* Trains m on samples idx[0..n) of d for cfg->epochs epochs, shuffling with r.
  * Fails (returns -1 with a message) if the loss becomes NaN or infinite.
  * *last_loss (if not NULL) gets the mean loss of the last epoch. */
