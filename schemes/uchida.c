@@ -41,6 +41,7 @@ struct uchida {
 	const float *X;
 	const uint8_t *b;
 	float *gw;
+	struct nn_opt_rows rows; /* gw, for the optimiser to add (embedding only) */
 };
 
 static int uchida_check(const void *cfg, const struct nn_model *m, char *err, size_t errlen)
@@ -133,11 +134,13 @@ static double uchida_post_backward(void *ctx, struct nn_model *m, const float *x
 				   int B)
 {
 	struct uchida *u = ctx;
-	const struct nn_layer *l = &m->layers[u->layer];
 	double *w = xmalloc((size_t)u->M * sizeof(double)), loss = 0;
-	float *G = m->grads + l->w_off;
 	(void)x, (void)y, (void)B;
-	mean_weight(m, u->layer, w);
+	if (u->rows.sum_ok) /* the optimiser's sums of the weight it wrote */
+		for (int j = 0; j < u->M; j++)
+			w[j] = u->rows.colsum[j] / u->OC;
+	else
+		mean_weight(m, u->layer, w);
 	memset(u->gw, 0, (size_t)u->M * sizeof(float));
 	for (int t = 0; t < u->T; t++) {
 		const float *Xt = u->X + (size_t)t * u->M;
@@ -151,9 +154,8 @@ static double uchida_post_backward(void *ctx, struct nn_model *m, const float *x
 		for (int j = 0; j < u->M; j++)
 			u->gw[j] += g * Xt[j];
 	}
-	for (int o = 0; o < u->OC; o++)
-		for (int j = 0; j < u->M; j++)
-			G[(size_t)o * u->M + j] += u->gw[j];
+	u->rows.add = u->gw; /* added to every row of the gradient by the next step */
+	u->rows.pending = 1;
 	free(w);
 	return u->lambda * loss;
 }
@@ -196,8 +198,10 @@ static int uchida_embed(const void *cfg, struct nn_model *m, struct npz *key,
 		return -1;
 	u.lambda = p->lambda;
 	u.gw = xmalloc((size_t)u.M * sizeof(float));
-	struct train_hooks h = {.ctx = &u, .post_backward = uchida_post_backward};
+	nn_opt_rows_init(&u.rows, m, u.layer);
+	struct train_hooks h = {.ctx = &u, .post_backward = uchida_post_backward, .rows = &u.rows};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
+	nn_opt_rows_free(&u.rows);
 	free(u.gw);
 	return rc;
 }

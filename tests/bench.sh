@@ -4,7 +4,9 @@
 # numbers drift, so every figure is also given against PyTorch measured in
 # the same alternating runs and as a fraction of the sgemm ceiling measured in
 # those runs. BENCH_SECS (3), BENCH_ROUNDS (3), BENCH_EMBED_SAMPLES (12000:
-# one epoch of that many samples per embed) and BENCH_PARTS (a subset of
+# one epoch of that many samples per embed), BENCH_EMBED_PAIRS (5: step-
+# interleaved pairs of an embedding and clean training, tests/bench_embed.c)
+# and BENCH_PARTS (a subset of
 # "engine threads embed verify sched") choose what runs.
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -92,7 +94,7 @@ if part threads; then
 fi
 
 if part embed; then
-	build/tests/bench_embed "${BENCH_EMBED_SAMPLES:-12000}" "$ROUNDS" | tee "$OUT.e" || exit 1
+	build/tests/bench_embed "${BENCH_EMBED_SAMPLES:-12000}" "${BENCH_EMBED_PAIRS:-5}" | tee "$OUT.e" || exit 1
 	if [ $have_torch = 1 ]; then
 		/usr/bin/python3 tests/bench_torch_embed.py "$SECS" "$ROUNDS" | tee -a "$OUT.e"
 		for a in mlp lenet5; do

@@ -239,12 +239,145 @@ static void test_opt_bits(void **state)
 	}
 }
 
+/* A row-gradient hook as uchida's: the column means of one layer's weight,
+ * then a gradient g(w) added to every row, either into m->grads (plain) or
+ * through the optimiser (struct nn_opt_rows). */
+struct rowhook {
+	int layer, M, OC, fused, steps, fused_sums;
+	struct nn_opt_rows rows;
+	float *g;
+	double *seen; /* the means of every step, (steps, M) */
+};
+
+static double rowhook_post(void *ctx, struct nn_model *m, const float *x, const int *y, int B)
+{
+	struct rowhook *h = ctx;
+	const struct nn_layer *l = &m->layers[h->layer];
+	const float *W = m->params + l->w_off;
+	double *w = h->seen + (size_t)h->steps++ * h->M;
+	(void)x, (void)y, (void)B;
+	if (h->fused && h->rows.sum_ok) {
+		h->fused_sums++;
+		for (int j = 0; j < h->M; j++)
+			w[j] = h->rows.colsum[j] / h->OC;
+	} else {
+		for (int j = 0; j < h->M; j++)
+			w[j] = 0;
+		for (int o = 0; o < h->OC; o++)
+			for (int j = 0; j < h->M; j++)
+				w[j] += W[(size_t)o * h->M + j];
+		for (int j = 0; j < h->M; j++)
+			w[j] /= h->OC;
+	}
+	for (int j = 0; j < h->M; j++)
+		h->g[j] = (float)(1e-2 * tanh(30 * w[j] + 0.1 * (j % 7)));
+	if (h->fused) {
+		h->rows.add = h->g;
+		h->rows.pending = 1;
+	} else {
+		float *G = m->grads + l->w_off;
+		for (int o = 0; o < h->OC; o++)
+			for (int j = 0; j < h->M; j++)
+				G[(size_t)o * h->M + j] += h->g[j];
+	}
+	return 0;
+}
+
+/* The optimiser's row gradient gives the same bits as adding it into
+ * m->grads, with every optimiser, a clip, a frozen layer, on a dense and a
+ * convolutional layer; its column sums are the hook's own. */
+static void test_opt_rows(void **state)
+{
+	static const struct {
+		const char *arch, *layer, *kind;
+		double mom, wd, clip;
+		int nesterov, frozen;
+	} cases[] = {
+	    {"mlp", "fc2", "sgd", 0, 1e-4, 0, 0, 0},
+	    {"mlp", "fc2", "sgd", 0.9, 5e-4, 0, 0, 0},
+	    {"mlp", "fc2", "sgd", 0.9, 0, 0, 1, 0},
+	    {"mlp", "fc2", "adam", 0, 0, 0, 0, 0},
+	    {"mlp", "fc2", "adam", 0, 1e-4, 0.5, 0, 0},
+	    {"mlp", "fc2", "rmsprop", 0, 1e-4, 0, 0, 0},
+	    {"mlp", "fc1", "adam", 0, 0, 0, 0, 1},
+	    {"lenet5", "conv2", "adam", 0, 0, 0, 0, 0},
+	    {"lenet5", "conv2", "sgd", 0.9, 5e-4, 0, 0, 0},
+	};
+	uint32_t idx[384];
+	(void)state;
+	for (int i = 0; i < 384; i++)
+		idx[i] = (uint32_t)i;
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		struct nn_model m[2];
+		struct rowhook h[2];
+		for (int f = 0; f < 2; f++) {
+			struct nn_opt opt;
+			struct rng r;
+			char err[ERRBUF];
+			struct train_cfg cfg = {.epochs = 2, .batch = 64};
+			rng_seed(&r, 11 + c);
+			assert_int_equal(
+			    nn_create(&m[f], cases[c].arch, 1, 28, 28, 10, &r, err, sizeof err), 0);
+			int li = nn_find_layer(&m[f], cases[c].layer);
+			assert_true(li >= 0);
+			const struct nn_layer *l = &m[f].layers[li];
+			m[f].layers[li].frozen = cases[c].frozen;
+			memset(&h[f], 0, sizeof h[f]);
+			h[f].layer = li;
+			h[f].OC = l->out_c;
+			h[f].M = (int)(l->w_n / l->out_c);
+			h[f].fused = f;
+			h[f].g = malloc((size_t)h[f].M * sizeof(float));
+			h[f].seen = malloc(12 * (size_t)h[f].M * sizeof(double));
+			nn_opt_rows_init(&h[f].rows, &m[f], li);
+			struct train_hooks hk = {.ctx = &h[f], .post_backward = rowhook_post};
+			if (f)
+				hk.rows = &h[f].rows;
+			assert_int_equal(nn_opt_init(&opt, cases[c].kind, 1e-3, m[f].nparams), 0);
+			opt.momentum = cases[c].mom;
+			opt.weight_decay = cases[c].wd;
+			opt.grad_clip = cases[c].clip;
+			opt.nesterov = cases[c].nesterov;
+			int rc = nn_train(&m[f], &train, idx, 384, &cfg, &opt, &hk, &r, NULL, err,
+					  sizeof err);
+			if (rc)
+				fprintf(stderr, "%s\n", err);
+			assert_int_equal(rc, 0);
+			assert_null(opt.rows);
+			nn_opt_free(&opt);
+		}
+		size_t bad = 0;
+		for (size_t i = 0; i < m[0].nparams; i++)
+			bad += memcmp(&m[0].params[i], &m[1].params[i], sizeof(float)) != 0;
+		if (bad)
+			fprintf(stderr, "case %zu (%s %s %s): %zu of %zu parameters differ\n", c,
+				cases[c].arch, cases[c].layer, cases[c].kind, bad, m[0].nparams);
+		assert_int_equal(bad, 0);
+		assert_int_equal(h[0].steps, 12);
+		assert_int_equal(h[1].steps, 12);
+		assert_memory_equal(h[0].seen, h[1].seen, 12 * (size_t)h[0].M * sizeof(double));
+		/* the sums came from the optimiser on every step but the first, unless a
+		 * clip or a frozen layer took the plain path */
+		assert_int_equal(h[1].fused_sums, cases[c].clip > 0 || cases[c].frozen ? 0 : 11);
+		for (int f = 0; f < 2; f++) {
+			nn_opt_rows_free(&h[f].rows);
+			free(h[f].g);
+			free(h[f].seen);
+			nn_free(&m[f]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mlp_two_epochs),	cmocka_unit_test(test_lenet5_learns),
-	    cmocka_unit_test(test_deterministic),	cmocka_unit_test(test_freeze),
-	    cmocka_unit_test(test_divergence_reported), cmocka_unit_test(test_opt_bits),
+	    cmocka_unit_test(test_mlp_two_epochs),
+	    cmocka_unit_test(test_lenet5_learns),
+	    cmocka_unit_test(test_deterministic),
+	    cmocka_unit_test(test_freeze),
+	    cmocka_unit_test(test_divergence_reported),
+	    cmocka_unit_test(test_opt_bits),
+	    cmocka_unit_test(test_opt_rows),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -245,6 +245,27 @@ void nn_col2im(const struct nn_layer *l, int B, const float *col, float *din);
 
 /* Optimisers. */
 enum nn_opt_kind { OPT_SGD, OPT_ADAM, OPT_RMSPROP };
+
+/* A gradient that is the same vector on every row of one layer's weight
+ * (out_c rows of M = w_n / out_c), as uchida's regulariser gives, handed to
+ * the optimiser instead of being added into m->grads: the next step adds it
+ * to each row as it updates the row (the same floats as adding it into
+ * m->grads first) and adds up the updated rows into colsum, in double and in
+ * row order (the sums a hook would take of the weight before its next
+ * step). That saves two passes over the weight and its gradient a step.
+ * Set add and pending from a post_backward hook (train_hooks.rows); after
+ * the step, sum_ok says whether colsum holds the new weight's column sums
+ * (not with a frozen layer nor a gradient clip, which take the plain path). */
+struct nn_opt_rows {
+	int layer, M;
+	const float *add; /* (M): added to every row of the weight's gradient */
+	int pending;	  /* add is waiting for the next step */
+	double *colsum;	  /* (M) */
+	int sum_ok;
+};
+void nn_opt_rows_init(struct nn_opt_rows *r, const struct nn_model *m, int layer);
+void nn_opt_rows_free(struct nn_opt_rows *r);
+
 struct nn_opt {
 	enum nn_opt_kind kind;
 	double lr, momentum, weight_decay;
@@ -258,6 +279,7 @@ struct nn_opt {
 	float *m1, *m2;
 	size_t n;
 	long t;
+	struct nn_opt_rows *rows; /* NULL, or a row gradient for the next step */
 };
 /* Parses "sgd", "adam", "rmsprop"; sets the usual defaults. -1 if unknown. */
 int nn_opt_init(struct nn_opt *o, const char *kind, double lr, size_t nparams);

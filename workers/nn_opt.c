@@ -134,8 +134,112 @@ static double sum_squares(const float *g, size_t n)
 	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
 }
 
+void nn_opt_rows_init(struct nn_opt_rows *r, const struct nn_model *m, int layer)
+{
+	const struct nn_layer *l = &m->layers[layer];
+	memset(r, 0, sizeof *r);
+	r->layer = layer;
+	r->M = (int)(l->w_n / l->out_c);
+	r->colsum = xcalloc((size_t)r->M, sizeof(double));
+}
+
+void nn_opt_rows_free(struct nn_opt_rows *r)
+{
+	free(r->colsum);
+	r->colsum = NULL;
+}
+
+/* Adds r->add into every row of its layer's weight gradient. */
+static void rows_add_plain(const struct nn_opt_rows *r, struct nn_model *m)
+{
+	const struct nn_layer *l = &m->layers[r->layer];
+	float *G = m->grads + l->w_off;
+	for (int o = 0; o < l->out_c; o++)
+		for (int j = 0; j < r->M; j++)
+			G[(size_t)o * r->M + j] += r->add[j];
+}
+
+/* The same updates over a weight of `rows` rows of M, with add[j] added to
+ * column j of the gradient (the float sum g + add, as if added into m->grads
+ * first) and the updated weights summed down the columns into colsum, in
+ * double and in row order, in the same pass. */
+#define FOR_ROWS(body)                                                                             \
+	for (size_t j = 0; j < M; j++)                                                             \
+		colsum[j] = 0;                                                                     \
+	for (size_t o = 0; o < rows; o++)                                                          \
+		for (size_t j = 0, i = o * M; j < M; j++, i++) {                                   \
+			body;                                                                      \
+			colsum[j] += p[i];                                                         \
+		}
+
+OPT_CLONES static void sgd_rows(float *restrict p, const float *restrict g, float *restrict m1,
+				const float *restrict add, double *restrict colsum, size_t rows,
+				size_t M, float lr, float cs, float wd, float mom, int nesterov)
+{
+	if (mom == 0) {
+		FOR_ROWS(p[i] -= lr * ((g[i] + add[j]) * cs + wd * p[i]))
+	} else if (nesterov) {
+		FOR_ROWS(float gi = (g[i] + add[j]) * cs + wd * p[i]; m1[i] = mom * m1[i] + gi;
+			 p[i] -= lr * (gi + mom * m1[i]))
+	} else {
+		FOR_ROWS(m1[i] = mom * m1[i] + (g[i] + add[j]) * cs + wd * p[i]; p[i] -= lr * m1[i])
+	}
+}
+
+OPT_CLONES static void adam_rows(float *restrict p, const float *restrict g, float *restrict m1,
+				 float *restrict m2, const float *restrict add,
+				 double *restrict colsum, size_t rows, size_t M, float a, float e,
+				 float cs, float wd, float b1, float b2)
+{
+	FOR_ROWS(float gi = (g[i] + add[j]) * cs + wd * p[i]; m1[i] = b1 * m1[i] + (1 - b1) * gi;
+		 m2[i] = b2 * m2[i] + (1 - b2) * gi * gi; p[i] -= a * m1[i] / (sqrtf(m2[i]) + e))
+}
+
+OPT_CLONES static void rmsprop_rows(float *restrict p, const float *restrict g, float *restrict m2,
+				    const float *restrict add, double *restrict colsum, size_t rows,
+				    size_t M, float lr, float eps, float cs, float wd, float b2)
+{
+	FOR_ROWS(float gi = (g[i] + add[j]) * cs + wd * p[i];
+		 m2[i] = b2 * m2[i] + (1 - b2) * gi * gi; p[i] -= lr * gi / (sqrtf(m2[i]) + eps))
+}
+
+/* Updates layer l's weight with r's row gradient, then its bias. */
+static void rows_step(struct nn_opt *o, struct nn_model *m, const struct nn_layer *l,
+		      struct nn_opt_rows *r, float lr, float cs, double bc1, double bc2)
+{
+	size_t M = (size_t)r->M, rows = (size_t)l->out_c, off = l->w_off;
+	float *p = m->params + off, *m1 = o->m1 + off, *m2 = o->m2 + off;
+	const float *g = m->grads + off;
+	float wd = (float)o->weight_decay, mom = (float)o->momentum;
+	float b1 = (float)o->beta1, b2 = (float)o->beta2, eps = (float)o->eps;
+	switch (o->kind) {
+	case OPT_SGD:
+		sgd_rows(p, g, m1, r->add, r->colsum, rows, M, lr, cs, wd, mom, o->nesterov);
+		break;
+	case OPT_ADAM:
+		adam_rows(p, g, m1, m2, r->add, r->colsum, rows, M, (float)(lr * sqrt(bc2) / bc1),
+			  (float)(eps * sqrt(bc2)), cs, wd, b1, b2);
+		break;
+	case OPT_RMSPROP:
+		rmsprop_rows(p, g, m2, r->add, r->colsum, rows, M, lr, eps, cs, wd, b2);
+		break;
+	}
+	off += l->w_n;
+	opt_range(o, m->params + off, m->grads + off, o->m1 + off, o->m2 + off, l->b_n, lr, cs, bc1,
+		  bc2);
+}
+
 void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch)
 {
+	struct nn_opt_rows *r = o->rows && o->rows->pending ? o->rows : NULL;
+	if (r) {
+		r->pending = 0;
+		r->sum_ok = 0;
+		if (o->grad_clip > 0 || m->layers[r->layer].frozen) {
+			rows_add_plain(r, m); /* the norm includes it */
+			r = NULL;
+		}
+	}
 	float lr = (float)nn_opt_lr(o, epoch), cs = 1.0f;
 	o->t++;
 	double bc1 = 1 - pow(o->beta1, (double)o->t), bc2 = 1 - pow(o->beta2, (double)o->t);
@@ -149,6 +253,11 @@ void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch)
 		if (!nn_has_params(l) || l->frozen)
 			continue;
 		size_t off = l->w_off, n = l->w_n + l->b_n; /* bias follows weight */
+		if (r && i == r->layer) {
+			rows_step(o, m, l, r, lr, cs, bc1, bc2);
+			r->sum_ok = 1;
+			continue;
+		}
 		opt_range(o, m->params + off, m->grads + off, o->m1 + off, o->m2 + off, n, lr, cs,
 			  bc1, bc2);
 	}

@@ -28,6 +28,10 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 	}
 	memcpy(perm, idx, (size_t)n * sizeof *perm);
 	nn_reserve(m, cap);
+	if (h && h->rows) {
+		h->rows->pending = h->rows->sum_ok = 0;
+		opt->rows = h->rows;
+	}
 	for (int e = 0; e < cfg->epochs; e++) {
 		double sum = 0;
 		int nb = 0;
@@ -83,8 +87,11 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 				nn_train_step_done();
 		}
 		epoch_loss = sum / (nb ? nb : 1);
-		if (h && h->epoch_end)
+		if (h && h->epoch_end) {
 			h->epoch_end(h->ctx, m, e);
+			if (h->rows) /* it may have changed the weights */
+				h->rows->sum_ok = 0;
+		}
 	}
 	for (size_t i = 0; i < m->nparams; i++)
 		if (!isfinite(m->params[i])) {
@@ -97,6 +104,8 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 	if (last_loss)
 		*last_loss = epoch_loss;
 out:
+	if (h && h->rows)
+		opt->rows = NULL;
 	free(perm);
 	free(x);
 	free(q);

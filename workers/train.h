@@ -19,6 +19,10 @@ struct train_hooks {
 	double (*post_backward)(void *ctx, struct nn_model *m, const float *x, const int *y, int B);
 	/* Called after each epoch (e.g. to log). */
 	void (*epoch_end)(void *ctx, struct nn_model *m, int epoch);
+	/* Optional: a row gradient post_backward hands to the optimiser instead
+	 * of adding it into m->grads (struct nn_opt_rows in nn.h). nn_train
+	 * clears its pending and sum_ok at the start. */
+	struct nn_opt_rows *rows;
 };
 
 struct train_cfg {
