@@ -226,7 +226,8 @@ int main(int argc, char **argv)
 		for (int a = 0; a < 2; a++)
 			for (size_t s = 0; s < NSCH; s++)
 				if (keep(archs[a], schs[s].name))
-					pair(archs[a], &schs[0], &schs[s], k % 2, &tr, &te, t[a][s][k]);
+					pair(archs[a], &schs[0], &schs[s], k % 2, &tr, &te,
+					     t[a][s][k]);
 	printf("== embedding overhead: embed against clean training, one epoch of %d samples, "
 	       "batch 64, adam, one thread, CPU time; the two runs take turns step by step, "
 	       "median of %d such pairs (range) ==\n",
@@ -246,9 +247,10 @@ int main(int argc, char **argv)
 			double r = median(ratio, rounds), lo = ratio[0], hi = ratio[rounds - 1];
 			double mc = median(tc, rounds), me = median(te_, rounds);
 			if (s == 0) {
-				printf("clean against clean %s: %+.1f %% (%+.1f to %+.1f %%; %.3f s): "
-				       "the method's own error\n",
-				       archs[a], 100 * (r - 1), 100 * (lo - 1), 100 * (hi - 1), mc);
+				printf(
+				    "clean against clean %s: %+.1f %% (%+.1f to %+.1f %%; %.3f s): "
+				    "the method's own error\n",
+				    archs[a], 100 * (r - 1), 100 * (lo - 1), 100 * (hi - 1), mc);
 				continue;
 			}
 			char goal[96];
@@ -262,9 +264,10 @@ int main(int argc, char **argv)
 					 "at most +%.1f %%, %g extra samples per 64",
 					 100 * schs[s].extra / 64, schs[s].extra);
 			if (!strcmp(schs[s].name, "gradsigns"))
-				printf("embed overhead %s %s: %.2fx clean training (%.2fx to %.2fx; "
-				       "%.3f against %.3f s) (goal %s)\n",
-				       schs[s].name, archs[a], r, lo, hi, me, mc, goal);
+				printf(
+				    "embed overhead %s %s: %.2fx clean training (%.2fx to %.2fx; "
+				    "%.3f against %.3f s) (goal %s)\n",
+				    schs[s].name, archs[a], r, lo, hi, me, mc, goal);
 			else
 				printf("embed overhead %s %s: %+.1f %% (%+.1f to %+.1f %%; %.3f "
 				       "against %.3f s) (goal %s)\n",

@@ -4,7 +4,14 @@
  * in samples/s, with each model's multiply-add work per sample so that
  * bench.sh can print GFLOP/s for wmbench and PyTorch alike.
  *
- *   bench_train [SECS [THREADS [MODE [ARCH]]]]   MODE: all, train, infer or dx
+ *   bench_train [SECS [THREADS [MODE [ARCH]]]]   MODE: all, train, infer, dx or paired
+ *
+ * paired measures ARCH's training (lenet5 by default) as a fraction of the
+ * sgemm ceiling with the two taking turns in chunks (8 training steps, then 4
+ * sgemms of 512x512x512, about 30 ms each) for SECS seconds: a slow spell of
+ * this shared machine then slows both alike, where the separate runs of the
+ * ceiling and of training can land in different spells. It prints the
+ * fraction from the two totals and the median and range over the chunk pairs.
  *
  * dx times each stride-1 convolution's input gradient of lenet5 and cnn
  * alone, sgemm against the default path, best of SECS rounds.
@@ -254,6 +261,82 @@ static void bench(const char *arch, const struct input *in, double secs, int thr
 	free(x);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/* MODE paired (top comment) */
+static void bench_paired(const char *arch, const struct input *in, double secs)
+{
+	struct nn_model m;
+	struct rng r;
+	struct nn_opt opt;
+	char err[ERRBUF];
+	const struct nn_arch *a = nn_arch_find(arch);
+	int B = 64, y[64], n = 512, NS = 8, NG = 4, cap = 100000, k = 0;
+	rng_seed(&r, 1);
+	if (nn_create(&m, arch, a->in_c, a->in_h, a->in_w, 10, &r, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	size_t dim = nn_in_size(&m);
+	double ffwd, ftrain;
+	model_flops(&m, &ffwd, &ftrain);
+	float *x = malloc(sizeof(float) * B * dim);
+	float *ga = malloc(sizeof(float) * n * n), *gb = malloc(sizeof(float) * n * n);
+	float *gc = calloc((size_t)n * n, sizeof(float));
+	double *ratio = malloc(sizeof(double) * cap), tt = 0, tg = 0;
+	for (int i = 0; i < n * n; i++)
+		ga[i] = gb[i] = (float)(i % 7) * 0.1f;
+	nn_opt_init(&opt, "sgd", 0.01, m.nparams);
+	opt.momentum = 0.9;
+	long steps = 0, gemms = 0;
+	double t_end = now_seconds() + secs + 0.5, warm = now_seconds() + 0.5;
+	while (now_seconds() < t_end && k < cap) {
+		double t0 = now_seconds();
+		for (int s = 0; s < NS; s++, steps++) {
+			fill(in, dim, steps * B, B, x, y);
+			nn_forward(&m, x, B, 1, &r);
+			nn_zero_act_grads(&m);
+			nn_loss_xent(&m, y, 1.0);
+			nn_zero_grads(&m);
+			nn_backward(&m);
+			nn_opt_step(&opt, &m, 0);
+		}
+		double t1 = now_seconds();
+		for (int g = 0; g < NG; g++)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, ga, n,
+				    gb, n, 0, gc, n);
+		double t2 = now_seconds();
+		if (t0 < warm) { /* warm-up: page faults, OpenBLAS buffers */
+			steps = 0;
+			continue;
+		}
+		double ft = NS * B * ftrain / (t1 - t0),
+		       fg = NG * 2.0 * n * n * (double)n / (t2 - t1);
+		ratio[k++] = ft / fg;
+		tt += t1 - t0;
+		tg += t2 - t1;
+		gemms += NG;
+	}
+	double ft = steps * B * ftrain / tt / 1e9, fg = gemms * 2.0 * n * n * (double)n / tg / 1e9;
+	qsort(ratio, (size_t)k, sizeof *ratio, cmp_double);
+	printf("paired %s: training %.1f GFLOP/s and sgemm %.1f GFLOP/s taking turns, %.1f %% of "
+	       "the ceiling (median over %d chunk pairs %.1f %%, range %.1f to %.1f %%)\n",
+	       arch, ft, fg, 100 * ft / fg, k,
+	       100 * (k % 2 ? ratio[k / 2] : (ratio[k / 2 - 1] + ratio[k / 2]) / 2), 100 * ratio[0],
+	       100 * ratio[k - 1]);
+	nn_opt_free(&opt);
+	nn_free(&m);
+	free(x);
+	free(ga);
+	free(gb);
+	free(gc);
+	free(ratio);
+}
+
 int main(int argc, char **argv)
 {
 	struct dataset train, test;
@@ -263,9 +346,10 @@ int main(int argc, char **argv)
 	const char *mode = argc > 3 ? argv[3] : "all", *only = argc > 4 ? argv[4] : NULL;
 	if (secs <= 0 || threads < 1 ||
 	    (strcmp(mode, "all") && strcmp(mode, "train") && strcmp(mode, "infer") &&
-	     strcmp(mode, "dx")) ||
+	     strcmp(mode, "dx") && strcmp(mode, "paired")) ||
 	    (only && !nn_arch_find(only))) {
-		fprintf(stderr, "usage: bench_train [SECS [THREADS [all|train|infer|dx [%s]]]]\n",
+		fprintf(stderr,
+			"usage: bench_train [SECS [THREADS [all|train|infer|dx|paired [%s]]]]\n",
 			nn_arch_list());
 		return 2;
 	}
@@ -283,6 +367,17 @@ int main(int argc, char **argv)
 	if (data_load("fashion", "", &train, &test, err, sizeof err)) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
+	}
+	if (!strcmp(mode, "paired")) {
+		struct input f = {.d = &train};
+		if (only && strcmp(only, "mlp") && strcmp(only, "lenet5")) {
+			fprintf(stderr, "bench_train: paired takes mlp or lenet5\n");
+			return 2;
+		}
+		bench_paired(only ? only : "lenet5", &f, secs);
+		data_free(&train);
+		data_free(&test);
+		return 0;
 	}
 	printf("sgemm ceiling: %.1f GFLOP/s (%d thread%s, 512x512x512; OpenBLAS core %s)\n",
 	       sgemm_gflops(512), threads, threads > 1 ? "s" : "", openblas_get_corename());
