@@ -9,6 +9,7 @@
 # and BENCH_PARTS (a subset of
 # "engine threads embed verify sched") choose what runs.
 cd "$(dirname "$0")/.."
+set -o pipefail # a measuring program that fails fails its pipeline (| tee, | sed)
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 SECS=${BENCH_SECS:-3}
 ROUNDS=${BENCH_ROUNDS:-3}
@@ -67,7 +68,8 @@ if part engine; then
 	goal lenet5 train ceil "60 % of the ceiling"
 	# the same fraction with training and sgemm taking turns in ~30 ms chunks,
 	# so that both see the same spells of this shared machine
-	build/tests/bench_train "$(awk -v s="$SECS" 'BEGIN {print 3 * s}')" 1 paired lenet5 | sed 's/ (median/ (goal 60 %; median/'
+	build/tests/bench_train "$(awk -v s="$SECS" 'BEGIN {print 3 * s}')" 1 paired lenet5 |
+		sed 's/ (median/ (goal 60 %; median/' || exit 1
 	goal cnn train ratio "1.2x PyTorch"
 	goal mlp infer ceil "85 % of the ceiling"
 	goal lenet5 infer ratio "1.3x PyTorch"

@@ -294,7 +294,7 @@ static void bench_paired(const char *arch, const struct input *in, double secs)
 	opt.momentum = 0.9;
 	long steps = 0, gemms = 0;
 	double t_end = now_seconds() + secs + 0.5, warm = now_seconds() + 0.5;
-	while (now_seconds() < t_end && k < cap) {
+	while ((now_seconds() < t_end || k == 0) && k < cap) { /* at least one timed pair */
 		double t0 = now_seconds();
 		for (int s = 0; s < NS; s++, steps++) {
 			fill(in, dim, steps * B, B, x, y);

@@ -283,25 +283,39 @@ static double rowhook_post(void *ctx, struct nn_model *m, const float *x, const 
 	return 0;
 }
 
+/* An epoch_end hook that changes the marked layer's weights. */
+static void rowhook_epoch(void *ctx, struct nn_model *m, int epoch)
+{
+	struct rowhook *h = ctx;
+	float *W = m->params + m->layers[h->layer].w_off;
+	(void)epoch;
+	for (int j = 0; j < h->M; j += 3)
+		W[j] *= 0.5f;
+}
+
 /* The optimiser's row gradient gives the same bits as adding it into
- * m->grads, with every optimiser, a clip, a frozen layer, on a dense and a
+ * m->grads, with every optimiser (with and without weight decay), a clip, a
+ * frozen layer, weights changed between epochs, on a dense and a
  * convolutional layer; its column sums are the hook's own. */
 static void test_opt_rows(void **state)
 {
 	static const struct {
 		const char *arch, *layer, *kind;
 		double mom, wd, clip;
-		int nesterov, frozen;
+		int nesterov, frozen, perturb;
 	} cases[] = {
-	    {"mlp", "fc2", "sgd", 0, 1e-4, 0, 0, 0},
-	    {"mlp", "fc2", "sgd", 0.9, 5e-4, 0, 0, 0},
-	    {"mlp", "fc2", "sgd", 0.9, 0, 0, 1, 0},
-	    {"mlp", "fc2", "adam", 0, 0, 0, 0, 0},
-	    {"mlp", "fc2", "adam", 0, 1e-4, 0.5, 0, 0},
-	    {"mlp", "fc2", "rmsprop", 0, 1e-4, 0, 0, 0},
-	    {"mlp", "fc1", "adam", 0, 0, 0, 0, 1},
-	    {"lenet5", "conv2", "adam", 0, 0, 0, 0, 0},
-	    {"lenet5", "conv2", "sgd", 0.9, 5e-4, 0, 0, 0},
+	    {"mlp", "fc2", "sgd", 0, 1e-4, 0, 0, 0, 0},
+	    {"mlp", "fc2", "sgd", 0.9, 5e-4, 0, 0, 0, 0},
+	    {"mlp", "fc2", "sgd", 0.9, 0, 0, 1, 0, 0},
+	    {"mlp", "fc2", "sgd", 0.9, 5e-4, 0, 1, 0, 0},
+	    {"mlp", "fc2", "adam", 0, 0, 0, 0, 0, 0},
+	    {"mlp", "fc2", "adam", 0, 1e-4, 0, 0, 0, 0},
+	    {"mlp", "fc2", "adam", 0, 1e-4, 0.5, 0, 0, 0},
+	    {"mlp", "fc2", "rmsprop", 0, 1e-4, 0, 0, 0, 0},
+	    {"mlp", "fc1", "adam", 0, 0, 0, 0, 1, 0},
+	    {"mlp", "fc2", "adam", 0, 0, 0, 0, 0, 1},
+	    {"lenet5", "conv2", "adam", 0, 0, 0, 0, 0, 0},
+	    {"lenet5", "conv2", "sgd", 0.9, 5e-4, 0, 0, 0, 0},
 	};
 	uint32_t idx[384];
 	(void)state;
@@ -331,6 +345,8 @@ static void test_opt_rows(void **state)
 			h[f].seen = malloc(12 * (size_t)h[f].M * sizeof(double));
 			nn_opt_rows_init(&h[f].rows, &m[f], li);
 			struct train_hooks hk = {.ctx = &h[f], .post_backward = rowhook_post};
+			if (cases[c].perturb) /* changes the weights between two steps */
+				hk.epoch_end = rowhook_epoch;
 			if (f)
 				hk.rows = &h[f].rows;
 			assert_int_equal(nn_opt_init(&opt, cases[c].kind, 1e-3, m[f].nparams), 0);
@@ -356,9 +372,12 @@ static void test_opt_rows(void **state)
 		assert_int_equal(h[0].steps, 12);
 		assert_int_equal(h[1].steps, 12);
 		assert_memory_equal(h[0].seen, h[1].seen, 12 * (size_t)h[0].M * sizeof(double));
-		/* the sums came from the optimiser on every step but the first, unless a
-		 * clip or a frozen layer took the plain path */
-		assert_int_equal(h[1].fused_sums, cases[c].clip > 0 || cases[c].frozen ? 0 : 11);
+		/* the sums came from the optimiser on every step but the first (and the
+		 * first after an epoch_end hook), unless a clip or a frozen layer took
+		 * the plain path */
+		assert_int_equal(h[1].fused_sums, cases[c].clip > 0 || cases[c].frozen ? 0
+						  : cases[c].perturb		       ? 10
+										       : 11);
 		for (int f = 0; f < 2; f++) {
 			nn_opt_rows_free(&h[f].rows);
 			free(h[f].g);

@@ -232,9 +232,10 @@ static void rows_step(struct nn_opt *o, struct nn_model *m, const struct nn_laye
 void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch)
 {
 	struct nn_opt_rows *r = o->rows && o->rows->pending ? o->rows : NULL;
+	if (o->rows) /* the layer changes; only the fused pass below re-sums it */
+		o->rows->sum_ok = 0;
 	if (r) {
 		r->pending = 0;
-		r->sum_ok = 0;
 		if (o->grad_clip > 0 || m->layers[r->layer].frozen) {
 			rows_add_plain(r, m); /* the norm includes it */
 			r = NULL;
