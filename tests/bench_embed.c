@@ -58,6 +58,8 @@ static ucontext_t sched_ctx, co_ctx[2];
 static void *stacks[2];
 static int cur = -1, live[2], timing[2];
 static double spent[2], mark;
+/* each run's nn_train_prof.t: kept here while the other runs, and at its end */
+static double phase[2][TP_N];
 static const char *co_arch;
 static const struct sch *co_sch[2];
 static const struct dataset *co_tr, *co_te;
@@ -77,6 +79,8 @@ static void step_done(void)
 	if (!live[other])
 		return;
 	tick();
+	memcpy(phase[me], nn_train_prof.t, sizeof phase[me]);
+	memcpy(nn_train_prof.t, phase[other], sizeof phase[other]);
 	cur = other;
 	swapcontext(&co_ctx[me], &co_ctx[other]);
 }
@@ -125,6 +129,7 @@ static void co_main(int i)
 	}
 	tick();
 	timing[i] = 0;
+	memcpy(phase[i], nn_train_prof.t, sizeof phase[i]);
 	npz_free(&key);
 	nn_free(&m);
 	live[i] = 0;
@@ -137,7 +142,8 @@ fail:
 /* Runs a and b of arch interleaved step by step, b first if b_first;
  * t[0] and t[1] get their CPU seconds. */
 static void pair(const char *arch, const struct sch *a, const struct sch *b, int b_first,
-		 const struct dataset *tr, const struct dataset *te, double t[2])
+		 const struct dataset *tr, const struct dataset *te, double t[2],
+		 double ph[2][TP_N])
 {
 	co_arch = arch;
 	co_tr = tr;
@@ -148,6 +154,7 @@ static void pair(const char *arch, const struct sch *a, const struct sch *b, int
 		live[i] = 1;
 		timing[i] = 0;
 		spent[i] = 0;
+		memset(phase[i], 0, sizeof phase[i]);
 		if (getcontext(&co_ctx[i])) {
 			perror("bench_embed: getcontext");
 			exit(1);
@@ -158,8 +165,11 @@ static void pair(const char *arch, const struct sch *a, const struct sch *b, int
 		makecontext(&co_ctx[i], (void (*)(void))co_main, 1, i);
 	}
 	nn_train_step_done = step_done;
+	nn_train_prof.on = 1;
+	memset(nn_train_prof.t, 0, sizeof nn_train_prof.t);
 	while (live[0] || live[1]) {
 		cur = live[0] ? 0 : 1;
+		memcpy(nn_train_prof.t, phase[cur], sizeof phase[cur]);
 		mark = cpu_seconds();
 		if (swapcontext(&sched_ctx, &co_ctx[cur])) {
 			perror("bench_embed: swapcontext");
@@ -167,8 +177,11 @@ static void pair(const char *arch, const struct sch *a, const struct sch *b, int
 		}
 	}
 	nn_train_step_done = NULL;
+	nn_train_prof.on = 0;
 	t[0] = spent[b_first ? 1 : 0];
 	t[1] = spent[b_first ? 0 : 1];
+	memcpy(ph[0], phase[b_first ? 1 : 0], sizeof ph[0]);
+	memcpy(ph[1], phase[b_first ? 0 : 1], sizeof ph[1]);
 }
 
 static const char *only_arch, *only_scheme;
@@ -221,17 +234,17 @@ int main(int argc, char **argv)
 		return 1;
 	/* per arch and scheme (0: clean against clean), per round: the pair's
 	 * times, clean first */
-	static double t[2][NSCH][99][2];
-	double w[2];
+	static double t[2][NSCH][99][2], ph[2][NSCH][99][2][TP_N];
+	double w[2], wph[2][TP_N];
 	for (int a = 0; a < 2; a++) /* warm-up: page faults, buffers */
 		if (keep(archs[a], "none"))
-			pair(archs[a], &schs[0], &schs[0], 0, &tr, &te, w);
+			pair(archs[a], &schs[0], &schs[0], 0, &tr, &te, w, wph);
 	for (int k = 0; k < rounds; k++)
 		for (int a = 0; a < 2; a++)
 			for (size_t s = 0; s < NSCH; s++)
 				if (keep(archs[a], schs[s].name))
 					pair(archs[a], &schs[0], &schs[s], k % 2, &tr, &te,
-					     t[a][s][k]);
+					     t[a][s][k], ph[a][s][k]);
 	printf("== embedding overhead: embed against clean training, one epoch of %d samples, "
 	       "batch 64, adam, one thread, CPU time; the two runs take turns step by step, "
 	       "median of %d such pairs (range) ==\n",
@@ -277,6 +290,29 @@ int main(int argc, char **argv)
 				       "against %.3f s) (goal %s)\n",
 				       schs[s].name, archs[a], 100 * (r - 1), 100 * (lo - 1),
 				       100 * (hi - 1), me, mc, goal);
+			/* where it goes: per phase of a step, embed minus clean, in % of
+			 * the clean run's time (median over the pairs); the rest is
+			 * outside the steps (the embedding's own set-up) */
+			static const char *pname[TP_N] = {"batch",    "forward",  "pre_backward",
+							  "loss",     "backward", "post_backward",
+							  "optimiser"};
+			printf("  by phase %s %s:", schs[s].name, archs[a]);
+			for (int q = 0; q <= TP_N; q++) {
+				double d[99];
+				for (int k = 0; k < rounds; k++) {
+					double de = 0, dc = 0;
+					for (int z = 0; z < TP_N; z++)
+						if (q == TP_N || z == q) {
+							de += ph[a][s][k][1][z];
+							dc += ph[a][s][k][0][z];
+						}
+					if (q == TP_N) /* outside the steps */
+						de = t[a][s][k][1] - de, dc = t[a][s][k][0] - dc;
+					d[k] = 100 * (de - dc) / t[a][s][k][0];
+				}
+				printf(" %s %+.1f%s", q < TP_N ? pname[q] : "outside the steps",
+				       median(d, rounds), q < TP_N ? "," : " %\n");
+			}
 		}
 	}
 	tl_fashion_free(&tr, &te);

@@ -7,6 +7,17 @@
 #include <string.h>
 
 void (*nn_train_step_done)(void);
+struct nn_train_prof nn_train_prof;
+
+/* With nn_train_prof.on: the CPU time since *mark goes to phase k. */
+static void prof_phase(int k, double *mark)
+{
+	if (!nn_train_prof.on)
+		return;
+	double now = cpu_seconds();
+	nn_train_prof.t[k] += now - *mark;
+	*mark = now;
+}
 
 int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, int n,
 	     const struct train_cfg *cfg, struct nn_opt *opt, const struct train_hooks *h,
@@ -38,15 +49,19 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 		rng_shuffle_u32(r, perm, (size_t)n);
 		for (int s = 0; s < n; s += cfg->batch) {
 			int B = n - s < cfg->batch ? n - s : cfg->batch, B0;
+			double mark = nn_train_prof.on ? cpu_seconds() : 0;
 			nn_fill_batch(d->x, d->y, D, perm + s, B, x, y);
 			B0 = B;
 			if (h && h->mix)
 				h->mix(h->ctx, x, y, &B, cap, r);
+			prof_phase(TP_BATCH, &mark);
 			nn_forward(m, x, B, 1, r);
+			prof_phase(TP_FORWARD, &mark);
 			nn_zero_act_grads(m);
 			double loss = 0;
 			if (h && h->pre_backward)
 				loss += h->pre_backward(h->ctx, m, x, y, B);
+			prof_phase(TP_PRE, &mark);
 			if (q) {
 				double eps = cfg->label_smooth;
 				for (int b = 0; b < B; b++) {
@@ -68,10 +83,13 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 			} else {
 				loss += nn_loss_xent(m, y, 1.0);
 			}
+			prof_phase(TP_LOSS, &mark);
 			nn_zero_grads(m);
 			nn_backward(m);
+			prof_phase(TP_BACKWARD, &mark);
 			if (h && h->post_backward)
 				loss += h->post_backward(h->ctx, m, x, y, B);
+			prof_phase(TP_POST, &mark);
 			if (!isfinite(loss)) {
 				rc = errf(err, errlen,
 					  "training diverged: loss is %g at epoch %d, batch %d; "
@@ -81,6 +99,7 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 				goto out;
 			}
 			nn_opt_step(opt, m, e);
+			prof_phase(TP_OPT, &mark);
 			sum += loss;
 			nb++;
 			if (nn_train_step_done)

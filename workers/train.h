@@ -40,6 +40,18 @@ struct train_cfg {
  * embedding, step by step. Schemes and attacks use train_hooks. */
 extern void (*nn_train_step_done)(void);
 
+/* CPU seconds of each phase of nn_train's steps, added up while on is set
+ * (make bench's embedding overhead by phase, tests/bench_embed.c): the batch
+ * (filling, hooks->mix), the forward pass, pre_backward (with the zeroing
+ * of the activations' gradients), the task loss, the backward pass (with the
+ * zeroing of the gradients), post_backward and the optimiser's step. */
+enum { TP_BATCH, TP_FORWARD, TP_PRE, TP_LOSS, TP_BACKWARD, TP_POST, TP_OPT, TP_N };
+struct nn_train_prof {
+	int on;
+	double t[TP_N];
+};
+extern struct nn_train_prof nn_train_prof;
+
 /* Trains m on samples idx[0..n) of d for cfg->epochs epochs, shuffling with r.
  * Fails (returns -1 with a message) if the loss becomes NaN or infinite.
  * *last_loss (if not NULL) gets the mean loss of the last epoch. */
