@@ -190,20 +190,39 @@ static void bench_dx(const char *arch, int reps)
 	nn_free(&a);
 }
 
+/* A model of arch, seeded as every measurement here does; exits on failure. */
+static void make_model(struct nn_model *m, const char *arch, struct rng *r)
+{
+	char err[ERRBUF];
+	const struct nn_arch *a = nn_arch_find(arch);
+	rng_seed(r, 1);
+	if (nn_create(m, arch, a->in_c, a->in_h, a->in_w, 10, r, err, sizeof err)) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+}
+
+/* One training step of batch B (the step number picks the batch). */
+static void train_step(struct nn_model *m, const struct input *in, size_t dim, long step, int B,
+		       float *x, int *y, struct rng *r, struct nn_opt *opt)
+{
+	fill(in, dim, step * B, B, x, y);
+	nn_forward(m, x, B, 1, r);
+	nn_zero_act_grads(m);
+	nn_loss_xent(m, y, 1.0);
+	nn_zero_grads(m);
+	nn_backward(m);
+	nn_opt_step(opt, m, 0);
+}
+
 static void bench(const char *arch, const struct input *in, double secs, int threads,
 		  const char *mode)
 {
 	struct nn_model m;
 	struct rng r;
 	struct nn_opt opt;
-	char err[ERRBUF];
-	const struct nn_arch *a = nn_arch_find(arch);
 	int B = 64, BI = 1024, y[64];
-	rng_seed(&r, 1);
-	if (nn_create(&m, arch, a->in_c, a->in_h, a->in_w, 10, &r, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
-		exit(1);
-	}
+	make_model(&m, arch, &r);
 	size_t dim = nn_in_size(&m);
 	double ffwd, ftrain;
 	model_flops(&m, &ffwd, &ftrain);
@@ -221,16 +240,9 @@ static void bench(const char *arch, const struct input *in, double secs, int thr
 			nn_prof.on = phase && prof;
 			t0 = now_seconds();
 			c0 = cpu_seconds();
-			do {
-				fill(in, dim, steps * B, B, x, y);
-				nn_forward(&m, x, B, 1, &r);
-				nn_zero_act_grads(&m);
-				nn_loss_xent(&m, y, 1.0);
-				nn_zero_grads(&m);
-				nn_backward(&m);
-				nn_opt_step(&opt, &m, 0);
-				steps++;
-			} while ((t = now_seconds() - t0) < (phase ? secs : 0.5));
+			do
+				train_step(&m, in, dim, steps++, B, x, y, &r, &opt);
+			while ((t = now_seconds() - t0) < (phase ? secs : 0.5));
 		}
 		nn_prof.on = 0;
 		printf("wmbench train %-7s %9.0f samples/s  %5.1f GFLOP/s  (%ld steps of batch %d "
@@ -273,14 +285,8 @@ static void bench_paired(const char *arch, const struct input *in, double secs)
 	struct nn_model m;
 	struct rng r;
 	struct nn_opt opt;
-	char err[ERRBUF];
-	const struct nn_arch *a = nn_arch_find(arch);
 	int B = 64, y[64], n = 512, NS = 8, NG = 4, cap = 100000, k = 0;
-	rng_seed(&r, 1);
-	if (nn_create(&m, arch, a->in_c, a->in_h, a->in_w, 10, &r, err, sizeof err)) {
-		fprintf(stderr, "%s\n", err);
-		exit(1);
-	}
+	make_model(&m, arch, &r);
 	size_t dim = nn_in_size(&m);
 	double ffwd, ftrain;
 	model_flops(&m, &ffwd, &ftrain);
@@ -296,15 +302,8 @@ static void bench_paired(const char *arch, const struct input *in, double secs)
 	double t_end = now_seconds() + secs + 0.5, warm = now_seconds() + 0.5;
 	while ((now_seconds() < t_end || k == 0) && k < cap) { /* at least one timed pair */
 		double t0 = now_seconds();
-		for (int s = 0; s < NS; s++, steps++) {
-			fill(in, dim, steps * B, B, x, y);
-			nn_forward(&m, x, B, 1, &r);
-			nn_zero_act_grads(&m);
-			nn_loss_xent(&m, y, 1.0);
-			nn_zero_grads(&m);
-			nn_backward(&m);
-			nn_opt_step(&opt, &m, 0);
-		}
+		for (int s = 0; s < NS; s++)
+			train_step(&m, in, dim, steps++, B, x, y, &r, &opt);
 		double t1 = now_seconds();
 		for (int g = 0; g < NG; g++)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, ga, n,
