@@ -216,12 +216,69 @@ static void test_bad_params(void **state)
 	nn_free(&m);
 }
 
+/* Verification's projections X_t . w (computed side by side over rows t)
+ * agree with the plain loop of one row at a time: the same bit errors, on
+ * random models and keys whose T is and is not a multiple of 8. */
+static void test_projection(void **state)
+{
+	(void)state;
+	static const char *const archs[] = {"mlp", "lenet5"};
+	static const int bits[] = {13, 64, 71, 5};
+	for (int a = 0; a < 2; a++)
+		for (int k = 0; k < 4; k++) {
+			struct nn_model m;
+			struct npz key;
+			struct wm_env env;
+			struct rng r;
+			struct param_set p;
+			struct wm_verdict v;
+			char kv[64];
+			env_init(&env, &r, 40 + (uint64_t)k, 1);
+			if (nn_create(&m, archs[a], 1, 28, 28, 10, &r, err, sizeof err))
+				fail_msg("%s", err);
+			snprintf(kv, sizeof kv, "bits=%d", bits[k]);
+			params(&p, kv);
+			npz_init(&key);
+			if (wm_check(uchida, &p, &m, err, sizeof err) ||
+			    wm_keygen(uchida, &p, &m, &env, &key, err, sizeof err))
+				fail_msg("uchida %s: %s", kv, err);
+			verify(&key, &m, &v);
+			const struct npz_array *X = npz_get(&key, "uchida.X"),
+					       *b = npz_get(&key, "uchida.b");
+			const struct nn_layer *l =
+			    &m.layers[nn_find_layer(&m, a ? "conv2" : "fc2")];
+			int T = (int)X->shape[0], M = (int)X->shape[1], OC = l->out_c, errors = 0;
+			const float *W = m.params + l->w_off, *Xf = X->data;
+			const uint8_t *bb = b->data;
+			assert_int_equal(M, (int)(l->w_n / OC));
+			double *w = calloc((size_t)M, sizeof *w);
+			for (int o = 0; o < OC; o++)
+				for (int j = 0; j < M; j++)
+					w[j] += W[(size_t)o * M + j];
+			for (int j = 0; j < M; j++)
+				w[j] /= OC;
+			for (int t = 0; t < T; t++) {
+				double z = 0;
+				for (int j = 0; j < M; j++)
+					z += Xf[(size_t)t * M + j] * w[j];
+				errors += (z >= 0) != (bb[t] != 0);
+			}
+			printf("%s T=%d: %d bit errors, verify's BER %.4f\n", archs[a], T, errors,
+			       v.metric);
+			assert_int_equal(T, bits[k]);
+			assert_true(v.metric == (double)errors / T);
+			free(w);
+			npz_free(&key);
+			nn_free(&m);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_embed_detect), cmocka_unit_test(test_capacity),
 	    cmocka_unit_test(test_key_types),	 cmocka_unit_test(test_deterministic),
-	    cmocka_unit_test(test_bad_params),
+	    cmocka_unit_test(test_bad_params),	 cmocka_unit_test(test_projection),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
