@@ -1453,39 +1453,62 @@ static void test_pool2_reference(void **state)
  * (B * OH * OW floats) in eight float lanes per block of 1024, blocks added
  * in double in order: bit for bit, over four blocks side by side and a tail
  * (11 samples of 20x20: 4,400 floats, one group of four blocks, a block of
- * 304). */
+ * 304), on every convolution path. The direct plane kernel sums it while it
+ * copies dout, sample by sample (planes of a multiple of 8 floats: 20x20 and
+ * 28x28, with 2, 6 and 9 channels, four at a time and a remainder; batches of
+ * 1, 11, 64 and 66); the others (21x21, and the sgemm path) sum it apart. */
 static void test_bias_grad_order(void **state)
 {
-	struct gcase g;
+	static const struct {
+		const char *spec;
+		int B, mode, plane; /* plane: the direct plane kernel must be taken */
+	} cases[] = {
+	    {"1x20x20|conv c 2 3 1 1|flatten|dense d 3", 11, NN_CONV_AUTO, 1},
+	    {"1x20x20|conv c 2 3 1 1|flatten|dense d 3", 11, NN_CONV_GEMM, 0},
+	    {"1x28x28|conv c 6 5 1 2|flatten|dense d 3", 64, NN_CONV_AUTO, 1},
+	    {"1x28x28|conv c 6 5 1 2|flatten|dense d 3", 66, NN_CONV_AUTO, 1},
+	    {"1x28x28|conv c 9 5 1 2|flatten|dense d 3", 1, NN_CONV_AUTO, 1},
+	    {"2x20x20|conv c 9 3 1 1|flatten|dense d 3", 13, NN_CONV_AUTO, 1},
+	    {"1x21x21|conv c 6 3 1 1|flatten|dense d 3", 11, NN_CONV_AUTO, 1},
+	};
 	(void)state;
-	gcase_init(&g, "1x20x20|conv c 2 3 1 1|flatten|dense d 3", 61, 11, 0, 0);
-	struct nn_model *m = &g.m;
-	nn_forward(m, g.x, g.B, 0, NULL);
-	nn_zero_act_grads(m);
-	nn_loss_xent(m, g.y, 1.0);
-	nn_zero_grads(m);
-	nn_backward(m);
-	size_t np = (size_t)g.B * 400;
-	const float *db = m->grads + m->layers[0].b_off;
-	for (int oc = 0; oc < 2; oc++) {
-		const float *d = m->dacts[0] + oc * np;
-		double s = 0;
-		for (size_t i0 = 0; i0 < np; i0 += 1024) {
-			size_t e = i0 + 1024 < np ? i0 + 1024 : np, i = i0;
-			float a[8] = {0};
-			for (; i + 8 <= e; i += 8)
-				for (int k = 0; k < 8; k++)
-					a[k] += d[i + k];
-			for (; i < e; i++)
-				a[0] += d[i];
-			s += (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+	for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+		struct gcase g;
+		nn_conv_mode = (enum nn_conv_mode)cases[t].mode;
+		gcase_init(&g, cases[t].spec, 61 + t, cases[t].B, 0, 0);
+		struct nn_model *m = &g.m;
+		const struct nn_layer *l = &m->layers[0];
+		nn_forward(m, g.x, g.B, 0, NULL);
+		nn_zero_act_grads(m);
+		nn_loss_xent(m, g.y, 1.0);
+		nn_zero_grads(m);
+		nn_backward(m);
+		nn_conv_mode = NN_CONV_AUTO;
+		if (cases[t].plane && cd_cpu_ok())
+			assert_int_equal(m->conv_direct[0], CD_PLANE);
+		size_t np = (size_t)g.B * l->out_h * l->out_w;
+		const float *db = m->grads + l->b_off;
+		for (int oc = 0; oc < l->out_c; oc++) {
+			const float *d = m->dacts[0] + oc * np;
+			double s = 0;
+			for (size_t i0 = 0; i0 < np; i0 += 1024) {
+				size_t e = i0 + 1024 < np ? i0 + 1024 : np, i = i0;
+				float a[8] = {0};
+				for (; i + 8 <= e; i += 8)
+					for (int k = 0; k < 8; k++)
+						a[k] += d[i + k];
+				for (; i < e; i++)
+					a[0] += d[i];
+				s += (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+			}
+			float want = (float)s;
+			if (memcmp(&db[oc], &want, sizeof want))
+				fail_msg("%s, batch %d: bias gradient %d is %.9g; one block at a "
+					 "time gives %.9g",
+					 cases[t].spec, g.B, oc, db[oc], want);
 		}
-		float want = (float)s;
-		if (memcmp(&db[oc], &want, sizeof want))
-			fail_msg("bias gradient %d is %.9g; one block at a time gives %.9g", oc,
-				 db[oc], want);
+		gcase_free(&g);
 	}
-	gcase_free(&g);
 }
 
 /* Each layer's written input gradient (set, into a buffer of NaN) has the

@@ -217,15 +217,61 @@ DW_BLOCK(3)
 DW_BLOCK(5)
 DW_BLOCK(7)
 
+int cd_weight_grad_sums_bias(const struct nn_layer *l, int kind)
+{
+	return kind == CD_PLANE && (size_t)l->out_h * l->out_w % 8 == 0;
+}
+
+/* The bias gradient's sums over sample b's part of each channel's dout
+ * (OC, B, S), S % 8 == 0, just after its copy (in L1): sum_f's order
+ * (nn_layers.c), which adds each block of 1024 floats of a channel's (B, S)
+ * plane in eight float lanes, and the blocks' lane totals in double in
+ * order. part[oc] is the open block's lanes, sum[oc] the closed blocks';
+ * four channels run side by side, their chains independent. */
+AVX2 static void bias_sums(const float *dout, int OC, int B, size_t S, int b, float *part,
+			   double *sum)
+{
+	for (int o0 = 0; o0 < OC; o0 += 4) {
+		int n = OC - o0 < 4 ? OC - o0 : 4;
+		__m256 a[4];
+		const float *src[4];
+		for (int q = 0; q < 4; q++) {
+			int oc = o0 + (q < n ? q : 0);
+			a[q] = _mm256_loadu_ps(part + (size_t)oc * 8);
+			src[q] = dout + ((size_t)oc * B + b) * S;
+		}
+		for (size_t g = 0; g < S; g += 8) {
+			size_t i = (size_t)b * S + g; /* index in the channel's plane */
+			if (i % 1024 == 0 && i > 0)
+				for (int q = 0; q < n; q++) {
+					float t[8];
+					_mm256_storeu_ps(t, a[q]);
+					sum[o0 + q] += cd_lanes_total(t);
+					a[q] = _mm256_setzero_ps();
+				}
+			for (int q = 0; q < 4; q++)
+				a[q] = _mm256_add_ps(a[q], _mm256_loadu_ps(src[q] + g));
+		}
+		for (int q = 0; q < n; q++)
+			_mm256_storeu_ps(part + (size_t)(o0 + q) * 8, a[q]);
+	}
+}
+
 AVX2 static void cd_weight_grad_avx2(const struct nn_layer *l, int B, int max_b, const float *pad,
-				     const float *dout, float *dw, float *scratch)
+				     const float *dout, float *dw, float *db, float *scratch)
 {
 	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w;
 	int Wp = l->in_w + 2 * l->pad, np = plane_np(l), nblk = (OC + 1) / 2;
 	size_t plane = pad_plane(l), S = (size_t)OH * OW, nacc = acc_floats(l);
 	__m256 *acc = (__m256 *)scratch;
 	float *gp = scratch + nacc; /* OC + 1 planes of np, zero outside the outputs */
+	float *part = NULL;	    /* with db: bias_sums's open blocks, then closed */
+	double *sum = NULL;
 	memset(scratch, 0, (nacc + (size_t)(OC + 1) * np) * sizeof(float));
+	if (db) {
+		part = xcalloc((size_t)OC * 8, sizeof *part);
+		sum = xcalloc((size_t)OC, sizeof *sum);
+	}
 	for (int b = 0; b < B; b++) {
 		for (int oc = 0; oc < OC; oc++) {
 			const float *src = dout + ((size_t)oc * B + b) * S;
@@ -234,6 +280,8 @@ AVX2 static void cd_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 				memcpy(dst + (size_t)oh * Wp, src + (size_t)oh * OW,
 				       (size_t)OW * sizeof(float));
 		}
+		if (db)
+			bias_sums(dout, OC, B, S, b, part, sum);
 		for (int ob = 0; ob < nblk; ob++) {
 			const float *g0 = gp + (size_t)(2 * ob) * np;
 			const float *g1 = gp + (size_t)(2 * ob + 1 < OC ? 2 * ob + 1 : OC) * np;
@@ -263,6 +311,12 @@ AVX2 static void cd_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 					    ((t[0] + t[1]) + (t[2] + t[3])) +
 					    ((t[4] + t[5]) + (t[6] + t[7]));
 				}
+	if (db) { /* the last block, then the channel's total as sum_f returns it */
+		for (int oc = 0; oc < OC; oc++)
+			db[oc] += (float)(sum[oc] + cd_lanes_total(part + (size_t)oc * 8));
+		free(part);
+		free(sum);
+	}
 }
 
 /* ---- channel-vectorised kernels (cv_*) ----------------------------------
@@ -654,15 +708,21 @@ void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const floa
 }
 
 void cd_weight_grad(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
-		    const float *dout, float *dw, float *scratch)
+		    const float *dout, float *dw, float *db, float *scratch)
 {
+	if (db && !cd_weight_grad_sums_bias(l, kind)) {
+		fprintf(stderr, "wmbench: conv_direct: a bias gradient asked of a kernel that "
+				"does not sum it\n");
+		abort();
+	}
 #if CD_X86
 	if (kind == CD_CHAN)
 		cv_weight_grad_avx2(l, B, max_b, pad, dout, dw, scratch);
 	else
-		cd_weight_grad_avx2(l, B, max_b, pad, dout, dw, scratch);
+		cd_weight_grad_avx2(l, B, max_b, pad, dout, dw, db, scratch);
 #else
-	(void)l, (void)kind, (void)B, (void)max_b, (void)pad, (void)dout, (void)dw, (void)scratch;
+	(void)l, (void)kind, (void)B, (void)max_b, (void)pad, (void)dout, (void)dw, (void)db,
+	    (void)scratch;
 	fprintf(stderr, "wmbench: conv_direct: no kernels for this CPU\n");
 	abort();
 #endif

@@ -64,9 +64,22 @@ void cd_pad_input(const struct nn_layer *l, int B, int max_b, const float *in, f
 void cd_forward(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
 		const float *w, const float *bias, float *out, float *scratch);
 /* dw (OC, C, K, K) += sum over the batch of dout (OC, B, OH, OW) times the
- * padded input (the bias gradient is left to the caller). */
+ * padded input. With db, also db (OC) += the bias gradient, the sum of each
+ * channel's dout, as nn_layers.c's sum_f adds it up; only where
+ * cd_weight_grad_sums_bias(l, kind) (otherwise db must be NULL and the bias
+ * gradient is left to the caller). */
 void cd_weight_grad(const struct nn_layer *l, int kind, int B, int max_b, const float *pad,
-		    const float *dout, float *dw, float *scratch);
+		    const float *dout, float *dw, float *db, float *scratch);
+/* Whether cd_weight_grad with kernel kind can add layer l's bias gradient
+ * (CD_PLANE, and output planes of a multiple of 8 floats). */
+int cd_weight_grad_sums_bias(const struct nn_layer *l, int kind);
+
+/* A block's eight float lanes, added in double in lane order (the bias
+ * gradient's sums: nn_layers.c's sum_f and cd_weight_grad) */
+static inline double cd_lanes_total(const float a[8])
+{
+	return (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+}
 
 /* CD_BATCH: a stride-1 convolution's input gradient with 16 samples in the
  * lanes of two vectors (lenet5's conv2, whose input gradient by sgemm has

@@ -50,12 +50,6 @@ static inline void block_sum(const float *d, size_t n, float a[8])
 		a[0] += d[i];
 }
 
-/* A block's eight lanes, added in double in lane order */
-static inline double lanes_total(const float a[8])
-{
-	return (double)a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
-}
-
 EW_CLONES static float sum_f(const float *d, size_t n)
 {
 	double s = 0;
@@ -67,13 +61,13 @@ EW_CLONES static float sum_f(const float *d, size_t n)
 				for (int k = 0; k < 8; k++)
 					a[j][k] += d[i0 + j * 1024 + i + k];
 		for (int j = 0; j < 4; j++)
-			s += lanes_total(a[j]);
+			s += cd_lanes_total(a[j]);
 	}
 	for (; i0 < n; i0 += 1024) {
 		size_t e = i0 + 1024 < n ? i0 + 1024 : n;
 		float a[8] = {0};
 		block_sum(d + i0, e - i0, a);
-		s += lanes_total(a);
+		s += cd_lanes_total(a);
 	}
 	return (float)s;
 }
@@ -511,7 +505,10 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 	size_t np = (size_t)B * l->out_h * l->out_w;
 	const float *w = m->params + l->w_off;
 	float *dw = l->frozen ? NULL : m->grads + l->w_off, *db = m->grads + l->b_off;
-	if (dw)
+	/* the direct plane kernel sums the bias gradient as it copies dout */
+	int fused =
+	    dw && m->conv_direct[i] != CD_WINO && cd_weight_grad_sums_bias(l, m->conv_direct[i]);
+	if (dw && !fused)
 		for (int oc = 0; oc < l->out_c; oc++)
 			db[oc] += sum_f(dout + (size_t)oc * np, np);
 	if (m->conv_direct[i] == CD_WINO) { /* one transform of dout for both gradients */
@@ -525,7 +522,7 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 	if (dw) {
 		if (m->conv_direct[i])
 			cd_weight_grad(l, m->conv_direct[i], B, m->max_b, m->cpad[i], dout, dw,
-				       m->cscratch[i]);
+				       fused ? db : NULL, m->cscratch[i]);
 		else
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np,
 				    1.0f, dout, (int)np, m->cols[i], (int)np, 1.0f, dw, ckk);

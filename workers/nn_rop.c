@@ -327,8 +327,8 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 			pa = r->pad_a[i];
 			pb = r->max_b;
 		}
-		cd_weight_grad(l, kind, B, pb, pa, rd, acc, r->kscr[i]);
-		cd_weight_grad(l, kind, B, r->max_b, r->pad_ra[i], d, acc, r->kscr[i]);
+		cd_weight_grad(l, kind, B, pb, pa, rd, acc, NULL, r->kscr[i]);
+		cd_weight_grad(l, kind, B, r->max_b, r->pad_ra[i], d, acc, NULL, r->kscr[i]);
 		if (acc != dw)
 			for (size_t k = 0; k < wn; k++)
 				dw[k] += scale * acc[k];
