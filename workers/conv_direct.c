@@ -347,6 +347,61 @@ static void cv_transpose_w(const struct nn_layer *l, const float *w, const float
 	}
 }
 
+/* r[0..7], eight rows of eight floats, transposed in place */
+AVX2 static inline void tr8x8(__m256 r[8])
+{
+	__m256 t[8], u[8];
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+	}
+	for (int i = 0; i < 4; i++) {
+		r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+		r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+	}
+}
+
+/* dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols (with add:
+ * dst[...] += it, one float addition each): tiles of 8 x 8 transposed in
+ * registers, the edges one float at a time */
+AVX2 static void transpose_rows(const float *src, size_t ss, int rows, size_t cols, float *dst,
+				size_t ds, int add)
+{
+	int r0 = 0;
+	for (; r0 + 8 <= rows; r0 += 8) {
+		size_t c0 = 0;
+		for (; c0 + 8 <= cols; c0 += 8) {
+			__m256 t[8];
+			for (int i = 0; i < 8; i++)
+				t[i] = _mm256_loadu_ps(src + (size_t)(r0 + i) * ss + c0);
+			tr8x8(t);
+			for (int k = 0; k < 8; k++) {
+				float *d = dst + (c0 + k) * ds + r0;
+				_mm256_storeu_ps(d, add ? _mm256_add_ps(_mm256_loadu_ps(d), t[k])
+							: t[k]);
+			}
+		}
+		for (; c0 < cols; c0++)
+			for (int i = 0; i < 8; i++) {
+				float v = src[(size_t)(r0 + i) * ss + c0];
+				float *d = dst + c0 * ds + r0 + i;
+				*d = add ? *d + v : v;
+			}
+	}
+	for (; r0 < rows; r0++)
+		for (size_t c = 0; c < cols; c++) {
+			float v = src[(size_t)r0 * ss + c];
+			float *d = dst + c * ds + r0;
+			*d = add ? *d + v : v;
+		}
+}
+
 AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, const float *pad,
 				 const float *w, const float *bias, float *out, float *scratch)
 {
@@ -401,11 +456,9 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 					}
 				}
 			}
-			for (int oc = 0; oc < OC; oc++) {
-				float *dst = out + (((size_t)oc * B + b) * OH + oh) * OW;
-				for (int ow = 0; ow < OW; ow++)
-					dst[ow] = rowt[(size_t)ow * OCp + oc];
-			}
+			/* out (OC, B, OH, OW) at (b, oh) = rowt (OW, OCp) transposed */
+			transpose_rows(rowt, (size_t)OCp, OW, (size_t)OC,
+				       out + ((size_t)b * OH + oh) * OW, (size_t)B * OH * OW, 0);
 		}
 }
 
@@ -523,11 +576,8 @@ AVX2 static void cv_weight_grad_avx2(const struct nn_layer *l, int B, int max_b,
 	memset(acc, 0, sizeof(float) * ckk * OCp);
 	memset(gt, 0, sizeof(float) * S * OCp);
 	for (int b = 0; b < B; b++) {
-		for (int oc = 0; oc < OC; oc++) {
-			const float *src = dout + ((size_t)oc * B + b) * S;
-			for (size_t p = 0; p < S; p++)
-				gt[p * OCp + oc] = src[p];
-		}
+		/* gt (S, OCp) = sample b of dout (OC, B, S) transposed */
+		transpose_rows(dout + (size_t)b * S, (size_t)B * S, OC, S, gt, (size_t)OCp, 0);
 		for (int og = 0; og < OCp; og += 16)
 			for (int c = 0; c < C; c++)
 				for (int ki = 0; ki < K; ki++) {
@@ -651,13 +701,10 @@ AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const
 				    w[((size_t)oc * C + c) * KK + q];
 	for (int b0 = 0; b0 < B; b0 += DXB_LANES) {
 		int n = B - b0 < DXB_LANES ? B - b0 : DXB_LANES;
-		for (int oc = 0; oc < OC; oc++) {
+		for (int oc = 0; oc < OC; oc++) { /* the n samples in lanes, the rest zero */
 			float *g = gt + (size_t)oc * os * DXB_LANES;
-			for (int j = 0; j < n; j++) {
-				const float *src = dout + ((size_t)oc * B + b0 + j) * os;
-				for (size_t p = 0; p < os; p++)
-					g[p * DXB_LANES + j] = src[p];
-			}
+			transpose_rows(dout + ((size_t)oc * B + b0) * os, os, n, os, g, DXB_LANES,
+				       0);
 			for (int j = n; j < DXB_LANES; j++)
 				for (size_t p = 0; p < os; p++)
 					g[p * DXB_LANES + j] = 0;
@@ -668,13 +715,9 @@ AVX2 static void dxb_avx2(const struct nn_layer *l, int B, const float *w, const
 		for (int k = 0; k < 4; k++)
 			for (; c0 + dxb_cb[k] <= C; c0 += dxb_cb[k])
 				fn[k](l, c0, gt, wt, dt);
-		for (int c = 0; c < C; c++)
-			for (int j = 0; j < n; j++) {
-				float *d = din + ((size_t)c * B + b0 + j) * is;
-				const float *t = dt + (size_t)c * is * DXB_LANES + j;
-				for (size_t q = 0; q < is; q++)
-					d[q] += t[q * DXB_LANES];
-			}
+		for (int c = 0; c < C; c++) /* din += the n lanes, back in planes */
+			transpose_rows(dt + (size_t)c * is * DXB_LANES, DXB_LANES, (int)is,
+				       (size_t)n, din + ((size_t)c * B + b0) * is, is, 1);
 	}
 }
 #endif
