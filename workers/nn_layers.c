@@ -696,6 +696,29 @@ AVX2_FN static void relu_unpool2_plane_avx2(const float *gp, const float *pp, co
 #define POOL_X86 0
 #endif
 
+#if POOL_X86
+/* x86: one step of a window, t against the running maximum v (an SSE
+ * scalar), X its position: GCC made the plain C selects below into branches,
+ * which mispredict on a random mask. _mm_max_ss(t, v) is t > v ? t : v and
+ * _mm_cmpgt_ss is t > v (false for NaN), so the values are the same. */
+#define POOL2_STEP(t, X)                                                                           \
+	do {                                                                                       \
+		__m128 t4_ = _mm_set_ss(t);                                                        \
+		int m_ = _mm_cvtsi128_si32(_mm_castps_si128(_mm_cmpgt_ss(t4_, v4_)));              \
+		b_ ^= (b_ ^ (X)) & m_;                                                             \
+		v4_ = _mm_max_ss(t4_, v4_);                                                        \
+	} while (0)
+#define POOL2_WINDOW(ow)                                                                           \
+	do {                                                                                       \
+		int q_ = 2 * (ow), b_ = q_;                                                        \
+		__m128 v4_ = _mm_set_ss(r0[q_]);                                                   \
+		POOL2_STEP(r0[q_ + 1], q_ + 1);                                                    \
+		POOL2_STEP(r1[q_], W + q_);                                                        \
+		POOL2_STEP(r1[q_ + 1], W + q_ + 1);                                                \
+		o[ow] = _mm_cvtss_f32(v4_);                                                        \
+		x[ow] = base + b_;                                                                 \
+	} while (0)
+#else
 /* Windows ow of one row pair (r0, r1) of a 2x2 stride-2 max-pool: maxima
  * and their positions (base + offset in the pair). Selects, not branches,
  * so that the loop vectorises; the first of equal values wins. */
@@ -714,6 +737,7 @@ AVX2_FN static void relu_unpool2_plane_avx2(const float *gp, const float *pp, co
 		o[ow] = v_;                                                                        \
 		x[ow] = base + b_;                                                                 \
 	} while (0)
+#endif
 
 /* One plane (H, W) of the 2x2 stride-2 max-pool: its maxima and their
  * positions in the plane. A row of 8 or more windows goes in blocks of 8 (a
