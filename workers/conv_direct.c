@@ -75,7 +75,7 @@ static int oc_pad(const struct nn_layer *l);
 /* CD_PLANE scratch: weight-gradient accumulators (nblk * C * K * 2K vectors
  * of 8), then OC + 1 gradient planes of plane_np floats (the last one stays
  * zero); the forward pass uses the first OCB * plane_np floats.
- * CD_CHAN scratch: forward wt (CKK, OCp), bt (OCp), rowt (OW + CV_NW, OCp);
+ * CD_CHAN scratch: forward wt (CKK, OCp), bt (OCp), st (OH*OW + CV_NW, OCp);
  * weight gradient acc (CKK * OCp) then gt (OH*OW, OCp). */
 static size_t acc_floats(const struct nn_layer *l)
 {
@@ -92,7 +92,7 @@ float *cd_alloc_scratch(const struct nn_layer *l, int kind)
 			n = OCB * np;
 	} else {
 		size_t ocp = (size_t)oc_pad(l), ckk = (size_t)l->in_c * l->k * l->k;
-		size_t fwd = ckk * ocp + ocp + (size_t)(l->out_w + 8) * ocp;
+		size_t fwd = ckk * ocp + ocp + ((size_t)l->out_h * l->out_w + 8) * ocp;
 		n = ckk * ocp + (size_t)l->out_h * l->out_w * ocp;
 		if (n < fwd)
 			n = fwd;
@@ -409,10 +409,11 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 	int Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
 	size_t plane = pad_plane(l);
 	float *wt = scratch, *bt = wt + (size_t)ckk * OCp,
-	      *rowt = bt + OCp; /* rowt: (OW+CV_NW, OCp) */
+	      *st = bt + OCp; /* st: one sample's outputs, (OH*OW + CV_NW, OCp) */
 	cv_transpose_w(l, w, bias, wt, bt);
-	for (int b = 0; b < B; b++)
+	for (int b = 0; b < B; b++) {
 		for (int oh = 0; oh < OH; oh++) {
+			float *rowt = st + (size_t)oh * OW * OCp;
 			for (int og = 0; og < OCp; og += 16) {
 				__m256 b0 = _mm256_loadu_ps(bt + og),
 				       b1 = _mm256_loadu_ps(bt + og + 8);
@@ -446,8 +447,9 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 								}
 							}
 						}
-					/* outputs past the row end were computed from the next row;
-					 * not kept */
+					/* outputs past the row end, computed from the next row,
+					 * are overwritten by the next row's (or land in the
+					 * CV_NW rows of slack) */
 					for (int j = 0; j < CV_NW; j++) {
 						_mm256_storeu_ps(
 						    rowt + (size_t)(ow0 + j) * OCp + og, a0[j]);
@@ -456,10 +458,11 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 					}
 				}
 			}
-			/* out (OC, B, OH, OW) at (b, oh) = rowt (OW, OCp) transposed */
-			transpose_rows(rowt, (size_t)OCp, OW, (size_t)OC,
-				       out + ((size_t)b * OH + oh) * OW, (size_t)B * OH * OW, 0);
 		}
+		/* out (OC, B, OH*OW) at sample b = st (OH*OW, OCp) transposed */
+		transpose_rows(st, (size_t)OCp, OH * OW, (size_t)OC, out + (size_t)b * OH * OW,
+			       (size_t)B * OH * OW, 0);
+	}
 }
 
 /* accumulators of taps (c, ki, 0..K-1) for 16 channels over one sample's
