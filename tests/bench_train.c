@@ -202,10 +202,13 @@ static void make_model(struct nn_model *m, const char *arch, struct rng *r)
 	}
 }
 
-/* One training step of batch B (the step number picks the batch). */
+/* One training step of batch B (the step number picks the batch), as
+ * nn_train() runs one without hooks (so the fused ReLUs' outputs are not
+ * stored: relu_out_unread). */
 static void train_step(struct nn_model *m, const struct input *in, size_t dim, long step, int B,
 		       float *x, int *y, struct rng *r, struct nn_opt *opt)
 {
+	m->relu_out_unread = 1;
 	fill(in, dim, step * B, B, x, y);
 	nn_forward(m, x, B, 1, r);
 	nn_zero_act_grads(m);

@@ -1417,6 +1417,14 @@ static void test_pool2_reference(void **state)
 					 H, W, relu ? " after a ReLU" : "");
 			if (!relu)
 				continue;
+			/* the ReLU's output not stored (rout NULL): the same pool */
+			memset(o, 0xff, no * sizeof(float));
+			memset(x, 0xff, no * sizeof(int));
+			nn_relu_pool_forward(&pl, B, in, NULL, o, x);
+			if (memcmp(o, or, no * sizeof(float)) || memcmp(x, xr, no * sizeof(int)))
+				fail_msg("%dx%d: without the ReLU's output stored, the pool's "
+					 "output or argmax differs from the reference",
+					 H, W);
 			for (int set = 0; set < 2; set++) {
 				for (size_t k = 0; k < n; k++) { /* reference: add into d */
 					dr[k] = set ? 0.0f : (float)(rng_uniform(&rg) - 0.5);

@@ -50,8 +50,9 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			break;
 		case NN_RELU:
 			if (pool2_after(m, i)) { /* both layers in one pass */
-				nn_relu_pool_forward(&m->layers[i + 1], B, in, out, m->acts[i + 1],
-						     m->pool_idx[i + 1]);
+				nn_relu_pool_forward(&m->layers[i + 1], B, in,
+						     training && m->relu_out_unread ? NULL : out,
+						     m->acts[i + 1], m->pool_idx[i + 1]);
 				if (nn_prof.on)
 					nn_prof.fwd[i] += now_seconds() - t0;
 				i++;

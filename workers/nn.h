@@ -17,7 +17,8 @@
  * The engine knows nothing of watermarks. It offers hooks: extra gradient on
  * any parameter (write into nn_grad()), extra gradient on any activation
  * (add into nn_dact(m, i) after nn_zero_act_grads() and before nn_backward()),
- * activation capture (m->acts[i] after nn_forward()), input gradients
+ * activation capture (m->acts[i] after nn_forward(); in nn_train() only for
+ * hooks that run after the forward pass, see relu_out_unread), input gradients
  * (m->want_dinput), freezing (layer->frozen) and re-initialisation.
  *
  * Files: nn_arch.c (the named models), nn_model.c (building, copying,
@@ -76,8 +77,15 @@ struct nn_model {
 	 * stale buffer instead of adding into it. dstale[NN_MAXLAYERS] is
 	 * the flag of dinput_cm. */
 	unsigned char dstale[NN_MAXLAYERS + 1];
-	float *dinput;		     /* gradient w.r.t. the input, (B, C, H, W) */
-	int want_dinput;	     /* nn_backward() fills dinput */
+	float *dinput;	 /* gradient w.r.t. the input, (B, C, H, W) */
+	int want_dinput; /* nn_backward() fills dinput */
+	/* Set by nn_train() for steps that no hook can look into (no
+	 * pre_backward, post_backward or epoch_end): a training forward then
+	 * does not store the output of a ReLU that runs fused with the max-pool
+	 * after it, which only hooks, attacks and the R-operator read (the
+	 * fused backward reads the pool's output). acts[] of such a ReLU is
+	 * stale until the next forward without it. */
+	int relu_out_unread;
 	int *pool_idx[NN_MAXLAYERS]; /* argmax positions for max-pool backward */
 	uint8_t *drop_mask[NN_MAXLAYERS];
 	float

@@ -36,7 +36,8 @@ void nn_relu_forward(const float *in, float *out, size_t n);
 void nn_relu_backward(float *restrict din, const float *restrict out, const float *restrict dout,
 		      size_t n, int set);
 /* A ReLU and the 2x2 stride-2 max-pool pl after it, in one pass each way
- * (nn_layers.c); backward only while the ReLU's output gradient is stale. */
+ * (nn_layers.c); backward only while the ReLU's output gradient is stale.
+ * rout NULL: the ReLU's output is not stored (the pool's is the same). */
 void nn_relu_pool_forward(const struct nn_layer *pl, int B, const float *in, float *rout,
 			  float *out, int *idx);
 /* pout: the pool's output (out of the forward) */

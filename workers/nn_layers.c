@@ -605,17 +605,18 @@ AVX2_FN static inline __m256 cols_odd8(__m256 p, __m256 q)
 }
 
 /* windows s..s+7 of the row pair at r0 (plane offset base) into o[s..] and
- * x[s..]; with rr0 (not NULL) a ReLU first, its output stored at rr0 (the
+ * x[s..]; with relu a ReLU first, its output stored at rr0 if not NULL (the
  * pair's rows in the ReLU's output): max(v, +0.0f) is v > 0 ? v : 0 */
-AVX2_FN static inline void pool2_block8(const float *r0, float *rr0, int s, int W, int base,
-					float *o, int *x)
+AVX2_FN static inline void pool2_block8(const float *r0, int relu, float *rr0, int s, int W,
+					int base, float *o, int *x)
 {
 	__m256 a[4] = {_mm256_loadu_ps(r0 + 2 * s), _mm256_loadu_ps(r0 + 2 * s + 8),
 		       _mm256_loadu_ps(r0 + W + 2 * s), _mm256_loadu_ps(r0 + W + 2 * s + 8)};
-	if (rr0)
+	if (relu)
 		for (int k = 0; k < 4; k++) {
 			a[k] = _mm256_max_ps(a[k], _mm256_setzero_ps());
-			_mm256_storeu_ps(rr0 + (k >> 1) * W + 2 * s + (k & 1) * 8, a[k]);
+			if (rr0)
+				_mm256_storeu_ps(rr0 + (k >> 1) * W + 2 * s + (k & 1) * 8, a[k]);
 		}
 	__m256i q = _mm256_add_epi32(_mm256_set1_epi32(base + 2 * s),
 				     _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
@@ -632,17 +633,19 @@ AVX2_FN static inline void pool2_block8(const float *r0, float *rr0, int s, int 
 	_mm256_storeu_si256((__m256i *)(x + s), _mm256_castps_si256(best));
 }
 
-/* One (H, W) plane with OW >= 8: pool2_plane, or with rp (not NULL) the
- * ReLU into rp and the pool of rp, in one pass over the plane (the inputs
- * outside every window, an odd last row or column, by the scalar ReLU). */
-AVX2_FN static void pool2_plane_avx2(const float *ip, float *rp, float *op, int *xp, int H, int W,
-				     int OH, int OW)
+/* One (H, W) plane with OW >= 8: pool2_plane, or with relu the ReLU and
+ * the pool of its output, in one pass over the plane, the ReLU's output
+ * stored into rp if not NULL (the inputs outside every window, an odd last
+ * row or column, by the scalar ReLU). */
+AVX2_FN static void pool2_plane_avx2(const float *ip, int relu, float *rp, float *op, int *xp,
+				     int H, int W, int OH, int OW)
 {
 	for (int oh = 0; oh < OH; oh++) {
 		size_t base = (size_t)2 * oh * W;
 		for (int s = 0; s < OW; s += 8)
-			pool2_block8(ip + base, rp ? rp + base : NULL, s + 8 <= OW ? s : OW - 8, W,
-				     (int)base, op + oh * OW, xp + oh * OW);
+			pool2_block8(ip + base, relu, rp ? rp + base : NULL,
+				     s + 8 <= OW ? s : OW - 8, W, (int)base, op + oh * OW,
+				     xp + oh * OW);
 	}
 	if (rp)
 		for (int h = 0; h < H; h++)
@@ -748,7 +751,7 @@ static inline void pool2_plane(const float *ip, float *op, int *xp, int W, int O
 {
 #if POOL_X86
 	if (OW >= 8 && use_direct_cpu()) {
-		pool2_plane_avx2(ip, NULL, op, xp, 2 * OH, W, OH, OW);
+		pool2_plane_avx2(ip, 0, NULL, op, xp, 2 * OH, W, OH, OW);
 		return;
 	}
 #endif
@@ -826,18 +829,21 @@ EW_CLONES void nn_relu_pool_forward(const struct nn_layer *pl, int B, const floa
 #if POOL_X86
 	if (OW >= 8 && use_direct_cpu()) {
 		for (size_t p = 0; p < planes; p++)
-			pool2_plane_avx2(in + p * hw, rout + p * hw, out + p * OH * OW,
-					 idx + p * OH * OW, pl->in_h, W, OH, OW);
+			pool2_plane_avx2(in + p * hw, 1, rout ? rout + p * hw : NULL,
+					 out + p * OH * OW, idx + p * OH * OW, pl->in_h, W, OH, OW);
 		return;
 	}
 #endif
+	/* without rout, each plane's ReLU output goes through one plane of scratch */
+	float *tmp = rout ? NULL : xmalloc(hw * sizeof(float));
 	for (size_t p = 0; p < planes; p++) {
 		const float *ip = in + p * hw;
-		float *r = rout + p * hw;
+		float *r = rout ? rout + p * hw : tmp;
 		for (size_t k = 0; k < hw; k++)
 			r[k] = ip[k] > 0 ? ip[k] : 0;
 		pool2_plane(r, out + p * OH * OW, idx + p * OH * OW, W, OH, OW);
 	}
+	free(tmp);
 }
 
 /* The backward pass of nn_relu_pool_forward's pair when nothing was added
