@@ -704,6 +704,18 @@ static void test_batch_dx_per_sample(void **state)
 		dout[i] = (float)rng_uniform(&r) - 0.5f;
 	assert_true(cd_batch_ok(&l));
 	cd_input_grad_batch(&l, B, w, dout, din, scratch);
+	{ /* the whole batch into ones: din += the gradient (the 8x8 tiles' adds) */
+		size_t nd = (size_t)l.in_c * B * is;
+		float *ones = malloc(nd * 4);
+		for (size_t i = 0; i < nd; i++)
+			ones[i] = 1.0f;
+		cd_input_grad_batch(&l, B, w, dout, ones, scratch);
+		for (size_t i = 0; i < nd; i++)
+			if (ones[i] != 1.0f + din[i])
+				fail_msg("batch of %d into ones: element %zu is %.9g, not 1 + %.9g",
+					 B, i, ones[i], din[i]);
+		free(ones);
+	}
 	for (int b = 0; b < B; b++) {
 		for (int oc = 0; oc < l.out_c; oc++)
 			memcpy(one + oc * os, dout + ((size_t)oc * B + b) * os, os * 4);
