@@ -431,7 +431,9 @@ static int gs_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	g.tr = env->train;
 	g.next = g.ncand; /* the first mix shuffles */
 	extra = (int)llround(g.per100 * env->ts.batch / 100.0);
-	struct train_hooks h = {.ctx = &g, .post_backward = gs_post_backward};
+	/* the hook reads the batch and runs its own (evaluation) forward of the
+	 * carrier rows, not the training forward's activations */
+	struct train_hooks h = {.ctx = &g, .post_backward = gs_post_backward, .acts_unread = 1};
 	if (g.per100 > 0)
 		h.mix = gs_mix;
 	rc = wm_train_owner(m, env, &h, extra, err, errlen);

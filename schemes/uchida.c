@@ -239,7 +239,9 @@ static int uchida_embed(const void *cfg, struct nn_model *m, struct npz *key,
 	u.gw = xmalloc((size_t)u.M * sizeof(float));
 	u.XT = transpose(u.X, u.T, u.M);
 	nn_opt_rows_init(&u.rows, m, u.layer);
-	struct train_hooks h = {.ctx = &u, .post_backward = uchida_post_backward, .rows = &u.rows};
+	/* the hook reads the weights, not the activations */
+	struct train_hooks h = {
+	    .ctx = &u, .post_backward = uchida_post_backward, .rows = &u.rows, .acts_unread = 1};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
 	nn_opt_rows_free(&u.rows);
 	free(u.XT);

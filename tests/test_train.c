@@ -97,6 +97,14 @@ static double check_relu_out(void *ctx, struct nn_model *m, const float *x, cons
 	return 0;
 }
 
+static int hook_calls;
+static double count_calls(void *ctx, struct nn_model *m, const float *x, const int *y, int B)
+{
+	(void)ctx, (void)m, (void)x, (void)y, (void)B;
+	hook_calls++;
+	return 0;
+}
+
 static void test_relu_out(void **state)
 {
 	(void)state;
@@ -142,6 +150,14 @@ static void test_relu_out(void **state)
 			    b.acts[fused[f]][0] > 1e38f); /* 0x7f7f7f7f, untouched */
 	assert_int_equal(b.relu_out_unread, 0);
 	assert_memory_equal(a.params, b.params, a.nparams * sizeof(float));
+	/* so with a hook that says it reads no activations (acts_unread) */
+	struct train_hooks hu = {.post_backward = count_calls, .acts_unread = 1};
+	hook_calls = 0;
+	assert_int_equal(nn_train(&b, &train, idx, N, &cfg, &ob, &hu, &rb, NULL, err, sizeof err),
+			 0);
+	assert_int_equal(hook_calls, N / 64);
+	for (int f = 0; f < 2; f++)
+		assert_true(b.acts[fused[f]][0] > 1e38f);
 	nn_forward(&b, xb, 64, 0, NULL); /* evaluation after training without hooks */
 	free(xb);
 	relu_checks = relu_bad = 0;

@@ -39,8 +39,9 @@ int nn_train(struct nn_model *m, const struct dataset *d, const uint32_t *idx, i
 	}
 	memcpy(perm, idx, (size_t)n * sizeof *perm);
 	nn_reserve(m, cap);
-	/* no hook can look at the activations: the fused ReLUs need not store theirs */
-	m->relu_out_unread = !(h && (h->pre_backward || h->post_backward || h->epoch_end));
+	/* no hook looks at the activations: the fused ReLUs need not store theirs */
+	m->relu_out_unread =
+	    !h || h->acts_unread || !(h->pre_backward || h->post_backward || h->epoch_end);
 	if (h && h->rows) {
 		h->rows->pending = h->rows->sum_ok = 0;
 		opt->rows = h->rows;

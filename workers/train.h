@@ -19,6 +19,10 @@ struct train_hooks {
 	double (*post_backward)(void *ctx, struct nn_model *m, const float *x, const int *y, int B);
 	/* Called after each epoch (e.g. to log). */
 	void (*epoch_end)(void *ctx, struct nn_model *m, int epoch);
+	/* 1: no hook reads the training forward's activations (m->acts), so a
+	 * ReLU fused with a max-pool need not store its output
+	 * (m->relu_out_unread); 0 (the default): they may. */
+	int acts_unread;
 	/* Optional: a row gradient post_backward hands to the optimiser instead
 	 * of adding it into m->grads (struct nn_opt_rows in nn.h). nn_train
 	 * clears its pending and sum_ok at the start. */
