@@ -428,7 +428,9 @@ static int ds_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 			d.At[(size_t)k * d.M + j] = d.A[(size_t)j * d.N + k];
 	for (size_t k = 0; k < n; k++)
 		d.mu[k] = rng_uniform(env->rng);
-	struct train_hooks h = {.ctx = &d, .pre_backward = ds_pre_backward};
+	/* the hook reads and adds to the marked activation only (acts[al]) */
+	struct train_hooks h = {
+	    .ctx = &d, .pre_backward = ds_pre_backward, .acts_unread = !nn_relu_fused(m, d.al)};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
 	free(d.mu);
 	free(d.gmu);

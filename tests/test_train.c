@@ -143,6 +143,10 @@ static void test_relu_out(void **state)
 			memset(b.acts[i], 0x7f, nn_out_size(&b.layers[i]) * 64 * sizeof(float));
 		}
 	assert_int_equal(nf, 2);
+	assert_true(nn_relu_fused(&b, fused[0]) && nn_relu_fused(&b, fused[1]));
+	assert_false(nn_relu_fused(&b, nn_find_layer(&b, "fc1") + 1)); /* a ReLU, no pool */
+	assert_false(nn_relu_fused(&b, fused[0] + 1) || nn_relu_fused(&b, -1) ||
+		     nn_relu_fused(&b, b.nlayers - 1));
 	assert_int_equal(nn_train(&b, &train, idx, N, &cfg, &ob, NULL, &rb, NULL, err, sizeof err),
 			 0);
 	for (int f = 0; f < 2; f++)

@@ -20,6 +20,11 @@ static int pool2_after(const struct nn_model *m, int i)
 	       p->k == 2 && p->stride == 2;
 }
 
+int nn_relu_fused(const struct nn_model *m, int i)
+{
+	return i >= 0 && i + 1 < m->nlayers && pool2_after(m, i);
+}
+
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r)
 {
 	nn_count.forward += B;

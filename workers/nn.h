@@ -201,6 +201,9 @@ extern struct nn_prof nn_prof;
  * drawn from r, which may be NULL when not training). Returns the logits,
  * (B, nclass), which stay valid until the next forward. */
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r);
+/* Layer i is a ReLU that runs fused with the 2x2 max-pool after it (its
+ * output is not stored in training steps with relu_out_unread). */
+int nn_relu_fused(const struct nn_model *m, int i);
 /* Zeroes the activation gradients (every dacts[i]); call between forward and
  * the loss. It only marks them zero (dstale): write into them through
  * nn_dact(), never through m->dacts[i] directly. m->dinput is valid only

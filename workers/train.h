@@ -19,8 +19,8 @@ struct train_hooks {
 	double (*post_backward)(void *ctx, struct nn_model *m, const float *x, const int *y, int B);
 	/* Called after each epoch (e.g. to log). */
 	void (*epoch_end)(void *ctx, struct nn_model *m, int epoch);
-	/* 1: no hook reads the training forward's activations (m->acts), so a
-	 * ReLU fused with a max-pool need not store its output
+	/* 1: no hook reads or adds to the output of a ReLU fused with a max-pool
+	 * (nn_relu_fused) in the training forward, so those need not be stored
 	 * (m->relu_out_unread); 0 (the default): they may. */
 	int acts_unread;
 	/* Optional: a row gradient post_backward hands to the optimiser instead
