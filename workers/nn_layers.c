@@ -506,8 +506,7 @@ void nn_conv_backward(struct nn_model *m, const struct nn_layer *l, int B, const
 	const float *w = m->params + l->w_off;
 	float *dw = l->frozen ? NULL : m->grads + l->w_off, *db = m->grads + l->b_off;
 	/* the direct plane kernel sums the bias gradient as it copies dout */
-	int fused =
-	    dw && m->conv_direct[i] != CD_WINO && cd_weight_grad_sums_bias(l, m->conv_direct[i]);
+	int fused = dw && cd_weight_grad_sums_bias(l, m->conv_direct[i]);
 	if (dw && !fused)
 		for (int oc = 0; oc < l->out_c; oc++)
 			db[oc] += sum_f(dout + (size_t)oc * np, np);
