@@ -1531,6 +1531,78 @@ static void test_bias_grad_order(void **state)
 	}
 }
 
+/* The plane kernel's weight gradient, bit for bit, against a scalar model of
+ * its order: the output positions run as one flat plane as wide as the padded
+ * input (p = oh * Wp + ow, rounded up to 16 positions), lane p % 8 of each
+ * (oc, c, ki, kj) sums g * x by fmaf over p and then over the samples, zero
+ * gradients included, and the lanes are added in pairs at the end. */
+static void test_weight_grad_order(void **state)
+{
+	static const struct {
+		const char *spec;
+		int B;
+	} cases[] = {
+	    {"1x28x28|conv c 6 5 1 2|flatten|dense d 3", 64}, /* Wp 32, OW 28 */
+	    {"1x28x28|conv c 5 5 1 2|flatten|dense d 3", 7},  /* odd OC */
+	    {"1x14x12|conv c 2 3 1 2|flatten|dense d 3", 5},  /* Wp 16, OW 14, OH 16 */
+	    {"1x30x17|conv c 2 5 1 0|flatten|dense d 3", 9},  /* Wp 17 */
+	    {"1x20x20|conv c 4 7 1 2|flatten|dense d 3", 3},  /* Wp 24, OW 18 */
+	};
+	(void)state;
+	if (!cd_cpu_ok())
+		skip();
+	for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+		struct gcase g;
+		nn_conv_mode = NN_CONV_DIRECT; /* the plane kernel for every case */
+		gcase_init(&g, cases[t].spec, 71 + t, cases[t].B, 0, 0);
+		struct nn_model *m = &g.m;
+		const struct nn_layer *l = &m->layers[0];
+		nn_forward(m, g.x, g.B, 0, NULL);
+		nn_zero_act_grads(m);
+		nn_loss_xent(m, g.y, 1.0);
+		nn_zero_grads(m);
+		nn_backward(m);
+		nn_conv_mode = NN_CONV_AUTO;
+		assert_int_equal(m->conv_direct[0], CD_PLANE);
+		int K = l->k, P = l->pad, H = l->in_h, W = l->in_w, OH = l->out_h, OW = l->out_w;
+		int Wp = W + 2 * P, Hp = H + 2 * P, np = (OH * Wp + 15) / 16 * 16, B = g.B;
+		size_t S = (size_t)OH * OW;
+		const float *dw = m->grads + l->w_off;
+		for (int oc = 0; oc < l->out_c; oc++)
+			for (int ki = 0; ki < K; ki++)
+				for (int kj = 0; kj < K; kj++) {
+					float a[8] = {0};
+					for (int b = 0; b < B; b++)
+						for (int p = 0; p < np; p++) {
+							int oh = p / Wp, ow = p % Wp;
+							int q = p + ki * Wp + kj, y = q / Wp - P,
+							    x = q % Wp - P;
+							float gv =
+							    oh < OH && ow < OW
+								? m->dacts[0][((size_t)oc * B + b) *
+										  S +
+									      (size_t)oh * OW + ow]
+								: 0.0f;
+							float xv =
+							    q < Hp * Wp && y >= 0 && y < H &&
+								    x >= 0 && x < W
+								? g.x[((size_t)b * H + y) * W + x]
+								: 0.0f;
+							a[p % 8] = fmaf(gv, xv, a[p % 8]);
+						}
+					float want = 0.0f + (((a[0] + a[1]) + (a[2] + a[3])) +
+							     ((a[4] + a[5]) + (a[6] + a[7])));
+					float got = dw[((size_t)oc * K + ki) * K + kj];
+					if (memcmp(&got, &want, sizeof got))
+						fail_msg(
+						    "%s, batch %d: weight gradient (%d, %d, %d) is "
+						    "%.9g; the plane kernel's order gives %.9g",
+						    cases[t].spec, B, oc, ki, kj, got, want);
+				}
+		gcase_free(&g);
+	}
+}
+
 /* Each layer's written input gradient (set, into a buffer of NaN) has the
  * bits of its input gradient added into zeros, -0.0f in dout included
  * (0.0f + -0.0f is +0.0f): ReLU, ReLU with max-pool (even and odd planes),
@@ -1987,6 +2059,7 @@ int main(void)
 	    cmocka_unit_test(test_stale_act_grads),
 	    cmocka_unit_test(test_set_bits),
 	    cmocka_unit_test(test_bias_grad_order),
+	    cmocka_unit_test(test_weight_grad_order),
 	    cmocka_unit_test(test_relu_pool_fused_forward),
 	    cmocka_unit_test(test_pool2_reference),
 	    cmocka_unit_test(test_opt_sgd),

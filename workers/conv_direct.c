@@ -24,6 +24,15 @@
 
 #define OCB 6 /* output channels per forward block (12 accumulators) */
 
+#if CD_X86
+/* Keeps vector v in a register. GCC otherwise folds a load that feeds two
+ * FMAs into both as a memory operand and loads it twice: dw_block5 then ran
+ * 12 loads per 10 FMAs, 3.5 ns per 8 positions in L1 against 2.3 ns. The
+ * accumulators pass through it too, so that they are loaded as whole
+ * vectors (GCC copied them in 16-byte halves to the stack first). */
+#define IN_REGISTER(v) __asm__("" : "+x"(v))
+#endif
+
 /* positions per plane, rounded up to whole 16-float forward blocks */
 static int plane_np(const struct nn_layer *l)
 {
@@ -196,21 +205,25 @@ AVX2 static void cd_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 				     __m256 *acc)                                                  \
 	{                                                                                          \
 		__m256 a0[K], a1[K];                                                               \
+		float *af = (float *)acc;                                                          \
 		for (int kj = 0; kj < K; kj++) {                                                   \
-			a0[kj] = acc[kj];                                                          \
-			a1[kj] = acc[K + kj];                                                      \
+			a0[kj] = _mm256_load_ps(af + 8 * kj);                                      \
+			a1[kj] = _mm256_load_ps(af + 8 * (K + kj));                                \
+			IN_REGISTER(a0[kj]);                                                       \
+			IN_REGISTER(a1[kj]);                                                       \
 		}                                                                                  \
 		for (int p = 0; p < np; p += 8) {                                                  \
 			__m256 g0 = _mm256_load_ps(g0p + p), g1 = _mm256_load_ps(g1p + p);         \
 			for (int kj = 0; kj < K; kj++) {                                           \
 				__m256 xv = _mm256_loadu_ps(x + p + kj);                           \
+				IN_REGISTER(xv);                                                   \
 				a0[kj] = _mm256_fmadd_ps(g0, xv, a0[kj]);                          \
 				a1[kj] = _mm256_fmadd_ps(g1, xv, a1[kj]);                          \
 			}                                                                          \
 		}                                                                                  \
 		for (int kj = 0; kj < K; kj++) {                                                   \
-			acc[kj] = a0[kj];                                                          \
-			acc[K + kj] = a1[kj];                                                      \
+			_mm256_store_ps(af + 8 * kj, a0[kj]);                                      \
+			_mm256_store_ps(af + 8 * (K + kj), a1[kj]);                                \
 		}                                                                                  \
 	}
 DW_BLOCK(3)
