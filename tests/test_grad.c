@@ -1531,6 +1531,82 @@ static void test_bias_grad_order(void **state)
 	}
 }
 
+/* The direct kernels' forward pass, bit for bit, against a scalar model of
+ * their order: each output starts from its bias and adds w * x by fmaf over
+ * the input channels, then the kernel's rows, then its columns. Both kernels
+ * (plane: lenet5's conv1; channels: its conv2, whose K = 5 block is
+ * unrolled) and a 3x3 and 7x7 case of each. */
+static void test_forward_order(void **state)
+{
+	static const struct {
+		const char *spec;
+		int B, kind;
+	} cases[] = {
+	    {"1x28x28|conv c 6 5 1 2|flatten|dense d 3", 9, CD_PLANE},
+	    {"6x14x14|conv c 16 5 1 0|flatten|dense d 3", 7, CD_CHAN},
+	    {"3x9x17|conv c 5 3 1 1|flatten|dense d 3", 3, CD_PLANE},
+	    {"5x11x9|conv c 16 3 1 1|flatten|dense d 3", 4, CD_CHAN},
+	    {"2x12x12|conv c 8 7 1 2|flatten|dense d 3", 2, CD_CHAN},
+	};
+	(void)state;
+	if (!cd_cpu_ok())
+		skip();
+	for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+		struct gcase g;
+		nn_conv_mode = NN_CONV_DIRECT;
+		gcase_init(&g, cases[t].spec, 91 + t, cases[t].B, 0, 0);
+		nn_forward(&g.m, g.x, g.B, 0, NULL);
+		nn_conv_mode = NN_CONV_AUTO;
+		const struct nn_layer *l = &g.m.layers[0];
+		assert_int_equal(g.m.conv_direct[0], cases[t].kind);
+		int K = l->k, P = l->pad, C = l->in_c, H = l->in_h, W = l->in_w;
+		int OC = l->out_c, OH = l->out_h, OW = l->out_w, B = g.B;
+		const float *w = g.m.params + l->w_off, *bias = g.m.params + l->b_off;
+		for (int oc = 0; oc < OC; oc++)
+			for (int b = 0; b < B; b++)
+				for (int oh = 0; oh < OH; oh++)
+					for (int ow = 0; ow < OW; ow++) {
+						float a = bias[oc];
+						for (int c = 0; c < C; c++)
+							for (int ki = 0; ki < K; ki++)
+								for (int kj = 0; kj < K; kj++) {
+									int y = oh + ki - P,
+									    x = ow + kj - P;
+									float xv =
+									    y >= 0 && y < H &&
+										    x >= 0 && x < W
+										? g.x[(((size_t)b *
+											    C +
+											c) *
+											   H +
+										       y) *
+											  W +
+										      x]
+										: 0.0f;
+									a = fmaf(
+									    w[(((size_t)oc * C +
+										c) *
+										   K +
+									       ki) *
+										  K +
+									      kj],
+									    xv, a);
+								}
+						float got =
+						    g.m.acts[0]
+							    [(((size_t)oc * B + b) * OH + oh) * OW +
+							     ow];
+						if (memcmp(&got, &a, sizeof a))
+							fail_msg("%s: output (%d, %d, %d, %d) is "
+								 "%.9g; the "
+								 "kernels' order gives %.9g",
+								 cases[t].spec, oc, b, oh, ow, got,
+								 a);
+					}
+		gcase_free(&g);
+	}
+}
+
 /* The plane kernel's weight gradient, bit for bit, against a scalar model of
  * its order: the output positions run as one flat plane as wide as the padded
  * input (p = oh * Wp + ow, rounded up to 16 positions), lane p % 8 of each
@@ -2060,6 +2136,7 @@ int main(void)
 	    cmocka_unit_test(test_set_bits),
 	    cmocka_unit_test(test_bias_grad_order),
 	    cmocka_unit_test(test_weight_grad_order),
+	    cmocka_unit_test(test_forward_order),
 	    cmocka_unit_test(test_relu_pool_fused_forward),
 	    cmocka_unit_test(test_pool2_reference),
 	    cmocka_unit_test(test_opt_sgd),

@@ -415,12 +415,47 @@ AVX2 static void transpose_rows(const float *src, size_t ss, int rows, size_t co
 		}
 }
 
+/* One block of cv_forward: CV_NW outputs from xr's row on, 16 channels from
+ * wq's column on, starting from the bias (b0, b1); K is a constant where the
+ * caller passes one, so that the tap loop unrolls. */
+AVX2 static inline __attribute__((always_inline)) void cv_fwd_block(int K, int C, int Wp, int OCp,
+								    size_t xstride, const float *xr,
+								    const float *wq, __m256 b0,
+								    __m256 b1, float *rowt)
+{
+	__m256 a0[CV_NW], a1[CV_NW];
+	for (int j = 0; j < CV_NW; j++) {
+		a0[j] = b0;
+		a1[j] = b1;
+	}
+	for (int c = 0; c < C; c++)
+		for (int ki = 0; ki < K; ki++) {
+			const float *xq = xr + (size_t)c * xstride + (size_t)ki * Wp;
+			const float *wk = wq + (size_t)((c * K + ki) * K) * OCp;
+			for (int kj = 0; kj < K; kj++) {
+				__m256 w0 = _mm256_loadu_ps(wk + (size_t)kj * OCp);
+				__m256 w1 = _mm256_loadu_ps(wk + (size_t)kj * OCp + 8);
+				for (int j = 0; j < CV_NW; j++) {
+					__m256 xv = _mm256_broadcast_ss(xq + kj + j);
+					a0[j] = _mm256_fmadd_ps(w0, xv, a0[j]);
+					a1[j] = _mm256_fmadd_ps(w1, xv, a1[j]);
+				}
+			}
+		}
+	/* outputs past the row end, computed from the next row, are overwritten
+	 * by the next row's (or land in the CV_NW rows of slack) */
+	for (int j = 0; j < CV_NW; j++) {
+		_mm256_storeu_ps(rowt + (size_t)j * OCp, a0[j]);
+		_mm256_storeu_ps(rowt + (size_t)j * OCp + 8, a1[j]);
+	}
+}
+
 AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, const float *pad,
 				 const float *w, const float *bias, float *out, float *scratch)
 {
 	int K = l->k, C = l->in_c, OC = l->out_c, OH = l->out_h, OW = l->out_w, OCp = oc_pad(l);
 	int Wp = l->in_w + 2 * l->pad, ckk = C * K * K;
-	size_t plane = pad_plane(l);
+	size_t plane = pad_plane(l), xstride = (size_t)max_b * plane;
 	float *wt = scratch, *bt = wt + (size_t)ckk * OCp,
 	      *st = bt + OCp; /* st: one sample's outputs, (OH*OW + CV_NW, OCp) */
 	cv_transpose_w(l, w, bias, wt, bt);
@@ -431,44 +466,15 @@ AVX2 static void cv_forward_avx2(const struct nn_layer *l, int B, int max_b, con
 				__m256 b0 = _mm256_loadu_ps(bt + og),
 				       b1 = _mm256_loadu_ps(bt + og + 8);
 				for (int ow0 = 0; ow0 < OW; ow0 += CV_NW) {
-					__m256 a0[CV_NW], a1[CV_NW];
-					for (int j = 0; j < CV_NW; j++) {
-						a0[j] = b0;
-						a1[j] = b1;
-					}
-					for (int c = 0; c < C; c++)
-						for (int ki = 0; ki < K; ki++) {
-							const float *xr =
-							    pad + ((size_t)c * max_b + b) * plane +
-							    (size_t)(oh + ki) * Wp + ow0;
-							const float *wq =
-							    wt + (size_t)((c * K + ki) * K) * OCp +
-							    og;
-							for (int kj = 0; kj < K; kj++) {
-								__m256 w0 = _mm256_loadu_ps(
-								    wq + (size_t)kj * OCp);
-								__m256 w1 = _mm256_loadu_ps(
-								    wq + (size_t)kj * OCp + 8);
-								for (int j = 0; j < CV_NW; j++) {
-									__m256 xv =
-									    _mm256_broadcast_ss(
-										xr + kj + j);
-									a0[j] = _mm256_fmadd_ps(
-									    w0, xv, a0[j]);
-									a1[j] = _mm256_fmadd_ps(
-									    w1, xv, a1[j]);
-								}
-							}
-						}
-					/* outputs past the row end, computed from the next row,
-					 * are overwritten by the next row's (or land in the
-					 * CV_NW rows of slack) */
-					for (int j = 0; j < CV_NW; j++) {
-						_mm256_storeu_ps(
-						    rowt + (size_t)(ow0 + j) * OCp + og, a0[j]);
-						_mm256_storeu_ps(
-						    rowt + (size_t)(ow0 + j) * OCp + og + 8, a1[j]);
-					}
+					const float *xr =
+					    pad + (size_t)b * plane + (size_t)oh * Wp + ow0;
+					float *r = rowt + (size_t)ow0 * OCp + og;
+					if (K == 5)
+						cv_fwd_block(5, C, Wp, OCp, xstride, xr, wt + og,
+							     b0, b1, r);
+					else
+						cv_fwd_block(K, C, Wp, OCp, xstride, xr, wt + og,
+							     b0, b1, r);
 				}
 			}
 		}
