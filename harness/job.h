@@ -160,6 +160,8 @@ struct matrix {
 	struct combo *sc, *ac;
 	int nsc, nac;
 	double tc; /* estimated CPU seconds of training one model */
+	double ec; /* ... and of evaluating one on the test set (eval_cost) */
+	int nfit;  /* scheme settings whose controls read a seed's ctlmodel jobs */
 	struct job_rec *r;
 	int n, nstatic, cap;
 	struct job *grown;

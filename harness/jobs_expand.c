@@ -218,6 +218,32 @@ static double train_cost(const struct run_spec *rs)
 	return rs->epochs * n * per;
 }
 
+/* Rough CPU seconds of one pass over the test set: a forward pass costs
+ * about a third of a training step's per sample (forward, then two products
+ * per layer backward). A control job and an attack that does not train are
+ * an evaluation and a verification, about this much: in quick.yaml (mlp,
+ * 5,000 test images) 0.10-0.26 s against 0.1 s estimated, where charging a
+ * whole training overestimated the run 3x (571 s against 187 CPU-s). */
+static double eval_cost(const struct run_spec *rs)
+{
+	const struct data_source *d = data_find(rs->dataset);
+	const struct nn_arch *a = nn_arch_find(rs->model);
+	double n = (d ? d : &data_sources[0])->ntest;
+
+	if (rs->test_subset > 0 && rs->test_subset < n)
+		n = rs->test_subset;
+	return n * (a ? a : &nn_archs[0])->cost / 3;
+}
+
+/* An attack that trains on the attacker's data (fine-tuning, distillation,
+ * ...) as a fifth of a training; any other as an evaluation. */
+static double attack_cost(const struct run_spec *rs, const char *attack)
+{
+	const struct atk_attack *a = atk_find(attack);
+
+	return a && a->uses_attacker_data ? 0.2 * train_cost(rs) : eval_cost(rs);
+}
+
 /* Whether a scheme setting's calibration keys need an owner model each: keys
  * made from a marked model, or decisions by an empirical null fitted on
  * controls after embedding (a bare keygen key holds no fit, so it would make
@@ -292,7 +318,12 @@ static double rec_cost(const struct matrix *m, const struct job_rec *r)
 
 	switch (r->kind) {
 	case JOB_ATTACK:
-		return 0.2 * m->tc;
+		return attack_cost(m->rs, m->ac[r->ac].e->name);
+	case JOB_CONTROL:
+		/* a verification of a control model, which the seed's ctlmodel jobs
+		 * train, or else the first of the seed's controls to need it (one
+		 * training per scheme setting's worth of controls) */
+		return m->ec + (m->nfit ? 0 : m->tc / (m->nsc > 0 ? m->nsc : 1));
 	case JOB_CALIB:
 		/* a verification per key; a keygen per key if made here */
 		nkeys = calib_nkeys(m, r->sc, &own);
@@ -675,6 +706,7 @@ int matrix_expand(const struct run_spec *rs, struct matrix *m, char *err, size_t
 	memset(m, 0, sizeof *m);
 	m->rs = rs;
 	m->tc = train_cost(rs);
+	m->ec = eval_cost(rs);
 	if (combos(rs, rs->schemes, rs->nschemes, 0, &m->sc, &m->nsc, err, errlen) ||
 	    combos(rs, rs->attacks, rs->nattacks, 1, &m->ac, &m->nac, err, errlen))
 		goto fail;
@@ -682,6 +714,7 @@ int matrix_expand(const struct run_spec *rs, struct matrix *m, char *err, size_t
 	int nsc = m->nsc, nac = m->nac;
 	for (int k = 0; k < nsc; k++)
 		nfit += wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps);
+	m->nfit = nfit;
 	for (int k = 0; k < nsc; k++)
 		if (rs->controls < NULL_MIN_CONTROLS &&
 		    wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps)) {
@@ -894,7 +927,7 @@ int job_search_probe(const struct run_spec *rs, const struct job *model, int m,
 	if (atk_check(a, &out->ap, msg, sizeof msg))
 		return errf(err, errlen, "%s:%d:%d: search entry %s: %s", rs->path, e->line, e->col,
 			    e->name, msg);
-	out->cost = 0.2 * train_cost(rs);
+	out->cost = attack_cost(rs, e->name);
 	job_finalise(out, rs);
 	return 0;
 }

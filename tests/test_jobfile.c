@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "../harness/job.h"
+#include "../workers/nn.h"
 #include "../workers/params.h"
 #include "../workers/util.h"
 #include "testlib.h"
@@ -304,6 +305,49 @@ static const char matrix_b[] = "attacks:\n"
 static int cmp_id(const void *a, const void *b)
 {
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The dry-run cost model: a training costs epochs x samples x the model's
+ * per-sample figure; an attack that trains a fifth of that; an attack that
+ * does not, and a control job, an evaluation of the test set (a third of a
+ * training sample per test sample), plus, in a run without ctlmodel jobs, a
+ * share of training the control model. */
+static void test_costs(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	struct job *jobs;
+	int n;
+	char err[ERRBUF];
+	static const char *const runs[2] = {
+	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
+	    "  controls: 2\nschemes:\n  uchida: {}\n  adi: {}\nattacks:\n"
+	    "  noise: {}\n  finetune: {}\n",
+	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
+	    "  controls: 5\nschemes:\n  ewe: {}\nattacks:\n  noise: {}\n"};
+	(void)state;
+	for (int t = 0; t < 2; t++) {
+		load_ok("cost.yaml", runs[t], rs);
+		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+		double per = nn_arch_find("mlp")->cost, tc = 2 * 24000 * per, ec = 5000 * per / 3;
+		int seen[JOB_CTLMODEL + 1] = {0};
+		for (int i = 0; i < n; i++) {
+			const struct job *j = &jobs[i];
+			double want = tc;
+			if (j->kind == JOB_ATTACK)
+				want = strcmp(j->attack, "finetune") ? ec : 0.2 * tc;
+			else if (j->kind == JOB_CONTROL)
+				want = ec + (t == 0 ? tc / 2 : 0); /* run 2: ewe's ctlmodels */
+			seen[j->kind]++;
+			if (fabs(j->cost - want) > 1e-9 * want)
+				fail_msg("run %d: %s job %s (attack '%s') costs %g; expected %g", t,
+					 job_kind_name(j->kind), j->id, j->attack, j->cost, want);
+		}
+		assert_true(seen[JOB_ATTACK] > 0 && seen[JOB_CONTROL] > 0);
+		assert_int_equal(seen[JOB_CTLMODEL] > 0, t == 1);
+		free(jobs);
+		jobfile_free(rs);
+	}
+	free(rs);
 }
 
 static void test_matrix(void **state)
@@ -913,6 +957,7 @@ int main(void)
 	    cmocka_unit_test(test_ranges),
 	    cmocka_unit_test(test_canonical_values),
 	    cmocka_unit_test(test_matrix),
+	    cmocka_unit_test(test_costs),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_csv),
 	    cmocka_unit_test(test_scale),

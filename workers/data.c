@@ -510,6 +510,7 @@ const struct data_source data_sources[] = {
 	.w = 28,
 	.nclass = NCLASS,
 	.ntrain = 60000,
+	.ntest = 10000,
     },
     {
 	.name = "mnist",
@@ -521,6 +522,7 @@ const struct data_source data_sources[] = {
 	.w = 28,
 	.nclass = NCLASS,
 	.ntrain = 7996,
+	.ntest = 2004,
     },
     {
 	.name = "cifar10",
@@ -531,6 +533,7 @@ const struct data_source data_sources[] = {
 	.w = 32,
 	.nclass = NCLASS,
 	.ntrain = 50000,
+	.ntest = 10000,
     },
     {0},
 };

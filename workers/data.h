@@ -29,6 +29,7 @@ struct data_source {
 	const char *hint;		  /* where the files come from, for messages */
 	int c, h, w, nclass;		  /* per-sample shape and classes */
 	int ntrain;			  /* training samples of the full set (cost estimates) */
+	int ntest;			  /* test samples of the full set (cost estimates) */
 };
 /* Every dataset, ended by an entry with a NULL name; the first one is the
  * default of a job file and of verify. */
