@@ -289,6 +289,43 @@ static void ref_step(const struct nn_opt *o, float *p, const float *g, float *m1
 	}
 }
 
+/* The gradient clip's sum of squares: its AVX2 code (two 4-lane registers)
+ * gives the bits of eight scalar chains, element i in chain i % 8 and the
+ * last n % 8 elements in chain 0, added in a fixed tree; checked against
+ * that model written here, for every length from 0 to 40 and for mlp's
+ * 669,706 parameters, on gradients of mixed scale. */
+static double ref_sum_squares(const float *g, size_t n)
+{
+	double a[8] = {0};
+	size_t n8 = n - n % 8;
+	for (size_t i = 0; i < n; i++)
+		a[i < n8 ? i % 8 : 0] += (double)g[i] * (double)g[i];
+	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+static void test_sum_squares(void **state)
+{
+	size_t N = 669706;
+	float *g = malloc(N * sizeof(float));
+	struct rng r;
+	(void)state;
+	rng_seed(&r, 11);
+	for (size_t i = 0; i < N; i++)
+		g[i] = (float)(rng_normal(&r) * pow(10.0, -(double)(i % 7)));
+	for (size_t n = 0; n <= N; n = n < 40 ? n + 1 : N) {
+		double want = ref_sum_squares(g, n);
+		double a = nn_sum_squares(g, n, 1), b = nn_sum_squares(g, n, 0);
+		if (memcmp(&a, &want, sizeof a) || memcmp(&b, &want, sizeof b))
+			fprintf(stderr, "n %zu: %a (avx2) %a (portable), expected %a\n", n, a, b,
+				want);
+		assert_memory_equal(&a, &want, sizeof a);
+		assert_memory_equal(&b, &want, sizeof b);
+		if (n == N)
+			break;
+	}
+	free(g);
+}
+
 static void test_opt_bits(void **state)
 {
 	static const struct {
@@ -494,6 +531,7 @@ int main(void)
 	    cmocka_unit_test(test_freeze),
 	    cmocka_unit_test(test_divergence_reported),
 	    cmocka_unit_test(test_opt_bits),
+	    cmocka_unit_test(test_sum_squares),
 	    cmocka_unit_test(test_opt_rows),
 	    cmocka_unit_test(test_relu_out),
 	};

@@ -298,6 +298,9 @@ void nn_opt_free(struct nn_opt *o);
 double nn_opt_lr(const struct nn_opt *o, int epoch);
 /* One update of every non-frozen parameter from m->grads. */
 void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch);
+/* The squared norm of g (n) in double, as the gradient clip computes it;
+ * avx2 = 0 forces the portable code (the result is the same bit for bit). */
+double nn_sum_squares(const float *g, size_t n, int avx2);
 
 /* Copies samples idx[0..B) of a uint8 dataset into x (B, C*H*W) scaled to
  * [0,1] and their labels into y (y may be NULL). */

@@ -121,8 +121,10 @@ static void opt_range(struct nn_opt *o, float *p, const float *g, float *m1, flo
 /* Sum of squares in double, in eight independent chains: one chain waits on
  * the adder's latency at every element, which on mlp (670,000 parameters)
  * cost a fifth of a training step. Each square of a float is exact in
- * double; only the order of the additions differs from one chain. */
-static double sum_squares(const float *g, size_t n)
+ * double; only the order of the additions differs from one chain. Element
+ * i goes to chain i % 8 (the last n % 8 to chain 0), and the chains are
+ * added in a fixed tree at the end. */
+static double sum_squares_sse(const float *g, size_t n)
 {
 	double a[8] = {0};
 	size_t i = 0;
@@ -132,6 +134,44 @@ static double sum_squares(const float *g, size_t n)
 	for (; i < n; i++)
 		a[0] += (double)g[i] * g[i];
 	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+/* The same chains, the same additions in the same order, as two 4-lane
+ * AVX registers (chains 0-3 and 4-7). GCC makes the loop above into eight
+ * SSE conversions, multiplies and adds per eight elements, which ran at
+ * 150-180 us on mlp's gradient against 95 us for this (the chains' add
+ * latency, 84,000 dependent adds, is about 87 us of it). Same bits: the
+ * square is exact in double and every chain adds its elements in order. */
+__attribute__((target("avx2"))) static double sum_squares_avx2(const float *g, size_t n)
+{
+	__m256d lo = _mm256_setzero_pd(), hi = lo;
+	double a[8];
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256d x = _mm256_cvtps_pd(_mm_loadu_ps(g + i));
+		__m256d y = _mm256_cvtps_pd(_mm_loadu_ps(g + i + 4));
+		lo = _mm256_add_pd(lo, _mm256_mul_pd(x, x));
+		hi = _mm256_add_pd(hi, _mm256_mul_pd(y, y));
+	}
+	_mm256_storeu_pd(a, lo);
+	_mm256_storeu_pd(a + 4, hi);
+	for (; i < n; i++)
+		a[0] += (double)g[i] * g[i];
+	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+#endif
+
+/* Exported for test_opt: the portable chains when avx2 is 0. */
+double nn_sum_squares(const float *g, size_t n, int avx2)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+	if (avx2 && __builtin_cpu_supports("avx2"))
+		return sum_squares_avx2(g, n);
+#endif
+	(void)avx2;
+	return sum_squares_sse(g, n);
 }
 
 void nn_opt_rows_init(struct nn_opt_rows *r, const struct nn_model *m, int layer)
@@ -245,7 +285,7 @@ void nn_opt_step(struct nn_opt *o, struct nn_model *m, int epoch)
 	o->t++;
 	double bc1 = 1 - pow(o->beta1, (double)o->t), bc2 = 1 - pow(o->beta2, (double)o->t);
 	if (o->grad_clip > 0) {
-		double norm = sqrt(sum_squares(m->grads, m->nparams));
+		double norm = sqrt(nn_sum_squares(m->grads, m->nparams, 1));
 		if (norm > o->grad_clip)
 			cs = (float)(o->grad_clip / norm);
 	}
