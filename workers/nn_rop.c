@@ -340,6 +340,51 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
 	}
 }
 
+/* A ReLU at layer ip - 1 fused with the 2x2 max-pool at ip, as one map:
+ * the pool's output o is positive exactly where the ReLU let its argmax
+ * through, so the ReLU's own output and tangent are never needed. Tangent:
+ * ro (pool's output shape, B rows) = ra at the argmax where o > 0, else 0,
+ * from ra of B rows or of one row (in_rows 1: every row's tangent is the
+ * same, the shared-direction pass). Backward: din (the ReLU's input shape,
+ * overwritten) = dout at the argmax where o > 0, zero elsewhere. */
+static void relu_pool_tangent(const struct nn_model *m, int ip, int B, const float *ra,
+			      int in_rows, float *ro)
+{
+	const struct nn_layer *l = &m->layers[ip];
+	size_t po = (size_t)l->out_h * l->out_w, pi = (size_t)l->in_h * l->in_w;
+	const int *idx = m->pool_idx[ip];
+	const float *o = m->acts[ip];
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			size_t p = (size_t)c * B + b;
+			const float *src = ra + (in_rows == 1 ? (size_t)c : p) * pi;
+			for (size_t k = p * po; k < (p + 1) * po; k++)
+				ro[k] = o[k] > 0 ? src[idx[k]] : 0;
+		}
+}
+
+static void relu_pool_back(const struct nn_model *m, int ip, int B, const float *dout,
+			   float *din)
+{
+	const struct nn_layer *l = &m->layers[ip];
+	size_t po = (size_t)l->out_h * l->out_w, pi = (size_t)l->in_h * l->in_w;
+	size_t planes = (size_t)l->in_c * B;
+	const int *idx = m->pool_idx[ip];
+	const float *o = m->acts[ip];
+	memset(din, 0, planes * pi * sizeof(float));
+	for (size_t p = 0; p < planes; p++)
+		for (size_t k = p * po; k < (p + 1) * po; k++)
+			if (o[k] > 0)
+				din[p * pi + (size_t)idx[k]] = dout[k];
+}
+
+/* Layer i is a 2x2 max-pool whose ReLU (i - 1) runs fused with it and lies
+ * above layer `above` (so that the ReLU's input gradient is wanted). */
+static int fused_pool(const struct nn_model *m, int i, int above)
+{
+	return i - 1 > above && m->layers[i].kind == NN_MAXPOOL && nn_relu_fused(m, i - 1);
+}
+
 /* The sum of x (n) in double, in eight chains (one chain waits on the
  * adder at every element: lenet5's conv1 has 9,408 per channel at 12 rows). */
 static double sum8(const float *x, size_t n)
@@ -518,8 +563,14 @@ static double prepare_sum_back(struct nn_rop *r, struct nn_model *m, int f, cons
 	double loss;
 	nn_zero_act_grads(m);
 	loss = nn_loss_xent(m, y, 1.0);
-	for (int i = m->nlayers - 1; i > f;
-	     i--) { /* each written once (dacts[i - 1] is zero only by its flag) */
+	/* each buffer written once (dacts[i - 1] is zero only by its flag) */
+	for (int i = m->nlayers - 1; i > f; i--) {
+		if (fused_pool(m, i, f)) { /* to the ReLU's input (the conv's output) */
+			m->dstale[i - 2] = 0;
+			relu_pool_back(m, i, B, m->dacts[i], m->dacts[i - 2]);
+			i--;
+			continue;
+		}
 		m->dstale[i - 1] = 0;
 		backward_data(r, m, i, B, m->dacts[i], m->dacts[i - 1], 1);
 	}
@@ -619,8 +670,12 @@ static void rop_backward(struct nn_rop *r, struct nn_model *m, int first, int B2
 				tangent_param(r, m, i, B, a, r->rd[i], B, r->ra[i - 1], m->dacts[i],
 					      sc, out_grads);
 		}
-		if (i > first)
+		if (fused_pool(m, i, first)) { /* the ReLU has no parameters */
+			relu_pool_back(m, i, B, r->rd[i], r->rd[i - 2]);
+			i--;
+		} else if (i > first) {
 			backward_data(r, m, i, B, r->rd[i], r->rd[i - 1], 1);
+		}
 	}
 }
 
@@ -664,9 +719,19 @@ void nn_rop_apply_shared(struct nn_rop *r, struct nn_model *m, const float *u1, 
 	for (int i = 0; i < f; i++)
 		tangent_forward(r, m, i, 1, i ? r->ra[i - 1] : r->rx, r->ra[i]);
 	tangent_forward(r, m, f, 1, f ? r->ra[f - 1] : r->rx, r->ro1);
-	copy_rows(&m->layers[f], B, r->ro1, r->ra[f]);
-	for (int i = f + 1; i < L; i++)
+	for (int i = f + 1; i < L; i++) {
+		if (i + 1 < L && fused_pool(m, i + 1, f)) { /* ReLU i, pool i + 1 */
+			if (i == f + 1) /* f's one row, not copied */
+				relu_pool_tangent(m, i + 1, B, r->ro1, 1, r->ra[i + 1]);
+			else
+				relu_pool_tangent(m, i + 1, B, r->ra[i - 1], B, r->ra[i + 1]);
+			i++;
+			continue;
+		}
+		if (i == f + 1)
+			copy_rows(&m->layers[f], B, r->ro1, r->ra[f]);
 		tangent_forward(r, m, i, B, r->ra[i - 1], r->ra[i]);
+	}
 	/* f's second weight term: (sum_b d_b)^T R{a} */
 	sum_rows(&m->layers[f], B, m->dacts[f], r->dsum);
 	rop_backward(r, m, f, 1, f ? r->ra[f - 1] : r->rx, r->dsum, (float)scale, out_grads);
