@@ -347,8 +347,8 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
  * from ra of B rows or of one row (in_rows 1: every row's tangent is the
  * same, the shared-direction pass). Backward: din (the ReLU's input shape,
  * overwritten) = dout at the argmax where o > 0, zero elsewhere. */
-static void relu_pool_tangent(const struct nn_model *m, int ip, int B, const float *ra,
-			      int in_rows, float *ro)
+static void relu_pool_tangent(const struct nn_model *m, int ip, int B, const float *ra, int in_rows,
+			      float *ro)
 {
 	const struct nn_layer *l = &m->layers[ip];
 	size_t po = (size_t)l->out_h * l->out_w, pi = (size_t)l->in_h * l->in_w;
@@ -363,8 +363,7 @@ static void relu_pool_tangent(const struct nn_model *m, int ip, int B, const flo
 		}
 }
 
-static void relu_pool_back(const struct nn_model *m, int ip, int B, const float *dout,
-			   float *din)
+static void relu_pool_back(const struct nn_model *m, int ip, int B, const float *dout, float *din)
 {
 	const struct nn_layer *l = &m->layers[ip];
 	size_t po = (size_t)l->out_h * l->out_w, pi = (size_t)l->in_h * l->in_w;
@@ -599,6 +598,13 @@ static void gather_rows(float *x, size_t planes, size_t S, int B, const int *row
 			memmove(x + (c * Bc + j) * S, x + (c * B + rows[j]) * S, S * sizeof(float));
 }
 
+static void gather_idx(int *x, size_t planes, size_t S, int B, const int *rows, int Bc)
+{
+	for (size_t c = 0; c < planes; c++)
+		for (int j = 0; j < Bc; j++)
+			memmove(x + (c * Bc + j) * S, x + (c * B + rows[j]) * S, S * sizeof(int));
+}
+
 double nn_rop_prepare_rows(struct nn_rop *r, struct nn_model *m, const float *x, int B,
 			   const int *rows, int Bc, const int *yc)
 {
@@ -608,9 +614,9 @@ double nn_rop_prepare_rows(struct nn_rop *r, struct nn_model *m, const float *x,
 	if (m->last_b == B && f >= 0)
 		for (; k < m->nlayers; k++) {
 			const struct nn_layer *l = &m->layers[k];
-			if (l->kind == NN_DENSE || l->kind == NN_CONV || l->kind == NN_FLATTEN)
-				continue;
-			if (l->kind == NN_RELU && !(m->relu_out_skipped && nn_relu_fused(m, k)))
+			/* a ReLU fused with its pool: the passes read the pool's
+			 * output, never the ReLU's (which a training step may skip) */
+			if (l->kind != NN_DROPOUT)
 				continue;
 			break;
 		}
@@ -628,7 +634,12 @@ double nn_rop_prepare_rows(struct nn_rop *r, struct nn_model *m, const float *x,
 	for (int i = 0; i < k; i++) {
 		const struct nn_layer *l = &m->layers[i];
 		size_t planes = l->chan_major ? (size_t)l->out_c : 1;
+		if (l->kind == NN_RELU && m->relu_out_skipped && nn_relu_fused(m, i))
+			continue; /* not stored, not read */
 		gather_rows(m->acts[i], planes, nn_out_size(l) / planes, B, rows, Bc);
+		if (l->kind == NN_MAXPOOL) /* its argmax, (C, B, OH, OW) ints */
+			gather_idx(m->pool_idx[i], (size_t)l->out_c, nn_out_size(l) / l->out_c, B,
+				   rows, Bc);
 	}
 	r->gathered = k;
 	nn_forward_from(m, k, Bc);
@@ -691,11 +702,17 @@ void nn_rop_apply(struct nn_rop *r, struct nn_model *m, const float *u, double s
 		to_chan_major(u, r->rx, B, m->in_c, S);
 	else
 		memcpy(r->rx, u, r->in_n * B * sizeof(float));
-	for (int i = 0; i < L; i++)
-		tangent_forward(r, m, i, B, i ? r->ra[i - 1] : r->rx, r->ra[i]);
 	/* R-backward, down to the first layer with parameters */
 	while (first < L && !nn_has_params(&m->layers[first]))
 		first++;
+	for (int i = 0; i < L; i++) {
+		if (i + 1 < L && fused_pool(m, i + 1, first)) { /* ReLU i, pool i + 1 */
+			relu_pool_tangent(m, i + 1, B, r->ra[i - 1], B, r->ra[i + 1]);
+			i++;
+			continue;
+		}
+		tangent_forward(r, m, i, B, i ? r->ra[i - 1] : r->rx, r->ra[i]);
+	}
 	if (first < L)
 		rop_backward(r, m, first, B, first ? r->ra[first - 1] : r->rx, m->dacts[first],
 			     (float)scale, out_grads);
@@ -721,7 +738,7 @@ void nn_rop_apply_shared(struct nn_rop *r, struct nn_model *m, const float *u1, 
 	tangent_forward(r, m, f, 1, f ? r->ra[f - 1] : r->rx, r->ro1);
 	for (int i = f + 1; i < L; i++) {
 		if (i + 1 < L && fused_pool(m, i + 1, f)) { /* ReLU i, pool i + 1 */
-			if (i == f + 1) /* f's one row, not copied */
+			if (i == f + 1)			    /* f's one row, not copied */
 				relu_pool_tangent(m, i + 1, B, r->ro1, 1, r->ra[i + 1]);
 			else
 				relu_pool_tangent(m, i + 1, B, r->ra[i - 1], B, r->ra[i + 1]);

@@ -91,14 +91,14 @@ void nn_rop_apply_shared(struct nn_rop *r, struct nn_model *m, const float *u1, 
 
 /* nn_rop_prepare_sum() for the rows rows[0..Bc) (increasing) of the batch
  * x (B rows) that the model's last forward pass ran on (in training mode,
- * as a training step's hook sees it), with labels yc. The lower layers'
- * outputs of those rows are taken from that pass instead of computed again,
- * up to the first layer whose training-mode output differs from the
- * evaluation-mode one or was not stored (a dropout, a ReLU fused with its
- * max-pool in a step that skipped its output): on mlp the flatten, fc1 and
- * its ReLU, on lenet5 conv1. The rest of the forward pass runs in
- * evaluation mode (nn_forward_from). Where nothing can be reused the rows
- * of x are run from the start. */
+ * as a training step's hook sees it), with labels yc. The layers' outputs
+ * of those rows (and max-pool choices) are taken from that pass instead of
+ * computed again, up to the first dropout, whose training output differs
+ * from the evaluation one: on mlp the flatten, fc1 and its ReLU, on lenet5
+ * the whole pass. A ReLU fused with its max-pool, whose output a training
+ * step may skip, is never read: the passes use the pool's output. The rest
+ * of the forward pass runs in evaluation mode (nn_forward_from). Where
+ * nothing can be reused the rows of x are run from the start. */
 double nn_rop_prepare_rows(struct nn_rop *r, struct nn_model *m, const float *x, int B,
 			   const int *rows, int Bc, const int *yc);
 
