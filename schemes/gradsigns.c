@@ -18,7 +18,7 @@
  * the mean is already inside L_c), with u_b = v scattered onto S (zero
  * elsewhere) for EVERY carrier row b,
  *   dL_w/dtheta = sum_s v_s dg_bar_s/dtheta = d/dtheta sum_b u_b . grad_{x_b} L_c,
- * which nn_rop_apply() gives exactly (double back-propagation by the
+ * which nn_rop_apply_shared() gives exactly (double back-propagation by the
  * R-operator; dbp=fd uses the mixed central difference of nn_fd_param_grad
  * instead, with step fd_eps along u / max|u|). The carrier pass runs the
  * network in evaluation mode (no dropout), as verification does; the task
@@ -443,8 +443,9 @@ static int gs_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	g.tr = env->train;
 	g.next = g.ncand; /* the first mix shuffles */
 	extra = (int)llround(g.per100 * env->ts.batch / 100.0);
-	/* the hook reads the batch and runs its own (evaluation) forward of the
-	 * carrier rows, not the training forward's activations */
+	/* the hook takes the carrier rows' activations from the training
+	 * forward (nn_rop_prepare_rows) but never a fused ReLU's output, which
+	 * the step may skip */
 	struct train_hooks h = {.ctx = &g, .post_backward = gs_post_backward, .acts_unread = 1};
 	if (g.per100 > 0)
 		h.mix = gs_mix;

@@ -447,8 +447,9 @@ static void test_rop_conv_vs_fd(void **state)
  * without readers), so reusing a layer whose training output differs from
  * the evaluation one (the dropout, the skipped ReLU) would show. Models:
  * mlp's layout (dropout), lenet5's (a convolution first, fused ReLU and
- * pool), three input channels (channel-major input rows), and a model whose
- * first layer is a ReLU (no shared pass: the per-row fallback). */
+ * pool), three input channels (channel-major input rows), a model whose
+ * first layer is a ReLU (no shared pass: the per-row fallback), and one whose
+ * only layer with parameters is the last. */
 static double max_rel(const float *a, const float *b, size_t n)
 {
 	double d = 0, bm = 0;
@@ -533,6 +534,7 @@ static void test_rop_shared(void **state)
 	check_shared("3x9x9|conv c1 4 3 1 1|relu|maxpool 2 2|flatten|dropout 0.3|dense fc 5", 20,
 		     1);
 	check_shared("1x6x6|relu|flatten|dense fc1 8|relu|dense fc2 3", 12, 0);
+	check_shared("1x6x6|flatten|dense fc 3", 12, 0); /* f is the last layer */
 }
 
 /* ---- the scheme ------------------------------------------------------------ */

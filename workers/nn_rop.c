@@ -749,6 +749,8 @@ void nn_rop_apply_shared(struct nn_rop *r, struct nn_model *m, const float *u1, 
 			copy_rows(&m->layers[f], B, r->ro1, r->ra[f]);
 		tangent_forward(r, m, i, B, r->ra[i - 1], r->ra[i]);
 	}
+	if (f == L - 1) /* f's tangent is the logits' */
+		copy_rows(&m->layers[f], B, r->ro1, r->ra[f]);
 	/* f's second weight term: (sum_b d_b)^T R{a} */
 	sum_rows(&m->layers[f], B, m->dacts[f], r->dsum);
 	rop_backward(r, m, f, 1, f ? r->ra[f - 1] : r->rx, r->dsum, (float)scale, out_grads);
