@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 int nn_opt_init(struct nn_opt *o, const char *kind, double lr, size_t nparams)
 {
@@ -124,6 +127,13 @@ static void opt_range(struct nn_opt *o, float *p, const float *g, float *m1, flo
  * double; only the order of the additions differs from one chain. Element
  * i goes to chain i % 8 (the last n % 8 to chain 0), and the chains are
  * added in a fixed tree at the end. */
+static double chains_total(double a[8], const float *g, size_t i, size_t n)
+{
+	for (; i < n; i++) /* the tail, past the last whole group of 8 */
+		a[0] += (double)g[i] * g[i];
+	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
 static double sum_squares_sse(const float *g, size_t n)
 {
 	double a[8] = {0};
@@ -131,13 +141,10 @@ static double sum_squares_sse(const float *g, size_t n)
 	for (; i + 8 <= n; i += 8)
 		for (int k = 0; k < 8; k++)
 			a[k] += (double)g[i + k] * g[i + k];
-	for (; i < n; i++)
-		a[0] += (double)g[i] * g[i];
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+	return chains_total(a, g, i, n);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
 /* The same chains, the same additions in the same order, as two 4-lane
  * AVX registers (chains 0-3 and 4-7). GCC makes the loop above into eight
  * SSE conversions, multiplies and adds per eight elements, which ran at
@@ -157,13 +164,11 @@ __attribute__((target("avx2"))) static double sum_squares_avx2(const float *g, s
 	}
 	_mm256_storeu_pd(a, lo);
 	_mm256_storeu_pd(a + 4, hi);
-	for (; i < n; i++)
-		a[0] += (double)g[i] * g[i];
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+	return chains_total(a, g, i, n);
 }
 #endif
 
-/* Exported for test_opt: the portable chains when avx2 is 0. */
+/* Exported for test_train: the portable chains when avx2 is 0. */
 double nn_sum_squares(const float *g, size_t n, int avx2)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
