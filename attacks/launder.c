@@ -304,7 +304,8 @@ static void launder_work(const void *cfg, const struct wm_work *w, double *fwd, 
 	int sb = p->step_samples / p->batch > 1 ? p->step_samples / p->batch : 1;
 	int C = w->nclass > 0 ? w->nclass : 10;
 	int K = p->target >= 0 ? 1 : p->source >= 0 ? C - 1 : C;
-	double lo = p->steps < 26 ? p->steps : 26, np = (double)w->n * (C - 1) / C;
+	double lo = p->steps < 26 ? p->steps : 26;
+	double np = (double)w->n * (p->source >= 0 ? 1 : C - 1) / C; /* source: its class */
 	double S = (double)K * p->seeds * (lo + p->steps) / 2, search = (double)sb * p->batch * S;
 
 	*bwd = search + p->epochs * (w->n + np);

@@ -282,7 +282,8 @@ out_free:
  * rounded down to whole batches, per class and seed; a search stops early
  * after 26 steps at the soonest, so the estimate takes the middle of 26 to
  * steps), then the mitigation (unlearning epochs, or two passes of the
- * samples outside the flagged class, about n (C - 1) / C). */
+ * samples outside the flagged class, about n (C - 1) / C, or of the source
+ * class when it is set, about n / C). */
 static void nc_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
 {
 	const struct nc_cfg *p = cfg;
@@ -295,8 +296,8 @@ static void nc_work(const void *cfg, const struct wm_work *w, double *fwd, doubl
 	if (!strcmp(p->mitigate, "unlearn")) {
 		*fwd += (double)p->epochs * w->n;
 		*bwd += (double)p->epochs * w->n;
-	} else if (!strcmp(p->mitigate, "prune")) {
-		*fwd += 2.0 * w->n * (C - 1) / C;
+	} else if (!strcmp(p->mitigate, "prune")) { /* with source set, its class only */
+		*fwd += 2.0 * w->n * (p->source >= 0 ? 1 : C - 1) / C;
 	}
 }
 
