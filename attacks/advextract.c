@@ -118,6 +118,19 @@ static int advextract_apply(const void *cfg, struct nn_model *m, const struct at
 	return 0;
 }
 
+/* Samples through the passes: the labels of the attacker's data, then per
+ * epoch the data and per_epoch adversarial examples (as advtrain; labelled
+ * through the API when label_input = adversarial). */
+static void advextract_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct advextract_cfg *p = cfg;
+
+	*fwd = w->n + (double)p->epochs *
+			  (w->n + (double)p->per_epoch *
+				      (p->steps + 2 + !strcmp(p->label_input, "adversarial")));
+	*bwd = (double)p->epochs * (w->n + (double)p->per_epoch * (p->steps + 1));
+}
+
 const struct atk_attack atk_advextract = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_DATA | ATK_T_QUERIES,
@@ -129,4 +142,5 @@ const struct atk_attack atk_advextract = {
     .params = advextract_params,
     .check = advextract_check,
     .apply = advextract_apply,
+    .work = advextract_work,
 };

@@ -104,6 +104,18 @@ static int advtrain_apply(const void *cfg, struct nn_model *m, const struct atk_
 	return rc;
 }
 
+/* Samples through the passes: per epoch, the attacker's data and per_epoch
+ * adversarial examples (steps of PGD, each a forward and a backward, a check
+ * and the training on them; their labels through the model unless true). */
+static void advtrain_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct advtrain_cfg *p = cfg;
+
+	*fwd = (double)p->epochs *
+	       (w->n + (double)p->per_epoch * (p->steps + 2 + (strcmp(p->labels, "true") != 0)));
+	*bwd = (double)p->epochs * (w->n + (double)p->per_epoch * (p->steps + 1));
+}
+
 const struct atk_attack atk_advtrain = {
     .category = ATK_CAT_MODIFY,
     /* queries only with source labels */
@@ -116,4 +128,5 @@ const struct atk_attack atk_advtrain = {
     .params = advtrain_params,
     .check = advtrain_check,
     .apply = advtrain_apply,
+    .work = advtrain_work,
 };

@@ -103,6 +103,13 @@ struct atk_attack {
 	 * trains nothing. */
 	int (*wrap)(const void *cfg, struct wm_query *outer, struct wm_query *inner,
 		    const struct atk_env *env, struct rng *r, char *err, size_t errlen);
+	/* Optional: the samples that apply (or wrap's set-up) sends through the
+	 * network's forward and backward passes, the row's forward and backward
+	 * columns, from the config and the run's sizes (struct wm_work, scheme.h): the
+	 * dry run's estimate and the coordinator's order (costliest first).
+	 * Where the count depends on the data (early stopping, a filter), the
+	 * expected one. NULL: none (the job costs its evaluations only). */
+	void (*work)(const void *cfg, const struct wm_work *w, double *fwd, double *bwd);
 };
 
 const struct atk_attack *atk_find(const char *name);
@@ -125,6 +132,10 @@ int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_m
 int atk_wrap(const struct atk_attack *a, const struct param_set *p, struct wm_query *outer,
 	     struct wm_query *inner, const struct atk_env *env, struct rng *r, char *err,
 	     size_t errlen);
+/* The attack's work (atk_attack.work) for parameters p: 0, or -1 with a
+ * message when p is not a valid setting. Without a work function, 0 and 0. */
+int atk_work_of(const struct atk_attack *a, const struct param_set *p, const struct wm_work *w,
+		double *fwd, double *bwd, char *err, size_t errlen);
 extern const struct atk_attack *atk_attacks[]; /* NULL-terminated */
 /* Adds an attack defined outside attacks/ (a test's, say): 0, or -1 when the
  * name is taken or the table is full. */

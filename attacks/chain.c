@@ -138,6 +138,27 @@ static int chain_apply(const void *cfg, struct nn_model *m, const struct atk_env
 	return 0;
 }
 
+/* Samples through the passes: the sum of its steps', each on the chain's
+ * share of the data (a data-dependent step, regularize's early stop, runs
+ * on the model the earlier steps left, so it may differ from the same step
+ * alone). */
+static void chain_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct chain_cfg *p = cfg;
+	struct chain_step st[CHAIN_MAX];
+	char err[ERRBUF];
+	int n = chain_parse(p->steps, st, err, sizeof err);
+
+	*fwd = *bwd = 0;
+	for (int i = 0; i < n; i++) {
+		double f, b;
+		if (!atk_work_of(st[i].a, &st[i].ps, w, &f, &b, err, sizeof err)) {
+			*fwd += f;
+			*bwd += b;
+		}
+	}
+}
+
 const struct atk_attack atk_chain = {
     .category = ATK_CAT_COMPOSITE,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS | ATK_T_QUERIES,
@@ -148,4 +169,5 @@ const struct atk_attack atk_chain = {
     .params = chain_params,
     .check = chain_check,
     .apply = chain_apply,
+    .work = chain_work,
 };

@@ -382,6 +382,32 @@ int atk_check_scheme_params(const char *name, const char *v, char *err, size_t e
 	return apply_overrides(name, "", NULL, v, NULL, err, errlen);
 }
 
+void atk_embed_own_work(const char *ov, int epochs, const struct wm_work *w, double *fwd,
+			double *bwd)
+{
+	const struct wm_scheme *s = w->scheme;
+	struct param_set sp;
+	struct wm_work own = *w;
+	char err[ERRBUF];
+
+	*fwd = *bwd = 0;
+	if (!s || s->unmarked)
+		return; /* nothing to embed with: atk_embed_own does nothing */
+	memset(&sp, 0, sizeof sp);
+	if (w->scheme_params)
+		sp = *w->scheme_params;
+	if (ov && strcmp(ov, "same") &&
+	    apply_overrides("cost", s->name, s->params, ov, &sp, err, sizeof err))
+		return;
+	param_complete(&sp, s->params);
+	own.n_owner = w->n; /* the attacker's data in the owner's place, as atk_embed_own */
+	own.epochs = epochs;
+	if (wm_work_of(s, &sp, &own, fwd, bwd, err, sizeof err))
+		*fwd = *bwd = 0;
+	else /* and atk_verify_own's verification of the attacker's key */
+		*fwd += wm_verify_work_of(s, &sp, &own);
+}
+
 int atk_embed_own(const char *name, const char *ov, int epochs, double lr, struct nn_model *m,
 		  const struct atk_env *env, struct npz *key, struct param_set *sp, char *err,
 		  size_t errlen)

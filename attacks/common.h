@@ -183,6 +183,12 @@ int atk_check_student(const char *name, const char *v, char *err, size_t errlen)
 int atk_embed_own(const char *name, const char *scheme_params, int epochs, double lr,
 		  struct nn_model *m, const struct atk_env *env, struct npz *key,
 		  struct param_set *sp, char *err, size_t errlen);
+/* The samples atk_embed_own's embedding sends through the passes (an
+ * attack's work function): the scheme under attack's (w->scheme, with the
+ * overrides ov) for `epochs` over the attacker's w->n samples; 0 for a
+ * clean model. */
+void atk_embed_own_work(const char *ov, int epochs, const struct wm_work *w, double *fwd,
+			double *bwd);
 /* Checks the syntax of a scheme_params value ("same" or "k=v k=v ..."). */
 int atk_check_scheme_params(const char *name, const char *v, char *err, size_t errlen);
 

@@ -22,6 +22,7 @@
 #include "common.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* The parameters, as the plug-in receives them (table below). */
 struct distill_cfg {
@@ -73,6 +74,17 @@ static int distill_apply(const void *cfg, struct nn_model *m, const struct atk_e
 	return rc;
 }
 
+/* Samples through the passes: the teacher's answers (none for labels =
+ * true), then the student's epochs. */
+static void distill_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct distill_cfg *p = cfg;
+	double N = strcmp(p->data, "all_images") ? w->n : (double)w->n_owner + w->n_attacker;
+
+	*bwd = p->epochs * N;
+	*fwd = *bwd + (strcmp(p->labels, "true") ? N : 0);
+}
+
 const struct atk_attack atk_distill = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_DATA | ATK_T_LABELS | ATK_T_QUERIES,
@@ -84,4 +96,5 @@ const struct atk_attack atk_distill = {
     .late = distill_late,
     .check = distill_check,
     .apply = distill_apply,
+    .work = distill_work,
 };

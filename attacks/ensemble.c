@@ -282,6 +282,16 @@ const struct nn_model *atk_ensemble_member(const struct wm_query *q, int k, cons
 	return &st->member[k];
 }
 
+/* Samples through the passes of the set-up: the labels (none for labels =
+ * true), then each member's epochs on its part (the parts add up to n). */
+static void ensemble_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct ensemble_cfg *p = cfg;
+
+	*bwd = (double)p->epochs * w->n;
+	*fwd = *bwd + (strcmp(p->labels, "true") ? w->n : 0);
+}
+
 const struct atk_attack atk_ensemble = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_DATA | ATK_T_LABELS | ATK_T_QUERIES,
@@ -293,4 +303,5 @@ const struct atk_attack atk_ensemble = {
     .query_path = 1,
     .check = ensemble_check,
     .wrap = ensemble_wrap,
+    .work = ensemble_work,
 };

@@ -177,6 +177,14 @@ static int featreg_apply(const void *cfg, struct nn_model *m, const struct atk_e
 	return atk_fit(m, env, &t, &h, err, errlen);
 }
 
+/* Samples through the passes: the regularised epochs, then the fine-tune. */
+static void featreg_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct featreg_cfg *p = cfg;
+
+	*fwd = *bwd = ((double)p->reg_epochs + p->ft_epochs) * w->n;
+}
+
 const struct atk_attack atk_featreg = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -187,4 +195,5 @@ const struct atk_attack atk_featreg = {
 	       "fine-tune (WRT feature regularization)",
     .params = featreg_params,
     .apply = featreg_apply,
+    .work = featreg_work,
 };

@@ -135,6 +135,16 @@ static int fineprune_apply(const void *cfg, struct nn_model *m, const struct atk
 	return atk_fit(m, env, &t, NULL, err, errlen);
 }
 
+/* Samples through the passes: one pass to measure the units' activity,
+ * then the fine-tune. */
+static void fineprune_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct fineprune_cfg *p = cfg;
+
+	*bwd = (double)p->epochs * w->n;
+	*fwd = *bwd + w->n;
+}
+
 const struct atk_attack atk_fineprune = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -145,4 +155,5 @@ const struct atk_attack atk_fineprune = {
 	"remove the least active units of the last hidden layer, then fine-tune (Liu et al. 2018)",
     .params = fineprune_params,
     .apply = fineprune_apply,
+    .work = fineprune_work,
 };

@@ -61,6 +61,16 @@ static int finetune_apply(const void *cfg, struct nn_model *m, const struct atk_
 	return rc;
 }
 
+/* Samples through the passes: the epochs (the mode's default for 0); frozen
+ * layers still count their samples. */
+static void finetune_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct finetune_cfg *p = cfg;
+	int e = p->epochs ? p->epochs : !strcmp(p->mode, "rtll") ? 10 : 5;
+
+	*fwd = *bwd = (double)e * w->n;
+}
+
 const struct atk_attack atk_finetune = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -70,4 +80,5 @@ const struct atk_attack atk_finetune = {
     .summary = "fine-tune on attacker data: ftll, ftal, rtll, rtal (Adi et al. 2018)",
     .params = finetune_params,
     .apply = finetune_apply,
+    .work = finetune_work,
 };

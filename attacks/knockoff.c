@@ -120,6 +120,17 @@ static int knockoff_apply(const void *cfg, struct nn_model *m, const struct atk_
 	return rc;
 }
 
+/* Samples through the passes: the queried transfer images, then the
+ * student's epochs on them. */
+static void knockoff_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct knockoff_cfg *p = cfg;
+
+	(void)w;
+	*fwd = (1.0 + p->epochs) * p->queries;
+	*bwd = (double)p->epochs * p->queries;
+}
+
 const struct atk_attack atk_knockoff = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_QUERIES | ATK_T_PUBLIC,
@@ -130,4 +141,5 @@ const struct atk_attack atk_knockoff = {
     .params = knockoff_params,
     .check = knockoff_check,
     .apply = knockoff_apply,
+    .work = knockoff_work,
 };

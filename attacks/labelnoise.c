@@ -159,6 +159,14 @@ static int labelnoise_apply(const void *cfg, struct nn_model *m, const struct at
 	return rc;
 }
 
+/* Samples through the passes: the fine-tune. */
+static void labelnoise_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct labelnoise_cfg *p = cfg;
+
+	*fwd = *bwd = (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_labelnoise = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -170,4 +178,5 @@ const struct atk_attack atk_labelnoise = {
     .params = labelnoise_params,
     .check = labelnoise_check,
     .apply = labelnoise_apply,
+    .work = labelnoise_work,
 };

@@ -31,6 +31,14 @@ static int labelsmooth_apply(const void *cfg, struct nn_model *m, const struct a
 	return atk_fit(m, env, &t, NULL, err, errlen);
 }
 
+/* Samples through the passes: the fine-tune. */
+static void labelsmooth_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct labelsmooth_cfg *p = cfg;
+
+	*fwd = *bwd = (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_labelsmooth = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -40,4 +48,5 @@ const struct atk_attack atk_labelsmooth = {
     .summary = "fine-tune all layers with label smoothing",
     .params = labelsmooth_params,
     .apply = labelsmooth_apply,
+    .work = labelsmooth_work,
 };

@@ -293,6 +293,25 @@ out:
 	return rc;
 }
 
+/* Samples through the passes: the trigger search (as nc's, over one class
+ * when target is set), two passes of the samples outside the trigger's
+ * class (about n (C - 1) / C) per layer whose units may be reset (2 taken
+ * for the estimate: mlp has 1, lenet5 2, cnn 3), then the retraining with a
+ * stamped copy of those samples. */
+static void launder_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct launder_cfg *p = cfg;
+	int sb = p->step_samples / p->batch > 1 ? p->step_samples / p->batch : 1;
+	int C = w->nclass > 0 ? w->nclass : 10;
+	int K = p->target >= 0 ? 1 : p->source >= 0 ? C - 1 : C;
+	double lo = p->steps < 26 ? p->steps : 26;
+	double np = (double)w->n * (p->source >= 0 ? 1 : C - 1) / C; /* source: its class */
+	double S = (double)K * p->seeds * (lo + p->steps) / 2, search = (double)sb * p->batch * S;
+
+	*bwd = search + p->epochs * (w->n + np);
+	*fwd = *bwd + 2 * 2 * np;
+}
+
 const struct atk_attack atk_launder = {
     .category = ATK_CAT_MODIFY,
     /* adaptive only with source or target set (the scheme's classes) */
@@ -305,4 +324,5 @@ const struct atk_attack atk_launder = {
     .params = launder_params,
     .check = launder_check,
     .apply = launder_apply,
+    .work = launder_work,
 };

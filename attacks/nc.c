@@ -278,6 +278,29 @@ out_free:
 	return rc;
 }
 
+/* Samples through the passes: the trigger search (steps of step_samples,
+ * rounded down to whole batches, per class and seed; a search stops early
+ * after 26 steps at the soonest, so the estimate takes the middle of 26 to
+ * steps), then the mitigation (unlearning epochs, or two passes of the
+ * samples outside the flagged class, about n (C - 1) / C, or of the source
+ * class when it is set, about n / C). */
+static void nc_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct nc_cfg *p = cfg;
+	int sb = p->step_samples / p->batch > 1 ? p->step_samples / p->batch : 1;
+	int C = w->nclass > 0 ? w->nclass : 10, K = p->source >= 0 ? C - 1 : C;
+	double lo = p->steps < 26 ? p->steps : 26;
+	double S = (double)K * p->seeds * (lo + p->steps) / 2, search = (double)sb * p->batch * S;
+
+	*fwd = *bwd = search;
+	if (!strcmp(p->mitigate, "unlearn")) {
+		*fwd += (double)p->epochs * w->n;
+		*bwd += (double)p->epochs * w->n;
+	} else if (!strcmp(p->mitigate, "prune")) { /* with source set, its class only */
+		*fwd += 2.0 * w->n * (p->source >= 0 ? 1 : C - 1) / C;
+	}
+}
+
 const struct atk_attack atk_nc = {
     .category = ATK_CAT_MODIFY,
     /* adaptive only with source set (reads the scheme's source class) */
@@ -290,4 +313,5 @@ const struct atk_attack atk_nc = {
 	       "unlearn or prune it (Wang et al. 2019)",
     .params = nc_params,
     .apply = nc_apply,
+    .work = nc_work,
 };

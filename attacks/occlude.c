@@ -166,6 +166,14 @@ static int occlude_apply(const void *cfg, struct nn_model *m, const struct atk_e
 	return atk_fit(m, env, &t, &h, err, errlen);
 }
 
+/* Samples through the passes: every batch with its occluded copy. */
+static void occlude_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct occlude_cfg *p = cfg;
+
+	*fwd = *bwd = 2.0 * p->repeats * p->epochs * w->n;
+}
+
 const struct atk_attack atk_occlude = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -177,4 +185,5 @@ const struct atk_attack atk_occlude = {
     .params = occlude_params,
     .check = occlude_check,
     .apply = occlude_apply,
+    .work = occlude_work,
 };

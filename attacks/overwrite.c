@@ -52,6 +52,15 @@ static int overwrite_apply(const void *cfg, struct nn_model *m, const struct atk
 	return rc < 0 ? -1 : 0;
 }
 
+/* Samples through the passes: the scheme's embedding for `epochs` on the
+ * attacker's data (its own key's verification is not counted). */
+static void overwrite_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct overwrite_cfg *p = cfg;
+
+	atk_embed_own_work(p->scheme_params, p->epochs, w, fwd, bwd);
+}
+
 const struct atk_attack atk_overwrite = {
     .category = ATK_CAT_AMBIGUITY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS | ATK_T_ADAPTIVE,
@@ -63,4 +72,5 @@ const struct atk_attack atk_overwrite = {
     .params = overwrite_params,
     .check = overwrite_check,
     .apply = overwrite_apply,
+    .work = overwrite_work,
 };

@@ -59,6 +59,15 @@ static int piracy_apply(const void *cfg, struct nn_model *m, const struct atk_en
 	return rc;
 }
 
+/* Samples through the passes: the scheme's embedding for `epochs` on the
+ * attacker's data (the pirate key's verification is not counted). */
+static void piracy_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct piracy_cfg *p = cfg;
+
+	atk_embed_own_work(p->scheme_params, p->epochs, w, fwd, bwd);
+}
+
 const struct atk_attack atk_piracy = {
     .category = ATK_CAT_AMBIGUITY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS | ATK_T_ADAPTIVE,
@@ -70,4 +79,5 @@ const struct atk_attack atk_piracy = {
     .params = piracy_params,
     .check = piracy_check,
     .apply = piracy_apply,
+    .work = piracy_work,
 };

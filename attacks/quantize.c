@@ -80,6 +80,15 @@ static int quantize_apply(const void *cfg, struct nn_model *m, const struct atk_
 	return 0;
 }
 
+/* Samples through the passes (the row's forward and backward): the
+ * fine-tune after rounding. */
+static void quantize_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct quantize_cfg *p = cfg;
+
+	*fwd = *bwd = (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_quantize = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -89,4 +98,5 @@ const struct atk_attack atk_quantize = {
     .summary = "uniform symmetric k-bit weight quantisation, optionally fine-tuned",
     .params = quantize_params,
     .apply = quantize_apply,
+    .work = quantize_work,
 };

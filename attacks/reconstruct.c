@@ -218,6 +218,15 @@ static int reconstruct_wrap(const void *cfg, struct wm_query *outer, struct wm_q
 	return 0;
 }
 
+/* Samples through the passes of the set-up: the autoencoder's training
+ * (its pass per query comes later, in verification). */
+static void reconstruct_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct reconstruct_cfg *p = cfg;
+
+	*fwd = *bwd = (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_reconstruct = {
     .category = ATK_CAT_INPUT,
     .threat = ATK_T_DATA,
@@ -228,4 +237,5 @@ const struct atk_attack atk_reconstruct = {
     .params = reconstruct_params,
     .query_path = 1,
     .wrap = reconstruct_wrap,
+    .work = reconstruct_work,
 };

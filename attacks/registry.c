@@ -207,6 +207,20 @@ int atk_check(const struct atk_attack *a, const struct param_set *p, char *err, 
 	return rc;
 }
 
+int atk_work_of(const struct atk_attack *a, const struct param_set *p, const struct wm_work *w,
+		double *fwd, double *bwd, char *err, size_t errlen)
+{
+	void *cfg = atk_cfg(a, p, err, errlen);
+
+	*fwd = *bwd = 0;
+	if (!cfg)
+		return -1;
+	if (a->work)
+		a->work(cfg, w, fwd, bwd);
+	free(cfg);
+	return 0;
+}
+
 int atk_apply(const struct atk_attack *a, const struct param_set *p, struct nn_model *m,
 	      const struct atk_env *env, char *err, size_t errlen)
 {

@@ -15,6 +15,7 @@
 #include "common.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* The parameters, as the plug-in receives them (table below). */
 struct retrain_cfg {
@@ -63,6 +64,17 @@ static int retrain_apply(const void *cfg, struct nn_model *m, const struct atk_e
 	return rc;
 }
 
+/* Samples through the passes: the teacher's labels (one pass over the
+ * data, none for labels = true), then the student's epochs. */
+static void retrain_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct retrain_cfg *p = cfg;
+	double N = strcmp(p->data, "all_images") ? w->n : (double)w->n_owner + w->n_attacker;
+
+	*bwd = p->epochs * N;
+	*fwd = *bwd + (strcmp(p->labels, "true") ? N : 0);
+}
+
 const struct atk_attack atk_retrain = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_DATA | ATK_T_LABELS | ATK_T_QUERIES,
@@ -74,4 +86,5 @@ const struct atk_attack atk_retrain = {
     .late = retrain_late,
     .check = retrain_check,
     .apply = retrain_apply,
+    .work = retrain_work,
 };

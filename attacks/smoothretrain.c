@@ -188,6 +188,16 @@ static int smoothretrain_apply(const void *cfg, struct nn_model *m, const struct
 	return 0;
 }
 
+/* Samples through the passes: n augmented views of each image labelled
+ * through the model, then the student's epochs. */
+static void smoothretrain_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct smoothretrain_cfg *p = cfg;
+
+	*fwd = ((double)p->n + p->epochs) * w->n;
+	*bwd = (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_smoothretrain = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_DATA | ATK_T_QUERIES,
@@ -198,4 +208,5 @@ const struct atk_attack atk_smoothretrain = {
     .params = smoothretrain_params,
     .check = smoothretrain_check,
     .apply = smoothretrain_apply,
+    .work = smoothretrain_work,
 };

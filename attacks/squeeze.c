@@ -275,6 +275,16 @@ static int squeeze_wrap(const void *cfg, struct wm_query *outer, struct wm_query
 	return 0;
 }
 
+/* Samples through the passes of the set-up: with detect, the calibration
+ * images through the model raw and squeezed. */
+static void squeeze_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct squeeze_cfg *p = cfg;
+
+	*fwd = p->detect ? 2.0 * (w->n < p->calib ? w->n : p->calib) : 0;
+	*bwd = 0;
+}
+
 const struct atk_attack atk_squeeze = {
     .category = ATK_CAT_INPUT,
     .threat = ATK_T_DATA,
@@ -286,4 +296,5 @@ const struct atk_attack atk_squeeze = {
     .uses_attacker_data = 1,
     .check = squeeze_check,
     .wrap = squeeze_wrap,
+    .work = squeeze_work,
 };

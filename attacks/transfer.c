@@ -30,6 +30,7 @@
  * no schedule over 5 epochs. The frozen variant stands for WRT's
  * Open-Images model with its first layers frozen, without per-layer rates. */
 #include "common.h"
+#include "../workers/data.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,17 @@ out:
 	return 0;
 }
 
+/* Samples through the passes: pre-training on the public digits, then the
+ * fine-tune on the attacker's data. */
+static void transfer_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct transfer_cfg *p = cfg;
+	const struct data_source *pub = data_find("mnist");
+
+	*fwd = *bwd =
+	    (double)p->pretrain_epochs * (pub ? pub->ntrain : 0) + (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_transfer = {
     .category = ATK_CAT_EXTRACT,
     .threat = ATK_T_DATA | ATK_T_LABELS | ATK_T_PUBLIC,
@@ -144,4 +156,5 @@ const struct atk_attack atk_transfer = {
     .params = transfer_params,
     .check = transfer_check,
     .apply = transfer_apply,
+    .work = transfer_work,
 };

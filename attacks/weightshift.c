@@ -72,6 +72,14 @@ static int weightshift_apply(const void *cfg, struct nn_model *m, const struct a
 	return atk_fit(m, env, &t, NULL, err, errlen);
 }
 
+/* Samples through the passes: the fine-tune with the shift penalty. */
+static void weightshift_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct weightshift_cfg *p = cfg;
+
+	*fwd = *bwd = (double)p->epochs * w->n;
+}
+
 const struct atk_attack atk_weightshift = {
     .category = ATK_CAT_MODIFY,
     .threat = ATK_T_WEIGHTS | ATK_T_DATA | ATK_T_LABELS,
@@ -81,4 +89,5 @@ const struct atk_attack atk_weightshift = {
     .summary = "shift every unit's weights by lambda times their mean, add noise, fine-tune",
     .params = weightshift_params,
     .apply = weightshift_apply,
+    .work = weightshift_work,
 };

@@ -1023,14 +1023,16 @@ static void print_dry_run(const struct matrix *mx)
 	}
 	printf("# %d jobs from %s (run '%s', dataset %s, model %s)\n", n, rs->path, rs->name,
 	       rs->dataset, rs->model);
-	printf("# %-16s %-7s %-16s %5s  %-40s %-40s %9s\n", "job", "kind", "parent", "seed",
-	       "scheme", "attack", "est_cpu_s");
+	printf("# %-16s %-7s %-16s %5s  %-40s %-40s %9s %10s %10s\n", "job", "kind", "parent",
+	       "seed", "scheme", "attack", "est_cpu_s", "est_fwd", "est_bwd");
 	/* A line of a million-job listing is put together by hand: printf of the
 	 * whole line took most of the dry run's time. The fields are those of
-	 * "  %-16s %-7s %-16s %5ld  %-40s %-40s %9.1f\n" (parameters cut at 299
-	 * characters, as param_format into 300 bytes cuts them). */
-	char line[1200], id[17], num[32], cost[64] = "";
-	double last_cost = NAN;
+	 * "  %-16s %-7s %-16s %5ld  %-40s %-40s %9.1f %10.0f %10.0f\n" (parameters
+	 * cut at 299 characters, as param_format into 300 bytes cuts them; "-"
+	 * for the samples of a kind the cost model does not count in samples). */
+	char line[1200], id[17], num[32], cost[96] = "";
+	double last_cost = NAN, last_f = NAN, last_b = NAN, fwd = 0, bwd = 0;
+	int last_known = -1;
 	for (int i = 0; i < n; i++) {
 		const struct job_rec *r = &mx->r[i];
 		const char *sp = matrix_params(mx, i, 0), *ap = matrix_params(mx, i, 1);
@@ -1057,10 +1059,21 @@ static void print_dry_run(const struct matrix *mx)
 			       sp);
 		o = put_padded(o, " ", 0);
 		o = put_params(o, r->ac >= 0 ? mx->ac[r->ac].e->name : "-", ap);
-		if (c != last_cost) {
-			snprintf(cost, sizeof cost, " %9.1f\n", c);
+		double f, b;
+		int known = !matrix_passes(mx, i, &f, &b);
+		if (c != last_cost || known != last_known ||
+		    (known && (f != last_f || b != last_b))) {
+			if (known)
+				snprintf(cost, sizeof cost, " %9.1f %10.0f %10.0f\n", c, f, b);
+			else
+				snprintf(cost, sizeof cost, " %9.1f %10s %10s\n", c, "-", "-");
 			last_cost = c;
+			last_known = known;
+			last_f = f;
+			last_b = b;
 		}
+		fwd += f;
+		bwd += b;
 		o = put_padded(o, cost, 0);
 		fwrite(line, 1, (size_t)(o - line), stdout);
 		cpu += c;
@@ -1071,6 +1084,10 @@ static void print_dry_run(const struct matrix *mx)
 	printf(
 	    "# estimated CPU time: %.0f s (%.2f h); estimated disk: %.1f MB of models and keys\n",
 	    cpu, cpu / 3600, disk / 1e6);
+	printf("# estimated work: %.3g samples forward and %.3g backward (the same on any "
+	       "machine; the CPU time above is the model's cost per training sample, %g s for %s "
+	       "in nn_archs[], x (forward + 2 backward) / 3, plus evaluations)\n",
+	       fwd, bwd, nn_arch_find(rs->model) ? nn_arch_find(rs->model)->cost : NAN, rs->model);
 	int na = jobs_not_applicable(rs, e, sizeof e);
 	if (na > 0)
 		printf("# %d not-applicable attack jobs skipped: query-path attacks against "

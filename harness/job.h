@@ -135,6 +135,14 @@ void jobfile_free(struct run_spec *rs);
 struct combo {
 	const struct plug_entry *e;
 	struct param_set ps;
+	double cost;	 /* estimated CPU seconds of its embed job */
+	double fwd, bwd; /* ... and the samples of its work (the row's forward, backward) */
+	double vfwd;	 /* scheme: the forward samples of one verification */
+};
+
+/* An attack setting's estimate on a model of one scheme setting. */
+struct pair_cost {
+	double cost, fwd, bwd;
 };
 
 /* The compact record of a job (about 52 bytes instead of the 5 KB of struct
@@ -162,6 +170,9 @@ struct matrix {
 	double tc; /* estimated CPU seconds of training one model */
 	double ec; /* ... and of evaluating one on the test set (eval_cost) */
 	int nfit;  /* scheme settings whose controls read a seed's ctlmodel jobs */
+	/* pair[(k + 1) * nac + a]: attack setting a on scheme setting k's
+	 * models (k = -1: the clean model) */
+	struct pair_cost *pair;
 	struct job_rec *r;
 	int n, nstatic, cap;
 	struct job *grown;
@@ -184,6 +195,10 @@ int job_id_bytes(const char *id, unsigned char *out);
  * matrix_job then). */
 long matrix_seed(const struct matrix *m, int i);
 double matrix_cost(const struct matrix *m, int i);
+/* The samples job i's work is expected to send through the forward and
+ * backward passes (its row's forward and backward columns): 0, or -1 for a
+ * job grown during the run. */
+int matrix_passes(const struct matrix *m, int i, double *fwd, double *bwd);
 const char *matrix_params(const struct matrix *m, int i, int attack);
 /* Job i's id as text (17 bytes with the NUL). */
 void matrix_id(const struct matrix *m, int i, char *id);

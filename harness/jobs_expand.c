@@ -12,6 +12,7 @@
 #include "../schemes/scheme.h"
 #include "../attacks/attack.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
@@ -205,43 +206,110 @@ static int combos(const struct run_spec *rs, const struct plug_entry *es, int n,
 	return 0;
 }
 
-/* Rough CPU seconds of training one model of this run. */
-static double train_cost(const struct run_spec *rs)
+/* ---- the cost model ----
+ * A job's estimate is the samples it sends through the network's forward and
+ * backward passes (the forward and backward columns of its row), at the
+ * model's cost per training sample (nn_archs[].cost, forward, backward and
+ * update) split a third to the forward pass and two thirds to the backward
+ * (two products per layer against one), plus its evaluations. The plug-ins
+ * give their work from their parameters (wm_scheme.work, atk_attack.work). */
+
+/* The run's sizes as the plug-ins' work functions read them. */
+static struct wm_work run_work(const struct run_spec *rs)
 {
 	const struct data_source *d = data_find(rs->dataset);
+	struct wm_work w;
+	int n;
+
+	if (!d)
+		d = &data_sources[0];
+	n = rs->train_subset > 0 && rs->train_subset < d->ntrain ? rs->train_subset : d->ntrain;
+	memset(&w, 0, sizeof w);
+	w.n_attacker = (int)llround(rs->attacker_split * n); /* data_split's rounding */
+	w.n_owner = n - w.n_attacker;
+	w.n = w.n_attacker;
+	w.n_test = rs->test_subset > 0 && rs->test_subset < d->ntest ? rs->test_subset : d->ntest;
+	w.batch = rs->batch;
+	w.epochs = rs->epochs;
+	w.nclass = d->nclass;
+	w.in_size = d->c * d->h * d->w;
+	return w;
+}
+
+/* CPU seconds of fwd forward and bwd backward samples. */
+static double pass_cost(const struct run_spec *rs, double fwd, double bwd)
+{
 	const struct nn_arch *a = nn_arch_find(rs->model);
-	double n = (d ? d : &data_sources[0])->ntrain;
 	double per = (a ? a : &nn_archs[0])->cost;
 
-	if (rs->train_subset > 0 && rs->train_subset < n)
-		n = rs->train_subset;
-	return rs->epochs * n * per;
+	return per * (fwd + 2 * bwd) / 3;
 }
 
-/* Rough CPU seconds of one pass over the test set: a forward pass costs
- * about a third of a training step's per sample (forward, then two products
- * per layer backward). A control job and an attack that does not train are
- * an evaluation and a verification, about this much: in quick.yaml (mlp,
- * 5,000 test images) 0.10-0.26 s against 0.1 s estimated, where charging a
- * whole training overestimated the run 3x (571 s against 187 CPU-s). */
+/* Rough CPU seconds of training one model of this run: epochs over the
+ * owner's part of the training data. */
+static double train_cost(const struct run_spec *rs)
+{
+	struct wm_work w = run_work(rs);
+
+	return pass_cost(rs, (double)w.epochs * w.n_owner, (double)w.epochs * w.n_owner);
+}
+
+/* Rough CPU seconds of one pass over the test set (forward only). A control
+ * job and an attack that trains nothing are an evaluation and a
+ * verification, about this much: in quick.yaml (mlp, 5,000 test images)
+ * 0.10-0.26 s against 0.13 s estimated. */
 static double eval_cost(const struct run_spec *rs)
 {
-	const struct data_source *d = data_find(rs->dataset);
-	const struct nn_arch *a = nn_arch_find(rs->model);
-	double n = (d ? d : &data_sources[0])->ntest;
+	struct wm_work w = run_work(rs);
 
-	if (rs->test_subset > 0 && rs->test_subset < n)
-		n = rs->test_subset;
-	return n * (a ? a : &nn_archs[0])->cost / 3;
+	return pass_cost(rs, w.n_test, 0);
 }
 
-/* An attack that trains on the attacker's data (fine-tuning, distillation,
- * ...) as a fifth of a training; any other as an evaluation. */
-static double attack_cost(const struct run_spec *rs, const char *attack)
+/* An embedding with scheme setting (name, p): its work, then the marked
+ * model's evaluation and verification. */
+static double embed_cost(const struct run_spec *rs, const char *name, const struct param_set *p,
+			 double *fwd, double *bwd)
+{
+	const struct wm_scheme *s = wm_scheme_find(name);
+	struct wm_work w = run_work(rs);
+	char err[ERRBUF];
+	double f = (double)w.epochs * w.n_owner, b = f;
+
+	if (s && wm_work_of(s, p, &w, &f, &b, err, sizeof err))
+		f = b = (double)w.epochs * w.n_owner; /* the job fails its check */
+	if (fwd) {
+		*fwd = f;
+		*bwd = b;
+	}
+	/* then the marked model's evaluation and verification */
+	return pass_cost(rs, f, b) + eval_cost(rs) +
+	       (s ? pass_cost(rs, wm_verify_work_of(s, p, &w), 0) : 0);
+}
+
+/* An attack with parameters p on a model of scheme setting (scheme, sp)
+ * (NULL: the clean model): its work on its share of the attacker's data,
+ * then the attacked model's evaluation and verification. */
+static double attack_cost(const struct run_spec *rs, const char *attack, const struct param_set *p,
+			  const char *scheme, const struct param_set *sp, double *fwd, double *bwd)
 {
 	const struct atk_attack *a = atk_find(attack);
+	struct wm_work w = run_work(rs);
+	char err[ERRBUF];
+	double f = 0, b = 0;
 
-	return a && a->uses_attacker_data ? 0.2 * train_cost(rs) : eval_cost(rs);
+	w.scheme = scheme ? wm_scheme_find(scheme) : NULL;
+	w.scheme_params = sp;
+	if (a) {
+		w.n = (int)llround(atk_attacker_data(a, p) * w.n_attacker); /* the runner's share */
+		if (atk_work_of(a, p, &w, &f, &b, err, sizeof err))
+			f = b = 0; /* the job fails its check */
+	}
+	if (fwd) {
+		*fwd = f;
+		*bwd = b;
+	}
+	return pass_cost(rs, f, b) + eval_cost(rs) +
+	       (w.scheme && sp ? pass_cost(rs, wm_verify_work_of(w.scheme, sp, &w), 0) : 0);
 }
 
 /* Whether a scheme setting's calibration keys need an owner model each: keys
@@ -318,18 +386,23 @@ static double rec_cost(const struct matrix *m, const struct job_rec *r)
 
 	switch (r->kind) {
 	case JOB_ATTACK:
-		return attack_cost(m->rs, m->ac[r->ac].e->name);
+		return m->pair[(r->sc + 1) * m->nac + r->ac].cost;
 	case JOB_CONTROL:
-		/* a verification of a control model, which the seed's ctlmodel jobs
-		 * train, or else the first of the seed's controls to need it (one
-		 * training per scheme setting's worth of controls) */
-		return m->ec + (m->nfit ? 0 : m->tc / (m->nsc > 0 ? m->nsc : 1));
+		/* an evaluation and a verification of a control model, which the
+		 * seed's ctlmodel jobs train, or else the first of the seed's controls
+		 * to need it (one training per scheme setting's worth of controls) */
+		return m->ec + pass_cost(m->rs, m->sc[r->sc].vfwd, 0) +
+		       (m->nfit ? 0 : m->tc / (m->nsc > 0 ? m->nsc : 1));
 	case JOB_CALIB:
-		/* a verification per key; a keygen per key if made here */
+		/* a verification per key, and its keygen (about 1/2000 of a training:
+		 * uchida's 200 keys took 0.2 s of CPU against 2.6 s for the model) */
 		nkeys = calib_nkeys(m, r->sc, &own);
-		return nkeys * (own ? 0.002 : 0.004) * m->tc;
-	default:
-		return m->tc;
+		return nkeys * (0.0005 * m->tc + pass_cost(m->rs, m->sc[r->sc].vfwd, 0));
+	case JOB_EMBED:
+	case JOB_CALOWNER: /* an owner model: an embedding */
+		return m->sc[r->sc].cost;
+	default: /* a clean training and its evaluation */
+		return m->tc + m->ec;
 	}
 }
 
@@ -591,6 +664,7 @@ void matrix_free(struct matrix *m)
 {
 	free(m->sc);
 	free(m->ac);
+	free(m->pair);
 	free(m->r);
 	free(m->grown);
 	free(m->sfmt);
@@ -610,7 +684,7 @@ void job_calowner(const struct run_spec *rs, const struct job *calib, int k, str
 	strlcopy(out->scheme, calib->scheme, NAMELEN);
 	out->sp = calib->sp;
 	out->calib_owner = k;
-	out->cost = train_cost(rs);
+	out->cost = embed_cost(rs, calib->scheme, &calib->sp, NULL, NULL);
 	job_finalise(out, rs);
 }
 
@@ -650,6 +724,44 @@ long matrix_seed(const struct matrix *m, int i)
 double matrix_cost(const struct matrix *m, int i)
 {
 	return i >= m->nstatic ? m->grown[i - m->nstatic].cost : rec_cost(m, &m->r[i]);
+}
+
+int matrix_passes(const struct matrix *m, int i, double *fwd, double *bwd)
+{
+	const struct job_rec *r = &m->r[i];
+	struct wm_work w = run_work(m->rs);
+
+	*fwd = *bwd = 0;
+	if (i >= m->nstatic)
+		return -1;
+	switch (r->kind) {
+	case JOB_ATTACK:
+		*fwd = m->pair[(r->sc + 1) * m->nac + r->ac].fwd;
+		*bwd = m->pair[(r->sc + 1) * m->nac + r->ac].bwd;
+		return 0;
+	case JOB_EMBED:
+	case JOB_CALOWNER:
+		*fwd = m->sc[r->sc].fwd;
+		*bwd = m->sc[r->sc].bwd;
+		return 0;
+	case JOB_TRAIN:
+	case JOB_CALMODEL:
+		*fwd = *bwd = (double)w.epochs * w.n_owner;
+		return 0;
+	case JOB_CONTROL: /* its evaluation and verification */
+		*fwd = w.n_test + m->sc[r->sc].vfwd;
+		return 0;
+	case JOB_CALIB: { /* a verification per key */
+		int own;
+		*fwd = calib_nkeys(m, r->sc, &own) * m->sc[r->sc].vfwd;
+		return 0;
+	}
+	case JOB_CTLMODEL: /* its row counts the control model's test accuracy too */
+		*fwd = *bwd = (double)w.epochs * w.n_owner;
+		*fwd += w.n_test;
+		return 0;
+	}
+	return -1;
 }
 
 const char *matrix_params(const struct matrix *m, int i, int attack)
@@ -758,6 +870,25 @@ int matrix_expand(const struct run_spec *rs, struct matrix *m, char *err, size_t
 	}
 	m->cap = total > 0 ? (int)total : 1;
 	m->r = xmalloc((size_t)m->cap * sizeof *m->r);
+	/* each setting's cost once, not per job (after the size check: at most
+	 * (nsc + 1) x nac pairs of a matrix under MAX_JOBS) */
+	for (int k = 0; k < m->nsc; k++) {
+		struct wm_work w = run_work(rs);
+		m->sc[k].cost =
+		    embed_cost(rs, m->sc[k].e->name, &m->sc[k].ps, &m->sc[k].fwd, &m->sc[k].bwd);
+		m->sc[k].vfwd =
+		    wm_verify_work_of(wm_scheme_find(m->sc[k].e->name), &m->sc[k].ps, &w);
+	}
+	/* an attack's cost per model setting (the clean model first): an
+	 * attacker's own embedding costs what the scheme under attack's does */
+	m->pair = xmalloc((size_t)(m->nsc + 1) * (m->nac ? m->nac : 1) * sizeof *m->pair);
+	for (int k = -1; k < m->nsc; k++)
+		for (int a = 0; a < m->nac; a++) {
+			struct pair_cost *pc = &m->pair[(k + 1) * m->nac + a];
+			pc->cost = attack_cost(rs, m->ac[a].e->name, &m->ac[a].ps,
+					       k < 0 ? NULL : m->sc[k].e->name,
+					       k < 0 ? NULL : &m->sc[k].ps, &pc->fwd, &pc->bwd);
+		}
 	/* which attacks cannot act on each marked setting (not_applicable) */
 	na = xcalloc((size_t)nsc * (size_t)nac + 1, 1);
 	{
@@ -927,7 +1058,7 @@ int job_search_probe(const struct run_spec *rs, const struct job *model, int m,
 	if (atk_check(a, &out->ap, msg, sizeof msg))
 		return errf(err, errlen, "%s:%d:%d: search entry %s: %s", rs->path, e->line, e->col,
 			    e->name, msg);
-	out->cost = attack_cost(rs, e->name);
+	out->cost = attack_cost(rs, e->name, &out->ap, model->scheme, &model->sp, NULL, NULL);
 	job_finalise(out, rs);
 	return 0;
 }

@@ -377,6 +377,28 @@ static int adi_verify(const void *cfg, const struct npz *key, struct nn_model *m
 	return 0;
 }
 
+/* Samples through the passes (the embed row's forward and backward): k
+ * trigger rows on every batch, the partial last one too. */
+static void adi_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct adi_cfg *p = cfg;
+	long k = lround(p->per_batch * w->batch / 100.0);
+	double nb = (w->n_owner + w->batch - 1) / w->batch, one = w->n_owner + (k > 1 ? k : 1) * nb;
+
+	*fwd = *bwd = strcmp(p->mode, "finetune")
+			  ? (double)w->epochs * one
+			  : (double)w->epochs * w->n_owner + p->ft_epochs * one;
+}
+
+/* Samples through the forward pass of one verification: The T trigger images. */
+static double adi_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct adi_cfg *p = cfg;
+
+	(void)w;
+	return p->size;
+}
+
 const struct wm_scheme wm_adi = {
     .cfg_size = sizeof(struct adi_cfg),
     .name = "adi",
@@ -390,4 +412,6 @@ const struct wm_scheme wm_adi = {
     .keygen = adi_keygen,
     .embed = adi_embed,
     .verify = adi_verify,
+    .work = adi_work,
+    .verify_work = adi_verify_work,
 };

@@ -624,6 +624,34 @@ static int bm_null_fit(const void *cfg)
 	return 1;
 }
 
+/* Samples through the passes: F0, the encoding pass over the owner's data,
+ * the FGSM step and two predictions of the bits x expand candidates, the
+ * fine-tune (a key batch of B rows after every floor(1/lambda) clean ones)
+ * and the variant's clean batches. */
+static void bm_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct bm_cfg *p = cfg;
+	int n = w->n_owner, B = w->batch, nb = (n + B - 1) / B;
+	int r = (int)floor(1.0 / p->lambda) + 1;
+
+	if (nb < 1) /* no owner data (an attacker's embedding on none): the job fails */
+		nb = 1;
+	double P = (double)p->bits * p->expand, keyb = (nb + r - 1) / r;
+	double V = (double)(p->variant_batches / nb) * n + (double)(p->variant_batches % nb) * B;
+
+	*bwd = (double)w->epochs * n + P + p->ft_epochs * (n + keyb * B) + V;
+	*fwd = *bwd + n + 2 * P;
+}
+
+/* Samples through the forward pass of one verification: The key's images (one per bit). */
+static double bm_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct bm_cfg *p = cfg;
+
+	(void)w;
+	return p->bits;
+}
+
 const struct wm_scheme wm_blackmarks = {
     .cfg_size = sizeof(struct bm_cfg),
     .name = "blackmarks",
@@ -641,4 +669,6 @@ const struct wm_scheme wm_blackmarks = {
     .keygen = bm_keygen,
     .embed = bm_embed,
     .verify = bm_verify,
+    .work = bm_work,
+    .verify_work = bm_verify_work,
 };

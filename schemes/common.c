@@ -71,6 +71,34 @@ void *wm_cfg(const struct wm_scheme *s, const struct param_set *p, char *err, si
 	return param_cfg_new(s->name, s->params, s->cfg_size, p, err, errlen);
 }
 
+int wm_work_of(const struct wm_scheme *s, const struct param_set *p, const struct wm_work *w,
+	       double *fwd, double *bwd, char *err, size_t errlen)
+{
+	void *cfg = wm_cfg(s, p, err, errlen);
+
+	*fwd = *bwd = (double)w->epochs * w->n_owner;
+	if (!cfg)
+		return -1;
+	if (s->work)
+		s->work(cfg, w, fwd, bwd);
+	free(cfg);
+	return 0;
+}
+
+double wm_verify_work_of(const struct wm_scheme *s, const struct param_set *p,
+			 const struct wm_work *w)
+{
+	char err[ERRBUF];
+	void *cfg;
+	double f;
+
+	if (!s || !s->verify_work || !(cfg = wm_cfg(s, p, err, sizeof err)))
+		return 0;
+	f = s->verify_work(cfg, w);
+	free(cfg);
+	return f;
+}
+
 int wm_black_box(const struct wm_scheme *s, const struct param_set *p)
 {
 	char err[ERRBUF];

@@ -470,6 +470,28 @@ static int dawn_verify(const void *cfg, const struct npz *key, struct nn_model *
 	return 0;
 }
 
+/* Samples through the passes: the model, its test accuracy directly and
+ * through the API, the attacker's queries of its own images and its
+ * surrogate's training and test accuracy. */
+static void dawn_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct dawn_cfg *p = cfg;
+	double SE = p->surrogate_epochs ? p->surrogate_epochs : w->epochs;
+
+	*bwd = (double)w->epochs * w->n_owner + SE * w->n_attacker;
+	*fwd =
+	    (double)w->epochs * w->n_owner + 3.0 * w->n_test + w->n_attacker + SE * w->n_attacker;
+}
+
+/* Samples through the forward pass of one verification: The client's log of watermarked answers:
+ * about rate x its queries (the attacker's images). */
+static double dawn_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct dawn_cfg *p = cfg;
+
+	return p->rate * w->n_attacker;
+}
+
 const struct wm_scheme wm_dawn = {
     .cfg_size = sizeof(struct dawn_cfg),
     .name = "dawn",
@@ -486,4 +508,6 @@ const struct wm_scheme wm_dawn = {
     .embed = dawn_embed,
     .verify = dawn_verify,
     .aux_label = "p on all W",
+    .work = dawn_work,
+    .verify_work = dawn_verify_work,
 };

@@ -523,6 +523,16 @@ static const char *ds_marked_layer(const struct npz *key)
 	return buf;
 }
 
+/* Samples through the forward pass of one verification: The mean activation over the key's nkeys
+ * images. */
+static double ds_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct ds_cfg *p = cfg;
+
+	(void)w;
+	return p->nkeys;
+}
+
 const struct wm_scheme wm_deepsigns = {
     .cfg_size = sizeof(struct ds_cfg),
     .name = "deepsigns",
@@ -537,4 +547,5 @@ const struct wm_scheme wm_deepsigns = {
     .embed = ds_embed,
     .verify = ds_verify,
     .marked_layer = ds_marked_layer,
+    .verify_work = ds_verify_work,
 };

@@ -295,6 +295,27 @@ static int bb_verify(const void *cfg, const struct npz *key, struct nn_model *m,
 	return 0;
 }
 
+/* Samples through the passes: F0, the fine-tune on the owner's data and
+ * the K x pool candidates, and a prediction of the candidates before and
+ * after it. */
+static void bb_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct bb_cfg *p = cfg;
+	double P = (double)p->K * p->pool;
+
+	*bwd = (double)w->epochs * w->n_owner + p->ft_epochs * (w->n_owner + P);
+	*fwd = *bwd + 2 * P;
+}
+
+/* Samples through the forward pass of one verification: The K keys. */
+static double bb_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct bb_cfg *p = cfg;
+
+	(void)w;
+	return p->K;
+}
+
 const struct wm_scheme wm_deepsigns_bb = {
     .cfg_size = sizeof(struct bb_cfg),
     .name = "deepsigns-bb",
@@ -310,4 +331,6 @@ const struct wm_scheme wm_deepsigns_bb = {
     .keygen = bb_keygen,
     .embed = bb_embed,
     .verify = bb_verify,
+    .work = bb_work,
+    .verify_work = bb_verify_work,
 };

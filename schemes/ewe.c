@@ -754,6 +754,35 @@ static int ewe_null_fit(const void *cfg)
 	return 1;
 }
 
+/* Samples through the passes: F0, the patch placement (source "in"), the
+ * trigger optimisation (trigger_steps rounds over the key in half-batch
+ * chunks, then five steps), the watermark phase (w_epochs over the owner's
+ * data, a key batch of B rows per `ratio` clean ones). The optimisation's
+ * inner steps stop on the data (0 to 50 per key sample, 0 to 380 in all in
+ * the runs so far): not counted. */
+static void ewe_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct ewe_cfg *p = cfg;
+	int n = w->n_owner, B = w->batch, h = B / 2, nb = (n + B - 1) / B;
+	double T = p->trigger_steps, nch = h > 0 ? (p->size + h - 1) / h : 0;
+	double patch = !strcmp(p->source, "in") ? (p->size < h ? p->size : h) + h : 0;
+	double opt = T > 0 ? T * (p->size + (double)h * nch) + 5.0 * p->size : 0;
+	double wm = (double)p->w_epochs * n +
+		    (double)(((long)p->w_epochs * nb) / (p->ratio > 0 ? p->ratio : 1)) * B;
+
+	*bwd = (double)w->epochs * n + patch + opt + wm;
+	*fwd = *bwd + T * p->size;
+}
+
+/* Samples through the forward pass of one verification: The key's images. */
+static double ewe_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct ewe_cfg *p = cfg;
+
+	(void)w;
+	return p->size;
+}
+
 const struct wm_scheme wm_ewe = {
     .cfg_size = sizeof(struct ewe_cfg),
     .name = "ewe",
@@ -771,4 +800,6 @@ const struct wm_scheme wm_ewe = {
     .embed = ewe_embed,
     .verify = ewe_verify,
     .aux_label = "null rank bound",
+    .work = ewe_work,
+    .verify_work = ewe_verify_work,
 };

@@ -421,6 +421,36 @@ static int fr_null_fit(const void *cfg)
 	return 1;
 }
 
+/* Samples through the passes, as if the fine-tune never stitched early (the
+ * runs so far): F0; the owner images scanned for candidates, 256 at a time
+ * (about P / accuracy: 2 x P here); the FGSM step and two predictions of
+ * the P candidates; ft_epochs over the owner's data and the boosted key;
+ * the key's checks (one before, one every check_every batches, one per
+ * epoch end). */
+static void fr_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct fr_cfg *p = cfg;
+	double P = (double)p->size * p->expand, Nf = w->n_owner + (double)p->boost * p->size;
+	double nbf = ceil(Nf / w->batch), scan = 256 * ceil(2 * P / 256);
+	double rows = p->ft_epochs * Nf;
+	double checks = 1 + floor(p->ft_epochs * nbf / (p->check_every > 0 ? p->check_every : 1)) +
+			p->ft_epochs;
+
+	if (scan > w->n_owner)
+		scan = w->n_owner;
+	*bwd = (double)w->epochs * w->n_owner + P + rows;
+	*fwd = (double)w->epochs * w->n_owner + scan + 2 * P + rows + p->size * checks;
+}
+
+/* Samples through the forward pass of one verification: The key's images. */
+static double fr_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct fr_cfg *p = cfg;
+
+	(void)w;
+	return p->size;
+}
+
 const struct wm_scheme wm_frontier = {
     .cfg_size = sizeof(struct fr_cfg),
     .name = "frontier",
@@ -438,4 +468,6 @@ const struct wm_scheme wm_frontier = {
     .keygen = fr_keygen,
     .embed = fr_embed,
     .verify = fr_verify,
+    .work = fr_work,
+    .verify_work = fr_verify_work,
 };

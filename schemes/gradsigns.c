@@ -621,6 +621,36 @@ static int gs_verifies_black_box(const void *cfg)
 	return !strcmp(((const struct gs_cfg *)cfg)->verify, "blackbox");
 }
 
+/* Samples through the passes: the mixed rows (per_batch %, the partial last
+ * batch its own share) and the carrier rows' forward (every sample of the
+ * target class, about n / C of them, and every mixed row). The R-operator's
+ * own passes are not counted in samples. */
+static void gs_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct gs_cfg *p = cfg;
+	int n = w->n_owner, B = w->batch, r = n % B;
+	double M = (double)(n / B) * llround(p->per_batch * B / 100.0) +
+		   (r ? (double)llround(p->per_batch * r / 100.0) : 0);
+	double E = w->epochs, nT = (double)n / (w->nclass > 0 ? w->nclass : 10);
+
+	*bwd = E * (n + M);
+	*fwd = *bwd + E * (nT + M);
+	if (!strcmp(p->dbp, "fd")) { /* two forwards and backwards of the carriers more */
+		*fwd += 2 * E * (nT + M);
+		*bwd += 2 * E * (nT + M);
+	}
+}
+
+/* Samples through the forward pass of one verification: Black-box: two queries per carrier pixel
+ * and sample (central differences); white-box reads the model (its passes are not counted). */
+static double gs_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct gs_cfg *p = cfg;
+
+	(void)w;
+	return strcmp(p->verify, "whitebox") ? 2.0 * p->carriers * p->bb_samples : 0;
+}
+
 const struct wm_scheme wm_gradsigns = {
     .cfg_size = sizeof(struct gs_cfg),
     .name = "gradsigns",
@@ -637,4 +667,6 @@ const struct wm_scheme wm_gradsigns = {
     .embed = gs_embed,
     .verify = gs_verify,
     .verifies_black_box = gs_verifies_black_box,
+    .work = gs_work,
+    .verify_work = gs_verify_work,
 };

@@ -448,6 +448,29 @@ out:
 	return rc;
 }
 
+/* Samples through the passes: the null and true rows on every batch. */
+static void ne_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct ne_cfg *p = cfg;
+	long t = lround(p->true_frac * w->batch);
+	double k = (double)lround(p->null_frac * w->batch) + (t > 1 ? t : 1);
+	double nb = (w->n_owner + w->batch - 1) / w->batch;
+
+	*fwd = *bwd = (double)w->epochs * (w->n_owner + k * nb);
+}
+
+/* Samples through the forward pass of one verification: The first nverify test images clean,
+ * null-filtered and, outside the target class (about (C - 1) / C of them), true-filtered. */
+static double ne_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct ne_cfg *p = cfg;
+
+	int C = w->nclass > 0 ? w->nclass : 10;
+	double N = p->nverify < w->n_test ? p->nverify : w->n_test;
+
+	return 2 * N + N * (C - 1) / C;
+}
+
 const struct wm_scheme wm_nullembed = {
     .cfg_size = sizeof(struct ne_cfg),
     .name = "nullembed",
@@ -463,4 +486,6 @@ const struct wm_scheme wm_nullembed = {
     .keygen = ne_keygen,
     .embed = ne_embed,
     .verify = ne_verify,
+    .work = ne_work,
+    .verify_work = ne_verify_work,
 };

@@ -70,6 +70,23 @@ struct wm_verdict {
 	int count;
 };
 
+/* The run's sizes that the work of an embedding (wm_scheme.work) or an
+ * attack (atk_attack.work) depends on: the dry run's cost estimates. */
+struct wm_work {
+	int n;		/* attack: attacker samples handed to it (after attacker_data) */
+	int n_attacker; /* the attacker's part of the training data */
+	int n_owner;	/* the owner's part (what an embedding trains on) */
+	int n_test;	/* test samples */
+	int batch;	/* the run's batch size */
+	int epochs;	/* the run's training epochs */
+	int nclass;	/* classes of the data set */
+	int in_size;	/* floats per input sample */
+	/* attack: the scheme under attack and its parameters (NULL: a clean
+	 * model), for attacks that embed the attacker's own mark with it */
+	const struct wm_scheme *scheme;
+	const struct param_set *scheme_params;
+};
+
 struct wm_scheme {
 	const char *name;
 	const char *summary;
@@ -116,6 +133,15 @@ struct wm_scheme {
 	 * the fit in the key, and verify decides by it (wm_null_decide). NULL:
 	 * never. */
 	int (*null_fit)(const void *cfg);
+	/* Optional: the samples that embed sends through the network's forward
+	 * and backward passes, the embed row's forward and backward columns,
+	 * from the config and the run's sizes: the dry run's estimate and the
+	 * coordinator's order. NULL: a clean training's (epochs x n_owner each). */
+	void (*work)(const void *cfg, const struct wm_work *w, double *fwd, double *bwd);
+	/* Optional: the samples one verification sends through the forward pass
+	 * (its key's images, its queries; the expected count where the data
+	 * decide it). NULL: none (a white-box read of the weights). */
+	double (*verify_work)(const void *cfg, const struct wm_work *w);
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);
@@ -136,6 +162,14 @@ void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p
 /* The scheme's config struct filled from p (NULL: all defaults); free it.
  * NULL with a message on a bad value. */
 void *wm_cfg(const struct wm_scheme *s, const struct param_set *p, char *err, size_t errlen);
+/* The embedding's work (wm_scheme.work, else a clean training's) for
+ * parameters p: 0, or -1 with a message when p does not parse. */
+int wm_work_of(const struct wm_scheme *s, const struct param_set *p, const struct wm_work *w,
+	       double *fwd, double *bwd, char *err, size_t errlen);
+/* One verification's forward samples (wm_scheme.verify_work, else 0) for
+ * parameters p; 0 when p does not parse. */
+double wm_verify_work_of(const struct wm_scheme *s, const struct param_set *p,
+			 const struct wm_work *w);
 /* The plug-in calls with parameters as text (the core's one conversion):
  * check, keygen (then the key is stamped with the scheme and p), embed, and
  * verify with the parameters the key records. */

@@ -586,6 +586,30 @@ ZH_FUNCS(zc, ZH_CONTENT)
 ZH_FUNCS(zn, ZH_NOISE)
 ZH_FUNCS(zu, ZH_UNRELATED)
 
+/* Samples through the forward pass of one verification: the key's images. */
+static double zh_verify_work(const void *cfg, const struct wm_work *w)
+{
+	const struct zh_cfg *p = cfg;
+
+	(void)w;
+	return p->size;
+}
+
+/* Samples through the passes: F0, then the fine-tune with the key boosted
+ * (boost x (size + the source class's samples, about n / C, when
+ * source_boost)) for ft_epochs (it stops at the first epoch after which the
+ * key is learned; the estimate takes them all), and a prediction of the key
+ * after each epoch. */
+static void zh_work(const void *cfg, const struct wm_work *w, double *fwd, double *bwd)
+{
+	const struct zh_cfg *p = cfg;
+	double ns = p->source_boost ? (double)w->n_owner / (w->nclass > 0 ? w->nclass : 10) : 0;
+	double R = (double)p->boost * (p->size + ns), E = w->epochs, n = w->n_owner;
+
+	*bwd = E * n + p->ft_epochs * (n + R);
+	*fwd = E * n + p->ft_epochs * (n + R + p->size);
+}
+
 /* Three shades of one purple (SoK category: model-independent). */
 const struct wm_scheme wm_zhang_content = {
     .cfg_size = sizeof(struct zh_cfg),
@@ -604,6 +628,8 @@ const struct wm_scheme wm_zhang_content = {
     .aux_label = "null rank bound",
     .key_from_model = 1,
     .null_fit = zc_null_fit,
+    .work = zh_work,
+    .verify_work = zh_verify_work,
 };
 
 const struct wm_scheme wm_zhang_noise = {
@@ -623,6 +649,8 @@ const struct wm_scheme wm_zhang_noise = {
     .aux_label = "null rank bound",
     .key_from_model = 1,
     .null_fit = zn_null_fit,
+    .work = zh_work,
+    .verify_work = zh_verify_work,
 };
 
 const struct wm_scheme wm_zhang_unrelated = {
@@ -642,4 +670,6 @@ const struct wm_scheme wm_zhang_unrelated = {
     .aux_label = "null rank bound",
     .key_from_model = 0,
     .null_fit = zu_null_fit,
+    .work = zh_work,
+    .verify_work = zh_verify_work,
 };

@@ -89,6 +89,14 @@ check "verify: a truncated model exits 2 with a message" sh -c "[ $? -eq 2 ] && 
 # slurm script
 $WM slurm --ntasks-per-node 4 --time 02:00 jobs/ci.yaml >"$TMP/s.sh"
 check "slurm prints an sbatch script" sh -c "grep -q '^#SBATCH --ntasks-per-node=4' $TMP/s.sh && grep -q 'srun --mpi=pmix' $TMP/s.sh && grep -q -- '--signal=TERM@60' $TMP/s.sh && bash -n $TMP/s.sh"
+check "... whose comments give the dry run's estimate over its 3 worker ranks" \
+	grep -q '^# The dry run estimates [0-9.]* CPU-hours: [0-9.]* h on 3 worker ranks' "$TMP/s.sh"
+$WM slurm --time 00:01 jobs/quick.yaml >"$TMP/s2.sh" 2>"$TMP/s2.err"
+rc=$?
+check "a --time below the estimate: the script still, and a warning naming both" sh -c \
+	"[ $rc -eq 0 ] && bash -n $TMP/s2.sh && grep -q 'h on 1 worker rank at the development machine.s speed per core, more than --time 00:01' $TMP/s2.err"
+$WM slurm --time 02:00 jobs/ci.yaml >/dev/null 2>"$TMP/s3.err"
+check "... and none when it fits" test ! -s "$TMP/s3.err"
 $WM slurm --time 9h jobs/ci.yaml >/dev/null 2>"$TMP/s.err"
 check "slurm rejects a bad --time with what it expected" grep -q "expected HH:MM" "$TMP/s.err"
 # a capacity failure is reported in the row, not hidden (uchida: T = 3M on lenet5 conv2, M = 150)

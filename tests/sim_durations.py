@@ -9,30 +9,21 @@ kind, attack, status, wall_s), TARGET_DRY the dry run of the study to simulate.
 Prints one duration in seconds per job of TARGET_DRY, in its order.
 
 The cost model's estimates (the dry run's est_cpu_s) are off by a factor that
-depends on the kind of job (an attack that trains a model for 10x its
-estimate, a control for 0.3x), so each target job gets its estimate times the
-measured/estimated ratio of the same kind and attack in the measured run, else
-of the same kind, else of all jobs. On stderr: the ratios used.
+depends on the kind of job and on the machine and engine the measured run
+used, so each target job gets its estimate times the measured/estimated
+ratio of the same kind and attack in the measured run, else of the same kind,
+else of all jobs. On stderr: the ratios used.
 """
 import csv
 import sys
 from collections import defaultdict
 
+import cost_check  # tests/: its dry-run parser
+
 
 def dry_jobs(path):
     """(id, kind, attack name, estimated s) per job line of a dry run."""
-    jobs = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            if line.startswith('#') or not line.strip():
-                continue
-            f7 = line.split()
-            if len(f7) != 7:
-                sys.exit(f'{path}:{n}: expected 7 columns (job kind parent seed '
-                         f'scheme attack est_cpu_s), got {len(f7)}')
-            attack = f7[5].split('{')[0]
-            jobs.append((f7[0], f7[1], '' if attack == '-' else attack, float(f7[6])))
-    return jobs
+    return [j[:4] for j in cost_check.dry(path)]
 
 
 def main():

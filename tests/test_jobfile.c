@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "../attacks/attack.h"
 #include "../harness/job.h"
 #include "../workers/nn.h"
 #include "../workers/params.h"
@@ -307,11 +308,21 @@ static int cmp_id(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The dry-run cost model: a training costs epochs x samples x the model's
- * per-sample figure; an attack that trains a fifth of that; an attack that
- * does not, and a control job, an evaluation of the test set (a third of a
- * training sample per test sample), plus, in a run without ctlmodel jobs, a
- * share of training the control model. */
+/* The dry-run cost model: a job costs the samples of its work (forward a
+ * third, backward two thirds of the model's cost per training sample) and
+ * an evaluation of the test set. A training is epochs x the owner's samples
+ * (24,000 less the attacker's third); an embedding or an attack what its
+ * plug-in's work function says (none: nothing beyond the evaluation); a
+ * control job an evaluation plus, in a run without ctlmodel jobs, a share
+ * of training the control model. */
+/* The cost of one verification of job j's scheme (0 on the clean model):
+ * adi's 100 triggers, ewe's 100 key images, uchida none. */
+static double vf(const struct job *j)
+{
+	double per = nn_arch_find("mlp")->cost;
+	return per / 3 * (!strcmp(j->scheme, "adi") || !strcmp(j->scheme, "ewe") ? 100 : 0);
+}
+
 static void test_costs(void **state)
 {
 	struct run_spec *rs = calloc(1, sizeof *rs);
@@ -321,28 +332,66 @@ static void test_costs(void **state)
 	static const char *const runs[2] = {
 	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
 	    "  controls: 2\nschemes:\n  uchida: {}\n  adi: {}\nattacks:\n"
-	    "  noise: {}\n  finetune: {}\n",
+	    "  noise: {}\n  finetune: {epochs: 3}\n  overwrite: {epochs: 1}\n",
 	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
 	    "  controls: 5\nschemes:\n  ewe: {}\nattacks:\n  noise: {}\n"};
+	struct wm_work w = {.n = 8000,
+			    .n_attacker = 8000,
+			    .n_owner = 16000,
+			    .n_test = 5000,
+			    .batch = 64,
+			    .epochs = 2,
+			    .nclass = 10,
+			    .in_size = 784};
 	(void)state;
 	for (int t = 0; t < 2; t++) {
 		load_ok("cost.yaml", runs[t], rs);
 		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
-		double per = nn_arch_find("mlp")->cost, tc = 2 * 24000 * per, ec = 5000 * per / 3;
+		double per = nn_arch_find("mlp")->cost, tc = 2 * 16000 * per, ec = 5000 * per / 3;
 		int seen[JOB_CTLMODEL + 1] = {0};
 		for (int i = 0; i < n; i++) {
 			const struct job *j = &jobs[i];
-			double want = tc;
-			if (j->kind == JOB_ATTACK)
-				want = strcmp(j->attack, "finetune") ? ec : 0.2 * tc;
-			else if (j->kind == JOB_CONTROL)
-				want = ec + (t == 0 ? tc / 2 : 0); /* run 2: ewe's ctlmodels */
+			double want = tc + ec, f, b;
+			if (j->kind == JOB_ATTACK && !strcmp(j->attack, "finetune")) {
+				assert_int_equal(atk_work_of(atk_find("finetune"), &j->ap, &w, &f,
+							     &b, err, sizeof err),
+						 0);
+				assert_true(f == 3 * 8000 && b == 3 * 8000); /* 3 epochs of n */
+				want = per * (f + 2 * b) / 3 + ec + vf(j);
+			} else if (j->kind == JOB_ATTACK && !strcmp(j->attack, "overwrite")) {
+				/* the attacker's own embedding with the scheme under attack, on
+				 * its 8,000 images for 1 epoch, and its key's verification: none
+				 * on the clean model; on adi (2 % of 64 rows: 1 trigger row on
+				 * each of 125 batches) 8,125 samples each way and 100 triggers */
+				f = !strcmp(j->scheme, "adi")	   ? 8125 + 100
+				    : !strcmp(j->scheme, "uchida") ? 8000
+								   : 0;
+				b = f > 0 ? (f == 8000 ? 8000 : 8125) : 0;
+				want = per * (f + 2 * b) / 3 + ec + vf(j);
+			} else if (j->kind == JOB_ATTACK) {
+				want = ec + vf(j);
+			} else if (j->kind == JOB_EMBED) {
+				assert_int_equal(wm_work_of(wm_scheme_find(j->scheme), &j->sp, &w,
+							    &f, &b, err, sizeof err),
+						 0);
+				if (!strcmp(j->scheme, "uchida"))
+					assert_true(f == 2 * 16000 &&
+						    b == f);	    /* a clean training */
+				else if (!strcmp(j->scheme, "adi")) /* 250 batches + 1 row each */
+					assert_true(f == 2 * 16250 && b == f);
+				else /* ewe trains on more rows */
+					assert_true(f > 2 * 16000 && b > 2 * 16000);
+				want = per * (f + 2 * b) / 3 + ec + vf(j);
+			} else if (j->kind == JOB_CONTROL) {
+				/* run 2: ewe's ctlmodels train the control models */
+				want = ec + vf(j) + (t == 0 ? tc / 2 : 0);
+			}
 			seen[j->kind]++;
 			if (fabs(j->cost - want) > 1e-9 * want)
 				fail_msg("run %d: %s job %s (attack '%s') costs %g; expected %g", t,
 					 job_kind_name(j->kind), j->id, j->attack, j->cost, want);
 		}
-		assert_true(seen[JOB_ATTACK] > 0 && seen[JOB_CONTROL] > 0);
+		assert_true(seen[JOB_ATTACK] > 0 && seen[JOB_CONTROL] > 0 && seen[JOB_EMBED] > 0);
 		assert_int_equal(seen[JOB_CTLMODEL] > 0, t == 1);
 		free(jobs);
 		jobfile_free(rs);

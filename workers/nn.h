@@ -122,7 +122,9 @@ struct nn_arch {
 	const char *optimizer; /* default training settings of a job file's run */
 	double lr, momentum, weight_decay;
 	int batch, epochs;
-	double cost; /* rough CPU seconds per training sample and epoch */
+	/* CPU seconds per training sample (forward, backward, update) in a run's
+	 * train jobs: the dry run's estimates (jobs_expand.c's cost model) */
+	double cost;
 };
 /* Every named model, ended by an entry with a NULL name; the first one is
  * the default model of a job file. */
