@@ -26,6 +26,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from stats import jobfile_order
+
 
 def load_rows(rundir):
     rows = {}
@@ -98,26 +100,6 @@ def evaluate(pos, neg):
     return acc, a, lo, hi
 
 
-def jobfile_schemes(rundir):
-    """The scheme names in the order of the run's jobfile.yaml `schemes:`
-    block (one "  name: {...}" line each, as the job files write them); []
-    when there is none."""
-    names, inside = [], False
-    try:
-        lines = open(os.path.join(rundir, "jobfile.yaml")).read().splitlines()
-    except OSError:
-        return names
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():
-            inside = line.split(":")[0].strip() == "schemes"
-            continue
-        if inside and line.startswith("  ") and not line.startswith("   ") and ":" in line:
-            names.append(line.split(":")[0].strip().strip("'\""))
-    return names
-
-
 def main():
     args = sys.argv[1:]
     if not args or args[0].startswith("-"):
@@ -158,7 +140,7 @@ def main():
     verdicts = []
     # The job file's order of schemes (the journal's order depends on the
     # schedule), then parameters as text.
-    order = jobfile_schemes(rundir)
+    order = jobfile_order(rundir, "schemes")
     rank = lambda k: (order.index(k[0]) if k[0] in order else len(order), k[0], k[1])
     for (scheme, sp), fs in sorted(pos.items(), key=lambda kv: rank(kv[0])):
         n = min(len(fs), len(neg))

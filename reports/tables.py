@@ -17,7 +17,7 @@ import sys
 import zipfile
 from collections import defaultdict
 
-from stats import mean, num
+from stats import jobfile_order, mean, num
 
 
 def load(rundir):
@@ -98,6 +98,11 @@ def robustness(rundir):
             unmarked[(r["attack"], r["attack_params"])].append(num(r["acc_before"]) - num(r["acc"]))
     schemes, attacks = [], []
     cell = defaultdict(list)
+    # rows in the job file's order of schemes and attacks (the journal's
+    # follows the schedule), then the order of first appearance
+    so, ao = jobfile_order(rundir, "schemes"), jobfile_order(rundir, "attacks")
+    rank = lambda order, name: order.index(name) if name in order else len(order)
+    att = sorted(att, key=lambda r: (rank(so, r["scheme"]), rank(ao, r["attack"])))
     for r in att:
         s = label(r["scheme"], "")
         a = label(r["attack"], r["attack_params"])
