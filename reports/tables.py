@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import os
+import re
 import struct
 import sys
 import zipfile
@@ -89,7 +90,8 @@ def run_header(rundir, rows):
 
 
 def robustness(rundir):
-    rows = load(rundir)
+    # by seed and job id: means add in one order whatever the schedule was
+    rows = sorted(load(rundir), key=lambda r: (num(r["seed"]) or 0, r["job_id"]))
     note_params(rows)
     att = [r for r in rows if r["kind"] == "attack" and r["scheme"] != "none"]
     unmarked = defaultdict(list)  # the unmarked model's accuracy loss per attack setting
@@ -99,10 +101,15 @@ def robustness(rundir):
     schemes, attacks = [], []
     cell = defaultdict(list)
     # rows in the job file's order of schemes and attacks (the journal's
-    # follows the schedule), then the order of first appearance
+    # follows the schedule), an attack's settings by their values, then by
+    # seed, so that means add in one order
     so, ao = jobfile_order(rundir, "schemes"), jobfile_order(rundir, "attacks")
     rank = lambda order, name: order.index(name) if name in order else len(order)
-    att = sorted(att, key=lambda r: (rank(so, r["scheme"]), rank(ao, r["attack"])))
+    natural = lambda t: [(0, float(x), "") if x.replace(".", "", 1).isdigit() else (1, 0, x)
+                         for x in re.split(r"([0-9.]+)", t)]
+    att = sorted(att, key=lambda r: (rank(so, r["scheme"]), rank(ao, r["attack"]),
+                                      natural(r["attack_params"]), num(r["seed"]) or 0,
+                                      r["job_id"]))
     for r in att:
         s = label(r["scheme"], "")
         a = label(r["attack"], r["attack_params"])
