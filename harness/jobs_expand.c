@@ -909,7 +909,10 @@ int matrix_expand(const struct run_spec *rs, struct matrix *m, char *err, size_t
 	for (int s = 0; s < rs->nseeds; s++)
 		new_rec(m, JOB_TRAIN, -1, s, -1);
 	/* Control models of the seeds, when a scheme's decision needs an empirical
-	 * null: its embeds wait for them (README "Empirical null"). */
+	 * null: its embeds wait for them (README "Empirical null"), and so do the
+	 * seed's other embeds, whose control jobs would otherwise find a control
+	 * model untrained, train it uncounted and leave the ctlmodel job a cached
+	 * model: its row's forward and backward would depend on the schedule. */
 	int ctl0 = m->n;
 	if (nfit)
 		for (int s = 0; s < rs->nseeds; s++)
@@ -920,7 +923,7 @@ int matrix_expand(const struct run_spec *rs, struct matrix *m, char *err, size_t
 		for (int k = 0; k < nsc; k++) {
 			struct job_rec *r = new_rec(m, JOB_EMBED, s, s, k);
 
-			if (wm_null_fit_needed(wm_scheme_find(sc[k].e->name), &sc[k].ps)) {
+			if (nfit) {
 				r->after = ctl0 + s * rs->controls;
 				r->nafter = rs->controls;
 			}

@@ -69,4 +69,24 @@ check "... training again only the control model whose file is gone (6 ctlmodel 
 	test "$(grep -c ',ctlmodel,' "$TMP/s/results.csv")" -eq 6 -a -f "$TMP/s/models/$lost"
 rows "$TMP/s/results.csv" >"$TMP/s.rows"
 check "... and its rows equal the uninterrupted run's" cmp -s "$TMP/r.rows" "$TMP/s.rows"
+# With a scheme that needs no null beside one that does, every embed waits
+# for the seed's control models: the non-fit scheme's control jobs would else
+# train a control model first (uncounted) and leave its ctlmodel job a cached
+# model, so that the ctlmodel rows' forward and backward followed the schedule.
+# Each of the 5 ctlmodel rows counts the training (1 epoch of the owner's
+# 4,000 images) and the test accuracy (1,000), on 1 rank and on 3.
+sed -e 's/^  frontier: {}/  uchida: {bits: 32}/' "$TMP/nf.yaml" >"$TMP/mix.yaml"
+$WM run -q -o "$TMP/m1" "$TMP/mix.yaml" >/dev/null 2>&1
+$MPIRUN -np 3 $WM run -q -o "$TMP/m3" "$TMP/mix.yaml" >/dev/null 2>&1
+for d in m1 m3; do
+	check "$d: every ctlmodel row counts its control model's training" python3 - "$TMP/$d/results.csv" <<'PY'
+import csv, sys
+r = [x for x in csv.DictReader(open(sys.argv[1])) if x["kind"] == "ctlmodel"]
+print("# ctlmodel forward/backward: " + " ".join(x["forward"] + "/" + x["backward"] for x in r))
+sys.exit(not (len(r) == 5 and all(x["forward"] == "5000" and x["backward"] == "4000" for x in r)))
+PY
+done
+rows "$TMP/m1/results.csv" >"$TMP/m1.rows"
+rows "$TMP/m3/results.csv" >"$TMP/m3.rows"
+check "... and the same rows on 1 and 3 ranks" cmp -s "$TMP/m1.rows" "$TMP/m3.rows"
 finish

@@ -399,6 +399,39 @@ static void test_costs(void **state)
 	free(rs);
 }
 
+/* With a scheme that decides by an empirical null, every embed of a seed
+ * waits for the seed's control models, the other schemes' too: their control
+ * jobs would else train a control model uncounted and leave the ctlmodel job
+ * a cached one, so that its row's forward and backward followed the schedule. */
+static void test_ctlmodel_first(void **state)
+{
+	struct run_spec *rs = calloc(1, sizeof *rs);
+	struct job *jobs;
+	int n, embeds = 0;
+	char err[ERRBUF];
+	(void)state;
+	load_ok("ctl.yaml",
+		"run:\n  model: mlp\n  seeds: 1..2\n  controls: 5\nschemes:\n  uchida: {}\n"
+		"  zhang-content: {}\nattacks:\n  noise: {}\n",
+		rs);
+	assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
+	for (int i = 0; i < n; i++) {
+		if (jobs[i].kind != JOB_EMBED)
+			continue;
+		embeds++;
+		assert_int_equal(jobs[i].nafter, 5);
+		for (int k = 0; k < 5; k++) {
+			const struct job *c = &jobs[jobs[i].after + k];
+			assert_int_equal(c->kind, JOB_CTLMODEL);
+			assert_int_equal(c->seed, jobs[i].seed);
+		}
+	}
+	assert_int_equal(embeds, 4);
+	free(jobs);
+	jobfile_free(rs);
+	free(rs);
+}
+
 static void test_matrix(void **state)
 {
 	struct run_spec *rs = calloc(1, sizeof *rs);
@@ -1007,6 +1040,7 @@ int main(void)
 	    cmocka_unit_test(test_canonical_values),
 	    cmocka_unit_test(test_matrix),
 	    cmocka_unit_test(test_costs),
+	    cmocka_unit_test(test_ctlmodel_first),
 	    cmocka_unit_test(test_errors),
 	    cmocka_unit_test(test_csv),
 	    cmocka_unit_test(test_scale),
