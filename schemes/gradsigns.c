@@ -18,7 +18,7 @@
  * the mean is already inside L_c), with u_b = v scattered onto S (zero
  * elsewhere) for EVERY carrier row b,
  *   dL_w/dtheta = sum_s v_s dg_bar_s/dtheta = d/dtheta sum_b u_b . grad_{x_b} L_c,
- * which nn_rop_apply() gives exactly (double back-propagation by the
+ * which nn_rop_apply_shared() gives exactly (double back-propagation by the
  * R-operator; dbp=fd uses the mixed central difference of nn_fd_param_grad
  * instead, with step fd_eps along u / max|u|). The carrier pass runs the
  * network in evaluation mode (no dropout), as verification does; the task
@@ -196,7 +196,7 @@ struct gs {
 	struct nn_rop rop;
 	int cap;	  /* rows the buffers below hold */
 	float *xc, *u;	  /* (cap, D) carriers, direction */
-	int *yc;	  /* (cap) */
+	int *yc, *rows;	  /* (cap): labels, rows of the batch */
 	double *gbar, *v; /* (nS) */
 };
 
@@ -259,6 +259,7 @@ static void gs_free(struct gs *g)
 	free(g->xc);
 	free(g->u);
 	free(g->yc);
+	free(g->rows);
 	free(g->gbar);
 	free(g->v);
 	memset(g, 0, sizeof *g);
@@ -271,10 +272,12 @@ static void gs_grow(struct gs *g, int rows)
 	free(g->xc);
 	free(g->u);
 	free(g->yc);
+	free(g->rows);
 	g->cap = rows;
 	g->xc = xmalloc((size_t)rows * g->D * sizeof(float));
 	g->u = xmalloc((size_t)rows * g->D * sizeof(float));
 	g->yc = xmalloc((size_t)rows * sizeof(int));
+	g->rows = xmalloc((size_t)rows * sizeof(int));
 }
 
 /* BCE(b, sigma(z)) in a stable form: log(1 + e^z) - b z. */
@@ -312,7 +315,7 @@ static int correct_bits(const struct gs *g, const double *gbar)
 /* The signature loss L_w of the carrier rows (class T) of a batch; if grads,
  * ADDS dL_w/dtheta into it (nparams). 0 when the batch has no carrier. */
 static double gs_loss(struct gs *g, struct nn_model *m, const float *x, const int *y, int B,
-		      float *grads)
+		      float *grads, int after_pass)
 {
 	int Bc = 0, N = g->N, nS = g->nS;
 	size_t D = (size_t)g->D;
@@ -321,12 +324,20 @@ static double gs_loss(struct gs *g, struct nn_model *m, const float *x, const in
 	for (int b = 0; b < B; b++)
 		if (y[b] == g->T) {
 			memcpy(g->xc + (size_t)Bc * D, x + (size_t)b * D, D * sizeof(float));
+			g->rows[Bc] = b;
 			g->yc[Bc++] = g->T;
 		}
 	if (!Bc)
 		return 0;
-	nn_rop_prepare(&g->rop, m, g->xc, g->yc, Bc);
-	gbar_from_dx(g, g->rop.dx, Bc);
+	/* only the sum over the rows of the input gradient is needed; after the
+	 * training step's pass over x, its lower layers' outputs of the carrier
+	 * rows are reused (dbp=fd runs the model again and needs none) */
+	if (after_pass && !g->fd)
+		nn_rop_prepare_rows(&g->rop, m, x, B, g->rows, Bc, g->yc);
+	else
+		nn_rop_prepare_sum(&g->rop, m, g->xc, g->yc, Bc);
+	for (int s = 0; s < nS; s++)
+		g->gbar[s] = g->rop.dxsum[g->S[s]];
 	memset(g->v, 0, (size_t)nS * sizeof(double));
 	for (int j = 0; j < N; j++) {
 		const float *Kj = g->K + (size_t)j * nS;
@@ -344,16 +355,17 @@ static double gs_loss(struct gs *g, struct nn_model *m, const float *x, const in
 	for (int s = 0; s < nS; s++)
 		if (fabs(g->v[s]) > umax)
 			umax = fabs(g->v[s]);
-	memset(g->u, 0, (size_t)Bc * D * sizeof(float));
 	if (umax > 0) {
 		double f = g->fd ? 1.0 / umax : 1.0;
-		for (int b = 0; b < Bc; b++)
+		int rows = g->fd ? Bc : 1; /* the R-operator takes the one row */
+		memset(g->u, 0, (size_t)rows * D * sizeof(float));
+		for (int b = 0; b < rows; b++)
 			for (int s = 0; s < nS; s++)
 				g->u[(size_t)b * D + g->S[s]] = (float)(f * g->v[s]);
 		if (g->fd)
 			nn_fd_param_grad(m, g->xc, g->yc, Bc, g->u, g->fd_eps, umax, grads);
 		else
-			nn_rop_apply(&g->rop, m, g->u, 1.0, grads);
+			nn_rop_apply_shared(&g->rop, m, g->u, 1.0, grads);
 	}
 	return g->lambda * loss / N;
 }
@@ -373,7 +385,7 @@ int wm_gradsigns_loss(const struct npz *key, struct nn_model *m, const float *x,
 		return -1;
 	rc = gs_setup(&g, p, key, (int)nn_in_size(m), m->nclass, err, errlen);
 	if (!rc)
-		*loss = gs_loss(&g, m, x, y, B, grads);
+		*loss = gs_loss(&g, m, x, y, B, grads, 0);
 	gs_free(&g);
 	free(p);
 	return rc;
@@ -399,7 +411,7 @@ static void gs_mix(void *ctx, float *x, int *y, int *B, int cap, struct rng *r)
 static double gs_post_backward(void *ctx, struct nn_model *m, const float *x, const int *y, int B)
 {
 	struct gs *g = ctx;
-	return gs_loss(g, m, x, y, B, m->grads);
+	return gs_loss(g, m, x, y, B, m->grads, 1);
 }
 
 static int gs_embed(const void *cfg, struct nn_model *m, struct npz *key, const struct wm_env *env,
@@ -431,8 +443,9 @@ static int gs_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	g.tr = env->train;
 	g.next = g.ncand; /* the first mix shuffles */
 	extra = (int)llround(g.per100 * env->ts.batch / 100.0);
-	/* the hook reads the batch and runs its own (evaluation) forward of the
-	 * carrier rows, not the training forward's activations */
+	/* the hook takes the carrier rows' activations from the training
+	 * forward (nn_rop_prepare_rows) but never a fused ReLU's output, which
+	 * the step may skip */
 	struct train_hooks h = {.ctx = &g, .post_backward = gs_post_backward, .acts_unread = 1};
 	if (g.per100 > 0)
 		h.mix = gs_mix;

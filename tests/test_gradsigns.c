@@ -438,6 +438,105 @@ static void test_rop_conv_vs_fd(void **state)
 	nn_conv_mode = NN_CONV_AUTO;
 }
 
+/* (e) The shared-direction passes (nn_rop_prepare_sum, nn_rop_apply_shared,
+ * nn_rop_prepare_rows: what GradSigns' embedding runs) against the per-row
+ * passes with the same direction on every row: the input gradient summed
+ * over the rows and the parameter gradient agree to float rounding. The
+ * rows variant runs after a training-mode forward pass of a larger batch
+ * (dropout masks drawn, fused ReLU outputs skipped as in a training step
+ * without readers), so reusing a layer whose training output differs from
+ * the evaluation one (the dropout, the skipped ReLU) would show. Models:
+ * mlp's layout (dropout), lenet5's (a convolution first, fused ReLU and
+ * pool), three input channels (channel-major input rows), a model whose
+ * first layer is a ReLU (no shared pass: the per-row fallback), and one whose
+ * only layer with parameters is the last. */
+static double max_rel(const float *a, const float *b, size_t n)
+{
+	double d = 0, bm = 0;
+	for (size_t i = 0; i < n; i++) {
+		d = fmax(d, fabs((double)a[i] - b[i]));
+		bm = fmax(bm, fabs((double)b[i]));
+	}
+	return bm > 0 ? d / bm : INFINITY;
+}
+
+static void check_shared(const char *spec, int B, int relu_unread)
+{
+	struct nn_model m;
+	struct nn_rop r1, r2, r3;
+	struct rng r;
+	build(&m, spec, 5);
+	size_t D = nn_in_size(&m), P = m.nparams;
+	int rows[64], Bc = 0, *y = xmalloc((size_t)B * sizeof(int)), yc[64];
+	float *x = xmalloc(D * B * sizeof(float)), *xc = xmalloc(D * B * sizeof(float));
+	float *u1 = xmalloc(D * sizeof(float)), *U = xmalloc(D * B * sizeof(float));
+	float *g1 = xcalloc(P, sizeof(float)), *g2 = xcalloc(P, sizeof(float));
+	float *g3 = xcalloc(P, sizeof(float)), *dsum = xcalloc(D, sizeof(float));
+	rng_seed(&r, 77);
+	fill_uniform(&r, x, D * B, 0, 1);
+	for (int b = 0; b < B; b++) {
+		y[b] = (int)rng_below(&r, (uint32_t)m.nclass);
+		if (b % 3 == 1 && Bc < 64) {
+			rows[Bc] = b;
+			yc[Bc] = y[b];
+			memcpy(xc + (size_t)Bc * D, x + (size_t)b * D, D * sizeof(float));
+			Bc++;
+		}
+	}
+	memset(u1, 0, D * sizeof(float));
+	for (size_t k = 0; k < D; k += 3)
+		u1[k] = (float)(rng_uniform(&r) - 0.5);
+	for (int b = 0; b < Bc; b++)
+		memcpy(U + (size_t)b * D, u1, D * sizeof(float));
+	nn_rop_init(&r1), nn_rop_init(&r2), nn_rop_init(&r3);
+	nn_rop_prepare(&r1, &m, xc, yc, Bc);
+	for (size_t k = 0; k < D; k++) {
+		double t = 0;
+		for (int b = 0; b < Bc; b++)
+			t += r1.dx[(size_t)b * D + k];
+		dsum[k] = (float)t;
+	}
+	nn_rop_apply(&r1, &m, U, 0.5, g1);
+	nn_rop_prepare_sum(&r2, &m, xc, yc, Bc);
+	double e_dx2 = max_rel(r2.dxsum, dsum, D);
+	nn_rop_apply_shared(&r2, &m, u1, 0.5, g2);
+	double e_g2 = max_rel(g2, g1, P);
+	m.relu_out_unread = relu_unread;
+	nn_forward(&m, x, B, 1, &r); /* a training step's pass */
+	m.relu_out_unread = 0;
+	nn_rop_prepare_rows(&r3, &m, x, B, rows, Bc, yc);
+	double e_dx3 = max_rel(r3.dxsum, dsum, D);
+	nn_rop_apply_shared(&r3, &m, u1, 0.5, g3);
+	double e_g3 = max_rel(g3, g1, P);
+	printf("(e) %s, %d of %d rows%s: summed input gradient %.1e / %.1e, parameter "
+	       "gradient %.1e / %.1e (shared / reused rows, max error over max)\n",
+	       spec, Bc, B, relu_unread ? ", fused ReLU outputs skipped" : "", e_dx2, e_dx3, e_g2,
+	       e_g3);
+	assert_true(e_dx2 < 1e-5 && e_dx3 < 1e-5);
+	assert_true(e_g2 < 1e-5 && e_g3 < 1e-5);
+	nn_rop_free(&r1), nn_rop_free(&r2), nn_rop_free(&r3);
+	free(y), free(x), free(xc), free(u1), free(U), free(g1), free(g2), free(g3), free(dsum);
+	nn_free(&m);
+}
+
+static void test_rop_shared(void **state)
+{
+	(void)state;
+	check_shared("1x28x28|flatten|dense fc1 64|relu|dropout 0.5|dense fc2 32|relu|"
+		     "dropout 0.5|dense fc3 10",
+		     40, 0);
+	check_shared("1x28x28|conv conv1 6 5 1 2|relu|maxpool 2 2|conv conv2 16 5 1 0|relu|"
+		     "maxpool 2 2|flatten|dense fc1 120|relu|dense fc2 84|relu|dense fc3 10",
+		     37, 1);
+	check_shared("1x28x28|conv conv1 6 5 1 2|relu|maxpool 2 2|conv conv2 16 5 1 0|relu|"
+		     "maxpool 2 2|flatten|dense fc1 120|relu|dense fc2 84|relu|dense fc3 10",
+		     70, 0);
+	check_shared("3x9x9|conv c1 4 3 1 1|relu|maxpool 2 2|flatten|dropout 0.3|dense fc 5", 20,
+		     1);
+	check_shared("1x6x6|relu|flatten|dense fc1 8|relu|dense fc2 3", 12, 0);
+	check_shared("1x6x6|flatten|dense fc 3", 12, 0); /* f is the last layer */
+}
+
 /* ---- the scheme ------------------------------------------------------------ */
 
 static void env_init(struct wm_env *env, struct rng *r)
@@ -857,6 +956,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rop_mlp_vs_double),
 	    cmocka_unit_test(test_rop_conv_vs_fd),
+	    cmocka_unit_test(test_rop_shared),
 	    cmocka_unit_test(test_wm_loss_grad),
 	    cmocka_unit_test(test_gradsigns_bad_params),
 	    cmocka_unit_test(test_gradsigns_embeds),

@@ -25,18 +25,10 @@ int nn_relu_fused(const struct nn_model *m, int i)
 	return i >= 0 && i + 1 < m->nlayers && pool2_after(m, i);
 }
 
-float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r)
+/* Layers from..L-1 of the forward pass, on m->input or acts[from - 1]. */
+static float *forward_layers(struct nn_model *m, int from, int B, int training, struct rng *r)
 {
-	nn_count.forward += B;
-	nn_reserve(m, B);
-	m->last_b = B;
-	m->training = training;
-	size_t S = (size_t)m->in_h * m->in_w;
-	if (m->layers[0].chan_major && m->in_c > 1)
-		nn_to_chan_major(x, m->input, B, m->in_c, S);
-	else
-		memcpy(m->input, x, nn_in_size(m) * B * sizeof(float));
-	for (int i = 0; i < m->nlayers; i++) {
+	for (int i = from; i < m->nlayers; i++) {
 		const struct nn_layer *l = &m->layers[i];
 		const float *in = i ? m->acts[i - 1] : m->input;
 		int in_cm = i ? m->layers[i - 1].chan_major : l->chan_major;
@@ -83,6 +75,29 @@ float *nn_forward(struct nn_model *m, const float *x, int B, int training, struc
 			nn_prof.fwd[i] += now_seconds() - t0;
 	}
 	return m->acts[m->nlayers - 1];
+}
+
+float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r)
+{
+	nn_count.forward += B;
+	nn_reserve(m, B);
+	m->last_b = B;
+	m->training = training;
+	m->relu_out_skipped = training && m->relu_out_unread;
+	size_t S = (size_t)m->in_h * m->in_w;
+	if (m->layers[0].chan_major && m->in_c > 1)
+		nn_to_chan_major(x, m->input, B, m->in_c, S);
+	else
+		memcpy(m->input, x, nn_in_size(m) * B * sizeof(float));
+	return forward_layers(m, 0, B, training, r);
+}
+
+float *nn_forward_from(struct nn_model *m, int from, int B)
+{
+	nn_count.forward += B;
+	m->last_b = B;
+	m->training = 0; /* the layers below keep what they held */
+	return forward_layers(m, from, B, 0, NULL);
 }
 
 /* Zeroing every activation gradient of lenet5 before each backward pass took

@@ -104,8 +104,9 @@ struct nn_model {
 	float *dxscratch[NN_MAXLAYERS];
 	unsigned char dx_direct[NN_MAXLAYERS];
 	size_t col_n;
-	int last_b;   /* batch size of the last forward */
-	int training; /* last forward was in training mode */
+	int last_b;	      /* batch size of the last forward */
+	int training;	      /* last forward was in training mode */
+	int relu_out_skipped; /* ... and left fused ReLUs' outputs unstored */
 };
 
 /* Architecture text: "CxHxW|layer|layer|..." with layers
@@ -203,6 +204,11 @@ extern struct nn_prof nn_prof;
  * drawn from r, which may be NULL when not training). Returns the logits,
  * (B, nclass), which stay valid until the next forward. */
 float *nn_forward(struct nn_model *m, const float *x, int B, int training, struct rng *r);
+/* The rest of an evaluation-mode forward pass, layers from..L-1, for B rows
+ * whose input to layer `from` is in place (acts[from - 1], B rows, within
+ * the buffers' batch): for callers that rearranged the rows of an earlier
+ * pass's lower layers (nn_rop_prepare_rows). */
+float *nn_forward_from(struct nn_model *m, int from, int B);
 /* Layer i is a ReLU that runs fused with the 2x2 max-pool after it (its
  * output is not stored in training steps with relu_out_unread). */
 int nn_relu_fused(const struct nn_model *m, int i);

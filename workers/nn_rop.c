@@ -48,6 +48,12 @@ void nn_rop_free(struct nn_rop *r)
 	free(r->dxb);
 	free(r->zeros);
 	free(r->dw_tmp);
+	free(r->dxsum);
+	free(r->dsum);
+	free(r->cat_d);
+	free(r->cat_a);
+	free(r->ro1);
+	free(r->xg);
 	for (int i = 0; i < NN_MAXLAYERS; i++) {
 		free(r->ra[i]);
 		free(r->rd[i]);
@@ -60,7 +66,7 @@ void nn_rop_free(struct nn_rop *r)
 
 static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 {
-	size_t in_n = nn_in_size(m), col_n = 0, dxb_n = 0, zn = 0;
+	size_t in_n = nn_in_size(m), col_n = 0, dxb_n = 0, zn = 0, dn = 0, ocmax = 0, icmax = 0;
 	if (B <= r->max_b && r->nlayers == m->nlayers && r->in_n == in_n &&
 	    r->nparams == m->nparams)
 		return;
@@ -77,6 +83,14 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 		size_t n = nn_out_size(l) * B;
 		r->ra[i] = xmalloc(n * sizeof(float));
 		r->rd[i] = xmalloc(n * sizeof(float));
+		if (nn_has_params(l) && nn_out_size(l) > dn)
+			dn = nn_out_size(l);
+		if (l->kind == NN_DENSE) {
+			if ((size_t)l->out_c > ocmax)
+				ocmax = (size_t)l->out_c;
+			if ((size_t)l->in_c > icmax)
+				icmax = (size_t)l->in_c;
+		}
 		if (l->kind == NN_CONV) {
 			size_t cn = (size_t)l->in_c * l->k * l->k * l->out_h * l->out_w * B;
 			size_t wn = (size_t)l->out_c * l->in_c * l->k * l->k;
@@ -93,6 +107,14 @@ static void rop_reserve(struct nn_rop *r, const struct nn_model *m, int B)
 	if (zn) { /* conv weights (OC x C x K x K) bound every conv's OC */
 		r->zeros = xcalloc(zn, sizeof(float));
 		r->dw_tmp = xmalloc(zn * sizeof(float));
+	}
+	r->dxsum = xmalloc(in_n * sizeof(float));
+	r->dsum = xmalloc((dn ? dn : 1) * sizeof(float));
+	r->ro1 = xmalloc((dn ? dn : 1) * sizeof(float));
+	r->xg = xmalloc(in_n * B * sizeof(float));
+	if (ocmax) { /* the dense weight terms' operands, two batches deep */
+		r->cat_d = xmalloc((2 * (size_t)B + 1) * ocmax * sizeof(float));
+		r->cat_a = xmalloc((2 * (size_t)B + 1) * icmax * sizeof(float));
 	}
 	r->col_n = col_n;
 	if (col_n) {
@@ -227,21 +249,41 @@ relu_back_add(float *restrict din, const float *restrict dout, const float *rest
 	}
 }
 
-/* din += J_i^T dout: layer i's ordinary backward without parameter
- * gradients, at the stored point (evaluation mode). */
+/* din[k] = dout[k] where o[k] > 0, else 0: the same with din overwritten. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void
+relu_back_set(float *restrict din, const float *restrict dout, const float *restrict o, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		float v = dout[k];
+		din[k] = o[k] > 0 ? v : 0;
+	}
+}
+
+/* din += J_i^T dout, or with set, din = J_i^T dout (din's old contents
+ * unread: the R-backward and the summed prepare write each buffer once,
+ * which spares zeroing it first): layer i's ordinary backward without
+ * parameter gradients, at the stored point (evaluation mode). */
 static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, const float *dout,
-			  float *din)
+			  float *din, int set)
 {
 	const struct nn_layer *l = &m->layers[i];
 	const float *w = m->params + l->w_off, *o = m->acts[i];
 	size_t n = nn_out_size(l) * B;
+	size_t in_n = (i ? nn_out_size(&m->layers[i - 1]) : nn_in_size(m)) * B;
 	switch (l->kind) {
 	case NN_DENSE: /* din (B, C) += dout (B, OC) . W */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, l->in_c, l->out_c, 1.0f,
-			    dout, l->out_c, w, l->in_c, 1.0f, din, l->in_c);
+			    dout, l->out_c, w, l->in_c, set ? 0.0f : 1.0f, din, l->in_c);
 		break;
 	case NN_CONV: {
-		if (nn_conv_batch_dx(l)) { /* as nn_conv_backward, where it can */
+		if (set)
+			memset(din, 0, in_n * sizeof(float));
+		/* as nn_conv_backward, where it can; one row (the shared-direction
+		 * passes) would fill one lane of CD_BATCH's 16 */
+		if (B > 1 && nn_conv_batch_dx(l)) {
 			cd_input_grad_batch(l, B, w, dout, din, r->dxb);
 			break;
 		}
@@ -256,19 +298,27 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
 		size_t planes = (size_t)l->in_c * B, po = (size_t)l->out_h * l->out_w;
 		size_t pi = (size_t)l->in_h * l->in_w;
 		const int *idx = m->pool_idx[i];
+		if (set)
+			memset(din, 0, in_n * sizeof(float));
 		for (size_t p = 0; p < planes; p++)
 			for (size_t k = 0; k < po; k++)
 				din[p * pi + (size_t)idx[p * po + k]] += dout[p * po + k];
 		break;
 	}
 	case NN_RELU:
-		relu_back_add(din, dout, o, n);
+		if (set)
+			relu_back_set(din, dout, o, n);
+		else
+			relu_back_add(din, dout, o, n);
 		break;
 	case NN_FLATTEN: {
 		size_t s = (size_t)l->in_h * l->in_w, on = nn_out_size(l);
 		if (!in_chan_major(m, i) || l->in_c == 1) {
-			for (size_t k = 0; k < n; k++)
-				din[k] += dout[k];
+			if (set)
+				memcpy(din, dout, n * sizeof(float));
+			else
+				for (size_t k = 0; k < n; k++)
+					din[k] += dout[k];
 			break;
 		}
 		for (int c = 0; c < l->in_c; c++)
@@ -276,29 +326,107 @@ static void backward_data(struct nn_rop *r, struct nn_model *m, int i, int B, co
 				float *dd = din + ((size_t)c * B + b) * s;
 				const float *g = dout + (size_t)b * on + c * s;
 				for (size_t k = 0; k < s; k++)
-					dd[k] += g[k];
+					dd[k] = set ? g[k] : dd[k] + g[k];
 			}
 		break;
 	}
 	case NN_DROPOUT:
-		for (size_t k = 0; k < n; k++)
-			din[k] += dout[k];
+		if (set)
+			memcpy(din, dout, n * sizeof(float));
+		else
+			for (size_t k = 0; k < n; k++)
+				din[k] += dout[k];
 		break;
 	}
 }
 
-/* g += scale * (Rd^T a + d^T Ra) for layer i's weight, scale * sum Rd for
- * its bias. */
+/* A ReLU at layer ip - 1 fused with the 2x2 max-pool at ip, as one map:
+ * the pool's output o is positive exactly where the ReLU let its argmax
+ * through, so the ReLU's own output and tangent are never needed. Tangent:
+ * ro (pool's output shape, B rows) = ra at the argmax where o > 0, else 0,
+ * from ra of B rows or of one row (in_rows 1: every row's tangent is the
+ * same, the shared-direction pass). Backward: din (the ReLU's input shape,
+ * overwritten) = dout at the argmax where o > 0, zero elsewhere. */
+static void relu_pool_tangent(const struct nn_model *m, int ip, int B, const float *ra, int in_rows,
+			      float *ro)
+{
+	const struct nn_layer *l = &m->layers[ip];
+	size_t po = (size_t)l->out_h * l->out_w, pi = (size_t)l->in_h * l->in_w;
+	const int *idx = m->pool_idx[ip];
+	const float *o = m->acts[ip];
+	for (int c = 0; c < l->in_c; c++)
+		for (int b = 0; b < B; b++) {
+			size_t p = (size_t)c * B + b;
+			const float *src = ra + (in_rows == 1 ? (size_t)c : p) * pi;
+			for (size_t k = p * po; k < (p + 1) * po; k++)
+				ro[k] = o[k] > 0 ? src[idx[k]] : 0;
+		}
+}
+
+static void relu_pool_back(const struct nn_model *m, int ip, int B, const float *dout, float *din)
+{
+	const struct nn_layer *l = &m->layers[ip];
+	size_t po = (size_t)l->out_h * l->out_w, pi = (size_t)l->in_h * l->in_w;
+	size_t planes = (size_t)l->in_c * B;
+	const int *idx = m->pool_idx[ip];
+	const float *o = m->acts[ip];
+	memset(din, 0, planes * pi * sizeof(float));
+	for (size_t p = 0; p < planes; p++)
+		for (size_t k = p * po; k < (p + 1) * po; k++)
+			if (o[k] > 0)
+				din[p * pi + (size_t)idx[k]] = dout[k];
+}
+
+/* Layer i is a 2x2 max-pool whose ReLU (i - 1) runs fused with it and lies
+ * above layer `above` (so that the ReLU's input gradient is wanted). */
+static int fused_pool(const struct nn_model *m, int i, int above)
+{
+	return i - 1 > above && m->layers[i].kind == NN_MAXPOOL && nn_relu_fused(m, i - 1);
+}
+
+/* The sum of x (n) in double, in eight chains (one chain waits on the
+ * adder at every element: lenet5's conv1 has 9,408 per channel at 12 rows). */
+static double sum8(const float *x, size_t n)
+{
+	double a[8] = {0};
+	size_t k = 0;
+	for (; k + 8 <= n; k += 8)
+		for (int j = 0; j < 8; j++)
+			a[j] += x[k + j];
+	for (; k < n; k++)
+		a[0] += x[k];
+	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+/* dw (OC, IC) += scale * (X^T Y) for X = [x1 (n1, OC); x2 (n2, OC)] and
+ * Y = [y1 (n1, IC); y2 (n2, IC)]: a dense layer's two weight terms as one
+ * product, which reads and writes dw once instead of twice (dw is 1.6 MB on
+ * mlp's fc1, while each term has only a batch of carrier rows of depth). */
+static void dense_terms(struct nn_rop *r, const struct nn_layer *l, const float *x1,
+			const float *y1, int n1, const float *x2, const float *y2, int n2,
+			float scale, float *dw)
+{
+	size_t oc = (size_t)l->out_c, ic = (size_t)l->in_c;
+	memcpy(r->cat_d, x1, (size_t)n1 * oc * sizeof(float));
+	memcpy(r->cat_d + (size_t)n1 * oc, x2, (size_t)n2 * oc * sizeof(float));
+	memcpy(r->cat_a, y1, (size_t)n1 * ic * sizeof(float));
+	memcpy(r->cat_a + (size_t)n1 * ic, y2, (size_t)n2 * ic * sizeof(float));
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, n1 + n2, scale,
+		    r->cat_d, l->out_c, r->cat_a, l->in_c, 1.0f, dw, l->in_c);
+}
+
+/* g += scale * (Rd^T a + d2^T Ra) for layer i's weight, scale * sum Rd for
+ * its bias: Rd and a of the B rows, d2 and Ra of B2 rows (B2 = B: d2 = d,
+ * the layer's output gradient; B2 = 1 in the shared-direction pass, where
+ * d2 is d summed over the rows and Ra the one row's tangent). */
 static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, const float *a,
-			  const float *ra, const float *d, const float *rd, float scale, float *g)
+			  const float *rd, int B2, const float *ra, const float *d2, float scale,
+			  float *g)
 {
 	const struct nn_layer *l = &m->layers[i];
 	float *dw = g + l->w_off, *db = g + l->b_off;
 	if (l->kind == NN_DENSE) {
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale,
-			    rd, l->out_c, a, l->in_c, 1.0f, dw, l->in_c);
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, l->out_c, l->in_c, B, scale, d,
-			    l->out_c, ra, l->in_c, 1.0f, dw, l->in_c);
+		dense_terms(r, l, rd, a, B, d2, ra, B2, scale, dw);
 		for (int o = 0; o < l->out_c; o++) {
 			double s = 0;
 			for (int b = 0; b < B; b++)
@@ -308,19 +436,20 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 		return;
 	}
 	int ckk = l->in_c * l->k * l->k, kind = direct_kind(r, m, i);
-	size_t np = (size_t)B * l->out_h * l->out_w;
+	size_t np = (size_t)B * l->out_h * l->out_w, np2 = (size_t)B2 * l->out_h * l->out_w;
 	if (kind) {
 		/* the engine's weight-gradient kernel, once with Rd on the padded
-		 * input, once with d on the padded tangent (padded by
-		 * tangent_forward). The input is the prepare's forward's, which
-		 * padded it already where it ran on the same kernel. */
+		 * input, once with d2 on the padded tangent (padded by
+		 * tangent_forward, for B2 rows). The input is the prepare's
+		 * forward's, which padded it already where it ran on the same
+		 * kernel. */
 		size_t wn = (size_t)l->out_c * ckk;
 		float *acc = scale == 1.0f ? dw : r->dw_tmp;
 		const float *pa = m->cpad[i];
 		int pb = m->max_b;
 		if (acc != dw)
 			memset(acc, 0, wn * sizeof(float));
-		if (m->conv_direct[i] != kind || !pa) {
+		if (m->conv_direct[i] != kind || !pa || i < r->gathered) {
 			if (!r->pad_a[i])
 				r->pad_a[i] = cd_alloc_pad(l, r->max_b);
 			cd_pad_input(l, B, r->max_b, a, r->pad_a[i]);
@@ -328,7 +457,7 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 			pb = r->max_b;
 		}
 		cd_weight_grad(l, kind, B, pb, pa, rd, acc, NULL, r->kscr[i]);
-		cd_weight_grad(l, kind, B, r->max_b, r->pad_ra[i], d, acc, NULL, r->kscr[i]);
+		cd_weight_grad(l, kind, B2, r->max_b, r->pad_ra[i], d2, acc, NULL, r->kscr[i]);
 		if (acc != dw)
 			for (size_t k = 0; k < wn; k++)
 				dw[k] += scale * acc[k];
@@ -336,17 +465,12 @@ static void tangent_param(struct nn_rop *r, struct nn_model *m, int i, int B, co
 		nn_im2col(l, B, a, r->col);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale,
 			    rd, (int)np, r->col, (int)np, 1.0f, dw, ckk);
-		nn_im2col(l, B, ra, r->col);
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np, scale,
-			    d, (int)np, r->col, (int)np, 1.0f, dw, ckk);
+		nn_im2col(l, B2, ra, r->col);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, l->out_c, ckk, (int)np2, scale,
+			    d2, (int)np2, r->col, (int)np2, 1.0f, dw, ckk);
 	}
-	for (int o = 0; o < l->out_c; o++) {
-		const float *p = rd + (size_t)o * np;
-		double s = 0;
-		for (size_t k = 0; k < np; k++)
-			s += p[k];
-		db[o] += (float)(scale * s);
-	}
+	for (int o = 0; o < l->out_c; o++)
+		db[o] += (float)(scale * sum8(rd + (size_t)o * np, np));
 }
 
 /* ---- the passes ----------------------------------------------------------- */
@@ -355,12 +479,13 @@ double nn_rop_prepare(struct nn_rop *r, struct nn_model *m, const float *x, cons
 {
 	size_t S = (size_t)m->in_h * m->in_w;
 	rop_reserve(r, m, B);
+	r->gathered = 0;
 	nn_forward(m, x, B, 0, NULL);
 	nn_zero_act_grads(m);
 	double loss = nn_loss_xent(m, y, 1.0);
 	memset(r->dx_cm, 0, r->in_n * B * sizeof(float));
 	for (int i = m->nlayers - 1; i >= 0; i--)
-		backward_data(r, m, i, B, m->dacts[i], i ? nn_dact(m, i - 1) : r->dx_cm);
+		backward_data(r, m, i, B, m->dacts[i], i ? nn_dact(m, i - 1) : r->dx_cm, 0);
 	if (m->layers[0].chan_major && m->in_c > 1)
 		from_chan_major(r->dx_cm, r->dx, B, m->in_c, S);
 	else
@@ -369,12 +494,207 @@ double nn_rop_prepare(struct nn_rop *r, struct nn_model *m, const float *x, cons
 	return loss;
 }
 
+/* The first layer with parameters, f, if the layers below it are linear
+ * maps that take one row to one row (flatten, dropout in evaluation mode):
+ * then the shared-direction passes apply. -1 otherwise. */
+static int shared_first(const struct nn_model *m)
+{
+	int f = 0;
+	while (f < m->nlayers && !nn_has_params(&m->layers[f])) {
+		if (m->layers[f].kind != NN_FLATTEN && m->layers[f].kind != NN_DROPOUT)
+			return -1;
+		f++;
+	}
+	return f < m->nlayers ? f : -1;
+}
+
+/* out = sum over the B rows of layer l's output-shaped x, in row order:
+ * (B, n) or, channel-major, (OC, B, OH, OW) to (OC, 1, OH, OW). */
+static void sum_rows(const struct nn_layer *l, int B, const float *x, float *out)
+{
+	size_t planes = l->chan_major ? (size_t)l->out_c : 1;
+	size_t S = nn_out_size(l) / planes;
+	for (size_t c = 0; c < planes; c++) {
+		float *o = out + c * S;
+		const float *p = x + c * B * S;
+		memcpy(o, p, S * sizeof(float));
+		for (int b = 1; b < B; b++)
+			for (size_t k = 0; k < S; k++)
+				o[k] += p[(size_t)b * S + k];
+	}
+}
+
+/* The inverse for one row: x (B rows) = B copies of row (as sum_rows). */
+static void copy_rows(const struct nn_layer *l, int B, const float *row, float *x)
+{
+	size_t planes = l->chan_major ? (size_t)l->out_c : 1;
+	size_t S = nn_out_size(l) / planes;
+	for (size_t c = 0; c < planes; c++)
+		for (int b = 0; b < B; b++)
+			memcpy(x + (c * B + b) * S, row + c * S, S * sizeof(float));
+}
+
+static double prepare_sum_back(struct nn_rop *r, struct nn_model *m, int f, const int *y, int B);
+
+double nn_rop_prepare_sum(struct nn_rop *r, struct nn_model *m, const float *x, const int *y, int B)
+{
+	int f = shared_first(m);
+	double loss;
+	if (f < 0) { /* the per-row passes, summed */
+		loss = nn_rop_prepare(r, m, x, y, B);
+		for (size_t k = 0; k < r->in_n; k++) {
+			double t = 0;
+			for (int b = 0; b < B; b++)
+				t += r->dx[(size_t)b * r->in_n + k];
+			r->dxsum[k] = (float)t;
+		}
+		return loss;
+	}
+	rop_reserve(r, m, B);
+	r->gathered = 0;
+	nn_forward(m, x, B, 0, NULL);
+	return prepare_sum_back(r, m, f, y, B);
+}
+
+/* The loss of the forward pass in place and the backward of prepare_sum. */
+static double prepare_sum_back(struct nn_rop *r, struct nn_model *m, int f, const int *y, int B)
+{
+	double loss;
+	nn_zero_act_grads(m);
+	loss = nn_loss_xent(m, y, 1.0);
+	/* each buffer written once (dacts[i - 1] is zero only by its flag) */
+	for (int i = m->nlayers - 1; i > f; i--) {
+		if (fused_pool(m, i, f)) { /* to the ReLU's input (the conv's output) */
+			m->dstale[i - 2] = 0;
+			relu_pool_back(m, i, B, m->dacts[i], m->dacts[i - 2]);
+			i--;
+			continue;
+		}
+		m->dstale[i - 1] = 0;
+		backward_data(r, m, i, B, m->dacts[i], m->dacts[i - 1], 1);
+	}
+	/* layer f and the linear layers below it, for one row: the input
+	 * gradient of the summed output gradient is the sum of the rows' */
+	sum_rows(&m->layers[f], B, m->dacts[f], r->dsum);
+	const float *dout = r->dsum;
+	for (int i = f; i >= 0; i--) {
+		float *din = i ? r->rd[i - 1] : r->dxsum;
+		backward_data(r, m, i, 1, dout, din, 1);
+		dout = din;
+	}
+	/* one row: layer 0's channel-major (C, 1, H, W) is (C, H, W) */
+	r->B = B;
+	return loss;
+}
+
+/* Moves rows rows[0..Bc) (increasing) of x, laid out as `planes` planes of B
+ * rows of S floats each, to the front of each plane: (planes, Bc, S). Each
+ * move goes to an address no higher than its source and below every later
+ * source, so it works in place. */
+static void gather_rows(float *x, size_t planes, size_t S, int B, const int *rows, int Bc)
+{
+	for (size_t c = 0; c < planes; c++)
+		for (int j = 0; j < Bc; j++)
+			memmove(x + (c * Bc + j) * S, x + (c * B + rows[j]) * S, S * sizeof(float));
+}
+
+static void gather_idx(int *x, size_t planes, size_t S, int B, const int *rows, int Bc)
+{
+	for (size_t c = 0; c < planes; c++)
+		for (int j = 0; j < Bc; j++)
+			memmove(x + (c * Bc + j) * S, x + (c * B + rows[j]) * S, S * sizeof(int));
+}
+
+double nn_rop_prepare_rows(struct nn_rop *r, struct nn_model *m, const float *x, int B,
+			   const int *rows, int Bc, const int *yc)
+{
+	int f = shared_first(m), k = 0;
+	size_t D = nn_in_size(m);
+	/* how many layers of the last pass hold the rows' evaluation outputs */
+	if (m->last_b == B && f >= 0)
+		for (; k < m->nlayers; k++) {
+			const struct nn_layer *l = &m->layers[k];
+			/* a ReLU fused with its pool: the passes read the pool's
+			 * output, never the ReLU's (which a training step may skip) */
+			if (l->kind != NN_DROPOUT)
+				continue;
+			break;
+		}
+	if (k == 0) {
+		rop_reserve(r, m, Bc);
+		for (int j = 0; j < Bc; j++)
+			memcpy(r->xg + (size_t)j * D, x + (size_t)rows[j] * D, D * sizeof(float));
+		return nn_rop_prepare_sum(r, m, r->xg, yc, Bc);
+	}
+	rop_reserve(r, m, Bc);
+	if (m->layers[0].chan_major && m->in_c > 1)
+		gather_rows(m->input, (size_t)m->in_c, (size_t)m->in_h * m->in_w, B, rows, Bc);
+	else
+		gather_rows(m->input, 1, D, B, rows, Bc);
+	for (int i = 0; i < k; i++) {
+		const struct nn_layer *l = &m->layers[i];
+		size_t planes = l->chan_major ? (size_t)l->out_c : 1;
+		if (l->kind == NN_RELU && m->relu_out_skipped && nn_relu_fused(m, i))
+			continue; /* not stored, not read */
+		gather_rows(m->acts[i], planes, nn_out_size(l) / planes, B, rows, Bc);
+		if (l->kind == NN_MAXPOOL) /* its argmax, (C, B, OH, OW) ints */
+			gather_idx(m->pool_idx[i], (size_t)l->out_c, nn_out_size(l) / l->out_c, B,
+				   rows, Bc);
+	}
+	r->gathered = k;
+	nn_forward_from(m, k, Bc);
+	return prepare_sum_back(r, m, f, yc, Bc);
+}
+
+/* R{d(mean CE)/dz} = (diag(p) - p p^T) Rz / B into rd[L-1], then the
+ * R-backward down to layer first; B2 rows of d2 and ra1 make first's second
+ * weight term (B2 = B: the per-row pass). */
+static void rop_backward(struct nn_rop *r, struct nn_model *m, int first, int B2, const float *ra1,
+			 const float *d2, float sc, float *out_grads)
+{
+	int B = r->B, L = m->nlayers, C = m->nclass;
+	const float *z = m->acts[L - 1], *rz = r->ra[L - 1];
+	float *rdz = r->rd[L - 1];
+	double p[NN_MAXCLASS];
+	for (int b = 0; b < B; b++) {
+		const float *zb = z + (size_t)b * C, *rzb = rz + (size_t)b * C;
+		double mx = zb[0], s = 0, pr = 0;
+		for (int c = 1; c < C; c++)
+			if (zb[c] > mx)
+				mx = zb[c];
+		for (int c = 0; c < C; c++)
+			s += p[c] = exp(zb[c] - mx);
+		for (int c = 0; c < C; c++) {
+			p[c] /= s;
+			pr += p[c] * rzb[c];
+		}
+		for (int c = 0; c < C; c++)
+			rdz[(size_t)b * C + c] = (float)(p[c] * (rzb[c] - pr) / B);
+	}
+	for (int i = L - 1; i >= first; i--) {
+		const struct nn_layer *l = &m->layers[i];
+		if (nn_has_params(l) && !l->frozen) {
+			const float *a = i ? m->acts[i - 1] : m->input;
+			if (i == first)
+				tangent_param(r, m, i, B, a, r->rd[i], B2, ra1, d2, sc, out_grads);
+			else
+				tangent_param(r, m, i, B, a, r->rd[i], B, r->ra[i - 1], m->dacts[i],
+					      sc, out_grads);
+		}
+		if (fused_pool(m, i, first)) { /* the ReLU has no parameters */
+			relu_pool_back(m, i, B, r->rd[i], r->rd[i - 2]);
+			i--;
+		} else if (i > first) {
+			backward_data(r, m, i, B, r->rd[i], r->rd[i - 1], 1);
+		}
+	}
+}
+
 void nn_rop_apply(struct nn_rop *r, struct nn_model *m, const float *u, double scale,
 		  float *out_grads)
 {
-	int B = r->B, L = m->nlayers, C = m->nclass, first = 0;
+	int B = r->B, L = m->nlayers, first = 0;
 	size_t S = (size_t)m->in_h * m->in_w;
-	float sc = (float)scale;
 	if (B <= 0)
 		return;
 	/* R-forward */
@@ -382,43 +702,58 @@ void nn_rop_apply(struct nn_rop *r, struct nn_model *m, const float *u, double s
 		to_chan_major(u, r->rx, B, m->in_c, S);
 	else
 		memcpy(r->rx, u, r->in_n * B * sizeof(float));
-	for (int i = 0; i < L; i++)
-		tangent_forward(r, m, i, B, i ? r->ra[i - 1] : r->rx, r->ra[i]);
-	/* tangent of d(mean CE)/dz: (diag(p) - p p^T) Rz / B */
-	{
-		const float *z = m->acts[L - 1], *rz = r->ra[L - 1];
-		float *rdz = r->rd[L - 1];
-		double p[NN_MAXCLASS];
-		for (int b = 0; b < B; b++) {
-			const float *zb = z + (size_t)b * C, *rzb = rz + (size_t)b * C;
-			double mx = zb[0], s = 0, pr = 0;
-			for (int c = 1; c < C; c++)
-				if (zb[c] > mx)
-					mx = zb[c];
-			for (int c = 0; c < C; c++)
-				s += p[c] = exp(zb[c] - mx);
-			for (int c = 0; c < C; c++) {
-				p[c] /= s;
-				pr += p[c] * rzb[c];
-			}
-			for (int c = 0; c < C; c++)
-				rdz[(size_t)b * C + c] = (float)(p[c] * (rzb[c] - pr) / B);
-		}
-	}
 	/* R-backward, down to the first layer with parameters */
 	while (first < L && !nn_has_params(&m->layers[first]))
 		first++;
-	for (int i = 0; i < L - 1; i++)
-		memset(r->rd[i], 0, nn_out_size(&m->layers[i]) * B * sizeof(float));
-	for (int i = L - 1; i >= first; i--) {
-		const struct nn_layer *l = &m->layers[i];
-		if (nn_has_params(l) && !l->frozen)
-			tangent_param(r, m, i, B, i ? m->acts[i - 1] : m->input,
-				      i ? r->ra[i - 1] : r->rx, m->dacts[i], r->rd[i], sc,
-				      out_grads);
-		if (i > first)
-			backward_data(r, m, i, B, r->rd[i], r->rd[i - 1]);
+	for (int i = 0; i < L; i++) {
+		if (i + 1 < L && fused_pool(m, i + 1, first)) { /* ReLU i, pool i + 1 */
+			relu_pool_tangent(m, i + 1, B, r->ra[i - 1], B, r->ra[i + 1]);
+			i++;
+			continue;
+		}
+		tangent_forward(r, m, i, B, i ? r->ra[i - 1] : r->rx, r->ra[i]);
 	}
+	if (first < L)
+		rop_backward(r, m, first, B, first ? r->ra[first - 1] : r->rx, m->dacts[first],
+			     (float)scale, out_grads);
+}
+
+void nn_rop_apply_shared(struct nn_rop *r, struct nn_model *m, const float *u1, double scale,
+			 float *out_grads)
+{
+	int B = r->B, L = m->nlayers, f = shared_first(m);
+	if (B <= 0)
+		return;
+	if (f < 0) { /* the per-row pass with B copies of u1 (r->dx is free) */
+		for (int b = 0; b < B; b++)
+			memcpy(r->dx + (size_t)b * r->in_n, u1, r->in_n * sizeof(float));
+		nn_rop_apply(r, m, r->dx, scale, out_grads);
+		return;
+	}
+	/* R-forward: layers 0..f for one row (layer 0's channel-major (C, 1,
+	 * H, W) is u1's (C, H, W)), f's tangent copied to the B rows */
+	memcpy(r->rx, u1, r->in_n * sizeof(float));
+	for (int i = 0; i < f; i++)
+		tangent_forward(r, m, i, 1, i ? r->ra[i - 1] : r->rx, r->ra[i]);
+	tangent_forward(r, m, f, 1, f ? r->ra[f - 1] : r->rx, r->ro1);
+	for (int i = f + 1; i < L; i++) {
+		if (i + 1 < L && fused_pool(m, i + 1, f)) { /* ReLU i, pool i + 1 */
+			if (i == f + 1)			    /* f's one row, not copied */
+				relu_pool_tangent(m, i + 1, B, r->ro1, 1, r->ra[i + 1]);
+			else
+				relu_pool_tangent(m, i + 1, B, r->ra[i - 1], B, r->ra[i + 1]);
+			i++;
+			continue;
+		}
+		if (i == f + 1)
+			copy_rows(&m->layers[f], B, r->ro1, r->ra[f]);
+		tangent_forward(r, m, i, B, r->ra[i - 1], r->ra[i]);
+	}
+	if (f == L - 1) /* f's tangent is the logits' */
+		copy_rows(&m->layers[f], B, r->ro1, r->ra[f]);
+	/* f's second weight term: (sum_b d_b)^T R{a} */
+	sum_rows(&m->layers[f], B, m->dacts[f], r->dsum);
+	rop_backward(r, m, f, 1, f ? r->ra[f - 1] : r->rx, r->dsum, (float)scale, out_grads);
 }
 
 void nn_rop_param_grad(struct nn_rop *r, struct nn_model *m, const float *x, const int *y, int B,

@@ -45,6 +45,15 @@ struct nn_rop {
 	float *pad_a[NN_MAXLAYERS], *pad_ra[NN_MAXLAYERS], *kscr[NN_MAXLAYERS];
 	unsigned char kscr_kind[NN_MAXLAYERS]; /* the kernel kscr[i] was sized for */
 	float *zeros, *dw_tmp;
+	/* The shared-direction passes: the input gradient summed over the
+	 * rows, one row of the first parametrised layer's output gradient or
+	 * tangent, and the dense weight terms' stacked operands. */
+	float *dxsum, *dsum, *ro1, *cat_d, *cat_a;
+	float *xg; /* rows gathered from a batch */
+	/* Layers below this one hold rows gathered from an earlier pass
+	 * (nn_rop_prepare_rows): the model's padded copies of their inputs
+	 * (m->cpad) are not of these rows. */
+	int gathered;
 };
 
 void nn_rop_init(struct nn_rop *r);
@@ -60,6 +69,38 @@ double nn_rop_prepare(struct nn_rop *r, struct nn_model *m, const float *x, cons
  * prepared batch. Frozen layers get nothing, as in nn_backward(). */
 void nn_rop_apply(struct nn_rop *r, struct nn_model *m, const float *u, double scale,
 		  float *out_grads);
+
+/* The same quantities for the case GradSigns needs, at less cost: every
+ * row has the same direction u1 (C, H, W), and the input gradient is needed
+ * only summed over the rows. nn_rop_prepare_sum() leaves
+ * r->dxsum = sum_b grad_{x_b} L (C, H, W) and not r->dx;
+ * nn_rop_apply_shared() adds what nn_rop_apply() adds for u_b = u1 on every
+ * row. Below the first layer with parameters (layer f) the model is linear
+ * in its input when layers 0..f-1 are flatten or dropout (mlp, after
+ * flatten) or absent (lenet5, cnn: a convolution first). Then layer f's
+ * input gradient is taken once, of the output gradient summed over the rows,
+ * the tangents up to layer f are computed for one row and copied to the
+ * others, and f's second weight term, sum_b d_b^T R{a_b}, is
+ * (sum_b d_b)^T R{a}, one row instead of B. Other models take the per-row
+ * passes. The results equal the per-row ones up to float rounding (the sums
+ * run in another order). */
+double nn_rop_prepare_sum(struct nn_rop *r, struct nn_model *m, const float *x, const int *y,
+			  int B);
+void nn_rop_apply_shared(struct nn_rop *r, struct nn_model *m, const float *u1, double scale,
+			 float *out_grads);
+
+/* nn_rop_prepare_sum() for the rows rows[0..Bc) (increasing) of the batch
+ * x (B rows) that the model's last forward pass ran on (in training mode,
+ * as a training step's hook sees it), with labels yc. The layers' outputs
+ * of those rows (and max-pool choices) are taken from that pass instead of
+ * computed again, up to the first dropout, whose training output differs
+ * from the evaluation one: on mlp the flatten, fc1 and its ReLU, on lenet5
+ * the whole pass. A ReLU fused with its max-pool, whose output a training
+ * step may skip, is never read: the passes use the pool's output. The rest
+ * of the forward pass runs in evaluation mode (nn_forward_from). Where
+ * nothing can be reused the rows of x are run from the start. */
+double nn_rop_prepare_rows(struct nn_rop *r, struct nn_model *m, const float *x, int B,
+			   const int *rows, int Bc, const int *yc);
 
 /* nn_rop_prepare() then nn_rop_apply(): ADDS
  * scale * d/de grad_theta L(x + e u) at e = 0 into out_grads. */
