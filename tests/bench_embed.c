@@ -25,7 +25,10 @@
  * many more rows (copies of the batch's own) runs in pairs with clean
  * training the same way. sgemm's tiles and the 16-sample blocks of conv2's
  * input gradient make 66 rows cost more than 66/64 of 64, and 82 rows less
- * than 82/64 on mlp; the proportional share is printed beside it. */
+ * than 82/64 on mlp; the proportional share is printed beside it.
+ * nullembed also runs without its gradient-norm clip (clip=0, on by default
+ * at 1): its one pass over every gradient before the update is work beyond
+ * the extra samples, and the line shows what it adds. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -44,20 +47,24 @@ struct sch {
 	double extra; /* extra rows per batch of 64 (adi, nullembed, gradsigns) */
 	const char *goal;
 	int pad; /* clean training with pad more rows per batch (the cost of extra samples) */
+	const char *label; /* printed after the name (NULL: none) */
 };
 
 /* "none" with pad > 0 measures what a scheme's extra samples cost the engine:
  * clean training whose every batch carries pad more rows (copies of its
  * first rows), the goal of the scheme that follows. */
 static const struct sch schs[] = {
-    {"none", "", 0, NULL, 0},
-    {"uchida", "", 0, "3 %", 0},
-    {"deepsigns", "", 0, "5 %", 0},
-    {"none", "", 2, NULL, 2},
-    {"adi", "", 2, NULL, 0}, /* per_batch 2 (default) */
-    {"none", "", 16 + 2, NULL, 16 + 2},
-    {"nullembed", "lambda=5", 16 + 2, NULL, 0}, /* null_frac 0.25, true_frac 0.03 of 64 */
-    {"gradsigns", "", 6, NULL, 0},		/* per_batch 10 of 100: round(6.4) */
+    {"none", "", 0, NULL, 0, NULL},
+    {"uchida", "", 0, "3 %", 0, NULL},
+    {"deepsigns", "", 0, "5 %", 0, NULL},
+    {"none", "", 2, NULL, 2, NULL},
+    {"adi", "", 2, NULL, 0, NULL}, /* per_batch 2 (default) */
+    {"none", "", 16 + 2, NULL, 16 + 2, NULL},
+    {"nullembed", "lambda=5", 16 + 2, NULL, 0, NULL}, /* null_frac 0.25, true_frac 0.03 of 64 */
+    /* the same rows without its gradient-norm clip (a setting, on by
+     * default): what the clip's pass over every gradient adds */
+    {"nullembed", "lambda=5,clip=0", 16 + 2, NULL, 0, " (clip=0)"},
+    {"gradsigns", "", 6, NULL, 0, NULL}, /* per_batch 10 of 100: round(6.4) */
 };
 #define NSCH (sizeof schs / sizeof schs[0])
 
@@ -327,18 +334,18 @@ int main(int argc, char **argv)
 				    "%.3f against %.3f s) (goal %s)\n",
 				    schs[s].name, archs[a], r, lo, hi, me, mc, goal);
 			else
-				printf("embed overhead %s %s: %+.1f %% (%+.1f to %+.1f %%; %.3f "
+				printf("embed overhead %s%s %s: %+.1f %% (%+.1f to %+.1f %%; %.3f "
 				       "against %.3f s) (goal %s)\n",
-				       schs[s].name, archs[a], 100 * (r - 1), 100 * (lo - 1),
-				       100 * (hi - 1), me, mc, goal);
+				       schs[s].name, schs[s].label ? schs[s].label : "", archs[a],
+				       100 * (r - 1), 100 * (lo - 1), 100 * (hi - 1), me, mc, goal);
 			/* where it goes: per phase of a step, embed minus clean, in % of
 			 * the clean run's time (median over the pairs); the rest is
 			 * outside the steps (the embedding's own set-up) */
 			static const char *pname[TP_N] = {"batch",    "forward",  "pre_backward",
 							  "loss",     "backward", "post_backward",
 							  "optimiser"};
-			printf("  by phase %s %s:", schs[s].pad ? "padded clean" : schs[s].name,
-			       archs[a]);
+			printf("  by phase %s%s %s:", schs[s].pad ? "padded clean" : schs[s].name,
+			       schs[s].label ? schs[s].label : "", archs[a]);
 			for (int q = 0; q <= TP_N; q++) {
 				double d[99];
 				for (int k = 0; k < rounds; k++) {
