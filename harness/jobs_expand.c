@@ -281,8 +281,10 @@ static double embed_cost(const struct run_spec *rs, const char *name, const stru
 		*fwd = f;
 		*bwd = b;
 	}
-	/* then the marked model's evaluation and verification */
-	return pass_cost(rs, f, b) + eval_cost(rs) +
+	/* its uncounted passes (training samples), then the marked model's
+	 * evaluation and verification */
+	double u = s ? wm_uncounted_work_of(s, p, &w) : 0;
+	return pass_cost(rs, f + u, b + u) + eval_cost(rs) +
 	       (s ? pass_cost(rs, wm_verify_work_of(s, p, &w), 0) : 0);
 }
 

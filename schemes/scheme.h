@@ -142,6 +142,11 @@ struct wm_scheme {
 	 * (its key's images, its queries; the expected count where the data
 	 * decide it). NULL: none (a white-box read of the weights). */
 	double (*verify_work)(const void *cfg, const struct wm_work *w);
+	/* Optional: the work of embed that no forward or backward count sees
+	 * (passes of the scheme's own), in training samples (a forward and a
+	 * backward each): the dry run's CPU estimate adds it, the forward and
+	 * backward columns do not. NULL: none. */
+	double (*work_uncounted)(const void *cfg, const struct wm_work *w);
 };
 
 const struct wm_scheme *wm_scheme_find(const char *name);
@@ -170,6 +175,10 @@ int wm_work_of(const struct wm_scheme *s, const struct param_set *p, const struc
  * parameters p; 0 when p does not parse. */
 double wm_verify_work_of(const struct wm_scheme *s, const struct param_set *p,
 			 const struct wm_work *w);
+/* The embedding's uncounted work in training samples (wm_scheme.work_uncounted,
+ * else 0) for parameters p; 0 when p does not parse. */
+double wm_uncounted_work_of(const struct wm_scheme *s, const struct param_set *p,
+			    const struct wm_work *w);
 /* The plug-in calls with parameters as text (the core's one conversion):
  * check, keygen (then the key is stamped with the scheme and p), embed, and
  * verify with the parameters the key records. */

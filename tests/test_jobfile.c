@@ -320,7 +320,11 @@ static int cmp_id(const void *a, const void *b)
 static double vf(const struct job *j)
 {
 	double per = nn_arch_find("mlp")->cost;
-	return per / 3 * (!strcmp(j->scheme, "adi") || !strcmp(j->scheme, "ewe") ? 100 : 0);
+	/* adi's and ewe's 100 triggers, gradsigns' 6,400 black-box queries */
+	return per / 3 *
+	       (!strcmp(j->scheme, "adi") || !strcmp(j->scheme, "ewe") ? 100
+		: !strcmp(j->scheme, "gradsigns")		       ? 6400
+								       : 0);
 }
 
 static void test_costs(void **state)
@@ -329,12 +333,14 @@ static void test_costs(void **state)
 	struct job *jobs;
 	int n;
 	char err[ERRBUF];
-	static const char *const runs[2] = {
+	static const char *const runs[3] = {
 	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
 	    "  controls: 2\nschemes:\n  uchida: {}\n  adi: {}\nattacks:\n"
 	    "  noise: {}\n  finetune: {epochs: 3}\n  overwrite: {epochs: 1}\n",
 	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
-	    "  controls: 5\nschemes:\n  ewe: {}\nattacks:\n  noise: {}\n"};
+	    "  controls: 5\nschemes:\n  ewe: {}\nattacks:\n  noise: {}\n",
+	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
+	    "  controls: 2\nschemes:\n  gradsigns: {dbp: [exact, fd]}\nattacks:\n  noise: {}\n"};
 	struct wm_work w = {.n = 8000,
 			    .n_attacker = 8000,
 			    .n_owner = 16000,
@@ -344,7 +350,7 @@ static void test_costs(void **state)
 			    .nclass = 10,
 			    .in_size = 784};
 	(void)state;
-	for (int t = 0; t < 2; t++) {
+	for (int t = 0; t < 3; t++) {
 		load_ok("cost.yaml", runs[t], rs);
 		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
 		double per = nn_arch_find("mlp")->cost, tc = 2 * 16000 * per, ec = 5000 * per / 3;
@@ -379,12 +385,19 @@ static void test_costs(void **state)
 						    b == f);	    /* a clean training */
 				else if (!strcmp(j->scheme, "adi")) /* 250 batches + 1 row each */
 					assert_true(f == 2 * 16250 && b == f);
-				else /* ewe trains on more rows */
+				else /* ewe and gradsigns train on more rows */
 					assert_true(f > 2 * 16000 && b > 2 * 16000);
 				want = per * (f + 2 * b) / 3 + ec + vf(j);
+				/* gradsigns' R-operator passes, uncounted in samples: 1.56
+				 * training samples per carrier row, 2 epochs of 1,600
+				 * target-class samples and 250 x 6 mixed rows; none with
+				 * dbp=fd, whose passes are counted */
+				if (!strcmp(j->scheme, "gradsigns") &&
+				    strcmp(param_get(&j->sp, "dbp"), "fd"))
+					want += per * 1.56 * 2 * (1600 + 1500);
 			} else if (j->kind == JOB_CONTROL) {
 				/* run 2: ewe's ctlmodels train the control models */
-				want = ec + vf(j) + (t == 0 ? tc / 2 : 0);
+				want = ec + vf(j) + (t != 1 ? tc / 2 : 0);
 			}
 			seen[j->kind]++;
 			if (fabs(j->cost - want) > 1e-9 * want)
