@@ -297,20 +297,21 @@ static double attack_cost(const struct run_spec *rs, const char *attack, const s
 	const struct atk_attack *a = atk_find(attack);
 	struct wm_work w = run_work(rs);
 	char err[ERRBUF];
-	double f = 0, b = 0;
+	double f = 0, b = 0, u = 0;
 
 	w.scheme = scheme ? wm_scheme_find(scheme) : NULL;
 	w.scheme_params = sp;
+	w.uncounted = &u; /* an attacker's own embedding's */
 	if (a) {
 		w.n = (int)llround(atk_attacker_data(a, p) * w.n_attacker); /* the runner's share */
 		if (atk_work_of(a, p, &w, &f, &b, err, sizeof err))
-			f = b = 0; /* the job fails its check */
+			f = b = u = 0; /* the job fails its check */
 	}
 	if (fwd) {
 		*fwd = f;
 		*bwd = b;
 	}
-	return pass_cost(rs, f, b) + eval_cost(rs) +
+	return pass_cost(rs, f + u, b + u) + eval_cost(rs) +
 	       (w.scheme && sp ? pass_cost(rs, wm_verify_work_of(w.scheme, sp, &w), 0) : 0);
 }
 

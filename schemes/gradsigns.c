@@ -652,8 +652,8 @@ static void gs_work(const void *cfg, const struct wm_work *w, double *fwd, doubl
 /* The R-operator's passes over the carrier rows (dbp=exact), in training
  * samples per carrier row: measured, not derived. bench_embed 12000 5 on
  * 2026-11-29 (idle) put the embedding at 1.46x clean training on mlp and on
- * lenet5, where gs_work's samples make 1.158x: the 0.30 of a training of
- * 12,000 samples left over is 3,620 samples for the epoch's 2,325 carrier
+ * lenet5, where gs_work's samples make 1.158x: the 0.302 of a training of
+ * 12,000 samples left over is 3,624 samples for the epoch's 2,325 carrier
  * rows, 1.56 each. (The passes run on small batches, about 7 rows, where
  * sgemm is slower per row than on 64.) dbp=fd's passes are counted. */
 #define GS_ROP_SAMPLES 1.56

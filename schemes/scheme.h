@@ -85,6 +85,9 @@ struct wm_work {
 	 * model), for attacks that embed the attacker's own mark with it */
 	const struct wm_scheme *scheme;
 	const struct param_set *scheme_params;
+	/* attack: where an attacker's own embedding adds its scheme's uncounted
+	 * work (wm_scheme.work_uncounted, training samples; NULL: nowhere) */
+	double *uncounted;
 };
 
 struct wm_scheme {

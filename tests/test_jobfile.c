@@ -340,7 +340,8 @@ static void test_costs(void **state)
 	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
 	    "  controls: 5\nschemes:\n  ewe: {}\nattacks:\n  noise: {}\n",
 	    "run:\n  model: mlp\n  epochs: 2\n  train_subset: 24000\n  test_subset: 5000\n"
-	    "  controls: 2\nschemes:\n  gradsigns: {dbp: [exact, fd]}\nattacks:\n  noise: {}\n"};
+	    "  controls: 2\nschemes:\n  gradsigns: {dbp: [exact, fd]}\nattacks:\n  noise: {}\n"
+	    "  overwrite: {epochs: 1}\n"};
 	struct wm_work w = {.n = 8000,
 			    .n_attacker = 8000,
 			    .n_owner = 16000,
@@ -350,6 +351,7 @@ static void test_costs(void **state)
 			    .nclass = 10,
 			    .in_size = 784};
 	(void)state;
+	int gs_seen[2][2] = {{0}}; /* gradsigns' embed and overwrite jobs, exact and fd */
 	for (int t = 0; t < 3; t++) {
 		load_ok("cost.yaml", runs[t], rs);
 		assert_int_equal(jobs_expand(rs, &jobs, &n, err, sizeof err), 0);
@@ -374,6 +376,18 @@ static void test_costs(void **state)
 								   : 0;
 				b = f > 0 ? (f == 8000 ? 8000 : 8125) : 0;
 				want = per * (f + 2 * b) / 3 + ec + vf(j);
+				if (!strcmp(j->scheme, "gradsigns")) {
+					/* 1 epoch of 8,000: 125 x 6 mixed rows, 800 of
+					 * the target class, 1,550 carrier rows; its key's
+					 * 6,400 queries; fd: the carriers twice more each
+					 * way; exact: 1.56 samples per carrier row */
+					int fd = !strcmp(param_get(&j->sp, "dbp"), "fd");
+					f = 8750 + 1550 + 6400 + (fd ? 3100 : 0);
+					b = 8750 + (fd ? 3100 : 0);
+					want = per * (f + 2 * b) / 3 + ec + vf(j) +
+					       (fd ? 0 : per * 1.56 * 1550);
+					gs_seen[1][fd]++;
+				}
 			} else if (j->kind == JOB_ATTACK) {
 				want = ec + vf(j);
 			} else if (j->kind == JOB_EMBED) {
@@ -385,7 +399,15 @@ static void test_costs(void **state)
 						    b == f);	    /* a clean training */
 				else if (!strcmp(j->scheme, "adi")) /* 250 batches + 1 row each */
 					assert_true(f == 2 * 16250 && b == f);
-				else /* ewe and gradsigns train on more rows */
+				else if (!strcmp(j->scheme, "gradsigns")) {
+					/* 2 epochs of 16,000 and 250 x 6 mixed rows; the
+					 * carrier rows' forward: 1,600 of the target class
+					 * and the mixed rows; fd: twice more each way */
+					int fd = !strcmp(param_get(&j->sp, "dbp"), "fd");
+					assert_true(b == 2 * (16000 + 1500) + (fd ? 4 * 3100 : 0));
+					assert_true(f == b + 2 * 3100);
+					gs_seen[0][fd]++;
+				} else /* ewe trains on more rows */
 					assert_true(f > 2 * 16000 && b > 2 * 16000);
 				want = per * (f + 2 * b) / 3 + ec + vf(j);
 				/* gradsigns' R-operator passes, uncounted in samples: 1.56
@@ -409,6 +431,8 @@ static void test_costs(void **state)
 		free(jobs);
 		jobfile_free(rs);
 	}
+	for (int k = 0; k < 2; k++) /* every gradsigns case above was checked */
+		assert_true(gs_seen[k][0] > 0 && gs_seen[k][1] > 0);
 	free(rs);
 }
 
