@@ -402,13 +402,10 @@ void atk_embed_own_work(const char *ov, int epochs, const struct wm_work *w, dou
 	param_complete(&sp, s->params);
 	own.n_owner = w->n; /* the attacker's data in the owner's place, as atk_embed_own */
 	own.epochs = epochs;
-	if (wm_work_of(s, &sp, &own, fwd, bwd, err, sizeof err)) {
+	if (wm_work_of(s, &sp, &own, fwd, bwd, err, sizeof err)) /* and its uncounted work */
 		*fwd = *bwd = 0;
-	} else { /* and atk_verify_own's verification of the attacker's key */
+	else /* and atk_verify_own's verification of the attacker's key */
 		*fwd += wm_verify_work_of(s, &sp, &own);
-		if (w->uncounted)
-			*w->uncounted += wm_uncounted_work_of(s, &sp, &own);
-	}
 }
 
 int atk_embed_own(const char *name, const char *ov, int epochs, double lr, struct nn_model *m,

@@ -273,17 +273,17 @@ static double embed_cost(const struct run_spec *rs, const char *name, const stru
 	const struct wm_scheme *s = wm_scheme_find(name);
 	struct wm_work w = run_work(rs);
 	char err[ERRBUF];
-	double f = (double)w.epochs * w.n_owner, b = f;
+	double f = (double)w.epochs * w.n_owner, b = f, u = 0;
 
+	w.uncounted = &u;
 	if (s && wm_work_of(s, p, &w, &f, &b, err, sizeof err))
 		f = b = (double)w.epochs * w.n_owner; /* the job fails its check */
 	if (fwd) {
 		*fwd = f;
 		*bwd = b;
 	}
-	/* its uncounted passes (training samples), then the marked model's
-	 * evaluation and verification */
-	double u = s ? wm_uncounted_work_of(s, p, &w) : 0;
+	/* with its uncounted passes (training samples), then the marked
+	 * model's evaluation and verification */
 	return pass_cost(rs, f + u, b + u) + eval_cost(rs) +
 	       (s ? pass_cost(rs, wm_verify_work_of(s, p, &w), 0) : 0);
 }

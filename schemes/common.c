@@ -81,36 +81,24 @@ int wm_work_of(const struct wm_scheme *s, const struct param_set *p, const struc
 		return -1;
 	if (s->work)
 		s->work(cfg, w, fwd, bwd);
+	if (w->uncounted && s->work_uncounted)
+		*w->uncounted += s->work_uncounted(cfg, w);
 	free(cfg);
 	return 0;
-}
-
-/* hook fn of scheme s on p's config; 0 without it or when p does not parse */
-static double work_hook(const struct wm_scheme *s, const struct param_set *p,
-			const struct wm_work *w,
-			double (*fn)(const void *cfg, const struct wm_work *w))
-{
-	char err[ERRBUF];
-	void *cfg;
-	double f;
-
-	if (!fn || !(cfg = wm_cfg(s, p, err, sizeof err)))
-		return 0;
-	f = fn(cfg, w);
-	free(cfg);
-	return f;
 }
 
 double wm_verify_work_of(const struct wm_scheme *s, const struct param_set *p,
 			 const struct wm_work *w)
 {
-	return s ? work_hook(s, p, w, s->verify_work) : 0;
-}
+	char err[ERRBUF];
+	void *cfg;
+	double f;
 
-double wm_uncounted_work_of(const struct wm_scheme *s, const struct param_set *p,
-			    const struct wm_work *w)
-{
-	return s ? work_hook(s, p, w, s->work_uncounted) : 0;
+	if (!s || !s->verify_work || !(cfg = wm_cfg(s, p, err, sizeof err)))
+		return 0;
+	f = s->verify_work(cfg, w);
+	free(cfg);
+	return f;
 }
 
 int wm_black_box(const struct wm_scheme *s, const struct param_set *p)

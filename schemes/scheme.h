@@ -85,8 +85,8 @@ struct wm_work {
 	 * model), for attacks that embed the attacker's own mark with it */
 	const struct wm_scheme *scheme;
 	const struct param_set *scheme_params;
-	/* attack: where an attacker's own embedding adds its scheme's uncounted
-	 * work (wm_scheme.work_uncounted, training samples; NULL: nowhere) */
+	/* where wm_work_of adds the embedding's uncounted work (training
+	 * samples; NULL: nowhere), an attacker's own embedding's included */
 	double *uncounted;
 };
 
@@ -171,17 +171,15 @@ void wm_key_stamp(struct npz *key, const char *scheme, const struct param_set *p
  * NULL with a message on a bad value. */
 void *wm_cfg(const struct wm_scheme *s, const struct param_set *p, char *err, size_t errlen);
 /* The embedding's work (wm_scheme.work, else a clean training's) for
- * parameters p: 0, or -1 with a message when p does not parse. */
+ * parameters p, and its uncounted work (wm_scheme.work_uncounted) added
+ * into *w->uncounted when that is set: 0, or -1 with a message when p does
+ * not parse. */
 int wm_work_of(const struct wm_scheme *s, const struct param_set *p, const struct wm_work *w,
 	       double *fwd, double *bwd, char *err, size_t errlen);
 /* One verification's forward samples (wm_scheme.verify_work, else 0) for
  * parameters p; 0 when p does not parse. */
 double wm_verify_work_of(const struct wm_scheme *s, const struct param_set *p,
 			 const struct wm_work *w);
-/* The embedding's uncounted work in training samples (wm_scheme.work_uncounted,
- * else 0) for parameters p; 0 when p does not parse. */
-double wm_uncounted_work_of(const struct wm_scheme *s, const struct param_set *p,
-			    const struct wm_work *w);
 /* The plug-in calls with parameters as text (the core's one conversion):
  * check, keygen (then the key is stamped with the scheme and p), embed, and
  * verify with the parameters the key records. */
