@@ -72,9 +72,12 @@ $(B)/tests/plugins/%.o: tests/plugins/%.c Makefile
 -include $(LIB_OBJ:.o=.d) $(B)/harness/main.d $(B)/tests/testlib.d $(TESTS:=.d) $(BENCHES:=.d) \
 	$(B)/tests/plugins/test_scale.d $(B)/tests/plugins/test_flaky.d $(wildcard $(B)/fuzz/*.d)
 
-# Every test: unit tests (cmocka), then whole-matrix tests under mpirun.
+# Every test: unit tests (cmocka), then whole-matrix tests under mpirun. The
+# build uses every core unless make was given its own -j; tests/run_all.sh runs
+# CHECK_JOBS unit test programs at once (default: the cores).
+CHECK_MAKEJ = $(if $(filter -j% j%,$(MAKEFLAGS)),,-j$(shell nproc))
 check: deps
-	@$(MAKE) --no-print-directory wmbench $(TESTS) build/tests/wmbench-plugin
+	@$(MAKE) --no-print-directory $(CHECK_MAKEJ) wmbench $(TESTS) build/tests/wmbench-plugin
 	@bash tests/run_all.sh $(TESTS)
 
 # Every #include points down the layers (tests/check_layers.py); part of check.
