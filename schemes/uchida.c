@@ -118,13 +118,31 @@ static int uchida_keygen(const void *cfg, const struct nn_model *m, const struct
 
 /* z[t] = X_t . w for t < T, from X transposed (XT, M x T). Each z[t] adds
  * up its products in j order, as the plain loop over a row of X would; the
- * rows are worked on side by side (8 at a time), so the additions no longer
- * wait on one another. No FMA: neither target enables it. */
+ * rows are worked on side by side (32, then 8 at a time), so the additions
+ * no longer wait on one another. With 32, each j reads 32 consecutive floats
+ * of XT, so XT streams through once per 32 rows; 8 rows at a time read 32
+ * bytes every T floats (on mlp's fc2, T 64 and M 512, perf put project at 0.5
+ * % of the embedding with 8, 0.25 % with 32). No FMA: neither target enables
+ * it. */
 __attribute__((target_clones("avx2", "default"))) static void project(const float *XT, int T, int M,
 								      const double *w, double *z)
 {
 	typedef double v4d __attribute__((vector_size(32)));
 	int t = 0;
+	for (; t + 32 <= T; t += 32) {
+		v4d a[8] = {{0}};
+		for (int j = 0; j < M; j++) {
+			const float *x = XT + (size_t)j * T + t;
+			v4d wj = {w[j], w[j], w[j], w[j]};
+			for (int q = 0; q < 8; q++) {
+				v4d xq = {x[4 * q], x[4 * q + 1], x[4 * q + 2], x[4 * q + 3]};
+				a[q] += xq * wj;
+			}
+		}
+		for (int q = 0; q < 8; q++)
+			for (int r = 0; r < 4; r++)
+				z[t + 4 * q + r] = a[q][r];
+	}
 	for (; t + 8 <= T; t += 8) {
 		v4d a = {0, 0, 0, 0}, c = {0, 0, 0, 0};
 		for (int j = 0; j < M; j++) {

@@ -106,6 +106,19 @@ if part embed; then
 			w=$(awk -v a=$a '$1=="embed" && $3=="gradsigns" && $4==a":" {print $5+0}' "$OUT.e")
 			p=$(awk -v a=$a '$1=="pytorch" && $2=="gradsigns" && $3==a":" {print $10+0}' "$OUT.e")
 			awk -v a=$a -v w="$w" -v p="$p" 'BEGIN {printf "gradsigns %s: embedding costs %.2fx clean training, PyTorch'"'"'s double backprop of the same loss %.2fx (goal under 1.5x)\n", a, w, p}'
+			# nullembed's clip: its optimiser phase with and without it (% of
+			# a clean step), in us from the clean run's seconds over its steps
+			awk -v a=$a -v n="${BENCH_EMBED_SAMPLES:-12000}" '
+				function opt(line) { sub(/.*optimiser /, "", line); return line + 0 }
+				$1 == "embed" && $3 == "nullembed" && $4 == a":" { split($0, f, "; "); split(f[2], g, " "); secs = g[3] + 0 }
+				$1 == "by" && $3 == "nullembed" && $4 == a":" { with = opt($0) }
+				$1 == "by" && $3 == "nullembed" && $4 == "(clip=0)" && $5 == a":" { without = opt($0); seen = 1 }
+				$1 == "pytorch" && $2 == "nullembed" && $3 == a":" { pt = $0; sub(/.*itself /, "", pt) }
+				END {
+					if (!seen || pt == "") exit
+					steps = int((n + 63) / 64)
+					printf "nullembed %s: its gradient-norm clip costs wmbench %+.1f %% of a clean step (optimiser phase, clip 1 against clip=0; about %.0f us), PyTorch'"'"'s clip_grad_norm_ %s\n", a, with - without, 1e6 * secs * (with - without) / 100 / steps, pt
+				}' "$OUT.e"
 		done
 	else
 		echo "pytorch gradsigns: python3-torch is not installed; no double-backprop comparison"
