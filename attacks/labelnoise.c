@@ -145,8 +145,12 @@ static int labelnoise_apply(const void *cfg, struct nn_model *m, const struct at
 	const struct labelnoise_cfg *p = cfg;
 	struct atk_train t = {.name = "labelnoise"};
 	struct labelnoise_ctx c = {.eps = p->eps, .C = m->nclass};
-	struct train_hooks h = {
-	    .ctx = &c, .mix = labelnoise_mix, .pre_backward = labelnoise_pre_backward};
+	/* the hook reads the logits (the last layer's output), never a ReLU fused
+	 * with a max-pool */
+	struct train_hooks h = {.ctx = &c,
+				.mix = labelnoise_mix,
+				.pre_backward = labelnoise_pre_backward,
+				.acts_unread = 1};
 	int rc;
 
 	ATK_TRAIN_FROM(&t, p);

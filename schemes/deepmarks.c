@@ -310,7 +310,8 @@ static int dm_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	u.gamma = p->gamma;
 	u.strength = p->strength;
 	dm_alloc(&u);
-	struct train_hooks h = {.ctx = &u, .post_backward = dm_post_backward};
+	/* the hook reads the weights, not the activations */
+	struct train_hooks h = {.ctx = &u, .post_backward = dm_post_backward, .acts_unread = 1};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
 	dm_release(&u);
 	return rc;
