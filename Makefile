@@ -75,7 +75,7 @@ $(B)/tests/plugins/%.o: tests/plugins/%.c Makefile
 # Every test: unit tests (cmocka), then whole-matrix tests under mpirun. The
 # build uses every core unless make was given its own -j; tests/run_all.sh runs
 # CHECK_JOBS unit test programs at once (default: the cores).
-CHECK_MAKEJ = $(if $(filter -j% j%,$(MAKEFLAGS)),,-j$(shell nproc))
+CHECK_MAKEJ = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
 check: deps
 	@$(MAKE) --no-print-directory $(CHECK_MAKEJ) wmbench $(TESTS) build/tests/wmbench-plugin
 	@bash tests/run_all.sh $(TESTS)

@@ -154,6 +154,11 @@ struct dm {
 	const float *X;
 	const uint8_t *codes; /* (K, n), 1 = +1 */
 	double *w, *gw;
+	/* embedding only (NULL otherwise): the row gradient, as floats, for the
+	 * optimiser to add to every row of the marked layer while it updates it,
+	 * and its column sums of the updated weight, the next step's mean */
+	struct nn_opt_rows *rows;
+	float *gwf;
 };
 
 static int dm_setup(struct dm *u, const struct npz *key, const struct nn_model *m, char *err,
@@ -196,18 +201,26 @@ static int dm_setup(struct dm *u, const struct npz *key, const struct nn_model *
 	return 0;
 }
 
-/* w = mean over output units of the weight rows (M); returns |w|. */
-static double mean_weight(const struct nn_model *m, int li, double *w)
+/* w = mean over output units of the weight rows (M); returns |w|. The sums
+ * down the columns are the optimiser's (rows->colsum, the same additions in
+ * the same order) when it summed the weight it last wrote. */
+static double mean_weight(const struct nn_model *m, int li, const struct nn_opt_rows *rows,
+			  double *w)
 {
 	const struct nn_layer *l = &m->layers[li];
 	int OC = l->out_c, M = (int)(l->w_n / OC);
 	const float *W = m->params + l->w_off;
 	double nrm = 0;
-	for (int j = 0; j < M; j++)
-		w[j] = 0;
-	for (int o = 0; o < OC; o++)
+	if (rows && rows->sum_ok) {
 		for (int j = 0; j < M; j++)
-			w[j] += W[(size_t)o * M + j];
+			w[j] = rows->colsum[j];
+	} else {
+		for (int j = 0; j < M; j++)
+			w[j] = 0;
+		for (int o = 0; o < OC; o++)
+			for (int j = 0; j < M; j++)
+				w[j] += W[(size_t)o * M + j];
+	}
 	for (int j = 0; j < M; j++) {
 		w[j] /= OC;
 		nrm += w[j] * w[j];
@@ -232,11 +245,13 @@ static double projections(const struct dm *u, int k, const double *w, double nw,
 }
 
 /* The regulariser gamma sum_j (s_j - strength)^2 of the key's user;
- * its gradient is ADDED into m->grads of the marked layer. */
+ * its gradient is ADDED into m->grads of the marked layer, or with u->rows
+ * handed to the optimiser, which adds the same floats to every row of the
+ * gradient as it updates the layer. */
 static double dm_penalty(struct dm *u, struct nn_model *m)
 {
 	const struct nn_layer *l = &m->layers[u->layer];
-	double nw = mean_weight(m, u->layer, u->w), loss = 0, coef = 0;
+	double nw = mean_weight(m, u->layer, u->rows, u->w), loss = 0, coef = 0;
 	if (!(nw > 0))
 		return 0; /* an all-zero mean weight has no direction to score */
 	double *s = xmalloc((size_t)u->n * sizeof(double));
@@ -258,9 +273,16 @@ static double dm_penalty(struct dm *u, struct nn_model *m)
 	float *G = m->grads + l->w_off;
 	for (int i = 0; i < u->M; i++)
 		u->gw[i] = (u->gw[i] - coef * u->w[i] / nw) / nw / u->OC;
-	for (int o = 0; o < u->OC; o++)
+	if (u->rows) {
 		for (int i = 0; i < u->M; i++)
-			G[(size_t)o * u->M + i] += (float)u->gw[i];
+			u->gwf[i] = (float)u->gw[i];
+		u->rows->add = u->gwf; /* added to every row by the next step */
+		u->rows->pending = 1;
+	} else {
+		for (int o = 0; o < u->OC; o++)
+			for (int i = 0; i < u->M; i++)
+				G[(size_t)o * u->M + i] += (float)u->gw[i];
+	}
 	free(s);
 	return u->gamma * loss;
 }
@@ -310,9 +332,16 @@ static int dm_embed(const void *cfg, struct nn_model *m, struct npz *key, const 
 	u.gamma = p->gamma;
 	u.strength = p->strength;
 	dm_alloc(&u);
+	struct nn_opt_rows rows;
+	nn_opt_rows_init(&rows, m, u.layer);
+	u.rows = &rows;
+	u.gwf = xmalloc((size_t)u.M * sizeof(float));
 	/* the hook reads the weights, not the activations */
-	struct train_hooks h = {.ctx = &u, .post_backward = dm_post_backward, .acts_unread = 1};
+	struct train_hooks h = {
+	    .ctx = &u, .post_backward = dm_post_backward, .rows = &rows, .acts_unread = 1};
 	int rc = wm_train_owner(m, env, &h, 0, err, errlen);
+	nn_opt_rows_free(&rows);
+	free(u.gwf);
 	dm_release(&u);
 	return rc;
 }
@@ -337,7 +366,7 @@ static int dm_verify(const void *cfg, const struct npz *key, struct nn_model *m,
 	if (dm_setup(&u, key, m, err, errlen))
 		return -1;
 	dm_alloc(&u);
-	double nw = mean_weight(m, u.layer, u.w);
+	double nw = mean_weight(m, u.layer, NULL, u.w);
 	if (!(nw > 0)) {
 		dm_release(&u);
 		return errf(err, errlen,

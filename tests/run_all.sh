@@ -8,13 +8,16 @@ cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 passed=0 failed=0 skipped=0 failures=""
 log=$(mktemp)
-# The unit tests are single-threaded and independent (each makes its own
+# The unit tests run on one core each and are independent (each makes its own
 # temporary directory), so CHECK_JOBS of them (default: the cores) run at
 # once; their lines and logs are printed in the order given (a log also holds
 # the shell's line for a test killed by a signal). Each test's own seconds are
 # its wall time, which sharing the cores stretches.
 jobs=${CHECK_JOBS:-$(nproc)}
-units=$(mktemp -d)
+case $jobs in
+'' | *[!0-9]* | 0) echo "run_all.sh: CHECK_JOBS is '$jobs'; expected a whole number of at least 1" >&2; exit 2 ;;
+esac
+units=$(mktemp -d) || exit 1
 trap 'rm -f "$log"; rm -rf "$units"' EXIT
 echo "$# unit test programs, $jobs at once"
 printf '%s\n' "$@" | xargs -r -P "$jobs" -I{} bash -c \
@@ -23,7 +26,8 @@ printf '%s\n' "$@" | xargs -r -P "$jobs" -I{} bash -c \
 for t in "$@"; do
 	name=$(basename "$t")
 	ulog="$units/$name.log"
-	read -r rc secs <"$units/$name.rc" 2>/dev/null || rc=1 secs=0
+	rc=1 secs=0 # no .rc file: the test did not finish
+	[ -f "$units/$name.rc" ] && read -r rc secs <"$units/$name.rc"
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$ulog" | tail -1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$ulog" | tail -1)
 	s=$(grep -c '^\[  SKIPPED \]' "$ulog")

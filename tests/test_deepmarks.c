@@ -251,6 +251,71 @@ static void test_deterministic(void **state)
 	nn_free(&m);
 }
 
+/* The embedding's hook hands its row gradient to the optimiser, which adds
+ * it to every row while it updates the layer and sums the updated rows for
+ * the next step's mean (struct nn_opt_rows). Training with the plain hook
+ * instead (wm_deepmarks_penalty: the mean from the weights, the gradient
+ * added into m->grads) must end in the same bits, with adam and with sgd
+ * with momentum and weight decay, on mlp's fc2 and lenet5's conv2. */
+struct plain_ctx {
+	const struct npz *key;
+	double gamma, strength;
+};
+
+static double plain_penalty(void *ctx, struct nn_model *m, const float *x, const int *y, int B)
+{
+	const struct plain_ctx *c = ctx;
+	(void)x, (void)y, (void)B;
+	double r = wm_deepmarks_penalty(c->key, m, c->gamma, c->strength, err, sizeof err);
+	if (isnan(r))
+		fail_msg("%s", err);
+	return r;
+}
+
+static void test_rows_same_bits(void **state)
+{
+	static const char *const archs[] = {"mlp", "lenet5"};
+	(void)state;
+	for (int a = 0; a < 2; a++) {
+		struct nn_model m1, m2;
+		struct npz key;
+		struct wm_env e1, e2;
+		struct rng r1, r2;
+		struct param_set p;
+		const char *kv = a ? "bits=32,gamma=0.05" : "bits=64,gamma=0.05";
+		tl_fashion_env(&e1, &r1, 5, 1);
+		tl_fashion_env(&e2, &r2, 5, 1);
+		if (a) { /* sgd with momentum and weight decay */
+			strcpy(e1.ts.optimizer, "sgd");
+			e1.ts.lr = 0.01;
+			e1.ts.momentum = 0.9;
+			e1.ts.weight_decay = 5e-4;
+			e2.ts = e1.ts;
+		}
+		if (nn_create(&m1, archs[a], 1, 28, 28, 10, &r1, err, sizeof err) ||
+		    nn_create(&m2, archs[a], 1, 28, 28, 10, &r2, err, sizeof err))
+			fail_msg("%s", err);
+		keygen(&key, &m1, kv, 5);
+		tl_scheme_params(dm, &p, kv);
+		if (wm_embed(dm, &p, &m1, &key, &e1, err, sizeof err))
+			fail_msg("deepmarks %s: %s", archs[a], err);
+		struct plain_ctx c = {&key, 0.05, 2};
+		struct train_hooks h = {.ctx = &c, .post_backward = plain_penalty};
+		if (wm_train_owner(&m2, &e2, &h, 0, err, sizeof err))
+			fail_msg("plain hook %s: %s", archs[a], err);
+		assert_int_equal(m1.nparams, m2.nparams);
+		size_t diff = 0;
+		for (size_t i = 0; i < m1.nparams; i++)
+			diff += memcmp(&m1.params[i], &m2.params[i], sizeof(float)) != 0;
+		printf("%s: %zu of %zu parameters differ between the fused and the plain hook\n",
+		       archs[a], diff, m1.nparams);
+		assert_int_equal(diff, 0);
+		npz_free(&key);
+		nn_free(&m1);
+		nn_free(&m2);
+	}
+}
+
 /* users = 4: codes orthogonal; the copy of user 2 is detected with every
  * user's key of that family (Bonferroni over users), and aux (z of the key's
  * user) is large only for user 2. */
@@ -315,9 +380,10 @@ static void test_bad_params(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bad_params),	  cmocka_unit_test(test_gradient),
-	    cmocka_unit_test(test_deterministic), cmocka_unit_test(test_embed_detect),
-	    cmocka_unit_test(test_null),	  cmocka_unit_test(test_users),
+	    cmocka_unit_test(test_bad_params),	   cmocka_unit_test(test_gradient),
+	    cmocka_unit_test(test_deterministic),  cmocka_unit_test(test_embed_detect),
+	    cmocka_unit_test(test_null),	   cmocka_unit_test(test_users),
+	    cmocka_unit_test(test_rows_same_bits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
