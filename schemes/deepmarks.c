@@ -201,30 +201,16 @@ static int dm_setup(struct dm *u, const struct npz *key, const struct nn_model *
 	return 0;
 }
 
-/* w = mean over output units of the weight rows (M); returns |w|. The sums
- * down the columns are the optimiser's (rows->colsum, the same additions in
- * the same order) when it summed the weight it last wrote. */
+/* w = mean over output units of the weight rows (M; nn_row_mean, from the
+ * optimiser's column sums when rows holds them); returns |w|. */
 static double mean_weight(const struct nn_model *m, int li, const struct nn_opt_rows *rows,
 			  double *w)
 {
-	const struct nn_layer *l = &m->layers[li];
-	int OC = l->out_c, M = (int)(l->w_n / OC);
-	const float *W = m->params + l->w_off;
+	int M = (int)(m->layers[li].w_n / m->layers[li].out_c);
 	double nrm = 0;
-	if (rows && rows->sum_ok) {
-		for (int j = 0; j < M; j++)
-			w[j] = rows->colsum[j];
-	} else {
-		for (int j = 0; j < M; j++)
-			w[j] = 0;
-		for (int o = 0; o < OC; o++)
-			for (int j = 0; j < M; j++)
-				w[j] += W[(size_t)o * M + j];
-	}
-	for (int j = 0; j < M; j++) {
-		w[j] /= OC;
+	nn_row_mean(m, li, rows, w);
+	for (int j = 0; j < M; j++)
 		nrm += w[j] * w[j];
-	}
 	return sqrt(nrm);
 }
 

@@ -173,32 +173,13 @@ static float *transpose(const float *X, int T, int M)
 	return XT;
 }
 
-/* w = mean over output units of the weight rows, (M) */
-static void mean_weight(const struct nn_model *m, int li, double *w)
-{
-	const struct nn_layer *l = &m->layers[li];
-	int OC = l->out_c, M = (int)(l->w_n / OC);
-	const float *W = m->params + l->w_off;
-	for (int j = 0; j < M; j++)
-		w[j] = 0;
-	for (int o = 0; o < OC; o++)
-		for (int j = 0; j < M; j++)
-			w[j] += W[(size_t)o * M + j];
-	for (int j = 0; j < M; j++)
-		w[j] /= OC;
-}
-
 static double uchida_post_backward(void *ctx, struct nn_model *m, const float *x, const int *y,
 				   int B)
 {
 	struct uchida *u = ctx;
 	double *w = xmalloc((size_t)(u->M + u->T) * sizeof(double)), *zt = w + u->M, loss = 0;
 	(void)x, (void)y, (void)B;
-	if (u->rows.sum_ok) /* the optimiser's sums of the weight it wrote */
-		for (int j = 0; j < u->M; j++)
-			w[j] = u->rows.colsum[j] / u->OC;
-	else
-		mean_weight(m, u->layer, w);
+	nn_row_mean(m, u->layer, &u->rows, w); /* from the optimiser's sums when it has them */
 	project(u->XT, u->T, u->M, w, zt);
 	memset(u->gw, 0, (size_t)u->M * sizeof(float));
 	for (int t = 0; t < u->T; t++) {
@@ -279,7 +260,7 @@ static int uchida_verify(const void *cfg, const struct npz *key, struct nn_model
 	double *w = xmalloc((size_t)(u.M + u.T) * sizeof(double)), *z = w + u.M;
 	float *XT = transpose(u.X, u.T, u.M);
 	int errors = 0;
-	mean_weight(m, u.layer, w);
+	nn_row_mean(m, u.layer, NULL, w);
 	project(XT, u.T, u.M, w, z);
 	for (int t = 0; t < u.T; t++)
 		errors += (z[t] >= 0) != (u.b[t] != 0);

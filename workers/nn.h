@@ -284,6 +284,11 @@ struct nn_opt_rows {
 };
 void nn_opt_rows_init(struct nn_opt_rows *r, const struct nn_model *m, int layer);
 void nn_opt_rows_free(struct nn_opt_rows *r);
+/* w (M) = the mean over output units of layer li's weight rows, the rows
+ * added in order in double, then divided by out_c: from r's colsum when r
+ * (may be NULL) is li's and holds the weight's sums (sum_ok), which are the
+ * same additions; else from the weights. */
+void nn_row_mean(const struct nn_model *m, int li, const struct nn_opt_rows *r, double *w);
 
 struct nn_opt {
 	enum nn_opt_kind kind;

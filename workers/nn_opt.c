@@ -194,6 +194,24 @@ void nn_opt_rows_free(struct nn_opt_rows *r)
 	r->colsum = NULL;
 }
 
+void nn_row_mean(const struct nn_model *m, int li, const struct nn_opt_rows *r, double *w)
+{
+	const struct nn_layer *l = &m->layers[li];
+	size_t OC = (size_t)l->out_c, M = l->w_n / OC;
+	const float *W = m->params + l->w_off;
+	if (r && r->layer == li && r->sum_ok) {
+		memcpy(w, r->colsum, M * sizeof *w);
+	} else {
+		for (size_t j = 0; j < M; j++)
+			w[j] = 0;
+		for (size_t o = 0; o < OC; o++)
+			for (size_t j = 0; j < M; j++)
+				w[j] += W[o * M + j];
+	}
+	for (size_t j = 0; j < M; j++)
+		w[j] /= (double)OC;
+}
+
 /* Adds r->add into every row of its layer's weight gradient. */
 static void rows_add_plain(const struct nn_opt_rows *r, struct nn_model *m)
 {
